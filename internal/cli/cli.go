@@ -1,0 +1,116 @@
+// Package cli is portctl's command line: the root command, one file per
+// command, and the single place (exit.go) where errors become exit codes.
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portctl/portctl/internal/term"
+)
+
+// Run executes the command line args against the streams and returns the
+// process exit code.
+func Run(args []string, streams *term.IO) int {
+	root := NewRootCmd(streams)
+	root.SetArgs(args)
+	err := root.Execute()
+	return exitCode(classify(root, args, err), streams.Err)
+}
+
+const rootLong = `portctl makes the ports of this machine and network visible and controllable.
+
+Exit codes:
+  0  success
+  1  a negative answer (no such service, the port is free, a check failed)
+  2  a usage error (a bad flag, port, range or name)
+  3  the work failed (I/O, network, permission)
+
+Set NO_COLOR or pass --no-color to turn colour off.`
+
+// NewRootCmd builds the root command and its subcommands.
+func NewRootCmd(streams *term.IO) *cobra.Command {
+	var noColor bool
+	root := &cobra.Command{
+		Use:           "portctl",
+		Short:         "Ports, made visible and controllable",
+		Long:          rootLong,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version(),
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			if noColor {
+				streams.DisableColor()
+			}
+		},
+	}
+	root.SetOut(streams.Out)
+	root.SetErr(streams.Err)
+	root.SetIn(streams.In)
+	root.SetVersionTemplate("portctl {{.Version}}\n")
+	root.PersistentFlags().BoolVar(&noColor, "no-color", false, "turn colour off (as NO_COLOR does)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErrorf("%s: %v (see 'portctl %s --help')", c.Name(), err, strings.TrimPrefix(c.CommandPath(), "portctl "))
+	})
+	root.AddCommand(
+		newInfoCmd(streams),
+		newSearchCmd(streams),
+		newRegistryCmd(streams),
+		newVersionCmd(streams),
+	)
+	return root
+}
+
+// isNegativeNumber reports whether s looks like "-1", which the flag parser
+// takes for a flag.
+func isNegativeNumber(s string) bool {
+	return len(s) > 1 && s[0] == '-' && '0' <= s[1] && s[1] <= '9'
+}
+
+// classify turns cobra's own errors (unknown command, bad flag, wrong
+// number of arguments) into usage errors with one clear line.
+func classify(root *cobra.Command, args []string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	// A negative number looks like a flag to the parser; say what it is.
+	if strings.Contains(msg, "unknown shorthand flag") {
+		for _, a := range args {
+			if isNegativeNumber(a) {
+				return usageErrorf("port %s is negative (want a port 0-65535, a range A-B or a service name)", a)
+			}
+		}
+	}
+	switch err.(type) {
+	case *usageError, *negativeError:
+		return err
+	}
+	if strings.HasPrefix(msg, "unknown command") {
+		name := ""
+		if len(args) > 0 {
+			name = args[0]
+		}
+		s := fmt.Sprintf("unknown command %q", name)
+		if sug := root.SuggestionsFor(name); len(sug) > 0 {
+			s += fmt.Sprintf(" (did you mean %q?)", sug[0])
+		}
+		return usageErrorf("%s; see 'portctl --help' for the commands", s)
+	}
+	if isCobraUsage(msg) {
+		return usageErrorf("%s", msg)
+	}
+	return err
+}
+
+// isCobraUsage recognises the argument-count errors of cobra's validators.
+func isCobraUsage(msg string) bool {
+	for _, p := range []string{"accepts ", "requires at least", "requires at most", "invalid argument", "unknown flag", "flag needs"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

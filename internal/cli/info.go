@@ -1,0 +1,344 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portctl/portctl/internal/term"
+	"github.com/portctl/portctl/netconf"
+	"github.com/portctl/portctl/registry"
+)
+
+// infoOptions are the flags and argument of `portctl info`.
+type infoOptions struct {
+	Query string
+	Proto registry.Protocol // 0: every protocol
+	JSON  bool
+}
+
+func newInfoCmd(streams *term.IO) *cobra.Command {
+	var (
+		opts  infoOptions
+		proto string
+	)
+	cmd := &cobra.Command{
+		Use:   "info PORT|NAME|RANGE",
+		Short: "Everything about a port: IANA assignments, de facto uses, security notes",
+		Long: `Show what a port is: its RFC 6335 range class, whether binding it needs
+privilege on this machine, whether it lies in this machine's ephemeral range,
+every IANA assignment for every protocol, what it is used for in practice and
+the security notes about it.
+
+The argument is a port (443), a service name (https, imaps), a range (20-25),
+each optionally with a protocol suffix (53/udp, https/tcp).`,
+		Example: `  portctl info 443
+  portctl info imaps
+  portctl info 5432 --json
+  portctl info 6000-6010 --proto tcp`,
+		Args: exactArgs(1, "a port, a range or a service name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Query = args[0]
+			if proto != "" {
+				p, err := registry.ParseProtocol(proto)
+				if err != nil {
+					return usageErrorf("--proto %q: want tcp, udp, sctp or dccp", proto)
+				}
+				opts.Proto = p
+			}
+			host, _ := netconf.Read() // the documented defaults stand in for what cannot be read
+			return runInfo(streams, loadRegistry(streams), host, opts)
+		},
+	}
+	cmd.Flags().StringVarP(&proto, "proto", "P", "", "only this protocol: tcp, udp, sctp or dccp")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+// exactArgs is cobra.ExactArgs with a message that says what is wanted.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf("%s takes %s (got %d arguments); see 'portctl %s --help'", cmd.Name(), what, len(args), cmd.Name())
+		}
+		return nil
+	}
+}
+
+// portInfo is everything `info` knows about one port. Its JSON field names
+// are a stable contract.
+type portInfo struct {
+	Port              uint16                  `json:"port"`
+	Class             registry.Class          `json:"class"`
+	ClassRange        string                  `json:"class_range"`
+	Privileged        bool                    `json:"privileged"`
+	UnprivilegedStart uint16                  `json:"unprivileged_port_start"`
+	Ephemeral         bool                    `json:"ephemeral"`
+	EphemeralRange    string                  `json:"ephemeral_range"`
+	Reserved          bool                    `json:"reserved"`
+	Assignments       []registry.Assignment   `json:"assignments"`
+	Uses              []registry.Use          `json:"uses"`
+	SecurityNotes     []registry.SecurityNote `json:"security_notes"`
+}
+
+// infoResult is the JSON document `info --json` prints.
+type infoResult struct {
+	Query string     `json:"query"`
+	Kind  string     `json:"kind"` // port, range or name
+	Ports []portInfo `json:"ports"`
+}
+
+func describePort(reg *registry.Registry, host netconf.Host, p uint16, proto registry.Protocol) portInfo {
+	c := registry.Classify(p)
+	pi := portInfo{
+		Port:              p,
+		Class:             c,
+		ClassRange:        c.Range().String(),
+		Privileged:        host.Privileged(p),
+		UnprivilegedStart: host.UnprivilegedStart,
+		Ephemeral:         host.InEphemeral(p),
+		EphemeralRange:    host.Ephemeral.String(),
+		Reserved:          host.IsReserved(p),
+		Assignments:       reg.Port(p, proto),
+		Uses:              registry.Uses(p, proto),
+		SecurityNotes:     registry.Notes(p, proto),
+	}
+	// Empty lists, not null, so that scripts can iterate without checks.
+	if pi.Assignments == nil {
+		pi.Assignments = []registry.Assignment{}
+	}
+	if pi.Uses == nil {
+		pi.Uses = []registry.Use{}
+	}
+	if pi.SecurityNotes == nil {
+		pi.SecurityNotes = []registry.SecurityNote{}
+	}
+	return pi
+}
+
+func runInfo(streams *term.IO, reg *registry.Registry, host netconf.Host, opts infoOptions) error {
+	q, err := parseQuery(opts.Query)
+	if err != nil {
+		return err
+	}
+	proto := opts.Proto
+	if q.Proto != 0 {
+		if proto != 0 && proto&q.Proto == 0 {
+			return usageErrorf("%q asks for %s but --proto asks for %s", opts.Query, q.Proto, proto)
+		}
+		proto = q.Proto
+	}
+	res := infoResult{Query: opts.Query, Kind: q.Kind.String(), Ports: []portInfo{}}
+	switch q.Kind {
+	case queryPort:
+		res.Ports = append(res.Ports, describePort(reg, host, q.Range.First, proto))
+	case queryRange:
+		for p := int(q.Range.First); p <= int(q.Range.Last); p++ {
+			pi := describePort(reg, host, uint16(p), proto)
+			if len(pi.Assignments)+len(pi.Uses) > 0 {
+				res.Ports = append(res.Ports, pi)
+			}
+		}
+	case queryName:
+		as := reg.Name(q.Name, proto)
+		if len(as) == 0 {
+			msg := fmt.Sprintf("no service named %q", q.Name)
+			if proto != 0 {
+				msg += " for " + proto.String()
+			}
+			if sug := reg.Suggest(q.Name, 5); len(sug) > 0 {
+				msg += "; closest: " + strings.Join(sug, ", ")
+			}
+			return negativef("%s", msg)
+		}
+		var ports []uint16
+		for _, a := range as {
+			if !slices.Contains(ports, a.Port) {
+				ports = append(ports, a.Port)
+			}
+		}
+		for _, p := range ports {
+			res.Ports = append(res.Ports, describePort(reg, host, p, proto))
+		}
+	}
+	if opts.JSON {
+		return writeJSON(streams.Out, res)
+	}
+	if q.Kind == queryRange {
+		return printRange(streams, q.Range, host, res.Ports)
+	}
+	w := streams.Out
+	st := streams.Style()
+	if q.Kind == queryName {
+		as := reg.Name(q.Name, proto)
+		var at []string
+		for _, a := range as {
+			at = append(at, fmt.Sprintf("%s/%s", a.Range(), a.Proto))
+		}
+		fmt.Fprintf(w, "%s %s %s\n\n", st.Bold(q.Name), st.Dim("→"), strings.Join(at, ", "))
+	}
+	for i, pi := range res.Ports {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		if err := printPort(streams, host, pi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printPort writes the human form of one port's information.
+func printPort(streams *term.IO, host netconf.Host, pi portInfo) error {
+	w, st, width := streams.Out, streams.Style(), streams.Width()
+	fmt.Fprintf(w, "%s %s\n", st.Bold(fmt.Sprintf("Port %d", pi.Port)), st.Dim(pi.Class.Long()))
+	facts := term.NewTable().Indent("  ")
+	switch {
+	case pi.Port == 0:
+		facts.Row("binding", "port 0 asks the OS for any free ephemeral port")
+	case pi.Privileged:
+		facts.Row("binding", fmt.Sprintf("needs %s here (unprivileged ports start at %d)", host.PrivilegeHint, pi.UnprivilegedStart))
+	default:
+		facts.Row("binding", "any user may bind it here")
+	}
+	eph := fmt.Sprintf("no (this machine's ephemeral range is %s)", pi.EphemeralRange)
+	if pi.Ephemeral {
+		eph = fmt.Sprintf("yes: inside %s, so the OS may hand it to outgoing connections", pi.EphemeralRange)
+	}
+	if host.EphemeralDefault {
+		eph += " [OS default]"
+	}
+	facts.Row("ephemeral", eph)
+	if pi.Reserved {
+		facts.Row("reserved", "yes: listed in ip_local_reserved_ports, never used as an ephemeral port")
+	}
+	if err := facts.Render(w, width, st); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, st.Bold("IANA registry"))
+	if len(pi.Assignments) == 0 {
+		fmt.Fprintln(w, "  unassigned")
+	} else {
+		t := term.NewTable("PROTO", "NAME", "DESCRIPTION").Indent("  ")
+		for _, g := range mergeProtocols(pi.Assignments) {
+			desc := g.Description
+			if g.Reference != "" {
+				desc += " " + st.Dim(g.Reference)
+			}
+			if g.Last > g.Port {
+				desc += st.Dim(fmt.Sprintf(" (range %s)", g.Range()))
+			}
+			name := g.Name
+			if name == "" {
+				name = "-"
+			}
+			if len(g.Aliases) > 0 {
+				name += st.Dim(" (" + strings.Join(g.Aliases, ", ") + ")")
+			}
+			t.Row(g.Proto.String(), name, desc)
+		}
+		if err := t.Render(w, width, st); err != nil {
+			return err
+		}
+	}
+	if len(pi.Uses) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, st.Bold("In practice"))
+		t := term.NewTable().Indent("  ")
+		for _, u := range pi.Uses {
+			t.Row(u.Protos.String(), string(u.Category), u.Text)
+		}
+		if err := t.Render(w, width, st); err != nil {
+			return err
+		}
+	}
+	if len(pi.SecurityNotes) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, st.Bold("Security"))
+		t := term.NewTable().Indent("  ")
+		for _, n := range pi.SecurityNotes {
+			t.Row(severityLabel(st, n.Severity), n.Protos.String(), n.Text)
+		}
+		if err := t.Render(w, width, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// severityLabel writes the severity as a word, coloured when colour is on.
+func severityLabel(st term.Style, s registry.Severity) string {
+	word := strings.ToUpper(s.String())
+	switch s {
+	case registry.SevHigh:
+		return st.Red(word)
+	case registry.SevMedium:
+		return st.Yellow(word)
+	}
+	return word
+}
+
+// mergeProtocols folds assignments that differ only in protocol into one,
+// with the protocols joined ("tcp/udp").
+func mergeProtocols(as []registry.Assignment) []registry.Assignment {
+	var out []registry.Assignment
+	for _, a := range as {
+		merged := false
+		for i := range out {
+			o := &out[i]
+			if o.Port == a.Port && o.Last == a.Last && o.Name == a.Name && o.Description == a.Description && o.Reference == a.Reference {
+				o.Proto |= a.Proto
+				merged = true
+				break
+			}
+		}
+		if !merged {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// printRange writes the compact list `info A-B` prints.
+func printRange(streams *term.IO, r registry.Range, host netconf.Host, ports []portInfo) error {
+	w, st := streams.Out, streams.Style()
+	classes := []string{}
+	for _, c := range []registry.Class{registry.System, registry.User, registry.Dynamic} {
+		cr := c.Range()
+		if r.First <= cr.Last && r.Last >= cr.First {
+			classes = append(classes, c.String())
+		}
+	}
+	fmt.Fprintf(w, "%s %s\n", st.Bold(fmt.Sprintf("Ports %s", r)),
+		st.Dim(fmt.Sprintf("%d ports, %d with an assignment or a known use; class %s; ephemeral range here %s",
+			r.Len(), len(ports), strings.Join(classes, ", "), host.Ephemeral)))
+	if len(ports) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	t := term.NewTable("PORT", "PROTO", "NAME", "DESCRIPTION")
+	for _, pi := range ports {
+		port := fmt.Sprint(pi.Port)
+		for _, g := range mergeProtocols(pi.Assignments) {
+			name := g.Name
+			if name == "" {
+				name = "-"
+			}
+			t.Row(port, g.Proto.String(), name, g.Description)
+			port = ""
+		}
+		for _, u := range pi.Uses {
+			t.Row(port, u.Protos.String(), st.Dim("(in practice)"), u.Text)
+			port = ""
+		}
+		if len(pi.SecurityNotes) > 0 {
+			n := pi.SecurityNotes[0]
+			t.Row(port, n.Protos.String(), severityLabel(st, n.Severity), n.Text)
+		}
+	}
+	return t.Render(w, streams.Width(), st)
+}

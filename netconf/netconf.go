@@ -1,0 +1,104 @@
+// Package netconf reads this host's port settings: the ephemeral (client)
+// port range, the reserved ports, and the port below which binding needs
+// privilege. Parsers of the Linux /proc/sys files take bytes and are pure;
+// Read gathers the settings for the running OS.
+package netconf
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/portctl/portctl/registry"
+)
+
+// ErrNotImplemented is returned where the OS gives no way to read a setting.
+var ErrNotImplemented = errors.New("netconf: not implemented on this OS")
+
+// Host holds the port settings of one machine.
+type Host struct {
+	// Ephemeral is the range the OS picks client (source) ports from.
+	Ephemeral registry.Range `json:"ephemeral_range"`
+	// EphemeralDefault is true when Ephemeral is the OS's documented
+	// default rather than a value read from the system.
+	EphemeralDefault bool `json:"ephemeral_default,omitempty"`
+	// Reserved are ports the OS never hands out as ephemeral ports
+	// (Linux ip_local_reserved_ports).
+	Reserved []registry.Range `json:"reserved,omitempty"`
+	// UnprivilegedStart is the lowest port an unprivileged process may
+	// bind; 0 means any port.
+	UnprivilegedStart uint16 `json:"unprivileged_port_start"`
+	// PrivilegeHint names what grants binding below UnprivilegedStart.
+	PrivilegeHint string `json:"-"`
+}
+
+// Privileged reports whether binding port p needs privilege on this host.
+func (h Host) Privileged(p uint16) bool { return p != 0 && p < h.UnprivilegedStart }
+
+// InEphemeral reports whether p lies in the ephemeral range.
+func (h Host) InEphemeral(p uint16) bool { return h.Ephemeral.Contains(p) }
+
+// IsReserved reports whether p is one of the reserved ports.
+func (h Host) IsReserved(p uint16) bool {
+	for _, r := range h.Reserved {
+		if r.Contains(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParsePortRange parses Linux's ip_local_port_range: two port numbers
+// separated by white space, such as "32768\t60999\n".
+func ParsePortRange(b []byte) (registry.Range, error) {
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return registry.Range{}, fmt.Errorf("netconf: port range %q: want two numbers", clip(b))
+	}
+	first, err1 := registry.ParsePort(f[0])
+	last, err2 := registry.ParsePort(f[1])
+	if err1 != nil || err2 != nil || first > last {
+		return registry.Range{}, fmt.Errorf("netconf: port range %q: want two ports 0-65535, low first", clip(b))
+	}
+	return registry.Range{First: first, Last: last}, nil
+}
+
+// ParseReserved parses Linux's ip_local_reserved_ports: a comma-separated
+// list of ports and ranges, such as "8080,9000-9010\n", or an empty line.
+func ParseReserved(b []byte) ([]registry.Range, error) {
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return nil, nil
+	}
+	var out []registry.Range
+	for _, part := range strings.Split(s, ",") {
+		r, err := registry.ParseRange(strings.TrimSpace(part))
+		if err != nil {
+			return nil, fmt.Errorf("netconf: reserved ports %q: %w", clip(b), err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// ParseUnprivilegedStart parses Linux's ip_unprivileged_port_start.
+func ParseUnprivilegedStart(b []byte) (uint16, error) {
+	s := strings.TrimSpace(string(b))
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("netconf: unprivileged port start %q: not a number", clip(b))
+	}
+	// The kernel accepts up to 65536 (nothing is unprivileged).
+	if n > 65535 {
+		n = 65535
+	}
+	return uint16(n), nil
+}
+
+func clip(b []byte) string {
+	if len(b) > 40 {
+		b = b[:40]
+	}
+	return strings.TrimSpace(string(b))
+}

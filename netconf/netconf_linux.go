@@ -1,0 +1,42 @@
+package netconf
+
+import (
+	"io/fs"
+	"os"
+)
+
+// Read returns the settings of the running Linux host from /proc/sys.
+func Read() (Host, error) { return ReadFS(os.DirFS("/proc/sys/net/ipv4")) }
+
+// ReadFS reads the settings from a tree laid out like /proc/sys/net/ipv4.
+// A missing file leaves the kernel's default in place.
+func ReadFS(fsys fs.FS) (Host, error) {
+	h := Host{
+		Ephemeral:         defaultLinuxRange,
+		EphemeralDefault:  true,
+		UnprivilegedStart: 1024,
+		PrivilegeHint:     "root or CAP_NET_BIND_SERVICE",
+	}
+	if b, err := fs.ReadFile(fsys, "ip_local_port_range"); err == nil {
+		r, err := ParsePortRange(b)
+		if err != nil {
+			return h, err
+		}
+		h.Ephemeral, h.EphemeralDefault = r, false
+	}
+	if b, err := fs.ReadFile(fsys, "ip_local_reserved_ports"); err == nil {
+		r, err := ParseReserved(b)
+		if err != nil {
+			return h, err
+		}
+		h.Reserved = r
+	}
+	if b, err := fs.ReadFile(fsys, "ip_unprivileged_port_start"); err == nil {
+		p, err := ParseUnprivilegedStart(b)
+		if err != nil {
+			return h, err
+		}
+		h.UnprivilegedStart = p
+	}
+	return h, nil
+}

@@ -1,0 +1,284 @@
+package registry
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Assignment is one entry of the IANA registry: a service name assigned to a
+// port (or a range of ports) for one transport protocol. A port often has
+// several assignments, one per protocol and sometimes several names.
+type Assignment struct {
+	Port        uint16   `json:"port"`
+	Last        uint16   `json:"last_port,omitempty"` // last port of a range; 0 for a single port
+	Proto       Protocol `json:"protocol"`
+	Name        string   `json:"name"`              // service name; empty for reserved ports
+	Aliases     []string `json:"aliases,omitempty"` // other names, from services(5) files
+	Description string   `json:"description"`
+	Reference   string   `json:"reference,omitempty"` // such as "[RFC9110]"
+}
+
+// Range returns the ports the assignment covers.
+func (a Assignment) Range() Range {
+	if a.Last > a.Port {
+		return Range{a.Port, a.Last}
+	}
+	return Range{a.Port, a.Port}
+}
+
+// Source names one input the registry data was built from, with its version
+// and license.
+type Source struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	License string `json:"license"`
+}
+
+// Registry answers lookups over the IANA assignments, the de facto uses and
+// the security notes. A Registry is safe for concurrent use.
+type Registry struct {
+	assignments []Assignment // sorted by Port, Last, Proto, Name
+	byName      []int32      // indexes of assignments sorted by lowercase Name
+	aliases     []aliasRef   // sorted by lowercase alias
+	ranged      []int32      // indexes of assignments that cover a range
+	sources     []Source
+
+	services     func() ([]byte, error)
+	servicesOnce sync.Once
+	local        *Registry // the services(5) overlay, once read
+}
+
+// aliasRef points an alias at the assignment that carries it.
+type aliasRef struct {
+	Alias string
+	Index int32
+}
+
+// Options configures New.
+type Options struct {
+	// Assignments replaces the built-in IANA data, for example with a copy
+	// read from a newer registry CSV. Nil keeps the built-in data.
+	Assignments []Assignment
+	// Sources describes where Assignments came from.
+	Sources []Source
+	// Services, when set, returns a services(5) file (such as /etc/services).
+	// It is called at most once, on the first lookup by name that the
+	// registry data cannot answer, and its entries answer such lookups.
+	Services func() ([]byte, error)
+}
+
+var (
+	builtinOnce sync.Once
+	builtin     *Registry
+)
+
+// Builtin returns the registry built into the binary, without a services(5)
+// overlay.
+func Builtin() *Registry {
+	builtinOnce.Do(func() {
+		builtin = &Registry{
+			assignments: builtinAssignments,
+			byName:      builtinByName,
+			aliases:     builtinAliases,
+			ranged:      builtinRanged,
+			sources:     builtinSources,
+		}
+	})
+	return builtin
+}
+
+// New returns a registry over opts.Assignments (or the built-in data when
+// that is nil) with the services(5) overlay of opts.Services.
+func New(opts Options) *Registry {
+	var r *Registry
+	if opts.Assignments == nil {
+		b := Builtin()
+		r = &Registry{assignments: b.assignments, byName: b.byName, aliases: b.aliases, ranged: b.ranged, sources: b.sources}
+	} else {
+		r = index(opts.Assignments)
+		r.sources = opts.Sources
+	}
+	r.services = opts.Services
+	return r
+}
+
+// index sorts a copy of as and builds the lookup indexes.
+func index(as []Assignment) *Registry {
+	as = slices.Clone(as)
+	SortAssignments(as)
+	return &Registry{
+		assignments: as,
+		byName:      NameIndex(as),
+		aliases:     aliasIndex(as),
+		ranged:      rangedIndex(as),
+	}
+}
+
+// SortAssignments sorts as in the registry's order: by port, last port,
+// protocol and name.
+func SortAssignments(as []Assignment) {
+	slices.SortStableFunc(as, func(a, b Assignment) int {
+		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Last, b.Last),
+			cmp.Compare(a.Proto, b.Proto), strings.Compare(a.Name, b.Name))
+	})
+}
+
+// NameIndex returns the indexes of the named assignments in as, sorted by
+// lowercase name and then by position. The generator uses it to build the
+// built-in index ahead of time.
+func NameIndex(as []Assignment) []int32 {
+	var idx []int32
+	for i, a := range as {
+		if a.Name != "" {
+			idx = append(idx, int32(i))
+		}
+	}
+	slices.SortStableFunc(idx, func(i, j int32) int {
+		return compareFold(as[i].Name, as[j].Name)
+	})
+	return idx
+}
+
+func aliasIndex(as []Assignment) []aliasRef {
+	var refs []aliasRef
+	for i, a := range as {
+		for _, al := range a.Aliases {
+			refs = append(refs, aliasRef{al, int32(i)})
+		}
+	}
+	slices.SortStableFunc(refs, func(a, b aliasRef) int { return compareFold(a.Alias, b.Alias) })
+	return refs
+}
+
+func rangedIndex(as []Assignment) []int32 {
+	var idx []int32
+	for i, a := range as {
+		if a.Last > a.Port {
+			idx = append(idx, int32(i))
+		}
+	}
+	return idx
+}
+
+// compareFold compares ASCII strings ignoring case, without allocating.
+func compareFold(a, b string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		ca, cb := lower(a[i]), lower(b[i])
+		if ca != cb {
+			return cmp.Compare(ca, cb)
+		}
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// Sources returns the inputs the registry's assignments were built from.
+func (r *Registry) Sources() []Source { return slices.Clone(r.sources) }
+
+// Len returns the number of assignments.
+func (r *Registry) Len() int { return len(r.assignments) }
+
+// All returns every assignment, in port order. The caller must not modify
+// the result.
+func (r *Registry) All() []Assignment { return r.assignments }
+
+// Port returns every assignment that covers port p, for protocols in protos
+// (AnyProtocol or 0 for all), in protocol and name order.
+func (r *Registry) Port(p uint16, protos Protocol) []Assignment {
+	if protos == 0 {
+		protos = AnyProtocol
+	}
+	var out []Assignment
+	i, _ := slices.BinarySearchFunc(r.assignments, p, func(a Assignment, p uint16) int { return cmp.Compare(a.Port, p) })
+	for ; i < len(r.assignments) && r.assignments[i].Port == p; i++ {
+		if a := r.assignments[i]; a.Proto&protos != 0 && a.Last <= a.Port {
+			out = append(out, a)
+		}
+	}
+	for _, j := range r.ranged {
+		if a := r.assignments[j]; a.Range().Contains(p) && a.Proto&protos != 0 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Name returns the assignments whose name or alias equals name, ignoring
+// case, for protocols in protos (AnyProtocol or 0 for all). When the
+// registry has none, the services(5) overlay is asked.
+func (r *Registry) Name(name string, protos Protocol) []Assignment {
+	if protos == 0 {
+		protos = AnyProtocol
+	}
+	var out []Assignment
+	add := func(a Assignment) {
+		if a.Proto&protos == 0 {
+			return
+		}
+		for _, b := range out {
+			if b.Port == a.Port && b.Last == a.Last && b.Proto == a.Proto && b.Name == a.Name {
+				return
+			}
+		}
+		out = append(out, a)
+	}
+	i, _ := slices.BinarySearchFunc(r.byName, name, func(idx int32, n string) int {
+		return compareFold(r.assignments[idx].Name, n)
+	})
+	for ; i < len(r.byName) && compareFold(r.assignments[r.byName[i]].Name, name) == 0; i++ {
+		add(r.assignments[r.byName[i]])
+	}
+	j, _ := slices.BinarySearchFunc(r.aliases, name, func(a aliasRef, n string) int { return compareFold(a.Alias, n) })
+	for ; j < len(r.aliases) && compareFold(r.aliases[j].Alias, name) == 0; j++ {
+		add(r.assignments[r.aliases[j].Index])
+	}
+	if len(out) == 0 {
+		if local := r.overlay(); local != nil {
+			return local.Name(name, protos)
+		}
+	}
+	SortAssignments(out)
+	return out
+}
+
+// overlay reads the services(5) file once and returns it as a registry, or
+// nil when there is none or it cannot be read.
+func (r *Registry) overlay() *Registry {
+	if r.services == nil {
+		return nil
+	}
+	r.servicesOnce.Do(func() {
+		data, err := r.services()
+		if err != nil || len(bytes.TrimSpace(data)) == 0 {
+			return
+		}
+		as, err := ParseServices(bytes.NewReader(data))
+		if err != nil || len(as) == 0 {
+			return
+		}
+		r.local = index(as)
+	})
+	return r.local
+}
+
+// Names returns every distinct service name and alias, lowercased, sorted.
+func (r *Registry) Names() []string {
+	var names []string
+	for _, i := range r.byName {
+		names = append(names, strings.ToLower(r.assignments[i].Name))
+	}
+	for _, a := range r.aliases {
+		names = append(names, strings.ToLower(a.Alias))
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
