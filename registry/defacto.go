@@ -125,3 +125,14 @@ func covers(first, last, p uint16) bool {
 	}
 	return p >= first && p <= last
 }
+
+// UnmarshalText decodes a severity from its String form.
+func (s *Severity) UnmarshalText(b []byte) error {
+	for _, k := range []Severity{SevInfo, SevLow, SevMedium, SevHigh} {
+		if string(b) == k.String() {
+			*s = k
+			return nil
+		}
+	}
+	return syntaxf("unknown severity %q (want info, low, medium or high)", b)
+}

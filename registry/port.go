@@ -151,3 +151,14 @@ func (e *SyntaxError) Is(target error) bool { return target == ErrSyntax }
 func syntaxf(format string, args ...any) error {
 	return &SyntaxError{Msg: fmt.Sprintf(format, args...)}
 }
+
+// UnmarshalText decodes a class from its String form.
+func (c *Class) UnmarshalText(b []byte) error {
+	for _, k := range []Class{System, User, Dynamic} {
+		if string(b) == k.String() {
+			*c = k
+			return nil
+		}
+	}
+	return syntaxf("unknown port class %q (want system, user or dynamic)", b)
+}

@@ -55,9 +55,9 @@ func NewRootCmd(streams *term.IO) *cobra.Command {
 		return usageErrorf("%s: %v (see 'portctl %s --help')", c.Name(), err, strings.TrimPrefix(c.CommandPath(), "portctl "))
 	})
 	root.AddCommand(
-		newInfoCmd(streams),
-		newSearchCmd(streams),
-		newRegistryCmd(streams),
+		newInfoCmd(streams, nil),
+		newSearchCmd(streams, nil),
+		newRegistryCmd(streams, nil),
 		newVersionCmd(streams),
 	)
 	return root

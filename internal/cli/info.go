@@ -19,7 +19,9 @@ type infoOptions struct {
 	JSON  bool
 }
 
-func newInfoCmd(streams *term.IO) *cobra.Command {
+// newInfoCmd builds `info`. runF, when not nil, replaces the real run (tests
+// use it to see the parsed options).
+func newInfoCmd(streams *term.IO, runF func(infoOptions) error) *cobra.Command {
 	var (
 		opts  infoOptions
 		proto string
@@ -47,6 +49,9 @@ each optionally with a protocol suffix (53/udp, https/tcp).`,
 					return usageErrorf("--proto %q: want tcp, udp, sctp or dccp", proto)
 				}
 				opts.Proto = p
+			}
+			if runF != nil {
+				return runF(opts)
 			}
 			host, _ := netconf.Read() // the documented defaults stand in for what cannot be read
 			return runInfo(streams, loadRegistry(streams), host, opts)

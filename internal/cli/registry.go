@@ -23,7 +23,7 @@ const ianaCSV = "https://www.iana.org/assignments/service-names-port-numbers/ser
 // maxRegistrySize bounds what `registry update` reads (IANA's file is about 4 MB).
 const maxRegistrySize = 64 << 20
 
-func newRegistryCmd(streams *term.IO) *cobra.Command {
+func newRegistryCmd(streams *term.IO, updateF func(registryUpdateOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "registry",
 		Short: "Show or refresh the port registry portctl uses",
@@ -42,7 +42,7 @@ func newRegistryCmd(streams *term.IO) *cobra.Command {
 		},
 	}
 	sources.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(sources, newRegistryUpdateCmd(streams))
+	cmd.AddCommand(sources, newRegistryUpdateCmd(streams, updateF))
 	return cmd
 }
 
@@ -53,7 +53,9 @@ type registryUpdateOptions struct {
 	Timeout time.Duration // for a download
 }
 
-func newRegistryUpdateCmd(streams *term.IO) *cobra.Command {
+// newRegistryUpdateCmd builds `registry update`; runF, when not nil,
+// replaces the real run.
+func newRegistryUpdateCmd(streams *term.IO, runF func(registryUpdateOptions) error) *cobra.Command {
 	opts := registryUpdateOptions{From: ianaCSV, Timeout: 60 * time.Second}
 	cmd := &cobra.Command{
 		Use:   "update [--from URL|FILE]",
@@ -75,6 +77,9 @@ left as it was.`,
 				return err
 			}
 			opts.Dest = dest
+			if runF != nil {
+				return runF(opts)
+			}
 			return runRegistryUpdate(cmd.Context(), streams, opts)
 		},
 	}

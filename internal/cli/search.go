@@ -17,7 +17,8 @@ type searchOptions struct {
 	JSON  bool
 }
 
-func newSearchCmd(streams *term.IO) *cobra.Command {
+// newSearchCmd builds `search`; runF, when not nil, replaces the real run.
+func newSearchCmd(streams *term.IO, runF func(searchOptions) error) *cobra.Command {
 	var opts searchOptions
 	cmd := &cobra.Command{
 		Use:   "search WORDS...",
@@ -37,6 +38,9 @@ actually meet rank above obscure ones.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Words = strings.Join(args, " ")
+			if runF != nil {
+				return runF(opts)
+			}
 			return runSearch(streams, loadRegistry(streams), opts)
 		},
 	}

