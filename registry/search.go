@@ -57,6 +57,9 @@ func (r *Registry) Search(query string, limit int) []Match {
 		if a.Name == "" {
 			continue // reserved entries
 		}
+		if !mayMatch(words, a.Name, a.Description, a.Aliases) {
+			continue
+		}
 		s := scoreName(q, words, a.Name, a.Aliases)
 		if t := scoreText(q, words, a.Name+" "+strings.Join(a.Aliases, " ")+" "+a.Description); t > s {
 			s = t
@@ -75,6 +78,9 @@ func (r *Registry) Search(query string, limit int) []Match {
 		m.Score = max(m.Score, s)
 	}
 	for _, u := range uses {
+		if !mayMatch(words, u.Text, "", nil) {
+			continue
+		}
 		s := scoreText(q, words, u.Text)
 		if s == 0 {
 			continue
@@ -250,4 +256,47 @@ func levenshtein(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// mayMatch is a cheap test that every word occurs somewhere in the fields,
+// ignoring ASCII case; only entries that pass are scored properly.
+func mayMatch(words []string, a, b string, more []string) bool {
+	for _, w := range words {
+		if containsFold(a, w) || containsFold(b, w) {
+			continue
+		}
+		found := false
+		for _, m := range more {
+			if containsFold(m, w) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFold reports whether sub, which is lowercase, occurs in s when
+// ASCII letters of s are lowercased. It does not allocate.
+func containsFold(s, sub string) bool {
+	n := len(sub)
+	if n == 0 {
+		return true
+	}
+	for i := 0; i+n <= len(s); i++ {
+		if lower(s[i]) != sub[0] {
+			continue
+		}
+		j := 1
+		for j < n && lower(s[i+j]) == sub[j] {
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
 }
