@@ -108,7 +108,11 @@ func (r *Registry) Search(query string, limit int) []Match {
 		}
 		if len(m.Uses) == 0 {
 			for _, u := range Uses(m.Port, m.Protos) {
-				m.Uses = append(m.Uses, u.Text)
+				// A wide range (the ephemeral range, NodePorts) says little
+				// about one port found by its name.
+				if int(u.Last)-int(u.Port) < 64 {
+					m.Uses = append(m.Uses, u.Text)
+				}
 			}
 		}
 		if m.Description == "" {

@@ -142,7 +142,7 @@ func runInfo(streams *term.IO, reg *registry.Registry, host netconf.Host, opts i
 	case queryRange:
 		for p := int(q.Range.First); p <= int(q.Range.Last); p++ {
 			pi := describePort(reg, host, uint16(p), proto)
-			if len(pi.Assignments)+len(pi.Uses) > 0 {
+			if len(pi.Assignments) > 0 || slices.ContainsFunc(pi.Uses, isNarrow) {
 				res.Ports = append(res.Ports, pi)
 			}
 		}
@@ -337,6 +337,9 @@ func printRange(streams *term.IO, r registry.Range, host netconf.Host, ports []p
 			port = ""
 		}
 		for _, u := range pi.Uses {
+			if !isNarrow(u) {
+				continue // a wide range (ephemeral, NodePort) would repeat on every row
+			}
 			t.Row(port, u.Protos.String(), st.Dim("(in practice)"), u.Text)
 			port = ""
 		}
@@ -347,3 +350,8 @@ func printRange(streams *term.IO, r registry.Range, host netconf.Host, ports []p
 	}
 	return t.Render(w, streams.Width(), st)
 }
+
+// isNarrow reports whether a use names a single port or a small range,
+// rather than a wide one such as the ephemeral range that says little about
+// each port in it.
+func isNarrow(u registry.Use) bool { return int(u.Last)-int(u.Port) < 64 }
