@@ -27,14 +27,14 @@ type Host struct {
 	// (Linux ip_local_reserved_ports).
 	Reserved []registry.Range `json:"reserved,omitempty"`
 	// UnprivilegedStart is the lowest port an unprivileged process may
-	// bind; 0 means any port.
-	UnprivilegedStart uint16 `json:"unprivileged_port_start"`
+	// bind: 0 means any port, 65536 none.
+	UnprivilegedStart int `json:"unprivileged_port_start"`
 	// PrivilegeHint names what grants binding below UnprivilegedStart.
 	PrivilegeHint string `json:"-"`
 }
 
 // Privileged reports whether binding port p needs privilege on this host.
-func (h Host) Privileged(p uint16) bool { return p != 0 && p < h.UnprivilegedStart }
+func (h Host) Privileged(p uint16) bool { return p != 0 && int(p) < h.UnprivilegedStart }
 
 // InEphemeral reports whether p lies in the ephemeral range.
 func (h Host) InEphemeral(p uint16) bool { return h.Ephemeral.Contains(p) }
@@ -54,12 +54,12 @@ func (h Host) IsReserved(p uint16) bool {
 func ParsePortRange(b []byte) (registry.Range, error) {
 	f := strings.Fields(string(b))
 	if len(f) != 2 {
-		return registry.Range{}, fmt.Errorf("netconf: port range %q: want two numbers", clip(b))
+		return registry.Range{}, syntaxf("netconf: port range %q: want two numbers", clip(b))
 	}
 	first, err1 := registry.ParsePort(f[0])
 	last, err2 := registry.ParsePort(f[1])
 	if err1 != nil || err2 != nil || first > last {
-		return registry.Range{}, fmt.Errorf("netconf: port range %q: want two ports 0-65535, low first", clip(b))
+		return registry.Range{}, syntaxf("netconf: port range %q: want two ports 0-65535, low first", clip(b))
 	}
 	return registry.Range{First: first, Last: last}, nil
 }
@@ -82,18 +82,15 @@ func ParseReserved(b []byte) ([]registry.Range, error) {
 	return out, nil
 }
 
-// ParseUnprivilegedStart parses Linux's ip_unprivileged_port_start.
-func ParseUnprivilegedStart(b []byte) (uint16, error) {
+// ParseUnprivilegedStart parses Linux's ip_unprivileged_port_start: 0 to
+// 65536 (the kernel's maximum, meaning every port needs privilege).
+func ParseUnprivilegedStart(b []byte) (int, error) {
 	s := strings.TrimSpace(string(b))
 	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil {
-		return 0, fmt.Errorf("netconf: unprivileged port start %q: not a number", clip(b))
+	if err != nil || n > 65536 {
+		return 0, syntaxf("netconf: unprivileged port start %q: want a number 0-65536", clip(b))
 	}
-	// The kernel accepts up to 65536 (nothing is unprivileged).
-	if n > 65535 {
-		n = 65535
-	}
-	return uint16(n), nil
+	return int(n), nil
 }
 
 func clip(b []byte) string {
@@ -101,4 +98,8 @@ func clip(b []byte) string {
 		b = b[:40]
 	}
 	return strings.TrimSpace(string(b))
+}
+
+func syntaxf(format string, args ...any) error {
+	return &registry.SyntaxError{Msg: fmt.Sprintf(format, args...)}
 }

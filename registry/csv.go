@@ -40,7 +40,11 @@ func ParseCSV(r io.Reader) ([]Assignment, error) {
 		return nil, syntaxf("registry csv: empty input")
 	}
 	if err != nil {
-		return nil, syntaxf("registry csv: header: %v", err)
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return nil, syntaxf("registry csv: header: %v", pe.Err)
+		}
+		return nil, fmt.Errorf("registry csv: %w", err)
 	}
 	if len(head) < len(csvHeader) {
 		return nil, syntaxf("registry csv: header has %d columns, want the IANA layout starting %q", len(head), strings.Join(csvHeader, ","))

@@ -104,6 +104,12 @@ func ParsePort(s string) (uint16, error) {
 			return 0, syntaxf("port %q is not a number (want 0-65535)", s)
 		}
 	}
+	if n := len(t); n > 1 {
+		t = strings.TrimLeft(t, "0")
+		if t == "" {
+			t = "0"
+		}
+	}
 	if len(t) > 5 {
 		return 0, syntaxf("port %s is out of range (want 0-65535)", t)
 	}

@@ -181,6 +181,25 @@ func TestClassString(t *testing.T) {
 	}
 }
 
+func TestClassTextRoundTrip(t *testing.T) {
+	for _, c := range []registry.Class{registry.System, registry.User, registry.Dynamic} {
+		b, err := c.MarshalText()
+		if err != nil {
+			t.Fatalf("%v.MarshalText() error: %v", c, err)
+		}
+		var got registry.Class
+		if err := got.UnmarshalText(b); err != nil || got != c {
+			t.Errorf("UnmarshalText(%q) = %v, %v; want %v, nil", b, got, err, c)
+		}
+	}
+	for _, in := range []string{"", "unknown", "System", "well-known"} {
+		var got registry.Class
+		if err := got.UnmarshalText([]byte(in)); !errors.Is(err, registry.ErrSyntax) {
+			t.Errorf("UnmarshalText(%q) error = %v; want ErrSyntax", in, err)
+		}
+	}
+}
+
 func TestRange(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -266,6 +266,14 @@ func levenshtein(a, b string) int {
 // ignoring ASCII case; only entries that pass are scored properly.
 func mayMatch(words []string, a, b string, more []string) bool {
 	for _, w := range words {
+		if !isASCII(w) {
+			// Rare: compare with full Unicode case folding.
+			all := strings.ToLower(a + " " + b + " " + strings.Join(more, " "))
+			if !strings.Contains(all, w) {
+				return false
+			}
+			continue
+		}
 		if containsFold(a, w) || containsFold(b, w) {
 			continue
 		}
@@ -303,4 +311,13 @@ func containsFold(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

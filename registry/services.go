@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -42,7 +43,7 @@ func ParseServices(r io.Reader) ([]Assignment, error) {
 		}
 		for _, ps := range strings.Split(protoPart, "/") {
 			proto, err := ParseProtocol(ps)
-			if err != nil {
+			if err != nil || len(proto.Each()) != 1 {
 				continue // ddp and other protocols outside the IANA registry
 			}
 			a := Assignment{Port: rng.First, Proto: proto, Name: fields[0], Aliases: aliases, Description: cleanText(comment)}
@@ -53,6 +54,9 @@ func ParseServices(r io.Reader) ([]Assignment, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, syntaxf("services line %d: longer than 1 MiB", line+1)
+		}
 		return nil, fmt.Errorf("services: %w", err)
 	}
 	return out, nil

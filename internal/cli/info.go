@@ -79,7 +79,7 @@ type portInfo struct {
 	Class             registry.Class          `json:"class"`
 	ClassRange        string                  `json:"class_range"`
 	Privileged        bool                    `json:"privileged"`
-	UnprivilegedStart uint16                  `json:"unprivileged_port_start"`
+	UnprivilegedStart int                     `json:"unprivileged_port_start"`
 	Ephemeral         bool                    `json:"ephemeral"`
 	EphemeralRange    string                  `json:"ephemeral_range"`
 	Reserved          bool                    `json:"reserved"`
