@@ -83,16 +83,7 @@ type SecurityNote struct {
 // Uses returns the de facto uses of port p for protocols in protos
 // (AnyProtocol or 0 for all).
 func Uses(p uint16, protos Protocol) []Use {
-	if protos == 0 {
-		protos = AnyProtocol
-	}
-	var out []Use
-	for _, u := range uses {
-		if covers(u.Port, u.Last, p) && u.Protos&protos != 0 {
-			out = append(out, u)
-		}
-	}
-	return out
+	return onPort(uses, p, protos, func(u Use) (uint16, uint16, Protocol) { return u.Port, u.Last, u.Protos })
 }
 
 // AllUses returns the whole de facto table, sorted by port. The caller must
@@ -102,15 +93,7 @@ func AllUses() []Use { return uses }
 // Notes returns the security notes about port p for protocols in protos
 // (AnyProtocol or 0 for all), most severe first.
 func Notes(p uint16, protos Protocol) []SecurityNote {
-	if protos == 0 {
-		protos = AnyProtocol
-	}
-	var out []SecurityNote
-	for _, n := range securityNotes {
-		if covers(n.Port, n.Last, p) && n.Protos&protos != 0 {
-			out = append(out, n)
-		}
-	}
+	out := onPort(securityNotes, p, protos, func(n SecurityNote) (uint16, uint16, Protocol) { return n.Port, n.Last, n.Protos })
 	slices.SortStableFunc(out, func(a, b SecurityNote) int { return cmp.Compare(b.Severity, a.Severity) })
 	return out
 }
@@ -135,4 +118,19 @@ func (s *Severity) UnmarshalText(b []byte) error {
 		}
 	}
 	return syntaxf("unknown severity %q (want info, low, medium or high)", b)
+}
+
+// onPort returns the entries of all that cover port p for protocols in
+// protos (AnyProtocol or 0 for all); at tells an entry's ports and protocols.
+func onPort[T any](all []T, p uint16, protos Protocol, at func(T) (first, last uint16, protos Protocol)) []T {
+	if protos == 0 {
+		protos = AnyProtocol
+	}
+	var out []T
+	for _, e := range all {
+		if first, last, ps := at(e); covers(first, last, p) && ps&protos != 0 {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -250,25 +250,23 @@ func printPort(streams *term.IO, host netconf.Host, pi portInfo) error {
 			return err
 		}
 	}
-	if len(pi.Uses) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, st.Bold("In practice"))
-		t := term.NewTable().Indent("  ")
-		for _, u := range pi.Uses {
-			t.Row(u.Protos.String(), string(u.Category), u.Text)
-		}
-		if err := t.Render(w, width, st); err != nil {
-			return err
-		}
+	uses := term.NewTable().Indent("  ")
+	for _, u := range pi.Uses {
+		uses.Row(u.Protos.String(), string(u.Category), u.Text)
 	}
-	if len(pi.SecurityNotes) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, st.Bold("Security"))
-		t := term.NewTable().Indent("  ")
-		for _, n := range pi.SecurityNotes {
-			t.Row(severityLabel(st, n.Severity), n.Protos.String(), n.Text)
+	notes := term.NewTable().Indent("  ")
+	for _, n := range pi.SecurityNotes {
+		notes.Row(severityLabel(st, n.Severity), n.Protos.String(), n.Text)
+	}
+	for _, sec := range []struct {
+		title string
+		t     *term.Table
+	}{{"In practice", uses}, {"Security", notes}} {
+		if sec.t.Len() == 0 {
+			continue
 		}
-		if err := t.Render(w, width, st); err != nil {
+		fmt.Fprintf(w, "\n%s\n", st.Bold(sec.title))
+		if err := sec.t.Render(w, width, st); err != nil {
 			return err
 		}
 	}
