@@ -1,0 +1,79 @@
+package sockets
+
+import (
+	"context"
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
+
+// List returns the sockets q selects, attributed to processes when
+// q.Processes is set.
+func List(ctx context.Context, q Query) (*Table, error) {
+	c, err := openDiag(q.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	udpStates := q.UDPStates
+	if udpStates == 0 {
+		udpStates = q.States
+	}
+	t := &Table{}
+	for _, fam := range []struct {
+		f      Family
+		family uint8
+	}{{IPv4, afINET}, {IPv6, afINET6}} {
+		if q.Families&fam.f == 0 {
+			continue
+		}
+		if q.Protos&TCP != 0 && q.States != 0 {
+			if t.Sockets, err = c.dump(fam.family, ipprotoTCP, TCP, q.States, q.LocalPort, q.RemotePort, t.Sockets); err != nil {
+				return nil, err
+			}
+		}
+		if q.Protos&UDP != 0 && udpStates != 0 {
+			if t.Sockets, err = c.dump(fam.family, ipprotoUDP, UDP, udpStates, q.LocalPort, q.RemotePort, t.Sockets); err != nil {
+				return nil, err
+			}
+		}
+		if q.Protos&(TCP|MPTCP) != 0 && q.States != 0 {
+			mp, err := c.dump(fam.family, ipprotoMPTCP, MPTCP, q.States, q.LocalPort, q.RemotePort, nil)
+			if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+				return nil, err // a kernel without MPTCP diag answers ENOENT
+			}
+			t.Sockets = mergeMPTCP(t.Sockets, mp, q.Protos&MPTCP != 0)
+		}
+	}
+	if q.Processes {
+		if err := attribute(ctx, t, q.AllHolders); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// mergeMPTCP folds MPTCP sockets into the table. An MPTCP listener also
+// shows as a TCP listener with the same inode: the TCP entry is marked
+// MPTCP and the duplicate dropped. The others are kept when keep is set.
+func mergeMPTCP(socks, mp []Socket, keep bool) []Socket {
+	if len(mp) == 0 {
+		return socks
+	}
+	byInode := make(map[uint64]int, len(socks))
+	for i, s := range socks {
+		if s.Proto == TCP && s.Inode != 0 {
+			byInode[s.Inode] = i
+		}
+	}
+	for _, m := range mp {
+		if i, ok := byInode[m.Inode]; ok && m.Inode != 0 {
+			socks[i].MPTCP = true
+			continue
+		}
+		if keep {
+			socks = append(socks, m)
+		}
+	}
+	return socks
+}

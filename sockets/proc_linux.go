@@ -1,0 +1,256 @@
+package sockets
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/user"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// procRoot is where the process table is read from.
+const procRoot = "/proc"
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times; 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+// holder records that pid holds the socket with the given inode.
+type holder struct {
+	pid   int
+	inode uint64
+}
+
+// attribute finds the processes holding the table's sockets. It scans
+// /proc/*/fd with several workers and, unless all is set, stops once every
+// socket has a holder.
+func attribute(ctx context.Context, t *Table, all bool) error {
+	slot := make(map[uint64]int32, len(t.Sockets)) // inode -> index in found
+	for _, s := range t.Sockets {
+		if s.Inode != 0 {
+			if _, ok := slot[s.Inode]; !ok {
+				slot[s.Inode] = int32(len(slot))
+			}
+		}
+	}
+	if len(slot) == 0 {
+		return nil
+	}
+	pids, err := listPIDs()
+	if err != nil {
+		return err
+	}
+	found := make([]atomic.Bool, len(slot))
+	var remaining atomic.Int64
+	remaining.Store(int64(len(slot)))
+	var partial atomic.Bool
+	stop := func() bool { return ctx.Err() != nil || (!all && remaining.Load() == 0) }
+
+	workers := min(max(runtime.GOMAXPROCS(0)*2, 4), 16, len(pids))
+	jobs := make(chan int, len(pids))
+	for _, p := range pids {
+		jobs <- p
+	}
+	close(jobs)
+	results := make([][]holder, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			link := make([]byte, 64)
+			for pid := range jobs {
+				if stop() {
+					return
+				}
+				err := scanFDs(pid, link, func(inode uint64) {
+					i, ok := slot[inode]
+					if !ok {
+						return
+					}
+					results[w] = append(results[w], holder{pid, inode})
+					if found[i].CompareAndSwap(false, true) {
+						remaining.Add(-1)
+					}
+				})
+				if err != nil && errors.Is(err, os.ErrPermission) {
+					partial.Store(true)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	byInode := map[uint64][]int{}
+	for _, rs := range results {
+		for _, h := range rs {
+			if !containsInt(byInode[h.inode], h.pid) {
+				byInode[h.inode] = append(byInode[h.inode], h.pid)
+			}
+		}
+	}
+	pr := newProcReader()
+	for i := range t.Sockets {
+		s := &t.Sockets[i]
+		if s.Inode == 0 {
+			continue
+		}
+		pidsOf := byInode[s.Inode]
+		if len(pidsOf) == 0 {
+			t.Unattributed++
+			continue
+		}
+		for _, pid := range pidsOf {
+			if p := pr.process(pid); p != nil {
+				s.Processes = append(s.Processes, p)
+			}
+		}
+	}
+	t.Partial = partial.Load()
+	return nil
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// listPIDs returns the numeric entries of /proc.
+func listPIDs() ([]int, error) {
+	d, err := os.Open(procRoot)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, 0, len(names))
+	for _, n := range names {
+		if n[0] < '0' || n[0] > '9' {
+			continue
+		}
+		if pid, err := strconv.Atoi(n); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// scanFDs calls fn with the inode of every socket among pid's open files.
+func scanFDs(pid int, link []byte, fn func(inode uint64)) error {
+	dir := procRoot + "/" + strconv.Itoa(pid) + "/fd"
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if err == unix.EACCES || err == unix.EPERM {
+			return os.ErrPermission
+		}
+		return nil // the process has gone
+	}
+	defer unix.Close(dfd)
+	f := os.NewFile(uintptr(dfd), dir)
+	names, err := f.Readdirnames(-1)
+	// f owns dfd now; keep it open until the links are read.
+	defer runtime.KeepAlive(f)
+	if err != nil {
+		return nil
+	}
+	for _, name := range names {
+		n, err := unix.Readlinkat(dfd, name, link)
+		if err != nil || n <= 0 {
+			continue
+		}
+		if inode, ok := socketInode(link[:n]); ok {
+			fn(inode)
+		}
+	}
+	return nil
+}
+
+// procReader reads process details once per PID and caches user names.
+type procReader struct {
+	boot  time.Time
+	procs map[int]*Process
+	users map[uint32]string
+}
+
+func newProcReader() *procReader {
+	r := &procReader{procs: map[int]*Process{}, users: map[uint32]string{}}
+	if b, err := os.ReadFile(procRoot + "/stat"); err == nil {
+		if sec, err := parseBootTime(b); err == nil {
+			r.boot = time.Unix(sec, 0)
+		}
+	}
+	return r
+}
+
+// process returns the details of pid, or nil when it has gone.
+func (r *procReader) process(pid int) *Process {
+	if p, ok := r.procs[pid]; ok {
+		return p
+	}
+	base := procRoot + "/" + strconv.Itoa(pid)
+	b, err := os.ReadFile(base + "/stat")
+	if err != nil {
+		r.procs[pid] = nil
+		return nil
+	}
+	st, err := parseStat(b)
+	if err != nil {
+		r.procs[pid] = nil
+		return nil
+	}
+	p := &Process{PID: pid, PPID: st.PPID, Name: st.Comm}
+	if !r.boot.IsZero() {
+		p.Start = r.boot.Add(time.Duration(st.StartTime) * time.Second / clockTicks)
+	}
+	if b, err := os.ReadFile(base + "/cmdline"); err == nil {
+		p.Cmdline = parseCmdline(b)
+	}
+	if exe, err := os.Readlink(base + "/exe"); err == nil {
+		p.Exe = exe
+	}
+	var sst unix.Stat_t
+	if unix.Stat(base, &sst) == nil {
+		p.UID = sst.Uid
+		p.User = r.userName(sst.Uid)
+	}
+	if b, err := os.ReadFile(base + "/cgroup"); err == nil {
+		c := parseCgroup(b)
+		p.Cgroup, p.Unit, p.Container, p.Runtime, p.Pod = c.Path, c.Unit, c.Container, c.Runtime, c.Pod
+	}
+	if d, ok := ParseDockerProxy(p.Cmdline); ok {
+		p.DockerProxy = &d
+	}
+	if b, err := os.ReadFile(base + "/environ"); err == nil {
+		p.SocketActivated = hasListenFDs(b)
+	}
+	r.procs[pid] = p
+	return p
+}
+
+func (r *procReader) userName(uid uint32) string {
+	if n, ok := r.users[uid]; ok {
+		return n
+	}
+	n := ""
+	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
+		n = u.Username
+	}
+	r.users[uid] = n
+	return n
+}
