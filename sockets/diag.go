@@ -86,7 +86,9 @@ type DumpError struct {
 	Errno int32 // positive errno value
 }
 
-func (e *DumpError) Error() string { return fmt.Sprintf("sockets: kernel refused the dump: errno %d", e.Errno) }
+func (e *DumpError) Error() string {
+	return fmt.Sprintf("sockets: kernel refused the dump: errno %d", e.Errno)
+}
 
 // parseInetDiag decodes one struct inet_diag_msg
 // (include/uapi/linux/inet_diag.h) and its attributes:
