@@ -3,8 +3,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +20,10 @@ import (
 func Run(args []string, streams *term.IO) int {
 	root := NewRootCmd(streams)
 	root.SetArgs(args)
-	err := root.Execute()
+	// Ctrl-C and SIGTERM cancel the context: long commands stop cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
 	return exitCode(classify(root, args, err), streams.Err)
 }
 
@@ -59,6 +66,9 @@ func NewRootCmd(streams *term.IO) *cobra.Command {
 		newSearchCmd(streams, nil),
 		newRegistryCmd(streams, nil),
 		newVersionCmd(streams),
+		newLsCmd(streams, nil),
+		newWhoCmd(streams, nil),
+		newKillCmd(streams, nil),
 	)
 	return root
 }

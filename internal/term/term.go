@@ -21,6 +21,7 @@ type IO struct {
 
 	outTTY  bool
 	errTTY  bool
+	inTTY   bool
 	color   bool
 	width   int
 	outFile *os.File
@@ -34,6 +35,7 @@ func System() *IO {
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		outTTY:  outTTY,
 		errTTY:  xterm.IsTerminal(int(os.Stderr.Fd())),
+		inTTY:   xterm.IsTerminal(int(os.Stdin.Fd())),
 		outFile: os.Stdout,
 	}
 	s.color = outTTY && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
@@ -50,8 +52,12 @@ func Test(in string) (s *IO, stdout, stderr *bytes.Buffer) {
 
 // SetTerminal makes the streams behave as terminals (for tests).
 func (s *IO) SetTerminal(tty, color bool, width int) {
-	s.outTTY, s.errTTY, s.color, s.width = tty, tty, color, width
+	s.outTTY, s.errTTY, s.inTTY, s.color, s.width = tty, tty, tty, color, width
 }
+
+// IsInTerminal reports whether stdin is a terminal, so a question can be
+// asked there.
+func (s *IO) IsInTerminal() bool { return s.inTTY }
 
 // DisableColor turns colour off, as --no-color asks.
 func (s *IO) DisableColor() { s.color = false }

@@ -1,0 +1,443 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portctl/portctl/internal/term"
+	"github.com/portctl/portctl/netconf"
+	"github.com/portctl/portctl/registry"
+	"github.com/portctl/portctl/sockets"
+)
+
+// whoOptions are the flags and argument of `portctl who`.
+type whoOptions struct {
+	Port     uint16
+	Addr     netip.Addr // when the argument was ADDR:PORT; else invalid
+	Protos   sockets.Proto
+	BindTest bool
+	NetNS    string
+	JSON     bool
+}
+
+func newWhoCmd(streams *term.IO, runF func(context.Context, whoOptions) error) *cobra.Command {
+	var (
+		opts  whoOptions
+		proto string
+	)
+	cmd := &cobra.Command{
+		Use:   "who PORT|ADDR:PORT",
+		Short: "Who holds a port, and why it is busy",
+		Long: `Explain why a port is busy: a process listening on it (PID, command line,
+user, start time, systemd unit or container), an outgoing connection using it
+as its source port, only TIME_WAIT remnants of closed connections (and when
+they expire), a reserved port, or nothing at all.
+
+Exit status: 0 when something holds the port, 1 when it is free.`,
+		Example: `  portctl who 3000
+  portctl who 53 --proto udp
+  portctl who 127.0.0.1:8080 --bind-test
+  portctl who postgresql --json`,
+		Args: exactArgs(1, "a port, a service name or ADDR:PORT"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if opts.Protos, err = parseSockProto(proto); err != nil {
+				return err
+			}
+			if opts.Port, opts.Addr, err = parsePortArg(args[0]); err != nil {
+				return err
+			}
+			if opts.NetNS != "" && !strings.Contains(opts.NetNS, "/") {
+				opts.NetNS = "/run/netns/" + opts.NetNS
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runWho(cmd.Context(), streams, opts)
+		},
+	}
+	cmd.Flags().StringVarP(&proto, "proto", "P", "", "tcp or udp (default both)")
+	cmd.Flags().BoolVar(&opts.BindTest, "bind-test", false, "also try a real bind on the address (0.0.0.0 and :: by default)")
+	cmd.Flags().StringVar(&opts.NetNS, "netns", "", "look in this network namespace (a name under /run/netns, or a path)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+// parseSockProto parses a --proto flag for the socket commands.
+func parseSockProto(s string) (sockets.Proto, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return sockets.TCP | sockets.UDP, nil
+	case "tcp":
+		return sockets.TCP, nil
+	case "udp":
+		return sockets.UDP, nil
+	case "tcp/udp", "tcp,udp", "udp/tcp", "udp,tcp":
+		return sockets.TCP | sockets.UDP, nil
+	}
+	return 0, usageErrorf("--proto %q: want tcp or udp", s)
+}
+
+// parsePortArg parses PORT, a service name, or ADDR:PORT ([v6]:PORT).
+func parsePortArg(s string) (uint16, netip.Addr, error) {
+	t := strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(t); err == nil {
+		if ap.Port() == 0 {
+			return 0, netip.Addr{}, usageErrorf("%q: port 0 is not a port anyone holds (want 1-65535)", s)
+		}
+		return ap.Port(), ap.Addr().Unmap(), nil
+	}
+	if strings.Contains(t, ":") && !isServiceName(t) {
+		return 0, netip.Addr{}, usageErrorf("%q: want PORT, a service name, or ADDR:PORT such as 127.0.0.1:8080 or [::1]:8080", s)
+	}
+	if strings.HasPrefix(t, "-") {
+		return 0, netip.Addr{}, usageErrorf("port %s is negative (want 1-65535)", t)
+	}
+	if isDigits(t) {
+		p, err := registry.ParsePort(t)
+		if err != nil {
+			return 0, netip.Addr{}, usageErrorf("%v", err)
+		}
+		if p == 0 {
+			return 0, netip.Addr{}, usageErrorf("port 0 is not a port anyone holds (want 1-65535)")
+		}
+		return p, netip.Addr{}, nil
+	}
+	if isServiceName(t) {
+		if as := registry.Builtin().Name(t, 0); len(as) > 0 {
+			return as[0].Port, netip.Addr{}, nil
+		}
+		return 0, netip.Addr{}, usageErrorf("no service named %q (want a port 1-65535, a service name or ADDR:PORT)", t)
+	}
+	return 0, netip.Addr{}, usageErrorf("%q: want a port 1-65535, a service name, or ADDR:PORT", s)
+}
+
+// whoResult is the JSON document `who --json` prints.
+type whoResult struct {
+	Port       uint16             `json:"port"`
+	Protocols  string             `json:"protocols"`
+	Address    string             `json:"address,omitempty"`
+	Verdict    sockets.Verdict    `json:"verdict"`
+	Held       bool               `json:"held"`
+	Reserved   bool               `json:"reserved"`
+	Ephemeral  bool               `json:"ephemeral"`
+	Privileged bool               `json:"privileged"`
+	Listeners  []socketJSON       `json:"listeners"`
+	Served     int                `json:"served_connections"`
+	Clients    []socketJSON       `json:"clients"`
+	TimeWait   []socketJSON       `json:"time_wait"`
+	Bound      []socketJSON       `json:"bound"`
+	ExpiresMS  int64              `json:"time_wait_expires_ms,omitempty"`
+	Holders    []*sockets.Process `json:"holders"`
+	Advice     []string           `json:"advice"`
+	BindTest   []bindResult       `json:"bind_test,omitempty"`
+}
+
+// bindResult is one attempt of --bind-test.
+type bindResult struct {
+	Protocol string `json:"protocol"`
+	Address  string `json:"address"`
+	OK       bool   `json:"ok"`
+	Error    string `json:"error,omitempty"`
+}
+
+// portUse lists the sockets on one port (every state) with their holders.
+func portUse(ctx context.Context, port uint16, addr netip.Addr, protos sockets.Proto, netns string) (sockets.PortUse, int, error) {
+	q := sockets.Query{
+		Protos: protos, Families: sockets.AllFamilies,
+		States: sockets.AllStates, UDPStates: sockets.AllStates,
+		LocalPort: port, Processes: true, AllHolders: true, NetNS: netns,
+	}
+	if protos&sockets.TCP != 0 {
+		q.Protos |= sockets.MPTCP
+	}
+	t, err := sockets.List(ctx, q)
+	if err != nil {
+		return sockets.PortUse{}, 0, err
+	}
+	socks := t.Sockets
+	if addr.IsValid() {
+		socks = socks[:0]
+		for _, s := range t.Sockets {
+			la := s.Local.Addr().Unmap()
+			if la == addr || la.IsUnspecified() || addr.IsUnspecified() {
+				socks = append(socks, s)
+			}
+		}
+	}
+	return sockets.ClassifyPort(socks, port), t.Unattributed, nil
+}
+
+func runWho(ctx context.Context, streams *term.IO, opts whoOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	use, unattributed, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, opts.NetNS)
+	if err != nil {
+		return err
+	}
+	host, _ := netconf.Read()
+	reg := loadRegistry(streams)
+	res := whoResult{
+		Port: opts.Port, Protocols: opts.Protos.String(), Verdict: use.Verdict(),
+		Reserved: host.IsReserved(opts.Port), Ephemeral: host.InEphemeral(opts.Port),
+		Privileged: host.Privileged(opts.Port),
+		Listeners:  socketsJSON(use.Listeners, reg), Served: len(use.Served),
+		Clients: socketsJSON(use.Clients, reg), TimeWait: socketsJSON(use.TimeWait, reg),
+		Bound: socketsJSON(use.Bound, reg), ExpiresMS: use.LastExpiry().Milliseconds(),
+		Holders: use.Holders(), Advice: whoAdvice(use, host, opts.Port),
+	}
+	if res.Holders == nil {
+		res.Holders = []*sockets.Process{}
+	}
+	if opts.Addr.IsValid() {
+		res.Address = opts.Addr.String()
+	}
+	res.Held = res.Verdict != sockets.VerdictFree
+	if opts.BindTest {
+		res.BindTest = bindTest(ctx, opts.Addr, opts.Port, opts.Protos)
+	}
+	if opts.JSON {
+		if err := writeJSON(streams.Out, res); err != nil {
+			return err
+		}
+	} else {
+		printWho(streams, res, use)
+		attributionHint(streams, unattributed)
+	}
+	if !res.Held {
+		return negativef("")
+	}
+	return nil
+}
+
+// whoAdvice says what frees the port, or what to know about it.
+func whoAdvice(use sockets.PortUse, host netconf.Host, port uint16) []string {
+	var adv []string
+	holders := use.Holders()
+	switch use.Verdict() {
+	case sockets.VerdictListening, sockets.VerdictBound:
+		if len(holders) == 0 {
+			if os.Geteuid() != 0 {
+				adv = append(adv, "the holder belongs to another user: run as root (sudo portctl who …) to see it")
+			} else {
+				adv = append(adv, "no process visible here holds the socket: it belongs to another PID namespace (a container) or to the kernel")
+			}
+			break
+		}
+		adv = append(adv, stopAdvice(holders, port)...)
+	case sockets.VerdictClient:
+		adv = append(adv, "the port is the source port of outgoing connections; it becomes free when they close")
+		if host.InEphemeral(port) {
+			adv = append(adv, fmt.Sprintf("it lies in the ephemeral range %s, from which the OS picks client ports: choose a server port outside it, or reserve it in net.ipv4.ip_local_reserved_ports", host.Ephemeral))
+		}
+	case sockets.VerdictTimeWait:
+		adv = append(adv, fmt.Sprintf("no process holds it; the kernel keeps closed connections in TIME-WAIT (%d here) for up to %s more",
+			len(use.TimeWait), use.LastExpiry().Round(time.Second)),
+			"a new listener can bind it now only if it sets SO_REUSEADDR and the closed sockets had it set too (Linux checks both); nginx, Go, Node.js and most servers do, so usually only a plain bind fails")
+	}
+	if host.IsReserved(port) {
+		adv = append(adv, "it is listed in net.ipv4.ip_local_reserved_ports: the OS never picks it as an ephemeral port, but programs may bind it")
+	}
+	if host.Privileged(port) && os.Geteuid() != 0 {
+		adv = append(adv, fmt.Sprintf("binding it needs %s (unprivileged ports start at %d here)", host.PrivilegeHint, host.UnprivilegedStart))
+	}
+	return adv
+}
+
+// stopAdvice says how to free a port for good given its holders: the
+// systemd .socket unit, the Docker container, the service unit, or kill.
+func stopAdvice(holders []*sockets.Process, port uint16) []string {
+	var adv []string
+	for _, p := range holders {
+		switch {
+		case p.PID == 1 && (p.Name == "systemd" || p.Name == "init"):
+			units := sockets.SocketUnits(os.DirFS("/"), port)
+			if len(units) > 0 {
+				adv = append(adv, fmt.Sprintf("systemd holds it for socket activation: 'systemctl stop %s' frees it (and 'systemctl disable %s' for good)", units[0], units[0]))
+			} else {
+				adv = append(adv, "systemd holds it for socket activation: 'systemctl list-sockets' names the .socket unit to stop")
+			}
+		case p.DockerProxy != nil:
+			adv = append(adv, fmt.Sprintf("docker-proxy forwards it to container address %s: 'docker ps --filter publish=%d' names the container, and 'docker stop <container>' frees the port", p.DockerProxy.Container, port))
+		case p.Container != "" && (p.Runtime == "docker" || p.Runtime == "podman"):
+			id := p.Container
+			if len(id) > 12 {
+				id = id[:12]
+			}
+			adv = append(adv, fmt.Sprintf("it runs in %s container %s: '%s stop %s' frees the port", p.Runtime, id, p.Runtime, id))
+		case p.SocketActivated && p.Unit != "":
+			adv = append(adv, fmt.Sprintf("%s was started by socket activation: stop the .socket unit with 'systemctl list-sockets' to find it", p.Unit))
+		case strings.HasSuffix(p.Unit, ".service"):
+			adv = append(adv, fmt.Sprintf("it runs as systemd unit %s: 'systemctl stop %s' frees it for good (a kill may be undone by Restart=)", p.Unit, p.Unit))
+		}
+	}
+	adv = append(adv, fmt.Sprintf("'portctl kill %d' stops the holders", port))
+	return adv
+}
+
+// bindTest tries to bind the port as a server would (SO_REUSEADDR on, as
+// Go, nginx and Node.js set it), on addr or on both wildcard addresses.
+func bindTest(ctx context.Context, addr netip.Addr, port uint16, protos sockets.Proto) []bindResult {
+	addrs := []netip.Addr{addr}
+	if !addr.IsValid() {
+		addrs = []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
+	}
+	var out []bindResult
+	var lc net.ListenConfig
+	for _, a := range addrs {
+		ap := netip.AddrPortFrom(a, port).String()
+		if protos&sockets.TCP != 0 {
+			r := bindResult{Protocol: "tcp", Address: ap}
+			network := "tcp4"
+			if a.Is6() {
+				network = "tcp6"
+			}
+			if l, err := lc.Listen(ctx, network, ap); err != nil {
+				r.Error = bindError(err)
+			} else {
+				r.OK = true
+				l.Close()
+			}
+			out = append(out, r)
+		}
+		if protos&sockets.UDP != 0 {
+			r := bindResult{Protocol: "udp", Address: ap}
+			network := "udp4"
+			if a.Is6() {
+				network = "udp6"
+			}
+			if c, err := lc.ListenPacket(ctx, network, ap); err != nil {
+				r.Error = bindError(err)
+			} else {
+				r.OK = true
+				c.Close()
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func bindError(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return err.Error()
+}
+
+func printWho(streams *term.IO, res whoResult, use sockets.PortUse) {
+	w, st := streams.Out, streams.Style()
+	target := fmt.Sprintf("Port %d", res.Port)
+	if res.Address != "" {
+		target = netip.AddrPortFrom(netip.MustParseAddr(res.Address), res.Port).String()
+	}
+	if res.Protocols != "tcp/udp" {
+		target += "/" + res.Protocols
+	}
+	switch res.Verdict {
+	case sockets.VerdictListening:
+		fmt.Fprintf(w, "%s is %s: a process listens on it.\n", st.Bold(target), st.Red("in use"))
+	case sockets.VerdictBound:
+		fmt.Fprintf(w, "%s is %s: a socket is bound to it without listening.\n", st.Bold(target), st.Red("in use"))
+	case sockets.VerdictClient:
+		fmt.Fprintf(w, "%s is %s as the source port of %s.\n", st.Bold(target), st.Yellow("in use"), plural(len(use.Clients)+len(use.Served), "connection"))
+	case sockets.VerdictTimeWait:
+		fmt.Fprintf(w, "%s is %s: only TIME-WAIT remnants of closed connections; the last expires in %s.\n", st.Bold(target), st.Yellow("held by the kernel"), use.LastExpiry().Round(time.Second))
+	case sockets.VerdictFree:
+		fmt.Fprintf(w, "%s is %s: no socket uses it.\n", st.Bold(target), st.Green("free"))
+	}
+	if len(use.Listeners)+len(use.Bound) > 0 {
+		fmt.Fprintln(w)
+		t := term.NewTable().Indent("  ")
+		for _, s := range append(append([]sockets.Socket{}, use.Listeners...), use.Bound...) {
+			proto := s.Proto.String()
+			if s.MPTCP {
+				proto += " (MPTCP listener: accepts MPTCP and plain TCP)"
+			}
+			t.Row(s.State.String(), addrString(s.Local), proto, processCell(s.Processes))
+		}
+		t.Render(w, streams.Width(), st)
+	}
+	if len(use.Clients) > 0 {
+		fmt.Fprintln(w)
+		t := term.NewTable().Indent("  ")
+		for i, s := range use.Clients {
+			if i == 10 {
+				t.Row("…", fmt.Sprintf("%d more", len(use.Clients)-10))
+				break
+			}
+			t.Row(s.State.String(), addrString(s.Local)+" → "+addrString(s.Remote), s.Proto.String(), processCell(s.Processes))
+		}
+		t.Render(w, streams.Width(), st)
+	}
+	for _, p := range res.Holders {
+		fmt.Fprintln(w)
+		printProcess(streams, p)
+	}
+	if res.Served > 0 {
+		fmt.Fprintf(w, "\n  %s accepted on this port are open.\n", plural(res.Served, "connection"))
+	}
+	for _, b := range res.BindTest {
+		if b.OK {
+			fmt.Fprintf(w, "\n  bind %s/%s: %s", b.Address, b.Protocol, st.Green("ok"))
+		} else {
+			fmt.Fprintf(w, "\n  bind %s/%s: %s", b.Address, b.Protocol, st.Red("fails: "+b.Error))
+		}
+	}
+	if len(res.BindTest) > 0 {
+		fmt.Fprintln(w)
+	}
+	if len(res.Advice) > 0 {
+		fmt.Fprintln(w)
+		for _, a := range res.Advice {
+			fmt.Fprintf(w, "  %s %s\n", st.Dim("•"), a)
+		}
+	}
+}
+
+// printProcess writes a holder's details: PID, name, user, start, command
+// line, unit or container.
+func printProcess(streams *term.IO, p *sockets.Process) {
+	w, st := streams.Out, streams.Style()
+	t := term.NewTable().Indent("  ")
+	head := fmt.Sprintf("%d %s", p.PID, st.Bold(p.Name))
+	t.Row("pid", head)
+	who := p.User
+	if who == "" {
+		who = fmt.Sprint(p.UID)
+	}
+	t.Row("user", fmt.Sprintf("%s (uid %d)", who, p.UID))
+	if !p.Start.IsZero() {
+		t.Row("started", fmt.Sprintf("%s (%s ago)", p.Start.Local().Format("2006-01-02 15:04:05"), time.Since(p.Start).Round(time.Second)))
+	}
+	if len(p.Cmdline) > 0 {
+		t.Row("command", strings.Join(p.Cmdline, " "))
+	}
+	if p.Unit != "" {
+		t.Row("unit", p.Unit)
+	}
+	if p.Container != "" {
+		t.Row("container", p.Runtime+" "+p.Container)
+	}
+	if p.Pod != "" {
+		t.Row("pod", p.Pod)
+	}
+	if p.DockerProxy != nil {
+		t.Row("forwards", fmt.Sprintf("%s %s → container %s", p.DockerProxy.Proto, p.DockerProxy.Host, p.DockerProxy.Container))
+	}
+	if p.SocketActivated {
+		t.Row("activated", "by systemd socket activation (LISTEN_FDS)")
+	}
+	t.Render(w, streams.Width(), st)
+}

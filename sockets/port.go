@@ -1,0 +1,120 @@
+package sockets
+
+import (
+	"slices"
+	"time"
+)
+
+// PortUse is what holds one local port, sorted into the reasons a bind to
+// it would fail. Build it with ClassifyPort.
+type PortUse struct {
+	Port uint16 `json:"port"`
+	// Listeners are listening TCP sockets and bound, unconnected UDP
+	// sockets.
+	Listeners []Socket `json:"listeners"`
+	// Served are connections a listener on the port accepted.
+	Served []Socket `json:"served"`
+	// Clients are outgoing connections that use the port as their source
+	// (ephemeral) port.
+	Clients []Socket `json:"clients"`
+	// TimeWait are closed connections the kernel still remembers.
+	TimeWait []Socket `json:"time_wait"`
+	// Bound are TCP sockets bound to the port but neither listening nor
+	// connected (bind without listen), and other states.
+	Bound []Socket `json:"bound"`
+}
+
+// Verdict is the one-word answer to "why is this port busy?".
+type Verdict string
+
+// The verdicts, in the order ClassifyPort prefers them.
+const (
+	VerdictListening Verdict = "listening" // a process listens on it
+	VerdictClient    Verdict = "client"    // an outgoing connection uses it as source port
+	VerdictBound     Verdict = "bound"     // bound without listening
+	VerdictTimeWait  Verdict = "time_wait" // only TIME_WAIT remnants
+	VerdictFree      Verdict = "free"      // nothing holds it
+)
+
+// ClassifyPort sorts the sockets bound to port into a PortUse. Sockets on
+// other ports are ignored.
+func ClassifyPort(socks []Socket, port uint16) PortUse {
+	u := PortUse{Port: port, Listeners: []Socket{}, Served: []Socket{}, Clients: []Socket{}, TimeWait: []Socket{}, Bound: []Socket{}}
+	listening := map[Proto]bool{}
+	for _, s := range socks {
+		if s.Local.Port() == port && isListener(s) {
+			listening[s.Proto] = true
+		}
+	}
+	for _, s := range socks {
+		if s.Local.Port() != port {
+			continue
+		}
+		switch {
+		case isListener(s):
+			u.Listeners = append(u.Listeners, s)
+		case s.State == TimeWait:
+			u.TimeWait = append(u.TimeWait, s)
+		case s.Remote.Port() != 0 && listening[s.Proto]:
+			u.Served = append(u.Served, s)
+		case s.Remote.Port() != 0:
+			u.Clients = append(u.Clients, s)
+		default:
+			u.Bound = append(u.Bound, s)
+		}
+	}
+	return u
+}
+
+// isListener reports whether s accepts new peers: a TCP listener or an
+// unconnected UDP socket.
+func isListener(s Socket) bool {
+	return s.State == Listen || (s.Proto == UDP && s.State == Close)
+}
+
+// Verdict says why the port is busy, or that it is free.
+func (u PortUse) Verdict() Verdict {
+	switch {
+	case len(u.Listeners) > 0:
+		return VerdictListening
+	case len(u.Clients) > 0 || len(u.Served) > 0:
+		return VerdictClient
+	case len(u.Bound) > 0:
+		return VerdictBound
+	case len(u.TimeWait) > 0:
+		return VerdictTimeWait
+	}
+	return VerdictFree
+}
+
+// LastExpiry returns how long until the last TIME_WAIT remnant expires.
+func (u PortUse) LastExpiry() time.Duration {
+	var d time.Duration
+	for _, s := range u.TimeWait {
+		d = max(d, s.Expires)
+	}
+	return d
+}
+
+// Holders returns the distinct processes holding the port's listeners (or,
+// when there are none, any of its sockets), by PID.
+func (u PortUse) Holders() []*Process {
+	var out []*Process
+	add := func(ss []Socket) {
+		for _, s := range ss {
+			for _, p := range s.Processes {
+				if !slices.ContainsFunc(out, func(q *Process) bool { return q.PID == p.PID }) {
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	add(u.Listeners)
+	if len(out) == 0 {
+		add(u.Bound)
+		add(u.Clients)
+		add(u.Served)
+	}
+	slices.SortFunc(out, func(a, b *Process) int { return a.PID - b.PID })
+	return out
+}
