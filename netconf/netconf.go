@@ -31,6 +31,9 @@ type Host struct {
 	UnprivilegedStart int `json:"unprivileged_port_start"`
 	// PrivilegeHint names what grants binding below UnprivilegedStart.
 	PrivilegeHint string `json:"-"`
+	// TCPTWReuse is Linux's net.ipv4.tcp_tw_reuse (0 off, 1 on, 2 loopback
+	// only), or -1 where unknown.
+	TCPTWReuse int `json:"tcp_tw_reuse"`
 }
 
 // Privileged reports whether binding port p needs privilege on this host.

@@ -3,6 +3,8 @@ package netconf
 import (
 	"io/fs"
 	"os"
+	"strconv"
+	"strings"
 )
 
 // Read returns the settings of the running Linux host from /proc/sys.
@@ -16,6 +18,12 @@ func ReadFS(fsys fs.FS) (Host, error) {
 		EphemeralDefault:  true,
 		UnprivilegedStart: 1024,
 		PrivilegeHint:     "root or CAP_NET_BIND_SERVICE",
+		TCPTWReuse:        -1,
+	}
+	if b, err := fs.ReadFile(fsys, "tcp_tw_reuse"); err == nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && v >= 0 && v <= 2 {
+			h.TCPTWReuse = v
+		}
 	}
 	if b, err := fs.ReadFile(fsys, "ip_local_port_range"); err == nil {
 		r, err := ParsePortRange(b)

@@ -17,6 +17,7 @@ func TestReadFS(t *testing.T) {
 		EphemeralDefault:  true,
 		UnprivilegedStart: 1024,
 		PrivilegeHint:     hint,
+		TCPTWReuse:        -1,
 	}
 	tests := []struct {
 		name string
@@ -28,11 +29,13 @@ func TestReadFS(t *testing.T) {
 			"ip_local_port_range":        {Data: []byte("10000\t20000\n")},
 			"ip_local_reserved_ports":    {Data: []byte("8080,9000-9010\n")},
 			"ip_unprivileged_port_start": {Data: []byte("80\n")},
+			"tcp_tw_reuse":               {Data: []byte("2\n")},
 		}, netconf.Host{
 			Ephemeral:         registry.Range{First: 10000, Last: 20000},
 			Reserved:          []registry.Range{{First: 8080, Last: 8080}, {First: 9000, Last: 9010}},
 			UnprivilegedStart: 80,
 			PrivilegeHint:     hint,
+			TCPTWReuse:        2,
 		}},
 		{"default values written out", fstest.MapFS{
 			"ip_local_port_range":        {Data: []byte("32768\t60999\n")},
@@ -42,6 +45,7 @@ func TestReadFS(t *testing.T) {
 			Ephemeral:         registry.Range{First: 32768, Last: 60999},
 			UnprivilegedStart: 1024,
 			PrivilegeHint:     hint,
+			TCPTWReuse:        -1,
 		}},
 		{"only unprivileged start", fstest.MapFS{
 			"ip_unprivileged_port_start": {Data: []byte("0\n")},
@@ -49,6 +53,7 @@ func TestReadFS(t *testing.T) {
 			Ephemeral:        registry.Range{First: 32768, Last: 60999},
 			EphemeralDefault: true,
 			PrivilegeHint:    hint,
+			TCPTWReuse:       -1,
 		}},
 		{"files elsewhere are ignored", fstest.MapFS{
 			"conf/all/ip_local_port_range": {Data: []byte("1 2\n")},

@@ -37,12 +37,14 @@ func List(ctx context.Context, q Query) (*Table, error) {
 				return nil, err
 			}
 		}
-		if q.Protos&(TCP|MPTCP) != 0 && q.States != 0 {
+		// MPTCP's dump costs a millisecond or two even when empty, so it is
+		// made only when asked for. Its listeners also show as TCP.
+		if q.Protos&MPTCP != 0 && q.States != 0 {
 			mp, err := c.dump(fam.family, ipprotoMPTCP, MPTCP, q.States, q.LocalPort, q.RemotePort, nil)
 			if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
 				return nil, err // a kernel without MPTCP diag answers ENOENT
 			}
-			t.Sockets = mergeMPTCP(t.Sockets, mp, q.Protos&MPTCP != 0)
+			t.Sockets = mergeMPTCP(t.Sockets, mp, true)
 		}
 	}
 	if q.Processes {

@@ -214,7 +214,8 @@ type Process struct {
 }
 
 // Query selects sockets. The zero Query selects nothing: set Protos,
-// Families and States (or use DefaultQuery).
+// Families and States (or start from ListeningQuery). With MPTCP in Protos,
+// MPTCP sockets are listed and TCP listeners that accept MPTCP are marked.
 type Query struct {
 	Protos   Proto
 	Families Family

@@ -69,6 +69,7 @@ func NewRootCmd(streams *term.IO) *cobra.Command {
 		newLsCmd(streams, nil),
 		newWhoCmd(streams, nil),
 		newKillCmd(streams, nil),
+		newEphemeralCmd(streams, nil),
 	)
 	return root
 }

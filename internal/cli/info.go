@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/registry"
+	"github.com/portctl/portctl/sockets"
 )
 
 // infoOptions are the flags and argument of `portctl info`.
@@ -17,6 +20,7 @@ type infoOptions struct {
 	Query string
 	Proto registry.Protocol // 0: every protocol
 	JSON  bool
+	Here  bool // look up who holds the port on this machine
 }
 
 // newInfoCmd builds `info`. runF, when not nil, replaces the real run (tests
@@ -54,7 +58,8 @@ each optionally with a protocol suffix (53/udp, https/tcp).`,
 				return runF(opts)
 			}
 			host, _ := netconf.Read() // the documented defaults stand in for what cannot be read
-			return runInfo(streams, loadRegistry(streams), host, opts)
+			opts.Here = true
+			return runInfo(cmd.Context(), streams, loadRegistry(streams), host, opts)
 		},
 	}
 	cmd.Flags().StringVarP(&proto, "proto", "P", "", "only this protocol: tcp, udp, sctp or dccp")
@@ -86,6 +91,50 @@ type portInfo struct {
 	Assignments       []registry.Assignment   `json:"assignments"`
 	Uses              []registry.Use          `json:"uses"`
 	SecurityNotes     []registry.SecurityNote `json:"security_notes"`
+	// Here is who holds the port on this machine now; absent for ranges
+	// and where the socket table cannot be read.
+	Here *hereJSON `json:"here,omitempty"`
+}
+
+// hereJSON is the part of `info` that says who listens on a port now.
+type hereJSON struct {
+	Verdict   sockets.Verdict    `json:"verdict"` // listening, or free (of listeners)
+	Listeners []socketJSON       `json:"listeners"`
+	Holders   []*sockets.Process `json:"holders"`
+}
+
+// describeHere fills in who holds the port now. The kernel filters by port,
+// so a free port costs one netlink round trip and no /proc scan.
+func describeHere(ctx context.Context, reg *registry.Registry, pi *portInfo, proto registry.Protocol) {
+	protos := sockets.TCP | sockets.UDP
+	switch {
+	case proto == registry.TCP:
+		protos = sockets.TCP
+	case proto == registry.UDP:
+		protos = sockets.UDP
+	case proto != 0:
+		return // sctp and dccp sockets are not listed
+	}
+	if pi.Port == 0 {
+		return
+	}
+	// Listeners only: the kernel keeps them in a small table of their own,
+	// where dumping connections would walk every socket of the machine.
+	t, err := sockets.List(ctx, sockets.Query{Protos: protos, Families: sockets.AllFamilies,
+		States: sockets.StatesOf(sockets.Listen), UDPStates: sockets.StatesOf(sockets.Close),
+		LocalPort: pi.Port, Processes: true, AllHolders: true})
+	if err != nil {
+		return
+	}
+	if protos&sockets.TCP == 0 {
+		t.Sockets = slices.DeleteFunc(t.Sockets, func(s sockets.Socket) bool { return s.Proto != sockets.UDP })
+	}
+	use := sockets.ClassifyPort(t.Sockets, pi.Port)
+	h := &hereJSON{Verdict: use.Verdict(), Listeners: socketsJSON(use.Listeners, reg), Holders: use.Holders()}
+	if h.Holders == nil {
+		h.Holders = []*sockets.Process{}
+	}
+	pi.Here = h
 }
 
 // infoResult is the JSON document `info --json` prints.
@@ -123,7 +172,10 @@ func describePort(reg *registry.Registry, host netconf.Host, p uint16, proto reg
 	return pi
 }
 
-func runInfo(streams *term.IO, reg *registry.Registry, host netconf.Host, opts infoOptions) error {
+func runInfo(ctx context.Context, streams *term.IO, reg *registry.Registry, host netconf.Host, opts infoOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	q, err := parseQuery(opts.Query)
 	if err != nil {
 		return err
@@ -166,6 +218,11 @@ func runInfo(streams *term.IO, reg *registry.Registry, host netconf.Host, opts i
 		}
 		for _, p := range ports {
 			res.Ports = append(res.Ports, describePort(reg, host, p, proto))
+		}
+	}
+	if opts.Here && q.Kind != queryRange {
+		for i := range res.Ports {
+			describeHere(ctx, reg, &res.Ports[i], proto)
 		}
 	}
 	if opts.JSON {
@@ -248,6 +305,27 @@ func printPort(streams *term.IO, host netconf.Host, pi portInfo) error {
 		}
 		if err := t.Render(w, width, st); err != nil {
 			return err
+		}
+	}
+	if pi.Here != nil {
+		fmt.Fprintf(w, "\n%s\n", st.Bold("On this machine"))
+		switch pi.Here.Verdict {
+		case sockets.VerdictFree:
+			fmt.Fprintf(w, "  nothing listens on it ('portctl who %d' also looks at connections)\n", pi.Port)
+		case sockets.VerdictListening:
+			t := term.NewTable().Indent("  ")
+			for _, l := range pi.Here.Listeners {
+				who := processCell(l.Processes)
+				if who == "" {
+					who = "(process not visible)"
+				}
+				t.Row(l.Protocol, fmt.Sprintf("%s %s", strings.ToUpper(l.State), netip.AddrPortFrom(netip.MustParseAddr(l.LocalAddress), l.LocalPort)), who)
+			}
+			if err := t.Render(w, width, st); err != nil {
+				return err
+			}
+		default:
+			fmt.Fprintf(w, "  busy (%s): 'portctl who %d' explains\n", strings.ReplaceAll(string(pi.Here.Verdict), "_", "-"), pi.Port)
 		}
 	}
 	uses := term.NewTable().Indent("  ")

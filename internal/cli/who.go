@@ -157,9 +157,6 @@ func portUse(ctx context.Context, port uint16, addr netip.Addr, protos sockets.P
 		States: sockets.AllStates, UDPStates: sockets.AllStates,
 		LocalPort: port, Processes: true, AllHolders: true, NetNS: netns,
 	}
-	if protos&sockets.TCP != 0 {
-		q.Protos |= sockets.MPTCP
-	}
 	t, err := sockets.List(ctx, q)
 	if err != nil {
 		return sockets.PortUse{}, 0, err
