@@ -153,31 +153,35 @@ func listPIDs() ([]int, error) {
 
 // scanFDs calls fn with the inode of every socket among pid's open files.
 func scanFDs(pid int, link []byte, fn func(inode uint64)) error {
-	dir := procRoot + "/" + strconv.Itoa(pid) + "/fd"
-	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	f, err := os.Open(procRoot + "/" + strconv.Itoa(pid) + "/fd")
 	if err != nil {
-		if err == unix.EACCES || err == unix.EPERM {
+		if errors.Is(err, os.ErrPermission) {
 			return os.ErrPermission
 		}
 		return nil // the process has gone
 	}
-	defer unix.Close(dfd)
-	f := os.NewFile(uintptr(dfd), dir)
+	defer f.Close()
 	names, err := f.Readdirnames(-1)
-	// f owns dfd now; keep it open until the links are read.
-	defer runtime.KeepAlive(f)
 	if err != nil {
 		return nil
 	}
-	for _, name := range names {
-		n, err := unix.Readlinkat(dfd, name, link)
-		if err != nil || n <= 0 {
-			continue
-		}
-		if inode, ok := socketInode(link[:n]); ok {
-			fn(inode)
-		}
+	// Read the links relative to the open directory: no path building, and
+	// no lookup of /proc/PID/fd per entry.
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return nil
 	}
+	sc.Control(func(dfd uintptr) {
+		for _, name := range names {
+			n, err := unix.Readlinkat(int(dfd), name, link)
+			if err != nil || n <= 0 {
+				continue
+			}
+			if inode, ok := socketInode(link[:n]); ok {
+				fn(inode)
+			}
+		}
+	})
 	return nil
 }
 

@@ -206,9 +206,15 @@ func runKill(ctx context.Context, streams *term.IO, opts killOptions) error {
 		}
 		exited = waitExit(3 * time.Second)
 	}
-	after, _, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, "")
-	if err == nil {
-		res.Freed = len(after.Listeners)+len(after.Bound) == 0
+	// A killed multithreaded process shows as a zombie while its other
+	// threads, which share its files, finish exiting: give the sockets a
+	// moment to close.
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(20 * time.Millisecond) {
+		after, _, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, "")
+		res.Freed = err == nil && len(after.Listeners)+len(after.Bound) == 0
+		if res.Freed || !exited || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
 	}
 	if opts.JSON {
 		if err := writeJSON(w, res); err != nil {
