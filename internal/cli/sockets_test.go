@@ -192,7 +192,8 @@ func TestLsShowsOwnSockets(t *testing.T) {
 		t.Errorf("ls --pid 999999999 = %d sockets; want none", len(res.Sockets))
 	}
 	if res := list("-u", "-p", fmt.Sprint(uport)); len(res.Sockets) != 1 || res.Sockets[0].Protocol != "udp" {
-		_, o2, e2 := runCLI(t, "ls", "-u", "-p", fmt.Sprint(uport)); t.Errorf("ls -u -p %d = %+v\n%s %s", uport, res.Sockets, o2, e2)
+		_, o2, e2 := runCLI(t, "ls", "-u", "-p", fmt.Sprint(uport))
+		t.Errorf("ls -u -p %d = %+v\n%s %s", uport, res.Sockets, o2, e2)
 	}
 	if res := list("-6", "-p", fmt.Sprint(port)); len(res.Sockets) != 0 {
 		t.Errorf("ls -6 shows the IPv4 listener")
