@@ -3,6 +3,7 @@ package sockets
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -125,6 +126,7 @@ func parseAddrPort(ip string, port uint32, f Family) (netip.AddrPort, error) {
 			return netip.AddrPort{}, fmt.Errorf("sockets: address %q: %w", ip, err)
 		}
 	}
+	a = unembedScope(a)
 	switch {
 	case f == IPv6 && a.Is4():
 		a = netip.AddrFrom16(a.As16())
@@ -134,6 +136,23 @@ func parseAddrPort(ip string, port uint32, f Family) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("sockets: IPv6 address %s on an IPv4 socket", a)
 	}
 	return netip.AddrPortFrom(a, uint16(port)), nil
+}
+
+// unembedScope moves a scope ID that BSD kernels embed in the second
+// 16-bit word of a link-local IPv6 address (fe80:4::1), and that lsof
+// prints as it is, into the zone (fe80::1%4). The word must be zero in a
+// real link-local address (RFC 4291), so nothing else is touched.
+func unembedScope(a netip.Addr) netip.Addr {
+	if !a.Is6() || a.Is4In6() || !a.IsLinkLocalUnicast() || a.Zone() != "" {
+		return a
+	}
+	b := a.As16()
+	scope := uint16(b[2])<<8 | uint16(b[3])
+	if scope == 0 {
+		return a
+	}
+	b[2], b[3] = 0, 0
+	return netip.AddrFrom16(b).WithZone(strconv.FormatUint(uint64(scope), 10))
 }
 
 // socketFromRow converts one row to a Socket. TCP rows need a known state;

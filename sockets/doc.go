@@ -10,7 +10,10 @@
 // Without privilege it still reports the uid and cgroup the kernel gives,
 // and counts the sockets it could not attribute.
 //
-// On macOS and Windows the table comes from the OS's own APIs; elsewhere
+// On Windows the table comes from iphlpapi (GetExtendedTcpTable and
+// GetExtendedUdpTable, TIME_WAIT included); on macOS from gopsutil, which
+// reads it through lsof and so lists only sockets some process holds. There
+// is no MPTCP, inode, cgroup or namespace information on either. Elsewhere
 // List returns ErrNotImplemented.
 //
 // The decoders (netlink messages, /proc files, cgroup paths, docker-proxy

@@ -74,7 +74,7 @@ func List(ctx context.Context, q Query) (*Table, error) {
 	var holders [][]int
 	t.Sockets, holders = socketsFromRows(q, rows)
 
-	pr := &darwinProcs{ctx: ctx, users: map[uint32]string{}}
+	pr := &darwinProcs{ctx: ctx, users: map[uint32]string{}, uids: map[int]uint32{}}
 	if q.Processes {
 		attachHolders(t, holders, pr.process)
 		return t, ctx.Err()
@@ -91,15 +91,19 @@ func List(ctx context.Context, q Query) (*Table, error) {
 	return t, ctx.Err()
 }
 
-// darwinProcs reads process details with gopsutil and caches user names.
-// It is not safe for concurrent use.
+// darwinProcs reads process details with gopsutil and caches UIDs and
+// user names. It is not safe for concurrent use.
 type darwinProcs struct {
 	ctx   context.Context
 	users map[uint32]string
+	uids  map[int]uint32
 }
 
 // uid returns the effective UID of pid.
 func (r *darwinProcs) uid(pid int) (uint32, bool) {
+	if u, ok := r.uids[pid]; ok {
+		return u, true
+	}
 	p, err := process.NewProcessWithContext(r.ctx, int32(pid))
 	if err != nil {
 		return 0, false
@@ -108,6 +112,7 @@ func (r *darwinProcs) uid(pid int) (uint32, bool) {
 	if err != nil || len(uids) == 0 {
 		return 0, false
 	}
+	r.uids[pid] = uids[0]
 	return uids[0], true
 }
 

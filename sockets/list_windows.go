@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 	"unsafe"
 
@@ -113,18 +112,11 @@ func extendedTable(proc *windows.LazyProc, af, class uint32) ([]byte, error) {
 			// The table may grow before the next call: leave room.
 			size += size/4 + 1024
 		default:
-			return nil, wrapWinErr(windows.Errno(r))
+			// ERROR_ACCESS_DENIED matches os.ErrPermission (syscall.Errno.Is).
+			return nil, windows.Errno(r)
 		}
 	}
 	return nil, errors.New("the table kept growing")
-}
-
-// wrapWinErr makes access-denied errors match os.ErrPermission explicitly.
-func wrapWinErr(err error) error {
-	if errors.Is(err, windows.ERROR_ACCESS_DENIED) {
-		return fmt.Errorf("%w: %w", os.ErrPermission, err)
-	}
-	return err
 }
 
 // winProc is what a Toolhelp snapshot says of a process.
