@@ -96,8 +96,8 @@ func (u PortUse) LastExpiry() time.Duration {
 	return d
 }
 
-// Holders returns the distinct processes holding the port's listeners (or,
-// when there are none, any of its sockets), by PID.
+// Holders returns the distinct processes holding the port's listening and
+// bound sockets (or, when it has none, its connections), by PID.
 func (u PortUse) Holders() []*Process {
 	var out []*Process
 	add := func(ss []Socket) {
@@ -109,9 +109,11 @@ func (u PortUse) Holders() []*Process {
 			}
 		}
 	}
+	// Holders of the listening or bound sockets are the ones that block a
+	// bind; connections count only when there are none of those.
 	add(u.Listeners)
-	if len(out) == 0 {
-		add(u.Bound)
+	add(u.Bound)
+	if len(u.Listeners)+len(u.Bound) == 0 {
 		add(u.Clients)
 		add(u.Served)
 	}

@@ -198,21 +198,30 @@ func TestHolders(t *testing.T) {
 			want: []int{300, 301, 302},
 		},
 		{
-			name: "no listener: bound, clients and served",
+			name: "a bound socket's holder blocks the bind; connections do not count",
 			u: PortUse{
 				Bound:   []Socket{sock(TCP, Close, "0.0.0.0:80", "", worker1)},
+				Clients: []Socket{sock(TCP, Established, "10.0.0.1:80", "10.0.0.3:443", curl, worker1)},
+				Served:  []Socket{sock(TCP, Established, "10.0.0.1:80", "10.0.0.2:5000", app)},
+			},
+			want: []int{301},
+		},
+		{
+			name: "no listener or bound socket: the connections' holders",
+			u: PortUse{
 				Clients: []Socket{sock(TCP, Established, "10.0.0.1:80", "10.0.0.3:443", curl, worker1)},
 				Served:  []Socket{sock(TCP, Established, "10.0.0.1:80", "10.0.0.2:5000", app)},
 			},
 			want: []int{7, 50, 301},
 		},
 		{
-			name: "listener without attribution falls back to the other sockets",
+			// kill must never pick a connection's process for a listener
+			// whose holder it cannot see.
+			name: "listener without attribution has no holder",
 			u: PortUse{
 				Listeners: []Socket{sock(TCP, Listen, "0.0.0.0:80", "")},
 				Clients:   []Socket{sock(TCP, Established, "10.0.0.1:80", "10.0.0.3:443", curl)},
 			},
-			want: []int{50},
 		},
 		{
 			name: "time-wait has no holder",

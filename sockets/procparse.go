@@ -123,15 +123,13 @@ func CgroupFromPath(p string) Cgroup {
 	}
 	parts := strings.Split(strings.Trim(p, "/"), "/")
 	for i, part := range parts {
-		switch {
-		case strings.HasPrefix(part, "kubepods"):
+		if strings.Contains(part, "kubepods") {
 			c.Runtime = "kubernetes"
-			if j := strings.Index(part, "pod"); j >= 0 && strings.Contains(part[j:], "pod") {
-				if uid := podUID(part); uid != "" {
-					c.Pod = uid
-				}
-			}
-		case part == "docker" && i+1 < len(parts) && isHexID(parts[i+1]):
+		}
+		if uid := podUID(part); uid != "" {
+			c.Pod = uid
+		}
+		if part == "docker" && i+1 < len(parts) && isHexID(parts[i+1]) {
 			c.Runtime, c.Container = "docker", parts[i+1]
 		}
 		name := strings.TrimSuffix(part, ".scope")
@@ -163,17 +161,29 @@ func CgroupFromPath(p string) Cgroup {
 	return c
 }
 
-// podUID extracts the pod UID from "kubepods-besteffort-pod<uid>.slice"
-// (systemd driver, '_' for '-') or "pod<uid>" (cgroupfs driver).
+// podUID extracts the pod UID from a cgroup path component: "pod<uid>"
+// (cgroupfs driver) or "…-pod<uid>.slice" (systemd driver, with '_' for
+// '-'). Other components, "kubepods-burstable.slice" among them, give "".
 func podUID(part string) string {
 	part = strings.TrimSuffix(part, ".slice")
-	i := strings.LastIndex(part, "pod")
-	if i < 0 {
+	var uid string
+	switch {
+	case strings.HasPrefix(part, "pod"):
+		uid = part[3:]
+	case strings.Contains(part, "-pod"):
+		uid = part[strings.LastIndex(part, "-pod")+4:]
+	default:
 		return ""
 	}
-	uid := strings.ReplaceAll(part[i+3:], "_", "-")
-	if len(uid) < 8 {
+	uid = strings.ReplaceAll(uid, "_", "-")
+	// A UID is 32 hex digits in five dash-separated groups.
+	if len(uid) != 36 || strings.Count(uid, "-") != 4 {
 		return ""
+	}
+	for _, c := range []byte(uid) {
+		if c != '-' && !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return ""
+		}
 	}
 	return uid
 }

@@ -261,9 +261,7 @@ func TestCgroupFromPathKubepodsCgroupfs(t *testing.T) {
 				t.Errorf("CgroupFromPath(%q) = %+v; want %+v", tt.in, got, tt.want)
 			}
 			if got.Pod != tt.want.Pod {
-				t.Skipf("bug: CgroupFromPath looks for a pod UID only in components that start with \"kubepods\", "+
-					"so the cgroupfs driver's \"/kubepods[/<qos>]/pod<uid>/<id>\" loses the pod: CgroupFromPath(%q).Pod = %q; want %q",
-					tt.in, got.Pod, tt.want.Pod)
+				t.Errorf("CgroupFromPath(%q).Pod = %q; want %q", tt.in, got.Pod, tt.want.Pod)
 			}
 		})
 	}
@@ -278,7 +276,7 @@ func TestCgroupFromPathCgroupRoot(t *testing.T) {
 	want := Cgroup{Path: in, Runtime: "kubernetes", Pod: podID, Container: hexID}
 	got := CgroupFromPath(in)
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Skipf("bug: a kubelet cgroup root before \"kubepods\" hides the pod: CgroupFromPath(%q) mismatch (-want +got):\n%s", in, diff)
+		t.Errorf("CgroupFromPath(%q) mismatch (-want +got):\n%s", in, diff)
 	}
 }
 
@@ -296,7 +294,7 @@ func TestCgroupFromPathQoSSliceIsNotAPod(t *testing.T) {
 			t.Errorf("CgroupFromPath(%q).Runtime = %q; want kubernetes", in, got.Runtime)
 		}
 		if got.Pod != "" {
-			t.Skipf("bug: podUID takes the text after the \"pod\" in \"kubepods\": CgroupFromPath(%q).Pod = %q; want \"\"", in, got.Pod)
+			t.Errorf("CgroupFromPath(%q).Pod = %q; want \"\"", in, got.Pod)
 		}
 	}
 }

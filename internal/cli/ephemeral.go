@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -140,7 +141,7 @@ func ephemeralUsage(host netconf.Host, socks []sockets.Socket, warn float64, top
 		if a.Sockets != b.Sockets {
 			return b.Sockets - a.Sockets
 		}
-		return strings.Compare(a.Destination, b.Destination)
+		return cmp.Or(strings.Compare(a.Destination, b.Destination), strings.Compare(a.Source, b.Source), strings.Compare(a.Protocol, b.Protocol))
 	})
 	if len(res.Groups) > 0 && res.Groups[0].Share > warn {
 		res.Exhausting = true
