@@ -38,6 +38,16 @@ func negativef(format string, args ...any) error {
 	return &negativeError{msg: fmt.Sprintf(format, args...)}
 }
 
+// statusError asks for a particular exit code: the exit code of the
+// command `wait` ran after its targets were ready, or 130 after an
+// interrupt. Its message, when not empty, goes to stderr.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
 // exitCode maps an error from a command to the process exit code, and
 // writes its one-line message (with advice where there is some) to stderr.
 func exitCode(err error, stderr io.Writer) int {
@@ -47,10 +57,13 @@ func exitCode(err error, stderr io.Writer) int {
 	var (
 		ue *usageError
 		ne *negativeError
+		se *statusError
 	)
 	code := ExitFailure
 	msg := err.Error()
 	switch {
+	case errors.As(err, &se):
+		code = se.code
 	case errors.As(err, &ne):
 		code = ExitNegative
 	case errors.As(err, &ue), errors.Is(err, registry.ErrSyntax):
