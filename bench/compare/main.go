@@ -4,59 +4,202 @@
 // last command (the baseline) are printed.
 //
 //	go run ./bench/compare -runs 300 'portctl info 443' 'getent services 443'
+//
+// A command is split into words at blanks; single or double quotes keep
+// blanks inside one word ("ss -tlnp 'sport = :80'").
+//
+// With -rss it also prints each command's peak resident set size (the
+// largest ru_maxrss the kernel reported for it over all runs) with its
+// ratio to the baseline's, and how many lines the last run printed.
+//
+// With -netns NAME the commands run inside the network namespace
+// /run/netns/NAME: compare enters it once at start, by executing itself
+// again under "ip netns exec NAME", so the timed commands are still its
+// own children and neither their times nor their RSS include ip's. -prefix
+// instead puts words before every command (a wrapper such as "nice -n 0");
+// the wrapper's start-up time is then part of each measurement, and the
+// peak RSS reported is the larger of the wrapper's and the command's.
+//
+// -tsv FILE writes one line per command for scripts: the command, then
+// the median, p10 and p90 in nanoseconds, then the peak RSS in KiB, tab
+// separated.
 package main
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
+
+// netnsEnv marks a compare that ip netns exec has started, so that a
+// failure to enter the namespace is reported rather than retried forever.
+const netnsEnv = "BENCH_COMPARE_NETNS"
 
 func main() {
 	runs := flag.Int("runs", 200, "timed runs of each command")
 	warmup := flag.Int("warmup", 20, "untimed runs of each command first")
+	rss := flag.Bool("rss", false, "also report each command's peak RSS and output lines")
+	netns := flag.String("netns", "", "run the commands inside the network namespace `NAME` (as in ip netns)")
+	prefix := flag.String("prefix", "", "words to put before every command, such as a wrapper (it is timed too)")
+	tsv := flag.String("tsv", "", "also write the results to `FILE`, tab separated")
 	flag.Parse()
 	cmds := flag.Args()
-	if len(cmds) < 2 || *runs < 1 || *warmup < 0 {
-		fmt.Fprintln(os.Stderr, "usage: compare [-runs N] [-warmup N] 'COMMAND' ... 'BASELINE COMMAND'")
+	if len(cmds) < 1 || *runs < 1 || *warmup < 0 {
+		fmt.Fprintln(os.Stderr, "usage: compare [-runs N] [-warmup N] [-rss] [-netns NAME] [-prefix WORDS] [-tsv FILE] 'COMMAND' ... 'BASELINE COMMAND'")
 		os.Exit(2)
 	}
+	if *netns != "" {
+		if err := enterNetns(*netns); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+	}
+	args := make([][]string, len(cmds))
+	for j, c := range cmds {
+		a, err := split(*prefix + " " + c)
+		if err != nil || len(a) == 0 {
+			fmt.Fprintf(os.Stderr, "compare: %q: cannot split into words\n", c)
+			os.Exit(2)
+		}
+		args[j] = a
+	}
+
 	times := make([][]time.Duration, len(cmds))
+	peak := make([]int64, len(cmds))
+	lines := make([]int, len(cmds))
 	for i := 0; i < *warmup+*runs; i++ {
 		for j, c := range cmds {
-			d, err := timeOnce(c)
+			r, err := runOnce(args[j])
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "compare: %s: %v\n", c, err)
 				os.Exit(1)
 			}
 			if i >= *warmup {
-				times[j] = append(times[j], d)
+				times[j] = append(times[j], r.wall)
+				peak[j] = max(peak[j], r.maxRSS)
+				lines[j] = r.lines
 			}
 		}
 	}
 	base := median(times[len(cmds)-1])
+	baseRSS := peak[len(cmds)-1]
+	var table strings.Builder
 	for j, c := range cmds {
 		ts := times[j]
 		slices.Sort(ts)
 		m := median(ts)
-		fmt.Printf("%-40s median %7.3f ms  p10 %7.3f  p90 %7.3f  ratio %.2fx\n", c, ms(m), ms(ts[len(ts)/10]), ms(ts[len(ts)*9/10]), float64(m)/float64(base))
+		p10, p90 := ts[len(ts)/10], ts[len(ts)*9/10]
+		fmt.Printf("%-40s median %7.3f ms  p10 %7.3f  p90 %7.3f  ratio %.2fx", c, ms(m), ms(p10), ms(p90), float64(m)/float64(base))
+		if *rss {
+			fmt.Printf("  peak RSS %7.1f MiB  ratio %.2fx  lines %d", float64(peak[j])/1024, float64(peak[j])/float64(max(baseRSS, 1)), lines[j])
+		}
+		fmt.Println()
+		fmt.Fprintf(&table, "%s\t%d\t%d\t%d\t%d\n", c, m, p10, p90, peak[j])
+	}
+	if *tsv != "" {
+		if err := os.WriteFile(*tsv, []byte(table.String()), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
 	}
 }
 
-func timeOnce(command string) (time.Duration, error) {
-	f := strings.Fields(command)
-	cmd := exec.Command(f[0], f[1:]...)
+// result is what one run of a command measured.
+type result struct {
+	wall   time.Duration
+	maxRSS int64 // KiB: ru_maxrss of the command (and of children it waited for)
+	lines  int
+}
+
+func runOnce(argv []string) (result, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	d := time.Since(start)
 	if err != nil {
-		return 0, fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+		return result{}, fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
 	}
-	return d, nil
+	r := result{wall: d, lines: bytes.Count(out, []byte("\n"))}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.maxRSS = ru.Maxrss // KiB on Linux
+	}
+	return r, nil
+}
+
+// enterNetns makes sure this process runs in the network namespace
+// /run/netns/name, by executing itself again under ip netns exec if it
+// does not yet. The process keeps its PID.
+func enterNetns(name string) error {
+	want, err := os.Stat("/run/netns/" + name)
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", name, err)
+	}
+	have, err := os.Stat("/proc/self/ns/net")
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", name, err)
+	}
+	if os.SameFile(want, have) {
+		return nil
+	}
+	if os.Getenv(netnsEnv) == name {
+		return fmt.Errorf("netns %s: not in it after ip netns exec", name)
+	}
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", name, err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", name, err)
+	}
+	argv := append([]string{"ip", "netns", "exec", name, self}, os.Args[1:]...)
+	err = syscall.Exec(ip, argv, append(os.Environ(), netnsEnv+"="+name))
+	return fmt.Errorf("netns %s: exec ip: %w", name, err)
+}
+
+// split splits s into words at blanks, the way a shell would for words
+// without variables, globs or escapes: single or double quotes keep
+// blanks inside a word.
+func split(s string) ([]string, error) {
+	var (
+		words []string
+		w     strings.Builder
+		in    bool // inside a word
+		quote rune
+	)
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			w.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case r == ' ' || r == '\t' || r == '\n':
+			if in {
+				words = append(words, w.String())
+				w.Reset()
+				in = false
+			}
+		default:
+			w.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 {
+		return nil, errors.New("unterminated quote")
+	}
+	if in {
+		words = append(words, w.String())
+	}
+	return words, nil
 }
 
 func median(ts []time.Duration) time.Duration {

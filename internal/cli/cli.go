@@ -34,6 +34,8 @@ Exit codes:
   1  a negative answer (no such service, the port is free, a check failed)
   2  a usage error (a bad flag, port, range or name)
   3  the work failed (I/O, network, permission)
+  wait -- CMD exits with CMD's own code (127 when CMD is not found, 130
+  after Ctrl-C)
 
 Set NO_COLOR or pass --no-color to turn colour off.`
 
