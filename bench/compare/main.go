@@ -1,3 +1,5 @@
+//go:build !windows
+
 // Command compare times whole commands side by side in one run: each
 // command is started -runs times, the commands interleaved so that a noisy
 // moment hurts all of them alike, and the medians and their ratio to the
