@@ -39,37 +39,45 @@ var errDone = fmt.Errorf("sockets: dump done")
 // returns errDone after NLMSG_DONE, a *DumpError for NLMSG_ERROR, and an
 // error for malformed input; every length is checked before use.
 func parseDump(buf []byte, proto Proto, out []Socket) ([]Socket, error) {
+	err := walkDump(buf, proto, func(s *Socket) { out = append(out, *s) })
+	return out, err
+}
+
+// walkDump is parseDump calling emit for each socket instead of keeping
+// them; the *Socket is reused between calls.
+func walkDump(buf []byte, proto Proto, emit func(*Socket)) error {
+	var s Socket
 	for len(buf) > 0 {
 		if len(buf) < nlmsgHdrLen {
-			return out, fmt.Errorf("sockets: netlink message header truncated (%d bytes)", len(buf))
+			return fmt.Errorf("sockets: netlink message header truncated (%d bytes)", len(buf))
 		}
 		n := binary.NativeEndian.Uint32(buf[0:4])
 		typ := binary.NativeEndian.Uint16(buf[4:6])
 		if n < nlmsgHdrLen || int(n) > len(buf) {
-			return out, fmt.Errorf("sockets: netlink message length %d outside 16-%d", n, len(buf))
+			return fmt.Errorf("sockets: netlink message length %d outside 16-%d", n, len(buf))
 		}
 		body := buf[nlmsgHdrLen:n]
 		switch typ {
 		case nlmsgDone:
-			return out, errDone
+			return errDone
 		case nlmsgError:
 			if len(body) < 4 {
-				return out, fmt.Errorf("sockets: netlink error message truncated")
+				return fmt.Errorf("sockets: netlink error message truncated")
 			}
 			errno := int32(binary.NativeEndian.Uint32(body[0:4]))
 			if errno == 0 {
 				break // an acknowledgement
 			}
-			return out, &DumpError{Errno: -errno}
+			return &DumpError{Errno: -errno}
 		case sockDiagByFamily:
-			s, err := parseInetDiag(body, proto)
-			if err != nil {
-				return out, err
+			var err error
+			if s, err = parseInetDiag(body, proto); err != nil {
+				return err
 			}
-			out = append(out, s)
+			emit(&s)
 		case nlmsgNoop:
 		default:
-			return out, fmt.Errorf("sockets: unexpected netlink message type %d", typ)
+			return fmt.Errorf("sockets: unexpected netlink message type %d", typ)
 		}
 		// Messages are aligned to 4 bytes.
 		adv := (int(n) + 3) &^ 3
@@ -78,7 +86,7 @@ func parseDump(buf []byte, proto Proto, out []Socket) ([]Socket, error) {
 		}
 		buf = buf[adv:]
 	}
-	return out, nil
+	return nil
 }
 
 // DumpError is an error the kernel answered a dump request with.

@@ -71,10 +71,16 @@ func (c *diagConn) Close() error { return unix.Close(c.fd) }
 // dump lists the sockets of one family and protocol in the given states,
 // filtered by port in the kernel, appending them to out.
 func (c *diagConn) dump(family uint8, protocol int, proto Proto, states StateSet, localPort, remotePort uint16, out []Socket) ([]Socket, error) {
+	err := c.walk(family, protocol, proto, states, localPort, remotePort, func(s *Socket) { out = append(out, *s) })
+	return out, err
+}
+
+// walk is dump calling emit for each socket instead of keeping them.
+func (c *diagConn) walk(family uint8, protocol int, proto Proto, states StateSet, localPort, remotePort uint16, emit func(*Socket)) error {
 	c.seq++
 	req := diagRequest(c.seq, family, protocol, states, localPort, remotePort)
 	if err := unix.Sendto(c.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return out, fmt.Errorf("sockets: dump %s: %w", proto, wrapErrno(err))
+		return fmt.Errorf("sockets: dump %s: %w", proto, wrapErrno(err))
 	}
 	for {
 		n, _, err := unix.Recvfrom(c.fd, c.buf, 0)
@@ -82,18 +88,18 @@ func (c *diagConn) dump(family uint8, protocol int, proto Proto, states StateSet
 			continue
 		}
 		if err != nil {
-			return out, fmt.Errorf("sockets: dump %s: %w", proto, wrapErrno(err))
+			return fmt.Errorf("sockets: dump %s: %w", proto, wrapErrno(err))
 		}
-		out, err = parseDump(c.buf[:n], proto, out)
+		err = walkDump(c.buf[:n], proto, emit)
 		if err == errDone {
-			return out, nil
+			return nil
 		}
 		if err != nil {
 			var de *DumpError
 			if errors.As(err, &de) {
-				return out, fmt.Errorf("sockets: dump %s: %w", proto, wrapErrno(unix.Errno(de.Errno)))
+				return fmt.Errorf("sockets: dump %s: %w", proto, wrapErrno(unix.Errno(de.Errno)))
 			}
-			return out, err
+			return err
 		}
 	}
 }

@@ -48,7 +48,7 @@ func List(ctx context.Context, q Query) (*Table, error) {
 		}
 	}
 	if q.Processes {
-		if err := attribute(ctx, t, q.AllHolders); err != nil {
+		if err := attribute(ctx, t, q.AllHolders, q.AttributeIf); err != nil {
 			return nil, err
 		}
 	}
@@ -78,4 +78,47 @@ func mergeMPTCP(socks, mp []Socket, keep bool) []Socket {
 		}
 	}
 	return socks
+}
+
+// Count returns how many sockets q selects, by protocol and state, without
+// keeping them: what a caller needs about a busy server's many connections.
+// Processes, AllHolders and AttributeIf are ignored.
+func Count(ctx context.Context, q Query) (map[Proto]map[State]int, error) {
+	c, err := openDiag(q.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	udpStates := q.UDPStates
+	if udpStates == 0 {
+		udpStates = q.States
+	}
+	out := map[Proto]map[State]int{}
+	count := func(s *Socket) {
+		m := out[s.Proto]
+		if m == nil {
+			m = map[State]int{}
+			out[s.Proto] = m
+		}
+		m[s.State]++
+	}
+	for _, family := range []uint8{afINET, afINET6} {
+		if (family == afINET && q.Families&IPv4 == 0) || (family == afINET6 && q.Families&IPv6 == 0) {
+			continue
+		}
+		if q.Protos&TCP != 0 && q.States != 0 {
+			if err := c.walk(family, ipprotoTCP, TCP, q.States, q.LocalPort, q.RemotePort, count); err != nil {
+				return nil, err
+			}
+		}
+		if q.Protos&UDP != 0 && udpStates != 0 {
+			if err := c.walk(family, ipprotoUDP, UDP, udpStates, q.LocalPort, q.RemotePort, count); err != nil {
+				return nil, err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

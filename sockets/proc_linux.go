@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,19 +22,20 @@ const procRoot = "/proc"
 // Linux architecture Go supports.
 const clockTicks = 100
 
-// holder records that pid holds the socket with the given inode.
+// holder records that a process holds the socket in a slot.
 type holder struct {
-	pid   int
-	inode uint64
+	pid  int32
+	slot int32
 }
 
-// attribute finds the processes holding the table's sockets. It scans
-// /proc/*/fd with several workers and, unless all is set, stops once every
-// socket has a holder.
-func attribute(ctx context.Context, t *Table, all bool) error {
-	slot := make(map[uint64]int32, len(t.Sockets)) // inode -> index in found
-	for _, s := range t.Sockets {
-		if s.Inode != 0 {
+// attribute finds the processes holding the table's sockets (those
+// AttributeIf selects). It scans /proc/*/fd with several workers and, unless
+// all is set, stops once every socket has a holder.
+func attribute(ctx context.Context, t *Table, all bool, want func(*Socket) bool) error {
+	slot := make(map[uint64]int32) // inode -> slot
+	for i := range t.Sockets {
+		s := &t.Sockets[i]
+		if s.Inode != 0 && (want == nil || want(s)) {
 			if _, ok := slot[s.Inode]; !ok {
 				slot[s.Inode] = int32(len(slot))
 			}
@@ -74,7 +76,7 @@ func attribute(ctx context.Context, t *Table, all bool) error {
 					if !ok {
 						return
 					}
-					results[w] = append(results[w], holder{pid, inode})
+					results[w] = append(results[w], holder{int32(pid), i})
 					if found[i].CompareAndSwap(false, true) {
 						remaining.Add(-1)
 					}
@@ -90,42 +92,54 @@ func attribute(ctx context.Context, t *Table, all bool) error {
 		return err
 	}
 
-	byInode := map[uint64][]int{}
+	// Most sockets have one holder: keep it in a flat table, and only the
+	// rare further holders (fork after listen) in a map.
+	first := make([]int32, len(slot))
+	more := map[int32][]int32{}
 	for _, rs := range results {
 		for _, h := range rs {
-			if !containsInt(byInode[h.inode], h.pid) {
-				byInode[h.inode] = append(byInode[h.inode], h.pid)
+			switch {
+			case first[h.slot] == 0:
+				first[h.slot] = h.pid
+			case first[h.slot] != h.pid && !slices.Contains(more[h.slot], h.pid):
+				more[h.slot] = append(more[h.slot], h.pid)
 			}
 		}
 	}
 	pr := newProcReader()
+	// Sockets held by one process share one read-only slice.
+	single := map[int32][]*Process{}
 	for i := range t.Sockets {
 		s := &t.Sockets[i]
-		if s.Inode == 0 {
+		si, ok := slot[s.Inode]
+		if s.Inode == 0 || !ok {
 			continue
 		}
-		pidsOf := byInode[s.Inode]
-		if len(pidsOf) == 0 {
+		pid := first[si]
+		if pid == 0 {
 			t.Unattributed++
 			continue
 		}
-		for _, pid := range pidsOf {
-			if p := pr.process(pid); p != nil {
+		if extra := more[si]; len(extra) == 0 {
+			ps, ok := single[pid]
+			if !ok {
+				if p := pr.process(int(pid)); p != nil {
+					ps = []*Process{p}
+				}
+				single[pid] = ps
+			}
+			s.Processes = ps
+			continue
+		}
+		for _, pid := range append([]int32{pid}, more[si]...) {
+			if p := pr.process(int(pid)); p != nil {
 				s.Processes = append(s.Processes, p)
 			}
 		}
+		slices.SortFunc(s.Processes, func(a, b *Process) int { return a.PID - b.PID })
 	}
 	t.Partial = partial.Load()
 	return nil
-}
-
-func containsInt(xs []int, x int) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // listPIDs returns the numeric entries of /proc.

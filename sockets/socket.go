@@ -181,6 +181,8 @@ type Socket struct {
 	// long until the kernel forgets the connection.
 	Expires time.Duration `json:"expires_ns,omitempty"`
 	// Processes hold the socket: several after a fork that followed listen.
+	// Sockets with the same single holder share this slice: do not modify
+	// it in place.
 	Processes []*Process `json:"processes,omitempty"`
 }
 
@@ -234,6 +236,11 @@ type Query struct {
 	// AllHolders makes attribution scan every process, to find every holder
 	// of a shared socket, instead of stopping once each socket has one.
 	AllHolders bool
+	// AttributeIf, when set, limits attribution to the sockets it selects:
+	// finding the holder of one listener among 40,000 connections is much
+	// cheaper than finding every connection's. Other OSes may attribute
+	// every socket regardless.
+	AttributeIf func(*Socket) bool
 	// NetNS, when set, is a network namespace file (such as
 	// /run/netns/NAME) whose sockets are listed instead of this process's.
 	NetNS string

@@ -93,10 +93,11 @@ func runKill(ctx context.Context, streams *term.IO, opts killOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	use, _, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, "")
+	rep, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, "")
 	if err != nil {
 		return err
 	}
+	use := rep.use
 	if len(use.Listeners)+len(use.Bound) == 0 {
 		switch use.Verdict() {
 		case sockets.VerdictClient:
@@ -210,8 +211,8 @@ func runKill(ctx context.Context, streams *term.IO, opts killOptions) error {
 	// threads, which share its files, finish exiting: give the sockets a
 	// moment to close.
 	for deadline := time.Now().Add(time.Second); ; time.Sleep(20 * time.Millisecond) {
-		after, _, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, "")
-		res.Freed = err == nil && len(after.Listeners)+len(after.Bound) == 0
+		after, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, "")
+		res.Freed = err == nil && len(after.use.Listeners)+len(after.use.Bound) == 0
 		if res.Freed || !exited || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}

@@ -211,13 +211,17 @@ func runLs(ctx context.Context, streams *term.IO, opts lsOptions) error {
 				socks = append(socks, s)
 			}
 		}
-		sortSockets(socks)
+		order := sortSockets(socks)
 		if opts.JSON {
-			return writeJSON(streams.Out, lsResult{Sockets: socketsJSON(socks, reg), Unattributed: t.Unattributed})
+			sorted := make([]sockets.Socket, len(order))
+			for k, i := range order {
+				sorted[k] = socks[i]
+			}
+			return writeJSON(streams.Out, lsResult{Sockets: socketsJSON(sorted, reg), Unattributed: t.Unattributed})
 		}
 		if len(socks) == 0 {
 			fmt.Fprintln(streams.Err, "portctl: no sockets match")
-		} else if err := renderSockets(streams, socks, reg, q.Processes); err != nil {
+		} else if err := renderSockets(streams, socks, order, reg, q.Processes); err != nil {
 			return err
 		}
 		attributionHint(streams, t.Unattributed)

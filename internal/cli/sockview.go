@@ -1,16 +1,21 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/user"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portctl/portctl/internal/term"
+	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
 )
@@ -70,25 +75,42 @@ func socketsJSON(socks []sockets.Socket, reg *registry.Registry) []socketJSON {
 }
 
 // serviceName names the service of a socket: its local port's for a
-// listener, else the remote port's when that one is well known.
+// listener; for a connection, the port at the server's end — the one
+// outside this host's ephemeral range, or the lower of the two.
 func serviceName(reg *registry.Registry, s sockets.Socket) string {
 	proto := registry.TCP
 	if s.Proto == sockets.UDP {
 		proto = registry.UDP
 	}
-	port := s.Local.Port()
-	if s.Remote.Port() != 0 && s.State != sockets.Listen {
-		// For a connection, the lower-numbered end is usually the service.
-		if r := s.Remote.Port(); r < port {
-			port = r
-		}
-	}
+	port := servicePort(s)
 	for _, a := range reg.Port(port, proto) {
 		if a.Name != "" {
 			return a.Name
 		}
 	}
 	return ""
+}
+
+// ephemeralRange is this host's client port range, read once.
+var ephemeralRange = sync.OnceValue(func() registry.Range {
+	h, _ := netconf.Read()
+	return h.Ephemeral
+})
+
+// servicePort picks the port that names a socket's service.
+func servicePort(s sockets.Socket) uint16 {
+	local, remote := s.Local.Port(), s.Remote.Port()
+	if remote == 0 || s.State == sockets.Listen {
+		return local
+	}
+	eph := ephemeralRange()
+	switch le, re := eph.Contains(local), eph.Contains(remote); {
+	case le && !re:
+		return remote
+	case re && !le:
+		return local
+	}
+	return min(local, remote)
 }
 
 // addrString prints an address:port the way ss does, with "*" for an
@@ -151,9 +173,14 @@ func userCell(s sockets.Socket, users map[uint32]string) string {
 }
 
 // sortSockets orders the table: protocol, local port, local address,
-// remote end.
-func sortSockets(socks []sockets.Socket) {
-	slices.SortStableFunc(socks, func(a, b sockets.Socket) int {
+// remote end. It sorts indexes, not the (large) sockets themselves.
+func sortSockets(socks []sockets.Socket) []int32 {
+	idx := make([]int32, len(socks))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(i, j int32) int {
+		a, b := &socks[i], &socks[j]
 		if a.Proto != b.Proto {
 			return int(a.Proto) - int(b.Proto)
 		}
@@ -163,55 +190,185 @@ func sortSockets(socks []sockets.Socket) {
 		if c := a.Local.Addr().Compare(b.Local.Addr()); c != 0 {
 			return c
 		}
-		return a.Remote.Compare(b.Remote)
+		if c := a.Remote.Compare(b.Remote); c != 0 {
+			return c
+		}
+		return int(i) - int(j)
 	})
+	return idx
 }
 
-// renderSockets prints the socket table.
-func renderSockets(streams *term.IO, socks []sockets.Socket, reg *registry.Registry, withProcs bool) error {
-	showRemote := slices.ContainsFunc(socks, func(s sockets.Socket) bool { return s.Remote.Port() != 0 })
-	header := []string{"PROTO", "STATE", "LOCAL"}
-	if showRemote {
-		header = append(header, "REMOTE")
+// sockRenderer prints the socket table row by row, straight to the
+// output: tens of thousands of sockets are never turned into a table of
+// strings. Cells that repeat (processes, users, services) are cached.
+type sockRenderer struct {
+	reg      *registry.Registry
+	st       term.Style
+	procs    bool
+	remote   bool
+	procCell map[*sockets.Process]string // first holder -> cell, for single holders
+	users    map[uint32]string
+	services map[uint32]string // proto<<16 | port -> name
+	buf      []byte
+}
+
+const sockColumns = 8
+
+// cells writes the row's cells into the renderer's buffer and returns
+// their end offsets; the cells are valid until the next call.
+func (r *sockRenderer) cells(s *sockets.Socket) [sockColumns]int {
+	var ends [sockColumns]int
+	b := r.buf[:0]
+	col := 0
+	end := func() { ends[col] = len(b); col++ }
+	b = append(b, s.Proto.String()...)
+	if s.MPTCP {
+		b = append(b, "+mp"...)
 	}
-	if withProcs {
-		header = append(header, "PROCESS", "USER", "WHERE")
+	if s.Family() == sockets.IPv6 {
+		b = append(b, '6')
+	}
+	end()
+	b = append(b, s.State.String()...)
+	if s.State == sockets.TimeWait && s.Expires > 0 {
+		b = append(b, ' ')
+		b = append(b, s.Expires.Round(time.Second).String()...)
+	}
+	end()
+	b = appendAddr(b, s.Local)
+	end()
+	if r.remote {
+		b = appendAddr(b, s.Remote)
+	}
+	end()
+	if r.procs {
+		b = append(b, r.processCell(s)...)
+		end()
+		b = append(b, r.userCell(s)...)
+		end()
+		b = append(b, whereCell(s.Processes)...)
+		end()
 	} else {
-		header = append(header, "UID")
+		b = strconv.AppendUint(b, uint64(s.UID), 10)
+		end()
+		end()
+		end()
 	}
-	header = append(header, "SERVICE")
-	t := term.NewTable(header...)
-	st := streams.Style()
-	users := map[uint32]string{}
-	for _, s := range socks {
-		proto := s.Proto.String()
-		if s.MPTCP {
-			proto += "+mp"
+	b = append(b, r.service(s)...)
+	end()
+	r.buf = b
+	return ends
+}
+
+func appendAddr(b []byte, ap netip.AddrPort) []byte {
+	if ap.Port() == 0 && ap.Addr().IsUnspecified() {
+		return append(b, '*')
+	}
+	return ap.AppendTo(b)
+}
+
+func (r *sockRenderer) processCell(s *sockets.Socket) string {
+	switch len(s.Processes) {
+	case 0:
+		if s.Inode != 0 {
+			return r.st.Dim("?")
 		}
-		if s.Family() == sockets.IPv6 {
-			proto += "6"
+		return ""
+	case 1:
+		p := s.Processes[0]
+		c, ok := r.procCell[p]
+		if !ok {
+			c = processCell(s.Processes)
+			r.procCell[p] = c
 		}
-		state := s.State.String()
-		if s.State == sockets.TimeWait && s.Expires > 0 {
-			state += " " + s.Expires.Round(time.Second).String()
+		return c
+	}
+	return processCell(s.Processes)
+}
+
+func (r *sockRenderer) userCell(s *sockets.Socket) string {
+	if len(s.Processes) > 0 && s.Processes[0].User != "" {
+		return s.Processes[0].User
+	}
+	return userCell(*s, r.users)
+}
+
+func (r *sockRenderer) service(s *sockets.Socket) string {
+	key := uint32(s.Proto)<<16 | uint32(servicePort(*s))
+	if name, ok := r.services[key]; ok {
+		return name
+	}
+	name := serviceName(r.reg, *s)
+	r.services[key] = name
+	return name
+}
+
+// renderSockets prints the socket table in the order idx gives.
+func renderSockets(streams *term.IO, socks []sockets.Socket, idx []int32, reg *registry.Registry, withProcs bool) error {
+	r := &sockRenderer{
+		reg: reg, st: streams.Style(), procs: withProcs,
+		remote:   slices.ContainsFunc(socks, func(s sockets.Socket) bool { return s.Remote.Port() != 0 }),
+		procCell: map[*sockets.Process]string{}, users: map[uint32]string{}, services: map[uint32]string{},
+	}
+	header := [sockColumns]string{"PROTO", "STATE", "LOCAL", "REMOTE", "PROCESS", "USER", "WHERE", "SERVICE"}
+	if !withProcs {
+		header[4], header[5], header[6] = "UID", "", ""
+	}
+	show := [sockColumns]bool{true, true, true, r.remote, true, withProcs, withProcs, true}
+	// First pass: column widths.
+	var widths [sockColumns]int
+	for c, h := range header {
+		widths[c] = len(h)
+	}
+	for _, i := range idx {
+		ends := r.cells(&socks[i])
+		start := 0
+		for c, e := range ends {
+			widths[c] = max(widths[c], term.VisibleLenBytes(r.buf[start:e]))
+			start = e
 		}
-		row := []string{proto, state, addrString(s.Local)}
-		if showRemote {
-			row = append(row, addrString(s.Remote))
-		}
-		if withProcs {
-			pc := processCell(s.Processes)
-			if pc == "" && s.Inode != 0 {
-				pc = st.Dim("?")
+	}
+	w := bufio.NewWriterSize(streams.Out, 64*1024)
+	line := make([]byte, 0, 256)
+	last := sockColumns - 1
+	writeRow := func(cells func(c int) []byte, bold bool) error {
+		line = line[:0]
+		for c := 0; c < sockColumns; c++ {
+			if !show[c] {
+				continue
 			}
-			row = append(row, pc, userCell(s, users), whereCell(s.Processes))
-		} else {
-			row = append(row, fmt.Sprint(s.UID))
+			cell := cells(c)
+			pad := widths[c] - term.VisibleLenBytes(cell) + 2
+			if bold {
+				cell = []byte(r.st.Bold(string(cell)))
+			}
+			line = append(line, cell...)
+			if c < last {
+				for ; pad > 0; pad-- {
+					line = append(line, ' ')
+				}
+			}
 		}
-		row = append(row, serviceName(reg, s))
-		t.Row(row...)
+		line = append(bytes.TrimRight(line, " "), '\n')
+		_, err := w.Write(line)
+		return err
 	}
-	return t.Render(streams.Out, streams.Width(), st)
+	if err := writeRow(func(c int) []byte { return []byte(header[c]) }, true); err != nil {
+		return err
+	}
+	for _, i := range idx {
+		ends := r.cells(&socks[i])
+		if err := writeRow(func(c int) []byte {
+			start := 0
+			if c > 0 {
+				start = ends[c-1]
+			}
+			return r.buf[start:ends[c]]
+		}, false); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
 }
 
 // attributionHint explains, on stderr, sockets that no visible process

@@ -123,23 +123,25 @@ func parsePortArg(s string) (uint16, netip.Addr, error) {
 
 // whoResult is the JSON document `who --json` prints.
 type whoResult struct {
-	Port       uint16             `json:"port"`
-	Protocols  string             `json:"protocols"`
-	Address    string             `json:"address,omitempty"`
-	Verdict    sockets.Verdict    `json:"verdict"`
-	Held       bool               `json:"held"`
-	Reserved   bool               `json:"reserved"`
-	Ephemeral  bool               `json:"ephemeral"`
-	Privileged bool               `json:"privileged"`
-	Listeners  []socketJSON       `json:"listeners"`
-	Served     int                `json:"served_connections"`
-	Clients    []socketJSON       `json:"clients"`
-	TimeWait   []socketJSON       `json:"time_wait"`
-	Bound      []socketJSON       `json:"bound"`
-	ExpiresMS  int64              `json:"time_wait_expires_ms,omitempty"`
-	Holders    []*sockets.Process `json:"holders"`
-	Advice     []string           `json:"advice"`
-	BindTest   []bindResult       `json:"bind_test,omitempty"`
+	Port       uint16          `json:"port"`
+	Protocols  string          `json:"protocols"`
+	Address    string          `json:"address,omitempty"`
+	Verdict    sockets.Verdict `json:"verdict"`
+	Held       bool            `json:"held"`
+	Reserved   bool            `json:"reserved"`
+	Ephemeral  bool            `json:"ephemeral"`
+	Privileged bool            `json:"privileged"`
+	Listeners  []socketJSON    `json:"listeners"`
+	Served     int             `json:"served_connections"`
+	Clients    []socketJSON    `json:"clients"`
+	TimeWait   []socketJSON    `json:"time_wait"` // listed when nothing listens
+	// TimeWaitCount counts the TIME-WAIT remnants, listed or not.
+	TimeWaitCount int                `json:"time_wait_count"`
+	Bound         []socketJSON       `json:"bound"`
+	ExpiresMS     int64              `json:"time_wait_expires_ms,omitempty"`
+	Holders       []*sockets.Process `json:"holders"`
+	Advice        []string           `json:"advice"`
+	BindTest      []bindResult       `json:"bind_test,omitempty"`
 }
 
 // bindResult is one attempt of --bind-test.
@@ -150,13 +152,58 @@ type bindResult struct {
 	Error    string `json:"error,omitempty"`
 }
 
-// portUse lists the sockets on one port (every state) with their holders.
-func portUse(ctx context.Context, port uint16, addr netip.Addr, protos sockets.Proto, netns string) (sockets.PortUse, int, error) {
+// portReport is what holds one port: its sockets sorted by role, and for a
+// port with a listener, only the number of its connections.
+type portReport struct {
+	use          sockets.PortUse
+	served       int // connections accepted on the port (counted, not listed, when it has a listener)
+	timeWait     int // TIME-WAIT remnants (counted when it has a listener)
+	unattributed int
+}
+
+// portUse finds what holds a port. A busy server's port has thousands of
+// connections: they are counted in the kernel's dump, not kept, and only
+// the listening and bound sockets are attributed to processes. The
+// connections are listed and attributed only when nothing listens.
+func portUse(ctx context.Context, port uint16, addr netip.Addr, protos sockets.Proto, netns string) (portReport, error) {
 	q := sockets.Query{
 		Protos: protos, Families: sockets.AllFamilies,
-		States: sockets.AllStates, UDPStates: sockets.AllStates,
+		States: sockets.StatesOf(sockets.Listen, sockets.Close), UDPStates: sockets.AllStates,
 		LocalPort: port, Processes: true, AllHolders: true, NetNS: netns,
+		AttributeIf: func(s *sockets.Socket) bool { return s.Remote.Port() == 0 },
 	}
+	use, unattributed, err := listPort(ctx, q, addr, port)
+	if err != nil {
+		return portReport{}, err
+	}
+	if len(use.Listeners)+len(use.Bound) > 0 {
+		r := portReport{use: use, served: len(use.Served), unattributed: unattributed}
+		if protos&sockets.TCP != 0 {
+			counts, err := sockets.Count(ctx, sockets.Query{Protos: sockets.TCP, Families: sockets.AllFamilies,
+				States: sockets.AllStates &^ sockets.StatesOf(sockets.Listen, sockets.Close), LocalPort: port, NetNS: netns})
+			if err != nil {
+				return portReport{}, err
+			}
+			for st, n := range counts[sockets.TCP] {
+				if st == sockets.TimeWait {
+					r.timeWait += n
+				} else {
+					r.served += n
+				}
+			}
+		}
+		return r, nil
+	}
+	// Nothing listens: every socket on the port matters, with its holder.
+	q.States, q.AttributeIf = sockets.AllStates, nil
+	use, unattributed, err = listPort(ctx, q, addr, port)
+	if err != nil {
+		return portReport{}, err
+	}
+	return portReport{use: use, served: len(use.Served), timeWait: len(use.TimeWait), unattributed: unattributed}, nil
+}
+
+func listPort(ctx context.Context, q sockets.Query, addr netip.Addr, port uint16) (sockets.PortUse, int, error) {
 	t, err := sockets.List(ctx, q)
 	if err != nil {
 		return sockets.PortUse{}, 0, err
@@ -178,17 +225,18 @@ func runWho(ctx context.Context, streams *term.IO, opts whoOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	use, unattributed, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, opts.NetNS)
+	rep, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, opts.NetNS)
 	if err != nil {
 		return err
 	}
+	use, unattributed := rep.use, rep.unattributed
 	host, _ := netconf.Read()
 	reg := loadRegistry(streams)
 	res := whoResult{
 		Port: opts.Port, Protocols: opts.Protos.String(), Verdict: use.Verdict(),
 		Reserved: host.IsReserved(opts.Port), Ephemeral: host.InEphemeral(opts.Port),
 		Privileged: host.Privileged(opts.Port),
-		Listeners:  socketsJSON(use.Listeners, reg), Served: len(use.Served),
+		Listeners:  socketsJSON(use.Listeners, reg), Served: rep.served, TimeWaitCount: rep.timeWait,
 		Clients: socketsJSON(use.Clients, reg), TimeWait: socketsJSON(use.TimeWait, reg),
 		Bound: socketsJSON(use.Bound, reg), ExpiresMS: use.LastExpiry().Milliseconds(),
 		Holders: use.Holders(), Advice: whoAdvice(use, host, opts.Port),

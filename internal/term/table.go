@@ -3,7 +3,6 @@ package term
 import (
 	"io"
 	"strings"
-	"unicode/utf8"
 )
 
 // Table prints rows in aligned columns. The last column wraps at the
@@ -92,7 +91,12 @@ func (t *Table) Render(w io.Writer, width int, st Style) error {
 
 // VisibleLen returns the width of s on a terminal: runes, not counting ANSI
 // escape sequences.
-func VisibleLen(s string) int {
+func VisibleLen(s string) int { return visibleLen(s) }
+
+// VisibleLenBytes is VisibleLen for a byte slice, without copying it.
+func VisibleLenBytes(b []byte) int { return visibleLen(b) }
+
+func visibleLen[T ~string | ~[]byte](s T) int {
 	n := 0
 	for i := 0; i < len(s); {
 		if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '[' {
@@ -103,9 +107,10 @@ func VisibleLen(s string) int {
 			i = j + 1
 			continue
 		}
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		n++
+		if s[i]&0xc0 != 0x80 { // not a UTF-8 continuation byte: a new rune
+			n++
+		}
+		i++
 	}
 	return n
 }
