@@ -19,7 +19,7 @@ func List(ctx context.Context, q Query) (*Table, error) {
 	if udpStates == 0 {
 		udpStates = q.States
 	}
-	t := &Table{}
+	t := &Table{Sockets: make([]Socket, 0, estimate(q, udpStates))}
 	for _, fam := range []struct {
 		f      Family
 		family uint8
@@ -121,4 +121,30 @@ func Count(ctx context.Context, q Query) (map[Proto]map[State]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// estimate guesses how many sockets q will return from the kernel's own
+// counters, so the table is allocated once: growing it by doubling would
+// leave copies behind that, at tens of thousands of sockets, double the
+// peak memory. Pages of capacity never written cost no memory.
+func estimate(q Query, udpStates StateSet) int {
+	if q.NetNS != "" || q.LocalPort != 0 || q.RemotePort != 0 {
+		return 0 // another namespace's counters are not at hand; filtered results are small
+	}
+	ss, err := ReadSockstat()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	busy := StatesOf(Established, SynSent, SynRecv, FinWait1, FinWait2, CloseWait, LastAck, Closing)
+	if q.Protos&TCP != 0 && q.States&busy != 0 {
+		n += int(ss["TCP"]["inuse"] + ss["TCP6"]["inuse"])
+	}
+	if q.Protos&TCP != 0 && q.States.Has(TimeWait) {
+		n += int(ss["TCP"]["tw"])
+	}
+	if q.Protos&UDP != 0 && udpStates != 0 {
+		n += int(ss["UDP"]["inuse"] + ss["UDP6"]["inuse"])
+	}
+	return n + n/16
 }

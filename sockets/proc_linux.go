@@ -1,7 +1,9 @@
 package sockets
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/user"
@@ -11,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -67,11 +70,12 @@ func attribute(ctx context.Context, t *Table, all bool, want func(*Socket) bool)
 		go func(w int) {
 			defer wg.Done()
 			link := make([]byte, 64)
+			buf := make([]byte, 32*1024)
 			for pid := range jobs {
 				if stop() {
 					return
 				}
-				err := scanFDs(pid, link, func(inode uint64) {
+				err := scanFDs(pid, buf, link, func(inode uint64) {
 					i, ok := slot[inode]
 					if !ok {
 						return
@@ -166,37 +170,50 @@ func listPIDs() ([]int, error) {
 }
 
 // scanFDs calls fn with the inode of every socket among pid's open files.
-func scanFDs(pid int, link []byte, fn func(inode uint64)) error {
-	f, err := os.Open(procRoot + "/" + strconv.Itoa(pid) + "/fd")
+// It reads the directory with getdents into buf and each link with
+// readlinkat relative to it: no path building, no string per entry. (A
+// readlink never touches the file's own filesystem, so a hung network
+// mount cannot block it, as a stat could.)
+func scanFDs(pid int, buf, link []byte, fn func(inode uint64)) error {
+	dfd, err := unix.Open(procRoot+"/"+strconv.Itoa(pid)+"/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
+		if err == unix.EACCES || err == unix.EPERM {
 			return os.ErrPermission
 		}
 		return nil // the process has gone
 	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil
-	}
-	// Read the links relative to the open directory: no path building, and
-	// no lookup of /proc/PID/fd per entry.
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	sc.Control(func(dfd uintptr) {
-		for _, name := range names {
-			n, err := unix.Readlinkat(int(dfd), name, link)
-			if err != nil || n <= 0 {
+	defer unix.Close(dfd)
+	for {
+		n, err := unix.Getdents(dfd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return nil
+		}
+		// struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name.
+		for off := 0; off+19 < n; {
+			reclen := int(binary.NativeEndian.Uint16(buf[off+16 : off+18]))
+			if reclen < 20 || off+reclen > n {
+				break
+			}
+			name := buf[off+19 : off+reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			off += reclen
+			if len(name) == 0 || name[0] == '.' {
 				continue
 			}
-			if inode, ok := socketInode(link[:n]); ok {
+			k, err := unix.Readlinkat(dfd, unsafe.String(&name[0], len(name)), link)
+			if err != nil || k <= 0 {
+				continue
+			}
+			if inode, ok := socketInode(link[:k]); ok {
 				fn(inode)
 			}
 		}
-	})
-	return nil
+	}
 }
 
 // procReader reads process details once per PID and caches user names.

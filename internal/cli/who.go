@@ -172,24 +172,38 @@ func portUse(ctx context.Context, port uint16, addr netip.Addr, protos sockets.P
 		LocalPort: port, Processes: true, AllHolders: true, NetNS: netns,
 		AttributeIf: func(s *sockets.Socket) bool { return s.Remote.Port() == 0 },
 	}
+	// Count the connections on the port while the listeners' holders are
+	// looked for: the kernel's walk over every connection of the machine
+	// then overlaps the /proc scan.
+	type counted struct {
+		counts map[sockets.Proto]map[sockets.State]int
+		err    error
+	}
+	countc := make(chan counted, 1)
+	if protos&sockets.TCP != 0 {
+		go func() {
+			c, err := sockets.Count(ctx, sockets.Query{Protos: sockets.TCP, Families: sockets.AllFamilies,
+				States: sockets.AllStates &^ sockets.StatesOf(sockets.Listen, sockets.Close), LocalPort: port, NetNS: netns})
+			countc <- counted{c, err}
+		}()
+	} else {
+		countc <- counted{}
+	}
 	use, unattributed, err := listPort(ctx, q, addr, port)
+	cnt := <-countc
 	if err != nil {
 		return portReport{}, err
 	}
 	if len(use.Listeners)+len(use.Bound) > 0 {
+		if cnt.err != nil {
+			return portReport{}, cnt.err
+		}
 		r := portReport{use: use, served: len(use.Served), unattributed: unattributed}
-		if protos&sockets.TCP != 0 {
-			counts, err := sockets.Count(ctx, sockets.Query{Protos: sockets.TCP, Families: sockets.AllFamilies,
-				States: sockets.AllStates &^ sockets.StatesOf(sockets.Listen, sockets.Close), LocalPort: port, NetNS: netns})
-			if err != nil {
-				return portReport{}, err
-			}
-			for st, n := range counts[sockets.TCP] {
-				if st == sockets.TimeWait {
-					r.timeWait += n
-				} else {
-					r.served += n
-				}
+		for st, n := range cnt.counts[sockets.TCP] {
+			if st == sockets.TimeWait {
+				r.timeWait += n
+			} else {
+				r.served += n
 			}
 		}
 		return r, nil
