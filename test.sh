@@ -17,7 +17,16 @@ echo "== go vet"
 go vet ./...
 
 echo "== go test -race"
-go test -race -count=1 ./...
+# -v, filtered: go test's own summary lines, every skipped or failed test
+# with its reason, and panics. A skipped integration test shows here.
+set +e
+go test -race -count=1 -v ./... 2>&1 | grep -E --line-buffered \
+  '^(ok|FAIL|PASS|panic:|\?|fatal error:)|^\s*--- (FAIL|SKIP)|^\s+[^ ]+_test\.go:[0-9]+:|^goroutine [0-9]+ \['
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  echo "go test failed (exit $status)"; exit "$status"
+fi
 
 echo "== fuzz ($FUZZTIME each)"
 # Every Fuzz function in every package, each for a short while.
@@ -32,7 +41,7 @@ done
 
 echo "== cross-compile"
 for target in linux/amd64 linux/arm64 darwin/arm64 windows/amd64; do
-  GOOS=${target%/*} GOARCH=${target#*/} CGO_ENABLED=0 go build -o /dev/null ./cmd/portctl
+  GOOS=${target%/*} GOARCH=${target#*/} CGO_ENABLED=0 go build ./...
   echo "ok  build $target"
 done
 echo "== all checks passed"
