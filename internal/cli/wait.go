@@ -25,6 +25,38 @@ type waitOptions struct {
 	Interval time.Duration
 	Family   probe.Family
 	Quiet    bool
+	JSON     bool // print the outcome per target as JSON (not with a command)
+}
+
+// waitTargetJSON is one target in `wait --json`.
+type waitTargetJSON struct {
+	Target    string  `json:"target"`
+	Ready     bool    `json:"ready"`
+	Address   string  `json:"address,omitempty"`
+	ElapsedMS float64 `json:"elapsed_ms"`
+	Attempts  int     `json:"attempts"`
+	LastState string  `json:"last_state,omitempty"`
+	Reason    string  `json:"reason,omitempty"`
+}
+
+// waitResult is the JSON document `wait --json` prints.
+type waitResult struct {
+	Ready   bool             `json:"ready"`
+	Targets []waitTargetJSON `json:"targets"`
+}
+
+func waitJSON(results []probe.WaitResult) waitResult {
+	out := waitResult{Ready: len(results) > 0, Targets: []waitTargetJSON{}}
+	for _, r := range results {
+		t := waitTargetJSON{Target: r.Target.String(), Ready: r.Ready, Attempts: r.Attempts,
+			ElapsedMS: float64(r.Elapsed.Microseconds()) / 1000, LastState: r.Last.State.String(), Reason: r.Last.Reason}
+		if r.Ready {
+			t.Address, t.LastState, t.Reason = r.Addr.String(), "open", ""
+		}
+		out.Ready = out.Ready && r.Ready
+		out.Targets = append(out.Targets, t)
+	}
+	return out
 }
 
 const defaultWaitTimeout = 30 * time.Second
@@ -69,6 +101,9 @@ when --timeout passes first (0 waits forever), 130 when interrupted.`,
 				return err
 			}
 			opts.Family = fam
+			if opts.JSON && len(opts.Command) > 0 {
+				return usageErrorf("--json cannot be combined with a command after --: the command's output goes to stdout")
+			}
 			if opts.Timeout < 0 {
 				return usageErrorf("--timeout %s: want a duration such as 30s or 2m, or 0 to wait forever", opts.Timeout)
 			}
@@ -86,6 +121,7 @@ when --timeout passes first (0 waits forever), 130 when interrupted.`,
 	cmd.Flags().DurationVarP(&opts.Timeout, "timeout", "t", opts.Timeout, "give up after this long; 0 waits forever")
 	cmd.Flags().DurationVar(&opts.Interval, "interval", opts.Interval, "pause after the first failed attempt; it doubles up to 2s")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print no progress")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print each target's outcome as JSON (not with -- CMD)")
 	cmd.Flags().BoolVarP(&ipv4, "ipv4", "4", false, "use IPv4 addresses only")
 	cmd.Flags().BoolVarP(&ipv6, "ipv6", "6", false, "use IPv6 addresses only")
 	return cmd
@@ -112,6 +148,11 @@ func runWait(ctx context.Context, streams *term.IO, opts waitOptions) error {
 		cfg.Progress = waitProgress(streams)
 	}
 	results, err := probe.Wait(ctx, targets, cfg)
+	if opts.JSON && results != nil {
+		if werr := writeJSON(streams.Out, waitJSON(results)); werr != nil {
+			return werr
+		}
+	}
 	if err != nil {
 		var pending []string
 		for _, r := range results {

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -158,5 +160,25 @@ func TestWaitInterrupted(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "interrupted") || !strings.Contains(errb.String(), closed.String()) {
 		t.Errorf("interrupted wait stderr = %q; want it to say so and name the target", errb.String())
+	}
+}
+
+func TestWaitJSON(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	closed := freePort(t)
+	code, out, _ := runCLI(t, "wait", "-q", "--json", "--timeout", "300ms", l.Addr().String(), fmt.Sprintf("127.0.0.1:%d", closed))
+	var res waitResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("wait --json: %v\n%s", err, out)
+	}
+	if code != ExitNegative || res.Ready || len(res.Targets) != 2 || !res.Targets[0].Ready || res.Targets[1].Ready || res.Targets[1].Reason == "" {
+		t.Errorf("wait --json with one closed target: exit %d, %+v", code, res)
+	}
+	if code, _, _ := runCLI(t, "wait", "--json", l.Addr().String(), "--", "true"); code != ExitUsage {
+		t.Errorf("wait --json -- CMD: exit %d; want %d", code, ExitUsage)
 	}
 }
