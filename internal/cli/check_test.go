@@ -2,53 +2,23 @@ package cli
 
 import (
 	"encoding/json"
-	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/portctl/portctl/internal/term"
+	"github.com/portctl/portctl/internal/testnet"
 	"github.com/portctl/portctl/probe"
 )
 
-// probeListen starts a TCP listener on addr ("127.0.0.1:0", "[::1]:0")
-// that accepts and closes connections until the test ends.
-func probeListen(t *testing.T, addr string) netip.AddrPort {
-	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("cannot listen on %s here: %v", addr, err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	return l.Addr().(*net.TCPAddr).AddrPort()
-}
-
-// probeClosedPort returns an address on host where nothing listens: a
-// port bound for a moment and closed again.
-func probeClosedPort(t *testing.T, host string) netip.AddrPort {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Skipf("cannot listen on %s here: %v", host, err)
-	}
-	ap := l.Addr().(*net.TCPAddr).AddrPort()
-	l.Close()
-	return ap
-}
+// probeListen and probeClosedPort are the shared loopback helpers.
+var (
+	probeListen     = testnet.Listen
+	probeClosedPort = testnet.ClosedPort
+)
 
 func TestCheckFlagsLandInOptions(t *testing.T) {
 	tests := []struct {
