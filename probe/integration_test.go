@@ -6,12 +6,14 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/portctl/portctl/internal/testnet"
 )
 
 // TestIntegrationCheckFiltered checks hosts behind nftables rules in a
 // network namespace: dropped packets, ICMP errors and resets.
 func TestIntegrationCheckFiltered(t *testing.T) {
-	n := newTestNet(t)
+	n := testnet.NewNamespace(t)
 	tests := []struct {
 		port   uint16
 		rule   string // empty: no rule, nothing listens
@@ -28,9 +30,9 @@ func TestIntegrationCheckFiltered(t *testing.T) {
 	var targets []Target
 	for _, tt := range tests {
 		if tt.rule != "" {
-			n.nft(t, fmt.Sprintf("add rule inet t in tcp dport %d %s", tt.port, tt.rule))
+			n.Nft(t, fmt.Sprintf("add rule inet t in tcp dport %d %s", tt.port, tt.rule))
 		}
-		targets = append(targets, Target{Host: n.peer.String(), Port: tt.port})
+		targets = append(targets, Target{Host: n.Peer.String(), Port: tt.port})
 	}
 	const timeout = 700 * time.Millisecond
 	start := time.Now()
@@ -47,8 +49,8 @@ func TestIntegrationCheckFiltered(t *testing.T) {
 		if r.State != tt.state || r.Reason != tt.reason {
 			t.Errorf("port %d behind %q: %v (%s); want %v (%s)", tt.port, tt.rule, r.State, r.Reason, tt.state, tt.reason)
 		}
-		if r.Addr != netip.AddrPortFrom(n.peer, tt.port) {
-			t.Errorf("port %d: address %v; want %v:%d", tt.port, r.Addr, n.peer, tt.port)
+		if r.Addr != netip.AddrPortFrom(n.Peer, tt.port) {
+			t.Errorf("port %d: address %v; want %v:%d", tt.port, r.Addr, n.Peer, tt.port)
 		}
 	}
 	if r := got[0]; r.Latency < timeout-50*time.Millisecond {
@@ -59,12 +61,12 @@ func TestIntegrationCheckFiltered(t *testing.T) {
 // TestIntegrationWaitCancelWhileFiltered stops a wait on a host that drops
 // every packet: the attempt in flight must not hold up the return.
 func TestIntegrationWaitCancelWhileFiltered(t *testing.T) {
-	n := newTestNet(t)
-	n.nft(t, "add rule inet t in tcp dport 7010 drop")
+	n := testnet.NewNamespace(t)
+	n.Nft(t, "add rule inet t in tcp dport 7010 drop")
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
 	start := time.Now()
-	got, err := Wait(ctx, []Target{{Host: n.peer.String(), Port: 7010}}, WaitConfig{Config: Config{Timeout: 10 * time.Second}})
+	got, err := Wait(ctx, []Target{{Host: n.Peer.String(), Port: 7010}}, WaitConfig{Config: Config{Timeout: 10 * time.Second}})
 	if elapsed := time.Since(start); elapsed > time.Second {
 		t.Errorf("Wait returned %v after the cancel; want at once", elapsed-300*time.Millisecond)
 	}

@@ -1,4 +1,6 @@
-package probe
+//go:build linux
+
+package testnet
 
 import (
 	"fmt"
@@ -10,17 +12,18 @@ import (
 	"testing"
 )
 
-// testNet is a network namespace made for one test, joined to this one by
+// Namespace is a network namespace made for one test, joined to this one by
 // a veth pair with a /30 of 10.0.0.0/8 that nothing here uses, and with
 // an empty nftables input chain ("inet t in") that rules can be added to.
-type testNet struct {
-	ns   string
-	peer netip.Addr // the namespace's address
+type Namespace struct {
+	Name string     // the namespace, as ip netns names it
+	Peer netip.Addr // the namespace's address on the veth pair
+	Host netip.Addr // this side's address on the veth pair
 }
 
-// newTestNet makes the namespace and removes it when the test ends. It
+// NewNamespace makes the namespace and removes it when the test ends. It
 // skips the test, saying why, without root or without ip and nft.
-func newTestNet(t *testing.T) *testNet {
+func NewNamespace(t testing.TB) *Namespace {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to make a network namespace")
@@ -31,40 +34,40 @@ func newTestNet(t *testing.T) *testNet {
 		}
 	}
 	id := rand.Uint32() & 0xffffff
-	n := &testNet{ns: fmt.Sprintf("portctl-test-%06x", id)}
+	n := &Namespace{Name: fmt.Sprintf("portctl-test-%06x", id)}
 	hostIf, peerIf := fmt.Sprintf("pt%06xa", id), fmt.Sprintf("pt%06xb", id)
 	prefix := freeSubnet(t)
 	hostAddr := prefix.Addr().Next()
-	n.peer = hostAddr.Next()
+	n.Peer, n.Host = hostAddr.Next(), hostAddr
 
-	run(t, "ip", "netns", "add", n.ns)
+	Run(t, "ip", "netns", "add", n.Name)
 	t.Cleanup(func() {
 		exec.Command("ip", "link", "del", hostIf).Run() // gone with the namespace already, as a rule
-		if out, err := exec.Command("ip", "netns", "del", n.ns).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", n.ns, err, out)
+		if out, err := exec.Command("ip", "netns", "del", n.Name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", n.Name, err, out)
 		}
 	})
-	run(t, "ip", "link", "add", hostIf, "type", "veth", "peer", "name", peerIf)
-	run(t, "ip", "link", "set", peerIf, "netns", n.ns)
-	run(t, "ip", "addr", "add", fmt.Sprintf("%s/30", hostAddr), "dev", hostIf)
-	run(t, "ip", "link", "set", hostIf, "up")
-	run(t, "ip", "-n", n.ns, "addr", "add", fmt.Sprintf("%s/30", n.peer), "dev", peerIf)
-	run(t, "ip", "-n", n.ns, "link", "set", peerIf, "up")
-	run(t, "ip", "-n", n.ns, "link", "set", "lo", "up")
-	n.nft(t, "add table inet t")
-	n.nft(t, "add chain inet t in { type filter hook input priority 0 ; }")
+	Run(t, "ip", "link", "add", hostIf, "type", "veth", "peer", "name", peerIf)
+	Run(t, "ip", "link", "set", peerIf, "netns", n.Name)
+	Run(t, "ip", "addr", "add", fmt.Sprintf("%s/30", hostAddr), "dev", hostIf)
+	Run(t, "ip", "link", "set", hostIf, "up")
+	Run(t, "ip", "-n", n.Name, "addr", "add", fmt.Sprintf("%s/30", n.Peer), "dev", peerIf)
+	Run(t, "ip", "-n", n.Name, "link", "set", peerIf, "up")
+	Run(t, "ip", "-n", n.Name, "link", "set", "lo", "up")
+	n.Nft(t, "add table inet t")
+	n.Nft(t, "add chain inet t in { type filter hook input priority 0 ; }")
 	return n
 }
 
-// nft runs an nft command inside the namespace.
-func (n *testNet) nft(t *testing.T, cmd string) {
+// Nft runs an nft command inside the namespace.
+func (n *Namespace) Nft(t testing.TB, cmd string) {
 	t.Helper()
-	run(t, "ip", append([]string{"netns", "exec", n.ns, "nft"}, strings.Fields(cmd)...)...)
+	Run(t, "ip", append([]string{"netns", "exec", n.Name, "nft"}, strings.Fields(cmd)...)...)
 }
 
 // freeSubnet picks a /30 in 10.200.0.0/13 that overlaps no address or
 // route of this namespace.
-func freeSubnet(t *testing.T) netip.Prefix {
+func freeSubnet(t testing.TB) netip.Prefix {
 	t.Helper()
 	out, err := exec.Command("sh", "-c", "ip -o addr show; ip route show table all").Output()
 	if err != nil {
@@ -96,7 +99,8 @@ func freeSubnet(t *testing.T) netip.Prefix {
 	return netip.Prefix{}
 }
 
-func run(t *testing.T, name string, args ...string) {
+// Run runs a command and fails the test when it fails.
+func Run(t testing.TB, name string, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)

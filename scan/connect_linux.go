@@ -1,0 +1,268 @@
+package scan
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/portctl/portctl/registry"
+)
+
+// attempt is one connection in flight.
+type attempt struct {
+	probe    Probe
+	fd       int
+	start    time.Time
+	deadline time.Time
+	tries    int
+	index    int // in the deadline heap
+}
+
+// deadlines orders attempts by deadline (container/heap).
+type deadlines []*attempt
+
+func (h deadlines) Len() int           { return len(h) }
+func (h deadlines) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h deadlines) Swap(i, j int)      { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
+func (h *deadlines) Push(x any)        { a := x.(*attempt); a.index = len(*h); *h = append(*h, a) }
+func (h *deadlines) Pop() any {
+	old := *h
+	a := old[len(old)-1]
+	*h = old[:len(old)-1]
+	a.index = -1
+	return a
+}
+
+// Connect runs the TCP connect engine: non-blocking connects driven by
+// epoll, each socket closed with SO_LINGER 0 (a reset, so no TIME-WAIT piles
+// up), unanswered ports retried, the timeout adapting to measured round
+// trips. It asks next for probes until it reports none, and calls emit
+// (from the calling goroutine) with each result as it is decided.
+func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), emit func(Result)) error {
+	var rl unix.Rlimit
+	limit := 0
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil {
+		limit = int(min(rl.Cur, 1<<20))
+	}
+	conc := cfg.concurrency(limit)
+	retries := cfg.retries()
+	est := rttEstimator{fixed: cfg.Timeout}
+	pace := newPacer(cfg.Rate)
+
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("scan: epoll: %w", err)
+	}
+	defer unix.Close(ep)
+
+	inflight := map[int]*attempt{}
+	var dl deadlines
+	var retry []*attempt // unanswered attempts waiting for another try
+	done := false
+	defer func() {
+		for fd := range inflight {
+			unix.Close(fd)
+		}
+	}()
+
+	finish := func(a *attempt, st State, reason Reason, rtt time.Duration) {
+		emit(Result{Addr: a.probe.Addr, Port: a.probe.Port, Proto: registry.TCP, State: st, Reason: reason, RTT: rtt, Tries: a.tries, Host: a.probe.Host})
+	}
+	closeAttempt := func(a *attempt) {
+		unix.EpollCtl(ep, unix.EPOLL_CTL_DEL, a.fd, nil)
+		unix.Close(a.fd)
+		delete(inflight, a.fd)
+		if a.index >= 0 {
+			heap.Remove(&dl, a.index)
+		}
+	}
+	// start begins one attempt; it returns false when the system is out of
+	// file descriptors or ports and the attempt must wait.
+	start := func(a *attempt, now time.Time) (bool, error) {
+		fam := unix.AF_INET
+		if a.probe.Addr.Is6() && !a.probe.Addr.Is4In6() {
+			fam = unix.AF_INET6
+		}
+		fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) {
+				return false, nil
+			}
+			return false, fmt.Errorf("scan: socket: %w", err)
+		}
+		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		var sa unix.Sockaddr
+		if fam == unix.AF_INET {
+			sa = &unix.SockaddrInet4{Port: int(a.probe.Port), Addr: a.probe.Addr.Unmap().As4()}
+		} else {
+			sa6 := &unix.SockaddrInet6{Port: int(a.probe.Port), Addr: a.probe.Addr.As16()}
+			if z := a.probe.Addr.Zone(); z != "" {
+				if ifi, err := netInterfaceIndex(z); err == nil {
+					sa6.ZoneId = uint32(ifi)
+				}
+			}
+			sa = sa6
+		}
+		a.fd, a.start, a.tries = fd, now, a.tries+1
+		err = unix.Connect(fd, sa)
+		switch {
+		case err == nil:
+			unix.Close(fd)
+			finish(a, Open, ReasonSynAck, time.Since(now))
+			return true, nil
+		case errors.Is(err, unix.EINPROGRESS):
+		case errors.Is(err, unix.EADDRNOTAVAIL), errors.Is(err, unix.EAGAIN):
+			unix.Close(fd) // no local port free: wait for some to close
+			a.tries--
+			return false, nil
+		default:
+			unix.Close(fd)
+			st, reason := classify(err)
+			finish(a, st, reason, time.Since(now))
+			return true, nil
+		}
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(fd)}); err != nil {
+			unix.Close(fd)
+			return false, fmt.Errorf("scan: epoll_ctl: %w", err)
+		}
+		a.deadline = now.Add(est.timeout())
+		inflight[fd] = a
+		heap.Push(&dl, a)
+		return true, nil
+	}
+
+	events := make([]unix.EpollEvent, 256)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		now := time.Now()
+		// Fill the window: retries first, then new probes.
+		var paceWait time.Duration
+		blocked := false
+		for len(inflight) < conc && !blocked {
+			if w := pace.wait(now); w > 0 {
+				paceWait = w
+				break
+			}
+			var a *attempt
+			if len(retry) > 0 {
+				a, retry = retry[0], retry[1:]
+			} else if !done {
+				p, ok := next()
+				if !ok {
+					done = true
+					continue
+				}
+				a = &attempt{probe: p, index: -1}
+			} else {
+				break
+			}
+			ok, err := start(a, now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				retry = append([]*attempt{a}, retry...)
+				blocked = true
+				if len(inflight) == 0 {
+					// Nothing in flight will free a descriptor: back off.
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}
+		if len(inflight) == 0 && len(retry) == 0 && done {
+			return nil
+		}
+		// Wait for answers until the earliest deadline.
+		wait := 50 * time.Millisecond
+		if len(dl) > 0 {
+			wait = min(wait, max(time.Until(dl[0].deadline), 0))
+		}
+		if paceWait > 0 {
+			wait = min(wait, paceWait)
+		}
+		n, err := unix.EpollWait(ep, events, int((wait+time.Millisecond-1)/time.Millisecond))
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("scan: epoll_wait: %w", err)
+		}
+		now = time.Now()
+		for _, ev := range events[:max(n, 0)] {
+			a := inflight[int(ev.Fd)]
+			if a == nil {
+				continue
+			}
+			soerr, gerr := unix.GetsockoptInt(a.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+			rtt := now.Sub(a.start)
+			closeAttempt(a)
+			switch {
+			case gerr != nil:
+				finish(a, Filtered, ReasonError, rtt)
+			case soerr == 0:
+				est.add(rtt)
+				finish(a, Open, ReasonSynAck, rtt)
+			default:
+				st, reason := classify(unix.Errno(soerr))
+				if st == Closed {
+					est.add(rtt)
+				}
+				if reason == ReasonNoResponse && a.tries <= retries {
+					retry = append(retry, a)
+					continue
+				}
+				finish(a, st, reason, rtt)
+			}
+		}
+		// Attempts past their deadline: retry, or report them filtered.
+		for len(dl) > 0 && !dl[0].deadline.After(now) {
+			a := dl[0]
+			closeAttempt(a)
+			if a.tries <= retries {
+				retry = append(retry, a)
+				continue
+			}
+			finish(a, Filtered, ReasonNoResponse, 0)
+		}
+	}
+}
+
+// classify maps a connect error to a port state.
+func classify(err error) (State, Reason) {
+	switch {
+	case errors.Is(err, unix.ECONNREFUSED):
+		return Closed, ReasonConnRefused
+	case errors.Is(err, unix.ECONNRESET):
+		return Closed, ReasonReset
+	case errors.Is(err, unix.EHOSTUNREACH), errors.Is(err, unix.EHOSTDOWN):
+		return Filtered, ReasonHostUnreach
+	case errors.Is(err, unix.ENETUNREACH):
+		return Filtered, ReasonNetUnreach
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		return Filtered, ReasonAdminProhibited
+	case errors.Is(err, unix.ETIMEDOUT):
+		return Filtered, ReasonNoResponse
+	}
+	return Filtered, ReasonError
+}
+
+// RaiseFileLimit raises the soft limit on open files to the hard limit, as
+// a scan with many connections in flight needs, and returns the new soft
+// limit.
+func RaiseFileLimit() (int, error) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, err
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+			return int(rl.Cur), fmt.Errorf("scan: raise open-file limit: %w", os.ErrPermission)
+		}
+	}
+	return int(min(rl.Cur, 1<<30)), nil
+}
