@@ -112,8 +112,13 @@ func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), 
 		err = unix.Connect(fd, sa)
 		switch {
 		case err == nil:
+			self := selfConnected(fd, a.probe)
 			unix.Close(fd)
-			finish(a, Open, ReasonSynAck, time.Since(now))
+			if self {
+				finish(a, Closed, ReasonConnRefused, time.Since(now))
+			} else {
+				finish(a, Open, ReasonSynAck, time.Since(now))
+			}
 			return true, nil
 		case errors.Is(err, unix.EINPROGRESS):
 		case errors.Is(err, unix.EADDRNOTAVAIL), errors.Is(err, unix.EAGAIN):
@@ -199,10 +204,15 @@ func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), 
 			}
 			soerr, gerr := unix.GetsockoptInt(a.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 			rtt := now.Sub(a.start)
+			self := gerr == nil && soerr == 0 && selfConnected(a.fd, a.probe)
 			closeAttempt(a)
 			switch {
 			case gerr != nil:
 				finish(a, Filtered, ReasonError, rtt)
+			case self:
+				// The kernel picked the target port as the source port and
+				// the SYN met itself: nothing listens there.
+				finish(a, Closed, ReasonConnRefused, rtt)
 			case soerr == 0:
 				est.add(rtt)
 				finish(a, Open, ReasonSynAck, rtt)
@@ -265,4 +275,21 @@ func RaiseFileLimit() (int, error) {
 		}
 	}
 	return int(min(rl.Cur, 1<<30)), nil
+}
+
+// selfConnected reports whether a connected socket's local end is the
+// probe's own address and port: a TCP simultaneous open with itself, which
+// happens on loopback when the source port chosen equals the target port.
+func selfConnected(fd int, p Probe) bool {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return false
+	}
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return sa.Port == int(p.Port) && sa.Addr == p.Addr.Unmap().As4()
+	case *unix.SockaddrInet6:
+		return sa.Port == int(p.Port) && sa.Addr == p.Addr.As16()
+	}
+	return false
 }
