@@ -25,6 +25,8 @@ func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), 
 		timeout = InitialTimeout
 	}
 	retries := cfg.retries()
+	// next and emit may share state: never run them at the same time.
+	var mu sync.Mutex
 	probes := make(chan Probe)
 	results := make(chan Result)
 	var wg sync.WaitGroup
@@ -63,7 +65,9 @@ func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), 
 		defer close(probes)
 		pace := newPacer(cfg.Rate)
 		for {
+			mu.Lock()
 			p, ok := next()
+			mu.Unlock()
 			if !ok {
 				return
 			}
@@ -79,7 +83,9 @@ func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), 
 	}()
 	go func() { wg.Wait(); close(results) }()
 	for r := range results {
+		mu.Lock()
 		emit(r)
+		mu.Unlock()
 	}
 	return ctx.Err()
 }

@@ -12,7 +12,8 @@ type Probe struct {
 	Host string // the name the address came from, if any
 }
 
-// ConnectConfig configures the TCP connect engine. The zero value works:
+// ConnectConfig configures the TCP connect engine. Engines call their next
+// and emit functions one at a time, never concurrently. The zero value works:
 // every field has a default.
 type ConnectConfig struct {
 	// Concurrency is the number of connection attempts in flight (0: 1024,

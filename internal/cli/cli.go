@@ -19,7 +19,7 @@ import (
 // process exit code.
 func Run(args []string, streams *term.IO) int {
 	root := NewRootCmd(streams)
-	root.SetArgs(args)
+	root.SetArgs(rewriteNmapArgs(args))
 	// Ctrl-C and SIGTERM cancel the context: long commands stop cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -75,6 +75,7 @@ func NewRootCmd(streams *term.IO) *cobra.Command {
 		newWhoCmd(streams, nil),
 		newKillCmd(streams, nil),
 		newEphemeralCmd(streams, nil),
+		newScanCmd(streams, nil),
 	)
 	return root
 }

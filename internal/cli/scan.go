@@ -1,0 +1,522 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portctl/portctl/internal/term"
+	"github.com/portctl/portctl/registry"
+	"github.com/portctl/portctl/scan"
+	"github.com/portctl/portctl/scan/report"
+)
+
+// scanOptions are the flags and arguments of `portctl scan`.
+type scanOptions struct {
+	Targets     []string
+	InputFile   string // -iL
+	Excludes    []string
+	ExcludeFile string
+	Ports       string
+	Family      int
+	Types       []string // -s: T connect, S syn, U udp, V service
+	Seed        uint64
+	SeedSet     bool
+	Shard       string
+	Resume      string
+	Rate        int
+	Retries     int
+	Timeout     time.Duration
+	Concurrency int
+	JSON        bool
+	JSONL       bool
+	XMLFile     string
+	GrepFile    string
+	All         bool // show closed and filtered ports too
+	Args        []string
+}
+
+// nmapAliases maps nmap's multi-letter single-dash flags to portctl's.
+var nmapAliases = map[string]string{
+	"-sT": "--connect", "-sS": "--syn", "-sU": "--udp", "-sV": "--service",
+	"-oX": "--xml", "-oG": "--grepable", "-iL": "--input", "-Pn": "--no-ping", "-p-": "--ports=-",
+}
+
+// rewriteNmapArgs turns nmap's spellings (-sT, -oX FILE, -iL FILE, -Pn,
+// -p-) into flags the parser knows, for the scan command only.
+func rewriteNmapArgs(args []string) []string {
+	if len(args) == 0 || args[0] != "scan" {
+		return args
+	}
+	out := []string{args[0]}
+	for i, a := range args[1:] {
+		if a == "--" {
+			return append(out, args[i+1:]...)
+		}
+		if r, ok := nmapAliases[a]; ok {
+			out = append(out, r)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func newScanCmd(streams *term.IO, runF func(context.Context, scanOptions) error) *cobra.Command {
+	var (
+		opts                               scanOptions
+		ipv4, ipv6, connect, syn, udp, svc bool
+		seed                               string
+		noPing, noResolve                  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "scan TARGET... [-p PORTS]",
+		Short: "Find the open ports of hosts and networks",
+		Long: `Probe every port of every target and report which are open, closed or
+filtered, with the reason. Targets are addresses, CIDRs (IPv4 and IPv6),
+ranges (10.0.0.1-20), host names (every address they resolve to), or files
+(-iL FILE, - for stdin); --exclude removes some. Ports: 22,80,443, 1-1024,
+- (all), top:N, service names (ssh,https), T:/U: prefixes. The default is
+top:1000.
+
+Pairs are visited in a random but deterministic order (--seed); --shard K/N
+scans one of N disjoint parts; --resume FILE saves where an interrupted scan
+stopped and continues from there.
+
+nmap's spellings work: -sT, -p-, -iL FILE, -oX FILE, -oG FILE, -n, -Pn.
+The connect engine (-sT) is the only one so far: SYN (-sS), UDP (-sU) and
+service detection (-sV) are not implemented yet.`,
+		Example: `  portctl scan 192.0.2.10
+  portctl scan 10.0.0.0/24 -p 22,80,443 --jsonl
+  portctl scan db.internal -p- -oX db.xml
+  portctl scan 10.0.0.0/16 --shard 2/8 --seed 42 --resume part2.json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Targets = args
+			switch {
+			case ipv4 && ipv6:
+				return usageErrorf("-4 and -6 exclude each other")
+			case ipv4:
+				opts.Family = 4
+			case ipv6:
+				opts.Family = 6
+			}
+			if connect {
+				opts.Types = append(opts.Types, "T")
+			}
+			if syn {
+				opts.Types = append(opts.Types, "S")
+			}
+			if udp {
+				opts.Types = append(opts.Types, "U")
+			}
+			if svc {
+				opts.Types = append(opts.Types, "V")
+			}
+			if seed != "" {
+				n, err := strconv.ParseUint(seed, 10, 64)
+				if err != nil {
+					return usageErrorf("--seed %q: want a number 0-18446744073709551615", seed)
+				}
+				opts.Seed, opts.SeedSet = n, true
+			}
+			if opts.JSON && opts.JSONL {
+				return usageErrorf("--json and --jsonl exclude each other")
+			}
+			if opts.Rate < 0 || opts.Concurrency < 0 || opts.Timeout < 0 {
+				return usageErrorf("--rate, --concurrency and --timeout take positive values (0 for the default)")
+			}
+			if opts.Retries < -1 {
+				return usageErrorf("--max-retries %d: want 0 or more", opts.Retries)
+			}
+			opts.Args = os.Args
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runScan(cmd.Context(), streams, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.Ports, "ports", "p", "top:1000", "ports: 22,80,443  1-1024  -  top:N  ssh,https  T:80,U:53")
+	f.StringVar(&opts.InputFile, "input", "", "read targets from FILE (- for stdin); nmap: -iL")
+	f.StringSliceVar(&opts.Excludes, "exclude", nil, "targets to leave out (same forms as targets)")
+	f.StringVar(&opts.ExcludeFile, "exclude-file", "", "read targets to leave out from FILE")
+	f.BoolVarP(&ipv4, "ipv4", "4", false, "only IPv4 addresses of host names")
+	f.BoolVarP(&ipv6, "ipv6", "6", false, "only IPv6 addresses of host names")
+	f.BoolVar(&connect, "connect", false, "TCP connect scan (the default); nmap: -sT")
+	f.BoolVar(&syn, "syn", false, "TCP SYN scan; nmap: -sS (not implemented yet)")
+	f.BoolVar(&udp, "udp", false, "UDP scan; nmap: -sU (not implemented yet)")
+	f.BoolVar(&svc, "service", false, "service detection; nmap: -sV (not implemented yet)")
+	f.StringVar(&seed, "seed", "", "order the probes with this seed (default: random)")
+	f.StringVar(&opts.Shard, "shard", "", "scan shard K of N, as K/N")
+	f.StringVar(&opts.Resume, "resume", "", "save progress to FILE when interrupted, and continue from it when it exists")
+	f.IntVar(&opts.Rate, "rate", 0, "at most this many new probes a second (0: no cap)")
+	f.IntVar(&opts.Retries, "max-retries", 1, "more attempts for unanswered ports")
+	f.DurationVar(&opts.Timeout, "timeout", 0, "fixed probe timeout (default: adapts to measured round trips)")
+	f.IntVar(&opts.Concurrency, "concurrency", 0, "probes in flight (default 1024, within the open-file limit)")
+	f.BoolVar(&opts.JSON, "json", false, "print one JSON document at the end")
+	f.BoolVar(&opts.JSONL, "jsonl", false, "stream one JSON object per port as it is decided")
+	f.StringVar(&opts.XMLFile, "xml", "", "also write nmap XML to FILE; nmap: -oX")
+	f.StringVar(&opts.GrepFile, "grepable", "", "also write nmap's grepable format to FILE; nmap: -oG")
+	f.BoolVarP(&noResolve, "no-resolve", "n", false, "accepted for nmap compatibility: portctl resolves only names given as targets")
+	f.BoolVar(&noPing, "no-ping", false, "accepted for nmap compatibility: portctl does no host discovery; nmap: -Pn")
+	f.BoolVarP(&opts.All, "all", "a", false, "list closed and filtered ports too")
+	return cmd
+}
+
+func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	for _, t := range opts.Types {
+		switch t {
+		case "S":
+			return usageErrorf("-sS (SYN scan) is not implemented yet; use -sT, the connect scan, which needs no privilege")
+		case "U":
+			return usageErrorf("-sU (UDP scan) is not implemented yet; only TCP connect scans (-sT) are")
+		case "V":
+			return usageErrorf("-sV (service detection) is not implemented yet")
+		}
+	}
+	reg := loadRegistry(streams)
+	var res scan.Resume
+	resuming := false
+	if opts.Resume != "" {
+		if f, err := os.Open(opts.Resume); err == nil {
+			res, err = scan.ReadResume(f)
+			f.Close()
+			if err != nil {
+				return usageErrorf("--resume %s: %v", opts.Resume, err)
+			}
+			if len(opts.Targets) > 0 || opts.InputFile != "" {
+				return usageErrorf("--resume %s continues a saved scan: give no targets with it (or remove the file to start over)", opts.Resume)
+			}
+			resuming = true
+			opts.Targets, opts.Excludes, opts.Ports, opts.Family = res.Targets, res.Excludes, res.Ports, res.Family
+			opts.Seed, opts.SeedSet, opts.Shard = res.Seed, true, res.Shard
+		}
+	}
+	targets := slices.Clone(opts.Targets)
+	if opts.InputFile != "" {
+		more, err := readSpecFile(streams, opts.InputFile)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, more...)
+	}
+	excludes := slices.Clone(opts.Excludes)
+	if opts.ExcludeFile != "" {
+		more, err := readSpecFile(streams, opts.ExcludeFile)
+		if err != nil {
+			return err
+		}
+		excludes = append(excludes, more...)
+	}
+	if len(targets) == 0 {
+		return usageErrorf("scan needs targets: addresses, CIDRs, ranges or host names, or -iL FILE")
+	}
+	tset, err := scan.ParseTargets(ctx, targets, excludes, scan.TargetOptions{Resolver: net.DefaultResolver, Family: opts.Family})
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	if tset.Len() == 0 {
+		return usageErrorf("no targets left after --exclude")
+	}
+	ports, err := scan.ParsePorts(opts.Ports, reg, registry.TCP)
+	if err != nil {
+		return usageErrorf("-p %v", err)
+	}
+	if !opts.SeedSet {
+		opts.Seed = rand.Uint64()
+	}
+	plan := scan.Plan{Targets: tset, Ports: ports, Seed: opts.Seed,
+		Connect: scan.ConnectConfig{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries}}
+	if opts.Retries == 0 {
+		plan.Connect.Retries = -1
+	}
+	if opts.Shard != "" {
+		if plan.ShardK, plan.ShardN, err = scan.ParseShard(opts.Shard); err != nil {
+			return usageErrorf("--shard %v", err)
+		}
+	}
+	total := plan.Total()
+	if resuming {
+		if res.Total != total {
+			return usageErrorf("--resume %s: the saved scan had %d probes, the targets now give %d (names resolve differently?); remove the file to start over", opts.Resume, res.Total, total)
+		}
+		plan.Skip = res.Done
+	}
+	scan.RaiseFileLimit()
+
+	// Writers: the terminal's table (or JSON) and the files asked for.
+	var writers []report.Writer
+	var closers []func() error
+	switch {
+	case opts.JSONL:
+		writers = append(writers, report.NewJSONL(streams.Out))
+	case opts.JSON:
+		writers = append(writers, report.NewJSON(streams.Out))
+	default:
+		writers = append(writers, newScanTable(streams, opts.All, reg))
+	}
+	for _, file := range []struct {
+		path string
+		mk   func(io.Writer) report.Writer
+	}{{opts.XMLFile, report.NewXML}, {opts.GrepFile, report.NewGrepable}} {
+		if file.path == "" {
+			continue
+		}
+		f, err := os.Create(file.path)
+		if err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		bw := bufio.NewWriter(f)
+		writers = append(writers, file.mk(bw))
+		closers = append(closers, func() error {
+			if err := bw.Flush(); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
+		})
+	}
+	out := report.Multi(writers...)
+	start := time.Now()
+	meta := report.Meta{Args: opts.Args, Start: start, ScanType: "connect", Protocol: "tcp", Ports: opts.Ports, NumServices: ports.Len(), Version: version()}
+	if err := out.Begin(meta); err != nil {
+		return err
+	}
+	bar := newProgressBar(streams, total)
+	var werr error
+	final, runErr := scan.Run(ctx, plan, func(r scan.Result) {
+		if err := out.Result(r); err != nil && werr == nil {
+			werr = err
+		}
+	}, bar.update)
+	bar.finish()
+	hosts := int(tset.Len())
+	sum := report.Summary{End: time.Now(), Hosts: hosts, HostsUp: hosts, Elapsed: time.Since(start), Exit: "success"}
+	if runErr != nil {
+		sum.Exit, sum.Error = "error", runErr.Error()
+	}
+	endErr := out.End(sum)
+	for _, c := range closers {
+		if err := c(); err != nil && endErr == nil {
+			endErr = err
+		}
+	}
+	if opts.Resume != "" {
+		if runErr == nil {
+			os.Remove(opts.Resume)
+		} else {
+			r := scan.Resume{Version: 1, Seed: opts.Seed, Shard: opts.Shard, Targets: targets, Excludes: excludes,
+				Family: opts.Family, Ports: opts.Ports, Proto: registry.TCP, Total: total, Done: final.Done}
+			if err := saveResume(opts.Resume, r); err != nil {
+				fmt.Fprintf(streams.Err, "portctl: could not save the resume file: %v\n", err)
+			} else {
+				fmt.Fprintf(streams.Err, "portctl: stopped after %d of %d probes; 'portctl scan --resume %s' continues\n", final.Done, total, opts.Resume)
+			}
+		}
+	}
+	switch {
+	case errors.Is(runErr, scan.ErrUnsupported):
+		return usageErrorf("%v", runErr)
+	case errors.Is(runErr, context.Canceled):
+		return &statusError{code: 130, msg: "interrupted"}
+	case runErr != nil:
+		return runErr
+	case werr != nil:
+		return werr
+	}
+	return endErr
+}
+
+// readSpecFile reads targets from a file, or stdin for "-".
+func readSpecFile(streams *term.IO, path string) ([]string, error) {
+	var r io.Reader
+	if path == "-" {
+		r = streams.In
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, usageErrorf("%v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	specs, err := scan.ReadTargetFile(r)
+	if err != nil {
+		return nil, usageErrorf("%s: %v", path, err)
+	}
+	return specs, nil
+}
+
+// saveResume writes the resume file atomically.
+func saveResume(path string, r scan.Resume) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".portctl-resume-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := scan.WriteResume(tmp, r); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// scanTable is the terminal report: per host, its open ports (every port
+// with --all), and counts of the rest.
+type scanTable struct {
+	streams *term.IO
+	all     bool
+	reg     *registry.Registry
+	hosts   map[netip.Addr]*tableHost
+}
+
+type tableHost struct {
+	name   string
+	ports  []scan.Result
+	counts map[scan.State]int
+}
+
+func newScanTable(streams *term.IO, all bool, reg *registry.Registry) *scanTable {
+	return &scanTable{streams: streams, all: all, reg: reg, hosts: map[netip.Addr]*tableHost{}}
+}
+
+func (t *scanTable) Begin(report.Meta) error { return nil }
+
+func (t *scanTable) Result(r scan.Result) error {
+	h := t.hosts[r.Addr]
+	if h == nil {
+		h = &tableHost{name: r.Host, counts: map[scan.State]int{}}
+		t.hosts[r.Addr] = h
+	}
+	h.counts[r.State]++
+	if r.State == scan.Open || t.all {
+		h.ports = append(h.ports, r)
+	}
+	return nil
+}
+
+func (t *scanTable) End(s report.Summary) error {
+	w, st := t.streams.Out, t.streams.Style()
+	addrs := make([]netip.Addr, 0, len(t.hosts))
+	for a := range t.hosts {
+		addrs = append(addrs, a)
+	}
+	slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
+	open := 0
+	for _, a := range addrs {
+		h := t.hosts[a]
+		if len(h.ports) == 0 {
+			continue
+		}
+		title := a.String()
+		if h.name != "" {
+			title = fmt.Sprintf("%s (%s)", h.name, a)
+		}
+		fmt.Fprintln(w, st.Bold(title))
+		slices.SortFunc(h.ports, func(x, y scan.Result) int { return int(x.Port) - int(y.Port) })
+		tb := term.NewTable("PORT", "STATE", "SERVICE", "REASON", "RTT").Indent("  ")
+		for _, r := range h.ports {
+			svc := ""
+			for _, as := range t.reg.Port(r.Port, r.Proto) {
+				if as.Name != "" {
+					svc = as.Name
+					break
+				}
+			}
+			state := r.State.String()
+			if r.State == scan.Open {
+				state = st.Green(state)
+				open++
+			}
+			rtt := ""
+			if r.RTT > 0 {
+				rtt = r.RTT.Round(time.Microsecond).String()
+			}
+			tb.Row(fmt.Sprintf("%d/%s", r.Port, r.Proto), state, svc, string(r.Reason), rtt)
+		}
+		if err := tb.Render(w, t.streams.Width(), st); err != nil {
+			return err
+		}
+		var rest []string
+		for _, state := range []scan.State{scan.Closed, scan.Filtered} {
+			if n := h.counts[state]; n > 0 && !t.all {
+				rest = append(rest, fmt.Sprintf("%d %s", n, state))
+			}
+		}
+		if len(rest) > 0 {
+			fmt.Fprintf(w, "  %s\n", st.Dim("not shown: "+strings.Join(rest, ", ")))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "%d open ports on %d of %d hosts scanned in %s\n", open, countOpenHosts(t.hosts), s.Hosts, s.Elapsed.Round(time.Millisecond))
+	return nil
+}
+
+func countOpenHosts(hosts map[netip.Addr]*tableHost) int {
+	n := 0
+	for _, h := range hosts {
+		if h.counts[scan.Open] > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// progressBar draws progress on stderr when it is a terminal.
+type progressBar struct {
+	streams *term.IO
+	total   uint64
+	start   time.Time
+	last    time.Time
+	on      bool
+}
+
+func newProgressBar(streams *term.IO, total uint64) *progressBar {
+	return &progressBar{streams: streams, total: total, start: time.Now(), on: streams.IsErrTerminal() && total > 0}
+}
+
+func (b *progressBar) update(p scan.Progress) {
+	if !b.on {
+		return
+	}
+	now := time.Now()
+	if now.Sub(b.last) < 200*time.Millisecond && p.Finished < p.Total {
+		return
+	}
+	b.last = now
+	frac := float64(p.Finished) / float64(b.total)
+	const width = 30
+	filled := int(frac * width)
+	rate := float64(p.Finished) / max(now.Sub(b.start).Seconds(), 1e-3)
+	eta := ""
+	if rate > 0 && p.Finished < p.Total {
+		eta = " ETA " + (time.Duration(float64(p.Total-p.Finished)/rate) * time.Second).Round(time.Second).String()
+	}
+	fmt.Fprintf(b.streams.Err, "\r[%s%s] %3.0f%% %d/%d  %.0f/s  %d open%s\x1b[K", strings.Repeat("=", filled), strings.Repeat(" ", width-filled),
+		100*frac, p.Finished, p.Total, rate, p.Open, eta)
+}
+
+func (b *progressBar) finish() {
+	if b.on {
+		fmt.Fprint(b.streams.Err, "\r\x1b[K")
+	}
+}

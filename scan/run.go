@@ -1,0 +1,123 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/portctl/portctl/registry"
+)
+
+// ErrUnsupported is returned for scan kinds portctl does not do yet.
+var ErrUnsupported = errors.New("scan: not supported")
+
+// Plan is a whole scan: what to probe, in which order, which shard, and
+// with which engine settings.
+type Plan struct {
+	Targets *Targets
+	Ports   *Ports
+	// Seed keys the order in which target × port pairs are visited: the
+	// same seed visits them in the same order.
+	Seed uint64
+	// ShardK and ShardN select shard K of N (1 ≤ K ≤ N); zero for the
+	// whole scan.
+	ShardK, ShardN uint64
+	// Skip is how many positions of the shard were done before (from a
+	// resume file).
+	Skip    uint64
+	Connect ConnectConfig
+}
+
+// Progress is how far a scan has come.
+type Progress struct {
+	// Finished counts the probes decided, Total those of the shard.
+	Finished, Total uint64
+	// Done is the contiguous prefix of the shard's positions that is
+	// finished: a resume from Done repeats nothing decided below it.
+	Done uint64
+	Open uint64
+}
+
+// span returns the positions of the permutation the plan covers.
+func (p Plan) span() (Order, uint64, uint64, error) {
+	n := p.Targets.Len() * uint64(p.Ports.Len())
+	o := NewOrder(n, p.Seed)
+	start, end := uint64(0), n
+	if p.ShardN > 0 {
+		if p.ShardK < 1 || p.ShardK > p.ShardN {
+			return o, 0, 0, fmt.Errorf("scan: shard %d/%d: want 1 <= K <= N", p.ShardK, p.ShardN)
+		}
+		start, end = o.Shard(p.ShardK, p.ShardN)
+	}
+	if p.Skip > end-start {
+		return o, 0, 0, fmt.Errorf("scan: resume position %d beyond the shard's %d probes", p.Skip, end-start)
+	}
+	return o, start, end, nil
+}
+
+// Total returns the number of probes of the plan's shard.
+func (p Plan) Total() uint64 {
+	_, start, end, err := p.span()
+	if err != nil {
+		return 0
+	}
+	return end - start
+}
+
+// Run probes every (target, port) pair of the plan's shard in the plan's
+// order with the TCP connect engine, calling emit with each result and
+// progress (when not nil) after each. It returns the final progress; after
+// an interruption its Done says where a resume may start.
+func Run(ctx context.Context, p Plan, emit func(Result), progress func(Progress)) (Progress, error) {
+	if p.Ports.Protocols()&^registry.TCP != 0 {
+		return Progress{}, fmt.Errorf("%w: UDP ports need the UDP engine (-sU), which portctl does not have yet", ErrUnsupported)
+	}
+	order, start, end, err := p.span()
+	if err != nil {
+		return Progress{}, err
+	}
+	prog := Progress{Total: end - start, Done: p.Skip, Finished: p.Skip}
+	type key struct {
+		addr netip.Addr
+		port uint16
+	}
+	// Results come back out of order: keep the positions in flight, and a
+	// window of finished positions above Done.
+	inflight := map[key]uint64{}
+	finished := map[uint64]bool{}
+	pos := start + p.Skip
+	nports := uint64(p.Ports.Len())
+	next := func() (Probe, bool) {
+		if pos >= end {
+			return Probe{}, false
+		}
+		idx := order.At(pos)
+		_, port := p.Ports.At(int(idx % nports))
+		addr := p.Targets.At(idx / nports)
+		inflight[key{addr, port}] = pos - start
+		pos++
+		return Probe{Addr: addr, Port: port, Host: p.Targets.Name(addr)}, true
+	}
+	record := func(r Result) {
+		k := key{r.Addr, r.Port}
+		if at, ok := inflight[k]; ok {
+			delete(inflight, k)
+			finished[at] = true
+			for finished[prog.Done] {
+				delete(finished, prog.Done)
+				prog.Done++
+			}
+		}
+		prog.Finished++
+		if r.State == Open {
+			prog.Open++
+		}
+		emit(r)
+		if progress != nil {
+			progress(prog)
+		}
+	}
+	err = Connect(ctx, p.Connect, next, record)
+	return prog, err
+}
