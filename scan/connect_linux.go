@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -50,6 +52,44 @@ func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), 
 		limit = int(min(rl.Cur, 1<<20))
 	}
 	conc := cfg.concurrency(limit)
+	// One worker per CPU, each with its own epoll and a share of the
+	// window: connect() and close() cost most of a scan, in the kernel, and
+	// one thread would leave the other CPUs idle. next and emit stay
+	// serialised, as callers expect.
+	workers := max(1, min(runtime.GOMAXPROCS(0), 8, conc/16))
+	if workers == 1 {
+		return connectWorker(ctx, cfg, conc, next, emit)
+	}
+	var mu sync.Mutex
+	lockedNext := func() (Probe, bool) { mu.Lock(); defer mu.Unlock(); return next() }
+	lockedEmit := func(r Result) { mu.Lock(); defer mu.Unlock(); emit(r) }
+	if cfg.Rate > 0 {
+		cfg.Rate = max(1, cfg.Rate/workers)
+	}
+	errc := make(chan error, workers)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for w := 0; w < workers; w++ {
+		go func() {
+			err := connectWorker(ctx, cfg, conc/workers, lockedNext, lockedEmit)
+			if err != nil {
+				cancel()
+			}
+			errc <- err
+		}()
+	}
+	var first error
+	for w := 0; w < workers; w++ {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// connectWorker is one epoll loop of the connect engine with a window of
+// conc attempts.
+func connectWorker(ctx context.Context, cfg ConnectConfig, conc int, next func() (Probe, bool), emit func(Result)) error {
 	retries := cfg.retries()
 	est := rttEstimator{fixed: cfg.Timeout}
 	pace := newPacer(cfg.Rate)
@@ -74,8 +114,7 @@ func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), 
 		emit(Result{Addr: a.probe.Addr, Port: a.probe.Port, Proto: registry.TCP, State: st, Reason: reason, RTT: rtt, Tries: a.tries, Host: a.probe.Host})
 	}
 	closeAttempt := func(a *attempt) {
-		unix.EpollCtl(ep, unix.EPOLL_CTL_DEL, a.fd, nil)
-		unix.Close(a.fd)
+		unix.Close(a.fd) // also removes it from the epoll set
 		delete(inflight, a.fd)
 		if a.index >= 0 {
 			heap.Remove(&dl, a.index)
@@ -95,7 +134,6 @@ func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), 
 			}
 			return false, fmt.Errorf("scan: socket: %w", err)
 		}
-		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 		var sa unix.Sockaddr
 		if fam == unix.AF_INET {
 			sa = &unix.SockaddrInet4{Port: int(a.probe.Port), Addr: a.probe.Addr.Unmap().As4()}
@@ -113,7 +151,7 @@ func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), 
 		switch {
 		case err == nil:
 			self := selfConnected(fd, a.probe)
-			unix.Close(fd)
+			resetClose(fd)
 			if self {
 				finish(a, Closed, ReasonConnRefused, time.Since(now))
 			} else {
@@ -205,6 +243,11 @@ func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), 
 			soerr, gerr := unix.GetsockoptInt(a.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 			rtt := now.Sub(a.start)
 			self := gerr == nil && soerr == 0 && selfConnected(a.fd, a.probe)
+			if gerr == nil && soerr == 0 {
+				// Only an established connection would leave a TIME-WAIT
+				// behind: close it with a reset.
+				unix.SetsockoptLinger(a.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+			}
 			closeAttempt(a)
 			switch {
 			case gerr != nil:
@@ -292,4 +335,11 @@ func selfConnected(fd int, p Probe) bool {
 		return sa.Port == int(p.Port) && sa.Addr == p.Addr.As16()
 	}
 	return false
+}
+
+// resetClose closes a connected socket with SO_LINGER 0: a reset instead of
+// a FIN, so no TIME-WAIT remains on either side.
+func resetClose(fd int) {
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	unix.Close(fd)
 }
