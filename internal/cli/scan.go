@@ -58,13 +58,16 @@ var nmapAliases = map[string]string{
 // rewriteNmapArgs turns nmap's spellings (-sT, -oX FILE, -iL FILE, -Pn,
 // -p-) into flags the parser knows, for the scan command only.
 func rewriteNmapArgs(args []string) []string {
-	if len(args) == 0 || args[0] != "scan" {
+	// The command is the first word that is not a flag (the root's flags
+	// take no values).
+	at := slices.IndexFunc(args, func(a string) bool { return !strings.HasPrefix(a, "-") })
+	if at < 0 || args[at] != "scan" {
 		return args
 	}
-	out := []string{args[0]}
-	for i, a := range args[1:] {
+	out := slices.Clone(args[:at+1])
+	for i, a := range args[at+1:] {
 		if a == "--" {
-			return append(out, args[i+1:]...)
+			return append(out, args[at+1+i:]...)
 		}
 		if r, ok := nmapAliases[a]; ok {
 			out = append(out, r)
