@@ -104,35 +104,71 @@ func connectWorker(ctx context.Context, cfg ConnectConfig, conc int, next func()
 	var dl deadlines
 	var retry []*attempt // unanswered attempts waiting for another try
 	done := false
+	// A socket whose connect was refused is back in the CLOSE state and
+	// takes another connect: keeping it saves a socket() and a close() per
+	// closed port, most of a scan. spare holds them, by family, still
+	// registered (one-shot) with the epoll set.
+	spare := map[int][]int{}
+	const maxSpare = 64
 	defer func() {
 		for fd := range inflight {
 			unix.Close(fd)
 		}
+		for _, fds := range spare {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+		}
 	}()
+	family := func(a *attempt) int {
+		if a.probe.Addr.Is6() && !a.probe.Addr.Is4In6() {
+			return unix.AF_INET6
+		}
+		return unix.AF_INET
+	}
+	// keep parks a refused socket for reuse, or closes it.
+	keep := func(fam, fd int) {
+		if len(spare[fam]) < maxSpare {
+			spare[fam] = append(spare[fam], fd)
+			return
+		}
+		unix.Close(fd)
+	}
 
 	finish := func(a *attempt, st State, reason Reason, rtt time.Duration) {
 		emit(Result{Addr: a.probe.Addr, Port: a.probe.Port, Proto: registry.TCP, State: st, Reason: reason, RTT: rtt, Tries: a.tries, Host: a.probe.Host})
 	}
-	closeAttempt := func(a *attempt) {
-		unix.Close(a.fd) // also removes it from the epoll set
+	// release ends an attempt: its socket is kept for reuse when reuse is
+	// set, else closed (which also removes it from the epoll set).
+	release := func(a *attempt, reuse bool) {
 		delete(inflight, a.fd)
 		if a.index >= 0 {
 			heap.Remove(&dl, a.index)
 		}
+		if reuse {
+			keep(family(a), a.fd)
+		} else {
+			unix.Close(a.fd)
+		}
 	}
+	const oneShot = unix.EPOLLOUT | unix.EPOLLONESHOT
 	// start begins one attempt; it returns false when the system is out of
 	// file descriptors or ports and the attempt must wait.
 	start := func(a *attempt, now time.Time) (bool, error) {
-		fam := unix.AF_INET
-		if a.probe.Addr.Is6() && !a.probe.Addr.Is4In6() {
-			fam = unix.AF_INET6
-		}
-		fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) {
-				return false, nil
+		fam := family(a)
+		fd, reused := -1, false
+		if n := len(spare[fam]); n > 0 {
+			fd, reused = spare[fam][n-1], true
+			spare[fam] = spare[fam][:n-1]
+		} else {
+			var err error
+			fd, err = unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) {
+					return false, nil
+				}
+				return false, fmt.Errorf("scan: socket: %w", err)
 			}
-			return false, fmt.Errorf("scan: socket: %w", err)
 		}
 		var sa unix.Sockaddr
 		if fam == unix.AF_INET {
@@ -147,7 +183,12 @@ func connectWorker(ctx context.Context, cfg ConnectConfig, conc int, next func()
 			sa = sa6
 		}
 		a.fd, a.start, a.tries = fd, now, a.tries+1
-		err = unix.Connect(fd, sa)
+		err := unix.Connect(fd, sa)
+		if reused && errors.Is(err, unix.ECONNABORTED) {
+			// The first connect after an asynchronous failure only moves
+			// the socket from "connecting" back to "unconnected".
+			err = unix.Connect(fd, sa)
+		}
 		switch {
 		case err == nil:
 			self := selfConnected(fd, a.probe)
@@ -164,12 +205,20 @@ func connectWorker(ctx context.Context, cfg ConnectConfig, conc int, next func()
 			a.tries--
 			return false, nil
 		default:
-			unix.Close(fd)
 			st, reason := classify(err)
+			if st == Closed && reused {
+				keep(fam, fd)
+			} else {
+				unix.Close(fd)
+			}
 			finish(a, st, reason, time.Since(now))
 			return true, nil
 		}
-		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(fd)}); err != nil {
+		op := unix.EPOLL_CTL_ADD
+		if reused {
+			op = unix.EPOLL_CTL_MOD // re-arm the one-shot registration
+		}
+		if err := unix.EpollCtl(ep, op, fd, &unix.EpollEvent{Events: oneShot, Fd: int32(fd)}); err != nil {
 			unix.Close(fd)
 			return false, fmt.Errorf("scan: epoll_ctl: %w", err)
 		}
@@ -248,7 +297,7 @@ func connectWorker(ctx context.Context, cfg ConnectConfig, conc int, next func()
 				// behind: close it with a reset.
 				unix.SetsockoptLinger(a.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 			}
-			closeAttempt(a)
+			release(a, gerr == nil && !self && soerr == int(unix.ECONNREFUSED))
 			switch {
 			case gerr != nil:
 				finish(a, Filtered, ReasonError, rtt)
@@ -274,7 +323,7 @@ func connectWorker(ctx context.Context, cfg ConnectConfig, conc int, next func()
 		// Attempts past their deadline: retry, or report them filtered.
 		for len(dl) > 0 && !dl[0].deadline.After(now) {
 			a := dl[0]
-			closeAttempt(a)
+			release(a, false) // still connecting: only close() stops it
 			if a.tries <= retries {
 				retry = append(retry, a)
 				continue
