@@ -67,7 +67,11 @@ func (n *Namespace) Nft(t testing.TB, cmd string) {
 
 // freeSubnet picks a /30 in 10.200.0.0/13 that overlaps no address or
 // route of this namespace.
-func freeSubnet(t testing.TB) netip.Prefix {
+func freeSubnet(t testing.TB) netip.Prefix { return freePrefix(t, 30) }
+
+// freePrefix picks a prefix of the given length (24 to 30) in
+// 10.200.0.0/13 that overlaps no address or route of this namespace.
+func freePrefix(t testing.TB, bits int) netip.Prefix {
 	t.Helper()
 	out, err := exec.Command("sh", "-c", "ip -o addr show; ip route show table all").Output()
 	if err != nil {
@@ -83,8 +87,8 @@ func freeSubnet(t testing.TB) netip.Prefix {
 	}
 	for range 100 {
 		r := rand.Uint32()
-		a := netip.AddrFrom4([4]byte{10, byte(200 + r%8), byte(r >> 8), byte(r>>16) &^ 3})
-		p := netip.PrefixFrom(a, 30)
+		a := netip.AddrFrom4([4]byte{10, byte(200 + r%8), byte(r >> 8), byte(r >> 16)})
+		p, _ := a.Prefix(bits)
 		clash := false
 		for _, u := range used {
 			if u.Overlaps(p) && u.Bits() > 0 {
@@ -95,7 +99,7 @@ func freeSubnet(t testing.TB) netip.Prefix {
 			return p
 		}
 	}
-	t.Skip("found no unused /30 in 10.200.0.0/13")
+	t.Skipf("found no unused /%d in 10.200.0.0/13", bits)
 	return netip.Prefix{}
 }
 
@@ -105,4 +109,36 @@ func Run(t testing.TB, name string, args ...string) {
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
 	}
+}
+
+// AddHosts gives the namespace count more addresses (at most 254), on its
+// loopback interface in a /24 of 10.200.0.0/13 that nothing here uses, and
+// routes that /24 to it from this side. It returns the /24 and the
+// addresses.
+func (n *Namespace) AddHosts(t testing.TB, count int) (netip.Prefix, []netip.Addr) {
+	t.Helper()
+	if count < 1 || count > 254 {
+		t.Fatalf("AddHosts(%d): want 1-254", count)
+	}
+	p := freePrefix(t, 24)
+	var addrs []netip.Addr
+	a := p.Addr()
+	for i := 0; i < count; i++ {
+		a = a.Next()
+		Run(t, "ip", "-n", n.Name, "addr", "add", a.String()+"/32", "dev", "lo")
+		addrs = append(addrs, a)
+	}
+	Run(t, "ip", "route", "add", p.String(), "via", n.Peer.String())
+	t.Cleanup(func() { exec.Command("ip", "route", "del", p.String()).Run() })
+	return p, addrs
+}
+
+// ListenAny opens a TCP listener inside the namespace on every address
+// (0.0.0.0) and the given port, until the test ends.
+func (n *Namespace) ListenAny(t testing.TB, port uint16) {
+	t.Helper()
+	saved := n.Peer
+	n.Peer = netip.IPv4Unspecified()
+	defer func() { n.Peer = saved }()
+	n.Listen(t, port)
 }
