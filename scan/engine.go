@@ -24,7 +24,7 @@ type ConnectConfig struct {
 	// InitialTimeout and staying between MinTimeout and MaxTimeout.
 	Timeout time.Duration
 	// Retries is how many more attempts an unanswered port gets (default
-	// 1; -1 for none). A refused or accepted connection is never retried.
+	// 2; -1 for none). A refused or accepted connection is never retried.
 	Retries int
 	// Rate caps new attempts per second (0: no cap).
 	Rate int
@@ -42,7 +42,7 @@ func (c ConnectConfig) retries() int {
 	case c.Retries < 0:
 		return 0
 	case c.Retries == 0:
-		return 1
+		return 2
 	}
 	return c.Retries
 }

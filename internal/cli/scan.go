@@ -166,7 +166,7 @@ service detection (-sV) are not implemented yet.`,
 	f.StringVar(&opts.Shard, "shard", "", "scan shard K of N, as K/N")
 	f.StringVar(&opts.Resume, "resume", "", "save progress to FILE when interrupted, and continue from it when it exists")
 	f.IntVar(&opts.Rate, "rate", 0, "at most this many new probes a second (0: no cap)")
-	f.IntVar(&opts.Retries, "max-retries", 1, "more attempts for unanswered ports")
+	f.IntVar(&opts.Retries, "max-retries", 2, "more attempts for unanswered ports (spaced by the adaptive timeout)")
 	f.DurationVar(&opts.Timeout, "timeout", 0, "fixed probe timeout (default: adapts to measured round trips)")
 	f.IntVar(&opts.Concurrency, "concurrency", 0, "probes in flight (default 1024, within the open-file limit)")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document at the end")
