@@ -27,6 +27,7 @@ type Plan struct {
 	// resume file).
 	Skip    uint64
 	Connect ConnectConfig
+	UDP     UDPConfig
 }
 
 // Progress is how far a scan has come.
@@ -70,8 +71,8 @@ func (p Plan) Total() uint64 {
 // progress (when not nil) after each. It returns the final progress; after
 // an interruption its Done says where a resume may start.
 func Run(ctx context.Context, p Plan, emit func(Result), progress func(Progress)) (Progress, error) {
-	if p.Ports.Protocols()&^registry.TCP != 0 {
-		return Progress{}, fmt.Errorf("%w: UDP ports need the UDP engine (-sU), which portctl does not have yet", ErrUnsupported)
+	if p.Ports.Protocols()&^(registry.TCP|registry.UDP) != 0 {
+		return Progress{}, fmt.Errorf("%w: only TCP and UDP ports can be scanned", ErrUnsupported)
 	}
 	order, start, end, err := p.span()
 	if err != nil {
@@ -79,28 +80,37 @@ func Run(ctx context.Context, p Plan, emit func(Result), progress func(Progress)
 	}
 	prog := Progress{Total: end - start, Done: p.Skip, Finished: p.Skip}
 	type key struct {
-		addr netip.Addr
-		port uint16
+		addr  netip.Addr
+		port  uint16
+		proto registry.Protocol
 	}
 	// Results come back out of order: keep the positions in flight, and a
 	// window of finished positions above Done.
 	inflight := map[key]uint64{}
 	finished := map[uint64]bool{}
-	pos := start + p.Skip
+	var pos uint64
 	nports := uint64(p.Ports.Len())
-	next := func() (Probe, bool) {
-		if pos >= end {
+	// next walks the plan's positions, handing out those of one protocol:
+	// a scan of TCP and UDP ports makes one pass per engine.
+	next := func(proto registry.Protocol) func() (Probe, bool) {
+		return func() (Probe, bool) {
+			for pos < end {
+				idx := order.At(pos)
+				pr, port := p.Ports.At(int(idx % nports))
+				if pr != proto {
+					pos++
+					continue
+				}
+				addr := p.Targets.At(idx / nports)
+				inflight[key{addr, port, proto}] = pos - start
+				pos++
+				return Probe{Addr: addr, Port: port, Host: p.Targets.Name(addr)}, true
+			}
 			return Probe{}, false
 		}
-		idx := order.At(pos)
-		_, port := p.Ports.At(int(idx % nports))
-		addr := p.Targets.At(idx / nports)
-		inflight[key{addr, port}] = pos - start
-		pos++
-		return Probe{Addr: addr, Port: port, Host: p.Targets.Name(addr)}, true
 	}
 	record := func(r Result) {
-		k := key{r.Addr, r.Port}
+		k := key{r.Addr, r.Port, r.Proto}
 		if at, ok := inflight[k]; ok {
 			delete(inflight, k)
 			finished[at] = true
@@ -118,6 +128,18 @@ func Run(ctx context.Context, p Plan, emit func(Result), progress func(Progress)
 			progress(prog)
 		}
 	}
-	err = Connect(ctx, p.Connect, next, record)
-	return prog, err
+	protos := p.Ports.Protocols()
+	if protos.Has(registry.TCP) {
+		pos = start + p.Skip
+		if err := Connect(ctx, p.Connect, next(registry.TCP), record); err != nil {
+			return prog, err
+		}
+	}
+	if protos.Has(registry.UDP) {
+		pos = start + p.Skip
+		if err := UDP(ctx, p.UDP, next(registry.UDP), record); err != nil {
+			return prog, err
+		}
+	}
+	return prog, nil
 }

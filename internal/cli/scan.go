@@ -100,8 +100,9 @@ scans one of N disjoint parts; --resume FILE saves where an interrupted scan
 stopped and continues from there.
 
 nmap's spellings work: -sT, -p-, -iL FILE, -oX FILE, -oG FILE, -n, -Pn.
-The connect engine (-sT) is the only one so far: SYN (-sS), UDP (-sU) and
-service detection (-sV) are not implemented yet.`,
+Engines: TCP connect (-sT, the default) and UDP with protocol payloads
+(-sU: open on any answer, closed on ICMP port unreachable, open|filtered on
+silence). SYN (-sS) and service detection (-sV) are not implemented yet.`,
 		Example: `  portctl scan 192.0.2.10
   portctl scan 10.0.0.0/24 -p 22,80,443 --jsonl
   portctl scan db.internal -p- -oX db.xml
@@ -160,7 +161,7 @@ service detection (-sV) are not implemented yet.`,
 	f.BoolVarP(&ipv6, "ipv6", "6", false, "only IPv6 addresses of host names")
 	f.BoolVar(&connect, "connect", false, "TCP connect scan (the default); nmap: -sT")
 	f.BoolVar(&syn, "syn", false, "TCP SYN scan; nmap: -sS (not implemented yet)")
-	f.BoolVar(&udp, "udp", false, "UDP scan; nmap: -sU (not implemented yet)")
+	f.BoolVar(&udp, "udp", false, "UDP scan with protocol payloads; unprefixed ports are UDP unless -sT is given too; nmap: -sU")
 	f.BoolVar(&svc, "service", false, "service detection; nmap: -sV (not implemented yet)")
 	f.StringVar(&seed, "seed", "", "order the probes with this seed (default: random)")
 	f.StringVar(&opts.Shard, "shard", "", "scan shard K of N, as K/N")
@@ -187,8 +188,6 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 		switch t {
 		case "S":
 			return usageErrorf("-sS (SYN scan) is not implemented yet; use -sT, the connect scan, which needs no privilege")
-		case "U":
-			return usageErrorf("-sU (UDP scan) is not implemented yet; only TCP connect scans (-sT) are")
 		case "V":
 			return usageErrorf("-sV (service detection) is not implemented yet")
 		}
@@ -209,6 +208,9 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 			resuming = true
 			opts.Targets, opts.Excludes, opts.Ports, opts.Family = res.Targets, res.Excludes, res.Ports, res.Family
 			opts.Seed, opts.SeedSet, opts.Shard = res.Seed, true, res.Shard
+			if res.Proto == registry.UDP {
+				opts.Types = []string{"U"}
+			}
 		}
 	}
 	targets := slices.Clone(opts.Targets)
@@ -237,7 +239,11 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 	if tset.Len() == 0 {
 		return usageErrorf("no targets left after --exclude")
 	}
-	ports, err := scan.ParsePorts(opts.Ports, reg, registry.TCP)
+	defaultProto := registry.TCP
+	if slices.Contains(opts.Types, "U") && !slices.Contains(opts.Types, "T") {
+		defaultProto = registry.UDP // -sU alone: unprefixed ports are UDP
+	}
+	ports, err := scan.ParsePorts(opts.Ports, reg, defaultProto)
 	if err != nil {
 		return usageErrorf("-p %v", err)
 	}
@@ -245,9 +251,10 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 		opts.Seed = rand.Uint64()
 	}
 	plan := scan.Plan{Targets: tset, Ports: ports, Seed: opts.Seed,
-		Connect: scan.ConnectConfig{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries}}
+		Connect: scan.ConnectConfig{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries},
+		UDP:     scan.UDPConfig{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries}}
 	if opts.Retries == 0 {
-		plan.Connect.Retries = -1
+		plan.Connect.Retries, plan.UDP.Retries = -1, -1
 	}
 	if opts.Shard != "" {
 		if plan.ShardK, plan.ShardN, err = scan.ParseShard(opts.Shard); err != nil {
@@ -298,6 +305,12 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 	out := report.Multi(writers...)
 	start := time.Now()
 	meta := report.Meta{Args: opts.Args, Start: start, ScanType: "connect", Protocol: "tcp", Ports: opts.Ports, NumServices: ports.Len(), Version: version()}
+	switch protos := ports.Protocols(); {
+	case protos == registry.UDP:
+		meta.ScanType, meta.Protocol = "udp", "udp"
+	case protos.Has(registry.UDP):
+		meta.More = []report.ScanInfo{{ScanType: "udp", Protocol: "udp", Ports: opts.Ports}}
+	}
 	if err := out.Begin(meta); err != nil {
 		return err
 	}
@@ -325,7 +338,7 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 			os.Remove(opts.Resume)
 		} else {
 			r := scan.Resume{Version: 1, Seed: opts.Seed, Shard: opts.Shard, Targets: targets, Excludes: excludes,
-				Family: opts.Family, Ports: opts.Ports, Proto: registry.TCP, Total: total, Done: final.Done}
+				Family: opts.Family, Ports: opts.Ports, Proto: defaultProto, Total: total, Done: final.Done}
 			if err := saveResume(opts.Resume, r); err != nil {
 				fmt.Fprintf(streams.Err, "portctl: could not save the resume file: %v\n", err)
 			} else {
@@ -460,7 +473,7 @@ func (t *scanTable) End(s report.Summary) error {
 			return err
 		}
 		var rest []string
-		for _, state := range []scan.State{scan.Closed, scan.Filtered} {
+		for _, state := range []scan.State{scan.Closed, scan.Filtered, scan.OpenFiltered} {
 			if n := h.counts[state]; n > 0 && !t.all {
 				rest = append(rest, fmt.Sprintf("%d %s", n, state))
 			}
@@ -470,7 +483,7 @@ func (t *scanTable) End(s report.Summary) error {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "%d open ports on %d of %d hosts scanned in %s\n", open, countOpenHosts(t.hosts), s.Hosts, s.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "%d open ports on %d of %d hosts scanned in %.3fs\n", open, countOpenHosts(t.hosts), s.Hosts, s.Elapsed.Seconds())
 	return nil
 }
 
