@@ -92,6 +92,7 @@ func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), 
 func connectWorker(ctx context.Context, cfg ConnectConfig, conc int, next func() (Probe, bool), emit func(Result)) error {
 	retries := cfg.retries()
 	est := rttEstimator{fixed: cfg.Timeout}
+	cw := newCongestion(conc)
 	pace := newPacer(cfg.Rate)
 
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -237,7 +238,7 @@ func connectWorker(ctx context.Context, cfg ConnectConfig, conc int, next func()
 		// Fill the window: retries first, then new probes.
 		var paceWait time.Duration
 		blocked := false
-		for len(inflight) < conc && !blocked {
+		for len(inflight) < cw.size() && !blocked {
 			if w := pace.wait(now); w > 0 {
 				paceWait = w
 				break
@@ -307,11 +308,13 @@ func connectWorker(ctx context.Context, cfg ConnectConfig, conc int, next func()
 				finish(a, Closed, ReasonConnRefused, rtt)
 			case soerr == 0:
 				est.add(rtt)
+				cw.answered(a.probe.Addr)
 				finish(a, Open, ReasonSynAck, rtt)
 			default:
 				st, reason := classify(unix.Errno(soerr))
 				if st == Closed {
 					est.add(rtt)
+					cw.answered(a.probe.Addr)
 				}
 				if reason == ReasonNoResponse && a.tries <= retries {
 					retry = append(retry, a)
@@ -324,6 +327,7 @@ func connectWorker(ctx context.Context, cfg ConnectConfig, conc int, next func()
 		for len(dl) > 0 && !dl[0].deadline.After(now) {
 			a := dl[0]
 			release(a, false) // still connecting: only close() stops it
+			cw.lost(a.probe.Addr)
 			if a.tries <= retries {
 				retry = append(retry, a)
 				continue

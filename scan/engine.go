@@ -120,3 +120,43 @@ func (p *pacer) wait(now time.Time) time.Duration {
 	p.next = p.next.Add(p.interval)
 	return 0
 }
+
+// congestion is the window of attempts in flight, adapted like TCP's
+// congestion window (AIMD): it grows by one for each window's worth of
+// answers, and shrinks by a quarter when a probe to a host that has
+// answered before goes unanswered — a sign that the path drops packets
+// (a bottleneck, a rate limit), not that the port is filtered. Timeouts at
+// hosts that never answered say nothing about the path and do not count.
+// It is not safe for concurrent use.
+type congestion struct {
+	max, min  int
+	window    float64
+	responded map[netip.Addr]bool
+	lastCut   time.Time
+}
+
+func newCongestion(max int) *congestion {
+	return &congestion{max: max, min: min(16, max), window: float64(max), responded: map[netip.Addr]bool{}}
+}
+
+func (c *congestion) size() int { return int(c.window) }
+
+// answered records an answer (open or closed) from addr.
+func (c *congestion) answered(addr netip.Addr) {
+	if len(c.responded) < 1<<16 {
+		c.responded[addr] = true
+	}
+	c.window = min(c.window+1/c.window*4, float64(c.max))
+}
+
+// lost records an unanswered probe to addr.
+func (c *congestion) lost(addr netip.Addr) {
+	if !c.responded[addr] {
+		return
+	}
+	// At most one cut per 100 ms: a burst of losses is one event.
+	if now := time.Now(); now.Sub(c.lastCut) > 100*time.Millisecond {
+		c.window = max(c.window*3/4, float64(c.min))
+		c.lastCut = now
+	}
+}

@@ -28,6 +28,10 @@ type Plan struct {
 	Skip    uint64
 	Connect ConnectConfig
 	UDP     UDPConfig
+	// SYN, when set, scans TCP ports with the SYN engine (raw sockets;
+	// root or CAP_NET_RAW) instead of the connect engine.
+	SYN    bool
+	SynCfg SynConfig
 }
 
 // Progress is how far a scan has come.
@@ -131,7 +135,11 @@ func Run(ctx context.Context, p Plan, emit func(Result), progress func(Progress)
 	protos := p.Ports.Protocols()
 	if protos.Has(registry.TCP) {
 		pos = start + p.Skip
-		if err := Connect(ctx, p.Connect, next(registry.TCP), record); err != nil {
+		engine := func() error { return Connect(ctx, p.Connect, next(registry.TCP), record) }
+		if p.SYN {
+			engine = func() error { return SYN(ctx, p.SynCfg, next(registry.TCP), record) }
+		}
+		if err := engine(); err != nil {
 			return prog, err
 		}
 	}

@@ -100,9 +100,11 @@ scans one of N disjoint parts; --resume FILE saves where an interrupted scan
 stopped and continues from there.
 
 nmap's spellings work: -sT, -p-, -iL FILE, -oX FILE, -oG FILE, -n, -Pn.
-Engines: TCP connect (-sT, the default) and UDP with protocol payloads
-(-sU: open on any answer, closed on ICMP port unreachable, open|filtered on
-silence). SYN (-sS) and service detection (-sV) are not implemented yet.`,
+Engines: TCP SYN (-sS: raw sockets, stateless, the default with root or
+CAP_NET_RAW), TCP connect (-sT: no privilege needed, the default without),
+and UDP with protocol payloads (-sU: open on any answer, closed on ICMP port
+unreachable, open|filtered on silence). Service detection (-sV) is not
+implemented yet.`,
 		Example: `  portctl scan 192.0.2.10
   portctl scan 10.0.0.0/24 -p 22,80,443 --jsonl
   portctl scan db.internal -p- -oX db.xml
@@ -159,8 +161,8 @@ silence). SYN (-sS) and service detection (-sV) are not implemented yet.`,
 	f.StringVar(&opts.ExcludeFile, "exclude-file", "", "read targets to leave out from FILE")
 	f.BoolVarP(&ipv4, "ipv4", "4", false, "only IPv4 addresses of host names")
 	f.BoolVarP(&ipv6, "ipv6", "6", false, "only IPv6 addresses of host names")
-	f.BoolVar(&connect, "connect", false, "TCP connect scan (the default); nmap: -sT")
-	f.BoolVar(&syn, "syn", false, "TCP SYN scan; nmap: -sS (not implemented yet)")
+	f.BoolVar(&connect, "connect", false, "TCP connect scan (no privilege needed); nmap: -sT")
+	f.BoolVar(&syn, "syn", false, "TCP SYN scan (root or CAP_NET_RAW; the default when allowed); nmap: -sS")
 	f.BoolVar(&udp, "udp", false, "UDP scan with protocol payloads; unprefixed ports are UDP unless -sT is given too; nmap: -sU")
 	f.BoolVar(&svc, "service", false, "service detection; nmap: -sV (not implemented yet)")
 	f.StringVar(&seed, "seed", "", "order the probes with this seed (default: random)")
@@ -186,8 +188,6 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 	}
 	for _, t := range opts.Types {
 		switch t {
-		case "S":
-			return usageErrorf("-sS (SYN scan) is not implemented yet; use -sT, the connect scan, which needs no privilege")
 		case "V":
 			return usageErrorf("-sV (service detection) is not implemented yet")
 		}
@@ -253,8 +253,17 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 	plan := scan.Plan{Targets: tset, Ports: ports, Seed: opts.Seed,
 		Connect: scan.ConnectConfig{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries},
 		UDP:     scan.UDPConfig{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries}}
+	plan.SynCfg = scan.SynConfig{Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries}
 	if opts.Retries == 0 {
-		plan.Connect.Retries, plan.UDP.Retries = -1, -1
+		plan.Connect.Retries, plan.UDP.Retries, plan.SynCfg.Retries = -1, -1, -1
+	}
+	// The SYN engine when asked for, or by default where raw sockets are
+	// allowed; -sT asks for the connect engine.
+	switch {
+	case slices.Contains(opts.Types, "S"):
+		plan.SYN = true
+	case !slices.Contains(opts.Types, "T") && canRawSocket():
+		plan.SYN = true
 	}
 	if opts.Shard != "" {
 		if plan.ShardK, plan.ShardN, err = scan.ParseShard(opts.Shard); err != nil {
@@ -305,6 +314,9 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 	out := report.Multi(writers...)
 	start := time.Now()
 	meta := report.Meta{Args: opts.Args, Start: start, ScanType: "connect", Protocol: "tcp", Ports: opts.Ports, NumServices: ports.Len(), Version: version()}
+	if plan.SYN {
+		meta.ScanType = "syn"
+	}
 	switch protos := ports.Protocols(); {
 	case protos == registry.UDP:
 		meta.ScanType, meta.Protocol = "udp", "udp"
@@ -347,6 +359,8 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 		}
 	}
 	switch {
+	case errors.Is(runErr, os.ErrPermission) && plan.SYN:
+		return usageErrorf("-sS (SYN scan) needs root or CAP_NET_RAW; run as root, or use -sT (connect scan), which needs no privilege")
 	case errors.Is(runErr, scan.ErrUnsupported):
 		return usageErrorf("%v", runErr)
 	case errors.Is(runErr, context.Canceled):

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package cli
+
+// canRawSocket: the SYN engine is Linux only.
+func canRawSocket() bool { return false }
