@@ -91,7 +91,7 @@ func Run(ctx context.Context, p Plan, emit func(Result), progress func(Progress)
 	// Results come back out of order: keep the positions in flight, and a
 	// window of finished positions above Done.
 	inflight := map[key]uint64{}
-	finished := map[uint64]bool{}
+	finished := bitWindow{base: p.Skip &^ 63}
 	var pos uint64
 	nports := uint64(p.Ports.Len())
 	// next walks the plan's positions, handing out those of one protocol:
@@ -117,11 +117,8 @@ func Run(ctx context.Context, p Plan, emit func(Result), progress func(Progress)
 		k := key{r.Addr, r.Port, r.Proto}
 		if at, ok := inflight[k]; ok {
 			delete(inflight, k)
-			finished[at] = true
-			for finished[prog.Done] {
-				delete(finished, prog.Done)
-				prog.Done++
-			}
+			finished.set(at)
+			prog.Done = finished.advance(prog.Done)
 		}
 		prog.Finished++
 		if r.State == Open {
@@ -150,4 +147,41 @@ func Run(ctx context.Context, p Plan, emit func(Result), progress func(Progress)
 		}
 	}
 	return prog, nil
+}
+
+// bitWindow is the set of finished positions at or above the contiguous
+// prefix: bits from base on, compacted as the prefix advances, so memory
+// follows the spread of positions in flight, not the size of the scan.
+type bitWindow struct {
+	base  uint64 // position of bit 0 of words[0]; a multiple of 64
+	words []uint64
+}
+
+func (w *bitWindow) set(pos uint64) {
+	i := (pos - w.base) / 64
+	for uint64(len(w.words)) <= i {
+		w.words = append(w.words, 0)
+	}
+	w.words[i] |= 1 << ((pos - w.base) % 64)
+}
+
+func (w *bitWindow) has(pos uint64) bool {
+	if pos < w.base {
+		return true
+	}
+	i := (pos - w.base) / 64
+	return i < uint64(len(w.words)) && w.words[i]&(1<<((pos-w.base)%64)) != 0
+}
+
+// advance returns the first position from done on that is not finished,
+// and drops the words below it.
+func (w *bitWindow) advance(done uint64) uint64 {
+	for w.has(done) {
+		done++
+	}
+	if drop := (done - w.base) / 64; drop > 0 && drop <= uint64(len(w.words)) {
+		w.words = w.words[drop:]
+		w.base += drop * 64
+	}
+	return done
 }

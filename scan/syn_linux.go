@@ -311,6 +311,12 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 	est := rttEstimator{fixed: e.cfg.Timeout}
 	rate := newSynRate(e.cfg.Rate)
 	pending := map[synKey]*synProbe{}
+	// Hosts that answered some probe: silence from them after the retries
+	// is likelier a lost packet (a bottleneck, random loss) than a
+	// filtered port, so their probes get extraRetries more tries, and
+	// each such timeout counts as a loss for the rate controller.
+	responded := map[netip.Addr]bool{}
+	const extraRetries = 4
 	var queue []synSent // tries in the order sent, from qhead on
 	qhead := 0
 	var retry []*synProbe
@@ -334,6 +340,9 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 				est.add(rtt)
 			}
 			rate.answered(p.tries > 1)
+			if a.state == Open || a.state == Closed {
+				responded[p.probe.Addr] = true
+			}
 			finish(p, a.state, a.reason, rtt)
 		}
 	}
@@ -470,6 +479,11 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 				break
 			}
 			if s.p.tries <= retries {
+				retry = append(retry, s.p)
+				continue
+			}
+			if responded[s.p.probe.Addr] && s.p.tries <= retries+extraRetries {
+				rate.answered(true)
 				retry = append(retry, s.p)
 				continue
 			}

@@ -269,8 +269,10 @@ func TestIntegrationSYNStates(t *testing.T) {
 					t.Errorf("port %d: address %v; want %v", p, r.Addr, addr)
 				}
 			}
-			if r := got[7001]; r.Tries != 2 {
-				t.Errorf("dropped port tried %d times; want 2 (one retry)", r.Tries)
+			// The host answers other ports, so silence on this one may be
+			// loss: it gets the extra retries too (1 + 1 + 4 tries).
+			if r := got[7001]; r.Tries != 6 {
+				t.Errorf("dropped port on an answering host tried %d times; want 6 (one retry and four extra)", r.Tries)
 			}
 			if r := got[open[0]]; r.Tries != 1 || r.RTT <= 0 {
 				t.Errorf("open port: tries %d, RTT %v; want 1 try and a round trip", r.Tries, r.RTT)
