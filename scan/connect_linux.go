@@ -273,16 +273,13 @@ func connectWorker(ctx context.Context, cfg ConnectConfig, conc int, next func()
 			return nil
 		}
 		// Wait for answers until the earliest deadline.
-		wait := 50 * time.Millisecond
+		var first time.Time
 		if len(dl) > 0 {
-			wait = min(wait, max(time.Until(dl[0].deadline), 0))
+			first = dl[0].deadline
 		}
-		if paceWait > 0 {
-			wait = min(wait, paceWait)
-		}
-		n, err := unix.EpollWait(ep, events, int((wait+time.Millisecond-1)/time.Millisecond))
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("scan: epoll_wait: %w", err)
+		n, err := epollWait(ep, events, first, paceWait)
+		if err != nil {
+			return err
 		}
 		now = time.Now()
 		for _, ev := range events[:max(n, 0)] {
@@ -395,4 +392,21 @@ func selfConnected(fd int, p Probe) bool {
 func resetClose(fd int) {
 	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	unix.Close(fd)
+}
+
+// epollWait waits for events until the earliest deadline (zero: none), the
+// pacer's next slot (0: none), or 50 ms, whichever comes first.
+func epollWait(ep int, events []unix.EpollEvent, deadline time.Time, paceWait time.Duration) (int, error) {
+	wait := 50 * time.Millisecond
+	if !deadline.IsZero() {
+		wait = min(wait, max(time.Until(deadline), 0))
+	}
+	if paceWait > 0 {
+		wait = min(wait, paceWait)
+	}
+	n, err := unix.EpollWait(ep, events, int((wait+time.Millisecond-1)/time.Millisecond))
+	if err != nil && !errors.Is(err, unix.EINTR) {
+		return 0, fmt.Errorf("scan: epoll_wait: %w", err)
+	}
+	return max(n, 0), nil
 }

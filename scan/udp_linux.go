@@ -185,16 +185,13 @@ func UDP(ctx context.Context, cfg UDPConfig, next func() (Probe, bool), emit fun
 		if done && pending == nil && len(inflight) == 0 {
 			return nil
 		}
-		wait := 50 * time.Millisecond
+		var first time.Time
 		if len(dl) > 0 {
-			wait = min(wait, max(time.Until(dl[0].deadline), 0))
+			first = dl[0].deadline
 		}
-		if paceWait > 0 {
-			wait = min(wait, paceWait)
-		}
-		n, err := unix.EpollWait(ep, events, int((wait+time.Millisecond-1)/time.Millisecond))
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("scan: epoll_wait: %w", err)
+		n, err := epollWait(ep, events, first, paceWait)
+		if err != nil {
+			return err
 		}
 		now = time.Now()
 		for _, ev := range events[:max(n, 0)] {

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -26,18 +25,7 @@ func (n *Namespace) Listen(t testing.TB, port uint16) netip.AddrPort {
 	if err != nil {
 		t.Fatalf("listen in %s: %v", n.Name, err)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	return l.Addr().(*net.TCPAddr).AddrPort()
+	return serve(t, l)
 }
 
 // inside runs fn on a thread inside the namespace.

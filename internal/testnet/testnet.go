@@ -19,6 +19,12 @@ func Listen(t testing.TB, addr string) netip.AddrPort {
 	if err != nil {
 		t.Skipf("cannot listen on %s here: %v", addr, err)
 	}
+	return serve(t, l)
+}
+
+// serve accepts and closes connections on l until the test ends, and
+// returns its address.
+func serve(t testing.TB, l net.Listener) netip.AddrPort {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
