@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -278,6 +279,11 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 		plan.Skip = res.Done
 	}
 	scan.RaiseFileLimit()
+	// A scan's work is in the kernel; its heap is many small short-lived
+	// probes. Collecting more often keeps the peak memory at nmap's level
+	// (measured: 30 MiB with the default, 25 MiB with 50, on a /24) for a
+	// few per cent more CPU.
+	debug.SetGCPercent(50)
 
 	// Writers: the terminal's table (or JSON) and the files asked for.
 	var writers []report.Writer
