@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -94,7 +93,7 @@ func (n *synNet) waitReady(t testing.TB) {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			var err error
-			inNamespace(t, n.Scanner, func() {
+			testnet.In(t, n.Scanner, func() {
 				var c net.Conn
 				// Port 9: nothing listens, so a reset says the path works.
 				c, err = net.DialTimeout("tcp", netip.AddrPortFrom(addr, 9).String(), 200*time.Millisecond)
@@ -117,7 +116,7 @@ func (n *synNet) waitReady(t testing.TB) {
 func setSysctl(t testing.TB, ns, key, value string) {
 	t.Helper()
 	var err error
-	inNamespace(t, ns, func() {
+	testnet.In(t, ns, func() {
 		// /proc/sys/net is the namespace of the thread that opens it.
 		err = os.WriteFile("/proc/sys/"+key, []byte(value), 0o644)
 	})
@@ -132,36 +131,6 @@ func (n *synNet) Nft(t testing.TB, cmd string) {
 	testnet.Run(t, "ip", append([]string{"netns", "exec", n.Target, "nft"}, strings.Fields(cmd)...)...)
 }
 
-// inNamespace runs fn on a locked thread inside namespace ns; sockets fn
-// makes stay in ns. The thread is returned to this namespace after, or
-// thrown away if that fails.
-func inNamespace(t testing.TB, ns string, fn func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	f, err := os.Open("/run/netns/" + ns)
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("setns %s: %v", ns, err)
-	}
-	fn()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		// Leave the thread locked: it ends with this goroutine.
-		panic("cannot return to the test's network namespace: " + err.Error())
-	}
-	runtime.UnlockOSThread()
-}
-
 // listenIn opens TCP listeners in namespace ns on addr, on the given ports
 // (0 for one the kernel picks), accepting until the test ends, and returns
 // their ports.
@@ -169,7 +138,7 @@ func listenIn(t testing.TB, ns string, addr netip.Addr, ports ...uint16) []uint1
 	t.Helper()
 	var ls []net.Listener
 	var lerr error
-	inNamespace(t, ns, func() {
+	testnet.In(t, ns, func() {
 		for _, p := range ports {
 			l, err := net.Listen("tcp", netip.AddrPortFrom(addr, p).String())
 			if err != nil {
@@ -213,7 +182,7 @@ func runSYN(t testing.TB, ns string, cfg scan.SynConfig, addr netip.Addr, ports 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var err error
-	inNamespace(t, ns, func() {
+	testnet.In(t, ns, func() {
 		err = scan.SYN(ctx, cfg, probesOf(addr, ports), func(r scan.Result) {
 			if _, dup := got[r.Port]; dup {
 				t.Errorf("port %d reported twice", r.Port)

@@ -2,18 +2,14 @@ package scan_test
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/portctl/portctl/internal/testnet"
 	"github.com/portctl/portctl/scan"
@@ -23,28 +19,9 @@ import (
 // thread enters the namespace, opens it and comes back.
 func listenPacketIn(t *testing.T, n *testnet.Namespace, addr string) net.PacketConn {
 	t.Helper()
-	c, err := func() (net.PacketConn, error) {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			return nil, err
-		}
-		defer orig.Close()
-		ns, err := os.Open("/run/netns/" + n.Name)
-		if err != nil {
-			return nil, err
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			return nil, err
-		}
-		c, lerr := net.ListenPacket("udp", addr)
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			panic("cannot return to the test's network namespace: " + err.Error())
-		}
-		return c, lerr
-	}()
+	var c net.PacketConn
+	var err error
+	testnet.In(t, n.Name, func() { c, err = net.ListenPacket("udp", addr) })
 	if err != nil {
 		t.Fatalf("listen on %s in %s: %v", addr, n.Name, err)
 	}

@@ -9,13 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/portctl/portctl/internal/testnet"
 	"github.com/portctl/portctl/sockets"
 )
 
@@ -313,29 +311,10 @@ func TestIntegrationNetNS(t *testing.T) {
 	exec.Command("ip", "-n", name, "link", "set", "lo", "up").Run()
 	path := "/run/netns/" + name
 
-	// Make the listener inside the namespace: switch one locked thread.
-	l, err := func() (net.Listener, error) {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			return nil, err
-		}
-		defer orig.Close()
-		ns, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			return nil, err
-		}
-		l, lerr := net.Listen("tcp4", "127.0.0.1:0")
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			panic("cannot return to the test's network namespace: " + err.Error())
-		}
-		return l, lerr
-	}()
+	// Make the listener inside the namespace.
+	var l net.Listener
+	var err error
+	testnet.In(t, name, func() { l, err = net.Listen("tcp4", "127.0.0.1:0") })
 	if err != nil {
 		t.Fatal(err)
 	}
