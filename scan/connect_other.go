@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 
@@ -25,69 +24,30 @@ func Connect(ctx context.Context, cfg ConnectConfig, next func() (Probe, bool), 
 		timeout = InitialTimeout
 	}
 	retries := cfg.retries()
-	// next and emit may share state: never run them at the same time.
-	var mu sync.Mutex
-	probes := make(chan Probe)
-	results := make(chan Result)
-	var wg sync.WaitGroup
-	for i := 0; i < conc; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := net.Dialer{Timeout: timeout}
-			for p := range probes {
-				r := Result{Addr: p.Addr, Port: p.Port, Proto: registry.TCP, Host: p.Host}
-				for r.Tries <= retries {
-					r.Tries++
-					start := time.Now()
-					c, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(p.Addr, p.Port).String())
-					r.RTT = time.Since(start)
-					if err == nil {
-						c.Close()
-						r.State, r.Reason = Open, ReasonSynAck
-						break
-					}
-					r.State, r.Reason = classifyDial(err)
-					if r.Reason != ReasonNoResponse {
-						break
-					}
-					r.RTT = 0
+	return probePool(ctx, conc, cfg.Rate, next, emit, func() func(Probe, func()) Result {
+		d := net.Dialer{Timeout: timeout}
+		return func(p Probe, wait func()) Result {
+			r := Result{Addr: p.Addr, Port: p.Port, Proto: registry.TCP, Host: p.Host}
+			for r.Tries <= retries {
+				wait()
+				r.Tries++
+				start := time.Now()
+				c, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(p.Addr, p.Port).String())
+				r.RTT = time.Since(start)
+				if err == nil {
+					c.Close()
+					r.State, r.Reason = Open, ReasonSynAck
+					break
 				}
-				select {
-				case results <- r:
-				case <-ctx.Done():
-					return
+				r.State, r.Reason = classifyDial(err)
+				if r.Reason != ReasonNoResponse {
+					break
 				}
+				r.RTT = 0
 			}
-		}()
-	}
-	go func() {
-		defer close(probes)
-		pace := newPacer(cfg.Rate)
-		for {
-			mu.Lock()
-			p, ok := next()
-			mu.Unlock()
-			if !ok {
-				return
-			}
-			for w := pace.wait(time.Now()); w > 0; w = pace.wait(time.Now()) {
-				time.Sleep(w)
-			}
-			select {
-			case probes <- p:
-			case <-ctx.Done():
-				return
-			}
+			return r
 		}
-	}()
-	go func() { wg.Wait(); close(results) }()
-	for r := range results {
-		mu.Lock()
-		emit(r)
-		mu.Unlock()
-	}
-	return ctx.Err()
+	})
 }
 
 func classifyDial(err error) (State, Reason) {

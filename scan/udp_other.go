@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 
@@ -31,61 +30,10 @@ func UDP(ctx context.Context, cfg UDPConfig, next func() (Probe, bool), emit fun
 		timeout = InitialTimeout
 	}
 	retries := cfg.retries()
-	var mu sync.Mutex // next and emit may share state
-	probes := make(chan Probe)
-	results := make(chan Result)
-	var wg sync.WaitGroup
-	pace := newPacer(cfg.Rate)
-	var paceMu sync.Mutex
-	wait := func() {
-		for {
-			paceMu.Lock()
-			w := pace.wait(time.Now())
-			paceMu.Unlock()
-			if w == 0 {
-				return
-			}
-			time.Sleep(w)
-		}
-	}
-	for i := 0; i < conc; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 2048)
-			for p := range probes {
-				r := udpProbe(ctx, p, timeout, retries, wait, buf)
-				select {
-				case results <- r:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	go func() {
-		defer close(probes)
-		for {
-			mu.Lock()
-			p, ok := next()
-			mu.Unlock()
-			if !ok {
-				return
-			}
-			select {
-			case probes <- p:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() { wg.Wait(); close(results) }()
-	for r := range results {
-		mu.Lock()
-		emit(r)
-		mu.Unlock()
-	}
-	return ctx.Err()
+	return probePool(ctx, conc, cfg.Rate, next, emit, func() func(Probe, func()) Result {
+		buf := make([]byte, 2048)
+		return func(p Probe, wait func()) Result { return udpProbe(ctx, p, timeout, retries, wait, buf) }
+	})
 }
 
 // udpProbe sends p's datagram until an answer comes or the tries run out.
