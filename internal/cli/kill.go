@@ -115,7 +115,9 @@ func runKill(ctx context.Context, streams *term.IO, opts killOptions) error {
 		return negativef("port %d is held by a process not visible here (another PID namespace, or the kernel)", opts.Port)
 	}
 	res := killResult{Port: opts.Port, DryRun: opts.DryRun, Advice: stopAdvice(holders, opts.Port)}
-	res.Advice = res.Advice[:len(res.Advice)-1] // drop the "portctl kill" hint: this is it
+	if res.Advice == nil {
+		res.Advice = []string{}
+	}
 	var act []int
 	for _, p := range holders {
 		t := killTarget{Process: p, Signals: []string{}}

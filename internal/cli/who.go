@@ -294,6 +294,7 @@ func whoAdvice(use sockets.PortUse, host netconf.Host, port uint16) []string {
 			break
 		}
 		adv = append(adv, stopAdvice(holders, port)...)
+		adv = append(adv, fmt.Sprintf("'portctl kill %d' stops the holders", port))
 	case sockets.VerdictClient:
 		adv = append(adv, "the port is the source port of outgoing connections; it becomes free when they close")
 		if host.InEphemeral(port) {
@@ -314,7 +315,7 @@ func whoAdvice(use sockets.PortUse, host netconf.Host, port uint16) []string {
 }
 
 // stopAdvice says how to free a port for good given its holders: the
-// systemd .socket unit, the Docker container, the service unit, or kill.
+// systemd .socket unit, the Docker container or the service unit.
 func stopAdvice(holders []*sockets.Process, port uint16) []string {
 	var adv []string
 	for _, p := range holders {
@@ -340,7 +341,6 @@ func stopAdvice(holders []*sockets.Process, port uint16) []string {
 			adv = append(adv, fmt.Sprintf("it runs as systemd unit %s: 'systemctl stop %s' frees it for good (a kill may be undone by Restart=)", p.Unit, p.Unit))
 		}
 	}
-	adv = append(adv, fmt.Sprintf("'portctl kill %d' stops the holders", port))
 	return adv
 }
 
