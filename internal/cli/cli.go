@@ -106,9 +106,16 @@ func classify(root *cobra.Command, args []string, err error) error {
 		return err
 	}
 	if strings.HasPrefix(msg, "unknown command") {
-		name := ""
-		if len(args) > 0 {
-			name = args[0]
+		// cobra says: unknown command "NAME" for "PATH".
+		name, parent := "", "portctl"
+		if _, rest, ok := strings.Cut(msg, `unknown command "`); ok {
+			name, rest, _ = strings.Cut(rest, `"`)
+			if _, p, ok := strings.Cut(rest, `for "`); ok {
+				parent, _, _ = strings.Cut(p, `"`)
+			}
+		}
+		if parent != "portctl" {
+			return usageErrorf("%s takes no argument %q; see '%s --help'", parent, name, parent)
 		}
 		s := fmt.Sprintf("unknown command %q", name)
 		if sug := root.SuggestionsFor(name); len(sug) > 0 {

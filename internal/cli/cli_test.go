@@ -38,6 +38,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{"two arguments", []string{"info", "1", "2"}, ExitUsage, []string{"got 2"}},
 		{"unknown name", []string{"info", "htps"}, ExitNegative, []string{`no service named "htps"`, "https"}},
 		{"unknown command", []string{"inf", "443"}, ExitUsage, []string{`unknown command "inf"`, `"info"`}},
+		{"argument to a command that takes none", []string{"version", "extra"}, ExitUsage, []string{`portctl version takes no argument "extra"`}},
 		{"unknown flag", []string{"info", "443", "--bogus"}, ExitUsage, []string{"--bogus"}},
 		{"search nothing", []string{"search"}, ExitUsage, []string{"at least one word"}},
 		{"search no match", []string{"search", "zzqqxxjj"}, ExitNegative, []string{"nothing matches"}},
