@@ -57,7 +57,8 @@ type synProbe struct {
 	probe Probe
 	key   synKey
 	src   netip.Addr
-	sent  time.Time
+	sent  time.Time // the latest try
+	prev  time.Time // the try before it
 	tries int
 	done  bool
 }
@@ -314,9 +315,17 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 	// Hosts that answered some probe: silence from them after the retries
 	// is likelier a lost packet (a bottleneck, random loss) than a
 	// filtered port, so their probes get extraRetries more tries, and
-	// each such timeout counts as a loss for the rate controller.
+	// each such timeout counts as a loss for the rate controller. The
+	// extra tries back off exponentially (see backoff), so that they
+	// outlast a spell of congestion rather than all fall into it.
 	responded := map[netip.Addr]bool{}
 	const extraRetries = 4
+	var later synLater
+	// A probe whose tries ran out before its host answered anything is
+	// held back for a while rather than called filtered at once: if the
+	// host answers some other probe meanwhile (its first answers were
+	// lost, say), the held probes get the extra tries too. See synHeld.
+	var held synHeld
 	var queue []synSent // tries in the order sent, from qhead on
 	qhead := 0
 	var retry []*synProbe
@@ -329,19 +338,32 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 		delete(pending, p.key)
 		emit(Result{Addr: p.probe.Addr, Port: p.probe.Port, Proto: registry.TCP, State: st, Reason: reason, RTT: rtt, Tries: p.tries, Host: p.probe.Host})
 	}
+	// unheld calls filtered the held probes the hold let go.
+	unheld := func(ps []*synProbe) {
+		for _, p := range ps {
+			finish(p, Filtered, ReasonNoResponse, 0)
+		}
+	}
 	handle := func(batch []synAnswer) {
 		for _, a := range batch {
 			p := pending[a.key]
 			if p == nil {
-				continue // late, or a duplicate
+				if p = held.take(a.key); p == nil {
+					continue // late, or a duplicate
+				}
 			}
 			rtt := a.at.Sub(p.sent)
 			if p.tries == 1 { // Karn: only unambiguous samples
 				est.add(rtt)
 			}
-			rate.answered(p.tries > 1)
-			if a.state == Open || a.state == Closed {
-				responded[p.probe.Addr] = true
+			rate.answered(p.tries > 1, p.prev)
+			if (a.state == Open || a.state == Closed) && !responded[p.key.addr] {
+				responded[p.key.addr] = true
+				// Its held probes are worth more tries now.
+				for _, r := range held.release(p.key.addr) {
+					pending[r.key] = r
+					retry = append(retry, r)
+				}
 			}
 			finish(p, a.state, a.reason, rtt)
 		}
@@ -429,7 +451,7 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 			pending[p.key] = p
 		}
 		p.tries++
-		p.sent = now
+		p.prev, p.sent = p.sent, now
 		var b *synBatch
 		var err error
 		switch {
@@ -482,13 +504,20 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 				retry = append(retry, s.p)
 				continue
 			}
-			if responded[s.p.probe.Addr] && s.p.tries <= retries+extraRetries {
-				rate.answered(true)
-				retry = append(retry, s.p)
+			if responded[s.p.key.addr] {
+				if extra := s.p.tries - retries; extra <= extraRetries {
+					rate.lost(true, s.p.sent)
+					later.add(now.Add(backoff(timeout, extra)), s.p)
+					continue
+				}
+			} else if held.hold(s.p, now.Add(holdFor(timeout))) {
+				delete(pending, s.p.key)
 				continue
 			}
 			finish(s.p, Filtered, ReasonNoResponse, 0)
 		}
+		unheld(held.expired(now))
+		retry = later.due(now, retry)
 		if qhead > 1024 && qhead > len(queue)/2 {
 			queue = append(queue[:0], queue[qhead:]...)
 			qhead = 0
@@ -541,6 +570,9 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 			}
 		}
 		if done && len(retry) == 0 && len(pending) == 0 && out == 0 {
+			// Nothing is out, so no host can answer any more: what is
+			// held back is filtered.
+			unheld(held.all())
 			return nil
 		}
 		if queued == synBatchLen && len(pending) < window {
@@ -556,6 +588,9 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 		}
 		if wait > 0 {
 			d = min(d, wait)
+		}
+		if at, ok := later.next(); ok {
+			d = min(d, max(at.Sub(now), 0))
 		}
 		if d <= 0 {
 			continue
@@ -578,6 +613,172 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 			}
 		}
 	}
+}
+
+// backoff is how long the extra try number extra (from 1) of an answering
+// host's probe waits before it is sent: the timeout, doubling with each,
+// at most a second.
+func backoff(timeout time.Duration, extra int) time.Duration {
+	return min(timeout<<min(extra-1, 10), time.Second)
+}
+
+// synLater is the tries waiting for their backoff, a min-heap by time.
+type synLater []synLaterItem
+
+type synLaterItem struct {
+	at time.Time
+	p  *synProbe
+}
+
+// add schedules p's next try at at.
+func (l *synLater) add(at time.Time, p *synProbe) {
+	*l = append(*l, synLaterItem{at, p})
+	h := *l
+	for i := len(h) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !h[i].at.Before(h[parent].at) {
+			break
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
+
+// next returns the earliest time scheduled.
+func (l synLater) next() (time.Time, bool) {
+	if len(l) == 0 {
+		return time.Time{}, false
+	}
+	return l[0].at, true
+}
+
+// due appends to retry the probes whose time has come and that are not
+// done, and returns it.
+func (l *synLater) due(now time.Time, retry []*synProbe) []*synProbe {
+	for len(*l) > 0 && !(*l)[0].at.After(now) {
+		h := *l
+		if p := h[0].p; !p.done {
+			retry = append(retry, p)
+		}
+		last := len(h) - 1
+		h[0] = h[last]
+		h[last] = synLaterItem{}
+		h = h[:last]
+		for i := 0; ; {
+			least, l, r := i, 2*i+1, 2*i+2
+			if l < len(h) && h[l].at.Before(h[least].at) {
+				least = l
+			}
+			if r < len(h) && h[r].at.Before(h[least].at) {
+				least = r
+			}
+			if least == i {
+				break
+			}
+			h[i], h[least] = h[least], h[i]
+			i = least
+		}
+		*l = h
+	}
+	return retry
+}
+
+// synHeld keeps the probes whose tries ran out before their host had
+// answered anything, each until a deadline. Deadlines only grow, so the
+// probes expire in the order they were held, per host too.
+type synHeld struct {
+	fifo   []*synProbe
+	head   int
+	until  []time.Time // parallel to fifo
+	byKey  map[synKey]*synProbe
+	byAddr map[netip.Addr][]*synProbe
+}
+
+// maxHeld bounds the probes held at once; past it a probe is not held.
+const maxHeld = 1 << 16
+
+// holdFor is how long a probe is held: long enough for the host's other
+// probes, sent meanwhile, to be answered.
+func holdFor(timeout time.Duration) time.Duration {
+	return time.Second + 4*timeout
+}
+
+// hold keeps p until the deadline; false when full.
+func (h *synHeld) hold(p *synProbe, until time.Time) bool {
+	if len(h.byKey) >= maxHeld {
+		return false
+	}
+	if h.byKey == nil {
+		h.byKey = map[synKey]*synProbe{}
+		h.byAddr = map[netip.Addr][]*synProbe{}
+	}
+	h.fifo = append(h.fifo, p)
+	h.until = append(h.until, until)
+	h.byKey[p.key] = p
+	h.byAddr[p.key.addr] = append(h.byAddr[p.key.addr], p)
+	return true
+}
+
+// take removes and returns the held probe for key, nil if none.
+func (h *synHeld) take(key synKey) *synProbe {
+	p := h.byKey[key]
+	if p != nil {
+		delete(h.byKey, key)
+		// It stays in fifo and byAddr, where it is skipped as no longer
+		// in byKey.
+	}
+	return p
+}
+
+// release removes and returns every probe held for addr.
+func (h *synHeld) release(addr netip.Addr) []*synProbe {
+	var out []*synProbe
+	for _, p := range h.byAddr[addr] {
+		if h.byKey[p.key] == p {
+			delete(h.byKey, p.key)
+			out = append(out, p)
+		}
+	}
+	delete(h.byAddr, addr)
+	return out
+}
+
+// expired removes and returns the probes whose deadline is not after now.
+func (h *synHeld) expired(now time.Time) []*synProbe {
+	var out []*synProbe
+	for ; h.head < len(h.fifo) && !h.until[h.head].After(now); h.head++ {
+		p := h.fifo[h.head]
+		h.fifo[h.head] = nil
+		if l := h.byAddr[p.key.addr]; len(l) > 0 && l[0] == p {
+			if len(l) == 1 {
+				delete(h.byAddr, p.key.addr)
+			} else {
+				h.byAddr[p.key.addr] = l[1:]
+			}
+		}
+		if h.byKey[p.key] == p {
+			delete(h.byKey, p.key)
+			out = append(out, p)
+		}
+	}
+	if h.head > 1024 && h.head > len(h.fifo)/2 {
+		n := copy(h.fifo, h.fifo[h.head:])
+		copy(h.until, h.until[h.head:])
+		h.fifo, h.until, h.head = h.fifo[:n], h.until[:n], 0
+	}
+	return out
+}
+
+// all removes and returns every probe still held.
+func (h *synHeld) all() []*synProbe {
+	var out []*synProbe
+	for _, p := range h.fifo[h.head:] {
+		if h.byKey[p.key] == p {
+			out = append(out, p)
+		}
+	}
+	*h = synHeld{}
+	return out
 }
 
 // source returns the address the routing table picks to reach dst: a UDP

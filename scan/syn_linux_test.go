@@ -422,3 +422,88 @@ func TestIntegrationSYNRate(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationSYNBottleneck scans 64 hosts through a slow link (a tbf
+// bottleneck both ways) that also drops 2 % of the packets each way, with
+// four hosts filtered entirely, using the engine's defaults: the rate must
+// adapt to what the link drains, and retries must make up for the loss,
+// so that every open port is found, none is invented, and the filtered
+// hosts read filtered.
+func TestIntegrationSYNBottleneck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a few seconds through a slow link")
+	}
+	n := newSynNet(t)
+	var hosts []netip.Addr
+	for i := range 64 {
+		h := netip.AddrFrom4([4]byte{198, 51, 100, byte(1 + i)})
+		hosts = append(hosts, h)
+		testnet.Run(t, "ip", "-n", n.Target, "addr", "add", h.String()+"/32", "dev", "lo")
+	}
+	testnet.Run(t, "ip", "-n", n.Scanner, "route", "add", "198.51.100.0/24", "via", n.Addr4.String())
+	for _, c := range []struct{ ns, dev string }{{n.Scanner, "s0"}, {n.Target, "t0"}} {
+		testnet.Run(t, "ip", "netns", "exec", c.ns, "tc", "qdisc", "add", "dev", c.dev, "root", "tbf", "rate", "4mbit", "burst", "16kbit", "latency", "50ms")
+	}
+	filtered := map[netip.Addr]bool{hosts[3]: true, hosts[17]: true, hosts[40]: true, hosts[63]: true}
+	for h := range filtered {
+		n.Nft(t, "add rule inet t in ip daddr "+h.String()+" drop")
+	}
+	n.Nft(t, "add rule inet t in numgen random mod 100 < 2 drop")
+	n.Nft(t, "add chain inet t out { type filter hook output priority 0 ; }")
+	n.Nft(t, "add rule inet t out numgen random mod 100 < 2 drop")
+	open := map[uint16]bool{}
+	for _, p := range listenIn(t, n.Target, netip.IPv4Unspecified(), 20022, 20080, 20443) {
+		open[p] = true
+	}
+	var probes []scan.Probe
+	for _, h := range hosts {
+		for p := uint16(20000); p < 20150; p++ {
+			probes = append(probes, scan.Probe{Addr: h, Port: p})
+		}
+	}
+	rand.Shuffle(len(probes), func(i, j int) { probes[i], probes[j] = probes[j], probes[i] })
+	next := func() (scan.Probe, bool) {
+		if len(probes) == 0 {
+			return scan.Probe{}, false
+		}
+		p := probes[0]
+		probes = probes[1:]
+		return p, true
+	}
+	want := len(probes)
+	got := map[netip.AddrPort]scan.Result{}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	var err error
+	testnet.In(t, n.Scanner, func() {
+		err = scan.SYN(ctx, scan.SynConfig{}, next, func(r scan.Result) {
+			ap := netip.AddrPortFrom(r.Addr, r.Port)
+			if _, dup := got[ap]; dup {
+				t.Errorf("%v reported twice", ap)
+			}
+			got[ap] = r
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d probes through the bottleneck in %v", want, time.Since(start))
+	if len(got) != want {
+		t.Fatalf("%d results; want %d", len(got), want)
+	}
+	for ap, r := range got {
+		switch {
+		case filtered[ap.Addr()]:
+			if r.State != scan.Filtered {
+				t.Errorf("%v on a filtered host reported %s/%s", ap, r.State, r.Reason)
+			}
+		case open[ap.Port()]:
+			if r.State != scan.Open {
+				t.Errorf("%v open but reported %s/%s after %d tries", ap, r.State, r.Reason, r.Tries)
+			}
+		case r.State == scan.Open:
+			t.Errorf("%v invented open (%s)", ap, r.Reason)
+		}
+	}
+}

@@ -449,7 +449,7 @@ func (c SynConfig) window() int {
 // timeout alone (a firewall that drops everything would throttle the scan
 // for nothing), so, like nmap, it counts as a drop only what it can prove:
 // an answer that came to a probe sent more than once, whose earlier tries
-// were lost. Answers are counted in windows of at least synRateWindow and
+// were lost (at the current rate: see answered). Answers are counted in windows of at least synRateWindow and
 // synRateMinAnswers answers (at low rates, of a second). When more than synLossHigh of a window's
 // answers came late the rate halves (from the rate measured in the window
 // when there was no cap yet), at most once per timeout, so one burst of
@@ -466,6 +466,7 @@ type synRate struct {
 
 	winStart             time.Time
 	winSent, winAnswers  int
+	winReplies           int // answers that were replies, not timeouts
 	winLate              int
 	winLimited           bool
 	lastDecrease         time.Time
@@ -477,6 +478,7 @@ const (
 	synRateMinAnswers = 50
 	synLossHigh       = 0.10
 	synLossLow        = 0.05
+	synLossHeavy      = 0.5
 	synMinRate        = 100
 )
 
@@ -511,10 +513,23 @@ func (r *synRate) take(now time.Time) time.Duration {
 }
 
 // answered counts an answer; late says the probe had been sent before
-// without one.
-func (r *synRate) answered(late bool) {
+// without one, and lostAt is when that unanswered try was sent. A try
+// lost before the last decrease was lost at the old rate, which has been
+// paid for already: it does not count again (like TCP, which reduces its
+// window once per round trip of losses). Without that, a scan whose first
+// burst overflowed a bottleneck, and which is now sending retries only,
+// would see every answer late and throttle itself to the minimum.
+func (r *synRate) answered(late bool, lostAt time.Time) {
+	r.winReplies++
+	r.lost(late, lostAt)
+}
+
+// lost counts a try known to be lost without an answer to it (a timeout
+// of a probe whose host answers others), sent at lostAt: in the loss
+// ratio it weighs as a late answer.
+func (r *synRate) lost(late bool, lostAt time.Time) {
 	r.winAnswers++
-	if late {
+	if late && lostAt.After(r.lastDecrease) {
 		r.winLate++
 	}
 }
@@ -535,15 +550,28 @@ func (r *synRate) adjust(now time.Time, timeout time.Duration) {
 		if r.rate == 0 {
 			r.rate = float64(r.winSent) / d.Seconds()
 		}
-		r.rate = max(r.rate/2, synMinRate)
+		// Halve; under heavy loss, go straight down to the rate the
+		// answers came at when that is lower: past a bottleneck that is
+		// about what it drains, and halving from far above it would take
+		// several round trips of heavy loss. (Not under light loss: when
+		// most targets are silent, filtered or down, the answers come
+		// far slower than the link drains.)
+		next := r.rate / 2
+		if loss > synLossHeavy {
+			next = min(next, float64(r.winReplies)/d.Seconds())
+		}
+		r.rate = max(next, synMinRate)
 		r.lastDecrease = now
 		r.decreases++
-	case loss < synLossLow && r.winLimited && r.rate > 0:
-		r.rate += r.rate / 4
+	case loss < synLossLow && r.winLimited && r.rate > 0 && now.Sub(r.lastDecrease) >= 2*timeout:
+		// Only once the tries sent at the decreased rate have had time
+		// to be answered, or lost and retried: before, a window looks
+		// clean because the losses have not shown yet.
+		r.rate += r.rate / 8
 		if r.limit > 0 && r.rate > r.limit {
 			r.rate = r.limit
 		}
 		r.increases++
 	}
-	r.winStart, r.winSent, r.winAnswers, r.winLate, r.winLimited = now, 0, 0, 0, false
+	r.winStart, r.winSent, r.winAnswers, r.winReplies, r.winLate, r.winLimited = now, 0, 0, 0, 0, false
 }

@@ -210,7 +210,7 @@ func TestSynRate(t *testing.T) {
 		r := newSynRate(10000)
 		r.take(t0)
 		for i := range 100 {
-			r.answered(i%4 == 0) // 25 % came late
+			r.answered(i%4 == 0, t0) // 25 % came late
 		}
 		r.adjust(t0.Add(200*time.Millisecond), time.Second)
 		if r.rate != 5000 {
@@ -218,11 +218,36 @@ func TestSynRate(t *testing.T) {
 		}
 		// Loss again within a timeout counts as the same event.
 		for i := range 100 {
-			r.answered(i%4 == 0)
+			r.answered(i%4 == 0, t0)
 		}
 		r.adjust(t0.Add(400*time.Millisecond), time.Second)
 		if r.rate != 5000 {
 			t.Errorf("rate after a second loss within the timeout = %v; want 5000", r.rate)
+		}
+	})
+	t.Run("losses from before a decrease count once", func(t *testing.T) {
+		r := newSynRate(10000)
+		r.take(t0)
+		for i := range 100 {
+			r.answered(i%3 == 0, t0)
+		}
+		r.adjust(t0.Add(200*time.Millisecond), 100*time.Millisecond)
+		// Now every answer is to a retry of a try lost at the old rate:
+		// the rate holds.
+		for range 100 {
+			r.answered(true, t0.Add(50*time.Millisecond))
+		}
+		r.adjust(t0.Add(400*time.Millisecond), 100*time.Millisecond)
+		if r.rate != 5000 {
+			t.Errorf("rate = %v; want 5000, halved once", r.rate)
+		}
+		// Tries lost after the decrease count.
+		for i := range 100 {
+			r.answered(i%3 == 0, t0.Add(300*time.Millisecond))
+		}
+		r.adjust(t0.Add(600*time.Millisecond), 100*time.Millisecond)
+		if r.rate != 2500 {
+			t.Errorf("rate = %v; want 2500 after losses at the new rate", r.rate)
 		}
 	})
 	t.Run("uncapped starts from the measured rate", func(t *testing.T) {
@@ -230,12 +255,26 @@ func TestSynRate(t *testing.T) {
 		for range 1000 {
 			r.take(t0)
 		}
-		for range 100 {
-			r.answered(true)
+		for i := range 100 {
+			r.answered(i%4 == 0, t0)
 		}
 		r.adjust(t0.Add(100*time.Millisecond), time.Second)
 		if r.rate != 5000 { // 1000 in 100 ms, halved
 			t.Errorf("rate = %v; want 5000", r.rate)
+		}
+	})
+	t.Run("heavy loss goes down to the answers' rate", func(t *testing.T) {
+		r := newSynRate(0)
+		for range 1000 {
+			r.take(t0)
+		}
+		// 100 answers in 100 ms, 60 of them to retries.
+		for i := range 100 {
+			r.answered(i < 60, t0)
+		}
+		r.adjust(t0.Add(100*time.Millisecond), time.Second)
+		if r.rate != 1000 {
+			t.Errorf("rate = %v; want the 1000 a second answered", r.rate)
 		}
 	})
 	t.Run("grows back to the cap", func(t *testing.T) {
@@ -246,7 +285,7 @@ func TestSynRate(t *testing.T) {
 			for r.take(now) == 0 {
 			}
 			for range 100 {
-				r.answered(false)
+				r.answered(false, t0)
 			}
 			now = now.Add(100 * time.Millisecond)
 			r.adjust(now, time.Second)
@@ -259,7 +298,7 @@ func TestSynRate(t *testing.T) {
 		r := newSynRate(10000)
 		r.take(t0)
 		for i := range 100 {
-			r.answered(i%25 == 0) // 4 %
+			r.answered(i%25 == 0, t0) // 4 %
 		}
 		r.adjust(t0.Add(200*time.Millisecond), time.Second)
 		if r.rate != 10000 {
