@@ -3,6 +3,8 @@ package scan
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/portctl/portctl/scan/probe"
 )
 
 // UDPConfig configures the UDP engine. The zero value works: every field
@@ -140,3 +142,14 @@ func (e extendedErr) classify() (State, Reason, bool) {
 	}
 	return 0, "", false
 }
+// udpAnswersFromOtherPort reports whether the protocol at port replies from
+// another source port than the one the request went to, so that a socket
+// connected to the request's port would never see the answer: TFTP answers
+// from a fresh port per transfer (RFC 1350 §4), and many SSDP devices answer
+// M-SEARCH from a socket of their own.
+func udpAnswersFromOtherPort(port uint16) bool {
+	return port == 69 || port == 1900
+}
+
+// udpPayloads are the datagrams the UDP engines send, per port.
+var udpPayloads = probe.UDPPayloads()

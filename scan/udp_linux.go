@@ -17,7 +17,7 @@ import (
 // to the target (so the kernel hands it the ICMP errors about it), with
 // IP_RECVERR or IPV6_RECVERR set so each error arrives with its ICMP type
 // and code; sockets are driven by epoll. Each port gets the request of
-// the protocol usually served there (UDPPayload). Any datagram back means
+// the protocol usually served there (probe.UDPPayload). Any datagram back means
 // open (udp-response); ICMP port unreachable, closed (port-unreach);
 // another ICMP unreachable or time exceeded, filtered with its reason;
 // nothing after the timeout and every retry, open|filtered (no-response).

@@ -1,4 +1,4 @@
-package scan_test
+package probe_test
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portctl/portctl/scan"
+	"github.com/portctl/portctl/scan/probe"
 )
 
 // The payloads are checked by decoding them with parsers written here from
@@ -69,7 +69,7 @@ func TestUDPPayloadDNS(t *testing.T) {
 		{5353, []string{"_services", "_dns-sd", "_udp", "local"}, 12, 1}, // PTR, IN
 	}
 	for _, tt := range tests {
-		q, err := parseDNSQuery(scan.UDPPayload(tt.port))
+		q, err := parseDNSQuery(probe.UDPPayload(tt.port))
 		if err != nil {
 			t.Errorf("port %d: %v", tt.port, err)
 			continue
@@ -90,7 +90,7 @@ func TestUDPPayloadDNS(t *testing.T) {
 }
 
 func TestUDPPayloadNetBIOS(t *testing.T) {
-	q, err := parseDNSQuery(scan.UDPPayload(137))
+	q, err := parseDNSQuery(probe.UDPPayload(137))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestUDPPayloadNetBIOS(t *testing.T) {
 }
 
 func TestUDPPayloadNTP(t *testing.T) {
-	b := scan.UDPPayload(123)
+	b := probe.UDPPayload(123)
 	if len(b) != 48 {
 		t.Fatalf("NTP packet of %d bytes; want 48", len(b))
 	}
@@ -201,7 +201,7 @@ func berOID(b []byte) string {
 }
 
 func TestUDPPayloadSNMP(t *testing.T) {
-	msg, rest, err := parseBER(scan.UDPPayload(161))
+	msg, rest, err := parseBER(probe.UDPPayload(161))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestUDPPayloadSNMP(t *testing.T) {
 }
 
 func TestUDPPayloadSSDP(t *testing.T) {
-	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(scan.UDPPayload(1900))))
+	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(probe.UDPPayload(1900))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestUDPPayloadSSDP(t *testing.T) {
 }
 
 func TestUDPPayloadSIP(t *testing.T) {
-	b := scan.UDPPayload(5060)
+	b := probe.UDPPayload(5060)
 	r := textproto.NewReader(bufio.NewReader(bytes.NewReader(b)))
 	line, err := r.ReadLine()
 	if err != nil {
@@ -294,7 +294,7 @@ func TestUDPPayloadSIP(t *testing.T) {
 }
 
 func TestUDPPayloadMemcached(t *testing.T) {
-	b := scan.UDPPayload(11211)
+	b := probe.UDPPayload(11211)
 	if len(b) < 8 {
 		t.Fatalf("%d bytes; want the 8-byte frame header and a command", len(b))
 	}
@@ -308,7 +308,7 @@ func TestUDPPayloadMemcached(t *testing.T) {
 }
 
 func TestUDPPayloadTFTP(t *testing.T) {
-	b := scan.UDPPayload(69)
+	b := probe.UDPPayload(69)
 	if len(b) < 4 || binary.BigEndian.Uint16(b) != 1 {
 		t.Fatalf("%q: want opcode 1 (RRQ)", b)
 	}
@@ -319,7 +319,7 @@ func TestUDPPayloadTFTP(t *testing.T) {
 }
 
 func TestUDPPayloadQUIC(t *testing.T) {
-	b := scan.UDPPayload(443)
+	b := probe.UDPPayload(443)
 	if len(b) < 1200 {
 		t.Errorf("%d bytes; want at least 1200, or servers may drop it", len(b))
 	}
@@ -341,7 +341,7 @@ func TestUDPPayloadQUIC(t *testing.T) {
 
 func TestUDPPayloadSmall(t *testing.T) {
 	be := binary.BigEndian
-	rpc := scan.UDPPayload(111)
+	rpc := probe.UDPPayload(111)
 	if len(rpc) != 40 {
 		t.Errorf("RPC call of %d bytes; want 40", len(rpc))
 	} else {
@@ -353,20 +353,20 @@ func TestUDPPayloadSmall(t *testing.T) {
 			t.Errorf("RPC words %v; want CALL, RPC 2, portmapper 100000 v2, NULL, no auth", w[1:])
 		}
 	}
-	stun := scan.UDPPayload(3478)
+	stun := probe.UDPPayload(3478)
 	if len(stun) != 20 || be.Uint16(stun) != 0x0001 || int(be.Uint16(stun[2:])) != len(stun)-20 || be.Uint32(stun[4:]) != 0x2112a442 {
 		t.Errorf("STUN % x: want a 20-byte Binding request with the magic cookie", stun)
 	}
-	if b := scan.UDPPayload(5351); !bytes.Equal(b, []byte{0, 0}) {
+	if b := probe.UDPPayload(5351); !bytes.Equal(b, []byte{0, 0}) {
 		t.Errorf("NAT-PMP % x; want 00 00", b)
 	}
-	if b := scan.UDPPayload(1194); len(b) != 14 || b[0]>>3 != 7 || b[0]&7 != 0 || b[9] != 0 {
+	if b := probe.UDPPayload(1194); len(b) != 14 || b[0]>>3 != 7 || b[0]&7 != 0 || b[9] != 0 {
 		t.Errorf("OpenVPN % x: want P_CONTROL_HARD_RESET_CLIENT_V2, key 0, no ACKs", b)
 	}
 }
 
 func TestUDPPayloadCoAP(t *testing.T) {
-	b := scan.UDPPayload(5683)
+	b := probe.UDPPayload(5683)
 	if len(b) < 4 {
 		t.Fatalf("%d bytes", len(b))
 	}
@@ -397,13 +397,13 @@ func TestUDPPayloadCoAP(t *testing.T) {
 
 func TestUDPPayloadOthers(t *testing.T) {
 	for _, port := range []uint16{0, 9, 7, 65535} {
-		if b := scan.UDPPayload(port); len(b) != 0 {
+		if b := probe.UDPPayload(port); len(b) != 0 {
 			t.Errorf("UDPPayload(%d) = % x; want empty", port, b)
 		}
 	}
-	b := scan.UDPPayload(53)
+	b := probe.UDPPayload(53)
 	b[0] ^= 0xff
-	if scan.UDPPayload(53)[0] == b[0] {
+	if probe.UDPPayload(53)[0] == b[0] {
 		t.Error("UDPPayload returns the table's own slice; want a copy")
 	}
 }

@@ -1,19 +1,29 @@
-package scan
+package probe
 
 import "encoding/binary"
 
-// UDP services answer only a datagram they understand, so the UDP engine
+// UDP services answer only a datagram they understand, so a UDP scan
 // sends each well-known port a small request of its protocol, written here
 // from the protocol's own specification. Every request is one that a
 // server answers without any prior state (an error reply counts: any
 // datagram back proves the port open), and none asks for a large answer.
 // Other ports get an empty datagram.
 
-// UDPPayload returns the datagram the UDP engine sends to port: a request
+// UDPPayload returns the datagram a UDP port scan sends to port: a request
 // of the protocol usually served there, or an empty slice. The caller owns
 // the returned slice.
 func UDPPayload(port uint16) []byte {
 	return append([]byte{}, udpPayloads[port]...)
+}
+
+// UDPPayloads returns every port's datagram, as UDPPayload would; the
+// caller owns the map and its slices.
+func UDPPayloads() map[uint16][]byte {
+	m := make(map[uint16][]byte, len(udpPayloads))
+	for p := range udpPayloads {
+		m[p] = UDPPayload(p)
+	}
+	return m
 }
 
 // udpPayloads maps a port to its probe; read-only after initialisation.
@@ -33,15 +43,6 @@ var udpPayloads = map[uint16][]byte{
 	5353:  mdnsServicesQuery(),
 	5683:  coapWellKnownCore(),
 	11211: memcachedVersion(),
-}
-
-// udpAnswersFromOtherPort reports whether the protocol at port replies from
-// another source port than the one the request went to, so that a socket
-// connected to the request's port would never see the answer: TFTP answers
-// from a fresh port per transfer (RFC 1350 §4), and many SSDP devices answer
-// M-SEARCH from a socket of their own.
-func udpAnswersFromOtherPort(port uint16) bool {
-	return port == 69 || port == 1900
 }
 
 // probeID is the transaction ID of requests that carry one: answers echo

@@ -1,0 +1,16 @@
+// Package probe finds out what really answers on an open port: it reads
+// what the server says first, sends the probes most likely to draw an
+// answer (by port, and by what was seen), and names the service, product
+// and version, with the bytes that gave it away.
+//
+// Its own probes and matchers cover HTTP, TLS on any port (and what runs
+// inside it), SSH, SMTP, FTP, POP3, IMAP, Redis, MySQL and MariaDB,
+// PostgreSQL, DNS over TCP and UDP, NTP, SNMP, QUIC, memcached, Telnet,
+// VNC, rsync, MongoDB, LDAP, MQTT and AMQP (see Protocols). When given a
+// file in nmap's service-probes format (package nmapdb), its probes and
+// matches are tried after these.
+//
+// The matchers are pure functions of the bytes received, fuzzed; Detect
+// does the network I/O, with a per-probe timeout, a bounded number of
+// probes and a total time budget per port.
+package probe
