@@ -11,7 +11,7 @@ import (
 
 func heldProbe(addr string, port uint16) *synProbe {
 	a := netip.MustParseAddr(addr)
-	return &synProbe{probe: Probe{Addr: a, Port: port}, key: synKey{a, port}}
+	return &synProbe{key: synKey{a, port}}
 }
 
 func TestSynHeld(t *testing.T) {

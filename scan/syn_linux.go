@@ -52,15 +52,24 @@ type synKey struct {
 	port uint16
 }
 
-// synProbe is a probe awaiting its answer.
+// synProbe is a probe awaiting its answer. It is kept small: a scan holds
+// one per probe in flight, tens of thousands on a slow link.
 type synProbe struct {
-	probe Probe
-	key   synKey
-	src   netip.Addr
-	sent  time.Time // the latest try
-	prev  time.Time // the try before it
-	tries int
-	done  bool
+	key    synKey
+	host   string // Probe.Host
+	sent   int64  // the latest try, in nanoseconds since the scan began
+	prev   int64  // the try before it
+	tries  int
+	done   bool
+	mapped bool // Probe.Addr was an IPv4-mapped IPv6 address
+}
+
+// addr returns the probe's address as it was given.
+func (p *synProbe) addr() netip.Addr {
+	if p.mapped {
+		return netip.AddrFrom16(p.key.addr.As16())
+	}
+	return p.key.addr
 }
 
 // synSent is one try in the timeout queue.
@@ -312,6 +321,10 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 	est := rttEstimator{fixed: e.cfg.Timeout}
 	rate := newSynRate(e.cfg.Rate)
 	pending := map[synKey]*synProbe{}
+	// Probe times are kept as nanoseconds since epoch (see synProbe).
+	epoch := time.Now()
+	since := func(t time.Time) int64 { return int64(t.Sub(epoch)) }
+	at := func(ns int64) time.Time { return epoch.Add(time.Duration(ns)) }
 	// Hosts that answered some probe: silence from them after the retries
 	// is likelier a lost packet (a bottleneck, random loss) than a
 	// filtered port, so their probes get extraRetries more tries, and
@@ -336,7 +349,7 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 	finish := func(p *synProbe, st State, reason Reason, rtt time.Duration) {
 		p.done = true
 		delete(pending, p.key)
-		emit(Result{Addr: p.probe.Addr, Port: p.probe.Port, Proto: registry.TCP, State: st, Reason: reason, RTT: rtt, Tries: p.tries, Host: p.probe.Host})
+		emit(Result{Addr: p.addr(), Port: p.key.port, Proto: registry.TCP, State: st, Reason: reason, RTT: rtt, Tries: p.tries, Host: p.host})
 	}
 	// unheld calls filtered the held probes the hold let go.
 	unheld := func(ps []*synProbe) {
@@ -352,11 +365,11 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 					continue // late, or a duplicate
 				}
 			}
-			rtt := a.at.Sub(p.sent)
+			rtt := a.at.Sub(at(p.sent))
 			if p.tries == 1 { // Karn: only unambiguous samples
 				est.add(rtt)
 			}
-			rate.answered(p.tries > 1, p.prev)
+			rate.answered(p.tries > 1, at(p.prev))
 			if (a.state == Open || a.state == Closed) && !responded[p.key.addr] {
 				responded[p.key.addr] = true
 				// Its held probes are worth more tries now.
@@ -439,21 +452,22 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 	// start queues one try of p into a batch; it returns false when p is
 	// finished at once.
 	start := func(p *synProbe, now time.Time) (bool, error) {
-		if p.tries == 0 {
-			src, err := e.source(p.key.addr)
-			if err != nil {
-				st, reason := classify(err)
-				p.done = true
-				emit(Result{Addr: p.probe.Addr, Port: p.probe.Port, Proto: registry.TCP, State: st, Reason: reason, Host: p.probe.Host})
-				return false, nil
+		src, err := e.source(p.key.addr) // cached
+		if err != nil {
+			st, reason := classify(err)
+			p.done = true
+			if pending[p.key] == p {
+				delete(pending, p.key)
 			}
-			p.src = src
+			emit(Result{Addr: p.addr(), Port: p.key.port, Proto: registry.TCP, State: st, Reason: reason, Host: p.host})
+			return false, nil
+		}
+		if p.tries == 0 {
 			pending[p.key] = p
 		}
 		p.tries++
-		p.prev, p.sent = p.sent, now
+		p.prev, p.sent = p.sent, since(now)
 		var b *synBatch
-		var err error
 		switch {
 		case p.key.addr.Is4():
 			b, err = batch(&cur4, e.send4, false)
@@ -469,9 +483,9 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 		if p.done { // a batch that came back finished it
 			return false, nil
 		}
-		seq := e.cookie.seq(p.src, p.key.addr, e.sport, p.key.port)
+		seq := e.cookie.seq(src, p.key.addr, e.sport, p.key.port)
 		e.ipID++
-		b.add(p.key, p.src, p.key.addr, e.sport, seq, e.ipID)
+		b.add(p.key, src, p.key.addr, e.sport, seq, e.ipID)
 		queue = append(queue, synSent{p, p.tries})
 		return true, nil
 	}
@@ -497,7 +511,7 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 			if s.p.done || s.p.tries != s.try {
 				continue
 			}
-			if now.Sub(s.p.sent) < timeout {
+			if now.Sub(at(s.p.sent)) < timeout {
 				break
 			}
 			if s.p.tries <= retries {
@@ -506,7 +520,7 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 			}
 			if responded[s.p.key.addr] {
 				if extra := s.p.tries - retries; extra <= extraRetries {
-					rate.lost(true, s.p.sent)
+					rate.lost(true, at(s.p.sent))
 					later.add(now.Add(backoff(timeout, extra)), s.p)
 					continue
 				}
@@ -536,7 +550,7 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 					done = true
 					break
 				}
-				p = &synProbe{probe: probe, key: synKey{probe.Addr.Unmap(), probe.Port}}
+				p = &synProbe{key: synKey{probe.Addr.Unmap(), probe.Port}, host: probe.Host, mapped: probe.Addr.Is4In6()}
 				if pending[p.key] != nil {
 					// The same port twice while the first is out: the
 					// answers could not be told apart.
@@ -582,7 +596,7 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 		d := 50 * time.Millisecond
 		for _, s := range queue[qhead:] {
 			if !s.p.done && s.p.tries == s.try {
-				d = min(d, max(s.p.sent.Add(timeout).Sub(now), 0))
+				d = min(d, max(at(s.p.sent).Add(timeout).Sub(now), 0))
 				break
 			}
 		}
