@@ -142,6 +142,7 @@ func (e extendedErr) classify() (State, Reason, bool) {
 	}
 	return 0, "", false
 }
+
 // udpAnswersFromOtherPort reports whether the protocol at port replies from
 // another source port than the one the request went to, so that a socket
 // connected to the request's port would never see the answer: TFTP answers
