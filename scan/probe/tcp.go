@@ -1,0 +1,294 @@
+package probe
+
+import (
+	"bytes"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// tcpProbe is one of this package's own TCP probes.
+type tcpProbe struct {
+	name  string
+	ports []uint16 // where it goes first
+	run   func(d *detector, c net.Conn) (Service, bool)
+}
+
+// tcpProbes are tried in this order, after the ones whose ports list the
+// target's port.
+var tcpProbes = []tcpProbe{
+	{"http", []uint16{80, 81, 591, 3000, 5000, 5601, 8000, 8008, 8080, 8081, 8088, 8888, 9000, 9090, 9200}, (*detector).probeHTTP},
+	{"tls", []uint16{261, 443, 465, 563, 636, 853, 989, 990, 992, 993, 994, 995, 2376, 4443, 5061, 5986, 6443, 8443, 9443, 10250}, (*detector).probeTLS},
+	{"redis", []uint16{6379, 6380}, (*detector).probeRedis},
+	{"postgres", []uint16{5432, 5433}, (*detector).probePostgres},
+	{"memcached", []uint16{11211}, (*detector).probeMemcached},
+	{"dns", []uint16{53, 5353}, (*detector).probeDNS},
+}
+
+// speaksFirst lists ports where servers greet before being asked: detect
+// waits a full Timeout for their greeting.
+var speaksFirst = map[uint16]bool{21: true, 22: true, 23: true, 25: true, 110: true, 143: true,
+	587: true, 873: true, 2222: true, 3306: true, 5900: true, 5901: true}
+
+// tcpOrder returns the TCP probes for port: those meant for it first.
+func tcpOrder(port uint16) []tcpProbe {
+	var first, rest []tcpProbe
+	for _, p := range tcpProbes {
+		if slices.Contains(p.ports, port) {
+			first = append(first, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	return append(first, rest...)
+}
+
+// tcp identifies a TCP service: the greeting first, then the probes.
+func (d *detector) tcp() Service {
+	c, err := d.dial("tcp")
+	if err != nil {
+		return Service{}
+	}
+	wait := d.cfg.bannerWait()
+	if speaksFirst[d.t.Addr.Port()] {
+		wait = d.cfg.timeout()
+	}
+	banner, closed := d.readAnswer(c, wait, nil)
+	if len(banner) > 0 {
+		d.saw(banner)
+		if s, ok := matchBanner(banner); ok {
+			s = d.follow(c, s)
+			c.Close()
+			return s
+		}
+		c.Close()
+		c = nil
+	} else if closed {
+		d.closed++
+		c.Close()
+		c = nil
+	}
+	tlsNext := false
+	for _, p := range tcpOrder(d.t.Addr.Port()) {
+		if !d.more() {
+			break
+		}
+		if p.name == "tls" && tlsNext {
+			continue // tried already
+		}
+		if c == nil {
+			if c, err = d.dial("tcp"); err != nil {
+				break
+			}
+		}
+		s, ok := p.run(d, c)
+		c.Close()
+		c = nil
+		if ok {
+			return s
+		}
+		// A TLS server answers plain text with an alert or, for nginx,
+		// an HTTP 400 that says so: TLS is next.
+		if p.name == "http" && looksTLS(d.seen) && !tlsNext && d.more() {
+			tlsNext = true
+			if c, err = d.dial("tcp"); err != nil {
+				break
+			}
+			s, ok := d.probeTLS(c)
+			c.Close()
+			c = nil
+			if ok {
+				return s
+			}
+		}
+		// A server that greets late answers a probe with its greeting.
+		if s, ok := matchBanner(d.seen); ok {
+			return s
+		}
+	}
+	if c != nil {
+		c.Close()
+	}
+	return d.nmapProbes()
+}
+
+// looksTLS reports whether an answer to plain text came from a TLS
+// server: a TLS alert record, or nginx's "plain HTTP request was sent to
+// HTTPS port".
+func looksTLS(b []byte) bool {
+	return len(b) >= 3 && b[0] == 0x15 && b[1] == 3 ||
+		bytes.Contains(b, []byte("HTTP request was sent to HTTPS port"))
+}
+
+// httpRequest is "GET /" for host.
+func httpRequest(host string) []byte {
+	return []byte("GET / HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: portctl\r\nAccept: */*\r\nConnection: close\r\n\r\n")
+}
+
+// hostHeader is the Host header for the target.
+func (d *detector) hostHeader() string {
+	if d.t.Host != "" {
+		if d.t.Addr.Port() == 80 || d.t.Addr.Port() == 443 {
+			return d.t.Host
+		}
+		return net.JoinHostPort(d.t.Host, strconv.Itoa(int(d.t.Addr.Port())))
+	}
+	return d.t.Addr.String()
+}
+
+func (d *detector) probeHTTP(c net.Conn) (Service, bool) {
+	b := d.exchange(c, httpRequest(d.hostHeader()), nil)
+	s, ok := matchHTTP(b)
+	if ok {
+		s.Probe = "http"
+	}
+	return s, ok
+}
+
+func (d *detector) probeRedis(c net.Conn) (Service, bool) {
+	b := d.exchange(c, []byte("PING\r\nINFO server\r\n"), func(b []byte) bool {
+		return bytes.HasPrefix(b, []byte("-")) && bytes.Count(b, []byte("\r\n")) >= 2 ||
+			bytes.Contains(b, []byte("redis_version:")) && bytes.HasSuffix(b, []byte("\r\n"))
+	})
+	s, ok := matchRedis(b)
+	if ok {
+		s.Probe = "redis"
+	}
+	return s, ok
+}
+
+func (d *detector) probeMemcached(c net.Conn) (Service, bool) {
+	b := d.exchange(c, []byte("version\r\n"), func(b []byte) bool { return bytes.HasSuffix(b, []byte("\r\n")) })
+	s, ok := matchMemcached(b)
+	if ok {
+		s.Probe = "memcached"
+	}
+	return s, ok
+}
+
+func (d *detector) probeDNS(c net.Conn) (Service, bool) {
+	q := dnsVersionBind()
+	req := append([]byte{byte(len(q) >> 8), byte(len(q))}, q...)
+	b := d.exchange(c, req, func(b []byte) bool { return len(b) >= 2 && len(b) >= 2+int(b[0])<<8|int(b[1]) })
+	s, ok := matchDNS(b, true)
+	if ok {
+		s.Probe = "dns-version-bind"
+	}
+	return s, ok
+}
+
+// probePostgres sends SSLRequest; whether the answer is 'S' or 'N', a
+// StartupMessage on a fresh connection then makes sure.
+func (d *detector) probePostgres(c net.Conn) (Service, bool) {
+	b := d.exchange(c, postgresSSLRequest, func(b []byte) bool { return len(b) >= 1 })
+	s, ok := matchPostgresSSL(b)
+	if !ok {
+		return Service{}, false
+	}
+	s.Probe = "postgres-ssl"
+	if !d.more() {
+		return s, true
+	}
+	c2, err := d.dial("tcp")
+	if err != nil {
+		return s, true
+	}
+	defer c2.Close()
+	b = d.exchange(c2, postgresStartup(), func(b []byte) bool {
+		return len(b) >= 5 && len(b) >= 1+int(b[1])<<24|int(b[2])<<16|int(b[3])<<8|int(b[4])
+	})
+	if s2, ok := matchPostgres(b); ok {
+		s2.Probe = "postgres-startup"
+		s2.Extra = append(s.Extra, s2.Extra...)
+		return s2, true
+	}
+	return s, true
+}
+
+// follow asks a greeting's server the one more question that settles
+// the protocol and its security: EHLO for SMTP, FEAT for FTP, CAPA for
+// POP3, CAPABILITY for IMAP.
+func (d *detector) follow(c net.Conn, s Service) Service {
+	lines := func(b []byte) bool { return bytes.HasSuffix(b, []byte("\r\n")) }
+	switch s.Name {
+	case "smtp", "smtp-or-ftp":
+		b := d.exchange(c, []byte("EHLO portctl.invalid\r\n"), func(b []byte) bool {
+			return lastLine(b, "250 ") || bytes.HasPrefix(b, []byte("5")) && lines(b)
+		})
+		if bytes.HasPrefix(b, []byte("250")) {
+			s.Name = "smtp"
+			ext := strings.ToUpper(string(b))
+			tls := strings.Contains(ext, "STARTTLS")
+			if tls {
+				s.add("starttls", "offered")
+			}
+			if auth := ehloAuth(ext); auth != "" {
+				s.add("auth", auth)
+				if !tls {
+					s.Findings = append(s.Findings, plaintextLogin("SMTP AUTH"))
+				}
+			}
+		} else if s.Name == "smtp-or-ftp" && len(b) > 0 {
+			s.Name = "ftp"
+		}
+		c.Write([]byte("QUIT\r\n"))
+	case "ftp":
+	case "pop3":
+		b := d.exchange(c, []byte("CAPA\r\n"), func(b []byte) bool {
+			return bytes.HasSuffix(b, []byte("\r\n.\r\n")) || bytes.HasPrefix(b, []byte("-ERR")) && lines(b)
+		})
+		if bytes.Contains(bytes.ToUpper(b), []byte("\r\nSTLS\r\n")) {
+			s.add("starttls", "offered")
+		} else {
+			s.Findings = append(s.Findings, plaintextLogin("POP3"))
+		}
+		c.Write([]byte("QUIT\r\n"))
+	case "imap":
+		caps := strings.ToUpper(string(firstLine(d.seen)))
+		if !strings.Contains(caps, "CAPABILITY") {
+			b := d.exchange(c, []byte("a1 CAPABILITY\r\n"), func(b []byte) bool { return bytes.Contains(b, []byte("a1 ")) && lines(b) })
+			caps = strings.ToUpper(string(b))
+		}
+		switch {
+		case strings.Contains(caps, "LOGINDISABLED"):
+			s.add("login", "disabled before STARTTLS")
+		case strings.Contains(caps, "STARTTLS"):
+			s.add("starttls", "offered")
+		default:
+			s.Findings = append(s.Findings, plaintextLogin("IMAP"))
+		}
+		c.Write([]byte("a2 LOGOUT\r\n"))
+	}
+	if s.Name == "ftp" {
+		b := d.exchange(c, []byte("FEAT\r\n"), func(b []byte) bool { return lastLine(b, "211 ") || bytes.HasPrefix(b, []byte("5")) && lines(b) })
+		if bytes.Contains(bytes.ToUpper(b), []byte("AUTH TLS")) {
+			s.add("auth-tls", "offered")
+		} else {
+			s.Findings = append(s.Findings, plaintextLogin("FTP"))
+		}
+		c.Write([]byte("QUIT\r\n"))
+	}
+	return s
+}
+
+// lastLine reports whether b ends with a complete line that starts with
+// prefix (a multi-line SMTP or FTP reply's last line).
+func lastLine(b []byte, prefix string) bool {
+	if !bytes.HasSuffix(b, []byte("\r\n")) {
+		return false
+	}
+	body := b[:len(b)-2]
+	i := bytes.LastIndexByte(body, '\n')
+	return bytes.HasPrefix(body[i+1:], []byte(prefix))
+}
+
+// ehloAuth returns the mechanisms of an EHLO reply's AUTH line.
+func ehloAuth(ext string) string {
+	for _, l := range strings.Split(ext, "\r\n") {
+		if len(l) > 9 && (strings.HasPrefix(l[4:], "AUTH ") || strings.HasPrefix(l[4:], "AUTH=")) {
+			return strings.TrimSpace(l[9:])
+		}
+	}
+	return ""
+}
