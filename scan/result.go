@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/portctl/portctl/registry"
+	"github.com/portctl/portctl/scan/probe"
 )
 
 // State is what a probe found out about a port.
@@ -70,4 +71,7 @@ type Result struct {
 	Tries int `json:"tries"`
 	// Host is the name the address came from, when it came from a name.
 	Host string `json:"host,omitempty"`
+	// Service is what service detection found (Plan.Service), nil when
+	// it did not run.
+	Service *probe.Service `json:"detected,omitempty"`
 }

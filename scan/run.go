@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 
 	"github.com/portctl/portctl/registry"
+	"github.com/portctl/portctl/scan/probe"
 )
 
 // ErrUnsupported is returned for scan kinds portctl does not do yet.
@@ -32,6 +34,13 @@ type Plan struct {
 	// root or CAP_NET_RAW) instead of the connect engine.
 	SYN    bool
 	SynCfg SynConfig
+	// Service, when set, turns on service detection: each open port (and
+	// each UDP port that is open|filtered) is identified with
+	// probe.Detect before its result is emitted, with Result.Service set.
+	// A UDP port whose service answers is then reported open.
+	Service *probe.Config
+	// ServiceConcurrency bounds the ports identified at once (default 64).
+	ServiceConcurrency int
 }
 
 // Progress is how far a scan has come.
@@ -129,6 +138,11 @@ func Run(ctx context.Context, p Plan, emit func(Result), progress func(Progress)
 			progress(prog)
 		}
 	}
+	if p.Service != nil {
+		var wait func()
+		emit, wait = detecting(ctx, p, emit)
+		defer wait()
+	}
 	protos := p.Ports.Protocols()
 	if protos.Has(registry.TCP) {
 		pos = start + p.Skip
@@ -147,6 +161,42 @@ func Run(ctx context.Context, p Plan, emit func(Result), progress func(Progress)
 		}
 	}
 	return prog, nil
+}
+
+// detecting wraps emit for service detection: results of open ports are
+// held while their service is identified, in goroutines limited to the
+// plan's ServiceConcurrency; the others pass through. Calls to the
+// returned emit may come from the engine and the detections at once, so
+// they are serialised. wait returns once every detection has emitted.
+func detecting(ctx context.Context, p Plan, emit func(Result)) (func(Result), func()) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	n := p.ServiceConcurrency
+	if n <= 0 {
+		n = 64
+	}
+	sem := make(chan struct{}, n)
+	out := func(r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		emit(r)
+	}
+	return func(r Result) {
+		if r.State != Open && !(r.Proto == registry.UDP && r.State == OpenFiltered) {
+			out(r)
+			return
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			s := probe.Detect(ctx, *p.Service, probe.Target{Addr: netip.AddrPortFrom(r.Addr, r.Port), Proto: r.Proto, Host: r.Host})
+			if r.State == OpenFiltered && s.Known() {
+				r.State, r.Reason = Open, ReasonUDPResponse
+			}
+			r.Service = &s
+			out(r)
+		})
+	}, wg.Wait
 }
 
 // bitWindow is the set of finished positions at or above the contiguous

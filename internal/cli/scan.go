@@ -22,6 +22,7 @@ import (
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/scan"
+	svcprobe "github.com/portctl/portctl/scan/probe"
 	"github.com/portctl/portctl/scan/report"
 )
 
@@ -47,6 +48,7 @@ type scanOptions struct {
 	XMLFile     string
 	GrepFile    string
 	All         bool // show closed and filtered ports too
+	Probes      string // --probes: an nmap-service-probes file
 	Args        []string
 }
 
@@ -104,8 +106,13 @@ nmap's spellings work: -sT, -p-, -iL FILE, -oX FILE, -oG FILE, -n, -Pn.
 Engines: TCP SYN (-sS: raw sockets, stateless, the default with root or
 CAP_NET_RAW), TCP connect (-sT: no privilege needed, the default without),
 and UDP with protocol payloads (-sU: open on any answer, closed on ICMP port
-unreachable, open|filtered on silence). Service detection (-sV) is not
-implemented yet.`,
+unreachable, open|filtered on silence).
+
+Service detection (--service, -sV) identifies what answers on each open
+port: product, version, TLS and certificate, HTTP title, and warnings
+(legacy TLS, expiring certificates, plain-text logins, stores without
+authentication). portctl's own probes go first; nmap's service-probes file,
+when nmap is installed (or given with --probes FILE), adds its breadth.`,
 		Example: `  portctl scan 192.0.2.10
   portctl scan 10.0.0.0/24 -p 22,80,443 --jsonl
   portctl scan db.internal -p- -oX db.xml
@@ -165,7 +172,8 @@ implemented yet.`,
 	f.BoolVar(&connect, "connect", false, "TCP connect scan (no privilege needed); nmap: -sT")
 	f.BoolVar(&syn, "syn", false, "TCP SYN scan (root or CAP_NET_RAW; the default when allowed); nmap: -sS")
 	f.BoolVar(&udp, "udp", false, "UDP scan with protocol payloads; unprefixed ports are UDP unless -sT is given too; nmap: -sU")
-	f.BoolVar(&svc, "service", false, "service detection; nmap: -sV (not implemented yet)")
+	f.BoolVar(&svc, "service", false, "identify the service on each open port; nmap: -sV")
+	f.StringVar(&opts.Probes, "probes", "", "extra probes from FILE in nmap's service-probes format (default: nmap's, when installed)")
 	f.StringVar(&seed, "seed", "", "order the probes with this seed (default: random)")
 	f.StringVar(&opts.Shard, "shard", "", "scan shard K of N, as K/N")
 	f.StringVar(&opts.Resume, "resume", "", "save progress to FILE when interrupted, and continue from it when it exists")
@@ -187,11 +195,15 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	for _, t := range opts.Types {
-		switch t {
-		case "V":
-			return usageErrorf("-sV (service detection) is not implemented yet")
+	var svcCfg *svcprobe.Config
+	if slices.Contains(opts.Types, "V") {
+		db, err := loadProbeDB(opts.Probes)
+		if err != nil {
+			return err
 		}
+		svcCfg = &svcprobe.Config{DB: db}
+	} else if opts.Probes != "" {
+		return usageErrorf("--probes is for service detection: add --service (-sV)")
 	}
 	reg := loadRegistry(streams)
 	var res scan.Resume
@@ -255,6 +267,7 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 		Connect: scan.ConnectConfig{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries},
 		UDP:     scan.UDPConfig{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries}}
 	plan.SynCfg = scan.SynConfig{Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries}
+	plan.Service = svcCfg
 	if opts.Retries == 0 {
 		plan.Connect.Retries, plan.UDP.Retries, plan.SynCfg.Retries = -1, -1, -1
 	}
@@ -297,7 +310,7 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 	case opts.JSON:
 		writers = append(writers, report.NewJSON(streams.Out))
 	default:
-		writers = append(writers, newScanTable(streams, opts.All, reg))
+		writers = append(writers, newScanTable(streams, opts.All, svcCfg != nil, reg))
 	}
 	for _, file := range []struct {
 		path string
@@ -424,6 +437,7 @@ func saveResume(path string, r scan.Resume) error {
 type scanTable struct {
 	streams *term.IO
 	all     bool
+	service bool // a VERSION column, and the findings
 	reg     *registry.Registry
 	hosts   map[netip.Addr]*tableHost
 }
@@ -434,8 +448,8 @@ type tableHost struct {
 	counts map[scan.State]int
 }
 
-func newScanTable(streams *term.IO, all bool, reg *registry.Registry) *scanTable {
-	return &scanTable{streams: streams, all: all, reg: reg, hosts: map[netip.Addr]*tableHost{}}
+func newScanTable(streams *term.IO, all, service bool, reg *registry.Registry) *scanTable {
+	return &scanTable{streams: streams, all: all, service: service, reg: reg, hosts: map[netip.Addr]*tableHost{}}
 }
 
 func (t *scanTable) Begin(report.Meta) error { return nil }
@@ -472,13 +486,31 @@ func (t *scanTable) End(s report.Summary) error {
 		}
 		fmt.Fprintln(w, st.Bold(title))
 		slices.SortFunc(h.ports, func(x, y scan.Result) int { return int(x.Port) - int(y.Port) })
-		tb := term.NewTable("PORT", "STATE", "SERVICE", "REASON", "RTT").Indent("  ")
+		cols := []string{"PORT", "STATE", "SERVICE", "REASON", "RTT"}
+		if t.service {
+			cols = []string{"PORT", "STATE", "SERVICE", "VERSION", "REASON", "RTT"}
+		}
+		tb := term.NewTable(cols...).Indent("  ")
+		var findings []func()
 		for _, r := range h.ports {
 			svc := ""
 			for _, as := range t.reg.Port(r.Port, r.Proto) {
 				if as.Name != "" {
 					svc = as.Name
 					break
+				}
+			}
+			version := ""
+			if d := r.Service; d != nil {
+				if d.Known() {
+					svc = serviceLabel(d)
+				} else if svc != "" {
+					svc += "?"
+				}
+				version = versionCell(d)
+				if len(d.Findings) > 0 {
+					where := fmt.Sprintf("%d/%s", r.Port, r.Proto)
+					findings = append(findings, func() { printFindings(w, st, "  ", where, d.Findings) })
 				}
 			}
 			state := r.State.String()
@@ -490,10 +522,17 @@ func (t *scanTable) End(s report.Summary) error {
 			if r.RTT > 0 {
 				rtt = r.RTT.Round(time.Microsecond).String()
 			}
-			tb.Row(fmt.Sprintf("%d/%s", r.Port, r.Proto), state, svc, string(r.Reason), rtt)
+			if t.service {
+				tb.Row(fmt.Sprintf("%d/%s", r.Port, r.Proto), state, svc, version, string(r.Reason), rtt)
+			} else {
+				tb.Row(fmt.Sprintf("%d/%s", r.Port, r.Proto), state, svc, string(r.Reason), rtt)
+			}
 		}
 		if err := tb.Render(w, t.streams.Width(), st); err != nil {
 			return err
+		}
+		for _, f := range findings {
+			f()
 		}
 		var rest []string
 		for _, state := range []scan.State{scan.Closed, scan.Filtered, scan.OpenFiltered} {

@@ -60,7 +60,8 @@ func TestScanBadSpecs(t *testing.T) {
 		{[]string{"scan", "no-such-host.invalid", "-p", "80"}, "no-such-host.invalid"},
 		{[]string{"scan", "127.0.0.1", "--shard", "4/3"}, "4/3"},
 		{[]string{"scan"}, "needs targets"},
-		{[]string{"scan", "127.0.0.1", "-sV"}, "-sV"},
+		{[]string{"scan", "127.0.0.1", "-sV", "--probes", "/nonexistent/probes"}, "--probes /nonexistent/probes"},
+		{[]string{"scan", "127.0.0.1", "--probes", "/etc/hostname"}, "--probes"},
 		{[]string{"scan", "127.0.0.1", "--json", "--jsonl"}, "exclude"},
 	} {
 		code, _, stderr := runCLI(t, tt.args...)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portctl/portctl/registry"
+	"github.com/portctl/portctl/scan/probe/nmapdb"
 )
 
 // Config tunes Detect. The zero value works: every field has a default.
@@ -26,8 +27,11 @@ type Config struct {
 	// Budget bounds the whole detection of one port (default 12 s).
 	Budget time.Duration
 	// MaxProbes bounds the probes sent to one port, each on its own
-	// connection for TCP (default 10).
+	// connection for TCP (default 20).
 	MaxProbes int
+	// DB, when set, holds further probes and matches in nmap's
+	// service-probes format, tried after this package's own.
+	DB *nmapdb.DB
 	// Dialer dials the TCP connections and UDP sockets; nil for a zero
 	// net.Dialer.
 	Dialer *net.Dialer
@@ -42,7 +46,7 @@ func (c Config) budget() time.Duration     { return orDefault(c.Budget, 12*time.
 
 func (c Config) maxProbes() int {
 	if c.MaxProbes <= 0 {
-		return 10
+		return 20
 	}
 	return c.MaxProbes
 }
@@ -101,6 +105,7 @@ type detector struct {
 	ctx    context.Context
 	probes int    // probes sent
 	seen   []byte // the first bytes received, for an unknown service
+	banner []byte // what a TCP server said unasked
 	closed int    // connections the peer closed without a byte
 	silent int    // probes that drew nothing before the timeout
 	err    error  // the last network error
@@ -185,13 +190,20 @@ func (d *detector) readAnswer(c net.Conn, wait time.Duration, done func([]byte) 
 
 // exchange sends req on c and reads the answer, counting the probe.
 func (d *detector) exchange(c net.Conn, req []byte, done func([]byte) bool) []byte {
+	return d.exchangeFor(c, req, d.cfg.timeout(), done)
+}
+
+// exchangeFor is exchange waiting up to wait for the answer.
+func (d *detector) exchangeFor(c net.Conn, req []byte, wait time.Duration, done func([]byte) bool) []byte {
 	d.probes++
 	c.SetWriteDeadline(time.Now().Add(d.cfg.timeout()))
-	if _, err := c.Write(req); err != nil {
-		d.err = err
-		return nil
+	if len(req) > 0 {
+		if _, err := c.Write(req); err != nil {
+			d.err = err
+			return nil
+		}
 	}
-	b, closed := d.readAnswer(c, d.cfg.timeout(), done)
+	b, closed := d.readAnswer(c, wait, done)
 	switch {
 	case len(b) > 0:
 		d.saw(b)

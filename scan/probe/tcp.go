@@ -57,12 +57,16 @@ func (d *detector) tcp() Service {
 	banner, closed := d.readAnswer(c, wait, nil)
 	if len(banner) > 0 {
 		d.saw(banner)
+		d.banner = banner
 		if s, ok := matchBanner(banner); ok {
 			s = d.follow(c, s)
 			c.Close()
 			return s
 		}
 		c.Close()
+		if s, ok := d.nmapGreeting(); ok && s.Confidence == 10 {
+			return s
+		}
 		c = nil
 	} else if closed {
 		d.closed++

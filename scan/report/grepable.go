@@ -47,8 +47,19 @@ func (grepFormat) host(w *bufio.Writer, h *host) error {
 		// port/state/protocol/owner/service/rpc info/version/
 		w.WriteString(strconv.Itoa(int(p.port)))
 		w.WriteString("/" + p.state.String() + "/" + p.proto.String() + "//")
-		w.WriteString(grepField(serviceName(p.port, p.proto)))
-		w.WriteString("///")
+		if d := p.svc; d != nil && d.Known() {
+			name := d.Name
+			if d.TLS != nil {
+				name = "ssl|" + name
+			}
+			w.WriteString(grepField(name))
+			w.WriteString("//")
+			w.WriteString(grepField(versionLine(d)))
+			w.WriteString("/")
+		} else {
+			w.WriteString(grepField(serviceName(p.port, p.proto)))
+			w.WriteString("///")
+		}
 	}
 	if cs := h.collapsedStates(); len(cs) == 1 {
 		fmt.Fprintf(w, "\tIgnored State: %s (%d)", cs[0], h.counts[cs[0]])

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/scan"
+	"github.com/portctl/portctl/scan/probe"
 )
 
 // maxListed is how many ports of a state other than open a host lists;
@@ -28,6 +29,7 @@ type port struct {
 	reason scan.Reason
 	tries  int32
 	rtt    time.Duration
+	svc    *probe.Service // service detection's answer, nil without
 }
 
 // reasonCount counts the ports of one state, reason and protocol.
@@ -114,7 +116,7 @@ func (hs *hosts) add(r scan.Result) {
 	if h.name == "" {
 		h.name = r.Host
 	}
-	p := port{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason, tries: int32(r.Tries), rtt: r.RTT}
+	p := port{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason, tries: int32(r.Tries), rtt: r.RTT, svc: r.Service}
 	h.counts[r.State]++
 	switch n := h.counts[r.State]; {
 	case r.State == scan.Open:

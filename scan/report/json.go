@@ -14,6 +14,7 @@ import (
 
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/scan"
+	"github.com/portctl/portctl/scan/probe"
 )
 
 // The JSON forms of the reports. Field names are a contract: add fields,
@@ -62,6 +63,7 @@ type portJSON struct {
 	RTTMS    float64           `json:"rtt_ms"`
 	Tries    int               `json:"tries"`
 	Service  string            `json:"service"`
+	Detected *probe.Service    `json:"detected,omitempty"`
 }
 
 type hostJSON struct {
@@ -118,7 +120,7 @@ func (f *jsonFormat) host(w *bufio.Writer, h *host) error {
 	w.WriteString("\n    ")
 	hj := hostJSON{h.addr, h.name, []portJSON{}, h.counts[scan.Closed], h.counts[scan.Filtered], h.counts[scan.OpenFiltered]}
 	for _, p := range h.openPorts() {
-		hj.Ports = append(hj.Ports, portJSON{p.port, p.proto, p.state, p.reason, ms(p.rtt), int(p.tries), serviceName(p.port, p.proto)})
+		hj.Ports = append(hj.Ports, portJSON{p.port, p.proto, p.state, p.reason, ms(p.rtt), int(p.tries), serviceName(p.port, p.proto), p.svc})
 	}
 	return writeIndented(w, hj, "    ")
 }
@@ -217,6 +219,14 @@ func (j *jsonlWriter) Result(r scan.Result) error {
 	b = strconv.AppendInt(b, int64(r.Tries), 10)
 	b = append(b, `,"service":`...)
 	b = appendJSONString(b, serviceName(r.Port, r.Proto))
+	if r.Service != nil {
+		d, err := json.Marshal(r.Service)
+		if err != nil {
+			return fmt.Errorf("report: jsonl: %w", err)
+		}
+		b = append(b, `,"detected":`...)
+		b = append(b, d...)
+	}
 	b = append(b, "}\n"...)
 	j.buf = b
 	return j.write(b)

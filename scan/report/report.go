@@ -9,6 +9,7 @@ import (
 
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/scan"
+	"github.com/portctl/portctl/scan/probe"
 )
 
 // Meta describes a scan, for the header of a report.
@@ -213,4 +214,15 @@ func joinArgs(args []string) string {
 		}
 	}
 	return strings.Join(quoted, " ")
+}
+
+// versionLine is a detected service's product, version and extra
+// information on one line, as nmap prints them: "nginx 1.22.1 (os:
+// Debian)".
+func versionLine(d *probe.Service) string {
+	v := strings.TrimSpace(d.Product + " " + d.Version)
+	if x := d.ExtraInfo(); x != "" {
+		v = strings.TrimSpace(v + " (" + x + ")")
+	}
+	return v
 }

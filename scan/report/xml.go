@@ -12,6 +12,7 @@ import (
 
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/scan"
+	"github.com/portctl/portctl/scan/probe"
 )
 
 // NewXML returns a Writer of nmap's XML format (-oX) to w, valid against
@@ -125,7 +126,9 @@ func (xmlFormat) host(w *bufio.Writer, h *host) error {
 		xmlAttr(w, "reason", string(p.reason))
 		xmlAttr(w, "reason_ttl", "0")
 		w.WriteString("/>")
-		if svc := serviceName(p.port, p.proto); svc != "" {
+		if d := p.svc; d != nil && d.Known() {
+			writeXMLService(w, d)
+		} else if svc := serviceName(p.port, p.proto); svc != "" {
 			w.WriteString("<service")
 			xmlAttr(w, "name", svc)
 			xmlAttr(w, "method", "table")
@@ -185,4 +188,37 @@ func xmlComment(s string) string {
 		return r
 	}, strings.ToValidUTF8(s, "\uFFFD"))
 	return strings.ReplaceAll(s, "--", "-&#45;") // "---" becomes "-&#45;-"
+}
+
+// writeXMLService writes what service detection found as nmap's <service>
+// element: name, product, version, extrainfo, tunnel="ssl" for a service
+// inside TLS, method="probed", conf, and the CPE names.
+func writeXMLService(w *bufio.Writer, d *probe.Service) {
+	w.WriteString("<service")
+	xmlAttr(w, "name", d.Name)
+	if d.Product != "" {
+		xmlAttr(w, "product", d.Product)
+	}
+	if d.Version != "" {
+		xmlAttr(w, "version", d.Version)
+	}
+	if x := d.ExtraInfo(); x != "" {
+		xmlAttr(w, "extrainfo", x)
+	}
+	if d.TLS != nil {
+		xmlAttr(w, "tunnel", "ssl")
+	}
+	xmlAttr(w, "method", "probed")
+	xmlAttr(w, "conf", strconv.Itoa(d.Confidence))
+	if len(d.CPE) == 0 {
+		w.WriteString("/>")
+		return
+	}
+	w.WriteString(">")
+	for _, c := range d.CPE {
+		w.WriteString("<cpe>")
+		xml.EscapeText(w, []byte(c))
+		w.WriteString("</cpe>")
+	}
+	w.WriteString("</service>")
 }
