@@ -18,7 +18,10 @@ import (
 
 // Config tunes Detect. The zero value works: every field has a default.
 type Config struct {
-	// Timeout is how long one probe waits for an answer (default 2 s).
+	// Timeout is how long one probe waits for an answer. By default it
+	// adapts: half a second plus ten times the fastest TCP connect to the
+	// port (a server answers a probe it understands about as fast), at
+	// most 2 s; 1 s for UDP.
 	Timeout time.Duration
 	// BannerWait is how long to wait for a greeting before probing a TCP
 	// port where servers do not usually speak first (default 300 ms;
@@ -103,12 +106,24 @@ type detector struct {
 	cfg    Config
 	t      Target
 	ctx    context.Context
-	probes int    // probes sent
-	seen   []byte // the first bytes received, for an unknown service
-	banner []byte // what a TCP server said unasked
-	closed int    // connections the peer closed without a byte
-	silent int    // probes that drew nothing before the timeout
-	err    error  // the last network error
+	probes int           // probes sent
+	seen   []byte        // the first bytes received, for an unknown service
+	banner []byte        // what a TCP server said unasked
+	closed int           // connections the peer closed without a byte
+	silent int           // probes that drew nothing before the timeout
+	err    error         // the last network error
+	rtt    time.Duration // the fastest TCP connect, 0 before one
+}
+
+// wait is how long a probe waits for its answer (see Config.Timeout).
+func (d *detector) wait() time.Duration {
+	switch {
+	case d.cfg.Timeout > 0:
+		return d.cfg.Timeout
+	case d.t.Proto == registry.UDP || d.rtt == 0:
+		return time.Second
+	}
+	return min(500*time.Millisecond+10*d.rtt, 2*time.Second)
 }
 
 // note says, for an unknown service, what the probes drew.
@@ -142,9 +157,12 @@ func (d *detector) more() bool {
 func (d *detector) dial(network string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.timeout())
 	defer cancel()
+	start := time.Now()
 	c, err := d.cfg.Dialer.DialContext(ctx, network, d.t.Addr.String())
 	if err != nil {
 		d.err = err
+	} else if rtt := time.Since(start); network == "tcp" && (d.rtt == 0 || rtt < d.rtt) {
+		d.rtt = rtt
 	}
 	return c, err
 }
@@ -190,7 +208,7 @@ func (d *detector) readAnswer(c net.Conn, wait time.Duration, done func([]byte) 
 
 // exchange sends req on c and reads the answer, counting the probe.
 func (d *detector) exchange(c net.Conn, req []byte, done func([]byte) bool) []byte {
-	return d.exchangeFor(c, req, d.cfg.timeout(), done)
+	return d.exchangeFor(c, req, d.wait(), done)
 }
 
 // exchangeFor is exchange waiting up to wait for the answer.

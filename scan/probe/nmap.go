@@ -41,7 +41,7 @@ func (d *detector) nmapProbes() Service {
 		if err != nil {
 			break
 		}
-		b := d.exchangeFor(c, p.Payload, min(p.TotalWait, d.cfg.timeout()), nil)
+		b := d.exchangeFor(c, p.Payload, min(p.TotalWait, d.wait()), nil)
 		c.Close()
 		if len(b) == 0 {
 			continue

@@ -143,6 +143,9 @@ func (d *detector) hostHeader() string {
 
 func (d *detector) probeHTTP(c net.Conn) (Service, bool) {
 	b := d.exchange(c, httpRequest(d.hostHeader()), nil)
+	if looksTLS(b) {
+		return Service{}, false // TLS is tried next
+	}
 	s, ok := matchHTTP(b)
 	if ok {
 		s.Probe = "http"

@@ -38,7 +38,7 @@ func (d *detector) handshake(c net.Conn, minV, maxV uint16, alpn []string) (*tls
 		MaxVersion:         maxV,
 		CipherSuites:       allSuites,
 	})
-	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.timeout())
+	ctx, cancel := context.WithTimeout(d.ctx, d.wait())
 	defer cancel()
 	return tc, tc.HandshakeContext(ctx)
 }
@@ -147,7 +147,10 @@ func certInfo(c *x509.Certificate, now time.Time) *CertInfo {
 	for _, u := range c.URIs {
 		ci.SANs = append(ci.SANs, u.String())
 	}
-	ci.SelfSigned = string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignatureFrom(c) == nil
+	// Signed by its own key (CheckSignatureFrom would also want it to be
+	// a CA, which a server's self-signed leaf usually is not).
+	ci.SelfSigned = string(c.RawIssuer) == string(c.RawSubject) &&
+		c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 	return ci
 }
 

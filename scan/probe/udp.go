@@ -2,8 +2,10 @@ package probe
 
 import (
 	"errors"
+	"net"
 	"slices"
 	"syscall"
+	"time"
 )
 
 // udpProbe is one of this package's own UDP probes.
@@ -21,8 +23,10 @@ var udpProbes = []udpProbe{
 	{"quic", []uint16{443, 4433, 8443}, quicVersionNegotiation(), matchQUIC},
 }
 
-// udp identifies a UDP service: each probe is one datagram on a connected
-// socket, so that an ICMP port unreachable shows as a refused read.
+// udp identifies a UDP service. Its probes go out together on one
+// connected socket (a server answers the one it understands, and an ICMP
+// port unreachable shows as a refused read), so the wait is one round
+// trip, not one per probe; answers are checked against every matcher.
 func (d *detector) udp() Service {
 	var first, rest []udpProbe
 	for _, p := range udpProbes {
@@ -32,16 +36,39 @@ func (d *detector) udp() Service {
 			rest = append(rest, p)
 		}
 	}
-	for _, p := range append(first, rest...) {
-		if !d.more() {
+	order := append(first, rest...)
+	c, err := d.dial("udp")
+	if err != nil {
+		return Service{}
+	}
+	defer c.Close()
+	c.SetWriteDeadline(time.Now().Add(d.wait()))
+	for _, p := range order {
+		d.probes++
+		if _, err := c.Write(p.req); err != nil {
+			d.err = err
 			break
 		}
-		c, err := d.dial("udp")
+	}
+	buf := make([]byte, 64<<10)
+	deadline := time.Now().Add(d.wait())
+	for d.err == nil && d.ctx.Err() == nil {
+		c.SetReadDeadline(deadline)
+		n, err := c.Read(buf)
 		if err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				d.err = err
+			}
 			break
 		}
-		b := d.exchange(c, p.req, func([]byte) bool { return true })
-		if s, ok := p.match(b); ok {
+		b := buf[:n]
+		d.saw(b)
+		for _, p := range order {
+			s, ok := p.match(b)
+			if !ok {
+				continue
+			}
 			s.Probe = p.name
 			if p.name == "ntp" && d.more() {
 				// ntpd and NTPsec tell their version to a control query.
@@ -49,13 +76,14 @@ func (d *detector) udp() Service {
 					matchNTPControl(&s, a)
 				}
 			}
-			c.Close()
 			return s
 		}
-		c.Close()
-		if errors.Is(d.err, syscall.ECONNREFUSED) {
-			return Service{Extra: []Field{{"state", "closed (port unreachable)"}}}
-		}
+	}
+	if errors.Is(d.err, syscall.ECONNREFUSED) {
+		return Service{Extra: []Field{{"state", "closed (port unreachable)"}}}
+	}
+	if d.seen == nil {
+		d.silent++
 	}
 	return d.nmapProbes()
 }
