@@ -47,7 +47,7 @@ type scanOptions struct {
 	JSONL       bool
 	XMLFile     string
 	GrepFile    string
-	All         bool // show closed and filtered ports too
+	All         bool   // show closed and filtered ports too
 	Probes      string // --probes: an nmap-service-probes file
 	Args        []string
 }
