@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"sync"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,6 +16,8 @@ import (
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/probe"
 	"github.com/portctl/portctl/registry"
+	svcprobe "github.com/portctl/portctl/scan/probe"
+	"github.com/portctl/portctl/scan/probe/nmapdb"
 )
 
 // checkOptions are the flags and arguments of `portctl check`.
@@ -23,6 +27,8 @@ type checkOptions struct {
 	Family  probe.Family
 	All     bool // every address of a host name, not only the first
 	JSON    bool
+	Service bool   // identify what answers on open ports
+	Probes  string // --probes: an nmap-service-probes file
 }
 
 // newCheckCmd builds `check`; runF, when not nil, replaces the real run.
@@ -42,10 +48,16 @@ brackets, and a port number or a service name (localhost:ssh). A host name
 is checked at the first address it resolves to; -4 or -6 choose the
 family, --all checks every address.
 
+With --service, each open port is then identified: service, product and
+version, the TLS handshake and certificate (subject, SANs, issuer, expiry),
+HTTP status, title and headers, and warnings (legacy TLS, expiring
+certificates, plain-text logins, stores without authentication).
+
 The exit code is 0 when every target is open and 1 when any is not.`,
 		Example: `  portctl check localhost:5432
   portctl check db.internal:postgresql cache.internal:6379 --timeout 500ms
-  portctl check '[::1]:22' --json`,
+  portctl check '[::1]:22' --json
+  portctl check example.net:443 --service`,
 		Args: targetArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Targets = args
@@ -56,6 +68,9 @@ The exit code is 0 when every target is open and 1 when any is not.`,
 			opts.Family = fam
 			if opts.Timeout <= 0 {
 				return usageErrorf("--timeout %s: want a positive duration such as 2s or 500ms", opts.Timeout)
+			}
+			if opts.Probes != "" && !opts.Service {
+				return usageErrorf("--probes is for service detection: add --service")
 			}
 			if runF != nil {
 				return runF(opts)
@@ -70,6 +85,8 @@ The exit code is 0 when every target is open and 1 when any is not.`,
 	cmd.Flags().BoolVarP(&ipv6, "ipv6", "6", false, "use IPv6 addresses only")
 	cmd.Flags().BoolVarP(&opts.All, "all", "a", false, "check every address a host name resolves to")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&opts.Service, "service", false, "identify the service on each open port, in full detail")
+	cmd.Flags().StringVar(&opts.Probes, "probes", "", "with --service, extra probes from FILE in nmap's service-probes format (default: nmap's, when installed)")
 	return cmd
 }
 
@@ -137,6 +154,8 @@ type checkResult struct {
 	State     probe.State `json:"state"`
 	Reason    string      `json:"reason"` // empty when open
 	LatencyMS float64     `json:"latency_ms"`
+	// Detected is what --service found on an open port.
+	Detected *svcprobe.Service `json:"detected,omitempty"`
 }
 
 // checkDoc is the JSON document `check --json` prints.
@@ -150,10 +169,23 @@ func runCheck(ctx context.Context, streams *term.IO, opts checkOptions) error {
 	if err != nil {
 		return err
 	}
+	var db *nmapdb.DB
+	if opts.Service {
+		if db, err = loadProbeDB(opts.Probes); err != nil {
+			return err
+		}
+	}
 	cfg := probe.Config{Timeout: opts.Timeout, Family: opts.Family, AllAddresses: opts.All}
 	results, err := probe.Check(ctx, targets, cfg)
 	if err != nil {
 		return interrupted("checking", nil)
+	}
+	var detected []*svcprobe.Service
+	if opts.Service {
+		detected = detectOpen(ctx, results, svcprobe.Config{DB: db})
+		if ctx.Err() != nil {
+			return interrupted("identifying services", nil)
+		}
 	}
 	doc := checkDoc{TimeoutMS: opts.Timeout.Milliseconds(), Results: make([]checkResult, 0, len(results))}
 	var notOpen []string
@@ -164,6 +196,9 @@ func runCheck(ctx context.Context, streams *term.IO, opts checkOptions) error {
 		}
 		if r.Addr.IsValid() {
 			cr.Address = r.Addr.String()
+		}
+		if detected != nil {
+			cr.Detected = detected[len(doc.Results)]
 		}
 		doc.Results = append(doc.Results, cr)
 		if r.State != probe.StateOpen {
@@ -196,7 +231,42 @@ func printCheck(streams *term.IO, doc checkDoc) error {
 		}
 		t.Row(r.Target, addr, stateLabel(st, r.State), lat, reason)
 	}
-	return t.Render(streams.Out, streams.Width(), st)
+	if err := t.Render(streams.Out, streams.Width(), st); err != nil {
+		return err
+	}
+	for _, r := range doc.Results {
+		if r.Detected != nil {
+			fmt.Fprintf(streams.Out, "\n%s\n", st.Bold(r.Target+" ("+r.Address+")"))
+			printServiceDetail(streams.Out, st, r.Detected)
+		}
+	}
+	return nil
+}
+
+// detectOpen identifies the service of each open result, all at once,
+// returning one entry per result (nil for those not open).
+func detectOpen(ctx context.Context, results []probe.Result, cfg svcprobe.Config) []*svcprobe.Service {
+	out := make([]*svcprobe.Service, len(results))
+	var wg sync.WaitGroup
+	for i, r := range results {
+		if r.State != probe.StateOpen {
+			continue
+		}
+		wg.Go(func() {
+			s := svcprobe.Detect(ctx, cfg, svcprobe.Target{Addr: r.Addr, Proto: registry.TCP, Host: hostName(r.Target.Host)})
+			out[i] = &s
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// hostName returns host when it is a name, "" when it is an address.
+func hostName(host string) string {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return ""
+	}
+	return host
 }
 
 // stateLabel writes a state as a word, coloured when colour is on.

@@ -110,7 +110,7 @@ func printFindings(w io.Writer, st term.Style, indent, where string, fs []svcpro
 func printServiceDetail(w io.Writer, st term.Style, s *svcprobe.Service) {
 	line := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "  %-11s %s\n", k, v)
+			fmt.Fprintf(w, "  %-13s %s\n", k, v)
 		}
 	}
 	line("service", serviceLabel(s))

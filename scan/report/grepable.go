@@ -54,7 +54,7 @@ func (grepFormat) host(w *bufio.Writer, h *host) error {
 			}
 			w.WriteString(grepField(name))
 			w.WriteString("//")
-			w.WriteString(grepField(versionLine(d)))
+			w.WriteString(grepVersionReplacer.Replace(oneLine(versionLine(d))))
 			w.WriteString("/")
 		} else {
 			w.WriteString(grepField(serviceName(p.port, p.proto)))
@@ -94,3 +94,7 @@ func grepField(s string) string {
 }
 
 var grepReplacer = strings.NewReplacer("/", "|", ",", " ", "(", " ", ")", " ")
+
+// grepVersionReplacer is grepReplacer for the version field, which keeps
+// its parentheses as nmap's does: "OpenSSH 9.2p1 (protocol 2.0)".
+var grepVersionReplacer = strings.NewReplacer("/", "|", ",", " ")

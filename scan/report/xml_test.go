@@ -18,6 +18,7 @@ import (
 	"github.com/portctl/portctl/internal/testnet"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/scan"
+	"github.com/portctl/portctl/scan/probe"
 	"github.com/portctl/portctl/scan/report"
 )
 
@@ -71,6 +72,17 @@ func TestIntegrationXMLValidates(t *testing.T) {
 				{Addr: netip.MustParseAddr("::ffff:192.0.2.1"), Port: 65535, Proto: registry.SCTP, State: scan.Filtered, Reason: scan.ReasonError},
 			},
 			summary: report.Summary{End: start, Exit: "error", Error: "a\x00b\n--"}},
+		{name: "services", meta: meta, summary: summary,
+			results: []scan.Result{
+				{Addr: netip.MustParseAddr("192.0.2.1"), Port: 443, Proto: registry.TCP, State: scan.Open, Reason: scan.ReasonSynAck,
+					Service: &probe.Service{Name: "http", Product: "nginx", Version: "1.22.1", Confidence: 10,
+						Extra: []probe.Field{{Key: "os", Value: "Debian <&>"}}, TLS: &probe.TLSInfo{Version: "TLS 1.3"},
+						CPE: []string{"cpe:/a:igor_sysoev:nginx:1.22.1"}}},
+				{Addr: netip.MustParseAddr("192.0.2.1"), Port: 9999, Proto: registry.TCP, State: scan.Open, Reason: scan.ReasonSynAck,
+					Service: &probe.Service{Name: probe.Unknown, Evidence: `\x00garbage`}},
+				{Addr: netip.MustParseAddr("192.0.2.1"), Port: 53, Proto: registry.UDP, State: scan.Open, Reason: scan.ReasonUDPResponse,
+					Service: &probe.Service{Name: "domain", Product: "dnsmasq", Version: "2.90", Confidence: 10}},
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
