@@ -35,9 +35,11 @@ type want struct {
 type xmlRun struct {
 	Hosts []struct {
 		Ports []struct {
-			Proto   string `xml:"protocol,attr"`
-			Port    int    `xml:"portid,attr"`
-			State   struct{ State string `xml:"state,attr"` } `xml:"state"`
+			Proto string `xml:"protocol,attr"`
+			Port  int    `xml:"portid,attr"`
+			State struct {
+				State string `xml:"state,attr"`
+			} `xml:"state"`
 			Service struct {
 				Name    string `xml:"name,attr"`
 				Product string `xml:"product,attr"`
