@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -95,4 +96,17 @@ func writeKeyPair(t testing.TB, dir string, opts TLSOptions) keyPair {
 	writeFile(t, kp.certPEM, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), 0o644)
 	writeFile(t, kp.keyPEM, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})), 0o600)
 	return kp
+}
+
+// SelfSigned makes a self-signed certificate as opts says, for a server a
+// test runs in-process (QUIC, which no Debian package of this release
+// serves).
+func SelfSigned(t testing.TB, opts TLSOptions) tls.Certificate {
+	t.Helper()
+	kp := writeKeyPair(t, t.TempDir(), opts)
+	c, err := tls.LoadX509KeyPair(kp.certPEM, kp.keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
