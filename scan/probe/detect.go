@@ -109,6 +109,7 @@ type detector struct {
 	probes int           // probes sent
 	seen   []byte        // the first bytes received, for an unknown service
 	banner []byte        // what a TCP server said unasked
+	last   []byte        // the answer to the latest probe
 	closed int           // connections the peer closed without a byte
 	silent int           // probes that drew nothing before the timeout
 	err    error         // the last network error
@@ -222,6 +223,7 @@ func (d *detector) exchangeFor(c net.Conn, req []byte, wait time.Duration, done 
 		}
 	}
 	b, closed := d.readAnswer(c, wait, done)
+	d.last = b
 	switch {
 	case len(b) > 0:
 		d.saw(b)

@@ -73,48 +73,61 @@ func (d *detector) tcp() Service {
 		c.Close()
 		c = nil
 	}
-	tlsNext := false
-	for _, p := range tcpOrder(d.t.Addr.Port()) {
-		if !d.more() {
-			break
+	queue := tcpOrder(d.t.Addr.Port())
+	tried := map[string]bool{}
+	for len(queue) > 0 && d.more() {
+		p := queue[0]
+		queue = queue[1:]
+		if tried[p.name] {
+			continue
 		}
-		if p.name == "tls" && tlsNext {
-			continue // tried already
-		}
+		tried[p.name] = true
 		if c == nil {
 			if c, err = d.dial("tcp"); err != nil {
 				break
 			}
 		}
+		d.last = nil
 		s, ok := p.run(d, c)
 		c.Close()
 		c = nil
 		if ok {
 			return s
 		}
-		// A TLS server answers plain text with an alert or, for nginx,
-		// an HTTP 400 that says so: TLS is next.
-		if p.name == "http" && looksTLS(d.seen) && !tlsNext && d.more() {
-			tlsNext = true
-			if c, err = d.dial("tcp"); err != nil {
-				break
-			}
-			s, ok := d.probeTLS(c)
-			c.Close()
-			c = nil
-			if ok {
-				return s
-			}
-		}
 		// A server that greets late answers a probe with its greeting.
-		if s, ok := matchBanner(d.seen); ok {
+		if s, ok := matchBanner(d.last); ok {
 			return s
+		}
+		// What a wrong probe drew may name the right one.
+		if next := hint(d.last); next != "" && !tried[next] {
+			i := slices.IndexFunc(queue, func(q tcpProbe) bool { return q.name == next })
+			if i > 0 {
+				q := queue[i]
+				queue = slices.Insert(slices.Delete(queue, i, i+1), 0, q)
+			}
 		}
 	}
 	if c != nil {
 		c.Close()
 	}
 	return d.nmapProbes()
+}
+
+// hint names the probe an answer to another probe suggests: a TLS alert
+// (or nginx's complaint about plain HTTP), memcached's "ERROR" to an
+// unknown command, a Redis error, an HTTP status line.
+func hint(b []byte) string {
+	switch {
+	case looksTLS(b):
+		return "tls"
+	case bytes.HasPrefix(b, []byte("ERROR\r\n")):
+		return "memcached"
+	case bytes.HasPrefix(b, []byte("-ERR ")):
+		return "redis"
+	case bytes.HasPrefix(b, []byte("HTTP/1.")):
+		return "http"
+	}
+	return ""
 }
 
 // looksTLS reports whether an answer to plain text came from a TLS

@@ -32,7 +32,8 @@ type DB struct {
 	Exclude ProtoPorts
 }
 
-// Probe is a Probe directive and the lines that follow it.
+// Probe is a Probe directive and the lines that follow it. Like its DB, it
+// is read-only once Parse returns.
 type Probe struct {
 	Name    string            // "NULL", "GetRequest", ...
 	Proto   registry.Protocol // registry.TCP or registry.UDP
@@ -195,8 +196,12 @@ func (db *DB) ForPort(proto registry.Protocol, port uint16) []*Probe {
 // names, in order, then, for a TCP probe, those of the NULL probe (a
 // service may greet before it reads the probe), as nmap does. The first
 // hard match wins; the first softmatch is returned only if no line matches
-// hard. Each probe is tried once even if named twice.
+// hard. Each probe is tried once even if named twice. A nil p matches
+// nothing.
 func (db *DB) MatchAll(p *Probe, resp []byte) (Result, bool) {
+	if p == nil {
+		return Result{}, false
+	}
 	chain := []*Probe{p}
 	for _, name := range p.Fallback {
 		if f := db.fallback(p, name); f != nil {

@@ -51,7 +51,11 @@ type CPE struct {
 	A bool
 }
 
-// Result is what a match line found in a response.
+// Result is what a match line found in a response. The text fields are
+// the line's templates filled in: captured bytes that are not printable
+// UTF-8 are written as \xHH, trailing spaces and commas are dropped, and
+// in CPE names captured text is lower-cased, with spaces written as _ and
+// the characters CPE reserves percent-encoded, as nmap does.
 type Result struct {
 	Service    string
 	Product    string

@@ -18,6 +18,7 @@ type SyntaxError struct {
 	Msg  string
 }
 
+// Error returns "nmapdb: line N: message".
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("nmapdb: line %d: %s", e.Line, e.Msg)
 }
@@ -200,11 +201,11 @@ func (p *parser) newProbe(rest string) error {
 	case "UDP":
 		proto = registry.UDP
 	default:
-		return fmt.Errorf("Probe protocol %q: want TCP or UDP", protoName)
+		return fmt.Errorf("probe protocol %q: want TCP or UDP", protoName)
 	}
 	name, rest := cutWord(rest)
 	if name == "" || !isAlnum(name[0]) {
-		return fmt.Errorf("Probe name %q: want a name that starts with a letter or digit", name)
+		return fmt.Errorf("probe name %q: want a name that starts with a letter or digit", name)
 	}
 	q, body, _, rest, err := delimited(rest)
 	if err == nil && q != "q" {
@@ -403,7 +404,7 @@ func (p *parser) exclude(rest string) error {
 		return errors.New("a second Exclude directive (only one is allowed)")
 	}
 	if len(p.db.Probes) > 0 {
-		return errors.New("Exclude after a Probe (it must come first)")
+		return errors.New("the Exclude directive must come before the first Probe")
 	}
 	p.excludeSeen = true
 	var tcp, udp, sctp []PortRange
@@ -412,7 +413,7 @@ func (p *parser) exclude(rest string) error {
 		item = strings.TrimSpace(item)
 		if len(item) >= 2 && item[1] == ':' {
 			if strings.IndexByte("TUSP", item[0]) < 0 {
-				return fmt.Errorf("Exclude: unknown protocol prefix %q (want T:, U: or S:)", item[:2])
+				return fmt.Errorf("unknown protocol prefix %q in Exclude (want T:, U: or S:)", item[:2])
 			}
 			prefix = item[0]
 			item = strings.TrimSpace(item[2:])
@@ -422,7 +423,7 @@ func (p *parser) exclude(rest string) error {
 		}
 		first, last, err := parseRange(item, true)
 		if err != nil {
-			return fmt.Errorf("Exclude: %w", err)
+			return fmt.Errorf("in Exclude: %w", err)
 		}
 		r := PortRange{first, last}
 		switch prefix {

@@ -619,12 +619,18 @@ func (t *pcreTranslator) close() error {
 // byteSet is a set of byte values.
 type byteSet [4]uint64
 
-func (s *byteSet) add(b byte)          { s[b/64] |= 1 << (b % 64) }
-func (s *byteSet) has(b byte) bool     { return s[b/64]&(1<<(b%64)) != 0 }
-func (s *byteSet) union(o byteSet)     { s[0], s[1], s[2], s[3] = s[0]|o[0], s[1]|o[1], s[2]|o[2], s[3]|o[3] }
-func (s byteSet) invert() byteSet      { return byteSet{^s[0], ^s[1], ^s[2], ^s[3]} }
-func (s byteSet) empty() bool          { return s == byteSet{} }
-func (s *byteSet) addRange(lo, hi int) { for b := lo; b <= hi; b++ { s.add(byte(b)) } }
+func (s *byteSet) add(b byte)      { s[b/64] |= 1 << (b % 64) }
+func (s *byteSet) has(b byte) bool { return s[b/64]&(1<<(b%64)) != 0 }
+func (s *byteSet) union(o byteSet) {
+	s[0], s[1], s[2], s[3] = s[0]|o[0], s[1]|o[1], s[2]|o[2], s[3]|o[3]
+}
+func (s byteSet) invert() byteSet { return byteSet{^s[0], ^s[1], ^s[2], ^s[3]} }
+func (s byteSet) empty() bool     { return s == byteSet{} }
+func (s *byteSet) addRange(lo, hi int) {
+	for b := lo; b <= hi; b++ {
+		s.add(byte(b))
+	}
+}
 
 // addString adds every byte of a class body written with ranges such as
 // "0-9A-Z_" (only plain characters, no escapes).
