@@ -37,3 +37,6 @@ func TestIntegrationConnectFiltered(t *testing.T) {
 		t.Errorf("dropped port tried %d times; want 2 (one retry)", r.Tries)
 	}
 }
+
+// isolated runs t in a network namespace of its own (testnet.Isolated).
+func isolated(t *testing.T) bool { return testnet.Isolated(t) }

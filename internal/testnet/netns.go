@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -141,4 +142,30 @@ func (n *Namespace) ListenAny(t testing.TB, port uint16) {
 	n.Peer = netip.IPv4Unspecified()
 	defer func() { n.Peer = saved }()
 	n.Listen(t, port)
+}
+
+// isolatedEnv marks the child process Isolated starts.
+const isolatedEnv = "PORTCTL_TEST_ISOLATED"
+
+// Isolated runs the calling test again, alone, in a child process of the
+// test binary inside a network namespace of its own, where nothing else
+// listens on loopback: for tests that look at every port of 127.0.0.1,
+// which servers other packages' tests start and stop would otherwise
+// disturb. It returns true in the parent, which should then return (the
+// child's result is the test's), and false in the child, which runs the
+// test's body. It skips, saying why, without root or ip.
+func Isolated(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(isolatedEnv) == t.Name() {
+		return false
+	}
+	n := NewNamespace(t)
+	cmd := exec.Command("ip", "netns", "exec", n.Name, os.Args[0],
+		"-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), isolatedEnv+"="+t.Name())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s in namespace %s: %v\n%s", t.Name(), n.Name, err, out)
+	}
+	return true
 }

@@ -236,3 +236,10 @@ func plaintextLogin(proto string) Finding {
 	return Finding{Severity: High, ID: "plaintext-login",
 		Message: proto + " offers login without encryption: passwords cross the network readable"}
 }
+
+// loginBeforeTLS is the finding for a protocol that offers STARTTLS but
+// also takes a password before it.
+func loginBeforeTLS(proto string) Finding {
+	return Finding{Severity: Warning, ID: "login-before-tls",
+		Message: proto + " offers STARTTLS but also accepts a login without it: a client that does not insist on TLS sends its password readable"}
+}

@@ -46,14 +46,13 @@ func TestIntegrationDetect(t *testing.T) {
 		version       bool   // the server tells its version: it must be the package's
 		extraKey, val string // a fact that must be found
 		finding       string // a finding that must be made
-		noFinding     string // one that must not
 	}{
 		{name: "nginx", start: servers.Nginx, svc: "http", product: "nginx", version: true},
 		{name: "openssh", start: servers.SSHD, svc: "ssh", product: "OpenSSH", version: true, extraKey: "os", val: "Debian"},
 		{name: "exim", start: servers.SMTP, svc: "smtp", product: "Exim smtpd", version: true, extraKey: "starttls", val: "offered"},
 		{name: "vsftpd", start: servers.FTP, svc: "ftp", product: "vsftpd", version: true, finding: "plaintext-login"},
-		{name: "dovecot imap", start: servers.IMAP, svc: "imap", product: "Dovecot", extraKey: "starttls", val: "offered"},
-		{name: "dovecot pop3", start: servers.POP3, svc: "pop3", product: "Dovecot", extraKey: "starttls", val: "offered"},
+		{name: "dovecot imap", start: servers.IMAP, svc: "imap", product: "Dovecot", extraKey: "starttls", val: "offered", finding: "login-before-tls"},
+		{name: "dovecot pop3", start: servers.POP3, svc: "pop3", product: "Dovecot", extraKey: "starttls", val: "offered", finding: "login-before-tls"},
 		{name: "redis", start: servers.Redis, svc: "redis", product: "Redis key-value store", version: true, finding: "no-auth"},
 		{name: "memcached", start: servers.Memcached, svc: "memcached", product: "Memcached", version: true, finding: "no-auth"},
 		{name: "mariadb", start: servers.MariaDB, svc: "mysql", product: "MariaDB", version: true},

@@ -3,12 +3,15 @@
 // answer (by port, and by what was seen), and names the service, product
 // and version, with the bytes that gave it away.
 //
-// Its own probes and matchers cover HTTP, TLS on any port (and what runs
-// inside it), SSH, SMTP, FTP, POP3, IMAP, Redis, MySQL and MariaDB,
-// PostgreSQL, DNS over TCP and UDP, NTP, SNMP, QUIC, memcached, Telnet,
-// VNC, rsync, MongoDB, LDAP, MQTT and AMQP (see Protocols). When given a
-// file in nmap's service-probes format (package nmapdb), its probes and
-// matches are tried after these.
+// Its own probes and matchers cover HTTP, TLS on any port (version,
+// cipher, ALPN, certificate, legacy versions accepted, and what runs
+// inside), SSH, SMTP (EHLO, STARTTLS, AUTH), FTP, POP3, IMAP, Redis,
+// MySQL and MariaDB, PostgreSQL, DNS over TCP and UDP (version.bind), NTP
+// (with ntpd's and NTPsec's version), SNMP (v2c, Net-SNMP's version), QUIC
+// (version negotiation), and next the services users meet most after
+// those: memcached, Telnet, VNC and rsync. When given a file in nmap's
+// service-probes format (package nmapdb), its probes and matches are
+// tried after these.
 //
 // The matchers are pure functions of the bytes received, fuzzed; Detect
 // does the network I/O, with a per-probe timeout, a bounded number of

@@ -150,7 +150,7 @@ type Finding struct {
 	Severity Severity `json:"severity"`
 	// ID is stable, for scripts: "tls-legacy", "cert-expired",
 	// "cert-expiring", "cert-self-signed", "plaintext-login",
-	// "no-auth".
+	// "login-before-tls", "no-auth", "default-community".
 	ID      string `json:"id"`
 	Message string `json:"message"`
 }

@@ -258,8 +258,11 @@ func (d *detector) follow(c net.Conn, s Service) Service {
 		b := d.exchange(c, []byte("CAPA\r\n"), func(b []byte) bool {
 			return bytes.HasSuffix(b, []byte("\r\n.\r\n")) || bytes.HasPrefix(b, []byte("-ERR")) && lines(b)
 		})
-		if bytes.Contains(bytes.ToUpper(b), []byte("\r\nSTLS\r\n")) {
+		if caps := bytes.ToUpper(b); bytes.Contains(caps, []byte("\r\nSTLS\r\n")) {
 			s.add("starttls", "offered")
+			if bytes.Contains(caps, []byte("\r\nUSER\r\n")) {
+				s.Findings = append(s.Findings, loginBeforeTLS("POP3"))
+			}
 		} else {
 			s.Findings = append(s.Findings, plaintextLogin("POP3"))
 		}
@@ -275,6 +278,7 @@ func (d *detector) follow(c net.Conn, s Service) Service {
 			s.add("login", "disabled before STARTTLS")
 		case strings.Contains(caps, "STARTTLS"):
 			s.add("starttls", "offered")
+			s.Findings = append(s.Findings, loginBeforeTLS("IMAP"))
 		default:
 			s.Findings = append(s.Findings, plaintextLogin("IMAP"))
 		}
