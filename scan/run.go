@@ -189,7 +189,13 @@ func detecting(ctx context.Context, p Plan, emit func(Result)) (func(Result), fu
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			s := probe.Detect(ctx, *p.Service, probe.Target{Addr: netip.AddrPortFrom(r.Addr, r.Port), Proto: r.Proto, Host: r.Host})
+			cfg := *p.Service
+			if r.State == OpenFiltered && (cfg.MaxProbes == 0 || cfg.MaxProbes > 6) {
+				// Silent so far, and most such ports stay silent: a few
+				// probes, not a port's full share.
+				cfg.MaxProbes = 6
+			}
+			s := probe.Detect(ctx, cfg, probe.Target{Addr: netip.AddrPortFrom(r.Addr, r.Port), Proto: r.Proto, Host: r.Host})
 			if r.State == OpenFiltered && s.Known() {
 				r.State, r.Reason = Open, ReasonUDPResponse
 			}
