@@ -118,10 +118,16 @@ func printServiceDetail(w io.Writer, st term.Style, s *svcprobe.Service) {
 	for _, f := range s.Extra {
 		line(f.Key, f.Value)
 	}
-	if t := s.TLS; t != nil {
+	for _, t := range []*svcprobe.TLSInfo{s.TLS, s.StartTLS} {
+		if t == nil {
+			continue
+		}
 		tls := t.Version + ", " + t.Cipher
 		if t.ALPN != "" {
 			tls += ", ALPN " + t.ALPN
+		}
+		if t == s.StartTLS {
+			tls += " (after STARTTLS)"
 		}
 		line("tls", tls)
 		if len(t.Legacy) > 0 {

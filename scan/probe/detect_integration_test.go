@@ -46,13 +46,14 @@ func TestIntegrationDetect(t *testing.T) {
 		version       bool   // the server tells its version: it must be the package's
 		extraKey, val string // a fact that must be found
 		finding       string // a finding that must be made
+		starttls      bool   // STARTTLS must be done, showing the server's certificate
 	}{
 		{name: "nginx", start: servers.Nginx, svc: "http", product: "nginx", version: true},
 		{name: "openssh", start: servers.SSHD, svc: "ssh", product: "OpenSSH", version: true, extraKey: "os", val: "Debian"},
-		{name: "exim", start: servers.SMTP, svc: "smtp", product: "Exim smtpd", version: true, extraKey: "starttls", val: "offered"},
+		{name: "exim", start: servers.SMTP, svc: "smtp", product: "Exim smtpd", version: true, extraKey: "starttls", val: "offered", starttls: true},
 		{name: "vsftpd", start: servers.FTP, svc: "ftp", product: "vsftpd", version: true, finding: "plaintext-login"},
-		{name: "dovecot imap", start: servers.IMAP, svc: "imap", product: "Dovecot", extraKey: "starttls", val: "offered", finding: "login-before-tls"},
-		{name: "dovecot pop3", start: servers.POP3, svc: "pop3", product: "Dovecot", extraKey: "starttls", val: "offered", finding: "login-before-tls"},
+		{name: "dovecot imap", start: servers.IMAP, svc: "imap", product: "Dovecot", extraKey: "starttls", val: "offered", finding: "login-before-tls", starttls: true},
+		{name: "dovecot pop3", start: servers.POP3, svc: "pop3", product: "Dovecot", extraKey: "starttls", val: "offered", finding: "login-before-tls", starttls: true},
 		{name: "redis", start: servers.Redis, svc: "redis", product: "Redis key-value store", version: true, finding: "no-auth"},
 		{name: "memcached", start: servers.Memcached, svc: "memcached", product: "Memcached", version: true, finding: "no-auth"},
 		{name: "mariadb", start: servers.MariaDB, svc: "mysql", product: "MariaDB", version: true},
@@ -78,6 +79,11 @@ func TestIntegrationDetect(t *testing.T) {
 			}
 			if tt.finding != "" && !slices.Contains(findingIDs(s), tt.finding) {
 				t.Errorf("%s: findings %v; want %s", srv, findingIDs(s), tt.finding)
+			}
+			if tt.starttls {
+				if s.StartTLS == nil || s.StartTLS.Cert == nil || srv.Cert == nil || s.StartTLS.Cert.Subject != srv.Cert.Subject.String() {
+					t.Errorf("%s: STARTTLS %+v; want the server's certificate", srv, s.StartTLS)
+				}
 			}
 			if s.Evidence == "" || s.Confidence < 6 {
 				t.Errorf("%s: evidence %q, confidence %d", srv, s.Evidence, s.Confidence)

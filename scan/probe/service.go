@@ -21,6 +21,9 @@ type Service struct {
 	// TLS is set when the service spoke TLS; the fields above then name
 	// what runs inside it.
 	TLS *TLSInfo `json:"tls,omitempty"`
+	// StartTLS is set when a mail service (SMTP, POP3, IMAP) was upgraded
+	// to TLS with its STARTTLS command: the handshake and certificate.
+	StartTLS *TLSInfo `json:"starttls,omitempty"`
 	// HTTP is set for HTTP services (inside TLS too).
 	HTTP *HTTPInfo `json:"http,omitempty"`
 	// Evidence is the bytes that identified the service (or, for

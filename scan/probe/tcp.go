@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 	"slices"
 	"strconv"
@@ -249,6 +250,9 @@ func (d *detector) follow(c net.Conn, s Service) Service {
 					s.Findings = append(s.Findings, plaintextLogin("SMTP AUTH"))
 				}
 			}
+			if tls && d.startTLS(c, &s, "STARTTLS\r\n", "220") {
+				return s
+			}
 		} else if s.Name == "smtp-or-ftp" && len(b) > 0 {
 			s.Name = "ftp"
 		}
@@ -262,6 +266,9 @@ func (d *detector) follow(c net.Conn, s Service) Service {
 			s.add("starttls", "offered")
 			if bytes.Contains(caps, []byte("\r\nUSER\r\n")) {
 				s.Findings = append(s.Findings, loginBeforeTLS("POP3"))
+			}
+			if d.startTLS(c, &s, "STLS\r\n", "+OK") {
+				return s
 			}
 		} else {
 			s.Findings = append(s.Findings, plaintextLogin("POP3"))
@@ -282,6 +289,9 @@ func (d *detector) follow(c net.Conn, s Service) Service {
 		default:
 			s.Findings = append(s.Findings, plaintextLogin("IMAP"))
 		}
+		if strings.Contains(caps, "STARTTLS") && d.startTLS(c, &s, "a2 STARTTLS\r\n", "a2 OK") {
+			return s
+		}
 		c.Write([]byte("a2 LOGOUT\r\n"))
 	}
 	if s.Name == "ftp" {
@@ -294,6 +304,31 @@ func (d *detector) follow(c net.Conn, s Service) Service {
 		c.Write([]byte("QUIT\r\n"))
 	}
 	return s
+}
+
+// startTLS upgrades a mail connection with cmd, expecting a reply that
+// starts with ok, and records the handshake and the certificate's
+// findings in s.StartTLS. It reports whether the connection was upgraded
+// (then no more plain text may be sent on it). Inside TLS already, it
+// does nothing.
+func (d *detector) startTLS(c net.Conn, s *Service, cmd, ok string) bool {
+	if _, inTLS := c.(*tls.Conn); inTLS || !d.more() {
+		return false
+	}
+	b := d.exchange(c, []byte(cmd), func(b []byte) bool { return bytes.HasSuffix(b, []byte("\r\n")) })
+	if !bytes.HasPrefix(b, []byte(ok)) {
+		return false
+	}
+	d.probes++
+	tc, err := d.handshake(c, tls.VersionTLS10, tls.VersionTLS13, nil)
+	if err != nil {
+		return true
+	}
+	info := handshakeInfo(tc.ConnectionState(), d.cfg.Now())
+	tc.Close()
+	s.StartTLS = info
+	s.Findings = append(s.Findings, tlsFindings(info)...)
+	return true
 }
 
 // lastLine reports whether b ends with a complete line that starts with

@@ -53,14 +53,7 @@ func (d *detector) probeTLS(c net.Conn) (Service, bool) {
 		return Service{}, false
 	}
 	st := tc.ConnectionState()
-	info := &TLSInfo{
-		Version: tls.VersionName(st.Version),
-		Cipher:  tls.CipherSuiteName(st.CipherSuite),
-		ALPN:    st.NegotiatedProtocol,
-	}
-	if len(st.PeerCertificates) > 0 {
-		info.Cert = certInfo(st.PeerCertificates[0], d.cfg.Now())
-	}
+	info := handshakeInfo(st, d.cfg.Now())
 	// Inside: what the server says or answers to GET, over HTTP/1.1.
 	var inner Service
 	var ok bool
@@ -107,6 +100,19 @@ func (d *detector) probeTLS(c net.Conn) (Service, bool) {
 	}
 	inner.Findings = append(inner.Findings, tlsFindings(info)...)
 	return inner, true
+}
+
+// handshakeInfo describes a completed handshake as of now.
+func handshakeInfo(st tls.ConnectionState, now time.Time) *TLSInfo {
+	info := &TLSInfo{
+		Version: tls.VersionName(st.Version),
+		Cipher:  tls.CipherSuiteName(st.CipherSuite),
+		ALPN:    st.NegotiatedProtocol,
+	}
+	if len(st.PeerCertificates) > 0 {
+		info.Cert = certInfo(st.PeerCertificates[0], now)
+	}
+	return info
 }
 
 // inside identifies the service in an established TLS connection: a
