@@ -85,23 +85,10 @@ func versionCell(s *svcprobe.Service) string {
 	return v
 }
 
-// findingLabel writes a finding's severity as a word, coloured when
-// colour is on, as severityLabel does for the registry's notes.
-func findingLabel(st term.Style, sev svcprobe.Severity) string {
-	word := strings.ToUpper(sev.String())
-	switch sev {
-	case svcprobe.High:
-		return st.Red(word)
-	case svcprobe.Warning:
-		return st.Yellow(word)
-	}
-	return word
-}
-
 // printFindings writes one line per finding, prefixed by where.
 func printFindings(w io.Writer, st term.Style, indent, where string, fs []svcprobe.Finding) {
 	for _, f := range fs {
-		fmt.Fprintf(w, "%s%s %s %s: %s\n", indent, where, findingLabel(st, f.Severity), f.ID, f.Message)
+		fmt.Fprintf(w, "%s%s %s %s: %s\n", indent, where, severityLabel(st, f.Severity), f.ID, f.Message)
 	}
 }
 

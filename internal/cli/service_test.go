@@ -87,7 +87,7 @@ func TestIntegrationCheckService(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{"ssl/http", "nginx " + srv.Upstream, "subject", "CN=localhost", "self-signed", "days left",
-		"WARNING tls-legacy", "TLS 1.0 and TLS 1.1 accepted"} {
+		"MEDIUM tls-legacy", "TLS 1.0 and TLS 1.1 accepted"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

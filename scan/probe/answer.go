@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/portctl/portctl/registry"
 )
 
 // This file holds the matchers for answers to the probes that detect
@@ -104,7 +106,7 @@ func matchRedis(b []byte) (Service, bool) {
 	switch {
 	case bytes.Equal(line, []byte("+PONG")):
 		s.Confidence = 9
-		s.Findings = append(s.Findings, Finding{Severity: High, ID: "no-auth",
+		s.Findings = append(s.Findings, Finding{Severity: registry.SevHigh, ID: "no-auth",
 			Message: "Redis answers without authentication: anyone who reaches the port can read and change its data"})
 	case bytes.HasPrefix(line, []byte("-NOAUTH")) || bytes.HasPrefix(line, []byte("-DENIED")) ||
 		bytes.HasPrefix(line, []byte("-WRONGPASS")):
@@ -145,7 +147,7 @@ func matchMemcached(b []byte) (Service, bool) {
 	}
 	s := Service{Name: "memcached", Product: "Memcached", Version: printable(line[len("VERSION "):]),
 		Confidence: 10, Evidence: Escape(line)}
-	s.Findings = append(s.Findings, Finding{Severity: High, ID: "no-auth",
+	s.Findings = append(s.Findings, Finding{Severity: registry.SevHigh, ID: "no-auth",
 		Message: "memcached answers without authentication: anyone who reaches the port can read and change the cache"})
 	return s, true
 }
@@ -201,7 +203,7 @@ func matchPostgres(b []byte) (Service, bool) {
 		}
 		s.add("auth", name)
 		if method == 0 {
-			s.Findings = append(s.Findings, Finding{Severity: High, ID: "no-auth",
+			s.Findings = append(s.Findings, Finding{Severity: registry.SevHigh, ID: "no-auth",
 				Message: "PostgreSQL let a made-up user in without a password"})
 		}
 		s.Evidence = Escape(b[:9])
@@ -411,7 +413,7 @@ func matchSNMP(b []byte) (Service, bool) {
 		}
 	}
 	if printable(m.Community) == "public" {
-		s.Findings = append(s.Findings, Finding{Severity: Warning, ID: "default-community",
+		s.Findings = append(s.Findings, Finding{Severity: registry.SevMedium, ID: "default-community",
 			Message: `SNMP answers the default community "public": anyone who reaches the port can read the device's data`})
 	}
 	return s, true

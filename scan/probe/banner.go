@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"regexp"
 	"strings"
+
+	"github.com/portctl/portctl/registry"
 )
 
 // This file holds the matchers for what a server says before it is asked
@@ -233,13 +235,13 @@ func matchTelnet(b []byte) (Service, bool) {
 // plaintextLogin is the finding for a protocol that carries passwords in
 // clear text.
 func plaintextLogin(proto string) Finding {
-	return Finding{Severity: High, ID: "plaintext-login",
+	return Finding{Severity: registry.SevHigh, ID: "plaintext-login",
 		Message: proto + " offers login without encryption: passwords cross the network readable"}
 }
 
 // loginBeforeTLS is the finding for a protocol that offers STARTTLS but
 // also takes a password before it.
 func loginBeforeTLS(proto string) Finding {
-	return Finding{Severity: Warning, ID: "login-before-tls",
+	return Finding{Severity: registry.SevMedium, ID: "login-before-tls",
 		Message: proto + " offers STARTTLS but also accepts a login without it: a client that does not insist on TLS sends its password readable"}
 }

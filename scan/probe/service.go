@@ -3,6 +3,8 @@ package probe
 import (
 	"strings"
 	"time"
+
+	"github.com/portctl/portctl/registry"
 )
 
 // Service is what was found answering on a port.
@@ -122,35 +124,11 @@ type HTTPInfo struct {
 	Alt      []string `json:"alt_svc,omitempty"`  // Alt-Svc protocols ("h3")
 }
 
-// Severity ranks a Finding.
-type Severity uint8
-
-// The severities, least first.
-const (
-	Info Severity = iota + 1
-	Warning
-	High
-)
-
-// String returns "info", "warning" or "high".
-func (s Severity) String() string {
-	switch s {
-	case Info:
-		return "info"
-	case Warning:
-		return "warning"
-	case High:
-		return "high"
-	}
-	return "unknown"
-}
-
-// MarshalText encodes the severity as its String form.
-func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
 // Finding is something about a service worth a warning.
 type Finding struct {
-	Severity Severity `json:"severity"`
+	// Severity is registry's scale: SevHigh for what exposes data or
+	// passwords now, SevMedium for a weakness, SevInfo for a fact.
+	Severity registry.Severity `json:"severity"`
 	// ID is stable, for scripts: "tls-legacy", "cert-expired",
 	// "cert-expiring", "cert-self-signed", "plaintext-login",
 	// "login-before-tls", "no-auth", "default-community".

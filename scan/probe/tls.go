@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portctl/portctl/registry"
 )
 
 // allSuites are every cipher suite Go implements, the insecure ones too:
@@ -178,20 +180,20 @@ const expiringDays = 30
 func tlsFindings(info *TLSInfo) []Finding {
 	var fs []Finding
 	if len(info.Legacy) > 0 {
-		fs = append(fs, Finding{Severity: Warning, ID: "tls-legacy",
+		fs = append(fs, Finding{Severity: registry.SevMedium, ID: "tls-legacy",
 			Message: strings.Join(info.Legacy, " and ") + " accepted: both are deprecated (RFC 8996); allow TLS 1.2 and 1.3 only"})
 	}
 	if c := info.Cert; c != nil {
 		switch {
 		case c.DaysLeft < 0:
-			fs = append(fs, Finding{Severity: High, ID: "cert-expired",
+			fs = append(fs, Finding{Severity: registry.SevHigh, ID: "cert-expired",
 				Message: "the certificate expired on " + c.NotAfter.Format(time.DateOnly)})
 		case c.DaysLeft < expiringDays:
-			fs = append(fs, Finding{Severity: Warning, ID: "cert-expiring",
+			fs = append(fs, Finding{Severity: registry.SevMedium, ID: "cert-expiring",
 				Message: "the certificate expires on " + c.NotAfter.Format(time.DateOnly) + ", in " + plural(c.DaysLeft, "day")})
 		}
 		if c.SelfSigned {
-			fs = append(fs, Finding{Severity: Info, ID: "cert-self-signed",
+			fs = append(fs, Finding{Severity: registry.SevInfo, ID: "cert-self-signed",
 				Message: "the certificate is self-signed: clients cannot verify it without pinning it"})
 		}
 	}
