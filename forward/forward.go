@@ -1,0 +1,286 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures a Forwarder.
+type Config struct {
+	// OnError, when set, is told of errors that do not stop a rule: a
+	// backend that cannot be reached, an accept that failed. It is called
+	// from many goroutines.
+	OnError func(rule string, err error)
+}
+
+// Forwarder runs forwarding rules. It is safe for concurrent use.
+type Forwarder struct {
+	cfg      Config
+	mu       sync.Mutex
+	rules    map[string]*running // by Rule.Key
+	draining sync.WaitGroup      // rules removed, their connections still running
+	closed   bool
+}
+
+// New returns a Forwarder with no rules; Apply starts some.
+func New(cfg Config) *Forwarder {
+	return &Forwarder{cfg: cfg, rules: map[string]*running{}}
+}
+
+// Stats are one rule's counters.
+type Stats struct {
+	Name     string         `json:"name"`
+	Proto    Proto          `json:"proto"`
+	Listen   netip.AddrPort `json:"listen"`
+	Conns    uint64         `json:"connections"` // accepted (UDP: sessions opened)
+	Active   int64          `json:"active"`
+	BytesIn  uint64         `json:"bytes_in"`  // client to backend
+	BytesOut uint64         `json:"bytes_out"` // backend to client
+	Refused  uint64         `json:"refused"`   // by allow/deny or the connection limit
+	Errors   uint64         `json:"errors"`    // backend unreachable, resets
+	Backends []BackendStats `json:"backends"`
+	Draining bool           `json:"draining,omitempty"`
+}
+
+// BackendStats are one backend's counters.
+type BackendStats struct {
+	Target  string `json:"target"`
+	Healthy bool   `json:"healthy"`
+	Active  int64  `json:"active"`
+}
+
+// counters are a rule's live counts.
+type counters struct {
+	conns, bytesIn, bytesOut, refused, errors atomic.Uint64
+	active                                    atomic.Int64
+}
+
+// running is a rule at work.
+type running struct {
+	f        *Forwarder
+	rule     atomic.Pointer[Rule] // replaced on reload when only options change
+	pool     *pool
+	c        counters
+	ln       *net.TCPListener
+	pc       *net.UDPConn
+	udp      *udpTable
+	ctx      context.Context
+	cancel   context.CancelFunc // stops accepting; connections keep going
+	kill     context.CancelFunc // ends the connections too
+	killCtx  context.Context
+	conns    sync.WaitGroup
+	draining atomic.Bool
+}
+
+// Apply makes rules the running set: rules whose listener (protocol and
+// address) is already running keep it, with the new options and backends
+// for new connections; new rules start listening; rules no longer
+// present stop accepting, and their connections run on until they end
+// or Shutdown. A rule that cannot start (its port is taken) is an error,
+// after the others were applied; it is not running.
+func (f *Forwarder) Apply(rules []Rule) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return errors.New("forward: the forwarder is shut down")
+	}
+	want := map[string]Rule{}
+	for _, r := range rules {
+		if _, dup := want[r.Key()]; dup {
+			return fmt.Errorf("forward: two rules listen on %s", r.Key())
+		}
+		want[r.Key()] = r
+	}
+	for key, run := range f.rules {
+		if _, keep := want[key]; !keep {
+			delete(f.rules, key)
+			run.stopAccepting()
+			f.draining.Add(1)
+			go func() {
+				defer f.draining.Done()
+				run.conns.Wait()
+			}()
+		}
+	}
+	var errs []error
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		r := want[key]
+		if run, ok := f.rules[key]; ok {
+			run.update(r)
+			continue
+		}
+		run, err := f.start(r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		f.rules[key] = run
+	}
+	return errors.Join(errs...)
+}
+
+// Rules returns the running rules, by name.
+func (f *Forwarder) Rules() []Rule {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Rule, 0, len(f.rules))
+	for _, run := range f.rules {
+		out = append(out, *run.rule.Load())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Stats returns every running rule's counters, by name.
+func (f *Forwarder) Stats() []Stats {
+	f.mu.Lock()
+	runs := make([]*running, 0, len(f.rules))
+	for _, r := range f.rules {
+		runs = append(runs, r)
+	}
+	f.mu.Unlock()
+	out := make([]Stats, 0, len(runs))
+	for _, run := range runs {
+		out = append(out, run.stats())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Addr returns the address a rule listens on, with the port the kernel
+// picked when the rule asked for port 0; false when no rule has that key.
+func (f *Forwarder) Addr(key string) (netip.AddrPort, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	run, ok := f.rules[key]
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	if run.ln != nil {
+		return run.ln.Addr().(*net.TCPAddr).AddrPort(), true
+	}
+	return run.pc.LocalAddr().(*net.UDPAddr).AddrPort(), true
+}
+
+// Shutdown stops accepting on every rule and waits for the connections to
+// end, until ctx ends; then it closes what is left. It returns ctx's
+// error when it had to cut connections.
+func (f *Forwarder) Shutdown(ctx context.Context) error {
+	f.mu.Lock()
+	f.closed = true
+	runs := make([]*running, 0, len(f.rules))
+	for _, r := range f.rules {
+		runs = append(runs, r)
+		r.stopAccepting()
+	}
+	f.rules = map[string]*running{}
+	f.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		for _, r := range runs {
+			r.conns.Wait()
+		}
+		f.draining.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, r := range runs {
+			r.kill()
+		}
+		<-done
+		return ctx.Err()
+	}
+}
+
+// start opens the rule's listener and starts serving.
+func (f *Forwarder) start(r Rule) (*running, error) {
+	run := &running{f: f}
+	run.rule.Store(&r)
+	run.killCtx, run.kill = context.WithCancel(context.Background())
+	run.ctx, run.cancel = context.WithCancel(run.killCtx)
+	run.pool = newPool(r)
+	switch r.Proto {
+	case UDP:
+		pc, err := listenUDP(r.Listen)
+		if err != nil {
+			run.kill()
+			return nil, fmt.Errorf("forward: %s: %w", r.Name, err)
+		}
+		run.pc = pc
+		run.udp = newUDPTable(run)
+		go run.serveUDP()
+	default:
+		ln, err := listenTCP(r.Listen)
+		if err != nil {
+			run.kill()
+			return nil, fmt.Errorf("forward: %s: %w", r.Name, err)
+		}
+		run.ln = ln
+		go run.serveTCP()
+	}
+	go run.pool.maintain(run.ctx, f.cfg.OnError, r.Name)
+	return run, nil
+}
+
+// update takes a changed rule with the same listener: new connections
+// use its options and backends.
+func (run *running) update(r Rule) {
+	old := run.rule.Load()
+	run.rule.Store(&r)
+	if fmt.Sprint(old.Backends, old.HealthCheck, old.Balance) != fmt.Sprint(r.Backends, r.HealthCheck, r.Balance) {
+		run.pool.replace(r)
+	}
+}
+
+// stopAccepting closes the listener; connections keep running.
+func (run *running) stopAccepting() {
+	run.draining.Store(true)
+	run.cancel()
+	if run.ln != nil {
+		run.ln.Close()
+	}
+	if run.pc != nil {
+		run.udp.stop()
+	}
+}
+
+func (run *running) stats() Stats {
+	r := run.rule.Load()
+	s := Stats{Name: r.Name, Proto: r.Proto, Listen: r.Listen,
+		Conns: run.c.conns.Load(), Active: run.c.active.Load(), BytesIn: run.c.bytesIn.Load(),
+		BytesOut: run.c.bytesOut.Load(), Refused: run.c.refused.Load(), Errors: run.c.errors.Load(),
+		Backends: run.pool.stats(), Draining: run.draining.Load()}
+	return s
+}
+
+// fail counts and reports an error of a connection.
+func (run *running) fail(err error) {
+	run.c.errors.Add(1)
+	if h := run.f.cfg.OnError; h != nil {
+		h(run.rule.Load().Name, err)
+	}
+}
+
+// backoff is how long to pause accepting after EMFILE, doubling from
+// 5 ms to 1 s.
+func backoff(d time.Duration) time.Duration {
+	if d == 0 {
+		return 5 * time.Millisecond
+	}
+	return min(2*d, time.Second)
+}

@@ -1,0 +1,206 @@
+package forward
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// resolveEvery is how often backend host names are resolved again.
+const resolveEvery = 30 * time.Second
+
+// backend is one target of a rule.
+type backend struct {
+	spec    string // as written: "host:port"
+	host    string
+	port    string
+	addr    atomic.Value // the resolved netip.AddrPort, once resolved
+	healthy atomic.Bool
+	active  atomic.Int64
+}
+
+// target returns the address to dial: the resolved one when there is
+// one, else the spec (the dialer resolves it).
+func (b *backend) target() string {
+	if a, ok := b.addr.Load().(netip.AddrPort); ok && a.IsValid() {
+		return a.String()
+	}
+	return b.spec
+}
+
+// pool is a rule's backends and its balancing.
+type pool struct {
+	mu       sync.RWMutex
+	backends []*backend
+	balance  Balance
+	check    time.Duration
+	next     atomic.Uint64
+	changed  chan struct{}
+}
+
+func newPool(r Rule) *pool {
+	p := &pool{changed: make(chan struct{}, 1)}
+	p.replace(r)
+	return p
+}
+
+// replace takes the rule's backends; those that stay keep their state.
+func (p *pool) replace(r Rule) {
+	p.mu.Lock()
+	old := map[string]*backend{}
+	for _, b := range p.backends {
+		old[b.spec] = b
+	}
+	var bs []*backend
+	for _, spec := range r.Backends {
+		if b, ok := old[spec]; ok {
+			bs = append(bs, b)
+			continue
+		}
+		host, port, _ := splitHostPort(spec)
+		b := &backend{spec: spec, host: host, port: port}
+		b.healthy.Store(true)
+		if a, err := netip.ParseAddr(host); err == nil {
+			if p, err := netip.ParseAddrPort(net.JoinHostPort(a.String(), port)); err == nil {
+				b.addr.Store(p)
+			}
+		}
+		bs = append(bs, b)
+	}
+	p.backends, p.balance, p.check = bs, r.Balance, r.HealthCheck
+	p.mu.Unlock()
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+}
+
+// pick chooses a backend for a new connection: the healthy ones in turn,
+// or the one with the fewest active connections; all of them when none
+// is healthy (a check may be wrong; a refused connection is no worse).
+func (p *pool) pick() *backend {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if len(p.backends) == 0 {
+		return nil
+	}
+	cands := p.backends
+	healthy := make([]*backend, 0, len(cands))
+	for _, b := range cands {
+		if b.healthy.Load() {
+			healthy = append(healthy, b)
+		}
+	}
+	if len(healthy) > 0 {
+		cands = healthy
+	}
+	if p.balance == LeastConn {
+		best := cands[0]
+		for _, b := range cands[1:] {
+			if b.active.Load() < best.active.Load() {
+				best = b
+			}
+		}
+		return best
+	}
+	return cands[int(p.next.Add(1)-1)%len(cands)]
+}
+
+func (p *pool) stats() []BackendStats {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]BackendStats, 0, len(p.backends))
+	for _, b := range p.backends {
+		out = append(out, BackendStats{Target: b.spec, Healthy: b.healthy.Load(), Active: b.active.Load()})
+	}
+	return out
+}
+
+// maintain resolves host names now and every resolveEvery, and runs the
+// health checks, until ctx ends.
+func (p *pool) maintain(ctx context.Context, onError func(string, error), rule string) {
+	resolve := time.NewTicker(resolveEvery)
+	defer resolve.Stop()
+	var check <-chan time.Time
+	var checker *time.Ticker
+	setup := func() {
+		if checker != nil {
+			checker.Stop()
+			checker, check = nil, nil
+		}
+		p.mu.RLock()
+		every := p.check
+		p.mu.RUnlock()
+		if every > 0 {
+			checker = time.NewTicker(every)
+			check = checker.C
+		}
+	}
+	setup()
+	defer func() {
+		if checker != nil {
+			checker.Stop()
+		}
+	}()
+	p.resolve(ctx, onError, rule)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.changed:
+			setup()
+			p.resolve(ctx, onError, rule)
+		case <-resolve.C:
+			p.resolve(ctx, onError, rule)
+		case <-check:
+			p.healthCheck(ctx)
+		}
+	}
+}
+
+// resolve looks up the backends named by host name.
+func (p *pool) resolve(ctx context.Context, onError func(string, error), rule string) {
+	p.mu.RLock()
+	bs := append([]*backend(nil), p.backends...)
+	p.mu.RUnlock()
+	for _, b := range bs {
+		if _, err := netip.ParseAddr(b.host); err == nil {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip", b.host)
+		cancel()
+		if err != nil || len(addrs) == 0 {
+			if onError != nil && ctx.Err() == nil {
+				onError(rule, err)
+			}
+			continue
+		}
+		port, _ := netip.ParseAddrPort("0.0.0.0:" + b.port)
+		b.addr.Store(netip.AddrPortFrom(addrs[0].Unmap(), port.Port()))
+	}
+}
+
+// healthCheck connects to every backend once, at most a second each.
+func (p *pool) healthCheck(ctx context.Context) {
+	p.mu.RLock()
+	bs := append([]*backend(nil), p.backends...)
+	p.mu.RUnlock()
+	var wg sync.WaitGroup
+	for _, b := range bs {
+		wg.Go(func() {
+			d := net.Dialer{Timeout: time.Second}
+			c, err := d.DialContext(ctx, "tcp", b.target())
+			if err == nil {
+				c.Close()
+			}
+			if ctx.Err() == nil {
+				b.healthy.Store(err == nil)
+			}
+		})
+	}
+	wg.Wait()
+}

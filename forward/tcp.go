@@ -1,0 +1,147 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// keepAlive is the TCP keepalive idle time on both legs.
+const keepAlive = 30 * time.Second
+
+// listenTCP listens with the kernel's full backlog (Go asks for
+// net.core.somaxconn) and keepalive on accepted connections.
+func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
+	lc := net.ListenConfig{KeepAlive: keepAlive}
+	network := "tcp"
+	if addr.Addr().Is4() {
+		network = "tcp4"
+	}
+	ln, err := lc.Listen(context.Background(), network, addr.String())
+	if err != nil {
+		return nil, err
+	}
+	return ln.(*net.TCPListener), nil
+}
+
+// serveTCP accepts until the listener closes.
+func (run *running) serveTCP() {
+	var pause time.Duration
+	for {
+		c, err := run.ln.AcceptTCP()
+		if err != nil {
+			if run.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) {
+				// Out of descriptors: spinning on accept would not free
+				// any. Wait for connections to end.
+				pause = backoff(pause)
+				run.fail(err)
+				select {
+				case <-time.After(pause):
+				case <-run.ctx.Done():
+					return
+				}
+			}
+			continue
+		}
+		pause = 0
+		r := run.rule.Load()
+		client := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+		if !r.allowed(client.Addr()) || r.MaxConns > 0 && run.c.active.Load() >= int64(r.MaxConns) {
+			run.c.refused.Add(1)
+			c.SetLinger(0) // a reset: the client learns at once
+			c.Close()
+			continue
+		}
+		run.c.conns.Add(1)
+		run.c.active.Add(1)
+		run.conns.Add(1)
+		go func() {
+			defer run.conns.Done()
+			defer run.c.active.Add(-1)
+			run.handle(c, r)
+		}()
+	}
+}
+
+// handle relays one client connection to a backend.
+func (run *running) handle(c *net.TCPConn, r *Rule) {
+	defer c.Close()
+	b := run.pool.pick()
+	if b == nil {
+		run.fail(errors.New("no backend available"))
+		c.SetLinger(0)
+		return
+	}
+	b.active.Add(1)
+	defer b.active.Add(-1)
+	d := net.Dialer{Timeout: r.connectTimeout(), KeepAlive: keepAlive}
+	bc, err := d.DialContext(run.ctx, "tcp", b.target())
+	if err != nil {
+		run.fail(err)
+		c.SetLinger(0)
+		return
+	}
+	up := bc.(*net.TCPConn)
+	defer up.Close()
+	if r.ProxyProtocol != 0 {
+		hdr := proxyHeader(r.ProxyProtocol, c.RemoteAddr().(*net.TCPAddr).AddrPort(), c.LocalAddr().(*net.TCPAddr).AddrPort())
+		up.SetWriteDeadline(time.Now().Add(r.connectTimeout()))
+		if _, err := up.Write(hdr); err != nil {
+			run.fail(err)
+			return
+		}
+		up.SetWriteDeadline(time.Time{})
+	}
+	// Ending the rule's connections (Shutdown past its deadline) closes
+	// both sides.
+	stop := context.AfterFunc(run.killCtx, func() {
+		c.SetLinger(0)
+		c.Close()
+		up.Close()
+	})
+	defer stop()
+	idle := r.IdleTimeout
+	var wg sync.WaitGroup
+	var activity activityMeter
+	activity.init(c, up)
+	relay := func(dst, src *net.TCPConn, count func(uint64)) {
+		defer wg.Done()
+		for {
+			if idle > 0 {
+				src.SetReadDeadline(time.Now().Add(idle))
+			}
+			n, err := io.Copy(dst, src) // *net.TCPConn to *net.TCPConn: splice
+			count(uint64(n))
+			if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && (n > 0 || activity.moved()) {
+				continue // idle this way, not the other
+			}
+			if err == nil {
+				// The source shut down writing: pass it on, and let the
+				// other direction run on.
+				dst.CloseWrite()
+				return
+			}
+			// A reset, an idle timeout: end both directions.
+			if !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
+				run.fail(err)
+			}
+			c.SetLinger(0)
+			c.Close()
+			up.Close()
+			return
+		}
+	}
+	wg.Add(2)
+	go relay(up, c, func(n uint64) { run.c.bytesIn.Add(n) })
+	relay(c, up, func(n uint64) { run.c.bytesOut.Add(n) })
+	wg.Wait()
+}

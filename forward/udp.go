@@ -1,0 +1,179 @@
+package forward
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxDatagram is the largest UDP payload: every datagram arrives whole.
+const maxDatagram = 64 << 10
+
+// Defaults for UDP rules.
+const (
+	defaultUDPSessions = 4096
+	defaultUDPIdle     = 60 * time.Second
+)
+
+func listenUDP(addr netip.AddrPort) (*net.UDPConn, error) {
+	network := "udp"
+	if addr.Addr().Is4() {
+		network = "udp4"
+	}
+	return net.ListenUDP(network, net.UDPAddrFromAddrPort(addr))
+}
+
+// udpTable is a UDP rule's sessions, one per client address, each with a
+// socket connected to the backend chosen for it.
+type udpTable struct {
+	run      *running
+	mu       sync.Mutex
+	sessions map[netip.AddrPort]*udpSession
+	wg       sync.WaitGroup
+}
+
+type udpSession struct {
+	conn    *net.UDPConn
+	b       *backend
+	last    atomic.Int64 // unix nanoseconds of the last datagram either way
+	closing atomic.Bool
+}
+
+func newUDPTable(run *running) *udpTable {
+	return &udpTable{run: run, sessions: map[netip.AddrPort]*udpSession{}}
+}
+
+// serveUDP reads client datagrams until the rule stops.
+func (run *running) serveUDP() {
+	t := run.udp
+	run.conns.Add(1)
+	defer run.conns.Done()
+	buf := make([]byte, maxDatagram)
+	for {
+		n, client, err := run.pc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if run.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				t.closeAll()
+				return
+			}
+			continue
+		}
+		client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+		s := t.session(client)
+		if s == nil {
+			continue
+		}
+		s.last.Store(time.Now().UnixNano())
+		if _, err := s.conn.Write(buf[:n]); err != nil {
+			run.fail(err)
+			continue
+		}
+		run.c.bytesIn.Add(uint64(n))
+	}
+}
+
+// session returns the client's session, opening one if the rule allows;
+// nil when the datagram is refused.
+func (t *udpTable) session(client netip.AddrPort) *udpSession {
+	run := t.run
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.sessions[client]; s != nil {
+		return s
+	}
+	r := run.rule.Load()
+	max := r.MaxConns
+	if max <= 0 {
+		max = defaultUDPSessions
+	}
+	if !r.allowed(client.Addr()) || len(t.sessions) >= max {
+		run.c.refused.Add(1)
+		return nil
+	}
+	b := run.pool.pick()
+	if b == nil {
+		run.fail(errors.New("no backend available"))
+		return nil
+	}
+	c, err := net.Dial("udp", b.target())
+	if err != nil {
+		run.fail(err)
+		return nil
+	}
+	s := &udpSession{conn: c.(*net.UDPConn), b: b}
+	s.last.Store(time.Now().UnixNano())
+	t.sessions[client] = s
+	b.active.Add(1)
+	run.c.conns.Add(1)
+	run.c.active.Add(1)
+	t.wg.Add(1)
+	go t.replies(client, s, r)
+	return s
+}
+
+// replies sends the backend's datagrams back to the client, any number of
+// them, until the session is idle for the rule's idle timeout.
+func (t *udpTable) replies(client netip.AddrPort, s *udpSession, r *Rule) {
+	run := t.run
+	defer t.wg.Done()
+	defer func() {
+		t.mu.Lock()
+		if t.sessions[client] == s {
+			delete(t.sessions, client)
+		}
+		t.mu.Unlock()
+		s.conn.Close()
+		s.b.active.Add(-1)
+		run.c.active.Add(-1)
+	}()
+	idle := r.IdleTimeout
+	if idle <= 0 {
+		idle = defaultUDPIdle
+	}
+	buf := make([]byte, maxDatagram)
+	for {
+		s.conn.SetReadDeadline(time.Unix(0, s.last.Load()).Add(idle))
+		n, err := s.conn.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !s.closing.Load() &&
+				time.Since(time.Unix(0, s.last.Load())) < idle {
+				continue // a client datagram came meanwhile
+			}
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				if !s.closing.Load() && !errors.Is(err, net.ErrClosed) {
+					run.fail(err) // an ICMP error: the backend port is closed
+				}
+			}
+			return
+		}
+		s.last.Store(time.Now().UnixNano())
+		if _, err := run.pc.WriteToUDPAddrPort(buf[:n], client); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			run.fail(err)
+			continue
+		}
+		run.c.bytesOut.Add(uint64(n))
+	}
+}
+
+// stop closes the listening socket; sessions end with closeAll.
+func (t *udpTable) stop() {
+	t.run.pc.Close()
+}
+
+// closeAll ends every session and waits for them.
+func (t *udpTable) closeAll() {
+	t.mu.Lock()
+	for _, s := range t.sessions {
+		s.closing.Store(true)
+		s.conn.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+}
