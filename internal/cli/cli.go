@@ -76,6 +76,7 @@ func NewRootCmd(streams *term.IO) *cobra.Command {
 		newKillCmd(streams, nil),
 		newEphemeralCmd(streams, nil),
 		newScanCmd(streams, nil),
+		newForwardCmd(streams, nil),
 	)
 	return root
 }

@@ -1,0 +1,590 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portctl/portctl/forward"
+	"github.com/portctl/portctl/internal/term"
+	"github.com/portctl/portctl/scan"
+)
+
+// forwardOptions are the flags and arguments of `portctl forward`.
+type forwardOptions struct {
+	Rules          []string
+	Config         string
+	MaxConns       int
+	IdleTimeout    time.Duration
+	ConnectTimeout time.Duration
+	Allow, Deny    []string
+	ProxyProtocol  int
+	Balance        string
+	HealthCheck    time.Duration
+	Drain          time.Duration
+	Stats          bool
+	Check          bool
+	JSON           bool
+}
+
+func newForwardCmd(streams *term.IO, runF func(context.Context, forwardOptions) error) *cobra.Command {
+	var opts forwardOptions
+	cmd := &cobra.Command{
+		Use:   "forward RULE... | --config FILE",
+		Short: "Forward TCP and UDP ports to other addresses",
+		Long: `Send what arrives on a local port to another address, until stopped.
+
+A rule is [tcp/|udp/][LISTEN_ADDR:]LISTEN_PORT:HOST:PORT[,HOST:PORT...]:
+8080:127.0.0.1:80, udp/5353:10.0.0.1:53, [::]:443:[2001:db8::1]:443,
+127.0.0.1:9000:backend.internal:9000. Without LISTEN_ADDR the rule listens
+on every interface. Several targets share the connections, in turn
+(--balance roundrobin) or to the least busy (leastconn), skipping those a
+--health-check finds down.
+
+TCP bytes move by splice(2), without a copy through user space; when one
+side shuts down writing the other is told and the other direction keeps
+flowing. UDP keeps a session per client, with any number of replies.
+
+--config FILE reads rules from YAML (see the README). SIGHUP, or a change
+to the file, reloads it: unchanged listeners stay open and their
+connections run on, new rules start, removed rules stop accepting and
+drain. SIGTERM or Ctrl-C stops accepting and waits --drain for the
+connections. Counters are logged on stderr at each reload and at the end;
+'portctl forward --stats' shows those of every running forwarder.
+
+'portctl forward --check RULE...' tests the forwarding machinery of each
+rule on a free loopback port against a built-in backend (a sha256-checked
+stream each way, a half-close exchange, a UDP round trip with an 8,000-byte
+datagram and several replies), and whether the rule's own targets answer.`,
+		Example: `  portctl forward 8080:127.0.0.1:80
+  portctl forward udp/5353:10.0.0.1:53 --idle-timeout 30s
+  portctl forward 443:10.0.0.1:443,10.0.0.2:443 --balance leastconn --health-check 5s
+  portctl forward --config forward.yaml
+  portctl forward --stats
+  portctl forward --check 8080:127.0.0.1:80`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Rules = args
+			switch {
+			case opts.Stats && (len(args) > 0 || opts.Config != "" || opts.Check):
+				return usageErrorf("--stats takes no rule: it shows the running forwarders' counters")
+			case opts.Stats:
+			case len(args) == 0 && opts.Config == "":
+				return usageErrorf("forward needs a RULE such as 8080:127.0.0.1:80, or --config FILE")
+			case opts.Check && opts.Config != "":
+				return usageErrorf("--check takes rules on the command line, not --config")
+			}
+			if opts.ProxyProtocol != 0 && opts.ProxyProtocol != 1 && opts.ProxyProtocol != 2 {
+				return usageErrorf("--proxy-protocol %d: want 1 or 2", opts.ProxyProtocol)
+			}
+			if opts.MaxConns < 0 || opts.IdleTimeout < 0 || opts.ConnectTimeout < 0 || opts.HealthCheck < 0 || opts.Drain < 0 {
+				return usageErrorf("--max-conns, --idle-timeout, --connect-timeout, --health-check and --drain take positive values")
+			}
+			switch opts.Balance {
+			case "", "roundrobin", "leastconn":
+			default:
+				return usageErrorf("--balance %q: want roundrobin or leastconn", opts.Balance)
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runForward(cmd.Context(), streams, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Config, "config", "", "read rules from a YAML FILE (reloaded on SIGHUP or when it changes)")
+	f.IntVar(&opts.MaxConns, "max-conns", 0, "at most this many connections (UDP: sessions) per rule (0: no limit)")
+	f.DurationVar(&opts.IdleTimeout, "idle-timeout", 0, "close a connection or UDP session idle this long (0: never; UDP: 60s)")
+	f.DurationVar(&opts.ConnectTimeout, "connect-timeout", 0, "give up connecting to a target after this long (default 5s)")
+	f.StringSliceVar(&opts.Allow, "allow", nil, "only accept clients in these CIDRs")
+	f.StringSliceVar(&opts.Deny, "deny", nil, "refuse clients in these CIDRs")
+	f.IntVar(&opts.ProxyProtocol, "proxy-protocol", 0, "send a PROXY protocol header of version 1 or 2 to the target")
+	f.StringVar(&opts.Balance, "balance", "", "how targets share connections: roundrobin (default) or leastconn")
+	f.DurationVar(&opts.HealthCheck, "health-check", 0, "check the targets with a TCP connect this often")
+	f.DurationVar(&opts.Drain, "drain", 30*time.Second, "on SIGTERM, wait this long for connections to end")
+	f.BoolVar(&opts.Stats, "stats", false, "show the counters of the forwarders running on this machine")
+	f.BoolVar(&opts.Check, "check", false, "test each rule's forwarding on a free port, and its targets")
+	f.BoolVar(&opts.JSON, "json", false, "with --stats or --check: print JSON")
+	return cmd
+}
+
+// forwardRules builds the rules of the command line and the config file.
+func forwardRules(opts forwardOptions) ([]forward.Rule, error) {
+	allow, err := forward.ParsePrefixes(opts.Allow)
+	if err != nil {
+		return nil, usageErrorf("--allow: %v", err)
+	}
+	deny, err := forward.ParsePrefixes(opts.Deny)
+	if err != nil {
+		return nil, usageErrorf("--deny: %v", err)
+	}
+	var rules []forward.Rule
+	for _, s := range opts.Rules {
+		r, err := forward.ParseRule(s)
+		if err != nil {
+			return nil, usageErrorf("%v", strings.TrimPrefix(err.Error(), "forward: "))
+		}
+		r.MaxConns, r.IdleTimeout, r.ConnectTimeout = opts.MaxConns, opts.IdleTimeout, opts.ConnectTimeout
+		r.Allow, r.Deny, r.HealthCheck = allow, deny, opts.HealthCheck
+		r.Balance = forward.Balance(opts.Balance)
+		if opts.ProxyProtocol != 0 {
+			if r.Proto == forward.UDP {
+				return nil, usageErrorf("--proxy-protocol is for TCP rules; %s is UDP", s)
+			}
+			r.ProxyProtocol = opts.ProxyProtocol
+		}
+		rules = append(rules, r)
+	}
+	if opts.Config != "" {
+		data, err := os.ReadFile(opts.Config)
+		if err != nil {
+			return nil, usageErrorf("--config %s: %v", opts.Config, errors.Unwrap(err))
+		}
+		fr, err := forward.ParseConfig(data)
+		if err != nil {
+			return nil, usageErrorf("--config %s: %v", opts.Config, strings.TrimPrefix(err.Error(), "forward: "))
+		}
+		if len(fr) == 0 && len(rules) == 0 {
+			return nil, usageErrorf("--config %s has no rules", opts.Config)
+		}
+		rules = append(rules, fr...)
+	}
+	return rules, nil
+}
+
+func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if opts.Stats {
+		return printForwardStats(streams, opts.JSON)
+	}
+	rules, err := forwardRules(opts)
+	if err != nil {
+		return err
+	}
+	if opts.Check {
+		return runForwardCheck(ctx, streams, rules, opts.JSON)
+	}
+	scan.RaiseFileLimit()
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(streams.Err, "%s portctl forward: %s\n", time.Now().Format(time.TimeOnly), fmt.Sprintf(format, args...))
+	}
+	f := forward.New(forward.Config{OnError: func(rule string, err error) { logf("%s: %v", rule, err) }})
+	if err := f.Apply(rules); err != nil {
+		f.Shutdown(context.Background())
+		return fmt.Errorf("%w", err)
+	}
+	logRules := func() {
+		for _, r := range f.Rules() {
+			a, _ := f.Addr(r.Key())
+			logf("%s %s -> %s", r.Proto, a, strings.Join(r.Backends, ", "))
+		}
+	}
+	logStats := func() {
+		for _, s := range f.Stats() {
+			logf("%s: %d connections (%d active), %s in, %s out, %d refused, %d errors", s.Name, s.Conns, s.Active,
+				humanBytes(s.BytesIn), humanBytes(s.BytesOut), s.Refused, s.Errors)
+		}
+	}
+	logRules()
+	stopStats := serveForwardStats(f, logf)
+	defer stopStats()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(term)
+	var lastMod time.Time
+	if opts.Config != "" {
+		if fi, err := os.Stat(opts.Config); err == nil {
+			lastMod = fi.ModTime()
+		}
+	}
+	watch := time.NewTicker(2 * time.Second)
+	defer watch.Stop()
+	reload := func(why string) {
+		rules, err := forwardRules(opts)
+		if err != nil {
+			logf("not reloaded (%s): %v", why, err)
+			return
+		}
+		logStats()
+		if err := f.Apply(rules); err != nil {
+			logf("reloaded (%s), with errors: %v", why, err)
+		} else {
+			logf("reloaded (%s)", why)
+		}
+		logRules()
+	}
+	for {
+		select {
+		case <-hup:
+			reload("SIGHUP")
+		case <-watch.C:
+			if opts.Config == "" {
+				continue
+			}
+			if fi, err := os.Stat(opts.Config); err == nil && !fi.ModTime().Equal(lastMod) {
+				lastMod = fi.ModTime()
+				reload(opts.Config + " changed")
+			}
+		case <-term:
+			return shutdownForward(f, opts.Drain, logf, logStats)
+		case <-ctx.Done():
+			return shutdownForward(f, opts.Drain, logf, logStats)
+		}
+	}
+}
+
+// shutdownForward drains the forwarder for at most drain.
+func shutdownForward(f *forward.Forwarder, drain time.Duration, logf func(string, ...any), logStats func()) error {
+	logf("stopping: no new connections; waiting up to %v for the open ones", drain)
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	stats := f.Stats()
+	err := f.Shutdown(ctx)
+	for _, s := range stats {
+		logf("%s: %d connections, %s in, %s out, %d refused, %d errors", s.Name, s.Conns, humanBytes(s.BytesIn), humanBytes(s.BytesOut), s.Refused, s.Errors)
+	}
+	if err != nil {
+		logf("closed the connections still open after %v", drain)
+	}
+	return nil
+}
+
+// humanBytes writes a byte count with a binary unit.
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// forwardRuntimeDir is where running forwarders put their stats sockets.
+func forwardRuntimeDir() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "portctl")
+	}
+	if os.Geteuid() == 0 {
+		return "/run/portctl"
+	}
+	return filepath.Join(os.TempDir(), "portctl-"+strconv.Itoa(os.Geteuid()))
+}
+
+// serveForwardStats answers the stats socket of this process: each
+// connection gets the counters as JSON. It returns a function that
+// removes the socket.
+func serveForwardStats(f *forward.Forwarder, logf func(string, ...any)) func() {
+	dir := forwardRuntimeDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		logf("no stats socket: %v", err)
+		return func() {}
+	}
+	path := filepath.Join(dir, "forward-"+strconv.Itoa(os.Getpid())+".sock")
+	os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		logf("no stats socket: %v", err)
+		return func() {}
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			json.NewEncoder(c).Encode(forwardProcess{PID: os.Getpid(), Rules: f.Stats()})
+			c.Close()
+		}
+	}()
+	return func() {
+		l.Close()
+		os.Remove(path)
+	}
+}
+
+// forwardProcess is one running forwarder's counters.
+type forwardProcess struct {
+	PID   int             `json:"pid"`
+	Rules []forward.Stats `json:"rules"`
+}
+
+// printForwardStats asks every running forwarder for its counters.
+func printForwardStats(streams *term.IO, asJSON bool) error {
+	socks, _ := filepath.Glob(filepath.Join(forwardRuntimeDir(), "forward-*.sock"))
+	var procs []forwardProcess
+	for _, s := range socks {
+		c, err := net.DialTimeout("unix", s, time.Second)
+		if err != nil {
+			os.Remove(s) // left by a forwarder that did not end cleanly
+			continue
+		}
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		var p forwardProcess
+		err = json.NewDecoder(c).Decode(&p)
+		c.Close()
+		if err == nil {
+			procs = append(procs, p)
+		}
+	}
+	if asJSON {
+		if procs == nil {
+			procs = []forwardProcess{}
+		}
+		return writeJSON(streams.Out, procs)
+	}
+	if len(procs) == 0 {
+		return negativef("no portctl forward is running (none answers in %s)", forwardRuntimeDir())
+	}
+	st := streams.Style()
+	t := term.NewTable("PID", "RULE", "LISTEN", "CONNS", "ACTIVE", "IN", "OUT", "REFUSED", "ERRORS", "TARGETS")
+	for _, p := range procs {
+		for _, r := range p.Rules {
+			var targets []string
+			for _, b := range r.Backends {
+				state := ""
+				if !b.Healthy {
+					state = " " + st.Red("down")
+				}
+				targets = append(targets, b.Target+state)
+			}
+			t.Row(strconv.Itoa(p.PID), r.Name, fmt.Sprintf("%s/%s", r.Proto, r.Listen), strconv.FormatUint(r.Conns, 10),
+				strconv.FormatInt(r.Active, 10), humanBytes(r.BytesIn), humanBytes(r.BytesOut),
+				strconv.FormatUint(r.Refused, 10), strconv.FormatUint(r.Errors, 10), strings.Join(targets, ", "))
+		}
+	}
+	return t.Render(streams.Out, streams.Width(), st)
+}
+
+// forwardCheck is the outcome of --check for one rule.
+type forwardCheck struct {
+	Rule    string   `json:"rule"`
+	Passed  bool     `json:"passed"`
+	Checks  []string `json:"checks"`
+	Failed  []string `json:"failed,omitempty"`
+	Targets []string `json:"targets,omitempty"` // the rule's own targets that did not answer
+}
+
+// runForwardCheck tests each rule's options on a free loopback port
+// against built-in backends.
+func runForwardCheck(ctx context.Context, streams *term.IO, rules []forward.Rule, asJSON bool) error {
+	var results []forwardCheck
+	failed := false
+	for _, r := range rules {
+		res := checkRule(ctx, r)
+		failed = failed || !res.Passed
+		results = append(results, res)
+	}
+	if asJSON {
+		if err := writeJSON(streams.Out, results); err != nil {
+			return err
+		}
+	} else {
+		st := streams.Style()
+		for _, res := range results {
+			verdict := st.Green("pass")
+			if !res.Passed {
+				verdict = st.Red("FAIL")
+			}
+			fmt.Fprintf(streams.Out, "%s  %s\n", verdict, res.Rule)
+			for _, c := range res.Checks {
+				fmt.Fprintf(streams.Out, "  ok    %s\n", c)
+			}
+			for _, c := range res.Failed {
+				fmt.Fprintf(streams.Out, "  %s  %s\n", st.Red("fail"), c)
+			}
+			for _, c := range res.Targets {
+				fmt.Fprintf(streams.Out, "  %s  %s\n", st.Yellow("warn"), c)
+			}
+		}
+	}
+	if failed {
+		return negativef("a rule failed its check")
+	}
+	return nil
+}
+
+// checkRule runs one rule's self-test.
+func checkRule(ctx context.Context, r forward.Rule) forwardCheck {
+	res := forwardCheck{Rule: r.Name}
+	pass := func(format string, args ...any) { res.Checks = append(res.Checks, fmt.Sprintf(format, args...)) }
+	fail := func(format string, args ...any) { res.Failed = append(res.Failed, fmt.Sprintf(format, args...)) }
+	// The rule's own targets.
+	for _, b := range r.Backends {
+		if r.Proto == forward.UDP {
+			break // UDP has no connection to try
+		}
+		c, err := net.DialTimeout("tcp", b, 3*time.Second)
+		if err != nil {
+			res.Targets = append(res.Targets, fmt.Sprintf("target %s does not accept connections: %v", b, err))
+			continue
+		}
+		c.Close()
+		pass("target %s accepts connections", b)
+	}
+	// The machinery, on loopback, against a built-in backend.
+	test := r
+	test.Name = "check"
+	test.Listen = netipLoopback(0)
+	test.Allow, test.Deny, test.ProxyProtocol, test.MaxConns = nil, nil, 0, 0
+	if r.Proto == forward.UDP {
+		checkUDP(ctx, test, pass, fail)
+	} else {
+		checkTCP(ctx, test, pass, fail)
+	}
+	res.Passed = len(res.Failed) == 0
+	return res
+}
+
+func checkTCP(ctx context.Context, r forward.Rule, pass, fail func(string, ...any)) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fail("backend: %v", err)
+		return
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				// Read to the end (the client's half-close), then answer
+				// with the sha256 of what came and a stream of its own.
+				h := sha256.New()
+				io.Copy(h, c)
+				time.Sleep(200 * time.Millisecond)
+				c.Write(h.Sum(nil))
+				io.CopyN(c, rand.Reader, 16<<20)
+			}()
+		}
+	}()
+	r.Backends = []string{l.Addr().String()}
+	f := forward.New(forward.Config{})
+	if err := f.Apply([]forward.Rule{r}); err != nil {
+		fail("listen: %v", err)
+		return
+	}
+	defer f.Shutdown(context.Background())
+	addr, _ := f.Addr(r.Key())
+	c, err := net.DialTimeout("tcp", addr.String(), 3*time.Second)
+	if err != nil {
+		fail("connect through the forwarder: %v", err)
+		return
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	const size = 64 << 20
+	start := time.Now()
+	h := sha256.New()
+	if _, err := io.CopyN(io.MultiWriter(c, h), rand.Reader, size); err != nil {
+		fail("send 64 MiB: %v", err)
+		return
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		fail("half-close: %v", err)
+		return
+	}
+	sum := make([]byte, 32)
+	if _, err := io.ReadFull(c, sum); err != nil {
+		fail("half-close: no answer after shutting down writing: %v", err)
+		return
+	}
+	if !bytes.Equal(sum, h.Sum(nil)) {
+		fail("integrity: the backend's sha256 of the 64 MiB differs")
+		return
+	}
+	pass("64 MiB to the backend, sha256 equal (%.0f MiB/s)", 64/time.Since(start).Seconds())
+	pass("half-close: the answer came after the client shut down writing")
+	n, err := io.Copy(io.Discard, c)
+	if err != nil || n != 16<<20 {
+		fail("16 MiB from the backend: %d bytes, %v", n, err)
+		return
+	}
+	pass("16 MiB from the backend, then its close")
+}
+
+func checkUDP(ctx context.Context, r forward.Rule, pass, fail func(string, ...any)) {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		fail("backend: %v", err)
+		return
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			sum := sha256.Sum256(buf[:n])
+			pc.WriteToUDPAddrPort(buf[:n], from)
+			pc.WriteToUDPAddrPort(sum[:], from)
+		}
+	}()
+	r.Backends = []string{pc.LocalAddr().String()}
+	f := forward.New(forward.Config{})
+	if err := f.Apply([]forward.Rule{r}); err != nil {
+		fail("listen: %v", err)
+		return
+	}
+	defer f.Shutdown(context.Background())
+	addr, _ := f.Addr(r.Key())
+	c, err := net.Dial("udp", addr.String())
+	if err != nil {
+		fail("socket: %v", err)
+		return
+	}
+	defer c.Close()
+	msg := make([]byte, 8000)
+	rand.Read(msg)
+	c.Write(msg)
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 65536)
+	n, err := c.Read(buf)
+	if err != nil || !bytes.Equal(buf[:n], msg) {
+		fail("an 8,000-byte datagram: %d bytes back, %v", n, err)
+		return
+	}
+	pass("an 8,000-byte datagram came back whole")
+	n, err = c.Read(buf)
+	sum := sha256.Sum256(msg)
+	if err != nil || !bytes.Equal(buf[:n], sum[:]) {
+		fail("a second reply to the same datagram: %v", err)
+		return
+	}
+	pass("a second reply to the same datagram reached the client")
+}
+
+// netipLoopback is 127.0.0.1:port.
+func netipLoopback(port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)
+}
