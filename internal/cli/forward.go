@@ -1,16 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -381,22 +376,13 @@ func printForwardStats(streams *term.IO, asJSON bool) error {
 	return t.Render(streams.Out, streams.Width(), st)
 }
 
-// forwardCheck is the outcome of --check for one rule.
-type forwardCheck struct {
-	Rule    string   `json:"rule"`
-	Passed  bool     `json:"passed"`
-	Checks  []string `json:"checks"`
-	Failed  []string `json:"failed,omitempty"`
-	Targets []string `json:"targets,omitempty"` // the rule's own targets that did not answer
-}
-
 // runForwardCheck tests each rule's options on a free loopback port
 // against built-in backends.
 func runForwardCheck(ctx context.Context, streams *term.IO, rules []forward.Rule, asJSON bool) error {
-	var results []forwardCheck
+	var results []forward.CheckResult
 	failed := false
 	for _, r := range rules {
-		res := checkRule(ctx, r)
+		res := forward.Check(ctx, r)
 		failed = failed || !res.Passed
 		results = append(results, res)
 	}
@@ -427,164 +413,4 @@ func runForwardCheck(ctx context.Context, streams *term.IO, rules []forward.Rule
 		return negativef("a rule failed its check")
 	}
 	return nil
-}
-
-// checkRule runs one rule's self-test.
-func checkRule(ctx context.Context, r forward.Rule) forwardCheck {
-	res := forwardCheck{Rule: r.Name}
-	pass := func(format string, args ...any) { res.Checks = append(res.Checks, fmt.Sprintf(format, args...)) }
-	fail := func(format string, args ...any) { res.Failed = append(res.Failed, fmt.Sprintf(format, args...)) }
-	// The rule's own targets.
-	for _, b := range r.Backends {
-		if r.Proto == forward.UDP {
-			break // UDP has no connection to try
-		}
-		c, err := net.DialTimeout("tcp", b, 3*time.Second)
-		if err != nil {
-			res.Targets = append(res.Targets, fmt.Sprintf("target %s does not accept connections: %v", b, err))
-			continue
-		}
-		c.Close()
-		pass("target %s accepts connections", b)
-	}
-	// The machinery, on loopback, against a built-in backend.
-	test := r
-	test.Name = "check"
-	test.Listen = netipLoopback(0)
-	test.Allow, test.Deny, test.ProxyProtocol, test.MaxConns = nil, nil, 0, 0
-	if r.Proto == forward.UDP {
-		checkUDP(ctx, test, pass, fail)
-	} else {
-		checkTCP(ctx, test, pass, fail)
-	}
-	res.Passed = len(res.Failed) == 0
-	return res
-}
-
-func checkTCP(ctx context.Context, r forward.Rule, pass, fail func(string, ...any)) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fail("backend: %v", err)
-		return
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				// Read to the end (the client's half-close), then answer
-				// with the sha256 of what came and a stream of its own.
-				h := sha256.New()
-				io.Copy(h, c)
-				time.Sleep(200 * time.Millisecond)
-				c.Write(h.Sum(nil))
-				io.CopyN(c, rand.Reader, 16<<20)
-			}()
-		}
-	}()
-	r.Backends = []string{l.Addr().String()}
-	f := forward.New(forward.Config{})
-	if err := f.Apply([]forward.Rule{r}); err != nil {
-		fail("listen: %v", err)
-		return
-	}
-	defer f.Shutdown(context.Background())
-	addr, _ := f.Addr(r.Key())
-	c, err := net.DialTimeout("tcp", addr.String(), 3*time.Second)
-	if err != nil {
-		fail("connect through the forwarder: %v", err)
-		return
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	const size = 64 << 20
-	start := time.Now()
-	h := sha256.New()
-	if _, err := io.CopyN(io.MultiWriter(c, h), rand.Reader, size); err != nil {
-		fail("send 64 MiB: %v", err)
-		return
-	}
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		fail("half-close: %v", err)
-		return
-	}
-	sum := make([]byte, 32)
-	if _, err := io.ReadFull(c, sum); err != nil {
-		fail("half-close: no answer after shutting down writing: %v", err)
-		return
-	}
-	if !bytes.Equal(sum, h.Sum(nil)) {
-		fail("integrity: the backend's sha256 of the 64 MiB differs")
-		return
-	}
-	pass("64 MiB to the backend, sha256 equal (%.0f MiB/s)", 64/time.Since(start).Seconds())
-	pass("half-close: the answer came after the client shut down writing")
-	n, err := io.Copy(io.Discard, c)
-	if err != nil || n != 16<<20 {
-		fail("16 MiB from the backend: %d bytes, %v", n, err)
-		return
-	}
-	pass("16 MiB from the backend, then its close")
-}
-
-func checkUDP(ctx context.Context, r forward.Rule, pass, fail func(string, ...any)) {
-	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		fail("backend: %v", err)
-		return
-	}
-	defer pc.Close()
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			sum := sha256.Sum256(buf[:n])
-			pc.WriteToUDPAddrPort(buf[:n], from)
-			pc.WriteToUDPAddrPort(sum[:], from)
-		}
-	}()
-	r.Backends = []string{pc.LocalAddr().String()}
-	f := forward.New(forward.Config{})
-	if err := f.Apply([]forward.Rule{r}); err != nil {
-		fail("listen: %v", err)
-		return
-	}
-	defer f.Shutdown(context.Background())
-	addr, _ := f.Addr(r.Key())
-	c, err := net.Dial("udp", addr.String())
-	if err != nil {
-		fail("socket: %v", err)
-		return
-	}
-	defer c.Close()
-	msg := make([]byte, 8000)
-	rand.Read(msg)
-	c.Write(msg)
-	c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	buf := make([]byte, 65536)
-	n, err := c.Read(buf)
-	if err != nil || !bytes.Equal(buf[:n], msg) {
-		fail("an 8,000-byte datagram: %d bytes back, %v", n, err)
-		return
-	}
-	pass("an 8,000-byte datagram came back whole")
-	n, err = c.Read(buf)
-	sum := sha256.Sum256(msg)
-	if err != nil || !bytes.Equal(buf[:n], sum[:]) {
-		fail("a second reply to the same datagram: %v", err)
-		return
-	}
-	pass("a second reply to the same datagram reached the client")
-}
-
-// netipLoopback is 127.0.0.1:port.
-func netipLoopback(port uint16) netip.AddrPort {
-	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)
 }
