@@ -88,14 +88,16 @@ func (p *pool) pick() *backend {
 		return nil
 	}
 	cands := p.backends
-	healthy := make([]*backend, 0, len(cands))
-	for _, b := range cands {
-		if b.healthy.Load() {
-			healthy = append(healthy, b)
+	if p.check > 0 && len(cands) > 1 {
+		healthy := make([]*backend, 0, len(cands))
+		for _, b := range cands {
+			if b.healthy.Load() {
+				healthy = append(healthy, b)
+			}
 		}
-	}
-	if len(healthy) > 0 {
-		cands = healthy
+		if len(healthy) > 0 {
+			cands = healthy
+		}
 	}
 	if p.balance == LeastConn {
 		best := cands[0]

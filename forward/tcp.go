@@ -12,13 +12,15 @@ import (
 	"time"
 )
 
-// keepAlive is the TCP keepalive idle time on both legs.
-const keepAlive = 30 * time.Second
+// keepAlive turns TCP keepalive on for both legs, probing after 30 s of
+// silence; the interval and count stay the kernel's (fewer setsockopt
+// calls per connection).
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: -1, Count: -1}
 
 // listenTCP listens with the kernel's full backlog (Go asks for
 // net.core.somaxconn) and keepalive on accepted connections.
 func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
-	lc := net.ListenConfig{KeepAlive: keepAlive}
+	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
 	network := "tcp"
 	if addr.Addr().Is4() {
 		network = "tcp4"
@@ -83,8 +85,10 @@ func (run *running) handle(c *net.TCPConn, r *Rule) {
 	}
 	b.active.Add(1)
 	defer b.active.Add(-1)
-	d := net.Dialer{Timeout: r.connectTimeout(), KeepAlive: keepAlive}
-	bc, err := d.DialContext(run.ctx, "tcp", b.target())
+	// Without a context: one that can be cancelled costs a goroutine per
+	// dial; the timeout bounds it.
+	d := net.Dialer{Timeout: r.connectTimeout(), KeepAliveConfig: keepAlive}
+	bc, err := d.Dial("tcp", b.target())
 	if err != nil {
 		run.fail(err)
 		c.SetLinger(0)
@@ -112,7 +116,9 @@ func (run *running) handle(c *net.TCPConn, r *Rule) {
 	idle := r.IdleTimeout
 	var wg sync.WaitGroup
 	var activity activityMeter
-	activity.init(c, up)
+	if idle > 0 {
+		activity.init(c, up)
+	}
 	relay := func(dst, src *net.TCPConn, count func(uint64)) {
 		defer wg.Done()
 		for {
