@@ -62,6 +62,7 @@ func TestScanBadSpecs(t *testing.T) {
 		{[]string{"scan"}, "needs targets"},
 		{[]string{"scan", "127.0.0.1", "-sV", "--probes", "/nonexistent/probes"}, "--probes /nonexistent/probes"},
 		{[]string{"scan", "127.0.0.1", "--probes", "/etc/hostname"}, "--probes"},
+		{[]string{"scan", "127.0.0.1", "-sV", "--probes", "/etc/passwd"}, "no Probe line"},
 		{[]string{"scan", "127.0.0.1", "--json", "--jsonl"}, "exclude"},
 	} {
 		code, _, stderr := runCLI(t, tt.args...)

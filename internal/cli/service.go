@@ -44,6 +44,9 @@ func loadProbeDB(path string) (*nmapdb.DB, error) {
 	}
 	defer f.Close()
 	db, err := nmapdb.Parse(f)
+	if err == nil && len(db.Probes) == 0 {
+		err = errors.New("no Probe line")
+	}
 	if err != nil {
 		if explicit {
 			return nil, usageErrorf("--probes %s: %v; want a file in nmap's service-probes format", path, err)
