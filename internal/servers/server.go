@@ -191,34 +191,34 @@ func connectTCP(addr netip.AddrPort) error {
 	return c.Close()
 }
 
-// freePort returns a loopback port that was free a moment ago for proto.
+// freePort returns a loopback port that was free a moment ago for proto;
+// a UDP port is free for TCP too, since some UDP servers (dnsmasq) also
+// listen for TCP on the same port.
 func freePort(t testing.TB, proto string) uint16 {
 	t.Helper()
-	var (
-		c   io.Closer
-		a   net.Addr
-		err error
-	)
-	if proto == "udp" {
-		var pc net.PacketConn
-		if pc, err = net.ListenPacket("udp4", "127.0.0.1:0"); err == nil {
-			c, a = pc, pc.LocalAddr()
+	for range 50 {
+		if proto != "udp" {
+			l, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatalf("pick a free tcp port: %v", err)
+			}
+			defer l.Close()
+			return l.Addr().(*net.TCPAddr).AddrPort().Port()
 		}
-	} else {
-		var l net.Listener
-		if l, err = net.Listen("tcp4", "127.0.0.1:0"); err == nil {
-			c, a = l, l.Addr()
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("pick a free udp port: %v", err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+		l, err := net.Listen("tcp4", netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port).String())
+		pc.Close()
+		if err == nil {
+			l.Close()
+			return port
 		}
 	}
-	if err != nil {
-		t.Fatalf("pick a free %s port: %v", proto, err)
-	}
-	defer c.Close()
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ap.Port()
+	t.Fatal("no loopback port free for both UDP and TCP in 50 tries")
+	return 0
 }
 
 // workDir returns a new temporary directory for the test that daemons
