@@ -238,13 +238,11 @@ func (f *Forwarder) start(r Rule) (*running, error) {
 }
 
 // update takes a changed rule with the same listener: new connections
-// use its options and backends.
+// use its options and backends (pool.replace keeps the state of the
+// backends that stay).
 func (run *running) update(r Rule) {
-	old := run.rule.Load()
 	run.rule.Store(&r)
-	if fmt.Sprint(old.Backends, old.HealthCheck, old.Balance) != fmt.Sprint(r.Backends, r.HealthCheck, r.Balance) {
-		run.pool.replace(r)
-	}
+	run.pool.replace(r)
 }
 
 // stopAccepting closes the listener; connections keep running.

@@ -105,13 +105,14 @@ func (run *running) handle(c *net.TCPConn, r *Rule) {
 		}
 		up.SetWriteDeadline(time.Time{})
 	}
-	// Ending the rule's connections (Shutdown past its deadline) closes
-	// both sides.
-	stop := context.AfterFunc(run.killCtx, func() {
+	// abort ends both directions at once: the client gets a reset.
+	abort := func() {
 		c.SetLinger(0)
 		c.Close()
 		up.Close()
-	})
+	}
+	// Ending the rule's connections (Shutdown past its deadline) aborts.
+	stop := context.AfterFunc(run.killCtx, abort)
 	defer stop()
 	idle := r.IdleTimeout
 	var wg sync.WaitGroup
@@ -140,9 +141,7 @@ func (run *running) handle(c *net.TCPConn, r *Rule) {
 			if !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
 				run.fail(err)
 			}
-			c.SetLinger(0)
-			c.Close()
-			up.Close()
+			abort()
 			return
 		}
 	}
