@@ -32,11 +32,12 @@ var tcpProbes = []tcpProbe{
 var speaksFirst = map[uint16]bool{21: true, 22: true, 23: true, 25: true, 110: true, 143: true,
 	587: true, 873: true, 2222: true, 3306: true, 5900: true, 5901: true}
 
-// tcpOrder returns the TCP probes for port: those meant for it first.
-func tcpOrder(port uint16) []tcpProbe {
-	var first, rest []tcpProbe
-	for _, p := range tcpProbes {
-		if slices.Contains(p.ports, port) {
+// portFirst returns probes with those meant for port (ports(p) lists it)
+// first, each group in its own order.
+func portFirst[P any](probes []P, port uint16, ports func(P) []uint16) []P {
+	var first, rest []P
+	for _, p := range probes {
+		if slices.Contains(ports(p), port) {
 			first = append(first, p)
 		} else {
 			rest = append(rest, p)
@@ -74,7 +75,7 @@ func (d *detector) tcp() Service {
 		c.Close()
 		c = nil
 	}
-	queue := tcpOrder(d.t.Addr.Port())
+	queue := portFirst(tcpProbes, d.t.Addr.Port(), func(p tcpProbe) []uint16 { return p.ports })
 	tried := map[string]bool{}
 	for len(queue) > 0 && d.more() {
 		p := queue[0]

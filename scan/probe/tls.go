@@ -23,18 +23,12 @@ var allSuites = func() []uint16 {
 	return ids
 }()
 
-// sni is the server name to send: the target's host name, never an
-// address.
-func (d *detector) sni() string {
-	return d.t.Host
-}
-
 // handshake runs a TLS client handshake over c between the versions given,
 // offering alpn.
 func (d *detector) handshake(c net.Conn, minV, maxV uint16, alpn []string) (*tls.Conn, error) {
 	tc := tls.Client(c, &tls.Config{
-		ServerName:         d.sni(),
-		InsecureSkipVerify: true, // identifying, not trusting: the certificate is reported
+		ServerName:         d.t.Host, // a name, never an address (Target.Host)
+		InsecureSkipVerify: true,     // identifying, not trusting: the certificate is reported
 		NextProtos:         alpn,
 		MinVersion:         minV,
 		MaxVersion:         maxV,

@@ -3,7 +3,6 @@ package probe
 import (
 	"errors"
 	"net"
-	"slices"
 	"syscall"
 	"time"
 )
@@ -28,15 +27,7 @@ var udpProbes = []udpProbe{
 // port unreachable shows as a refused read), so the wait is one round
 // trip, not one per probe; answers are checked against every matcher.
 func (d *detector) udp() Service {
-	var first, rest []udpProbe
-	for _, p := range udpProbes {
-		if slices.Contains(p.ports, d.t.Addr.Port()) {
-			first = append(first, p)
-		} else {
-			rest = append(rest, p)
-		}
-	}
-	order := append(first, rest...)
+	order := portFirst(udpProbes, d.t.Addr.Port(), func(p udpProbe) []uint16 { return p.ports })
 	c, err := d.dial("udp")
 	if err != nil {
 		return Service{}
