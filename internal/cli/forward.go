@@ -193,8 +193,7 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 	}
 	logStats := func() {
 		for _, s := range f.Stats() {
-			logf("%s: %d connections (%d active), %s in, %s out, %d refused, %d errors", s.Name, s.Conns, s.Active,
-				humanBytes(s.BytesIn), humanBytes(s.BytesOut), s.Refused, s.Errors)
+			logf("%s", statsLine(s, true))
 		}
 	}
 	logRules()
@@ -242,27 +241,38 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 				reload(opts.Config + " changed")
 			}
 		case <-term:
-			return shutdownForward(f, opts.Drain, logf, logStats)
+			return shutdownForward(f, opts.Drain, logf)
 		case <-ctx.Done():
-			return shutdownForward(f, opts.Drain, logf, logStats)
+			return shutdownForward(f, opts.Drain, logf)
 		}
 	}
 }
 
 // shutdownForward drains the forwarder for at most drain.
-func shutdownForward(f *forward.Forwarder, drain time.Duration, logf func(string, ...any), logStats func()) error {
+func shutdownForward(f *forward.Forwarder, drain time.Duration, logf func(string, ...any)) error {
 	logf("stopping: no new connections; waiting up to %v for the open ones", drain)
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	stats := f.Stats()
 	err := f.Shutdown(ctx)
 	for _, s := range stats {
-		logf("%s: %d connections, %s in, %s out, %d refused, %d errors", s.Name, s.Conns, humanBytes(s.BytesIn), humanBytes(s.BytesOut), s.Refused, s.Errors)
+		logf("%s", statsLine(s, false))
 	}
 	if err != nil {
 		logf("closed the connections still open after %v", drain)
 	}
 	return nil
+}
+
+// statsLine is a rule's counters on one log line, with the connections
+// still active when asked.
+func statsLine(s forward.Stats, active bool) string {
+	conns := fmt.Sprintf("%d connections", s.Conns)
+	if active {
+		conns += fmt.Sprintf(" (%d active)", s.Active)
+	}
+	return fmt.Sprintf("%s: %s, %s in, %s out, %d refused, %d errors", s.Name, conns,
+		humanBytes(s.BytesIn), humanBytes(s.BytesOut), s.Refused, s.Errors)
 }
 
 // humanBytes writes a byte count with a binary unit.
