@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portctl/portctl/ephemeral"
 )
 
 func TestWhoListener(t *testing.T) {
@@ -362,7 +364,7 @@ func TestEphemeralRuns(t *testing.T) {
 	if code != ExitOK && code != ExitNegative {
 		t.Fatalf("ephemeral: exit %d, %s", code, stderr)
 	}
-	var res ephemeralResult
+	var res ephemeral.Report
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}

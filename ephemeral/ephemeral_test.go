@@ -1,4 +1,4 @@
-package cli
+package ephemeral
 
 import (
 	"net/netip"
@@ -69,19 +69,19 @@ func ephemeralSockets() []sockets.Socket {
 var approx = cmpopts.EquateApprox(0, 1e-9)
 
 func TestEphemeralUsage(t *testing.T) {
-	got := ephemeralUsage(ephemeralHost, ephemeralSockets(), 80, 10)
-	want := ephemeralResult{
+	got := Usage(ephemeralHost, ephemeralSockets(), 80, 10)
+	want := Report{
 		Range: "40000-40099", Size: 100, Reserved: []string{"40050-40059"}, Available: 90,
 		TCPTWReuse: 0, InRange: 89,
 		ByState: map[string]int{"established": 83, "time_wait": 5, "udp_close": 1},
-		Groups: []ephemeralGroup{
+		Groups: []Group{
 			{Protocol: "tcp", Source: "10.0.0.1", Destination: "10.0.0.9:443", Sockets: 85, Share: 100 * 85.0 / 90},
 			{Protocol: "tcp", Source: "10.0.0.1", Destination: "10.0.0.10:5432", Sockets: 3, Share: 100 * 3.0 / 90},
 		},
 		WarnPercent: 80, Exhausting: true,
 	}
-	if diff := cmp.Diff(want, got, approx, cmpopts.IgnoreFields(ephemeralResult{}, "Advice")); diff != "" {
-		t.Errorf("ephemeralUsage(40000-40099 less 40050-40059, …, 80, 10) mismatch (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, got, approx, cmpopts.IgnoreFields(Report{}, "Advice")); diff != "" {
+		t.Errorf("Usage(40000-40099 less 40050-40059, …, 80, 10) mismatch (-want +got):\n%s", diff)
 	}
 	if s := got.Groups[0].Share; s < 94.4 || s > 94.5 {
 		t.Errorf("busiest group share = %.2f%%; want 85/90 = 94.4%%", s)
@@ -117,23 +117,23 @@ func TestEphemeralUsageWarnAndTop(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := ephemeralUsage(ephemeralHost, ephemeralSockets(), tt.warn, tt.top)
+			got := Usage(ephemeralHost, ephemeralSockets(), tt.warn, tt.top)
 			if got.Exhausting != tt.wantExhausting {
-				t.Errorf("ephemeralUsage(…, warn %g, top %d).Exhausting = %v; want %v", tt.warn, tt.top, got.Exhausting, tt.wantExhausting)
+				t.Errorf("Usage(…, warn %g, top %d).Exhausting = %v; want %v", tt.warn, tt.top, got.Exhausting, tt.wantExhausting)
 			}
 			var dests []string
 			for _, g := range got.Groups {
 				dests = append(dests, g.Destination)
 			}
 			if diff := cmp.Diff(tt.wantGroups, dests); diff != "" {
-				t.Errorf("ephemeralUsage(…, warn %g, top %d) groups mismatch (-want +got):\n%s", tt.warn, tt.top, diff)
+				t.Errorf("Usage(…, warn %g, top %d) groups mismatch (-want +got):\n%s", tt.warn, tt.top, diff)
 			}
 			adv := strings.Join(got.Advice, "\n")
 			if mentions := strings.Contains(adv, "10.0.0.9:443"); mentions != tt.wantExhausting {
-				t.Errorf("ephemeralUsage(…, warn %g) advice mentions the busiest destination: %v; want %v\n%s", tt.warn, mentions, tt.wantExhausting, adv)
+				t.Errorf("Usage(…, warn %g) advice mentions the busiest destination: %v; want %v\n%s", tt.warn, mentions, tt.wantExhausting, adv)
 			}
 			if !strings.Contains(adv, "narrow") {
-				t.Errorf("ephemeralUsage(…, warn %g) advice does not call the 100-port range narrow:\n%s", tt.warn, adv)
+				t.Errorf("Usage(…, warn %g) advice does not call the 100-port range narrow:\n%s", tt.warn, adv)
 			}
 		})
 	}
@@ -143,17 +143,17 @@ func TestEphemeralUsageEdges(t *testing.T) {
 	wide := netconf.Host{Ephemeral: registry.Range{First: 32768, Last: 60999}, TCPTWReuse: -1, EphemeralDefault: true}
 
 	t.Run("no sockets", func(t *testing.T) {
-		got := ephemeralUsage(wide, nil, 80, 10)
-		want := ephemeralResult{
+		got := Usage(wide, nil, 80, 10)
+		want := Report{
 			Range: "32768-60999", Size: 28232, Reserved: []string{}, Available: 28232,
-			Default: true, TCPTWReuse: -1, ByState: map[string]int{}, Groups: []ephemeralGroup{},
+			Default: true, TCPTWReuse: -1, ByState: map[string]int{}, Groups: []Group{},
 			WarnPercent: 80,
 		}
 		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
-			t.Errorf("ephemeralUsage(32768-60999, nil) mismatch (-want +got):\n%s", diff)
+			t.Errorf("Usage(32768-60999, nil) mismatch (-want +got):\n%s", diff)
 		}
 		if got.Reserved == nil || got.Groups == nil || got.ByState == nil {
-			t.Errorf("ephemeralUsage(32768-60999, nil) = %+v; want empty, not nil, slices and map (JSON [] and {})", got)
+			t.Errorf("Usage(32768-60999, nil) = %+v; want empty, not nil, slices and map (JSON [] and {})", got)
 		}
 	})
 
@@ -162,9 +162,9 @@ func TestEphemeralUsageEdges(t *testing.T) {
 			Ephemeral: registry.Range{First: 40000, Last: 40099},
 			Reserved:  []registry.Range{{First: 39990, Last: 40004}, {First: 40099, Last: 40200}, {First: 22, Last: 22}},
 		}
-		got := ephemeralUsage(h, nil, 80, 10)
+		got := Usage(h, nil, 80, 10)
 		if got.Available != 100-5-1 {
-			t.Errorf("ephemeralUsage(40000-40099, reserved 39990-40004, 40099-40200, 22).Available = %d; want 94", got.Available)
+			t.Errorf("Usage(40000-40099, reserved 39990-40004, 40099-40200, 22).Available = %d; want 94", got.Available)
 		}
 		if diff := cmp.Diff([]string{"39990-40004", "40099-40200", "22"}, got.Reserved); diff != "" {
 			t.Errorf("Reserved mismatch (-want +got):\n%s", diff)
@@ -177,8 +177,8 @@ func TestEphemeralUsageEdges(t *testing.T) {
 			ephSock(sockets.TCP, sockets.Established, "[::ffff:10.0.0.1]:40001", "[::ffff:10.0.0.9]:443"),
 			ephSock(sockets.UDP, sockets.Established, "10.0.0.1:40002", "10.0.0.9:443"),
 		}
-		got := ephemeralUsage(wide, socks, 80, 10)
-		want := []ephemeralGroup{
+		got := Usage(wide, socks, 80, 10)
+		want := []Group{
 			{Protocol: "tcp", Source: "10.0.0.1", Destination: "10.0.0.9:443", Sockets: 2, Share: 100 * 2.0 / 28232},
 			{Protocol: "udp", Source: "10.0.0.1", Destination: "10.0.0.9:443", Sockets: 1, Share: 100 * 1.0 / 28232},
 		}
@@ -201,7 +201,7 @@ func TestEphemeralUsageEdges(t *testing.T) {
 		for _, reuse := range []int{0, 1, 2, -1} {
 			h := ephemeralHost
 			h.TCPTWReuse = reuse
-			got := ephemeralUsage(h, socks, 80, 10)
+			got := Usage(h, socks, 80, 10)
 			adv := strings.Join(got.Advice, "\n")
 			if want := reuse == 0; strings.Contains(adv, "tcp_tw_reuse=1") != want {
 				t.Errorf("tcp_tw_reuse %d, 30 TIME-WAIT in 90 ports: advice mentions tcp_tw_reuse = %v; want %v\n%s", reuse, !want, want, adv)
@@ -225,7 +225,7 @@ func TestEphemeralUsageTiesAreStable(t *testing.T) {
 	}
 	order := func() []string {
 		var out []string
-		for _, g := range ephemeralUsage(ephemeralHost, socks, 80, 10).Groups {
+		for _, g := range Usage(ephemeralHost, socks, 80, 10).Groups {
 			out = append(out, g.Protocol+" "+g.Source)
 		}
 		return out
