@@ -9,9 +9,9 @@ package ephemeral
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/sockets"
@@ -57,10 +57,52 @@ type groupKey struct {
 // groups. Exhausting is set when the busiest group uses more than warn
 // percent of the usable range.
 func Usage(host netconf.Host, socks []sockets.Socket, warn float64, top int) Report {
-	r := host.Ephemeral
+	c := NewCounter(host)
+	for i := range socks {
+		c.Add(&socks[i])
+	}
+	return c.Report(warn, top)
+}
+
+// Counter computes a Report one socket at a time, so that a caller walking
+// a large socket table (sockets.Walk) never holds it whole. A Counter is
+// not safe for concurrent use.
+type Counter struct {
+	host    netconf.Host
+	inRange int
+	byState map[string]int
+	groups  map[groupKey]int
+}
+
+// NewCounter returns a Counter for the host's range.
+func NewCounter(host netconf.Host) *Counter {
+	return &Counter{host: host, byState: map[string]int{}, groups: map[groupKey]int{}}
+}
+
+// Add counts s if its local port lies in the range. Listeners do not count:
+// a server's port in the range is not client use.
+func (c *Counter) Add(s *sockets.Socket) {
+	if !c.host.Ephemeral.Contains(s.Local.Port()) || s.State == sockets.Listen {
+		return
+	}
+	c.inRange++
+	key := s.State.Name()
+	if s.Proto == sockets.UDP {
+		key = "udp_" + key
+	}
+	c.byState[key]++
+	if s.Remote.Port() == 0 {
+		return // unconnected: does not consume a tuple
+	}
+	c.groups[groupKey{s.Proto, s.Local.Addr().Unmap(), s.Remote.Addr().Unmap(), s.Remote.Port()}]++
+}
+
+// Report returns the usage counted so far, with the top busiest groups.
+func (c *Counter) Report(warn float64, top int) Report {
+	r := c.host.Ephemeral
 	reservedIn := 0
-	var reserved []string
-	for _, rr := range host.Reserved {
+	reserved := []string{}
+	for _, rr := range c.host.Reserved {
 		reserved = append(reserved, rr.String())
 		lo, hi := max(rr.First, r.First), min(rr.Last, r.Last)
 		if lo <= hi {
@@ -69,46 +111,37 @@ func Usage(host netconf.Host, socks []sockets.Socket, warn float64, top int) Rep
 	}
 	res := Report{
 		Range: r.String(), Size: r.Len(), Reserved: reserved, Available: r.Len() - reservedIn,
-		Default: host.EphemeralDefault, TCPTWReuse: host.TCPTWReuse,
-		ByState: map[string]int{}, Groups: []Group{}, WarnPercent: warn,
+		Default: c.host.EphemeralDefault, TCPTWReuse: c.host.TCPTWReuse,
+		InRange: c.inRange, ByState: maps.Clone(c.byState), Groups: []Group{}, WarnPercent: warn,
 	}
-	if res.Reserved == nil {
-		res.Reserved = []string{}
+	type counted struct {
+		k groupKey
+		n int
 	}
-	counts := map[groupKey]int{}
-	for _, s := range socks {
-		if !r.Contains(s.Local.Port()) || s.State == sockets.Listen {
-			continue
-		}
-		res.InRange++
-		key := s.State.Name()
-		if s.Proto == sockets.UDP {
-			key = "udp_" + key
-		}
-		res.ByState[key]++
-		if s.Remote.Port() == 0 {
-			continue // unconnected: does not consume a tuple
-		}
-		counts[groupKey{s.Proto, s.Local.Addr().Unmap(), s.Remote.Addr().Unmap(), s.Remote.Port()}]++
+	all := make([]counted, 0, len(c.groups))
+	for k, n := range c.groups {
+		all = append(all, counted{k, n})
 	}
-	for k, n := range counts {
-		res.Groups = append(res.Groups, Group{
-			Protocol: k.proto.String(), Source: k.src.String(),
-			Destination: netip.AddrPortFrom(k.dst, k.dport).String(),
-			Sockets:     n, Share: 100 * float64(n) / float64(max(res.Available, 1)),
-		})
-	}
-	slices.SortFunc(res.Groups, func(a, b Group) int {
-		if a.Sockets != b.Sockets {
-			return b.Sockets - a.Sockets
+	// The busiest first; ties in address order, so the output is stable.
+	slices.SortFunc(all, func(a, b counted) int {
+		if a.n != b.n {
+			return b.n - a.n
 		}
-		return cmp.Or(strings.Compare(a.Destination, b.Destination), strings.Compare(a.Source, b.Source), strings.Compare(a.Protocol, b.Protocol))
+		return cmp.Or(a.k.dst.Compare(b.k.dst), cmp.Compare(a.k.dport, b.k.dport), a.k.src.Compare(b.k.src), cmp.Compare(a.k.proto, b.k.proto))
 	})
-	if len(res.Groups) > 0 && res.Groups[0].Share > warn {
-		res.Exhausting = true
-	}
-	if len(res.Groups) > top {
-		res.Groups = res.Groups[:top]
+	for i, g := range all {
+		share := 100 * float64(g.n) / float64(max(res.Available, 1))
+		if i == 0 && share > warn {
+			res.Exhausting = true
+		}
+		if i >= top {
+			break
+		}
+		res.Groups = append(res.Groups, Group{
+			Protocol: g.k.proto.String(), Source: g.k.src.String(),
+			Destination: netip.AddrPortFrom(g.k.dst, g.k.dport).String(),
+			Sockets:     g.n, Share: share,
+		})
 	}
 	res.Advice = advice(res)
 	return res

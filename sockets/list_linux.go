@@ -80,47 +80,39 @@ func mergeMPTCP(socks, mp []Socket, keep bool) []Socket {
 	return socks
 }
 
-// Count returns how many sockets q selects, by protocol and state, without
-// keeping them: what a caller needs about a busy server's many connections.
-// Processes, AllHolders and AttributeIf are ignored.
-func Count(ctx context.Context, q Query) (map[Proto]map[State]int, error) {
+// Walk calls fn for each TCP and UDP socket q selects, as the kernel hands
+// them over, without keeping them: a busy server's 40,000 connections cost
+// one Socket's memory, not 40,000. fn must not keep the pointer. Processes,
+// AllHolders and AttributeIf are ignored, and so are MPTCP sockets.
+func Walk(ctx context.Context, q Query, fn func(*Socket)) error {
 	c, err := openDiag(q.NetNS)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer c.Close()
 	udpStates := q.UDPStates
 	if udpStates == 0 {
 		udpStates = q.States
 	}
-	out := map[Proto]map[State]int{}
-	count := func(s *Socket) {
-		m := out[s.Proto]
-		if m == nil {
-			m = map[State]int{}
-			out[s.Proto] = m
-		}
-		m[s.State]++
-	}
 	for _, family := range []uint8{afINET, afINET6} {
 		if (family == afINET && q.Families&IPv4 == 0) || (family == afINET6 && q.Families&IPv6 == 0) {
 			continue
 		}
 		if q.Protos&TCP != 0 && q.States != 0 {
-			if err := c.walk(family, ipprotoTCP, TCP, q.States, q.LocalPort, q.RemotePort, count); err != nil {
-				return nil, err
+			if err := c.walk(family, ipprotoTCP, TCP, q.States, q.LocalPort, q.RemotePort, fn); err != nil {
+				return err
 			}
 		}
 		if q.Protos&UDP != 0 && udpStates != 0 {
-			if err := c.walk(family, ipprotoUDP, UDP, udpStates, q.LocalPort, q.RemotePort, count); err != nil {
-				return nil, err
+			if err := c.walk(family, ipprotoUDP, UDP, udpStates, q.LocalPort, q.RemotePort, fn); err != nil {
+				return err
 			}
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // estimate guesses how many sockets q will return from the kernel's own

@@ -2,13 +2,10 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -167,7 +164,7 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 		ctx = context.Background()
 	}
 	if opts.Stats {
-		return printForwardStats(streams, opts.JSON)
+		return printForwardStats(ctx, streams, opts.JSON)
 	}
 	rules, err := forwardRules(opts)
 	if err != nil {
@@ -197,8 +194,11 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 		}
 	}
 	logRules()
-	stopStats := serveForwardStats(f, logf)
-	defer stopStats()
+	if stopStats, err := forward.PublishStats(f, forward.StatsDir()); err != nil {
+		logf("no stats socket: %v", err)
+	} else {
+		defer stopStats()
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -289,82 +289,14 @@ func humanBytes(n uint64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// forwardRuntimeDir is where running forwarders put their stats sockets.
-func forwardRuntimeDir() string {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "portctl")
-	}
-	if os.Geteuid() == 0 {
-		return "/run/portctl"
-	}
-	return filepath.Join(os.TempDir(), "portctl-"+strconv.Itoa(os.Geteuid()))
-}
-
-// serveForwardStats answers the stats socket of this process: each
-// connection gets the counters as JSON. It returns a function that
-// removes the socket.
-func serveForwardStats(f *forward.Forwarder, logf func(string, ...any)) func() {
-	dir := forwardRuntimeDir()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		logf("no stats socket: %v", err)
-		return func() {}
-	}
-	path := filepath.Join(dir, "forward-"+strconv.Itoa(os.Getpid())+".sock")
-	os.Remove(path)
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		logf("no stats socket: %v", err)
-		return func() {}
-	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.SetWriteDeadline(time.Now().Add(2 * time.Second))
-			json.NewEncoder(c).Encode(forwardProcess{PID: os.Getpid(), Rules: f.Stats()})
-			c.Close()
-		}
-	}()
-	return func() {
-		l.Close()
-		os.Remove(path)
-	}
-}
-
-// forwardProcess is one running forwarder's counters.
-type forwardProcess struct {
-	PID   int             `json:"pid"`
-	Rules []forward.Stats `json:"rules"`
-}
-
 // printForwardStats asks every running forwarder for its counters.
-func printForwardStats(streams *term.IO, asJSON bool) error {
-	socks, _ := filepath.Glob(filepath.Join(forwardRuntimeDir(), "forward-*.sock"))
-	var procs []forwardProcess
-	for _, s := range socks {
-		c, err := net.DialTimeout("unix", s, time.Second)
-		if err != nil {
-			os.Remove(s) // left by a forwarder that did not end cleanly
-			continue
-		}
-		c.SetReadDeadline(time.Now().Add(2 * time.Second))
-		var p forwardProcess
-		err = json.NewDecoder(c).Decode(&p)
-		c.Close()
-		if err == nil {
-			procs = append(procs, p)
-		}
-	}
+func printForwardStats(ctx context.Context, streams *term.IO, asJSON bool) error {
+	procs := forward.CollectStats(ctx, forward.StatsDir())
 	if asJSON {
-		if procs == nil {
-			procs = []forwardProcess{}
-		}
 		return writeJSON(streams.Out, procs)
 	}
 	if len(procs) == 0 {
-		return negativef("no portctl forward is running (none answers in %s)", forwardRuntimeDir())
+		return negativef("no portctl forward is running (none answers in %s)", forward.StatsDir())
 	}
 	st := streams.Style()
 	t := term.NewTable("PID", "RULE", "LISTEN", "CONNS", "ACTIVE", "IN", "OUT", "REFUSED", "ERRORS", "TARGETS")
