@@ -58,8 +58,15 @@ type groupKey struct {
 // percent of the usable range.
 func Usage(host netconf.Host, socks []sockets.Socket, warn float64, top int) Report {
 	c := NewCounter(host)
+	for i := range socks { // listeners first: see Counter.Add
+		if socks[i].State == sockets.Listen {
+			c.Add(&socks[i])
+		}
+	}
 	for i := range socks {
-		c.Add(&socks[i])
+		if socks[i].State != sockets.Listen {
+			c.Add(&socks[i])
+		}
 	}
 	return c.Report(warn, top)
 }
@@ -72,17 +79,27 @@ type Counter struct {
 	inRange int
 	byState map[string]int
 	groups  map[groupKey]int
+	served  map[uint16]bool // ports with a TCP listener
 }
 
 // NewCounter returns a Counter for the host's range.
 func NewCounter(host netconf.Host) *Counter {
-	return &Counter{host: host, byState: map[string]int{}, groups: map[groupKey]int{}}
+	return &Counter{host: host, byState: map[string]int{}, groups: map[groupKey]int{}, served: map[uint16]bool{}}
 }
 
-// Add counts s if its local port lies in the range. Listeners do not count:
-// a server's port in the range is not client use.
+// Add counts s if its local port lies in the range. A server's port in the
+// range is not client use: listeners do not count, nor do the connections
+// they accepted, which share their port. Add listeners before connections,
+// as the kernel's dump (and so sockets.Walk) lists them.
 func (c *Counter) Add(s *sockets.Socket) {
-	if !c.host.Ephemeral.Contains(s.Local.Port()) || s.State == sockets.Listen {
+	if !c.host.Ephemeral.Contains(s.Local.Port()) {
+		return
+	}
+	if s.State == sockets.Listen {
+		c.served[s.Local.Port()] = true
+		return
+	}
+	if s.Proto != sockets.UDP && c.served[s.Local.Port()] {
 		return
 	}
 	c.inRange++

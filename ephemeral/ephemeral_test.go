@@ -237,3 +237,25 @@ func TestEphemeralUsageTiesAreStable(t *testing.T) {
 		}
 	}
 }
+
+// TestServedPortsAreNotClientUse checks that the connections a listener in
+// the range accepted, which share its port, are not counted as client use,
+// whether the table lists the listener first (as the kernel does) or not.
+func TestServedPortsAreNotClientUse(t *testing.T) {
+	wide := netconf.Host{Ephemeral: registry.Range{First: 32768, Last: 60999}}
+	lis := ephSock(sockets.TCP, sockets.Listen, "0.0.0.0:40000", "")
+	var accepted []sockets.Socket
+	for i := range 5 {
+		accepted = append(accepted, ephSock(sockets.TCP, sockets.Established, "10.0.0.1:40000", "10.0.0.7:"+strconv.Itoa(50000+i)))
+	}
+	client := ephSock(sockets.TCP, sockets.Established, "10.0.0.1:41000", "10.0.0.9:443")
+	for name, socks := range map[string][]sockets.Socket{
+		"listener first": append(append([]sockets.Socket{lis}, accepted...), client),
+		"listener last":  append(append([]sockets.Socket{client}, accepted...), lis),
+	} {
+		got := Usage(wide, socks, 80, 10)
+		if got.InRange != 1 || len(got.Groups) != 1 || got.Groups[0].Destination != "10.0.0.9:443" {
+			t.Errorf("%s: Usage = %d in range, groups %+v; want only the client connection", name, got.InRange, got.Groups)
+		}
+	}
+}

@@ -147,6 +147,9 @@ func (n *Namespace) ListenAny(t testing.TB, port uint16) {
 // isolatedEnv marks the child process Isolated starts.
 const isolatedEnv = "PORTCTL_TEST_ISOLATED"
 
+// logged matches a line that t.Log wrote: "    file_test.go:12: text".
+var logged = regexp.MustCompile(`^\s+\S+_test\.go:\d+: `)
+
 // Isolated runs the calling test again, alone, in a child process of the
 // test binary inside a network namespace of its own, where nothing else
 // listens on loopback: for tests that look at every port of 127.0.0.1,
@@ -166,6 +169,12 @@ func Isolated(t *testing.T) bool {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s in namespace %s: %v\n%s", t.Name(), n.Name, err, out)
+	}
+	// Pass on what the child logged (its figures, its artifacts).
+	for _, line := range strings.Split(string(out), "\n") {
+		if logged.MatchString(line) {
+			t.Log(strings.TrimSpace(line))
+		}
 	}
 	return true
 }
