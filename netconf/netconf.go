@@ -34,6 +34,9 @@ type Host struct {
 	// TCPTWReuse is Linux's net.ipv4.tcp_tw_reuse (0 off, 1 on, 2 loopback
 	// only), or -1 where unknown.
 	TCPTWReuse int `json:"tcp_tw_reuse"`
+	// TCPSyncookies is Linux's net.ipv4.tcp_syncookies (0 off, 1 when the
+	// SYN backlog overflows, 2 always), or -1 where unknown.
+	TCPSyncookies int `json:"tcp_syncookies"`
 }
 
 // Privileged reports whether binding port p needs privilege on this host.
@@ -94,6 +97,15 @@ func ParseUnprivilegedStart(b []byte) (int, error) {
 		return 0, syntaxf("netconf: unprivileged port start %q: want a number 0-65536", clip(b))
 	}
 	return int(n), nil
+}
+
+// ParseSyncookies parses Linux's tcp_syncookies: 0, 1 or 2.
+func ParseSyncookies(b []byte) (int, error) {
+	switch s := strings.TrimSpace(string(b)); s {
+	case "0", "1", "2":
+		return int(s[0] - '0'), nil
+	}
+	return 0, syntaxf("netconf: tcp_syncookies %q: want 0, 1 or 2", clip(b))
 }
 
 func clip(b []byte) string {

@@ -1,14 +1,58 @@
 package netconf
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Read returns the settings of the running Linux host from /proc/sys.
 func Read() (Host, error) { return ReadFS(os.DirFS("/proc/sys/net/ipv4")) }
+
+// ReadNetNS returns the settings of the network namespace whose file is
+// path (such as /run/netns/NAME): every setting Host holds is kept per
+// namespace, and /proc/sys/net shows those of the namespace of the thread
+// that reads it. The files are read on a thread of their own that enters
+// the namespace; the thread is thrown away should it fail to come back.
+func ReadNetNS(path string) (Host, error) {
+	target, err := os.Open(path)
+	if err != nil {
+		return Host{}, fmt.Errorf("netconf: network namespace: %w", err)
+	}
+	defer target.Close()
+	type result struct {
+		h   Host
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: fmt.Errorf("netconf: network namespace: %w", err)}
+			return
+		}
+		defer orig.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: fmt.Errorf("netconf: enter network namespace %s: %w", path, err)}
+			return
+		}
+		h, err := Read()
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		} // else the goroutine ends locked, and the runtime ends the thread
+		done <- result{h, err}
+	}()
+	r := <-done
+	return r.h, r.err
+}
 
 // ReadFS reads the settings from a tree laid out like /proc/sys/net/ipv4.
 // A missing file leaves the kernel's default in place.
@@ -19,11 +63,19 @@ func ReadFS(fsys fs.FS) (Host, error) {
 		UnprivilegedStart: 1024,
 		PrivilegeHint:     "root or CAP_NET_BIND_SERVICE",
 		TCPTWReuse:        -1,
+		TCPSyncookies:     -1,
 	}
 	if b, err := fs.ReadFile(fsys, "tcp_tw_reuse"); err == nil {
 		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && v >= 0 && v <= 2 {
 			h.TCPTWReuse = v
 		}
+	}
+	if b, err := fs.ReadFile(fsys, "tcp_syncookies"); err == nil {
+		v, err := ParseSyncookies(b)
+		if err != nil {
+			return h, err
+		}
+		h.TCPSyncookies = v
 	}
 	if b, err := fs.ReadFile(fsys, "ip_local_port_range"); err == nil {
 		r, err := ParsePortRange(b)

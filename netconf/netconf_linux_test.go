@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/portctl/portctl/internal/testnet"
+
 	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/registry"
 )
@@ -18,6 +20,7 @@ func TestReadFS(t *testing.T) {
 		UnprivilegedStart: 1024,
 		PrivilegeHint:     hint,
 		TCPTWReuse:        -1,
+		TCPSyncookies:     -1,
 	}
 	tests := []struct {
 		name string
@@ -30,22 +33,26 @@ func TestReadFS(t *testing.T) {
 			"ip_local_reserved_ports":    {Data: []byte("8080,9000-9010\n")},
 			"ip_unprivileged_port_start": {Data: []byte("80\n")},
 			"tcp_tw_reuse":               {Data: []byte("2\n")},
+			"tcp_syncookies":             {Data: []byte("0\n")},
 		}, netconf.Host{
 			Ephemeral:         registry.Range{First: 10000, Last: 20000},
 			Reserved:          []registry.Range{{First: 8080, Last: 8080}, {First: 9000, Last: 9010}},
 			UnprivilegedStart: 80,
 			PrivilegeHint:     hint,
 			TCPTWReuse:        2,
+			TCPSyncookies:     0,
 		}},
 		{"default values written out", fstest.MapFS{
 			"ip_local_port_range":        {Data: []byte("32768\t60999\n")},
 			"ip_local_reserved_ports":    {Data: []byte("\n")},
 			"ip_unprivileged_port_start": {Data: []byte("1024\n")},
+			"tcp_syncookies":             {Data: []byte("1\n")},
 		}, netconf.Host{
 			Ephemeral:         registry.Range{First: 32768, Last: 60999},
 			UnprivilegedStart: 1024,
 			PrivilegeHint:     hint,
 			TCPTWReuse:        -1,
+			TCPSyncookies:     1,
 		}},
 		{"only unprivileged start", fstest.MapFS{
 			"ip_unprivileged_port_start": {Data: []byte("0\n")},
@@ -54,6 +61,7 @@ func TestReadFS(t *testing.T) {
 			EphemeralDefault: true,
 			PrivilegeHint:    hint,
 			TCPTWReuse:       -1,
+			TCPSyncookies:    -1,
 		}},
 		{"files elsewhere are ignored", fstest.MapFS{
 			"conf/all/ip_local_port_range": {Data: []byte("1 2\n")},
@@ -81,6 +89,7 @@ func TestReadFSErrors(t *testing.T) {
 		{"bad port range", "ip_local_port_range", "60999 32768\n"},
 		{"bad reserved ports", "ip_local_reserved_ports", "70000\n"},
 		{"bad unprivileged start", "ip_unprivileged_port_start", "x\n"},
+		{"bad syncookies", "tcp_syncookies", "3\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,5 +108,32 @@ func TestRead(t *testing.T) {
 	}
 	if h.Ephemeral.First > h.Ephemeral.Last || h.Ephemeral.First == 0 {
 		t.Errorf("Read().Ephemeral = %v; want a proper range", h.Ephemeral)
+	}
+}
+
+// TestIntegrationReadNetNS reads the settings of a namespace the test
+// makes, where tcp_syncookies and ip_local_port_range differ from the
+// kernel's defaults: the values of that namespace come back, not this
+// one's.
+func TestIntegrationReadNetNS(t *testing.T) {
+	n := testnet.NewNamespace(t)
+	testnet.Run(t, "ip", "netns", "exec", n.Name, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=0", "net.ipv4.ip_local_port_range=40000 40100")
+	h, err := netconf.ReadNetNS("/run/netns/" + n.Name)
+	if err != nil {
+		t.Fatalf("ReadNetNS(%s): %v", n.Name, err)
+	}
+	if h.TCPSyncookies != 0 || h.Ephemeral != (registry.Range{First: 40000, Last: 40100}) {
+		t.Errorf("ReadNetNS(%s) = syncookies %d, range %v; want 0, 40000-40100", n.Name, h.TCPSyncookies, h.Ephemeral)
+	}
+	// This namespace is as it was.
+	here, err := netconf.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if here.Ephemeral == h.Ephemeral {
+		t.Errorf("Read() after ReadNetNS = range %v: the namespace's", here.Ephemeral)
+	}
+	if _, err := netconf.ReadNetNS("/run/netns/portctl-no-such-namespace"); err == nil {
+		t.Errorf("ReadNetNS(a missing namespace) error = nil; want one")
 	}
 }

@@ -222,3 +222,43 @@ func FuzzParseUnprivilegedStart(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSyncookies(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		{"0\n", 0, false},
+		{"1\n", 1, false},
+		{" 2 ", 2, false},
+		{"3", 0, true},
+		{"-1", 0, true},
+		{"", 0, true},
+		{"on", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := netconf.ParseSyncookies([]byte(tt.in))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("ParseSyncookies(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+		if err != nil && !errors.Is(err, registry.ErrSyntax) {
+			t.Errorf("ParseSyncookies(%q) error %v does not match ErrSyntax", tt.in, err)
+		}
+	}
+}
+
+func FuzzParseSyncookies(f *testing.F) {
+	for _, s := range []string{"0\n", "1", "2", "3", "", "\x00"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := netconf.ParseSyncookies(b)
+		if err != nil {
+			return
+		}
+		if v < 0 || v > 2 {
+			t.Errorf("ParseSyncookies(%q) = %d; want 0-2", b, v)
+		}
+	})
+}

@@ -14,7 +14,7 @@ import (
 // (49152-65535). ReadFull reads the configured range and the excluded port
 // ranges with netsh.
 func Read() (Host, error) {
-	return Host{Ephemeral: defaultIANARange, EphemeralDefault: true}, nil
+	return Host{Ephemeral: defaultIANARange, EphemeralDefault: true, TCPTWReuse: -1, TCPSyncookies: -1}, nil
 }
 
 // ReadFull returns what Read does plus what only netsh shows: the TCP

@@ -77,6 +77,8 @@ func NewRootCmd(streams *term.IO) *cobra.Command {
 		newEphemeralCmd(streams, nil),
 		newScanCmd(streams, nil),
 		newForwardCmd(streams, nil),
+		newAuditCmd(streams, nil),
+		newServeCmd(streams, nil),
 	)
 	return root
 }

@@ -16,11 +16,23 @@ import (
 // version.
 func Redis(t testing.TB) *Server {
 	t.Helper()
+	return RedisAt(t, Place{})
+}
+
+// RedisAt starts redis-server as Redis does, where at says. Bound to an
+// address other than loopback, protected mode is off, or the test could
+// not reach it from outside the namespace.
+func RedisAt(t testing.TB, at Place) *Server {
+	t.Helper()
+	protected := "yes"
+	if !at.bind().IsLoopback() {
+		protected = "no"
+	}
 	return start(t, spec{
-		name: "redis", pkg: "redis-server", bin: "redis-server", proto: "tcp",
+		name: "redis", pkg: "redis-server", bin: "redis-server", proto: "tcp", at: &at,
 		args: func(dir string, port uint16) []string {
-			return []string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-				"--dir", dir, "--daemonize", "no", "--logfile", ""}
+			return []string{"--port", fmt.Sprint(port), "--bind", at.bind().String(), "--protected-mode", protected,
+				"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--logfile", ""}
 		},
 		ready: ask("PING\r\n", "+PONG"),
 	})

@@ -67,6 +67,48 @@ type spec struct {
 	// logs are files (globs relative to dir) the server writes its log to
 	// besides stdout and stderr; they are shown when the test fails.
 	logs []string
+	// at, when set, says where the server listens instead of 127.0.0.1
+	// and a free port; args must then use at.bind().
+	at *Place
+}
+
+// Place says where a server listens, for the functions that take one
+// (RedisAt, TelnetAt). The zero Place is the default: the test's own
+// network namespace, 127.0.0.1 and a free port.
+type Place struct {
+	// NetNS is a network namespace as ip netns names it, where the server
+	// runs (started with ip netns exec); empty for the test's own.
+	NetNS string
+	// Bind is the address the server binds: 127.0.0.1 when not set,
+	// 0.0.0.0 for all interfaces.
+	Bind netip.Addr
+	// Port is the port it binds; a free one when 0. A fixed port is not
+	// retried when taken.
+	Port uint16
+	// Dial is where the test reaches the server, to see that it answers
+	// and in Server.Addr: Bind when not set, 127.0.0.1 when Bind is
+	// 0.0.0.0. In another namespace, its address on the veth pair
+	// (testnet.Namespace.Peer).
+	Dial netip.Addr
+}
+
+func (p *Place) bind() netip.Addr {
+	if p == nil || !p.Bind.IsValid() {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	return p.Bind
+}
+
+func (p *Place) dial() netip.Addr {
+	switch {
+	case p == nil:
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	case p.Dial.IsValid():
+		return p.Dial
+	case p.bind().IsUnspecified():
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	return p.bind()
 }
 
 // errExited says that a server exited before it answered.
@@ -128,11 +170,27 @@ func start(t testing.TB, sp spec) *Server {
 		t.Fatalf("%s: %v", sp.name, err)
 	}
 	for attempt := 1; ; attempt++ {
-		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), freePort(t, sp.proto))
+		var port uint16
+		if sp.at != nil {
+			port = sp.at.Port
+		}
+		if port == 0 {
+			port = freePort(t, sp.proto)
+		}
+		addr := netip.AddrPortFrom(sp.at.dial(), port)
 		args := sp.args(dir, addr.Port())
 		offset, _ := out.Seek(0, io.SeekEnd)
 		fmt.Fprintf(out, "== %s %s\n", bin, strings.Join(args, " "))
 		cmd := exec.Command(bin, args...)
+		if sp.at != nil && sp.at.NetNS != "" {
+			// ip netns exec enters the namespace and execs the server
+			// in place: the PID and process group stay the server's.
+			ip, err := lookPath("ip")
+			if err != nil {
+				t.Skipf("%s in a namespace needs ip (iproute2): %v", sp.name, err)
+			}
+			cmd = exec.Command(ip, append([]string{"netns", "exec", sp.at.NetNS, bin}, args...)...)
+		}
 		cmd.Dir = dir
 		cmd.Stdout, cmd.Stderr = out, out
 		if sp.env != nil {
@@ -152,7 +210,7 @@ func start(t testing.TB, sp spec) *Server {
 		}
 		cur.stop()
 		cur = nil
-		if errors.Is(err, errExited) && attempt < attempts && portTaken.MatchString(readFrom(logPath, offset)) {
+		if errors.Is(err, errExited) && attempt < attempts && (sp.at == nil || sp.at.Port == 0) && portTaken.MatchString(readFrom(logPath, offset)) {
 			continue
 		}
 		shown = true

@@ -19,8 +19,14 @@ const TelnetIssue = "portctl test telnet server"
 // login.
 func Telnet(t testing.TB) *Server {
 	t.Helper()
+	return TelnetAt(t, Place{})
+}
+
+// TelnetAt starts BusyBox's telnetd as Telnet does, where at says.
+func TelnetAt(t testing.TB, at Place) *Server {
+	t.Helper()
 	return start(t, spec{
-		name: "telnetd", pkg: "busybox-static", bin: "busybox", proto: "tcp",
+		name: "telnetd", pkg: "busybox-static", bin: "busybox", proto: "tcp", at: &at,
 		root: "telnetd runs login, which needs root",
 		setup: func(dir string) {
 			bin, _ := lookPath("busybox")
@@ -30,7 +36,7 @@ func Telnet(t testing.TB) *Server {
 			writeFile(t, filepath.Join(dir, "issue"), TelnetIssue+"\n", 0o644)
 		},
 		args: func(dir string, port uint16) []string {
-			return []string{"telnetd", "-F", "-b", "127.0.0.1", "-p", fmt.Sprint(port),
+			return []string{"telnetd", "-F", "-b", at.bind().String(), "-p", fmt.Sprint(port),
 				"-f", filepath.Join(dir, "issue"), "-l", "/bin/login"}
 		},
 	})
