@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portctl/portctl/audit"
+	"github.com/portctl/portctl/internal/term"
+	"github.com/portctl/portctl/sockets"
+	"github.com/portctl/portctl/web"
+)
+
+// serveOptions are the flags of `portctl serve`.
+type serveOptions struct {
+	Listen    string
+	Token     string
+	TokenFile string
+	AllowKill bool
+	Policy    string
+	Interval  time.Duration
+	NetNS     string
+}
+
+// defaultServeListen is where `serve` listens unless told otherwise.
+const defaultServeListen = "127.0.0.1:9753"
+
+// minTokenLen is the shortest token accepted: a token guards a page that
+// shows every process's command line.
+const minTokenLen = 16
+
+func newServeCmd(streams *term.IO, runF func(context.Context, serveOptions) error) *cobra.Command {
+	opts := serveOptions{Listen: defaultServeListen, Interval: 2 * time.Second}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "A live web dashboard, a JSON API and Prometheus metrics",
+		Long: `Serve a web dashboard of this machine's ports: the live socket table (new and
+closed sockets appear as they happen), a page per port, the audit findings,
+ephemeral port usage over time and the counters of running forwarders. The
+same data is at /api/v1/ as JSON, and as Prometheus metrics at /metrics.
+
+It listens on 127.0.0.1 by default. Any other address needs --token (or
+--token-file): every request must then carry it, as "Authorization: Bearer
+TOKEN", or in a browser by opening /?token=TOKEN once. Stopping a port's
+holders from the page is off unless --allow-kill.`,
+		Example: `  portctl serve
+  portctl serve --listen 0.0.0.0:9753 --token-file /etc/portctl/token
+  portctl serve --allow-kill --policy audit.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runServe(cmd.Context(), streams, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.Listen, "listen", "l", opts.Listen, "ADDR:PORT to listen on")
+	f.StringVar(&opts.Token, "token", "", "require this token on every request (needed off loopback; at least 16 characters)")
+	f.StringVar(&opts.TokenFile, "token-file", "", "read the token from this file")
+	f.BoolVar(&opts.AllowKill, "allow-kill", false, "let the page stop a port's holders (POST with a CSRF token and a confirmation)")
+	f.StringVar(&opts.Policy, "policy", "", "check the audit findings against this policy file")
+	f.DurationVar(&opts.Interval, "interval", opts.Interval, "how often to read the socket table")
+	f.StringVar(&opts.NetNS, "netns", "", "show this network namespace (a name under /run/netns, or a path)")
+	return cmd
+}
+
+func (o *serveOptions) validate() error {
+	host, port, err := net.SplitHostPort(o.Listen)
+	if err != nil || port == "" {
+		return usageErrorf("--listen %q: want ADDR:PORT, such as 127.0.0.1:9753 or [::1]:9753", o.Listen)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return usageErrorf("--listen %q: port %q: want a number from 0 to 65535", o.Listen, port)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return usageErrorf("--listen %q: address %q: want an IP address or localhost", o.Listen, host)
+		}
+	}
+	if o.Interval < 100*time.Millisecond {
+		return usageErrorf("--interval %s: want at least 100ms", o.Interval)
+	}
+	if o.Token != "" && o.TokenFile != "" {
+		return usageErrorf("--token and --token-file: give one or the other")
+	}
+	if o.TokenFile != "" {
+		b, err := os.ReadFile(o.TokenFile)
+		if err != nil {
+			return usageErrorf("--token-file %q: %v", o.TokenFile, errors.Unwrap(err))
+		}
+		o.Token = strings.TrimSpace(string(b))
+		if o.Token == "" {
+			return usageErrorf("--token-file %q is empty: want a token of at least %d characters", o.TokenFile, minTokenLen)
+		}
+	}
+	if o.Token != "" && (len(o.Token) < minTokenLen || strings.ContainsAny(o.Token, " \t\r\n")) {
+		return usageErrorf("token of %d characters: want at least %d, without spaces (e.g. from: openssl rand -hex 16)", len(o.Token), minTokenLen)
+	}
+	if o.Token == "" && !web.IsLoopback(o.Listen) {
+		return usageErrorf("--listen %q is not a loopback address: it needs --token or --token-file", o.Listen)
+	}
+	if o.NetNS != "" && o.AllowKill {
+		return usageErrorf("--allow-kill with --netns %q: stopping a port's holders works in this namespace only", o.NetNS)
+	}
+	if o.NetNS != "" && !strings.Contains(o.NetNS, "/") {
+		o.NetNS = "/run/netns/" + o.NetNS
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, streams *term.IO, opts serveOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var policy *audit.Policy
+	if opts.Policy != "" {
+		b, err := os.ReadFile(opts.Policy)
+		if err != nil {
+			return usageErrorf("--policy %q: %v", opts.Policy, errors.Unwrap(err))
+		}
+		if policy, err = audit.ParsePolicy(b); err != nil {
+			return usageErrorf("--policy %s: %v", opts.Policy, err)
+		}
+	}
+	wo := web.Options{Source: web.Machine{NetNS: opts.NetNS}, Token: opts.Token, Policy: policy,
+		Interval: opts.Interval, Version: version()}
+	if opts.AllowKill {
+		wo.Kill = killForWeb
+	}
+	srv, err := web.New(wo)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", opts.Listen, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go srv.Run(ctx)
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	url := "http://" + l.Addr().String() + "/"
+	if opts.Token != "" {
+		url += "?token=…"
+	}
+	fmt.Fprintf(streams.Err, "portctl serve: dashboard at %s, API at /api/v1/, metrics at /metrics\n", url)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	hs.Shutdown(sctx)
+	return nil
+}
+
+// killForWeb stops a port's holders for the dashboard the way
+// `portctl kill PORT --yes --json` does, and returns its JSON report.
+func killForWeb(ctx context.Context, port uint16) (any, error) {
+	streams, out, _ := term.Test("")
+	err := runKill(ctx, streams, killOptions{Port: port, Protos: sockets.TCP | sockets.UDP, Yes: true, JSON: true, Timeout: 5 * time.Second})
+	var res json.RawMessage
+	if b := bytes.TrimSpace(out.Bytes()); json.Valid(b) && len(b) > 0 {
+		res = b
+	}
+	if err != nil {
+		if err.Error() == "" {
+			err = fmt.Errorf("port %d is not free", port)
+		}
+		return res, err
+	}
+	return res, nil
+}

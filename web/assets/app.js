@@ -1,0 +1,364 @@
+// portctl dashboard. Everything a process controls (its name, command line,
+// cgroup, user) reaches the page as text nodes only: this file never
+// parses a string as markup.
+'use strict';
+
+const $ = (sel) => document.querySelector(sel);
+
+// el builds an element; string and number children become text nodes.
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    e.append(typeof c === 'object' ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+// fill replaces an element's children: nested arrays are flattened, and
+// null, undefined and false are left out.
+function fill(e, ...children) {
+  e.replaceChildren(...children.flat(2).filter((c) => c !== null && c !== undefined && c !== false)
+    .map((c) => (typeof c === 'object' ? c : document.createTextNode(String(c)))));
+}
+
+function svg(tag, attrs) {
+  const e = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  return e;
+}
+
+async function api(path, opts) {
+  const r = await fetch(path, Object.assign({ credentials: 'same-origin', headers: { Accept: 'application/json' } }, opts));
+  let body = null;
+  try { body = await r.json(); } catch (_) { /* not JSON */ }
+  if (!r.ok) throw new Error((body && body.error) || (r.status + ' ' + r.statusText));
+  return body;
+}
+
+const app = {
+  session: null,
+  rows: new Map(),      // id → row
+  fresh: new Map(),     // id → time it appeared
+  summary: null,
+  history: [],
+  view: 'sockets',
+  renderQueued: false,
+};
+
+function setStatus(text, error) {
+  const s = $('#status');
+  s.textContent = text;
+  s.classList.toggle('error', !!error);
+}
+
+// ---- the live socket table -------------------------------------------------
+
+function connect() {
+  const es = new EventSource('/api/v1/events');
+  es.addEventListener('snapshot', (m) => {
+    const ev = JSON.parse(m.data);
+    app.rows = new Map(ev.snapshot.map((r) => [r.id, r]));
+    onSummary(ev);
+    queueRender();
+  });
+  es.addEventListener('diff', (m) => {
+    const ev = JSON.parse(m.data);
+    for (const id of ev.removed || []) { app.rows.delete(id); app.fresh.delete(id); }
+    const now = Date.now();
+    for (const r of ev.added || []) { app.rows.set(r.id, r); app.fresh.set(r.id, now); }
+    onSummary(ev);
+    queueRender();
+  });
+  es.onerror = () => setStatus('reconnecting…', true);
+}
+
+function onSummary(ev) {
+  app.summary = ev;
+  const t = new Date(ev.time);
+  let text = ev.total + ' sockets, ' + ev.listening + ' listening · ' + t.toLocaleTimeString();
+  if (ev.shown < ev.total) text += ' · showing ' + ev.shown;
+  setStatus(ev.error ? 'error: ' + ev.error : text, !!ev.error);
+  const bad = (ev.findings.high || 0) + (ev.findings.medium || 0);
+  $('#findings-badge').textContent = bad ? String(bad) : '';
+  if (ev.ephemeral && ev.ephemeral.time) {
+    const last = app.history[app.history.length - 1];
+    if (!last || last.time !== ev.ephemeral.time) app.history.push(ev.ephemeral);
+    if (app.history.length > 900) app.history.shift();
+    if (app.view === 'ephemeral') drawChart();
+  }
+}
+
+function queueRender() {
+  if (app.renderQueued) return;
+  app.renderQueued = true;
+  requestAnimationFrame(() => { app.renderQueued = false; renderSockets(); });
+}
+
+function filters() {
+  return {
+    text: $('#filter-text').value.trim().toLowerCase(),
+    proto: $('#filter-proto').value,
+    state: $('#filter-state').value,
+  };
+}
+
+function listening(r) { return r.state === 'LISTEN' || (r.protocol === 'udp' && !r.remote); }
+
+function rowMatches(r, f) {
+  if (f.proto && r.protocol !== f.proto) return false;
+  if (f.state === 'listening' && !listening(r)) return false;
+  if (f.state !== 'listening' && f.state !== 'all' && r.state !== f.state) return false;
+  if (!f.text) return true;
+  return [r.local, r.remote, r.service, r.process, (r.cmdline || []).join(' '), r.user, r.unit, r.container, r.pid ? String(r.pid) : '', r.state]
+    .some((x) => x && String(x).toLowerCase().includes(f.text));
+}
+
+function renderSockets() {
+  const f = filters();
+  const tbody = $('#sockets tbody');
+  const out = [];
+  const now = Date.now();
+  for (const r of app.rows.values()) {
+    if (!rowMatches(r, f)) continue;
+    const fresh = app.fresh.get(r.id);
+    if (fresh && now - fresh > 4000) app.fresh.delete(r.id);
+    const where = r.container ? 'container ' + r.container : (r.unit || '');
+    out.push(el('tr', { class: fresh && now - fresh <= 4000 ? 'new' : null, 'data-id': r.id, 'data-port': r.port },
+      el('td', { 'data-label': 'Proto' }, r.protocol),
+      el('td', { class: 'mono', 'data-label': 'Local' }, el('a', { href: '#/port/' + r.port }, r.local)),
+      el('td', { class: 'mono', 'data-label': 'Remote' }, r.remote || ''),
+      el('td', { 'data-label': 'State' }, r.state),
+      el('td', { 'data-label': 'Service' }, r.service || ''),
+      el('td', { 'data-label': 'PID' }, r.pid ? String(r.pid) : ''),
+      el('td', { 'data-label': 'Process', class: 'proc' },
+        el('strong', { class: 'pname' }, r.process || ''), r.holders > 1 ? ' +' + (r.holders - 1) : '',
+        r.cmdline && r.cmdline.length ? el('div', { class: 'cmd mono' }, r.cmdline.join(' ')) : null),
+      el('td', { 'data-label': 'User' }, r.user || (r.pid ? String(r.uid) : '')),
+      el('td', { 'data-label': 'Where' }, where)));
+  }
+  fill(tbody, out);
+  $('#count').textContent = out.length + ' shown';
+}
+
+// ---- a port's page ---------------------------------------------------------
+
+async function showPort(port) {
+  const v = $('#view-port');
+  fill(v, el('p', { class: 'muted' }, 'Loading port ' + port + '…'));
+  let p;
+  try { p = await api('/api/v1/ports/' + encodeURIComponent(port)); } catch (e) {
+    fill(v, el('p', { class: 'sev-high' }, e.message));
+    return;
+  }
+  const facts = el('dl', { class: 'kv' },
+    el('dt', {}, 'Range'), el('dd', {}, p.class + ' (' + p.class_range + ')'),
+    el('dt', {}, 'Privileged here'), el('dd', {}, p.privileged ? 'yes' : 'no'),
+    el('dt', {}, 'Ephemeral range'), el('dd', {}, p.in_ephemeral_range ? 'inside' : 'outside'),
+    p.reserved ? [el('dt', {}, 'Reserved'), el('dd', {}, 'yes')] : null);
+  const assigned = p.assignments.length
+    ? el('table', { id: 'assignments' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'Protocol'), el('th', {}, 'Description'), el('th', {}, 'Reference'))),
+      el('tbody', {}, p.assignments.map((a) => el('tr', {},
+        el('td', { class: 'mono' }, a.name || '(reserved)'), el('td', {}, a.protocol), el('td', {}, a.description), el('td', {}, a.reference || '')))))
+    : el('p', { class: 'muted' }, 'No IANA assignment.');
+  const uses = p.uses.length ? el('ul', {}, p.uses.map((u) => el('li', {}, u.text, el('span', { class: 'muted' }, ' · ' + u.category)))) : null;
+  const notes = p.security_notes.length
+    ? el('ul', {}, p.security_notes.map((n) => el('li', {}, el('span', { class: 'sev sev-' + n.severity }, n.severity), ' ', n.text)))
+    : null;
+  const holders = p.sockets.length
+    ? el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Proto'), el('th', {}, 'Local'), el('th', {}, 'Remote'), el('th', {}, 'State'), el('th', {}, 'PID'), el('th', {}, 'Process'))),
+      el('tbody', {}, p.sockets.map((r) => el('tr', {},
+        el('td', {}, r.protocol), el('td', { class: 'mono' }, r.local), el('td', { class: 'mono' }, r.remote || ''), el('td', {}, r.state),
+        el('td', {}, r.pid ? String(r.pid) : ''),
+        el('td', {}, el('strong', {}, r.process || ''), r.cmdline ? el('div', { class: 'cmd mono' }, r.cmdline.join(' ')) : null)))))
+    : el('p', { class: 'muted' }, 'Nothing holds port ' + p.port + ' on this machine now.');
+  let kill = null;
+  if (app.session && app.session.allow_kill && p.sockets.some(listening)) {
+    const out = el('p', { class: 'muted', id: 'kill-result' });
+    kill = el('div', { class: 'card' },
+      el('h3', {}, 'Stop the holders'),
+      el('p', {}, 'Sends SIGTERM to the processes listening on port ' + p.port + ' and waits for them to exit.'),
+      el('button', { class: 'danger', id: 'kill', onclick: () => killPort(p.port, out) }, 'Stop port ' + p.port + '…'), out);
+  }
+  fill(v, 
+    el('h2', {}, 'Port ' + p.port),
+    el('div', { class: 'card' }, facts),
+    el('div', { class: 'card' }, el('h3', {}, 'IANA registry'), assigned),
+    uses ? el('div', { class: 'card' }, el('h3', {}, 'Used in practice by'), uses) : null,
+    notes ? el('div', { class: 'card' }, el('h3', {}, 'Security notes'), notes) : null,
+    el('div', { class: 'card', id: 'holders' }, el('h3', {}, 'Held here by'), holders),
+    kill);
+}
+
+async function killPort(port, out) {
+  const typed = window.prompt('Type the port number, ' + port + ', to stop its holders:');
+  if (typed === null) return;
+  out.textContent = 'Stopping…';
+  try {
+    const res = await api('/api/v1/ports/' + port + '/kill', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': app.session.csrf_token, Accept: 'application/json' },
+      body: JSON.stringify({ confirm: typed }),
+    });
+    out.textContent = res.freed ? 'Port ' + port + ' is free.' : 'Signalled; the port is not free yet.';
+  } catch (e) {
+    out.textContent = e.message;
+  }
+}
+
+// ---- audit -----------------------------------------------------------------
+
+async function showAudit() {
+  const v = $('#view-audit');
+  let rep;
+  try { rep = await api('/api/v1/audit'); } catch (e) {
+    fill(v, el('p', { class: 'sev-high' }, e.message));
+    return;
+  }
+  const findings = rep.findings || [];
+  fill(v, el('h2', {}, 'Audit'),
+    findings.length ? null : el('p', { class: 'muted' }, 'No findings.'),
+    findings.map((f) => {
+      const sock = f.socket ? f.socket.protocol + ' ' + f.socket.local : (f.setting || '');
+      const proc = f.process ? f.process.name + ' (pid ' + f.process.pid + ')' : '';
+      return el('div', { class: 'card finding', 'data-rule': f.rule },
+        el('h3', {}, el('span', { class: 'sev sev-' + f.severity }, f.severity), ' ', f.title),
+        el('p', { class: 'mono muted' }, [f.rule, sock, proc].filter(Boolean).join(' · ')),
+        f.why ? el('p', {}, f.why) : null,
+        f.fix ? el('p', {}, el('strong', {}, 'Fix: '), f.fix) : null);
+    }));
+}
+
+// ---- ephemeral ports -------------------------------------------------------
+
+async function showEphemeral() {
+  const v = $('#view-ephemeral');
+  let e;
+  try { e = await api('/api/v1/ephemeral'); } catch (err) {
+    fill(v, el('p', { class: 'sev-high' }, err.message));
+    return;
+  }
+  app.history = e.history;
+  const now = e.now;
+  fill(v, 
+    el('h2', {}, 'Ephemeral ports'),
+    el('div', { class: 'card' }, el('dl', { class: 'kv' },
+      el('dt', {}, 'Range'), el('dd', {}, now.range + (now.range_is_os_default ? ' (OS default)' : '')),
+      el('dt', {}, 'Usable'), el('dd', {}, String(now.available)),
+      el('dt', {}, 'In use'), el('dd', { id: 'eph-inuse' }, String(now.sockets_in_range)))),
+    el('div', { class: 'card' }, el('h3', {}, 'Sockets in the range over time'),
+      el('div', { id: 'chart' }),
+      el('p', { class: 'muted' }, 'Solid: all sockets in the range. Dashed: TIME-WAIT.')),
+    el('div', { class: 'card' }, el('h3', {}, 'Busiest destinations'),
+      now.groups.length ? el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Proto'), el('th', {}, 'Source'), el('th', {}, 'Destination'), el('th', {}, 'Sockets'), el('th', {}, 'Share'))),
+        el('tbody', {}, now.groups.map((g) => el('tr', {}, el('td', {}, g.protocol), el('td', { class: 'mono' }, g.source),
+          el('td', { class: 'mono' }, g.destination), el('td', {}, String(g.sockets)), el('td', {}, g.share_percent.toFixed(1) + '%')))))
+        : el('p', { class: 'muted' }, 'No outgoing connections use the range.')),
+    (now.advice || []).length ? el('div', { class: 'card' }, el('h3', {}, 'Advice'), el('ul', {}, now.advice.map((a) => el('li', {}, a)))) : null);
+  drawChart();
+}
+
+function drawChart() {
+  const box = $('#chart');
+  if (!box) return;
+  const h = app.history;
+  const W = 600, H = 200, L = 40, B = 20;
+  const s = svg('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + (H + B), preserveAspectRatio: 'none', role: 'img', 'aria-label': 'Sockets in the ephemeral range over time' });
+  const maxY = Math.max(10, ...h.map((p) => p.sockets_in_range));
+  const x = (i) => L + (h.length <= 1 ? W - L : (i * (W - L)) / (h.length - 1));
+  const y = (v) => H - (v / maxY) * (H - 10);
+  for (const frac of [0, 0.5, 1]) {
+    s.append(svg('line', { class: 'grid', x1: L, x2: W, y1: y(maxY * frac), y2: y(maxY * frac) }));
+    const t = svg('text', { x: 2, y: y(maxY * frac) + 4 });
+    t.textContent = String(Math.round(maxY * frac));
+    s.append(t);
+  }
+  if (h.length) {
+    const pts = h.map((p, i) => x(i).toFixed(1) + ',' + y(p.sockets_in_range).toFixed(1)).join(' ');
+    s.append(svg('polygon', { class: 'area', points: L + ',' + H + ' ' + pts + ' ' + x(h.length - 1).toFixed(1) + ',' + H }));
+    s.append(svg('polyline', { class: 'line', points: pts }));
+    s.append(svg('polyline', { class: 'tw', points: h.map((p, i) => x(i).toFixed(1) + ',' + y(p.time_wait).toFixed(1)).join(' ') }));
+    const t0 = svg('text', { x: L, y: H + 15 });
+    t0.textContent = new Date(h[0].time).toLocaleTimeString();
+    const t1 = svg('text', { x: W - 60, y: H + 15 });
+    t1.textContent = new Date(h[h.length - 1].time).toLocaleTimeString();
+    s.append(t0, t1);
+  }
+  fill(box, s);
+  const inuse = $('#eph-inuse');
+  if (inuse && h.length) inuse.textContent = String(h[h.length - 1].sockets_in_range);
+}
+
+// ---- forwarders ------------------------------------------------------------
+
+function bytes(n) {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : String(n)) + ' ' + u[i];
+}
+
+async function showForward() {
+  const v = $('#view-forward');
+  let procs;
+  try { procs = await api('/api/v1/forwarders'); } catch (e) {
+    fill(v, el('p', { class: 'sev-high' }, e.message));
+    return;
+  }
+  const rows = procs.flatMap((p) => p.rules.map((r) => el('tr', {},
+    el('td', {}, String(p.pid)), el('td', { class: 'mono' }, r.name), el('td', { class: 'mono' }, r.proto + '/' + r.listen),
+    el('td', {}, String(r.connections)), el('td', {}, String(r.active)), el('td', {}, bytes(r.bytes_in)), el('td', {}, bytes(r.bytes_out)),
+    el('td', {}, String(r.refused)), el('td', {}, String(r.errors)),
+    el('td', { class: 'mono' }, (r.backends || []).map((b) => b.target + (b.healthy ? '' : ' (down)')).join(', ')))));
+  fill(v, el('h2', {}, 'Forwarding'),
+    rows.length ? el('table', {}, el('thead', {}, el('tr', {}, ['PID', 'Rule', 'Listen', 'Conns', 'Active', 'In', 'Out', 'Refused', 'Errors', 'Targets'].map((h) => el('th', {}, h)))), el('tbody', {}, rows))
+      : el('p', { class: 'muted' }, 'No portctl forward runs on this machine.'));
+}
+
+// ---- routing ---------------------------------------------------------------
+
+let refreshTimer = null;
+
+function route() {
+  const hash = location.hash || '#/';
+  let view = 'sockets', arg = null;
+  let m;
+  if ((m = hash.match(/^#\/port\/(\d+)$/))) { view = 'port'; arg = m[1]; }
+  else if (hash === '#/audit') view = 'audit';
+  else if (hash === '#/ephemeral') view = 'ephemeral';
+  else if (hash === '#/forward') view = 'forward';
+  app.view = view;
+  for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== 'view-' + view;
+  for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.view === view);
+  clearInterval(refreshTimer);
+  const every = Math.max(1000, (app.session && app.session.interval_ms) || 2000);
+  const refresh = { port: () => showPort(arg), audit: showAudit, ephemeral: showEphemeral, forward: showForward }[view];
+  if (refresh) {
+    refresh();
+    if (view !== 'port') refreshTimer = setInterval(refresh, every);
+  } else {
+    renderSockets();
+  }
+}
+
+async function main() {
+  try { app.session = await api('/api/v1/session'); } catch (e) {
+    setStatus(e.message, true);
+    return;
+  }
+  document.title = 'portctl · ' + app.session.hostname;
+  for (const id of ['#filter-text', '#filter-proto', '#filter-state']) $(id).addEventListener('input', queueRender);
+  window.addEventListener('hashchange', route);
+  route();
+  connect();
+}
+
+main();

@@ -1,0 +1,245 @@
+package web
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/portctl/portctl/internal/testnet"
+)
+
+// artifactDir is where the browser tests leave their screenshots:
+// $PORTCTL_ARTIFACTS, or artifacts/web at the top of the repository.
+func artifactDir(t *testing.T) string {
+	dir := os.Getenv("PORTCTL_ARTIFACTS")
+	if dir == "" {
+		wd, _ := os.Getwd()
+		dir = filepath.Join(filepath.Dir(wd), "artifacts")
+	}
+	dir = filepath.Join(dir, "web")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// serveMachine serves this machine's (this namespace's) real socket table
+// on a loopback port, as `portctl serve` does.
+func serveMachine(t *testing.T, opts Options) (*Server, string) {
+	t.Helper()
+	if opts.Source == nil {
+		opts.Source = Machine{StatsDir: t.TempDir()}
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: s}
+	go hs.Serve(l)
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		hs.Close()
+	})
+	<-s.Ready()
+	return s, "http://" + l.Addr().String()
+}
+
+// browser starts Debian's chromium headless, as nothing else may fetch a
+// browser here; the test skips without it.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	exe, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("needs Debian's chromium (apt install chromium; .ci/run installs it)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox, // as root
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelC()
+		cancelA()
+	})
+	if err := chromedp.Do(ctx); err != nil { // starts the browser, for as long as ctx lives
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return ctx
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(artifactDir(t), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Error(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// evalJS evaluates a JavaScript expression.
+func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+// do runs browser actions, failing the test on error.
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitJS waits until a JavaScript expression is true.
+func waitJS(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")")); err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			screenshot(t, ctx, "failed-"+strings.ReplaceAll(t.Name(), "/", "-"))
+			t.Fatalf("waited 20 s for %s (%s)", what, expr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestIntegrationBrowser drives the dashboard in a real browser: the page
+// loads, a listener opened afterwards appears without a reload, a process
+// whose name and command line are HTML shows them as text, filters work,
+// the port page shows the registry, the audit and ephemeral pages render,
+// a phone-sized screen works, and the kill button stops the holder after a
+// confirmation.
+func TestIntegrationBrowser(t *testing.T) {
+	if testnet.Isolated(t) {
+		return
+	}
+	_, base := serveMachine(t, Options{Interval: 200 * time.Millisecond, Kill: killByPID(t)})
+	ctx := browser(t)
+	// The kill button's confirmation is a prompt: answer it with the port.
+	chromedp.Listen(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true, PromptText: "6379"})
+		}
+	})
+	do(t, ctx, chromedp.Navigate(base+"/"))
+	waitJS(t, ctx, "the live table", `document.querySelector('#status').textContent.includes('sockets')`)
+	screenshot(t, ctx, "1-loaded")
+
+	// A Redis-like listener, opened after the page loaded, by a process
+	// whose name and command line are HTML.
+	pid, _ := helper(t, "<img src=x>", // a command name cannot hold a "/"
+		[]string{"PORTCTL_WEB_HELPER=listen", "PORTCTL_WEB_ADDR=0.0.0.0:6379"},
+		"<script>window.pwned=1</script>", "<img src=x onerror=window.pwned=2>")
+	const row = `document.querySelector('#sockets tbody tr[data-port="6379"]')`
+	waitJS(t, ctx, "the new listener's row", row)
+	type cellInfo struct {
+		Name, Cmd, PID string
+		Elements       int
+		Pwned          bool
+	}
+	cell := evalJS[cellInfo](t, ctx, `(() => { const r = `+row+`; return {
+		Name: r.querySelector('.pname').textContent,
+		Cmd: r.querySelector('.cmd').textContent,
+		PID: r.children[5].textContent,
+		Elements: r.querySelectorAll('b, script, img').length,
+		Pwned: window.pwned !== undefined }; })()`)
+	if cell.Name != "<img src=x>" || !strings.Contains(cell.Cmd, "<script>window.pwned=1</script> <img src=x onerror=window.pwned=2>") || cell.Elements != 0 || cell.Pwned {
+		t.Errorf("the HTML-named process's row: %+v; want its name and command line as text, no elements made from them, nothing run", cell)
+	}
+	if cell.PID != strconv.Itoa(pid) {
+		t.Errorf("the row's PID = %q; want %d", cell.PID, pid)
+	}
+	screenshot(t, ctx, "2-live-listener")
+
+	// Filters: text, then protocol.
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#filter-text"), "6379"))
+	waitJS(t, ctx, "the text filter", `document.querySelectorAll('#sockets tbody tr').length === 1`)
+	setSelect := func(v string) {
+		evalJS[chromedp.Void](t, ctx, `(() => { const s = document.querySelector('#filter-proto'); s.value = '`+v+`'; s.dispatchEvent(new Event('input')); })()`)
+	}
+	setSelect("udp")
+	waitJS(t, ctx, "the protocol filter", `document.querySelectorAll('#sockets tbody tr').length === 0`)
+	screenshot(t, ctx, "3-filtered")
+	setSelect("")
+	waitJS(t, ctx, "the filter undone", `document.querySelectorAll('#sockets tbody tr').length === 1`)
+
+	// The port page, from the row's link.
+	do(t, ctx, chromedp.Click(chromedp.CSS(`#sockets tbody tr[data-port="6379"] a`)))
+	waitJS(t, ctx, "the port page", `document.querySelector('#assignments') && document.querySelector('#holders td')`)
+	portPage := evalJS[string](t, ctx, `document.querySelector('#view-port').textContent`)
+	for _, want := range []string{"Port 6379", "redis", "<img src=x>", "IANA registry"} {
+		if !strings.Contains(portPage, want) {
+			t.Errorf("the port page lacks %q:\n%s", want, portPage)
+		}
+	}
+	screenshot(t, ctx, "4-port-page")
+
+	// The audit page lists the listener facing the network.
+	do(t, ctx, chromedp.Navigate(base+"/#/audit"))
+	waitJS(t, ctx, "the audit findings", `[...document.querySelectorAll('.finding')].some(f => f.textContent.includes('6379'))`)
+	screenshot(t, ctx, "5-audit")
+
+	// The ephemeral page draws its chart.
+	do(t, ctx, chromedp.Navigate(base+"/#/ephemeral"))
+	waitJS(t, ctx, "the ephemeral chart", `document.querySelector('#chart svg polyline')`)
+	screenshot(t, ctx, "6-ephemeral")
+
+	// A phone-sized screen: the table turns into cards, nothing overflows.
+	do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.Navigate(base+"/#/"))
+	waitJS(t, ctx, "the table on a phone", row)
+	type phoneInfo struct{ HeadHidden, Fits bool }
+	phone := evalJS[phoneInfo](t, ctx, `({HeadHidden: getComputedStyle(document.querySelector('#sockets thead')).display === 'none',
+		Fits: document.documentElement.scrollWidth <= window.innerWidth + 1})`)
+	if !phone.HeadHidden || !phone.Fits {
+		t.Errorf("on a 390 px screen: %+v; want the table as cards, no sideways scrolling", phone)
+	}
+	screenshot(t, ctx, "7-phone")
+	do(t, ctx, chromedp.EmulateViewport(1280, 900))
+
+	// Kill from the port page: the confirmation asks for the port.
+	do(t, ctx, chromedp.Navigate(base+"/#/port/6379"))
+	waitJS(t, ctx, "the kill button", `document.querySelector('#kill')`)
+	do(t, ctx, chromedp.Click(chromedp.CSS("#kill")))
+	waitJS(t, ctx, "the kill result", `document.querySelector('#kill-result').textContent.includes('free')`)
+	screenshot(t, ctx, "8-killed")
+	if !processGone(pid) {
+		t.Errorf("the holder %d still runs after the kill button", pid)
+	}
+}

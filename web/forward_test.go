@@ -1,0 +1,84 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/portctl/portctl/forward"
+)
+
+// TestForwarderCounters runs a real forwarder publishing its counters, as
+// `portctl forward` does, and reads them back from the API and /metrics.
+func TestForwarderCounters(t *testing.T) {
+	backend, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	go func() {
+		for {
+			c, err := backend.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	rule, err := forward.ParseRule("127.0.0.1:0:" + backend.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule.Name = "echo"
+	f := forward.New(forward.Config{})
+	defer f.Shutdown(context.Background())
+	if err := f.Apply([]forward.Rule{rule}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	stop, err := forward.PublishStats(f, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	addr, _ := f.Addr(rule.Key())
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("hello"))
+	buf := make([]byte, 5)
+	io.ReadFull(c, buf)
+	c.Close()
+
+	src := &machineStats{tableSource: &tableSource{}, dir: dir}
+	s, ts := newTestServer(t, src, Options{})
+	var procs []forward.Process
+	_, body := get(t, ts, "/api/v1/forwarders", nil)
+	if err := json.Unmarshal([]byte(body), &procs); err != nil || len(procs) != 1 || len(procs[0].Rules) != 1 || procs[0].Rules[0].Name != "echo" {
+		t.Fatalf("GET /api/v1/forwarders = %s (%v); want the one forwarder's rule", body, err)
+	}
+	if r := procs[0].Rules[0]; r.Conns != 1 || r.BytesIn != 5 {
+		t.Errorf("the rule's counters = %+v; want 1 connection and 5 bytes in", r)
+	}
+	m := scrapeBody(t, s)
+	for _, want := range []string{`protocol="tcp",rule="echo"} 1`, `portctl_forward_bytes_total{direction="in"`, `portctl_forward_backend_up{backend="` + backend.Addr().String() + `"`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, m)
+		}
+	}
+}
+
+// machineStats is a table the test writes, with the real forwarders of a
+// stats directory.
+type machineStats struct {
+	*tableSource
+	dir string
+}
+
+func (m *machineStats) Forwarders(ctx context.Context) []forward.Process {
+	return Machine{StatsDir: m.dir}.Forwarders(ctx)
+}

@@ -1,0 +1,206 @@
+package web
+
+import (
+	"cmp"
+	"context"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portctl/portctl/ephemeral"
+	"github.com/portctl/portctl/registry"
+	"github.com/portctl/portctl/sockets"
+)
+
+// maxListenerSeries bounds portctl_listening_sockets: ports past it are
+// summed under port="other".
+const maxListenerSeries = 500
+
+// scrapeTimeout bounds one walk of the socket table.
+const scrapeTimeout = 10 * time.Second
+
+var (
+	descSockets = prometheus.NewDesc("portctl_sockets",
+		"Sockets by protocol and state (UDP: unconnected or established).", []string{"protocol", "state"}, nil)
+	descListening = prometheus.NewDesc("portctl_listening_sockets",
+		"Listening TCP and bound UDP sockets by port and by the addresses they accept on: loopback, any (wildcard) or specific.",
+		[]string{"protocol", "port", "scope"}, nil)
+	descEphRange = prometheus.NewDesc("portctl_ephemeral_ports",
+		"Usable ports of the ephemeral (client) range: its size less reserved ports.", nil, nil)
+	descEphInUse = prometheus.NewDesc("portctl_ephemeral_sockets",
+		"Sockets whose local port lies in the ephemeral range, by protocol and state.", []string{"protocol", "state"}, nil)
+	descEphDest = prometheus.NewDesc("portctl_ephemeral_destination_sockets",
+		"Sockets of the busiest (source, destination) groups, which each may use at most portctl_ephemeral_ports source ports (top 10).",
+		[]string{"protocol", "source", "destination"}, nil)
+	descEphRatio = prometheus.NewDesc("portctl_ephemeral_destination_usage_ratio",
+		"Share of the usable ephemeral range used by the busiest (source, destination) groups (top 10), from 0 to 1.",
+		[]string{"protocol", "source", "destination"}, nil)
+	descFindings = prometheus.NewDesc("portctl_audit_findings",
+		"Audit findings by severity, as of the dashboard's latest sample.", []string{"severity"}, nil)
+	descScrapeDur = prometheus.NewDesc("portctl_scrape_duration_seconds",
+		"Time this scrape took to walk the socket table.", nil, nil)
+	descScrapeOK = prometheus.NewDesc("portctl_scrape_success",
+		"1 when the socket table could be read in this scrape, 0 when not.", nil, nil)
+	descBuild = prometheus.NewDesc("portctl_build_info",
+		"Always 1; the version label says which portctl serves these metrics.", []string{"version"}, nil)
+
+	descFwdConns = prometheus.NewDesc("portctl_forward_connections_total",
+		"Connections accepted (UDP: sessions opened) by a forwarding rule.", []string{"pid", "rule", "protocol", "listen"}, nil)
+	descFwdActive = prometheus.NewDesc("portctl_forward_active_connections",
+		"Connections (UDP: sessions) a forwarding rule holds now.", []string{"pid", "rule"}, nil)
+	descFwdBytes = prometheus.NewDesc("portctl_forward_bytes_total",
+		"Bytes a forwarding rule relayed: in is client to backend, out is backend to client.", []string{"pid", "rule", "direction"}, nil)
+	descFwdRefused = prometheus.NewDesc("portctl_forward_refused_total",
+		"Clients a forwarding rule refused by its allow/deny lists or its connection limit.", []string{"pid", "rule"}, nil)
+	descFwdErrors = prometheus.NewDesc("portctl_forward_errors_total",
+		"Connections a forwarding rule lost to an unreachable or resetting backend.", []string{"pid", "rule"}, nil)
+	descFwdBackend = prometheus.NewDesc("portctl_forward_backend_up",
+		"1 when a forwarding rule's backend passes its health check, 0 when not.", []string{"pid", "rule", "backend"}, nil)
+)
+
+// collector computes the metrics at each scrape.
+type collector struct{ s *Server }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSockets, descListening, descEphRange, descEphInUse, descEphDest, descEphRatio,
+		descFindings, descScrapeDur, descScrapeOK, descBuild, descFwdConns, descFwdActive, descFwdBytes, descFwdRefused,
+		descFwdErrors, descFwdBackend} {
+		ch <- d
+	}
+}
+
+type stateKey struct {
+	proto sockets.Proto
+	state string
+}
+
+type listenKey struct {
+	proto sockets.Proto
+	port  string
+	scope string
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	s := c.s
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge(descBuild, 1, cmp.Or(s.opts.Version, "unknown"))
+
+	host := s.src.Host()
+	start := time.Now()
+	states := map[stateKey]int{}
+	listeners := map[listenKey]int{}
+	eph := ephemeral.NewCounter(host)
+	err := s.src.Walk(ctx, func(x *sockets.Socket) {
+		name := x.State.Name()
+		bound := x.Proto == sockets.UDP && x.Remote.Port() == 0
+		if x.Proto == sockets.UDP {
+			name = "unconnected"
+			if !bound {
+				name = "established"
+			}
+		}
+		states[stateKey{x.Proto, name}]++
+		eph.Add(x)
+		if x.State != sockets.Listen && !bound {
+			return
+		}
+		k := listenKey{proto: x.Proto, port: strconv.Itoa(int(x.Local.Port())), scope: scopeOf(x.Local)}
+		if bound && host.InEphemeral(x.Local.Port()) {
+			k.port = "ephemeral" // a client's unconnected UDP socket: not a service
+		}
+		listeners[k]++
+	})
+	gauge(descScrapeDur, time.Since(start).Seconds())
+	if err != nil {
+		gauge(descScrapeOK, 0)
+	} else {
+		gauge(descScrapeOK, 1)
+		for k, n := range states {
+			gauge(descSockets, float64(n), k.proto.String(), k.state)
+		}
+		keys := make([]listenKey, 0, len(listeners))
+		for k := range listeners {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b listenKey) int {
+			return cmp.Or(cmp.Compare(a.proto, b.proto), cmp.Compare(len(a.port), len(b.port)), cmp.Compare(a.port, b.port), cmp.Compare(a.scope, b.scope))
+		})
+		other := map[listenKey]int{}
+		for i, k := range keys {
+			if i >= maxListenerSeries {
+				other[listenKey{k.proto, "other", k.scope}] += listeners[k]
+				continue
+			}
+			gauge(descListening, float64(listeners[k]), k.proto.String(), k.port, k.scope)
+		}
+		for k, n := range other {
+			gauge(descListening, float64(n), k.proto.String(), k.port, k.scope)
+		}
+		rep := eph.Report(80, 10)
+		gauge(descEphRange, float64(rep.Available))
+		for st, n := range rep.ByState {
+			proto := "tcp"
+			if p, ok := strings.CutPrefix(st, "udp_"); ok {
+				proto, st = "udp", p
+			}
+			gauge(descEphInUse, float64(n), proto, st)
+		}
+		for _, g := range rep.Groups {
+			gauge(descEphDest, float64(g.Sockets), g.Protocol, g.Source, g.Destination)
+			gauge(descEphRatio, g.Share/100, g.Protocol, g.Source, g.Destination)
+		}
+	}
+
+	// Findings come from the latest sample; every severity is exported, so
+	// a query sees 0 rather than no series.
+	s.mu.Lock()
+	st := s.state
+	s.mu.Unlock()
+	if st != nil {
+		counts := st.audit.Counts()
+		for _, sev := range []registry.Severity{registry.SevInfo, registry.SevLow, registry.SevMedium, registry.SevHigh} {
+			gauge(descFindings, float64(counts[sev]), sev.String())
+		}
+	}
+	for _, p := range s.src.Forwarders(ctx) {
+		pid := strconv.Itoa(p.PID)
+		for _, r := range p.Rules {
+			counter(descFwdConns, float64(r.Conns), pid, r.Name, string(r.Proto), r.Listen.String())
+			gauge(descFwdActive, float64(r.Active), pid, r.Name)
+			counter(descFwdBytes, float64(r.BytesIn), pid, r.Name, "in")
+			counter(descFwdBytes, float64(r.BytesOut), pid, r.Name, "out")
+			counter(descFwdRefused, float64(r.Refused), pid, r.Name)
+			counter(descFwdErrors, float64(r.Errors), pid, r.Name)
+			for _, b := range r.Backends {
+				up := 0.0
+				if b.Healthy {
+					up = 1
+				}
+				gauge(descFwdBackend, up, pid, r.Name, b.Target)
+			}
+		}
+	}
+}
+
+// scopeOf says which addresses a listener accepts on.
+func scopeOf(ap netip.AddrPort) string {
+	a := ap.Addr().Unmap()
+	switch {
+	case !a.IsValid() || a.IsUnspecified():
+		return "any"
+	case a.IsLoopback():
+		return "loopback"
+	}
+	return "specific"
+}

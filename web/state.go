@@ -1,0 +1,321 @@
+package web
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portctl/portctl/audit"
+	"github.com/portctl/portctl/ephemeral"
+	"github.com/portctl/portctl/forward"
+	"github.com/portctl/portctl/netconf"
+	"github.com/portctl/portctl/registry"
+	"github.com/portctl/portctl/sockets"
+)
+
+// Row is one socket as the API and the page show it. Its JSON field names
+// are stable.
+type Row struct {
+	ID        string   `json:"id"`
+	Proto     string   `json:"protocol"`
+	Local     string   `json:"local"`
+	Port      uint16   `json:"port"`
+	Remote    string   `json:"remote,omitempty"`
+	State     string   `json:"state"`
+	Service   string   `json:"service,omitempty"`
+	PID       int      `json:"pid,omitempty"`
+	Process   string   `json:"process,omitempty"`
+	Cmdline   []string `json:"cmdline,omitempty"`
+	User      string   `json:"user,omitempty"`
+	UID       uint32   `json:"uid"`
+	Unit      string   `json:"unit,omitempty"`
+	Container string   `json:"container,omitempty"`
+	Cgroup    string   `json:"cgroup,omitempty"`
+	Holders   int      `json:"holders"`
+	RecvQ     uint32   `json:"recv_q"`
+	SendQ     uint32   `json:"send_q"`
+	listening bool
+}
+
+// EphemeralPoint is one sample of the ephemeral usage history.
+type EphemeralPoint struct {
+	Time     time.Time `json:"time"`
+	InRange  int       `json:"sockets_in_range"`
+	TimeWait int       `json:"time_wait"`
+	// TopShare is the share of the usable range the busiest destination
+	// uses, in percent.
+	TopShare float64 `json:"top_share_percent"`
+	TopDest  string  `json:"top_destination,omitempty"`
+}
+
+// state is one sample of the machine.
+type state struct {
+	seq        uint64
+	time       time.Time
+	rows       []Row // listeners first, then by port
+	total      int   // sockets in the table, before MaxRows
+	ids        map[string]int
+	host       netconf.Host
+	audit      audit.Report
+	eph        ephemeral.Report
+	history    []EphemeralPoint
+	forwarders []forward.Process
+	err        string
+}
+
+// Run samples the Source every Interval until ctx ends. The first sample
+// is taken at once.
+func (s *Server) Run(ctx context.Context) {
+	t := time.NewTicker(s.opts.Interval)
+	defer t.Stop()
+	for {
+		s.sample(ctx)
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			for sub := range s.subs {
+				close(sub.done)
+				delete(s.subs, sub)
+			}
+			s.mu.Unlock()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Ready is closed once the first sample is in.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// sample reads the machine once and tells the subscribers what changed.
+func (s *Server) sample(ctx context.Context) {
+	host := s.src.Host()
+	next := &state{time: time.Now(), host: host}
+	tab, err := s.src.Table(ctx)
+	var socks []sockets.Socket
+	if err != nil {
+		next.err = err.Error()
+	} else {
+		socks = tab.Sockets
+	}
+	next.rows, next.total = s.rows(socks)
+	next.ids = make(map[string]int, len(next.rows))
+	for i, r := range next.rows {
+		next.ids[r.ID] = i
+	}
+	next.audit = audit.Check(audit.Input{Sockets: socks, Host: host, OS: runtime.GOOS}, s.opts.Policy)
+	next.eph = ephemeral.Usage(host, socks, 80, 10)
+	next.forwarders = s.src.Forwarders(ctx)
+
+	s.mu.Lock()
+	prev := s.state
+	if prev != nil {
+		next.seq = prev.seq + 1
+		next.history = prev.history
+	}
+	pt := EphemeralPoint{Time: next.time, InRange: next.eph.InRange, TimeWait: next.eph.ByState["time_wait"]}
+	if len(next.eph.Groups) > 0 {
+		pt.TopShare, pt.TopDest = next.eph.Groups[0].Share, next.eph.Groups[0].Destination
+	}
+	next.history = append(next.history, pt)
+	if over := len(next.history) - s.opts.History; over > 0 {
+		next.history = slices.Clone(next.history[over:])
+	}
+	s.state = next
+	var ev []byte
+	if prev != nil && len(s.subs) > 0 {
+		ev = diffEvent(prev, next)
+	}
+	for sub := range s.subs {
+		select {
+		case sub.ch <- ev:
+		default:
+			// A page too slow to keep up is dropped; its EventSource
+			// reconnects and starts again from a snapshot.
+			close(sub.done)
+			delete(s.subs, sub)
+		}
+	}
+	s.mu.Unlock()
+	s.readyO.Do(func() { close(s.ready) })
+}
+
+// current returns the latest sample, waiting for the first.
+func (s *Server) current(ctx context.Context) *state {
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return &state{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// rows turns the table into rows: listeners and bound sockets first, at
+// most MaxRows of them.
+func (s *Server) rows(socks []sockets.Socket) ([]Row, int) {
+	rows := make([]Row, 0, min(len(socks), s.opts.MaxRows))
+	order := make([]int, len(socks))
+	for i := range order {
+		order[i] = i
+	}
+	listening := func(x *sockets.Socket) bool {
+		return x.State == sockets.Listen || (x.Proto == sockets.UDP && x.Remote.Port() == 0)
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		x, y := &socks[a], &socks[b]
+		if lx, ly := listening(x), listening(y); lx != ly {
+			if lx {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(x.Local.Port(), y.Local.Port()), cmp.Compare(x.Proto, y.Proto),
+			x.Local.Addr().Compare(y.Local.Addr()), x.Remote.Compare(y.Remote))
+	})
+	for _, i := range order[:min(len(order), s.opts.MaxRows)] {
+		rows = append(rows, s.row(&socks[i], listening(&socks[i])))
+	}
+	return rows, len(socks)
+}
+
+func (s *Server) row(x *sockets.Socket, listening bool) Row {
+	r := Row{Proto: x.Proto.String(), Local: addrString(x.Local), Port: x.Local.Port(), State: x.State.String(),
+		UID: x.UID, RecvQ: x.RecvQ, SendQ: x.SendQ, Holders: len(x.Processes), listening: listening}
+	if x.Proto == sockets.UDP && x.State == sockets.Close {
+		r.State = "UNCONN"
+	}
+	if x.Remote.Port() != 0 {
+		r.Remote = addrString(x.Remote)
+	}
+	port, proto := x.Local.Port(), registry.TCP
+	if x.Proto == sockets.UDP {
+		proto = registry.UDP
+	}
+	if !listening && x.Remote.Port() != 0 {
+		port = x.Remote.Port() // a client's service is the one it talks to
+	}
+	if as := s.reg.Port(port, proto); len(as) > 0 {
+		r.Service = as[0].Name
+	}
+	if len(x.Processes) > 0 {
+		p := x.Processes[0]
+		r.PID, r.Process, r.Cmdline, r.User, r.Unit, r.Container, r.Cgroup = p.PID, p.Name, p.Cmdline, p.User, p.Unit, p.Container, p.Cgroup
+	}
+	r.ID = r.Proto + " " + r.Local + " " + r.Remote + " " + r.State + " " + strconv.FormatUint(x.Inode, 10) + " " + strconv.Itoa(r.PID)
+	return r
+}
+
+func addrString(ap netip.AddrPort) string {
+	a := ap.Addr()
+	if a.Is4In6() {
+		a = a.Unmap()
+	}
+	if !a.IsValid() {
+		return "*:" + strconv.Itoa(int(ap.Port()))
+	}
+	if a.IsUnspecified() {
+		if a.Is4() {
+			return "0.0.0.0:" + strconv.Itoa(int(ap.Port()))
+		}
+		return "[::]:" + strconv.Itoa(int(ap.Port()))
+	}
+	return netip.AddrPortFrom(a, ap.Port()).String()
+}
+
+// summary is what every event carries besides the rows: the counters the
+// page's header shows, and the newest ephemeral point.
+type summary struct {
+	Seq       uint64         `json:"seq"`
+	Time      time.Time      `json:"time"`
+	Total     int            `json:"total"`
+	Shown     int            `json:"shown"`
+	Listening int            `json:"listening"`
+	Findings  map[string]int `json:"findings"`
+	Ephemeral EphemeralPoint `json:"ephemeral"`
+	Error     string         `json:"error,omitempty"`
+}
+
+func (st *state) summary() summary {
+	sm := summary{Seq: st.seq, Time: st.time, Total: st.total, Shown: len(st.rows), Findings: map[string]int{}, Error: st.err}
+	for _, r := range st.rows {
+		if r.listening {
+			sm.Listening++
+		}
+	}
+	for sev, n := range st.audit.Counts() {
+		sm.Findings[sev.String()] = n
+	}
+	if n := len(st.history); n > 0 {
+		sm.Ephemeral = st.history[n-1]
+	}
+	return sm
+}
+
+// event is what /api/v1/events sends: a snapshot first, then diffs.
+type event struct {
+	summary
+	Snapshot []Row    `json:"snapshot,omitempty"`
+	Added    []Row    `json:"added,omitempty"`
+	Removed  []string `json:"removed,omitempty"`
+}
+
+func diffEvent(prev, next *state) []byte {
+	ev := event{summary: next.summary()}
+	for _, r := range next.rows {
+		if _, ok := prev.ids[r.ID]; !ok {
+			ev.Added = append(ev.Added, r)
+		}
+	}
+	for _, r := range prev.rows {
+		if _, ok := next.ids[r.ID]; !ok {
+			ev.Removed = append(ev.Removed, r.ID)
+		}
+	}
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+func snapshotEvent(st *state) []byte {
+	ev := event{summary: st.summary(), Snapshot: st.rows}
+	if ev.Snapshot == nil {
+		ev.Snapshot = []Row{}
+	}
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+// matches reports whether r passes the API's filters.
+func (r *Row) matches(proto, state, text string) bool {
+	if proto != "" && !strings.EqualFold(r.Proto, proto) {
+		return false
+	}
+	switch strings.ToLower(state) {
+	case "", "all":
+	case "listening":
+		if !r.listening {
+			return false
+		}
+	default:
+		if !strings.EqualFold(strings.ReplaceAll(r.State, "-", "_"), strings.ReplaceAll(state, "-", "_")) {
+			return false
+		}
+	}
+	if text == "" {
+		return true
+	}
+	text = strings.ToLower(text)
+	for _, f := range []string{r.Local, r.Remote, r.Service, r.Process, strings.Join(r.Cmdline, " "), r.User, r.Unit, r.Container, strconv.Itoa(r.PID)} {
+		if strings.Contains(strings.ToLower(f), text) {
+			return true
+		}
+	}
+	return false
+}
