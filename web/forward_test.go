@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portctl/portctl/forward"
 )
@@ -56,10 +57,17 @@ func TestForwarderCounters(t *testing.T) {
 
 	src := &machineStats{tableSource: &tableSource{}, dir: dir}
 	s, ts := newTestServer(t, src, Options{})
+	// Byte counts are the copies' results: they land once the connection
+	// has ended on both sides, and the dashboard samples every 50 ms.
 	var procs []forward.Process
-	_, body := get(t, ts, "/api/v1/forwarders", nil)
-	if err := json.Unmarshal([]byte(body), &procs); err != nil || len(procs) != 1 || len(procs[0].Rules) != 1 || procs[0].Rules[0].Name != "echo" {
-		t.Fatalf("GET /api/v1/forwarders = %s (%v); want the one forwarder's rule", body, err)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, body := get(t, ts, "/api/v1/forwarders", nil)
+		if err := json.Unmarshal([]byte(body), &procs); err != nil || len(procs) != 1 || len(procs[0].Rules) != 1 || procs[0].Rules[0].Name != "echo" {
+			t.Fatalf("GET /api/v1/forwarders = %s (%v); want the one forwarder's rule", body, err)
+		}
+		if procs[0].Rules[0].Active == 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	if r := procs[0].Rules[0]; r.Conns != 1 || r.BytesIn != 5 {
 		t.Errorf("the rule's counters = %+v; want 1 connection and 5 bytes in", r)
