@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,29 +35,15 @@ func artifactDir(t *testing.T) string {
 // on a loopback port, as `portctl serve` does.
 func serveMachine(t *testing.T, opts Options) (*Server, string) {
 	t.Helper()
-	if opts.Source == nil {
-		opts.Source = Machine{StatsDir: t.TempDir()}
+	src := opts.Source
+	if src == nil {
+		src = Machine{StatsDir: t.TempDir()}
 	}
-	s, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
+	if opts.Interval == 0 {
+		opts.Interval = 2 * time.Second
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: s}
-	go hs.Serve(l)
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		hs.Close()
-	})
-	<-s.Ready()
-	return s, "http://" + l.Addr().String()
+	s, ts := newTestServer(t, src, opts)
+	return s, ts.URL
 }
 
 // browser starts Debian's chromium headless, as nothing else may fetch a

@@ -275,17 +275,6 @@ func resolveRemote(ctx context.Context, host string) (netip.Addr, error) {
 	return addrs[0], nil
 }
 
-// severityCell colours a severity; the word carries the meaning.
-func severityCell(st term.Style, sev registry.Severity) string {
-	switch sev {
-	case registry.SevHigh:
-		return st.Red(sev.String())
-	case registry.SevMedium:
-		return st.Yellow(sev.String())
-	}
-	return sev.String()
-}
-
 // findingWhere names a finding's listener or setting: "tcp 0.0.0.0:6379".
 func findingWhere(f audit.Finding) string {
 	if f.Socket == nil {
@@ -328,11 +317,11 @@ func printAudit(streams *term.IO, rep audit.Report, threshold registry.Severity,
 		fmt.Fprintln(w)
 		t := term.NewTable("SEVERITY", "RULE", "WHERE", "PROCESS", "FINDING")
 		for _, f := range rep.Findings {
-			t.Row(severityCell(st, f.Severity), f.Rule, findingWhere(f), processLabel(f.Process), f.Title)
+			t.Row(severityLabel(st, f.Severity), f.Rule, findingWhere(f), processLabel(f.Process), f.Title)
 		}
 		t.Render(w, streams.Width(), st)
 		for i, f := range rep.Findings {
-			fmt.Fprintf(w, "\n%s %s %s\n", st.Bold(fmt.Sprintf("%d.", i+1)), severityCell(st, f.Severity), st.Bold(f.Title))
+			fmt.Fprintf(w, "\n%s %s %s\n", st.Bold(fmt.Sprintf("%d.", i+1)), severityLabel(st, f.Severity), st.Bold(f.Title))
 			where := findingWhere(f)
 			if len(f.Addresses) > 1 {
 				var as []string

@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,24 +156,7 @@ func TestAuditDeletedExecutable(t *testing.T) {
 	if err := os.Chmod(exe, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "PORTCTL_TEST_HELPER=listen", "PORTCTL_LISTEN=127.0.0.1:0")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Wait() }) // the helper exits when stdin closes
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ready ") {
-		t.Fatalf("helper did not start: %q %v", line, err)
-	}
+	cmd, port := startHelperExe(t, exe, "listen", "127.0.0.1:0")
 	if err := os.Remove(exe); err != nil {
 		t.Fatal(err)
 	}
@@ -191,5 +172,5 @@ func TestAuditDeletedExecutable(t *testing.T) {
 			return
 		}
 	}
-	t.Errorf("audit found no deleted-executable for PID %d listening on %s:\n%s", cmd.Process.Pid, strings.TrimSpace(line), out)
+	t.Errorf("audit found no deleted-executable for PID %d listening on port %d:\n%s", cmd.Process.Pid, port, out)
 }

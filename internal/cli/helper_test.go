@@ -68,7 +68,13 @@ func helperListen(stubborn bool) {
 // stopped (by PID) when the test ends.
 func startHelper(t *testing.T, mode, addr string) (*exec.Cmd, uint16) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	return startHelperExe(t, os.Args[0], mode, addr)
+}
+
+// startHelperExe is startHelper running exe, a copy of the test binary.
+func startHelperExe(t *testing.T, exe, mode, addr string) (*exec.Cmd, uint16) {
+	t.Helper()
+	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), "PORTCTL_TEST_HELPER="+mode, "PORTCTL_LISTEN="+addr)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
