@@ -3,10 +3,11 @@
 // embedded in the binary), to programs (a JSON API under /api/v1/) and to
 // monitoring (Prometheus metrics at /metrics).
 //
-// A Server samples its Source every Options.Interval while Run runs: the
-// socket table with the processes holding each socket, the audit findings
-// over it, the ephemeral port usage (kept as a history for the chart) and
-// the counters of running forwarders. Pages follow the table live over
+// A Server samples its Source while Run runs: the socket table with the
+// processes holding each socket, the audit findings over it, the ephemeral
+// port usage (kept as a history for the chart) and the counters of running
+// forwarders; every Options.Interval while someone looks, every
+// Options.IdleInterval otherwise. Pages follow the table live over
 // server-sent events (/api/v1/events): a snapshot, then what was added and
 // removed at each sample. /metrics does not use the samples: each scrape
 // walks the kernel's table afresh without keeping it, so a machine with

@@ -69,13 +69,14 @@ type state struct {
 	err        string
 }
 
-// Run samples the Source every Interval until ctx ends. The first sample
-// is taken at once.
+// Run samples the Source until ctx ends: every Interval while a page
+// follows the table or an API client asked in the last minute, else every
+// IdleInterval (a request then gets a fresh sample first). The first
+// sample is taken at once.
 func (s *Server) Run(ctx context.Context) {
-	t := time.NewTicker(s.opts.Interval)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		s.sample(ctx)
 		select {
 		case <-ctx.Done():
 			s.mu.Lock()
@@ -86,15 +87,34 @@ func (s *Server) Run(ctx context.Context) {
 			s.mu.Unlock()
 			return
 		case <-t.C:
+		case <-s.wake:
 		}
+		s.sample(ctx)
+		next := s.opts.IdleInterval
+		if s.watched() {
+			next = s.opts.Interval
+		}
+		t.Reset(next)
 	}
+}
+
+// watched reports whether someone looks: a page following the table, or
+// an API request in the last minute.
+func (s *Server) watched() bool {
+	s.mu.Lock()
+	n := len(s.subs)
+	s.mu.Unlock()
+	return n > 0 || time.Since(time.Unix(0, s.lastUse.Load())) < time.Minute
 }
 
 // Ready is closed once the first sample is in.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // sample reads the machine once and tells the subscribers what changed.
+// One sample runs at a time.
 func (s *Server) sample(ctx context.Context) {
+	s.sampling.Lock()
+	defer s.sampling.Unlock()
 	host := s.src.Host()
 	next := &state{time: time.Now(), host: host}
 	tab, err := s.src.Table(ctx)
@@ -146,16 +166,32 @@ func (s *Server) sample(ctx context.Context) {
 	s.readyO.Do(func() { close(s.ready) })
 }
 
-// current returns the latest sample, waiting for the first.
+// current returns the latest sample, waiting for the first. A request
+// after an idle spell, when samples are sparse, gets a fresh one, and wakes
+// Run to sample at the Interval again.
 func (s *Server) current(ctx context.Context) *state {
+	if !s.watched() {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	s.lastUse.Store(time.Now().UnixNano())
 	select {
 	case <-s.ready:
 	case <-ctx.Done():
 		return &state{}
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state
+	st := s.state
+	s.mu.Unlock()
+	if time.Since(st.time) > 2*s.opts.Interval {
+		s.sample(context.WithoutCancel(ctx))
+		s.mu.Lock()
+		st = s.state
+		s.mu.Unlock()
+	}
+	return st
 }
 
 // rows turns the table into rows: listeners and bound sockets first, at

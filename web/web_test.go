@@ -25,8 +25,9 @@ import (
 // handler's logic, as testdata is for a parser. The tests against the
 // machine's real table are the TestIntegration ones.
 type tableSource struct {
-	mu    sync.Mutex
-	socks []sockets.Socket
+	mu     sync.Mutex
+	socks  []sockets.Socket
+	tables int // calls of Table
 }
 
 func (t *tableSource) set(socks ...sockets.Socket) {
@@ -38,6 +39,7 @@ func (t *tableSource) set(socks ...sockets.Socket) {
 func (t *tableSource) Table(context.Context) (*sockets.Table, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.tables++
 	return &sockets.Table{Sockets: append([]sockets.Socket(nil), t.socks...)}, nil
 }
 
@@ -495,4 +497,33 @@ func scrapeBody(t *testing.T, s *Server) string {
 		t.Fatalf("GET /metrics: %d %s", rec.Code, rec.Body)
 	}
 	return rec.Body.String()
+}
+
+func (t *tableSource) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.tables
+}
+
+// TestIdleSampling checks that nobody looking means no sampling beyond
+// IdleInterval, that a request then gets a fresh table, and that sampling
+// resumes at Interval while someone looks.
+func TestIdleSampling(t *testing.T) {
+	src := &tableSource{}
+	_, ts := newTestServer(t, src, Options{Interval: 20 * time.Millisecond, IdleInterval: time.Hour})
+	time.Sleep(200 * time.Millisecond)
+	if n := src.count(); n != 1 {
+		t.Fatalf("with nobody looking, %d samples in 200 ms; want the first only", n)
+	}
+	src.set(listener(sockets.TCP, "0.0.0.0:22", nil))
+	var ans socketsAnswer
+	_, body := get(t, ts, "/api/v1/sockets", nil)
+	json.Unmarshal([]byte(body), &ans)
+	if len(ans.Sockets) != 1 {
+		t.Fatalf("the first request after an idle spell got %s; want the fresh table", body)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := src.count(); n < 5 {
+		t.Errorf("after a request, %d samples in 300 ms at a 20 ms interval; want sampling to resume", n)
+	}
 }
