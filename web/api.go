@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portctl/portctl/port"
 	"github.com/portctl/portctl/registry"
 )
 
@@ -72,19 +73,11 @@ func (s *Server) apiSockets(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ans)
 }
 
-// portAnswer is the body of /api/v1/ports/{port}: what the registry says
-// and who holds the port now.
+// portAnswer is the body of /api/v1/ports/{port}: what `portctl info`
+// says of the port, and the sockets on it now.
 type portAnswer struct {
-	Port          uint16                  `json:"port"`
-	Class         registry.Class          `json:"class"`
-	ClassRange    string                  `json:"class_range"`
-	Privileged    bool                    `json:"privileged"`
-	Ephemeral     bool                    `json:"in_ephemeral_range"`
-	Reserved      bool                    `json:"reserved"`
-	Assignments   []registry.Assignment   `json:"assignments"`
-	Uses          []registry.Use          `json:"uses"`
-	SecurityNotes []registry.SecurityNote `json:"security_notes"`
-	Sockets       []Row                   `json:"sockets"`
+	port.Info
+	Sockets []Row `json:"sockets"`
 }
 
 func (s *Server) portParam(w http.ResponseWriter, r *http.Request) (uint16, bool) {
@@ -102,11 +95,7 @@ func (s *Server) apiPort(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.current(r.Context())
-	c := registry.Classify(p)
-	ans := portAnswer{Port: p, Class: c, ClassRange: c.Range().String(), Privileged: st.host.Privileged(p),
-		Ephemeral: st.host.InEphemeral(p), Reserved: st.host.IsReserved(p),
-		Assignments: orEmpty(s.reg.Port(p, registry.AnyProtocol)), Uses: orEmpty(registry.Uses(p, registry.AnyProtocol)),
-		SecurityNotes: orEmpty(registry.Notes(p, registry.AnyProtocol)), Sockets: []Row{}}
+	ans := portAnswer{Info: port.Describe(s.reg, st.host, p, registry.AnyProtocol), Sockets: []Row{}}
 	for _, row := range st.rows {
 		if row.Port == p {
 			ans.Sockets = append(ans.Sockets, row)

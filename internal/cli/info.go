@@ -11,6 +11,7 @@ import (
 
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/netconf"
+	"github.com/portctl/portctl/port"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
 )
@@ -80,17 +81,7 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 // portInfo is everything `info` knows about one port. Its JSON field names
 // are a stable contract.
 type portInfo struct {
-	Port              uint16                  `json:"port"`
-	Class             registry.Class          `json:"class"`
-	ClassRange        string                  `json:"class_range"`
-	Privileged        bool                    `json:"privileged"`
-	UnprivilegedStart int                     `json:"unprivileged_port_start"`
-	Ephemeral         bool                    `json:"ephemeral"`
-	EphemeralRange    string                  `json:"ephemeral_range"`
-	Reserved          bool                    `json:"reserved"`
-	Assignments       []registry.Assignment   `json:"assignments"`
-	Uses              []registry.Use          `json:"uses"`
-	SecurityNotes     []registry.SecurityNote `json:"security_notes"`
+	port.Info
 	// Here is who holds the port on this machine now; absent for ranges
 	// and where the socket table cannot be read.
 	Here *hereJSON `json:"here,omitempty"`
@@ -145,31 +136,7 @@ type infoResult struct {
 }
 
 func describePort(reg *registry.Registry, host netconf.Host, p uint16, proto registry.Protocol) portInfo {
-	c := registry.Classify(p)
-	pi := portInfo{
-		Port:              p,
-		Class:             c,
-		ClassRange:        c.Range().String(),
-		Privileged:        host.Privileged(p),
-		UnprivilegedStart: host.UnprivilegedStart,
-		Ephemeral:         host.InEphemeral(p),
-		EphemeralRange:    host.Ephemeral.String(),
-		Reserved:          host.IsReserved(p),
-		Assignments:       reg.Port(p, proto),
-		Uses:              registry.Uses(p, proto),
-		SecurityNotes:     registry.Notes(p, proto),
-	}
-	// Empty lists, not null, so that scripts can iterate without checks.
-	if pi.Assignments == nil {
-		pi.Assignments = []registry.Assignment{}
-	}
-	if pi.Uses == nil {
-		pi.Uses = []registry.Use{}
-	}
-	if pi.SecurityNotes == nil {
-		pi.SecurityNotes = []registry.SecurityNote{}
-	}
-	return pi
+	return portInfo{Info: port.Describe(reg, host, p, proto)}
 }
 
 func runInfo(ctx context.Context, streams *term.IO, reg *registry.Registry, host netconf.Host, opts infoOptions) error {

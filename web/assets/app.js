@@ -161,7 +161,7 @@ async function showPort(port) {
   const facts = el('dl', { class: 'kv' },
     el('dt', {}, 'Range'), el('dd', {}, p.class + ' (' + p.class_range + ')'),
     el('dt', {}, 'Privileged here'), el('dd', {}, p.privileged ? 'yes' : 'no'),
-    el('dt', {}, 'Ephemeral range'), el('dd', {}, p.in_ephemeral_range ? 'inside' : 'outside'),
+    el('dt', {}, 'Ephemeral range'), el('dd', {}, p.ephemeral ? 'inside (' + p.ephemeral_range + ')' : 'outside (' + p.ephemeral_range + ')'),
     p.reserved ? [el('dt', {}, 'Reserved'), el('dd', {}, 'yes')] : null);
   const assigned = p.assignments.length
     ? el('table', { id: 'assignments' },
