@@ -260,7 +260,7 @@ async function showEphemeral() {
     el('div', { class: 'card' }, el('h3', {}, 'Busiest destinations'),
       now.groups.length ? el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Proto'), el('th', {}, 'Source'), el('th', {}, 'Destination'), el('th', {}, 'Sockets'), el('th', {}, 'Share'))),
         el('tbody', {}, now.groups.map((g) => el('tr', {}, el('td', {}, g.protocol), el('td', { class: 'mono' }, g.source),
-          el('td', { class: 'mono' }, g.destination), el('td', {}, String(g.sockets)), el('td', {}, g.share_percent.toFixed(1) + '%')))))
+          el('td', { class: 'mono' }, g.destination), el('td', {}, String(g.sockets)), el('td', {}, g.share_percent.toFixed(g.share_percent < 1 ? 2 : 1) + '%')))))
         : el('p', { class: 'muted' }, 'No outgoing connections use the range.')),
     (now.advice || []).length ? el('div', { class: 'card' }, el('h3', {}, 'Advice'), el('ul', {}, now.advice.map((a) => el('li', {}, a)))) : null);
   drawChart();
@@ -270,8 +270,9 @@ function drawChart() {
   const box = $('#chart');
   if (!box) return;
   const h = app.history;
-  const W = 600, H = 200, L = 40, B = 20;
-  const s = svg('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + (H + B), preserveAspectRatio: 'none', role: 'img', 'aria-label': 'Sockets in the ephemeral range over time' });
+  // Drawn at the box's own width, so that the labels keep their shape.
+  const W = Math.max(240, box.clientWidth || 600), H = 200, L = 40, B = 20;
+  const s = svg('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + (H + B), role: 'img', 'aria-label': 'Sockets in the ephemeral range over time' });
   const maxY = Math.max(10, ...h.map((p) => p.sockets_in_range));
   const x = (i) => L + (h.length <= 1 ? W - L : (i * (W - L)) / (h.length - 1));
   const y = (v) => H - (v / maxY) * (H - 10);
@@ -288,7 +289,7 @@ function drawChart() {
     s.append(svg('polyline', { class: 'tw', points: h.map((p, i) => x(i).toFixed(1) + ',' + y(p.time_wait).toFixed(1)).join(' ') }));
     const t0 = svg('text', { x: L, y: H + 15 });
     t0.textContent = new Date(h[0].time).toLocaleTimeString();
-    const t1 = svg('text', { x: W - 60, y: H + 15 });
+    const t1 = svg('text', { x: W - 2, y: H + 15, 'text-anchor': 'end' });
     t1.textContent = new Date(h[h.length - 1].time).toLocaleTimeString();
     s.append(t0, t1);
   }
