@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/portctl/portctl/audit"
 	"github.com/portctl/portctl/internal/testnet"
 )
 
@@ -134,7 +135,12 @@ func TestIntegrationBrowser(t *testing.T) {
 	if testnet.Isolated(t) {
 		return
 	}
-	_, base := serveMachine(t, Options{Interval: 200 * time.Millisecond, Kill: killByPID(t)})
+	// The test's processes run as root: the policy sets that finding aside.
+	policy, err := audit.ParsePolicy([]byte("except:\n  - rule: root-unprivileged-port\n    reason: the test runs as root\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, base := serveMachine(t, Options{Interval: 200 * time.Millisecond, Kill: killByPID(t), Policy: policy})
 	ctx := browser(t)
 	// The kill button's confirmation is a prompt: answer it with the port.
 	chromedp.Listen(ctx, func(ev any) {
@@ -198,6 +204,7 @@ func TestIntegrationBrowser(t *testing.T) {
 	// The audit page lists the listener facing the network.
 	do(t, ctx, chromedp.Navigate(base+"/#/audit"))
 	waitJS(t, ctx, "the audit findings", `[...document.querySelectorAll('.finding')].some(f => f.textContent.includes('6379'))`)
+	waitJS(t, ctx, "the findings the policy set aside", `[...document.querySelectorAll('.excepted')].some(f => f.textContent.includes('the test runs as root'))`)
 	screenshot(t, ctx, "5-audit")
 
 	// The ephemeral page draws its chart.

@@ -224,17 +224,24 @@ async function showAudit() {
     return;
   }
   const findings = rep.findings || [];
+  const excepted = rep.excepted || [];
+  const where = (f) => {
+    const sock = f.socket ? f.socket.protocol + ' ' + f.socket.local : (f.setting ? f.setting + ' = ' + f.value : '');
+    const proc = f.process ? f.process.name + ' (pid ' + f.process.pid + ')' : '';
+    return [f.rule, sock, proc].filter(Boolean).join(' · ');
+  };
   fill(v, el('h2', {}, 'Audit'),
     findings.length ? null : el('p', { class: 'muted' }, 'No findings.'),
-    findings.map((f) => {
-      const sock = f.socket ? f.socket.protocol + ' ' + f.socket.local : (f.setting || '');
-      const proc = f.process ? f.process.name + ' (pid ' + f.process.pid + ')' : '';
-      return el('div', { class: 'card finding', 'data-rule': f.rule },
-        el('h3', {}, el('span', { class: 'sev sev-' + f.severity }, f.severity), ' ', f.title),
-        el('p', { class: 'mono muted' }, [f.rule, sock, proc].filter(Boolean).join(' · ')),
-        f.why ? el('p', {}, f.why) : null,
-        f.fix ? el('p', {}, el('strong', {}, 'Fix: '), f.fix) : null);
-    }));
+    findings.map((f) => el('div', { class: 'card finding', 'data-rule': f.rule },
+      el('h3', {}, el('span', { class: 'sev sev-' + f.severity }, f.severity), ' ', f.title),
+      el('p', { class: 'mono muted' }, where(f)),
+      f.why ? el('p', {}, f.why) : null,
+      f.fix ? el('p', {}, el('strong', {}, 'Fix: '), f.fix) : null)),
+    excepted.length ? el('h3', {}, 'Set aside by the policy') : null,
+    excepted.map((f) => el('div', { class: 'card excepted muted' },
+      el('p', {}, el('span', { class: 'sev sev-' + f.severity }, f.severity), ' ', f.title),
+      el('p', { class: 'mono' }, where(f)),
+      el('p', {}, 'Reason: ', f.exception_reason || '(none given)', f.exception_line ? ' (policy line ' + f.exception_line + ')' : ''))));
 }
 
 // ---- ephemeral ports -------------------------------------------------------
