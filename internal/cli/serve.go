@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,9 @@ type serveOptions struct {
 	Policy    string
 	Interval  time.Duration
 	NetNS     string
+	TLSCert   string
+	TLSKey    string
+	tls       *tls.Config
 }
 
 // defaultServeListen is where `serve` listens unless told otherwise.
@@ -53,9 +57,12 @@ same data is at /api/v1/ as JSON, and as Prometheus metrics at /metrics.
 It listens on 127.0.0.1 by default. Any other address needs --token (or
 --token-file): every request must then carry it, as "Authorization: Bearer
 TOKEN", or in a browser by opening /?token=TOKEN once. Stopping a port's
-holders from the page is off unless --allow-kill.`,
+holders from the page is off unless --allow-kill. Off loopback, serve HTTPS
+(--tls-cert, --tls-key) so that the token does not cross the network in the
+clear.`,
 		Example: `  portctl serve
-  portctl serve --listen 0.0.0.0:9753 --token-file /etc/portctl/token
+  portctl serve --listen 0.0.0.0:9753 --token-file /etc/portctl/token \
+    --tls-cert /etc/portctl/cert.pem --tls-key /etc/portctl/key.pem
   portctl serve --allow-kill --policy audit.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,6 +83,8 @@ holders from the page is off unless --allow-kill.`,
 	f.StringVar(&opts.Policy, "policy", "", "check the audit findings against this policy file")
 	f.DurationVar(&opts.Interval, "interval", opts.Interval, "how often to read the socket table")
 	f.StringVar(&opts.NetNS, "netns", "", "show this network namespace (a name under /run/netns, or a path)")
+	f.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain)")
+	f.StringVar(&opts.TLSKey, "tls-key", "", "and this PEM private key")
 	return cmd
 }
 
@@ -110,6 +119,16 @@ func (o *serveOptions) validate() error {
 	}
 	if o.Token != "" && (len(o.Token) < minTokenLen || strings.ContainsAny(o.Token, " \t\r\n")) {
 		return usageErrorf("token of %d characters: want at least %d, without spaces (e.g. from: openssl rand -hex 16)", len(o.Token), minTokenLen)
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return usageErrorf("--tls-cert and --tls-key: give both, or neither")
+	}
+	if o.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+		if err != nil {
+			return usageErrorf("--tls-cert %q, --tls-key %q: %v", o.TLSCert, o.TLSKey, err)
+		}
+		o.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if o.Token == "" && !web.IsLoopback(o.Listen) {
 		return usageErrorf("--listen %q is not a loopback address: it needs --token or --token-file", o.Listen)
@@ -156,12 +175,22 @@ func runServe(ctx context.Context, streams *term.IO, opts serveOptions) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	url := "http://" + l.Addr().String() + "/"
+	if opts.tls != nil {
+		hs.TLSConfig = opts.tls
+		url = "https://" + l.Addr().String() + "/"
+	}
 	if opts.Token != "" {
 		url += "?token=…"
 	}
 	fmt.Fprintf(streams.Err, "portctl serve: dashboard at %s, API at /api/v1/, metrics at /metrics\n", url)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
+	go func() {
+		if opts.tls != nil {
+			errc <- hs.ServeTLS(l, "", "")
+			return
+		}
+		errc <- hs.Serve(l)
+	}()
 	select {
 	case err := <-errc:
 		return err

@@ -2,9 +2,12 @@ package cli
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portctl/portctl/internal/servers"
 )
 
 func TestServeUsageErrors(t *testing.T) {
@@ -38,6 +43,8 @@ func TestServeUsageErrors(t *testing.T) {
 		{[]string{"serve", "--interval", "1ms"}, []string{"1ms", "100ms"}},
 		{[]string{"serve", "--interval", "soon"}, []string{"soon"}},
 		{[]string{"serve", "extra"}, []string{"extra"}},
+		{[]string{"serve", "--tls-cert", short}, []string{"--tls-key", "both"}},
+		{[]string{"serve", "--tls-cert", short, "--tls-key", empty}, []string{short}},
 	} {
 		code, _, stderr := runCLI(t, tt.args...)
 		if code != ExitUsage || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
@@ -58,33 +65,7 @@ func TestIntegrationServeKill(t *testing.T) {
 	requireRoot(t)
 	holder, port := startHelper(t, "listen", "127.0.0.1:0")
 	const token = "serve-test-token-0123456789"
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "serve", "--listen", "127.0.0.1:0", "--token", token, "--allow-kill", "--interval", "200ms")
-	cmd.Env = append(os.Environ(), "PORTCTL_TEST_HELPER=portctl")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("portctl serve after SIGINT: %v; want exit 0", err)
-			}
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("portctl serve did not stop within 10 s of SIGINT")
-		}
-	})
-	line, _ := bufio.NewReader(stderr).ReadString('\n')
-	m := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/`).FindStringSubmatch(line)
-	if m == nil {
-		t.Fatalf("portctl serve said %q; want the dashboard's address", line)
-	}
-	go io.Copy(io.Discard, stderr)
-	base := "http://" + m[1]
+	base := startServe(t, "--listen", "127.0.0.1:0", "--token", token, "--allow-kill", "--interval", "200ms")
 	call := func(method, path, body string, hdr map[string]string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -122,5 +103,78 @@ func TestIntegrationServeKill(t *testing.T) {
 	}
 	if !exited(holder, 5*time.Second) {
 		t.Errorf("the holder still runs after the kill")
+	}
+}
+
+// startServe runs `portctl serve ARGS…` as a user would, and returns the
+// dashboard's address as it printed it. SIGINT stops it when the test
+// ends, and it must then exit 0 within 10 s.
+func startServe(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "serve"}, args...)...)
+	cmd.Env = append(os.Environ(), "PORTCTL_TEST_HELPER=portctl")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("portctl serve after SIGINT: %v; want exit 0", err)
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("portctl serve did not stop within 10 s of SIGINT")
+		}
+	})
+	line, _ := bufio.NewReader(stderr).ReadString('\n')
+	m := regexp.MustCompile(`(https?://127\.0\.0\.1:\d+)/`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("portctl serve said %q; want the dashboard's address", line)
+	}
+	go io.Copy(io.Discard, stderr)
+	return m[1]
+}
+
+// TestServeTLS serves HTTPS with a certificate from files: the token
+// works over it, and plain HTTP is refused.
+func TestServeTLS(t *testing.T) {
+	certFile, keyFile := servers.KeyPairFiles(t, servers.TLSOptions{IPAddresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	const token = "tls-test-token-0123456789"
+	base := startServe(t, "--listen", "127.0.0.1:0", "--token", token, "--tls-cert", certFile, "--tls-key", keyFile)
+	if !strings.HasPrefix(base, "https://") {
+		t.Fatalf("portctl serve with a certificate said %s; want https://", base)
+	}
+	pemBytes, _ := os.ReadFile(certFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	for _, tt := range []struct {
+		auth string
+		want int
+	}{{"", 401}, {"Bearer " + token, 200}} {
+		req, _ := http.NewRequest("GET", base+"/api/v1/session", nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET over TLS: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want || resp.TLS == nil {
+			t.Errorf("GET %s/api/v1/session (auth %q): %d; want %d over TLS", base, tt.auth, resp.StatusCode, tt.want)
+		}
+	}
+	resp, err := http.Get("http" + strings.TrimPrefix(base, "https") + "/api/v1/session")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Errorf("plain HTTP to the HTTPS dashboard: 200; want a refusal")
+		}
 	}
 }

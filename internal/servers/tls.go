@@ -98,6 +98,14 @@ func writeKeyPair(t testing.TB, dir string, opts TLSOptions) keyPair {
 	return kp
 }
 
+// KeyPairFiles makes a self-signed certificate as opts says and returns
+// the paths of its PEM certificate and key, for programs that read files.
+func KeyPairFiles(t testing.TB, opts TLSOptions) (cert, key string) {
+	t.Helper()
+	kp := writeKeyPair(t, t.TempDir(), opts)
+	return kp.certPEM, kp.keyPEM
+}
+
 // SelfSigned makes a self-signed certificate as opts says, for a server a
 // test runs in-process (QUIC, which no Debian package of this release
 // serves).
