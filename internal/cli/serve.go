@@ -183,6 +183,9 @@ func runServe(ctx context.Context, streams *term.IO, opts serveOptions) error {
 		url += "?token=…"
 	}
 	fmt.Fprintf(streams.Err, "portctl serve: dashboard at %s, API at /api/v1/, metrics at /metrics\n", url)
+	if opts.tls == nil && !web.IsLoopback(opts.Listen) {
+		fmt.Fprintf(streams.Err, "portctl serve: without --tls-cert and --tls-key the token crosses the network in the clear\n")
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if opts.tls != nil {
