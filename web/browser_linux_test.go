@@ -233,4 +233,9 @@ func TestIntegrationBrowser(t *testing.T) {
 	if !processGone(pid) {
 		t.Errorf("the holder %d still runs after the kill button", pid)
 	}
+	// The closed listener leaves the live table without a reload.
+	do(t, ctx, chromedp.Navigate(base+"/#/"))
+	evalJS[chromedp.Void](t, ctx, `(() => { const f = document.querySelector('#filter-text'); f.value = ''; f.dispatchEvent(new Event('input')); })()`)
+	waitJS(t, ctx, "the closed listener's row to go", `!`+row+` && document.querySelectorAll('#sockets tbody tr').length > 0`)
+	screenshot(t, ctx, "9-closed")
 }
