@@ -42,7 +42,7 @@ func ClassifyPort(socks []Socket, port uint16) PortUse {
 	u := PortUse{Port: port, Listeners: []Socket{}, Served: []Socket{}, Clients: []Socket{}, TimeWait: []Socket{}, Bound: []Socket{}}
 	listening := map[Proto]bool{}
 	for _, s := range socks {
-		if s.Local.Port() == port && isListener(s) {
+		if s.Local.Port() == port && s.Listening() {
 			listening[s.Proto] = true
 		}
 	}
@@ -51,7 +51,7 @@ func ClassifyPort(socks []Socket, port uint16) PortUse {
 			continue
 		}
 		switch {
-		case isListener(s):
+		case s.Listening():
 			u.Listeners = append(u.Listeners, s)
 		case s.State == TimeWait:
 			u.TimeWait = append(u.TimeWait, s)
@@ -66,11 +66,7 @@ func ClassifyPort(socks []Socket, port uint16) PortUse {
 	return u
 }
 
-// isListener reports whether s accepts new peers: a TCP listener or an
-// unconnected UDP socket.
-func isListener(s Socket) bool {
-	return s.State == Listen || (s.Proto == UDP && s.State == Close)
-}
+
 
 // Verdict says why the port is busy, or that it is free.
 func (u PortUse) Verdict() Verdict {

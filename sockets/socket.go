@@ -194,6 +194,12 @@ func (s *Socket) Family() Family {
 	return IPv6
 }
 
+// Listening reports whether s accepts new peers: a TCP (or MPTCP) socket
+// in Listen, or an unconnected UDP socket.
+func (s *Socket) Listening() bool {
+	return s.State == Listen || (s.Proto == UDP && s.State == Close)
+}
+
 // Process is a process holding one or more sockets.
 type Process struct {
 	PID       int       `json:"pid"`
