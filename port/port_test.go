@@ -2,10 +2,12 @@ package port
 
 import (
 	"encoding/json"
+	"net/netip"
 	"testing"
 
 	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/registry"
+	"github.com/portctl/portctl/sockets"
 )
 
 var host = netconf.Host{Ephemeral: registry.Range{First: 32768, Last: 60999}, UnprivilegedStart: 1024,
@@ -47,5 +49,28 @@ func TestDescribe(t *testing.T) {
 		if _, ok := m[k].([]any); !ok {
 			t.Errorf("Describe(65000/sctp) JSON %s = %v; want a list", k, m[k])
 		}
+	}
+}
+
+func TestServicePort(t *testing.T) {
+	eph := registry.Range{First: 32768, Last: 60999}
+	for _, tt := range []struct {
+		local, remote string
+		state         sockets.State
+		want          uint16
+	}{
+		{"0.0.0.0:443", "0.0.0.0:0", sockets.Listen, 443},
+		{"10.0.0.1:443", "10.0.0.9:50000", sockets.Established, 443},   // served: the local end
+		{"10.0.0.1:50000", "10.0.0.9:5432", sockets.Established, 5432}, // a client: the remote end
+		{"10.0.0.1:8080", "10.0.0.9:9090", sockets.Established, 8080},  // neither ephemeral: the lower
+		{"127.0.0.1:53", "0.0.0.0:0", sockets.Close, 53},
+	} {
+		s := sockets.Socket{Local: netip.MustParseAddrPort(tt.local), Remote: netip.MustParseAddrPort(tt.remote), State: tt.state}
+		if got := ServicePort(&s, eph); got != tt.want {
+			t.Errorf("ServicePort(%s -> %s, %v) = %d; want %d", tt.local, tt.remote, tt.state, got, tt.want)
+		}
+	}
+	if got := ServiceName(registry.Builtin(), 53, sockets.UDP); got != "domain" {
+		t.Errorf("ServiceName(53, udp) = %q; want domain", got)
 	}
 }

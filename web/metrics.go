@@ -103,20 +103,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	eph := ephemeral.NewCounter(host)
 	err := s.src.Walk(ctx, func(x *sockets.Socket) {
 		name := x.State.Name()
-		bound := x.Proto == sockets.UDP && x.Remote.Port() == 0
 		if x.Proto == sockets.UDP {
-			name = "unconnected"
-			if !bound {
-				name = "established"
+			name = "established"
+			if x.Listening() {
+				name = "unconnected"
 			}
 		}
 		states[stateKey{x.Proto, name}]++
 		eph.Add(x)
-		if x.State != sockets.Listen && !bound {
+		if !x.Listening() {
 			return
 		}
 		k := listenKey{proto: x.Proto, port: strconv.Itoa(int(x.Local.Port())), scope: scopeOf(x.Local)}
-		if bound && host.InEphemeral(x.Local.Port()) {
+		if x.Proto == sockets.UDP && host.InEphemeral(x.Local.Port()) {
 			k.port = "ephemeral" // a client's unconnected UDP socket: not a service
 		}
 		listeners[k]++

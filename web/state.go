@@ -15,6 +15,7 @@ import (
 	"github.com/portctl/portctl/ephemeral"
 	"github.com/portctl/portctl/forward"
 	"github.com/portctl/portctl/netconf"
+	"github.com/portctl/portctl/port"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
 )
@@ -124,7 +125,7 @@ func (s *Server) sample(ctx context.Context) {
 	} else {
 		socks = tab.Sockets
 	}
-	next.rows, next.total = s.rows(socks)
+	next.rows, next.total = s.rows(socks, host.Ephemeral)
 	next.ids = make(map[string]int, len(next.rows))
 	for i, r := range next.rows {
 		next.ids[r.ID] = i
@@ -196,18 +197,15 @@ func (s *Server) current(ctx context.Context) *state {
 
 // rows turns the table into rows: listeners and bound sockets first, at
 // most MaxRows of them.
-func (s *Server) rows(socks []sockets.Socket) ([]Row, int) {
+func (s *Server) rows(socks []sockets.Socket, eph registry.Range) ([]Row, int) {
 	rows := make([]Row, 0, min(len(socks), s.opts.MaxRows))
 	order := make([]int, len(socks))
 	for i := range order {
 		order[i] = i
 	}
-	listening := func(x *sockets.Socket) bool {
-		return x.State == sockets.Listen || (x.Proto == sockets.UDP && x.Remote.Port() == 0)
-	}
 	slices.SortStableFunc(order, func(a, b int) int {
 		x, y := &socks[a], &socks[b]
-		if lx, ly := listening(x), listening(y); lx != ly {
+		if lx, ly := x.Listening(), y.Listening(); lx != ly {
 			if lx {
 				return -1
 			}
@@ -217,29 +215,19 @@ func (s *Server) rows(socks []sockets.Socket) ([]Row, int) {
 			x.Local.Addr().Compare(y.Local.Addr()), x.Remote.Compare(y.Remote))
 	})
 	for _, i := range order[:min(len(order), s.opts.MaxRows)] {
-		rows = append(rows, s.row(&socks[i], listening(&socks[i])))
+		rows = append(rows, s.row(&socks[i], eph))
 	}
 	return rows, len(socks)
 }
 
-func (s *Server) row(x *sockets.Socket, listening bool) Row {
+// row turns a socket into a row; eph, the host's ephemeral range, tells a
+// connection's server end (port.ServicePort), whose service names it.
+func (s *Server) row(x *sockets.Socket, eph registry.Range) Row {
 	r := Row{Proto: x.Proto.String(), Local: addrString(x.Local), Port: x.Local.Port(), State: x.State.String(),
-		UID: x.UID, RecvQ: x.RecvQ, SendQ: x.SendQ, Holders: len(x.Processes), listening: listening}
-	if x.Proto == sockets.UDP && x.State == sockets.Close {
-		r.State = "UNCONN"
-	}
+		UID: x.UID, RecvQ: x.RecvQ, SendQ: x.SendQ, Holders: len(x.Processes), listening: x.Listening(),
+		Service: port.ServiceName(s.reg, port.ServicePort(x, eph), x.Proto)}
 	if x.Remote.Port() != 0 {
 		r.Remote = addrString(x.Remote)
-	}
-	port, proto := x.Local.Port(), registry.TCP
-	if x.Proto == sockets.UDP {
-		proto = registry.UDP
-	}
-	if !listening && x.Remote.Port() != 0 {
-		port = x.Remote.Port() // a client's service is the one it talks to
-	}
-	if as := s.reg.Port(port, proto); len(as) > 0 {
-		r.Service = as[0].Name
 	}
 	if len(x.Processes) > 0 {
 		p := x.Processes[0]
@@ -249,21 +237,9 @@ func (s *Server) row(x *sockets.Socket, listening bool) Row {
 	return r
 }
 
+// addrString prints an address:port, an IPv4-mapped IPv6 address as IPv4.
 func addrString(ap netip.AddrPort) string {
-	a := ap.Addr()
-	if a.Is4In6() {
-		a = a.Unmap()
-	}
-	if !a.IsValid() {
-		return "*:" + strconv.Itoa(int(ap.Port()))
-	}
-	if a.IsUnspecified() {
-		if a.Is4() {
-			return "0.0.0.0:" + strconv.Itoa(int(ap.Port()))
-		}
-		return "[::]:" + strconv.Itoa(int(ap.Port()))
-	}
-	return netip.AddrPortFrom(a, ap.Port()).String()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
 }
 
 // summary is what every event carries besides the rows: the counters the

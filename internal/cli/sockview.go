@@ -16,6 +16,7 @@ import (
 
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/netconf"
+	"github.com/portctl/portctl/port"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
 )
@@ -74,21 +75,9 @@ func socketsJSON(socks []sockets.Socket, reg *registry.Registry) []socketJSON {
 	return out
 }
 
-// serviceName names the service of a socket: its local port's for a
-// listener; for a connection, the port at the server's end — the one
-// outside this host's ephemeral range, or the lower of the two.
+// serviceName names the service of a socket (port.ServicePort).
 func serviceName(reg *registry.Registry, s sockets.Socket) string {
-	proto := registry.TCP
-	if s.Proto == sockets.UDP {
-		proto = registry.UDP
-	}
-	port := servicePort(s)
-	for _, a := range reg.Port(port, proto) {
-		if a.Name != "" {
-			return a.Name
-		}
-	}
-	return ""
+	return port.ServiceName(reg, port.ServicePort(&s, ephemeralRange()), s.Proto)
 }
 
 // ephemeralRange is this host's client port range, read once.
@@ -96,22 +85,6 @@ var ephemeralRange = sync.OnceValue(func() registry.Range {
 	h, _ := netconf.Read()
 	return h.Ephemeral
 })
-
-// servicePort picks the port that names a socket's service.
-func servicePort(s sockets.Socket) uint16 {
-	local, remote := s.Local.Port(), s.Remote.Port()
-	if remote == 0 || s.State == sockets.Listen {
-		return local
-	}
-	eph := ephemeralRange()
-	switch le, re := eph.Contains(local), eph.Contains(remote); {
-	case le && !re:
-		return remote
-	case re && !le:
-		return local
-	}
-	return min(local, remote)
-}
 
 // addrString prints an address:port the way ss does, with "*" for an
 // unspecified peer.
@@ -294,11 +267,12 @@ func (r *sockRenderer) userCell(s *sockets.Socket) string {
 }
 
 func (r *sockRenderer) service(s *sockets.Socket) string {
-	key := uint32(s.Proto)<<16 | uint32(servicePort(*s))
+	p := port.ServicePort(s, ephemeralRange())
+	key := uint32(s.Proto)<<16 | uint32(p)
 	if name, ok := r.services[key]; ok {
 		return name
 	}
-	name := serviceName(r.reg, *s)
+	name := port.ServiceName(r.reg, p, s.Proto)
 	r.services[key] = name
 	return name
 }
