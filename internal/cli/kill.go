@@ -93,46 +93,9 @@ func runKill(ctx context.Context, streams *term.IO, opts killOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	rep, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, "")
+	res, act, err := planKill(ctx, opts)
 	if err != nil {
 		return err
-	}
-	use := rep.use
-	if len(use.Listeners)+len(use.Bound) == 0 {
-		switch use.Verdict() {
-		case sockets.VerdictClient:
-			return negativef("nothing listens on port %d: it is the source port of outgoing connections ('portctl who %d' shows them)", opts.Port, opts.Port)
-		case sockets.VerdictTimeWait:
-			return negativef("nothing listens on port %d: only TIME-WAIT remnants, which expire in %s", opts.Port, use.LastExpiry().Round(time.Second))
-		}
-		return negativef("nothing listens on port %d", opts.Port)
-	}
-	holders := use.Holders()
-	if len(holders) == 0 {
-		if os.Geteuid() != 0 {
-			return fmt.Errorf("port %d is held by another user's process: %w", opts.Port, os.ErrPermission)
-		}
-		return negativef("port %d is held by a process not visible here (another PID namespace, or the kernel)", opts.Port)
-	}
-	res := killResult{Port: opts.Port, DryRun: opts.DryRun, Advice: stopAdvice(holders, opts.Port)}
-	if res.Advice == nil {
-		res.Advice = []string{}
-	}
-	var act []int
-	for _, p := range holders {
-		t := killTarget{Process: p, Signals: []string{}}
-		switch {
-		case p.PID == 1:
-			t.Action, t.Reason = "refused", "PID 1 is the init system; stopping it would stop the machine"
-		case p.PID == os.Getpid():
-			t.Action, t.Reason = "refused", "that is portctl itself"
-		case opts.DryRun:
-			t.Action = "would-signal"
-		default:
-			t.Action = "signal"
-			act = append(act, len(res.Targets))
-		}
-		res.Targets = append(res.Targets, t)
 	}
 	w, st := streams.Out, streams.Style()
 	if !opts.JSON {
@@ -172,6 +135,83 @@ func runKill(ctx context.Context, streams *term.IO, opts killOptions) error {
 			return negativef("nothing signalled")
 		}
 	}
+	start := time.Now()
+	exited := executeKill(ctx, &res, act, opts)
+	if opts.JSON {
+		if err := writeJSON(w, res); err != nil {
+			return err
+		}
+	} else {
+		for _, i := range act {
+			t := res.Targets[i]
+			state := st.Green("exited")
+			if !t.Exited {
+				state = st.Red("still running")
+			}
+			if t.Reason != "" {
+				state += " (" + t.Reason + ")"
+			}
+			fmt.Fprintf(w, "%s → %d %s: %s\n", strings.Join(t.Signals, ", then "), t.Process.PID, t.Process.Name, state)
+		}
+		if res.Freed {
+			fmt.Fprintf(w, "port %d is free (%s)\n", opts.Port, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	return killVerdict(res, exited, opts)
+}
+
+// planKill finds the processes holding the port's listening sockets and
+// decides what happens to each: the indexes of those to signal are
+// returned. An error says why there is nothing to act on.
+func planKill(ctx context.Context, opts killOptions) (killResult, []int, error) {
+	rep, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, "")
+	if err != nil {
+		return killResult{}, nil, err
+	}
+	use := rep.use
+	if len(use.Listeners)+len(use.Bound) == 0 {
+		switch use.Verdict() {
+		case sockets.VerdictClient:
+			return killResult{}, nil, negativef("nothing listens on port %d: it is the source port of outgoing connections ('portctl who %d' shows them)", opts.Port, opts.Port)
+		case sockets.VerdictTimeWait:
+			return killResult{}, nil, negativef("nothing listens on port %d: only TIME-WAIT remnants, which expire in %s", opts.Port, use.LastExpiry().Round(time.Second))
+		}
+		return killResult{}, nil, negativef("nothing listens on port %d", opts.Port)
+	}
+	holders := use.Holders()
+	if len(holders) == 0 {
+		if os.Geteuid() != 0 {
+			return killResult{}, nil, fmt.Errorf("port %d is held by another user's process: %w", opts.Port, os.ErrPermission)
+		}
+		return killResult{}, nil, negativef("port %d is held by a process not visible here (another PID namespace, or the kernel)", opts.Port)
+	}
+	res := killResult{Port: opts.Port, DryRun: opts.DryRun, Advice: stopAdvice(holders, opts.Port)}
+	if res.Advice == nil {
+		res.Advice = []string{}
+	}
+	var act []int
+	for _, p := range holders {
+		t := killTarget{Process: p, Signals: []string{}}
+		switch {
+		case p.PID == 1:
+			t.Action, t.Reason = "refused", "PID 1 is the init system; stopping it would stop the machine"
+		case p.PID == os.Getpid():
+			t.Action, t.Reason = "refused", "that is portctl itself"
+		case opts.DryRun:
+			t.Action = "would-signal"
+		default:
+			t.Action = "signal"
+			act = append(act, len(res.Targets))
+		}
+		res.Targets = append(res.Targets, t)
+	}
+	return res, act, nil
+}
+
+// executeKill sends SIGTERM to the targets act names (SIGKILL after
+// opts.Timeout with opts.Force), waits for them to exit, and records
+// whether the port is free. It reports whether they all exited.
+func executeKill(ctx context.Context, res *killResult, act []int, opts killOptions) bool {
 	signal := func(i int, force bool) {
 		t := &res.Targets[i]
 		if err := signalProcess(t.Process.PID, force); err != nil && !processGone(t.Process.PID) {
@@ -196,7 +236,6 @@ func runKill(ctx context.Context, streams *term.IO, opts killOptions) error {
 			time.Sleep(25 * time.Millisecond)
 		}
 	}
-	start := time.Now()
 	for _, i := range act {
 		signal(i, false)
 	}
@@ -219,26 +258,11 @@ func runKill(ctx context.Context, streams *term.IO, opts killOptions) error {
 			break
 		}
 	}
-	if opts.JSON {
-		if err := writeJSON(w, res); err != nil {
-			return err
-		}
-	} else {
-		for _, i := range act {
-			t := res.Targets[i]
-			state := st.Green("exited")
-			if !t.Exited {
-				state = st.Red("still running")
-			}
-			if t.Reason != "" {
-				state += " (" + t.Reason + ")"
-			}
-			fmt.Fprintf(w, "%s → %d %s: %s\n", strings.Join(t.Signals, ", then "), t.Process.PID, t.Process.Name, state)
-		}
-		if res.Freed {
-			fmt.Fprintf(w, "port %d is free (%s)\n", opts.Port, time.Since(start).Round(time.Millisecond))
-		}
-	}
+	return exited
+}
+
+// killVerdict is the error a kill ends with, nil when the port is free.
+func killVerdict(res killResult, exited bool, opts killOptions) error {
 	switch {
 	case !exited && !opts.Force:
 		return negativef("still running after %s; --force sends SIGKILL", opts.Timeout)

@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -205,20 +203,17 @@ func runServe(ctx context.Context, streams *term.IO, opts serveOptions) error {
 	return nil
 }
 
-// killForWeb stops a port's holders for the dashboard the way
-// `portctl kill PORT --yes --json` does, and returns its JSON report.
+// killForWeb stops a port's holders for the dashboard as
+// `portctl kill PORT --yes` does, and returns its report.
 func killForWeb(ctx context.Context, port uint16) (any, error) {
-	streams, out, _ := term.Test("")
-	err := runKill(ctx, streams, killOptions{Port: port, Protos: sockets.TCP | sockets.UDP, Yes: true, JSON: true, Timeout: 5 * time.Second})
-	var res json.RawMessage
-	if b := bytes.TrimSpace(out.Bytes()); json.Valid(b) && len(b) > 0 {
-		res = b
-	}
+	opts := killOptions{Port: port, Protos: sockets.TCP | sockets.UDP, Yes: true, Timeout: 5 * time.Second}
+	res, act, err := planKill(ctx, opts)
 	if err != nil {
-		if err.Error() == "" {
-			err = fmt.Errorf("port %d is not free", port)
-		}
-		return res, err
+		return nil, err
 	}
-	return res, nil
+	if len(act) == 0 {
+		return res, fmt.Errorf("no process on port %d may be signalled", port)
+	}
+	exited := executeKill(ctx, &res, act, opts)
+	return res, killVerdict(res, exited, opts)
 }
