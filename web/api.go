@@ -150,9 +150,7 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	sub := &subscriber{ch: make(chan []byte, 16), done: make(chan struct{})}
 	s.mu.Lock()
-	if s.state != st { // a newer sample arrived meanwhile
-		st = s.state
-	}
+	st = s.state // a newer sample may have arrived meanwhile
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
 	defer func() {

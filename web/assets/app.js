@@ -29,6 +29,17 @@ function fill(e, ...children) {
     .map((c) => (typeof c === 'object' ? c : document.createTextNode(String(c)))));
 }
 
+// table builds a table from its header names and its rows of cells; a
+// cell is a td element, or what goes into a plain one.
+function table(attrs, headers, rows) {
+  const cell = (c) => (c instanceof HTMLTableCellElement ? c : el('td', {}, c));
+  return el('table', attrs, el('thead', {}, el('tr', {}, headers.map((h) => el('th', {}, h)))),
+    el('tbody', {}, rows.map((cells) => el('tr', {}, cells.map(cell)))));
+}
+
+// mono is a cell in a fixed-width font, for addresses and names.
+const mono = (x) => el('td', { class: 'mono' }, x);
+
 function svg(tag, attrs) {
   const e = document.createElementNS('http://www.w3.org/2000/svg', tag);
   for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
@@ -164,21 +175,17 @@ async function showPort(port) {
     el('dt', {}, 'Ephemeral range'), el('dd', {}, p.ephemeral ? 'inside (' + p.ephemeral_range + ')' : 'outside (' + p.ephemeral_range + ')'),
     p.reserved ? [el('dt', {}, 'Reserved'), el('dd', {}, 'yes')] : null);
   const assigned = p.assignments.length
-    ? el('table', { id: 'assignments' },
-      el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'Protocol'), el('th', {}, 'Description'), el('th', {}, 'Reference'))),
-      el('tbody', {}, p.assignments.map((a) => el('tr', {},
-        el('td', { class: 'mono' }, a.name || '(reserved)'), el('td', {}, a.protocol), el('td', {}, a.description), el('td', {}, a.reference || '')))))
+    ? table({ id: 'assignments' }, ['Name', 'Protocol', 'Description', 'Reference'],
+      p.assignments.map((a) => [mono(a.name || '(reserved)'), a.protocol, a.description, a.reference || '']))
     : el('p', { class: 'muted' }, 'No IANA assignment.');
   const uses = p.uses.length ? el('ul', {}, p.uses.map((u) => el('li', {}, u.text, el('span', { class: 'muted' }, ' · ' + u.category)))) : null;
   const notes = p.security_notes.length
     ? el('ul', {}, p.security_notes.map((n) => el('li', {}, el('span', { class: 'sev sev-' + n.severity }, n.severity), ' ', n.text)))
     : null;
   const holders = p.sockets.length
-    ? el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Proto'), el('th', {}, 'Local'), el('th', {}, 'Remote'), el('th', {}, 'State'), el('th', {}, 'PID'), el('th', {}, 'Process'))),
-      el('tbody', {}, p.sockets.map((r) => el('tr', {},
-        el('td', {}, r.protocol), el('td', { class: 'mono' }, r.local), el('td', { class: 'mono' }, r.remote || ''), el('td', {}, r.state),
-        el('td', {}, r.pid ? String(r.pid) : ''),
-        el('td', {}, el('strong', {}, r.process || ''), r.cmdline ? el('div', { class: 'cmd mono' }, r.cmdline.join(' ')) : null)))))
+    ? table({}, ['Proto', 'Local', 'Remote', 'State', 'PID', 'Process'], p.sockets.map((r) => [
+      r.protocol, mono(r.local), mono(r.remote || ''), r.state, r.pid ? String(r.pid) : '',
+      el('td', {}, el('strong', {}, r.process || ''), r.cmdline ? el('div', { class: 'cmd mono' }, r.cmdline.join(' ')) : null)]))
     : el('p', { class: 'muted' }, 'Nothing holds port ' + p.port + ' on this machine now.');
   let kill = null;
   if (app.session && app.session.allow_kill && p.sockets.some(listening)) {
@@ -265,9 +272,8 @@ async function showEphemeral() {
       el('div', { id: 'chart' }),
       el('p', { class: 'muted' }, 'Solid: all sockets in the range. Dashed: TIME-WAIT.')),
     el('div', { class: 'card' }, el('h3', {}, 'Busiest destinations'),
-      now.groups.length ? el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Proto'), el('th', {}, 'Source'), el('th', {}, 'Destination'), el('th', {}, 'Sockets'), el('th', {}, 'Share'))),
-        el('tbody', {}, now.groups.map((g) => el('tr', {}, el('td', {}, g.protocol), el('td', { class: 'mono' }, g.source),
-          el('td', { class: 'mono' }, g.destination), el('td', {}, String(g.sockets)), el('td', {}, g.share_percent.toFixed(g.share_percent < 1 ? 2 : 1) + '%')))))
+      now.groups.length ? table({}, ['Proto', 'Source', 'Destination', 'Sockets', 'Share'], now.groups.map((g) => [
+        g.protocol, mono(g.source), mono(g.destination), String(g.sockets), g.share_percent.toFixed(g.share_percent < 1 ? 2 : 1) + '%']))
         : el('p', { class: 'muted' }, 'No outgoing connections use the range.')),
     (now.advice || []).length ? el('div', { class: 'card' }, el('h3', {}, 'Advice'), el('ul', {}, now.advice.map((a) => el('li', {}, a)))) : null);
   drawChart();
@@ -321,13 +327,12 @@ async function showForward() {
     fill(v, el('p', { class: 'sev-high' }, e.message));
     return;
   }
-  const rows = procs.flatMap((p) => p.rules.map((r) => el('tr', {},
-    el('td', {}, String(p.pid)), el('td', { class: 'mono' }, r.name), el('td', { class: 'mono' }, r.proto + '/' + r.listen),
-    el('td', {}, String(r.connections)), el('td', {}, String(r.active)), el('td', {}, bytes(r.bytes_in)), el('td', {}, bytes(r.bytes_out)),
-    el('td', {}, String(r.refused)), el('td', {}, String(r.errors)),
-    el('td', { class: 'mono' }, (r.backends || []).map((b) => b.target + (b.healthy ? '' : ' (down)')).join(', ')))));
+  const rows = procs.flatMap((p) => p.rules.map((r) => [
+    String(p.pid), mono(r.name), mono(r.proto + '/' + r.listen), String(r.connections), String(r.active),
+    bytes(r.bytes_in), bytes(r.bytes_out), String(r.refused), String(r.errors),
+    mono((r.backends || []).map((b) => b.target + (b.healthy ? '' : ' (down)')).join(', '))]));
   fill(v, el('h2', {}, 'Forwarding'),
-    rows.length ? el('table', {}, el('thead', {}, el('tr', {}, ['PID', 'Rule', 'Listen', 'Conns', 'Active', 'In', 'Out', 'Refused', 'Errors', 'Targets'].map((h) => el('th', {}, h)))), el('tbody', {}, rows))
+    rows.length ? table({}, ['PID', 'Rule', 'Listen', 'Conns', 'Active', 'In', 'Out', 'Refused', 'Errors', 'Targets'], rows)
       : el('p', { class: 'muted' }, 'No portctl forward runs on this machine.'));
 }
 
