@@ -231,8 +231,7 @@ func exposureOf(a netip.Addr) exposure {
 
 // listener is a Listener with what the rules need.
 type listener struct {
-	proto    sockets.Proto     // TCP (for MPTCP too) or UDP
-	rproto   registry.Protocol // the same, as the registry names it
+	proto    sockets.Proto // TCP (for MPTCP too) or UDP: baseProto
 	port     uint16
 	socks    []*sockets.Socket // most exposed first
 	procs    []*sockets.Process
@@ -242,6 +241,23 @@ type listener struct {
 	svc      *service
 	service  string // a name for its service, "" when none is known
 	reach    *Reach
+}
+
+// baseProto returns the protocol a listener of a socket of protocol p is
+// audited as: UDP, or TCP for TCP and MPTCP.
+func baseProto(p sockets.Proto) sockets.Proto {
+	if p == sockets.UDP {
+		return sockets.UDP
+	}
+	return sockets.TCP
+}
+
+// rproto returns l's protocol as the registry names it.
+func (l *listener) rproto() registry.Protocol {
+	if l.proto == sockets.UDP {
+		return registry.UDP
+	}
+	return registry.TCP
 }
 
 func (l *listener) proc() *sockets.Process {
@@ -321,26 +337,19 @@ func listeners(socks []sockets.Socket) []*listener {
 	for i := range socks {
 		s := &socks[i]
 		if !isListener(s) {
-			if (s.Proto == sockets.TCP || s.Proto == sockets.MPTCP) && s.State != sockets.Listen &&
+			if (s.Proto == sockets.TCP || s.Proto == sockets.MPTCP) &&
 				s.Remote.Port() != 0 && !s.Remote.Addr().Unmap().IsLoopback() && !s.Remote.Addr().IsUnspecified() {
 				peers[s.Local.Port()]++
 			}
 			continue
 		}
-		proto := sockets.UDP
-		if s.Proto != sockets.UDP {
-			proto = sockets.TCP
-		}
-		k := key{proto: proto, port: s.Local.Port()}
+		k := key{proto: baseProto(s.Proto), port: s.Local.Port()}
 		if len(s.Processes) > 0 {
 			k.name = s.Processes[0].Name
 		}
 		l := groups[k]
 		if l == nil {
-			l = &listener{proto: proto, port: k.port, rproto: registry.TCP}
-			if proto == sockets.UDP {
-				l.rproto = registry.UDP
-			}
+			l = &listener{proto: k.proto, port: k.port}
 			groups[k] = l
 		}
 		c := *s
@@ -365,7 +374,7 @@ func listeners(socks []sockets.Socket) []*listener {
 			l.peers = peers[l.port]
 		}
 		l.names = programNames(l.proc())
-		l.svc = identify(l.rproto, l.port, l.names)
+		l.svc = identify(l.rproto(), l.port, l.names)
 		l.service = serviceName(l)
 		out = append(out, l)
 	}
@@ -382,12 +391,12 @@ func serviceName(l *listener) string {
 	if l.svc != nil && l.svc.kind != kindPublic {
 		return l.svc.name
 	}
-	for _, u := range registry.Uses(l.port, l.rproto) {
-		if u.Last <= u.Port+100 { // not a range such as "Linux default ephemeral port range"
+	for _, u := range registry.Uses(l.port, l.rproto()) {
+		if int(u.Last)-int(u.Port) <= 100 { // not a range such as "Linux default ephemeral port range"
 			return u.Text
 		}
 	}
-	for _, a := range registry.Builtin().Port(l.port, l.rproto) {
+	for _, a := range registry.Builtin().Port(l.port, l.rproto()) {
 		if a.Name != "" {
 			return a.Name
 		}
@@ -404,12 +413,18 @@ func serviceName(l *listener) string {
 func RemotePorts(socks []sockets.Socket, addr netip.Addr) []uint16 {
 	var ports []uint16
 	for _, l := range listeners(socks) {
-		if l.proto == sockets.TCP && l.exposure != exLoopback && acceptsFamily(l, addr) && !slices.Contains(ports, l.port) {
+		if l.scannedAt(addr) && !slices.Contains(ports, l.port) {
 			ports = append(ports, l.port)
 		}
 	}
 	slices.Sort(ports)
 	return ports
+}
+
+// scannedAt reports whether a remote scan of this machine at addr tries
+// l: a TCP listener beyond loopback that accepts addr's family.
+func (l *listener) scannedAt(addr netip.Addr) bool {
+	return l.proto == sockets.TCP && l.exposure != exLoopback && acceptsFamily(l, addr)
 }
 
 // acceptsFamily reports whether a socket of l could accept a connection
@@ -443,44 +458,40 @@ func Check(in Input, p *Policy) Report {
 	}
 	ephemeral := in.Host.Ephemeral
 	if ephemeral.Last == 0 {
-		ephemeral = registry.Range{First: 49152, Last: 65535}
+		ephemeral = registry.Dynamic.Range()
 	}
 	var all []Finding
 	seenExe := map[int]bool{}
 	for _, l := range ls {
-		if in.Remote != nil && l.proto == sockets.TCP && l.exposure != exLoopback && acceptsFamily(l, in.Remote.Addr) {
+		if in.Remote != nil && l.scannedAt(in.Remote.Addr) {
 			if r, ok := in.Remote.Ports[l.port]; ok {
 				l.reach = &r
 			}
 		}
+		addrs := l.addresses()
+		if addrs == nil {
+			addrs = []netip.AddrPort{l.socks[0].Local}
+		}
 		rep.Listeners = append(rep.Listeners, Listener{
-			Socket: l.socks[0], Addresses: l.addresses(), Process: l.proc(), Service: l.service,
+			Socket: l.socks[0], Addresses: addrs, Process: l.proc(), Service: l.service,
 			Exposure: l.exposure.String(), Peers: l.peers, Reach: l.reach,
 		})
-		if rep.Listeners[len(rep.Listeners)-1].Addresses == nil {
-			rep.Listeners[len(rep.Listeners)-1].Addresses = []netip.AddrPort{l.socks[0].Local}
-		}
 		// An unconnected UDP socket on a port the OS picked is a client's.
 		client := l.proto == sockets.UDP && (l.svc == nil || l.svc.kind == kindPublic) && ephemeral.Contains(l.port)
 		var fs []Finding
-		if f, ok := serviceRule(l); ok {
-			fs = append(fs, f)
+		add := func(f Finding, ok bool) {
+			if ok {
+				fs = append(fs, f)
+			}
 		}
+		add(serviceRule(l))
 		if !client {
-			if f, ok := allInterfacesRule(l); ok {
-				fs = append(fs, f)
-			}
-			if f, ok := unknownRule(l); ok {
-				fs = append(fs, f)
-			}
-			if f, ok := rootRule(l, in); ok {
-				fs = append(fs, f)
-			}
+			add(allInterfacesRule(l))
+			add(unknownRule(l))
+			add(rootRule(l, in))
 		}
 		if p != nil && p.Allow != nil {
-			if f, ok := notAllowedRule(l, p.Allow); ok {
-				fs = append(fs, f)
-			}
+			add(notAllowedRule(l, p.Allow))
 		}
 		if pr := l.proc(); pr != nil && !seenExe[pr.PID] && strings.HasSuffix(pr.Exe, deletedSuffix) {
 			seenExe[pr.PID] = true
@@ -500,20 +511,16 @@ func Check(in Input, p *Policy) Report {
 	}
 
 	for _, f := range all {
-		if p != nil {
-			if e := p.exception(f); e != nil {
-				rep.Excepted = append(rep.Excepted, Excepted{Finding: f, Line: e.Line, Reason: e.Reason})
-				continue
-			}
+		if e := p.exception(f); e != nil {
+			rep.Excepted = append(rep.Excepted, Excepted{Finding: f, Line: e.Line, Reason: e.Reason})
+			continue
 		}
 		rep.Findings = append(rep.Findings, f)
 	}
-	sortFindings(rep.Findings)
+	slices.SortFunc(rep.Findings, compareFindings)
 	slices.SortFunc(rep.Excepted, func(a, b Excepted) int { return compareFindings(a.Finding, b.Finding) })
 	return rep
 }
-
-func sortFindings(fs []Finding) { slices.SortFunc(fs, compareFindings) }
 
 func compareFindings(a, b Finding) int {
 	c := cmp.Or(cmp.Compare(b.Severity, a.Severity), cmp.Compare(ruleIndex(a.Rule), ruleIndex(b.Rule)))
@@ -559,6 +566,9 @@ func applyReach(f *Finding, l *listener, rem *Remote) {
 // lower returns the severity one level below sev, info at least.
 func lower(sev registry.Severity) registry.Severity { return max(sev-1, registry.SevInfo) }
 
+// kindRule is the rule of each kind of service but the public ones.
+var kindRule = [...]string{kindData: RuleNetworkDatabase, kindRisky: RuleRiskyService, kindDebug: RuleExposedDebugger}
+
 // serviceRule reports a database, risky service or debugger that listens
 // where it should not.
 func serviceRule(l *listener) (Finding, bool) {
@@ -566,7 +576,7 @@ func serviceRule(l *listener) (Finding, bool) {
 	if s == nil || s.kind == kindPublic {
 		return Finding{}, false
 	}
-	rule := map[kind]string{kindData: RuleNetworkDatabase, kindRisky: RuleRiskyService, kindDebug: RuleExposedDebugger}[s.kind]
+	rule := kindRule[s.kind]
 	sev := s.sev
 	switch l.exposure {
 	case exLoopback:
@@ -601,7 +611,7 @@ func allInterfacesRule(l *listener) (Finding, bool) {
 	}
 	why := "It accepts connections on every address of this machine, yet no connection from another host is open now. If only local programs use it, loopback is enough, and every other interface is attack surface."
 	fix := rules[ruleIndex(RuleAllInterfaces)].Help
-	for _, u := range registry.Uses(l.port, l.rproto) {
+	for _, u := range registry.Uses(l.port, l.rproto()) {
 		if u.Category == registry.CatDev {
 			fix = devFix + fix
 			break
@@ -694,14 +704,7 @@ func deletedRule(l *listener, p *sockets.Process) Finding {
 // notAllowedRule reports a listener that no allow entry matches.
 func notAllowedRule(l *listener, allow []Allow) (Finding, bool) {
 	for _, s := range l.socks {
-		ok := false
-		for i := range allow {
-			if allow[i].Match.matches(l, s) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
+		if !slices.ContainsFunc(allow, func(a Allow) bool { return a.Match.matches(l, s) }) {
 			title := fmt.Sprintf("%s on %s %s is not allowed by the policy", l.label(), l.proto, s.Local)
 			why := "The policy lists the listeners this machine may have, and none of its allow entries matches this one (by port, protocol, process, user and address)."
 			f := l.finding(RuleNotAllowed, registry.SevHigh, title, why, rules[ruleIndex(RuleNotAllowed)].Help)

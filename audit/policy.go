@@ -321,29 +321,29 @@ func scalars(n *yaml.Node, key string) ([]*yaml.Node, error) {
 	return nil, policyErrorf(n, "%s: want a value or a list of values, not %s", key, kindName(n))
 }
 
-// parseMatchKey reads one of the keys a Match is made of into m; it
-// reports false for other keys.
-func parseMatchKey(m *Match, key string, v *yaml.Node) (bool, error) {
+// parseMatchKey reads one of the keys a Match is made of into m; the
+// caller's eachKey has refused any other key.
+func parseMatchKey(m *Match, key string, v *yaml.Node) error {
 	switch key {
 	case "port":
 		vals, err := scalars(v, key)
 		if err != nil {
-			return true, err
+			return err
 		}
 		for _, n := range vals {
 			if n.Tag != "!!int" && n.Tag != "!!str" {
-				return true, policyErrorf(n, "port %q: want a port 0-65535 or a range A-B", n.Value)
+				return policyErrorf(n, "port %q: want a port 0-65535 or a range A-B", n.Value)
 			}
 			rg, err := registry.ParseRange(strings.TrimSpace(n.Value))
 			if err != nil {
-				return true, policyErrorf(n, "port %q: want a port 0-65535 or a range A-B", n.Value)
+				return policyErrorf(n, "port %q: want a port 0-65535 or a range A-B", n.Value)
 			}
 			m.Ports = append(m.Ports, rg)
 		}
 	case "proto":
 		s, err := scalar(v, key)
 		if err != nil {
-			return true, err
+			return err
 		}
 		switch strings.ToLower(s) {
 		case "tcp":
@@ -351,45 +351,43 @@ func parseMatchKey(m *Match, key string, v *yaml.Node) (bool, error) {
 		case "udp":
 			m.Proto = sockets.UDP
 		default:
-			return true, policyErrorf(v, "proto %q: want tcp or udp (leave it out for both)", s)
+			return policyErrorf(v, "proto %q: want tcp or udp (leave it out for both)", s)
 		}
 	case "process":
 		vals, err := scalars(v, key)
 		if err != nil {
-			return true, err
+			return err
 		}
 		for _, n := range vals {
 			if _, err := path.Match(n.Value, ""); err != nil || n.Value == "" {
-				return true, policyErrorf(n, "process %q: want a program name or a pattern such as \"python3*\"", n.Value)
+				return policyErrorf(n, "process %q: want a program name or a pattern such as \"python3*\"", n.Value)
 			}
 			m.Processes = append(m.Processes, n.Value)
 		}
 	case "user":
 		vals, err := scalars(v, key)
 		if err != nil {
-			return true, err
+			return err
 		}
 		for _, n := range vals {
 			if n.Value == "" {
-				return true, policyErrorf(n, "user is empty: want a user name or a numeric ID")
+				return policyErrorf(n, "user is empty: want a user name or a numeric ID")
 			}
 			m.Users = append(m.Users, n.Value)
 		}
 	case "address":
 		vals, err := scalars(v, key)
 		if err != nil {
-			return true, err
+			return err
 		}
 		for _, n := range vals {
 			if !validAddress(n.Value) {
-				return true, policyErrorf(n, "address %q: want any, loopback, private, an IP address or a CIDR prefix such as 10.0.0.0/8", n.Value)
+				return policyErrorf(n, "address %q: want any, loopback, private, an IP address or a CIDR prefix such as 10.0.0.0/8", n.Value)
 			}
 			m.Addresses = append(m.Addresses, n.Value)
 		}
-	default:
-		return false, nil
 	}
-	return true, nil
+	return nil
 }
 
 func (m *Match) isZero() bool {
@@ -404,8 +402,7 @@ func parseAllow(n *yaml.Node) (Allow, error) {
 			a.Comment = s
 			return err
 		}
-		_, err := parseMatchKey(&a.Match, key, v)
-		return err
+		return parseMatchKey(&a.Match, key, v)
 	})
 	if err != nil {
 		return a, err
@@ -436,8 +433,7 @@ func parseException(n *yaml.Node) (Exception, error) {
 			x.Reason = s
 			return err
 		}
-		_, err := parseMatchKey(&x.Match, key, v)
-		return err
+		return parseMatchKey(&x.Match, key, v)
 	})
 	if err != nil {
 		return x, err
@@ -543,11 +539,7 @@ func (m *Match) matchFinding(f Finding) bool {
 	if f.Socket == nil {
 		return m.isZero()
 	}
-	proto := sockets.TCP
-	if f.Socket.Proto == sockets.UDP {
-		proto = sockets.UDP
-	}
-	s := subject{proto: proto, port: f.Socket.Local.Port(), names: programNames(f.Process), proc: f.Process, uid: f.Socket.UID}
+	s := subject{proto: baseProto(f.Socket.Proto), port: f.Socket.Local.Port(), names: programNames(f.Process), proc: f.Process, uid: f.Socket.UID}
 	if len(f.Addresses) > 0 {
 		for _, a := range f.Addresses {
 			s.addrs = append(s.addrs, a.Addr())
@@ -558,8 +550,12 @@ func (m *Match) matchFinding(f Finding) bool {
 	return m.matchSubject(s)
 }
 
-// exception returns the first exception that sets f aside, or nil.
+// exception returns the first exception that sets f aside, or nil; p may
+// be nil.
 func (p *Policy) exception(f Finding) *Exception {
+	if p == nil {
+		return nil
+	}
 	for i := range p.Except {
 		x := &p.Except[i]
 		if (x.Rule == "*" || x.Rule == f.Rule) && x.Match.matchFinding(f) {

@@ -181,11 +181,7 @@ func logicalPlace(f Finding) sarifLogicalPlace {
 	if f.Socket == nil {
 		return sarifLogicalPlace{Name: f.Setting, FullyQualifiedName: f.Setting, Kind: "variable"}
 	}
-	proto := "tcp"
-	if f.Socket.Proto.String() == "udp" {
-		proto = "udp"
-	}
-	name := fmt.Sprintf("%s/%s", proto, f.Socket.Local)
+	name := fmt.Sprintf("%s/%s", baseProto(f.Socket.Proto), f.Socket.Local)
 	fq := name
 	if f.Process != nil {
 		fq += " " + f.Process.Name
