@@ -175,9 +175,9 @@ func runAudit(ctx context.Context, streams *term.IO, opts auditOptions) error {
 	}
 	switch {
 	case opts.JSON:
-		counts := map[string]int{}
+		counts, bySev := map[string]int{}, rep.Counts()
 		for _, s := range []registry.Severity{registry.SevInfo, registry.SevLow, registry.SevMedium, registry.SevHigh} {
-			counts[s.String()] = rep.Counts()[s]
+			counts[s.String()] = bySev[s]
 		}
 		doc := auditJSON{Report: rep, Counts: counts, FailOn: audit.ThresholdName(threshold), Violations: violations, Unattributed: t.Unattributed}
 		if err := writeJSON(streams.Out, doc); err != nil {

@@ -52,13 +52,9 @@ func TestAuditFlags(t *testing.T) {
 func TestAuditBadInput(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte("allow:\n  - port: 22\ncolour: red\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeTestFile(t, bad, "allow:\n  - port: 22\ncolour: red\n")
 	badPort := filepath.Join(dir, "port.yaml")
-	if err := os.WriteFile(badPort, []byte("allow:\n  - port: 99999\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeTestFile(t, badPort, "allow:\n  - port: 99999\n")
 	tests := []struct {
 		name    string
 		args    []string
