@@ -315,13 +315,8 @@ func (l *listener) finding(rule string, sev registry.Severity, title, why, fix s
 
 // isListener reports whether s is a listening socket.
 func isListener(s *sockets.Socket) bool {
-	switch s.Proto {
-	case sockets.TCP, sockets.MPTCP:
-		return s.State == sockets.Listen
-	case sockets.UDP:
-		return s.State == sockets.Close && s.Remote.Port() == 0 && s.Local.Port() != 0
-	}
-	return false
+	// An unconnected UDP socket bound to no port yet listens for nothing.
+	return s.Listening() && s.Remote.Port() == 0 && s.Local.Port() != 0
 }
 
 // listeners groups the table's listeners by protocol, port and program,

@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portctl/portctl/audit"
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/sockets"
 	"github.com/portctl/portctl/web"
@@ -144,15 +143,9 @@ func runServe(ctx context.Context, streams *term.IO, opts serveOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	var policy *audit.Policy
-	if opts.Policy != "" {
-		b, err := os.ReadFile(opts.Policy)
-		if err != nil {
-			return usageErrorf("--policy %q: %v", opts.Policy, errors.Unwrap(err))
-		}
-		if policy, err = audit.ParsePolicy(b); err != nil {
-			return usageErrorf("--policy %s: %v", opts.Policy, err)
-		}
+	policy, err := readPolicy(opts.Policy)
+	if err != nil {
+		return err
 	}
 	wo := web.Options{Source: web.Machine{NetNS: opts.NetNS}, Token: opts.Token, Policy: policy,
 		Interval: opts.Interval, Version: version()}
