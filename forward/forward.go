@@ -22,16 +22,16 @@ type Config struct {
 
 // Forwarder runs forwarding rules. It is safe for concurrent use.
 type Forwarder struct {
-	cfg      Config
-	mu       sync.Mutex
-	rules    map[string]*running // by Rule.Key
-	draining sync.WaitGroup      // rules removed, their connections still running
-	closed   bool
+	cfg     Config
+	mu      sync.Mutex
+	rules   map[string]*running // by Rule.Key
+	retired map[*running]bool   // rules removed, their connections still running
+	closed  bool
 }
 
 // New returns a Forwarder with no rules; Apply starts some.
 func New(cfg Config) *Forwarder {
-	return &Forwarder{cfg: cfg, rules: map[string]*running{}}
+	return &Forwarder{cfg: cfg, rules: map[string]*running{}, retired: map[*running]bool{}}
 }
 
 // Stats are one rule's counters.
@@ -46,7 +46,6 @@ type Stats struct {
 	Refused  uint64         `json:"refused"`   // by allow/deny or the connection limit
 	Errors   uint64         `json:"errors"`    // backend unreachable, resets
 	Backends []BackendStats `json:"backends"`
-	Draining bool           `json:"draining,omitempty"`
 }
 
 // BackendStats are one backend's counters.
@@ -64,19 +63,18 @@ type counters struct {
 
 // running is a rule at work.
 type running struct {
-	f        *Forwarder
-	rule     atomic.Pointer[Rule] // replaced on reload when only options change
-	pool     *pool
-	c        counters
-	ln       *net.TCPListener
-	pc       *net.UDPConn
-	udp      *udpTable
-	ctx      context.Context
-	cancel   context.CancelFunc // stops accepting; connections keep going
-	kill     context.CancelFunc // ends the connections too
-	killCtx  context.Context
-	conns    sync.WaitGroup
-	draining atomic.Bool
+	f       *Forwarder
+	rule    atomic.Pointer[Rule] // replaced on reload when only options change
+	pool    *pool
+	c       counters
+	ln      *net.TCPListener
+	pc      *net.UDPConn
+	udp     *udpTable
+	ctx     context.Context
+	cancel  context.CancelFunc // stops accepting; connections keep going
+	kill    context.CancelFunc // ends the connections too
+	killCtx context.Context
+	conns   sync.WaitGroup
 }
 
 // Apply makes rules the running set: rules whose listener (protocol and
@@ -102,10 +100,14 @@ func (f *Forwarder) Apply(rules []Rule) error {
 		if _, keep := want[key]; !keep {
 			delete(f.rules, key)
 			run.stopAccepting()
-			f.draining.Add(1)
+			// Shutdown waits for its connections, or cuts them, as for
+			// the running rules'.
+			f.retired[run] = true
 			go func() {
-				defer f.draining.Done()
 				run.conns.Wait()
+				f.mu.Lock()
+				delete(f.retired, run)
+				f.mu.Unlock()
 			}()
 		}
 	}
@@ -175,15 +177,18 @@ func (f *Forwarder) Addr(key string) (netip.AddrPort, bool) {
 }
 
 // Shutdown stops accepting on every rule and waits for the connections to
-// end, until ctx ends; then it closes what is left. It returns ctx's
-// error when it had to cut connections.
+// end, those of rules Apply removed too, until ctx ends; then it closes
+// what is left. It returns ctx's error when it had to cut connections.
 func (f *Forwarder) Shutdown(ctx context.Context) error {
 	f.mu.Lock()
 	f.closed = true
-	runs := make([]*running, 0, len(f.rules))
+	runs := make([]*running, 0, len(f.rules)+len(f.retired))
 	for _, r := range f.rules {
 		runs = append(runs, r)
 		r.stopAccepting()
+	}
+	for r := range f.retired {
+		runs = append(runs, r)
 	}
 	f.rules = map[string]*running{}
 	f.mu.Unlock()
@@ -192,7 +197,6 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 		for _, r := range runs {
 			r.conns.Wait()
 		}
-		f.draining.Wait()
 		close(done)
 	}()
 	select {
@@ -223,7 +227,7 @@ func (f *Forwarder) start(r Rule) (*running, error) {
 		}
 		run.pc = pc
 		run.udp = newUDPTable(run)
-		go run.serveUDP()
+		run.conns.Go(run.serveUDP)
 	default:
 		ln, err := listenTCP(r.Listen)
 		if err != nil {
@@ -247,23 +251,21 @@ func (run *running) update(r Rule) {
 
 // stopAccepting closes the listener; connections keep running.
 func (run *running) stopAccepting() {
-	run.draining.Store(true)
 	run.cancel()
 	if run.ln != nil {
 		run.ln.Close()
 	}
 	if run.pc != nil {
-		run.udp.stop()
+		run.pc.Close() // serveUDP then ends the sessions
 	}
 }
 
 func (run *running) stats() Stats {
 	r := run.rule.Load()
-	s := Stats{Name: r.Name, Proto: r.Proto, Listen: r.Listen,
+	return Stats{Name: r.Name, Proto: r.Proto, Listen: r.Listen,
 		Conns: run.c.conns.Load(), Active: run.c.active.Load(), BytesIn: run.c.bytesIn.Load(),
 		BytesOut: run.c.bytesOut.Load(), Refused: run.c.refused.Load(), Errors: run.c.errors.Load(),
-		Backends: run.pool.stats(), Draining: run.draining.Load()}
-	return s
+		Backends: run.pool.stats()}
 }
 
 // fail counts and reports an error of a connection.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/portctl/portctl/forward"
+	"github.com/portctl/portctl/internal/testnet"
 )
 
 // start runs rules (listen ports 0) and returns the forwarder and each
@@ -222,12 +223,7 @@ func TestHalfClose(t *testing.T) {
 // TestBackendFailures: nothing listening, a backend that resets at once,
 // one that dies mid-stream: the client sees the close, nothing hangs.
 func TestBackendFailures(t *testing.T) {
-	closed := func() netip.AddrPort {
-		l, _ := net.Listen("tcp", "127.0.0.1:0")
-		a := l.Addr().(*net.TCPAddr).AddrPort()
-		l.Close()
-		return a
-	}()
+	closed := testnet.ClosedPort(t, "127.0.0.1")
 	resets := serve(t, "tcp", "127.0.0.1:0", func(c *net.TCPConn) { c.SetLinger(0) })
 	dies := serve(t, "tcp", "127.0.0.1:0", func(c *net.TCPConn) {
 		c.Write(bytes.Repeat([]byte("x"), 100000))
@@ -289,9 +285,7 @@ func roundTrip(a netip.AddrPort, msg string) error {
 func TestReloadUnderLoad(t *testing.T) {
 	b1 := serve(t, "tcp", "127.0.0.1:0", echo)
 	b2 := serve(t, "tcp", "127.0.0.1:0", echo)
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testnet.ClosedPort(t, "127.0.0.1").Port()
 	rule := func(backends string) forward.Rule {
 		r, err := forward.ParseRule(fmt.Sprintf("127.0.0.1:%d:%s", port, backends))
 		if err != nil {
@@ -441,5 +435,32 @@ func TestProxyProtocol(t *testing.T) {
 			}
 		}
 		f.Shutdown(context.Background())
+	}
+}
+
+// TestShutdownCutsRemovedRule: a rule that Apply removed keeps its open
+// connection, and Shutdown past its deadline cuts that one too.
+func TestShutdownCutsRemovedRule(t *testing.T) {
+	backend := serve(t, "tcp", "127.0.0.1:0", echo)
+	f, addrs := start(t, "127.0.0.1:0:"+backend.String())
+	c := dial(t, addrs[0])
+	c.Write([]byte("hold"))
+	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Apply(nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown = %v; want %v", err, context.DeadlineExceeded)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown past its deadline left the removed rule's connection open")
 	}
 }

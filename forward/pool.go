@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,21 +16,16 @@ const resolveEvery = 30 * time.Second
 // backend is one target of a rule.
 type backend struct {
 	spec    string // as written: "host:port"
-	host    string
-	port    string
-	addr    atomic.Value // the resolved netip.AddrPort, once resolved
+	host    string // the host name to resolve; empty when spec is an address
+	port    uint16
+	dial    atomic.Pointer[string] // the address to dial: spec, or the resolved host and port
 	healthy atomic.Bool
 	active  atomic.Int64
 }
 
 // target returns the address to dial: the resolved one when there is
 // one, else the spec (the dialer resolves it).
-func (b *backend) target() string {
-	if a, ok := b.addr.Load().(netip.AddrPort); ok && a.IsValid() {
-		return a.String()
-	}
-	return b.spec
-}
+func (b *backend) target() string { return *b.dial.Load() }
 
 // pool is a rule's backends and its balancing.
 type pool struct {
@@ -61,13 +57,13 @@ func (p *pool) replace(r Rule) {
 			continue
 		}
 		host, port, _ := splitHostPort(spec)
-		b := &backend{spec: spec, host: host, port: port}
-		b.healthy.Store(true)
-		if a, err := netip.ParseAddr(host); err == nil {
-			if p, err := netip.ParseAddrPort(net.JoinHostPort(a.String(), port)); err == nil {
-				b.addr.Store(p)
-			}
+		n, _ := strconv.ParseUint(port, 10, 16)
+		b := &backend{spec: spec, host: host, port: uint16(n)}
+		if _, err := netip.ParseAddr(host); err == nil {
+			b.host = ""
 		}
+		b.dial.Store(&b.spec)
+		b.healthy.Store(true)
 		bs = append(bs, b)
 	}
 	p.backends, p.balance, p.check = bs, r.Balance, r.HealthCheck
@@ -108,7 +104,7 @@ func (p *pool) pick() *backend {
 		}
 		return best
 	}
-	return cands[int(p.next.Add(1)-1)%len(cands)]
+	return cands[(p.next.Add(1)-1)%uint64(len(cands))]
 }
 
 func (p *pool) stats() []BackendStats {
@@ -169,7 +165,7 @@ func (p *pool) resolve(ctx context.Context, onError func(string, error), rule st
 	bs := append([]*backend(nil), p.backends...)
 	p.mu.RUnlock()
 	for _, b := range bs {
-		if _, err := netip.ParseAddr(b.host); err == nil {
+		if b.host == "" {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -181,8 +177,8 @@ func (p *pool) resolve(ctx context.Context, onError func(string, error), rule st
 			}
 			continue
 		}
-		port, _ := netip.ParseAddrPort("0.0.0.0:" + b.port)
-		b.addr.Store(netip.AddrPortFrom(addrs[0].Unmap(), port.Port()))
+		a := netip.AddrPortFrom(addrs[0].Unmap(), b.port).String()
+		b.dial.Store(&a)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -65,17 +66,15 @@ func (run *running) serveTCP() {
 		}
 		run.c.conns.Add(1)
 		run.c.active.Add(1)
-		run.conns.Add(1)
-		go func() {
-			defer run.conns.Done()
+		run.conns.Go(func() {
 			defer run.c.active.Add(-1)
-			run.handle(c, r)
-		}()
+			run.handle(c, client, r)
+		})
 	}
 }
 
-// handle relays one client connection to a backend.
-func (run *running) handle(c *net.TCPConn, r *Rule) {
+// handle relays one client connection, from client, to a backend.
+func (run *running) handle(c *net.TCPConn, client netip.AddrPort, r *Rule) {
 	defer c.Close()
 	b := run.pool.pick()
 	if b == nil {
@@ -97,7 +96,7 @@ func (run *running) handle(c *net.TCPConn, r *Rule) {
 	up := bc.(*net.TCPConn)
 	defer up.Close()
 	if r.ProxyProtocol != 0 {
-		hdr := proxyHeader(r.ProxyProtocol, c.RemoteAddr().(*net.TCPAddr).AddrPort(), c.LocalAddr().(*net.TCPAddr).AddrPort())
+		hdr := proxyHeader(r.ProxyProtocol, client, c.LocalAddr().(*net.TCPAddr).AddrPort())
 		up.SetWriteDeadline(time.Now().Add(r.connectTimeout()))
 		if _, err := up.Write(hdr); err != nil {
 			run.fail(err)
@@ -115,38 +114,37 @@ func (run *running) handle(c *net.TCPConn, r *Rule) {
 	stop := context.AfterFunc(run.killCtx, abort)
 	defer stop()
 	idle := r.IdleTimeout
-	var wg sync.WaitGroup
 	var activity activityMeter
 	if idle > 0 {
 		activity.init(c, up)
 	}
-	relay := func(dst, src *net.TCPConn, count func(uint64)) {
-		defer wg.Done()
+	relay := func(dst, src *net.TCPConn, count *atomic.Uint64) {
 		for {
 			if idle > 0 {
 				src.SetReadDeadline(time.Now().Add(idle))
 			}
 			n, err := io.Copy(dst, src) // *net.TCPConn to *net.TCPConn: splice
-			count(uint64(n))
-			if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && (n > 0 || activity.moved()) {
-				continue // idle this way, not the other
-			}
-			if err == nil {
+			count.Add(uint64(n))
+			switch {
+			case err == nil:
 				// The source shut down writing: pass it on, and let the
 				// other direction run on.
 				dst.CloseWrite()
 				return
-			}
-			// A reset, an idle timeout: end both directions.
-			if !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				if n > 0 || activity.moved() {
+					continue // idle this way, not the other
+				}
+			case !errors.Is(err, net.ErrClosed):
 				run.fail(err)
 			}
+			// A reset, an idle timeout: end both directions.
 			abort()
 			return
 		}
 	}
-	wg.Add(2)
-	go relay(up, c, func(n uint64) { run.c.bytesIn.Add(n) })
-	relay(c, up, func(n uint64) { run.c.bytesOut.Add(n) })
+	var wg sync.WaitGroup
+	wg.Go(func() { relay(up, c, &run.c.bytesIn) })
+	relay(c, up, &run.c.bytesOut)
 	wg.Wait()
 }

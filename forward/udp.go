@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,21 +37,19 @@ type udpTable struct {
 }
 
 type udpSession struct {
-	conn    *net.UDPConn
-	b       *backend
-	last    atomic.Int64 // unix nanoseconds of the last datagram either way
-	closing atomic.Bool
+	conn *net.UDPConn
+	b    *backend
+	last atomic.Int64 // unix nanoseconds of the last datagram either way
 }
 
 func newUDPTable(run *running) *udpTable {
 	return &udpTable{run: run, sessions: map[netip.AddrPort]*udpSession{}}
 }
 
-// serveUDP reads client datagrams until the rule stops.
+// serveUDP reads client datagrams until the rule stops, then ends the
+// sessions.
 func (run *running) serveUDP() {
 	t := run.udp
-	run.conns.Add(1)
-	defer run.conns.Done()
 	buf := make([]byte, maxDatagram)
 	for {
 		n, client, err := run.pc.ReadFromUDPAddrPort(buf)
@@ -134,19 +133,19 @@ func (t *udpTable) replies(client netip.AddrPort, s *udpSession, r *Rule) {
 		idle = defaultUDPIdle
 	}
 	buf := make([]byte, maxDatagram)
+	// The deadline is moved on when it passes, not at every datagram:
+	// the session ends once idle since the last one either way.
+	s.conn.SetReadDeadline(time.Unix(0, s.last.Load()).Add(idle))
 	for {
-		s.conn.SetReadDeadline(time.Unix(0, s.last.Load()).Add(idle))
 		n, err := s.conn.Read(buf)
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && !s.closing.Load() &&
-				time.Since(time.Unix(0, s.last.Load())) < idle {
-				continue // a client datagram came meanwhile
+			timeout := errors.Is(err, os.ErrDeadlineExceeded)
+			if last := time.Unix(0, s.last.Load()); timeout && time.Since(last) < idle {
+				s.conn.SetReadDeadline(last.Add(idle))
+				continue // a datagram came meanwhile
 			}
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				if !s.closing.Load() && !errors.Is(err, net.ErrClosed) {
-					run.fail(err) // an ICMP error: the backend port is closed
-				}
+			if !timeout && !errors.Is(err, net.ErrClosed) {
+				run.fail(err) // an ICMP error: the backend port is closed
 			}
 			return
 		}
@@ -162,16 +161,10 @@ func (t *udpTable) replies(client netip.AddrPort, s *udpSession, r *Rule) {
 	}
 }
 
-// stop closes the listening socket; sessions end with closeAll.
-func (t *udpTable) stop() {
-	t.run.pc.Close()
-}
-
 // closeAll ends every session and waits for them.
 func (t *udpTable) closeAll() {
 	t.mu.Lock()
 	for _, s := range t.sessions {
-		s.closing.Store(true)
 		s.conn.Close()
 	}
 	t.mu.Unlock()
