@@ -33,11 +33,12 @@ func Check(ctx context.Context, r Rule) CheckResult {
 	pass := func(format string, args ...any) { res.Checks = append(res.Checks, fmt.Sprintf(format, args...)) }
 	fail := func(format string, args ...any) { res.Failed = append(res.Failed, fmt.Sprintf(format, args...)) }
 	// The rule's own targets.
+	d := net.Dialer{Timeout: 3 * time.Second}
 	for _, b := range r.Backends {
 		if r.Proto == UDP {
 			break // UDP has no connection to try
 		}
-		c, err := net.DialTimeout("tcp", b, 3*time.Second)
+		c, err := d.DialContext(ctx, "tcp", b)
 		if err != nil {
 			res.Targets = append(res.Targets, fmt.Sprintf("target %s does not accept connections: %v", b, err))
 			continue
@@ -51,15 +52,15 @@ func Check(ctx context.Context, r Rule) CheckResult {
 	test.Listen = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0)
 	test.Allow, test.Deny, test.ProxyProtocol, test.MaxConns = nil, nil, 0, 0
 	if r.Proto == UDP {
-		checkUDP(ctx, test, pass, fail)
+		checkUDP(test, pass, fail)
 	} else {
-		checkTCP(ctx, test, pass, fail)
+		checkTCP(test, pass, fail)
 	}
 	res.Passed = len(res.Failed) == 0
 	return res
 }
 
-func checkTCP(ctx context.Context, r Rule, pass, fail func(string, ...any)) {
+func checkTCP(r Rule, pass, fail func(string, ...any)) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fail("backend: %v", err)
@@ -127,7 +128,7 @@ func checkTCP(ctx context.Context, r Rule, pass, fail func(string, ...any)) {
 	pass("16 MiB from the backend, then its close")
 }
 
-func checkUDP(ctx context.Context, r Rule, pass, fail func(string, ...any)) {
+func checkUDP(r Rule, pass, fail func(string, ...any)) {
 	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		fail("backend: %v", err)

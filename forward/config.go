@@ -2,7 +2,10 @@ package forward
 
 import (
 	"bytes"
+	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -58,7 +61,7 @@ func ParseConfig(data []byte) ([]Rule, error) {
 	var fc fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&fc); err != nil && err.Error() != "EOF" {
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
 	if fc.Rule != "" || fc.Listen != "" || len(fc.Backends) > 0 {
@@ -90,13 +93,7 @@ func (fr fileRule) toRule(def fileRule) (Rule, error) {
 		if fr.Listen == "" || len(fr.Backends) == 0 {
 			return r, fmt.Errorf("needs rule, or listen and backends")
 		}
-		proto := fr.Proto
-		if proto == "" {
-			proto = def.Proto
-		}
-		if proto == "" {
-			proto = "tcp"
-		}
+		proto := cmp.Or(fr.Proto, def.Proto, "tcp")
 		listen := fr.Listen
 		if _, err := strconv.ParseUint(listen, 10, 16); err != nil && !strings.Contains(listen, ":") {
 			return r, fmt.Errorf("listen %q: want a port or ADDRESS:PORT", listen)
@@ -111,13 +108,7 @@ func (fr fileRule) toRule(def fileRule) (Rule, error) {
 	if fr.Name != "" {
 		r.Name = fr.Name
 	}
-	pick := func(a, b string) string {
-		if a != "" {
-			return a
-		}
-		return b
-	}
-	switch b := pick(fr.Balance, def.Balance); b {
+	switch b := cmp.Or(fr.Balance, def.Balance); b {
 	case "", "roundrobin", "round-robin":
 		r.Balance = RoundRobin
 	case "leastconn", "least-conn":
@@ -125,7 +116,7 @@ func (fr fileRule) toRule(def fileRule) (Rule, error) {
 	default:
 		return r, fmt.Errorf("balance %q; want roundrobin or leastconn", b)
 	}
-	if n := firstInt(fr.MaxConns, def.MaxConns); n != nil {
+	if n := cmp.Or(fr.MaxConns, def.MaxConns); n != nil {
 		if *n < 0 {
 			return r, fmt.Errorf("max_conns %d; want 0 (no limit) or more", *n)
 		}
@@ -136,9 +127,9 @@ func (fr fileRule) toRule(def fileRule) (Rule, error) {
 		text string
 		dst  *time.Duration
 	}{
-		{"idle_timeout", pick(fr.IdleTimeout, def.IdleTimeout), &r.IdleTimeout},
-		{"connect_timeout", pick(fr.ConnectTimeout, def.ConnectTimeout), &r.ConnectTimeout},
-		{"health_check", pick(fr.HealthCheck, def.HealthCheck), &r.HealthCheck},
+		{"idle_timeout", cmp.Or(fr.IdleTimeout, def.IdleTimeout), &r.IdleTimeout},
+		{"connect_timeout", cmp.Or(fr.ConnectTimeout, def.ConnectTimeout), &r.ConnectTimeout},
+		{"health_check", cmp.Or(fr.HealthCheck, def.HealthCheck), &r.HealthCheck},
 	} {
 		if d.text == "" {
 			continue
@@ -156,7 +147,7 @@ func (fr fileRule) toRule(def fileRule) (Rule, error) {
 	if r.Deny, err = ParsePrefixes(append(append([]string{}, def.Deny...), fr.Deny...)); err != nil {
 		return r, fmt.Errorf("deny: %v", err)
 	}
-	if n := firstInt(fr.ProxyProtocol, def.ProxyProtocol); n != nil {
+	if n := cmp.Or(fr.ProxyProtocol, def.ProxyProtocol); n != nil {
 		if *n != 0 && *n != 1 && *n != 2 {
 			return r, fmt.Errorf("proxy_protocol %d; want 1 or 2 (or 0 for none)", *n)
 		}
@@ -166,13 +157,6 @@ func (fr fileRule) toRule(def fileRule) (Rule, error) {
 		r.ProxyProtocol = *n
 	}
 	return r, nil
-}
-
-func firstInt(a, b *int) *int {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // ParsePrefixes reads CIDRs ("10.0.0.0/8") and addresses (a /32 or /128).

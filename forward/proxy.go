@@ -2,8 +2,8 @@ package forward
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
-	"strconv"
 )
 
 // proxyV2Signature starts every PROXY protocol version 2 header.
@@ -15,18 +15,17 @@ var proxyV2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
 func proxyHeader(version int, src, dst netip.AddrPort) []byte {
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
-	v4 := src.Addr().Is4() && dst.Addr().Is4()
-	mixed := src.Addr().Is4() != dst.Addr().Is4()
+	v4 := src.Addr().Is4()
+	mixed := v4 != dst.Addr().Is4()
 	if version == 1 {
-		switch {
-		case mixed:
+		if mixed {
 			return []byte("PROXY UNKNOWN\r\n")
-		case v4:
-			return []byte("PROXY TCP4 " + src.Addr().String() + " " + dst.Addr().String() + " " +
-				strconv.Itoa(int(src.Port())) + " " + strconv.Itoa(int(dst.Port())) + "\r\n")
 		}
-		return []byte("PROXY TCP6 " + src.Addr().String() + " " + dst.Addr().String() + " " +
-			strconv.Itoa(int(src.Port())) + " " + strconv.Itoa(int(dst.Port())) + "\r\n")
+		family := "TCP6"
+		if v4 {
+			family = "TCP4"
+		}
+		return fmt.Appendf(nil, "PROXY %s %s %s %d %d\r\n", family, src.Addr(), dst.Addr(), src.Port(), dst.Port())
 	}
 	b := append([]byte{}, proxyV2Signature...)
 	switch {
@@ -35,15 +34,11 @@ func proxyHeader(version int, src, dst netip.AddrPort) []byte {
 		return append(b, 0x20, 0x00, 0, 0)
 	case v4:
 		b = append(b, 0x21, 0x11, 0, 12) // PROXY, TCP over IPv4, 12 bytes
-		s, d := src.Addr().As4(), dst.Addr().As4()
-		b = append(b, s[:]...)
-		b = append(b, d[:]...)
 	default:
 		b = append(b, 0x21, 0x21, 0, 36) // PROXY, TCP over IPv6, 36 bytes
-		s, d := src.Addr().As16(), dst.Addr().As16()
-		b = append(b, s[:]...)
-		b = append(b, d[:]...)
 	}
+	b = append(b, src.Addr().AsSlice()...)
+	b = append(b, dst.Addr().AsSlice()...)
 	b = binary.BigEndian.AppendUint16(b, src.Port())
 	return binary.BigEndian.AppendUint16(b, dst.Port())
 }

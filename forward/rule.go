@@ -37,7 +37,7 @@ type Rule struct {
 	// "0.0.0.0:8080") listens on every interface.
 	Listen netip.AddrPort `yaml:"-"`
 	// Backends are "host:port" targets; host names are resolved when the
-	// rule starts and again every ResolveEvery.
+	// rule starts and again every 30 seconds.
 	Backends []string `yaml:"backends"`
 	Balance  Balance  `yaml:"balance"`
 
