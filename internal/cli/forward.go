@@ -180,7 +180,7 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 	f := forward.New(forward.Config{OnError: func(rule string, err error) { logf("%s: %v", rule, err) }})
 	if err := f.Apply(rules); err != nil {
 		f.Shutdown(context.Background())
-		return fmt.Errorf("%w", err)
+		return err
 	}
 	logRules := func() {
 		for _, r := range f.Rules() {
@@ -200,20 +200,20 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 		defer stopStats()
 	}
 
+	// Ctrl-C and SIGTERM end ctx (Run); SIGHUP reloads.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	term := make(chan os.Signal, 1)
-	signal.Notify(term, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(term)
 	var lastMod time.Time
+	var watch <-chan time.Time // ticks only with a config file
 	if opts.Config != "" {
 		if fi, err := os.Stat(opts.Config); err == nil {
 			lastMod = fi.ModTime()
 		}
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		watch = t.C
 	}
-	watch := time.NewTicker(2 * time.Second)
-	defer watch.Stop()
 	reload := func(why string) {
 		rules, err := forwardRules(opts)
 		if err != nil {
@@ -232,24 +232,20 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 		select {
 		case <-hup:
 			reload("SIGHUP")
-		case <-watch.C:
-			if opts.Config == "" {
-				continue
-			}
+		case <-watch:
 			if fi, err := os.Stat(opts.Config); err == nil && !fi.ModTime().Equal(lastMod) {
 				lastMod = fi.ModTime()
 				reload(opts.Config + " changed")
 			}
-		case <-term:
-			return shutdownForward(f, opts.Drain, logf)
 		case <-ctx.Done():
-			return shutdownForward(f, opts.Drain, logf)
+			shutdownForward(f, opts.Drain, logf)
+			return nil
 		}
 	}
 }
 
 // shutdownForward drains the forwarder for at most drain.
-func shutdownForward(f *forward.Forwarder, drain time.Duration, logf func(string, ...any)) error {
+func shutdownForward(f *forward.Forwarder, drain time.Duration, logf func(string, ...any)) {
 	logf("stopping: no new connections; waiting up to %v for the open ones", drain)
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
@@ -261,7 +257,6 @@ func shutdownForward(f *forward.Forwarder, drain time.Duration, logf func(string
 	if err != nil {
 		logf("closed the connections still open after %v", drain)
 	}
-	return nil
 }
 
 // statsLine is a rule's counters on one log line, with the connections

@@ -4,13 +4,13 @@ import (
 	"context"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portctl/portctl/internal/term"
+	"github.com/portctl/portctl/internal/testnet"
 )
 
 func TestForwardBadInput(t *testing.T) {
@@ -65,21 +65,14 @@ func TestForwardConfigReload(t *testing.T) {
 			go func() { io.Copy(c, c); c.Close() }()
 		}
 	}()
-	free := func() string {
-		l, _ := net.Listen("tcp", "127.0.0.1:0")
-		defer l.Close()
-		return l.Addr().String()
-	}
-	a1, a2 := free(), free()
+	a1, a2 := testnet.ClosedPort(t, "127.0.0.1").String(), testnet.ClosedPort(t, "127.0.0.1").String()
 	cfg := filepath.Join(t.TempDir(), "forward.yaml")
 	write := func(listens ...string) {
 		s := "rules:\n"
 		for _, l := range listens {
 			s += "  - listen: \"" + l + "\"\n    backends: [\"" + echo.Addr().String() + "\"]\n"
 		}
-		if err := os.WriteFile(cfg, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeTestFile(t, cfg, s)
 	}
 	write(a1)
 	streams, _, errb := term.Test("")
