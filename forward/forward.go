@@ -179,6 +179,8 @@ func (f *Forwarder) Addr(key string) (netip.AddrPort, bool) {
 // Shutdown stops accepting on every rule and waits for the connections to
 // end, those of rules Apply removed too, until ctx ends; then it closes
 // what is left. It returns ctx's error when it had to cut connections.
+// Stats then gives the rules' final counters, those of the connections
+// that ended during the drain included.
 func (f *Forwarder) Shutdown(ctx context.Context) error {
 	f.mu.Lock()
 	f.closed = true
@@ -190,7 +192,6 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 	for r := range f.retired {
 		runs = append(runs, r)
 	}
-	f.rules = map[string]*running{}
 	f.mu.Unlock()
 	done := make(chan struct{})
 	go func() {

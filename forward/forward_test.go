@@ -464,3 +464,28 @@ func TestShutdownCutsRemovedRule(t *testing.T) {
 		t.Fatal("Shutdown past its deadline left the removed rule's connection open")
 	}
 }
+
+// TestStatsAfterShutdown checks that the counters read after Shutdown
+// hold the bytes of a connection that ended during the drain (byte counts
+// land when a connection ends).
+func TestStatsAfterShutdown(t *testing.T) {
+	backend := serve(t, "tcp", "127.0.0.1:0", echo)
+	f, addrs := start(t, "127.0.0.1:0:"+backend.String())
+	c := dial(t, addrs[0])
+	msg := []byte("counted once the connection ends")
+	c.Write(msg)
+	if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Shutdown(context.Background()) }()
+	time.Sleep(50 * time.Millisecond) // draining now: the connection is still open
+	c.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	st := f.Stats()
+	if len(st) != 1 || st[0].BytesIn != uint64(len(msg)) || st[0].BytesOut != uint64(len(msg)) || st[0].Active != 0 {
+		t.Errorf("Stats after Shutdown = %+v; want the rule with %d bytes each way and nothing active", st, len(msg))
+	}
+}

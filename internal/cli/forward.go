@@ -249,9 +249,8 @@ func shutdownForward(f *forward.Forwarder, drain time.Duration, logf func(string
 	logf("stopping: no new connections; waiting up to %v for the open ones", drain)
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	stats := f.Stats()
 	err := f.Shutdown(ctx)
-	for _, s := range stats {
+	for _, s := range f.Stats() { // the final counters, the drained connections' bytes included
 		logf("%s", statsLine(s, false))
 	}
 	if err != nil {
