@@ -102,7 +102,7 @@ func serverProduct(server string) (product, version string) {
 // redis_version, or an error such as -NOAUTH when a password is needed.
 func matchRedis(b []byte) (Service, bool) {
 	line := firstLine(b)
-	s := Service{Name: "redis", Evidence: Escape(line)}
+	s := Service{Name: "redis", Product: "Redis key-value store", Evidence: Escape(line)}
 	switch {
 	case bytes.Equal(line, []byte("+PONG")):
 		s.Confidence = 9
@@ -112,12 +112,10 @@ func matchRedis(b []byte) (Service, bool) {
 		bytes.HasPrefix(line, []byte("-WRONGPASS")):
 		s.Confidence = 10
 		s.add("auth", "required")
-		s.Product = "Redis key-value store"
 		return s, true
 	default:
 		return Service{}, false
 	}
-	s.Product = "Redis key-value store"
 	for _, l := range strings.Split(string(b), "\r\n") {
 		k, v, ok := strings.Cut(l, ":")
 		if !ok {
@@ -192,9 +190,6 @@ func matchPostgres(b []byte) (Service, bool) {
 	s := Service{Name: "postgresql", Product: "PostgreSQL DB", Confidence: 10}
 	switch b[0] {
 	case 'R':
-		if n < 8 {
-			return Service{}, false
-		}
 		method := binary.BigEndian.Uint32(b[5:9])
 		names := map[uint32]string{0: "none (trust)", 3: "password (clear text)", 5: "md5", 10: "SASL (SCRAM)"}
 		name, ok := names[method]
@@ -375,10 +370,18 @@ type snmpMessage struct {
 // snmpGet is an SNMPv2c GetRequest (RFC 3416) with community "public" for
 // sysDescr.0, sysObjectID.0 and Net-SNMP's versionTag.0.
 func snmpGet() []byte {
-	null := asn1.RawValue{Tag: asn1.TagNull}
-	pdu, _ := asn1.MarshalWithParams(snmpPDU{RequestID: probeID, VarBinds: []snmpVarBind{
-		{oidSysDescr, null}, {oidSysObjectID, null}, {oidVersionTag, null}}}, "tag:0")
-	b, _ := asn1.Marshal(snmpMessage{Version: 1, Community: []byte("public"), PDU: asn1.RawValue{FullBytes: pdu}})
+	return snmpGetRequest(1, oidSysDescr, oidSysObjectID, oidVersionTag)
+}
+
+// snmpGetRequest is a GetRequest-PDU with community "public" for oids,
+// in an SNMP message of version (0 for SNMPv1, 1 for SNMPv2c).
+func snmpGetRequest(version int, oids ...asn1.ObjectIdentifier) []byte {
+	var vbs []snmpVarBind
+	for _, oid := range oids {
+		vbs = append(vbs, snmpVarBind{oid, asn1.RawValue{Tag: asn1.TagNull}})
+	}
+	pdu, _ := asn1.MarshalWithParams(snmpPDU{RequestID: probeID, VarBinds: vbs}, "tag:0")
+	b, _ := asn1.Marshal(snmpMessage{Version: version, Community: []byte("public"), PDU: asn1.RawValue{FullBytes: pdu}})
 	return b
 }
 
@@ -429,7 +432,7 @@ func matchQUIC(b []byte) (Service, bool) {
 	i := 5
 	dcid := int(b[i])
 	i += 1 + dcid
-	if i >= len(b) || string(b[6:6+dcid]) != "probe\x70\x63\x00" {
+	if i >= len(b) || string(b[6:6+dcid]) != quicSourceCID {
 		return Service{}, false
 	}
 	scid := int(b[i])

@@ -108,7 +108,6 @@ type detector struct {
 	ctx    context.Context
 	probes int           // probes sent
 	seen   []byte        // the first bytes received, for an unknown service
-	banner []byte        // what a TCP server said unasked
 	last   []byte        // the answer to the latest probe
 	closed int           // connections the peer closed without a byte
 	silent int           // probes that drew nothing before the timeout

@@ -10,25 +10,14 @@ import (
 const maxRarity = 7
 
 // nmapProbes tries the probes of cfg.DB after this package's own found
-// nothing: the greeting against the NULL probe's matches, then the probes
-// for the port in nmap's order, each on its own connection (TCP) or
-// socket (UDP). A hard match wins; a softmatch is kept in case none comes.
-func (d *detector) nmapProbes() Service {
+// nothing: the probes for the port in nmap's order, each on its own
+// connection (TCP) or socket (UDP). A hard match wins; a softmatch (soft,
+// the greeting's when tcp found one) is kept in case none comes.
+func (d *detector) nmapProbes(soft *Service) Service {
 	db := d.cfg.DB
 	port := d.t.Addr.Port()
 	if db == nil || db.Exclude.Contains(d.t.Proto, port) {
 		return Service{}
-	}
-	var soft *Service
-	if s, ok := d.nmapGreeting(); ok {
-		if s.Confidence == 10 {
-			return s
-		}
-		soft = &s
-	}
-	network := "tcp"
-	if d.t.Proto == registry.UDP {
-		network = "udp"
 	}
 	for _, p := range db.ForPort(d.t.Proto, port) {
 		if p.Name == nmapdb.NullProbe {
@@ -37,7 +26,7 @@ func (d *detector) nmapProbes() Service {
 		if !p.HasPort(port) && p.Rarity > maxRarity || !d.more() {
 			break
 		}
-		c, err := d.dial(network)
+		c, err := d.dial(d.t.Proto.String())
 		if err != nil {
 			break
 		}
@@ -66,16 +55,12 @@ func (d *detector) nmapProbes() Service {
 
 // nmapGreeting matches what a TCP server said unasked against the NULL
 // probe's matches of cfg.DB.
-func (d *detector) nmapGreeting() (Service, bool) {
+func (d *detector) nmapGreeting(banner []byte) (Service, bool) {
 	db := d.cfg.DB
-	if db == nil || d.t.Proto != registry.TCP || len(d.banner) == 0 {
+	if db == nil {
 		return Service{}, false
 	}
-	null := db.ProbeFor(registry.TCP, nmapdb.NullProbe)
-	if null == nil {
-		return Service{}, false
-	}
-	r, ok := db.MatchAll(null, d.banner)
+	r, ok := db.MatchAll(db.ProbeFor(registry.TCP, nmapdb.NullProbe), banner)
 	if !ok {
 		return Service{}, false
 	}

@@ -98,47 +98,11 @@ func ntpClientRequest() []byte {
 	return b
 }
 
-// BER encoding (ITU-T X.690) of the few types an SNMP request needs.
-func berTLV(tag byte, content ...[]byte) []byte {
-	n := 0
-	for _, c := range content {
-		n += len(c)
-	}
-	b := []byte{tag}
-	if n < 0x80 {
-		b = append(b, byte(n))
-	} else {
-		b = append(b, 0x82, byte(n>>8), byte(n))
-	}
-	for _, c := range content {
-		b = append(b, c...)
-	}
-	return b
-}
-
-func berInt(v uint32) []byte {
-	var c []byte
-	for v > 0x7f {
-		c = append([]byte{byte(v)}, c...)
-		v >>= 8
-	}
-	return berTLV(0x02, append([]byte{byte(v)}, c...))
-}
-
 // snmpGetSysDescr is an SNMPv1 GetRequest (RFC 1157 §4.1.2) for sysDescr.0
 // (1.3.6.1.2.1.1.1.0, RFC 1213) with community "public". Agents that speak
 // v2c speak v1 too; an agent with another community stays silent, so the
 // port then reads open|filtered, as it should.
-func snmpGetSysDescr() []byte {
-	sysDescr := []byte{0x2b, 6, 1, 2, 1, 1, 1, 0} // 1.3 packed as 40*1+3
-	varbind := berTLV(0x30, berTLV(0x06, sysDescr), berTLV(0x05))
-	pdu := berTLV(0xa0, // GetRequest-PDU, context-specific constructed 0
-		berInt(probeID), // request-id
-		berInt(0),       // error-status
-		berInt(0),       // error-index
-		berTLV(0x30, varbind))
-	return berTLV(0x30, berInt(0), berTLV(0x04, []byte("public")), pdu)
-}
+func snmpGetSysDescr() []byte { return snmpGetRequest(0, oidSysDescr) }
 
 // netbiosNodeStatus is a NetBIOS NODE STATUS REQUEST (RFC 1002 §4.2.17) for
 // the wildcard name "*", which Windows and Samba hosts answer with their
@@ -213,12 +177,17 @@ func tftpReadRequest() []byte {
 // that.
 func quicVersionNegotiation() []byte {
 	b := make([]byte, 0, 1200)
-	b = append(b, 0xc0)                                      // long header, fixed bit
-	b = binary.BigEndian.AppendUint32(b, 0x1a2a3a4a)         // version
-	b = append(b, 8, 'p', 'o', 'r', 't', 'c', 't', 'l', 0)   // destination connection ID
-	b = append(b, 8, 'p', 'r', 'o', 'b', 'e', 0x70, 0x63, 0) // source connection ID
+	b = append(b, 0xc0)                                    // long header, fixed bit
+	b = binary.BigEndian.AppendUint32(b, 0x1a2a3a4a)       // version
+	b = append(b, 8, 'p', 'o', 'r', 't', 'c', 't', 'l', 0) // destination connection ID
+	b = append(b, byte(len(quicSourceCID)))
+	b = append(b, quicSourceCID...) // source connection ID
 	return b[:1200]
 }
+
+// quicSourceCID is the source connection ID of quicVersionNegotiation,
+// which the server's answer carries back as its destination connection ID.
+const quicSourceCID = "probe\x70\x63\x00"
 
 // rpcNullCall is an ONC RPC call (RFC 5531 §9) of procedure 0 (NULL) of
 // the portmapper (program 100000, version 2, RFC 1833), with no

@@ -57,19 +57,22 @@ func (d *detector) tcp() Service {
 		wait = d.cfg.timeout()
 	}
 	banner, closed := d.readAnswer(c, wait, nil)
+	var soft *Service // the greeting's softmatch in cfg.DB, for nmapProbes
 	if len(banner) > 0 {
 		d.saw(banner)
-		d.banner = banner
 		if s, ok := matchBanner(banner); ok {
 			s = d.follow(c, s)
 			c.Close()
 			return s
 		}
 		c.Close()
-		if s, ok := d.nmapGreeting(); ok && s.Confidence == 10 {
-			return s
-		}
 		c = nil
+		if s, ok := d.nmapGreeting(banner); ok {
+			if s.Confidence == 10 { // a hard match
+				return s
+			}
+			soft = &s
+		}
 	} else if closed {
 		d.closed++
 		c.Close()
@@ -112,7 +115,7 @@ func (d *detector) tcp() Service {
 	if c != nil {
 		c.Close()
 	}
-	return d.nmapProbes()
+	return d.nmapProbes(soft)
 }
 
 // hint names the probe an answer to another probe suggests: a TLS alert
@@ -258,7 +261,6 @@ func (d *detector) follow(c net.Conn, s Service) Service {
 			s.Name = "ftp"
 		}
 		c.Write([]byte("QUIT\r\n"))
-	case "ftp":
 	case "pop3":
 		b := d.exchange(c, []byte("CAPA\r\n"), func(b []byte) bool {
 			return bytes.HasSuffix(b, []byte("\r\n.\r\n")) || bytes.HasPrefix(b, []byte("-ERR")) && lines(b)

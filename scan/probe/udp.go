@@ -76,5 +76,5 @@ func (d *detector) udp() Service {
 	if d.seen == nil {
 		d.silent++
 	}
-	return d.nmapProbes()
+	return d.nmapProbes(nil)
 }
