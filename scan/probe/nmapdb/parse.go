@@ -316,33 +316,21 @@ func unescape(s string) ([]byte, error) {
 		if i == len(s) {
 			return nil, errors.New(`ends with \`)
 		}
-		switch c = s[i]; c {
-		case '0':
-			out = append(out, 0)
-		case 'a':
-			out = append(out, '\a')
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'v':
-			out = append(out, '\v')
-		case 'x':
+		c = s[i]
+		if k := strings.IndexByte("0abfnrtv", c); k >= 0 {
+			out = append(out, "\x00\a\b\f\n\r\t\v"[k])
+			continue
+		}
+		switch {
+		case c == 'x':
 			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
 				return nil, fmt.Errorf(`bad escape %.4q: want \xHH`, s[i-1:])
 			}
 			out = append(out, byte(hexVal(s[i+1])<<4|hexVal(s[i+2])))
 			i += 2
+		case isAlnum(c):
+			return nil, fmt.Errorf(`unknown escape \%c`, c)
 		default:
-			if isAlnum(c) {
-				return nil, fmt.Errorf(`unknown escape \%c`, c)
-			}
 			out = append(out, c)
 		}
 	}

@@ -69,16 +69,6 @@ type openGroup struct {
 	icase bool // the case-insensitivity to restore at its )
 }
 
-// The ASCII classes of PCRE in non-UCP mode, as .NET class bodies.
-const (
-	classDigit = `0-9`
-	classWord  = `0-9A-Za-z_`
-	classSpace = `\t\n\x0b\f\r\x20`
-	classHoriz = `\t\x20\xa0`
-	classVert  = `\n\x0b\f\r\x85`
-	wordChar   = `[` + classWord + `]`
-)
-
 func (t *pcreTranslator) errorf(format string, args ...any) error {
 	return fmt.Errorf("regexp offset %d: "+format, append([]any{t.i}, args...)...)
 }
@@ -222,31 +212,15 @@ func (t *pcreTranslator) escape() error {
 	}
 	c := t.src[t.i]
 	t.i++
+	if set, ok := shorthand(c); ok {
+		t.item(string(set.appendClass(nil, false)))
+		return nil
+	}
 	switch c {
-	case 'd':
-		t.item(`[` + classDigit + `]`)
-	case 'D':
-		t.item(`[^` + classDigit + `]`)
-	case 'w':
-		t.item(wordChar)
-	case 'W':
-		t.item(`[^` + classWord + `]`)
-	case 's':
-		t.item(`[` + classSpace + `]`)
-	case 'S':
-		t.item(`[^` + classSpace + `]`)
-	case 'h':
-		t.item(`[` + classHoriz + `]`)
-	case 'H':
-		t.item(`[^` + classHoriz + `]`)
-	case 'v':
-		t.item(`[` + classVert + `]`)
-	case 'V':
-		t.item(`[^` + classVert + `]`)
 	case 'N':
 		t.item(`[^\n]`)
 	case 'R':
-		t.item(`(?>\r\n|[` + classVert + `])`)
+		t.item(`(?>\r\n|` + string(setVert.appendClass(nil, false)) + `)`)
 	case 'b':
 		t.out = append(t.out, `(?:(?<=`+wordChar+`)(?!`+wordChar+`)|(?<!`+wordChar+`)(?=`+wordChar+`))`...)
 		t.atom = -1
@@ -306,25 +280,11 @@ func (t *pcreTranslator) escape() error {
 // reports false, without moving, for other escapes.
 func (t *pcreTranslator) charEscape() (byte, bool, error) {
 	c := t.src[t.i]
+	if k := strings.IndexByte("aefnrt", c); k >= 0 {
+		t.i++
+		return "\a\x1b\f\n\r\t"[k], true, nil
+	}
 	switch c {
-	case 'a':
-		t.i++
-		return 0x07, true, nil
-	case 'e':
-		t.i++
-		return 0x1b, true, nil
-	case 'f':
-		t.i++
-		return '\f', true, nil
-	case 'n':
-		t.i++
-		return '\n', true, nil
-	case 'r':
-		t.i++
-		return '\r', true, nil
-	case 't':
-		t.i++
-		return '\t', true, nil
 	case 'x':
 		t.i++
 		if t.i < len(t.src) && t.src[t.i] == '{' {
@@ -344,12 +304,8 @@ func (t *pcreTranslator) charEscape() (byte, bool, error) {
 		return t.braced(8)
 	case '0':
 		// \0 and up to two more octal digits.
-		v := 0
-		for n := 0; n < 3 && t.i < len(t.src) && isOctal(t.src[t.i]); n++ {
-			v = v*8 + int(t.src[t.i]-'0')
-			t.i++
-		}
-		return byte(v), true, nil
+		v, err := t.octal()
+		return v, true, err
 	case 'c':
 		t.i++
 		if t.i >= len(t.src) || t.src[t.i] > 0x7e {
@@ -401,16 +357,25 @@ func (t *pcreTranslator) decimalEscape() error {
 		t.literal(t.src[start])
 		return nil
 	}
+	v, err := t.octal()
+	if err != nil {
+		return err
+	}
+	t.literal(v)
+	return nil
+}
+
+// octal reads up to three octal digits at t.i as a byte value.
+func (t *pcreTranslator) octal() (byte, error) {
 	v := 0
 	for k := 0; k < 3 && t.i < len(t.src) && isOctal(t.src[t.i]); k++ {
 		v = v*8 + int(t.src[t.i]-'0')
 		t.i++
 	}
 	if v > 0xff {
-		return t.errorf("octal value %#o is above 0377 in 8-bit mode", v)
+		return 0, t.errorf("octal value %#o is above 0377 in 8-bit mode", v)
 	}
-	t.literal(byte(v))
-	return nil
+	return byte(v), nil
 }
 
 // backref appends a reference to group n.
@@ -684,7 +649,23 @@ func asciiSet(body string) byteSet {
 	return s
 }
 
+// wordChar is PCRE's \w in non-UCP mode as a .NET class, for \b and \B.
+var wordChar = string(setWord.appendClass(nil, false))
+
+// shorthand returns the set of the class escape \d, \w, \s, \h or \v
+// (ASCII only, as PCRE's in non-UCP mode), or of its complement \D, \W,
+// \S, \H or \V.
+func shorthand(c byte) (byteSet, bool) {
+	set, ok := shorthands[c|0x20]
+	if ok && c >= 'A' && c <= 'Z' {
+		set = set.invert()
+	}
+	return set, ok
+}
+
 var (
+	shorthands = map[byte]byteSet{'d': setDigit, 'w': setWord, 's': setSpace, 'h': setHoriz, 'v': setVert}
+
 	setDigit = asciiSet("0-9")
 	setWord  = asciiSet("0-9A-Za-z_")
 	setSpace = asciiSet("\t\n\x0b\f\r ")
@@ -801,18 +782,11 @@ func (t *pcreTranslator) classItem(quoted *bool) (int, *byteSet, error) {
 		return 0, nil, t.errorf(`pattern ends with \`)
 	}
 	e := t.src[t.i]
-	var set byteSet
+	if set, ok := shorthand(e); ok {
+		t.i++
+		return 0, &set, nil
+	}
 	switch e {
-	case 'd', 'D':
-		set = setDigit
-	case 'w', 'W':
-		set = setWord
-	case 's', 'S':
-		set = setSpace
-	case 'h', 'H':
-		set = setHoriz
-	case 'v', 'V':
-		set = setVert
 	case 'p', 'P':
 		t.i++
 		set, err := t.property(e == 'P')
@@ -828,15 +802,8 @@ func (t *pcreTranslator) classItem(quoted *bool) (int, *byteSet, error) {
 		t.i++
 		return '\b', nil, nil
 	case '1', '2', '3', '4', '5', '6', '7':
-		v := 0
-		for k := 0; k < 3 && t.i < len(t.src) && isOctal(t.src[t.i]); k++ {
-			v = v*8 + int(t.src[t.i]-'0')
-			t.i++
-		}
-		if v > 0xff {
-			return 0, nil, t.errorf("octal value %#o is above 0377 in 8-bit mode", v)
-		}
-		return v, nil, nil
+		v, err := t.octal()
+		return int(v), nil, err
 	case 'N', 'R', 'X', 'K', 'C', 'g', 'k', 'B', 'A', 'z', 'Z', 'G':
 		return 0, nil, t.unsupported(`\` + string(e) + ` in a character class`)
 	default:
@@ -850,11 +817,6 @@ func (t *pcreTranslator) classItem(quoted *bool) (int, *byteSet, error) {
 		t.i++
 		return int(e), nil, nil // \] \- \\ and unknown escapes
 	}
-	t.i++
-	if e >= 'A' && e <= 'Z' {
-		set = set.invert()
-	}
-	return 0, &set, nil
 }
 
 // posixClass reads [:name:] or [:^name:] at t.i and returns its set and
