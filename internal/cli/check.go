@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -189,7 +188,7 @@ func runCheck(ctx context.Context, streams *term.IO, opts checkOptions) error {
 	}
 	doc := checkDoc{TimeoutMS: opts.Timeout.Milliseconds(), Results: make([]checkResult, 0, len(results))}
 	var notOpen []string
-	for _, r := range results {
+	for i, r := range results {
 		cr := checkResult{
 			Target: r.Target.String(), Host: r.Target.Host, Port: r.Target.Port, Service: r.Target.Service,
 			State: r.State, Reason: r.Reason, LatencyMS: millis(r.Latency),
@@ -198,7 +197,7 @@ func runCheck(ctx context.Context, streams *term.IO, opts checkOptions) error {
 			cr.Address = r.Addr.String()
 		}
 		if detected != nil {
-			cr.Detected = detected[len(doc.Results)]
+			cr.Detected = detected[i]
 		}
 		doc.Results = append(doc.Results, cr)
 		if r.State != probe.StateOpen {
@@ -252,21 +251,17 @@ func detectOpen(ctx context.Context, results []probe.Result, cfg svcprobe.Config
 		if r.State != probe.StateOpen {
 			continue
 		}
+		host := r.Target.Host // a name for SNI and Host, never an address
+		if _, isAddr := r.Target.Addr(); isAddr {
+			host = ""
+		}
 		wg.Go(func() {
-			s := svcprobe.Detect(ctx, cfg, svcprobe.Target{Addr: r.Addr, Proto: registry.TCP, Host: hostName(r.Target.Host)})
+			s := svcprobe.Detect(ctx, cfg, svcprobe.Target{Addr: r.Addr, Proto: registry.TCP, Host: host})
 			out[i] = &s
 		})
 	}
 	wg.Wait()
 	return out
-}
-
-// hostName returns host when it is a name, "" when it is an address.
-func hostName(host string) string {
-	if _, err := netip.ParseAddr(host); err == nil {
-		return ""
-	}
-	return host
 }
 
 // stateLabel writes a state as a word, coloured when colour is on.
