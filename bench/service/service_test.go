@@ -120,7 +120,7 @@ func BenchmarkServiceDetection(b *testing.B) {
 				b.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, o)
 			}
 			times[tool.name] = append(times[tool.name], time.Since(start))
-			n, lines := score(b, out, wants)
+			n, lines := score(b, tool.name, out, wants)
 			if i == 0 {
 				right[tool.name] = n
 				report = append(report, lines...)
@@ -145,9 +145,9 @@ func BenchmarkServiceDetection(b *testing.B) {
 	b.ReportMetric(pt.Seconds()/nt.Seconds(), "time-ratio")
 }
 
-// score counts the services of wants the XML at path identifies right,
-// and describes each.
-func score(b *testing.B, path string, wants []want) (int, []string) {
+// score counts the services of wants the XML tool wrote at path
+// identifies right, and describes each.
+func score(b *testing.B, tool, path string, wants []want) (int, []string) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		b.Fatal(err)
@@ -156,7 +156,6 @@ func score(b *testing.B, path string, wants []want) (int, []string) {
 	if err := xml.Unmarshal(data, &run); err != nil {
 		b.Fatalf("%s: %v", path, err)
 	}
-	tool := strings.SplitN(filepath.Base(path), "-", 2)[0]
 	n := 0
 	var lines []string
 	for _, w := range wants {

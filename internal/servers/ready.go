@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // The readiness tests: each does one real exchange with a server and
@@ -108,47 +110,32 @@ func versionBind(network string, addr netip.AddrPort) (string, error) {
 // parseVersionBind returns the first TXT string of the answer to
 // versionBindQuery in msg.
 func parseVersionBind(msg []byte) (string, error) {
-	if len(msg) < 12 || !bytes.Equal(msg[:2], versionBindQuery[:2]) || msg[2]&0x80 == 0 {
+	var p dnsmessage.Parser
+	h, err := p.Start(msg)
+	if err != nil || !h.Response || h.ID != binary.BigEndian.Uint16(versionBindQuery) {
 		return "", errors.New("dns: not an answer to our query")
 	}
-	if rcode := msg[3] & 0x0f; rcode != 0 {
-		return "", fmt.Errorf("dns: rcode %d", rcode)
+	if h.RCode != dnsmessage.RCodeSuccess {
+		return "", fmt.Errorf("dns: rcode %d", h.RCode)
 	}
-	if binary.BigEndian.Uint16(msg[4:6]) != 1 || binary.BigEndian.Uint16(msg[6:8]) == 0 {
-		return "", errors.New("dns: no answer")
-	}
-	off := len(versionBindQuery) // the header and the question, echoed
-	if len(msg) < off || !bytes.Equal(msg[12:off], versionBindQuery[12:]) {
+	if q, err := p.Question(); err != nil || q.Name.String() != "version.bind." || q.Type != dnsmessage.TypeTXT {
 		return "", errors.New("dns: question not echoed")
 	}
-	// The answer's owner name: labels, ended by a zero or a pointer.
-	for {
-		if off >= len(msg) {
-			return "", errors.New("dns: short answer")
-		}
-		l := int(msg[off])
-		if l == 0 {
-			off++
-			break
-		}
-		if l&0xc0 == 0xc0 {
-			off += 2
-			break
-		}
-		off += 1 + l
+	if err := p.SkipAllQuestions(); err != nil {
+		return "", fmt.Errorf("dns: %w", err)
 	}
-	if off+10 > len(msg) {
-		return "", errors.New("dns: short answer")
+	ah, err := p.AnswerHeader()
+	if err != nil {
+		return "", fmt.Errorf("dns: no answer: %w", err)
 	}
-	if typ := binary.BigEndian.Uint16(msg[off:]); typ != 16 {
-		return "", fmt.Errorf("dns: answer type %d; want TXT", typ)
+	if ah.Type != dnsmessage.TypeTXT {
+		return "", fmt.Errorf("dns: answer type %v; want TXT", ah.Type)
 	}
-	rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
-	rdata := msg[off+10:]
-	if rdlen > len(rdata) || rdlen == 0 || int(rdata[0]) >= rdlen {
+	txt, err := p.TXTResource()
+	if err != nil || len(txt.TXT) == 0 {
 		return "", errors.New("dns: bad TXT data")
 	}
-	return string(rdata[1 : 1+int(rdata[0])]), nil
+	return txt.TXT[0], nil
 }
 
 // ntpQuery sends an NTPv4 client request to addr and returns the reply's

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,6 +17,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portctl/portctl/freeport"
+	"github.com/portctl/portctl/netconf"
 )
 
 // Server is a server a test started. It runs until the test ends.
@@ -242,41 +244,24 @@ func (p *process) waitReady(addr netip.AddrPort, ready func(netip.AddrPort) erro
 
 // connectTCP is the default readiness test: a TCP connect.
 func connectTCP(addr netip.AddrPort) error {
-	c, err := net.DialTimeout("tcp", addr.String(), time.Second)
+	c, err := dial("tcp", addr)
 	if err != nil {
 		return err
 	}
 	return c.Close()
 }
 
-// freePort returns a loopback port that was free a moment ago for proto;
-// a UDP port is free for TCP too, since some UDP servers (dnsmasq) also
-// listen for TCP on the same port.
+// freePort returns a port that was free a moment ago for proto, outside
+// this host's ephemeral range; a UDP port is free for TCP too, since some
+// UDP servers (dnsmasq) also listen for TCP on the same port.
 func freePort(t testing.TB, proto string) uint16 {
 	t.Helper()
-	for range 50 {
-		if proto != "udp" {
-			l, err := net.Listen("tcp4", "127.0.0.1:0")
-			if err != nil {
-				t.Fatalf("pick a free tcp port: %v", err)
-			}
-			defer l.Close()
-			return l.Addr().(*net.TCPAddr).AddrPort().Port()
-		}
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("pick a free udp port: %v", err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
-		l, err := net.Listen("tcp4", netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port).String())
-		pc.Close()
-		if err == nil {
-			l.Close()
-			return port
-		}
+	host, _ := netconf.Read() // the documented defaults stand in for what cannot be read
+	res, err := freeport.Find(freeport.Config{UDP: proto == "udp", Host: host})
+	if err != nil {
+		t.Fatalf("pick a free %s port: %v", proto, err)
 	}
-	t.Fatal("no loopback port free for both UDP and TCP in 50 tries")
-	return 0
+	return res.Ports[0]
 }
 
 // workDir returns a new temporary directory for the test that daemons
