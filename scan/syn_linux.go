@@ -3,6 +3,7 @@
 package scan
 
 import (
+	"container/heap"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -78,6 +79,10 @@ type synSent struct {
 	try int
 }
 
+// stale reports whether the try no longer waits: its probe is finished,
+// or a later try replaced it.
+func (s synSent) stale() bool { return s.p.done || s.p.tries != s.try }
+
 // synAnswer is a checked reply, from a reader goroutine.
 type synAnswer struct {
 	key    synKey
@@ -135,14 +140,14 @@ func newSynEngine(cfg SynConfig) (*synEngine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.addReader(recv4, tcp4Filter(e.sport), e.readTCP4); err != nil {
+	if err := e.addReader(recv4, tcp4Filter(e.sport), reader4(e.decodeTCP4)); err != nil {
 		return nil, err
 	}
 	icmp4, err := rawSocket(unix.AF_INET, unix.IPPROTO_ICMP)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.addReader(icmp4, icmp4Filter(), e.readICMP4); err != nil {
+	if err := e.addReader(icmp4, icmp4Filter(), reader4(e.decodeICMP4)); err != nil {
 		return nil, err
 	}
 	if err := e.openIPv6(); err != nil {
@@ -282,9 +287,8 @@ func (e *synEngine) addReader(fd int, filter []unix.SockFilter, read func(fd int
 			if err != nil { // closed
 				return
 			}
-			if rerr != nil && !errors.Is(rerr, unix.EINTR) && len(out) == 0 {
-				continue
-			}
+			// An error with nothing read (EINTR, or one the socket reports
+			// about an earlier packet) means read again.
 			if len(out) > 0 {
 				batch := make([]synAnswer, len(out))
 				copy(batch, out)
@@ -452,14 +456,13 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 	// start queues one try of p into a batch; it returns false when p is
 	// finished at once.
 	start := func(p *synProbe, now time.Time) (bool, error) {
+		if p.done { // answered while it waited for its retry
+			return false, nil
+		}
 		src, err := e.source(p.key.addr) // cached
 		if err != nil {
 			st, reason := classify(err)
-			p.done = true
-			if pending[p.key] == p {
-				delete(pending, p.key)
-			}
-			emit(Result{Addr: p.addr(), Port: p.key.port, Proto: registry.TCP, State: st, Reason: reason, Host: p.host})
+			finish(p, st, reason, 0)
 			return false, nil
 		}
 		if p.tries == 0 {
@@ -508,7 +511,7 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 		// Tries past their time: retry, or call them filtered.
 		for ; qhead < len(queue); qhead++ {
 			s := queue[qhead]
-			if s.p.done || s.p.tries != s.try {
+			if s.stale() {
 				continue
 			}
 			if now.Sub(at(s.p.sent)) < timeout {
@@ -541,29 +544,30 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 		var wait time.Duration
 		queued := 0
 		for queued < synBatchLen && len(pending) < window {
-			var p *synProbe
-			if len(retry) > 0 {
-				p, retry = retry[0], retry[1:]
-			} else if !done {
+			if len(retry) == 0 {
+				if done {
+					break
+				}
 				probe, ok := next()
 				if !ok {
 					done = true
 					break
 				}
-				p = &synProbe{key: synKey{probe.Addr.Unmap(), probe.Port}, host: probe.Host, mapped: probe.Addr.Is4In6()}
+				p := &synProbe{key: synKey{probe.Addr.Unmap(), probe.Port}, host: probe.Host, mapped: probe.Addr.Is4In6()}
 				if pending[p.key] != nil {
 					// The same port twice while the first is out: the
 					// answers could not be told apart.
 					emit(Result{Addr: probe.Addr, Port: probe.Port, Proto: registry.TCP, State: Filtered, Reason: ReasonError, Host: probe.Host})
 					continue
 				}
-			} else {
-				break
+				// A new probe waits for the rate where the retries do.
+				retry = append(retry, p)
 			}
 			if wait = rate.take(now); wait > 0 {
-				retry = append([]*synProbe{p}, retry...)
-				break
+				break // retry[0] goes first next time
 			}
+			p := retry[0]
+			retry = retry[1:]
 			ok, err := start(p, now)
 			if err != nil {
 				return err
@@ -595,7 +599,7 @@ func (e *synEngine) run(ctx context.Context, next func() (Probe, bool), emit fun
 		// Wait for answers, the next timeout or the next send slot.
 		d := 50 * time.Millisecond
 		for _, s := range queue[qhead:] {
-			if !s.p.done && s.p.tries == s.try {
+			if !s.stale() {
 				d = min(d, max(at(s.p.sent).Add(timeout).Sub(now), 0))
 				break
 			}
@@ -636,7 +640,8 @@ func backoff(timeout time.Duration, extra int) time.Duration {
 	return min(timeout<<min(extra-1, 10), time.Second)
 }
 
-// synLater is the tries waiting for their backoff, a min-heap by time.
+// synLater is the tries waiting for their backoff, a min-heap by time
+// (container/heap, as the other engines' deadlines).
 type synLater []synLaterItem
 
 type synLaterItem struct {
@@ -644,19 +649,20 @@ type synLaterItem struct {
 	p  *synProbe
 }
 
-// add schedules p's next try at at.
-func (l *synLater) add(at time.Time, p *synProbe) {
-	*l = append(*l, synLaterItem{at, p})
-	h := *l
-	for i := len(h) - 1; i > 0; {
-		parent := (i - 1) / 2
-		if !h[i].at.Before(h[parent].at) {
-			break
-		}
-		h[i], h[parent] = h[parent], h[i]
-		i = parent
-	}
+func (l synLater) Len() int           { return len(l) }
+func (l synLater) Less(i, j int) bool { return l[i].at.Before(l[j].at) }
+func (l synLater) Swap(i, j int)      { l[i], l[j] = l[j], l[i] }
+func (l *synLater) Push(x any)        { *l = append(*l, x.(synLaterItem)) }
+func (l *synLater) Pop() any {
+	old := *l
+	it := old[len(old)-1]
+	old[len(old)-1] = synLaterItem{}
+	*l = old[:len(old)-1]
+	return it
 }
+
+// add schedules p's next try at at.
+func (l *synLater) add(at time.Time, p *synProbe) { heap.Push(l, synLaterItem{at, p}) }
 
 // next returns the earliest time scheduled.
 func (l synLater) next() (time.Time, bool) {
@@ -670,29 +676,9 @@ func (l synLater) next() (time.Time, bool) {
 // done, and returns it.
 func (l *synLater) due(now time.Time, retry []*synProbe) []*synProbe {
 	for len(*l) > 0 && !(*l)[0].at.After(now) {
-		h := *l
-		if p := h[0].p; !p.done {
+		if p := heap.Pop(l).(synLaterItem).p; !p.done {
 			retry = append(retry, p)
 		}
-		last := len(h) - 1
-		h[0] = h[last]
-		h[last] = synLaterItem{}
-		h = h[:last]
-		for i := 0; ; {
-			least, l, r := i, 2*i+1, 2*i+2
-			if l < len(h) && h[l].at.Before(h[least].at) {
-				least = l
-			}
-			if r < len(h) && h[r].at.Before(h[least].at) {
-				least = r
-			}
-			if least == i {
-				break
-			}
-			h[i], h[least] = h[least], h[i]
-			i = least
-		}
-		*l = h
 	}
 	return retry
 }
@@ -975,49 +961,46 @@ func (b *recvBatch) packet(i int) []byte {
 	return b.bufs[i][:min(int(b.hdrs[i].len), len(b.bufs[i]))]
 }
 
-// readTCP4 reads IPv4 TCP answers; each reader goroutine has its own
-// buffers, so readers are made per socket.
-func (e *synEngine) readTCP4(fd int, out []synAnswer) ([]synAnswer, error) {
-	return e.read4(fd, out, func(pkt []byte) (synAnswer, bool) {
-		r, err := parseTCP4(pkt)
-		if err != nil || r.DstPort != e.sport || !r.valid(e.cookie) {
-			return synAnswer{}, false
-		}
-		st, reason, ok := r.state()
-		return synAnswer{key: synKey{r.Src, r.SrcPort}, state: st, reason: reason}, ok
-	})
+// decodeTCP4 checks an IPv4 TCP answer to a probe.
+func (e *synEngine) decodeTCP4(pkt []byte) (synAnswer, bool) {
+	r, err := parseTCP4(pkt)
+	if err != nil || r.DstPort != e.sport || !r.valid(e.cookie) {
+		return synAnswer{}, false
+	}
+	st, reason, ok := r.state()
+	return synAnswer{key: synKey{r.Src, r.SrcPort}, state: st, reason: reason}, ok
 }
 
-// readICMP4 reads ICMP destination-unreachable errors about our probes.
-func (e *synEngine) readICMP4(fd int, out []synAnswer) ([]synAnswer, error) {
-	return e.read4(fd, out, func(pkt []byte) (synAnswer, bool) {
-		r, err := parseICMP4(pkt)
-		if err != nil || r.SrcPort != e.sport || !r.valid(e.cookie) {
-			return synAnswer{}, false
-		}
-		return synAnswer{key: synKey{r.Dst, r.DstPort}, state: Filtered, reason: r.Reason}, true
-	})
+// decodeICMP4 checks an ICMP destination-unreachable error about a probe.
+func (e *synEngine) decodeICMP4(pkt []byte) (synAnswer, bool) {
+	r, err := parseICMP4(pkt)
+	if err != nil || r.SrcPort != e.sport || !r.valid(e.cookie) {
+		return synAnswer{}, false
+	}
+	return synAnswer{key: synKey{r.Dst, r.DstPort}, state: Filtered, reason: r.Reason}, true
 }
 
-var recvBatches = sync.Pool{New: func() any { return newRecvBatch() }}
-
-func (e *synEngine) read4(fd int, out []synAnswer, decode func([]byte) (synAnswer, bool)) ([]synAnswer, error) {
-	b := recvBatches.Get().(*recvBatch)
-	defer recvBatches.Put(b)
-	for {
-		n, err := b.recv(fd)
-		if err != nil {
-			return out, err
-		}
-		now := time.Now()
-		for i := range n {
-			if a, ok := decode(b.packet(i)); ok {
-				a.at = now
-				out = append(out, a)
+// reader4 returns a read function for addReader that reads IPv4 packets
+// with recvmmsg and keeps those decode accepts. It has buffers of its own:
+// make one per reader.
+func reader4(decode func([]byte) (synAnswer, bool)) func(fd int, out []synAnswer) ([]synAnswer, error) {
+	b := newRecvBatch()
+	return func(fd int, out []synAnswer) ([]synAnswer, error) {
+		for {
+			n, err := b.recv(fd)
+			if err != nil {
+				return out, err
 			}
-		}
-		if n < synBatchLen {
-			return out, nil
+			now := time.Now()
+			for i := range n {
+				if a, ok := decode(b.packet(i)); ok {
+					a.at = now
+					out = append(out, a)
+				}
+			}
+			if n < synBatchLen {
+				return out, nil
+			}
 		}
 	}
 }

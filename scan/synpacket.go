@@ -352,7 +352,6 @@ func parseICMP4(pkt []byte) (icmpReply, error) {
 	if msg[0] != icmp4Unreach {
 		return icmpReply{}, errNotReply
 	}
-	reason := icmp4Reason(msg[1])
 	q := msg[8:]
 	qihl, err := ipv4Header(q, 6)
 	if err != nil {
@@ -361,16 +360,7 @@ func parseICMP4(pkt []byte) (icmpReply, error) {
 	if len(q) < qihl+8 {
 		return icmpReply{}, errShort
 	}
-	t := q[qihl:]
-	return icmpReply{
-		From:    from,
-		Src:     netip.AddrFrom4([4]byte(q[12:16])),
-		Dst:     netip.AddrFrom4([4]byte(q[16:20])),
-		SrcPort: binary.BigEndian.Uint16(t[0:]),
-		DstPort: binary.BigEndian.Uint16(t[2:]),
-		Seq:     binary.BigEndian.Uint32(t[4:]),
-		Reason:  reason,
-	}, nil
+	return quotedProbe(from, netip.AddrFrom4([4]byte(q[12:16])), netip.AddrFrom4([4]byte(q[16:20])), q[qihl:], icmp4Reason(msg[1])), nil
 }
 
 // parseICMP6 decodes an ICMPv6 destination-unreachable message from
@@ -390,16 +380,22 @@ func parseICMP6(msg []byte, from netip.Addr) (icmpReply, error) {
 	if q[0]>>4 != 6 || q[6] != 6 { // version, next header TCP
 		return icmpReply{}, errNotReply
 	}
-	t := q[ipv6HeaderLen:]
+	return quotedProbe(from, netip.AddrFrom16([16]byte(q[8:24])), netip.AddrFrom16([16]byte(q[24:40])), q[ipv6HeaderLen:], icmp6Reason(msg[1])), nil
+}
+
+// quotedProbe is the icmpReply from from about the probe from src to dst
+// whose TCP header (its first 8 bytes at least) an ICMP error quotes as
+// tcp.
+func quotedProbe(from, src, dst netip.Addr, tcp []byte, reason Reason) icmpReply {
 	return icmpReply{
 		From:    from,
-		Src:     netip.AddrFrom16([16]byte(q[8:24])),
-		Dst:     netip.AddrFrom16([16]byte(q[24:40])),
-		SrcPort: binary.BigEndian.Uint16(t[0:]),
-		DstPort: binary.BigEndian.Uint16(t[2:]),
-		Seq:     binary.BigEndian.Uint32(t[4:]),
-		Reason:  icmp6Reason(msg[1]),
-	}, nil
+		Src:     src,
+		Dst:     dst,
+		SrcPort: binary.BigEndian.Uint16(tcp[0:]),
+		DstPort: binary.BigEndian.Uint16(tcp[2:]),
+		Seq:     binary.BigEndian.Uint32(tcp[4:]),
+		Reason:  reason,
+	}
 }
 
 // SynConfig configures the SYN engine. Engines call their next and emit
