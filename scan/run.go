@@ -31,9 +31,9 @@ type Plan struct {
 	Connect ConnectConfig
 	UDP     UDPConfig
 	// SYN, when set, scans TCP ports with the SYN engine (raw sockets;
-	// root or CAP_NET_RAW) instead of the connect engine.
-	SYN    bool
-	SynCfg SynConfig
+	// root or CAP_NET_RAW) and this configuration instead of the connect
+	// engine.
+	SYN *SynConfig
 	// Service, when set, turns on service detection: each open port (and
 	// each UDP port that is open|filtered) is identified with
 	// probe.Detect before its result is emitted, with Result.Service set.
@@ -80,9 +80,9 @@ func (p Plan) Total() uint64 {
 }
 
 // Run probes every (target, port) pair of the plan's shard in the plan's
-// order with the TCP connect engine, calling emit with each result and
-// progress (when not nil) after each. It returns the final progress; after
-// an interruption its Done says where a resume may start.
+// order with the TCP connect (or SYN) and UDP engines, calling emit with
+// each result and progress (when not nil) after each. It returns the final
+// progress; after an interruption its Done says where a resume may start.
 func Run(ctx context.Context, p Plan, emit func(Result), progress func(Progress)) (Progress, error) {
 	if p.Ports.Protocols()&^(registry.TCP|registry.UDP) != 0 {
 		return Progress{}, fmt.Errorf("%w: only TCP and UDP ports can be scanned", ErrUnsupported)
@@ -146,11 +146,12 @@ func Run(ctx context.Context, p Plan, emit func(Result), progress func(Progress)
 	protos := p.Ports.Protocols()
 	if protos.Has(registry.TCP) {
 		pos = start + p.Skip
-		engine := func() error { return Connect(ctx, p.Connect, next(registry.TCP), record) }
-		if p.SYN {
-			engine = func() error { return SYN(ctx, p.SynCfg, next(registry.TCP), record) }
+		if p.SYN != nil {
+			err = SYN(ctx, *p.SYN, next(registry.TCP), record)
+		} else {
+			err = Connect(ctx, p.Connect, next(registry.TCP), record)
 		}
-		if err := engine(); err != nil {
+		if err != nil {
 			return prog, err
 		}
 	}

@@ -265,19 +265,16 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 	}
 	plan := scan.Plan{Targets: tset, Ports: ports, Seed: opts.Seed,
 		Connect: scan.ConnectConfig{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries},
-		UDP:     scan.UDPConfig{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries}}
-	plan.SynCfg = scan.SynConfig{Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries}
-	plan.Service = svcCfg
+		UDP:     scan.UDPConfig{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries},
+		Service: svcCfg}
+	syn := scan.SynConfig{Timeout: opts.Timeout, Rate: opts.Rate, Retries: opts.Retries}
 	if opts.Retries == 0 {
-		plan.Connect.Retries, plan.UDP.Retries, plan.SynCfg.Retries = -1, -1, -1
+		plan.Connect.Retries, plan.UDP.Retries, syn.Retries = -1, -1, -1
 	}
 	// The SYN engine when asked for, or by default where raw sockets are
 	// allowed; -sT asks for the connect engine.
-	switch {
-	case slices.Contains(opts.Types, "S"):
-		plan.SYN = true
-	case !slices.Contains(opts.Types, "T") && canRawSocket():
-		plan.SYN = true
+	if slices.Contains(opts.Types, "S") || !slices.Contains(opts.Types, "T") && canRawSocket() {
+		plan.SYN = &syn
 	}
 	if opts.Shard != "" {
 		if plan.ShardK, plan.ShardN, err = scan.ParseShard(opts.Shard); err != nil {
@@ -336,7 +333,7 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 	out := report.Multi(writers...)
 	start := time.Now()
 	meta := report.Meta{Args: opts.Args, Start: start, ScanType: "connect", Protocol: "tcp", Ports: opts.Ports, NumServices: ports.Len(), Version: version()}
-	if plan.SYN {
+	if plan.SYN != nil {
 		meta.ScanType = "syn"
 	}
 	switch protos := ports.Protocols(); {
@@ -381,7 +378,7 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 		}
 	}
 	switch {
-	case errors.Is(runErr, os.ErrPermission) && plan.SYN:
+	case errors.Is(runErr, os.ErrPermission) && plan.SYN != nil:
 		return usageErrorf("-sS (SYN scan) needs root or CAP_NET_RAW; run as root, or use -sT (connect scan), which needs no privilege")
 	case errors.Is(runErr, scan.ErrUnsupported):
 		return usageErrorf("%v", runErr)
@@ -486,9 +483,11 @@ func (t *scanTable) End(s report.Summary) error {
 		}
 		fmt.Fprintln(w, st.Bold(title))
 		slices.SortFunc(h.ports, func(x, y scan.Result) int { return int(x.Port) - int(y.Port) })
+		// With service detection, a VERSION column after SERVICE.
+		const versionCol = 3
 		cols := []string{"PORT", "STATE", "SERVICE", "REASON", "RTT"}
 		if t.service {
-			cols = []string{"PORT", "STATE", "SERVICE", "VERSION", "REASON", "RTT"}
+			cols = slices.Insert(cols, versionCol, "VERSION")
 		}
 		tb := term.NewTable(cols...).Indent("  ")
 		var findings []func()
@@ -522,11 +521,11 @@ func (t *scanTable) End(s report.Summary) error {
 			if r.RTT > 0 {
 				rtt = r.RTT.Round(time.Microsecond).String()
 			}
+			row := []string{fmt.Sprintf("%d/%s", r.Port, r.Proto), state, svc, string(r.Reason), rtt}
 			if t.service {
-				tb.Row(fmt.Sprintf("%d/%s", r.Port, r.Proto), state, svc, version, string(r.Reason), rtt)
-			} else {
-				tb.Row(fmt.Sprintf("%d/%s", r.Port, r.Proto), state, svc, string(r.Reason), rtt)
+				row = slices.Insert(row, versionCol, version)
 			}
+			tb.Row(row...)
 		}
 		if err := tb.Render(w, t.streams.Width(), st); err != nil {
 			return err
