@@ -24,12 +24,18 @@ func probesOf(addr netip.Addr, ports []uint16) func() (scan.Probe, bool) {
 	}
 }
 
-func runConnect(t *testing.T, cfg scan.ConnectConfig, addr netip.Addr, ports []uint16) map[uint16]scan.Result {
+// engine is scan.Connect, scan.UDP or scan.SYN with its configuration
+// given.
+type engine func(ctx context.Context, next func() (scan.Probe, bool), emit func(scan.Result)) error
+
+// runEngine runs run over the ports of addr and returns one result per
+// port, failing on duplicates or gaps.
+func runEngine(t testing.TB, addr netip.Addr, ports []uint16, run engine) map[uint16]scan.Result {
 	t.Helper()
 	got := map[uint16]scan.Result{}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	err := scan.Connect(ctx, cfg, probesOf(addr, ports), func(r scan.Result) {
+	err := run(ctx, probesOf(addr, ports), func(r scan.Result) {
 		if _, dup := got[r.Port]; dup {
 			t.Errorf("port %d reported twice", r.Port)
 		}
@@ -42,6 +48,13 @@ func runConnect(t *testing.T, cfg scan.ConnectConfig, addr netip.Addr, ports []u
 		t.Fatalf("%d results for %d ports", len(got), len(ports))
 	}
 	return got
+}
+
+func runConnect(t *testing.T, cfg scan.ConnectConfig, addr netip.Addr, ports []uint16) map[uint16]scan.Result {
+	t.Helper()
+	return runEngine(t, addr, ports, func(ctx context.Context, next func() (scan.Probe, bool), emit func(scan.Result)) error {
+		return scan.Connect(ctx, cfg, next, emit)
+	})
 }
 
 func TestConnectOpenAndClosed(t *testing.T) {

@@ -178,25 +178,11 @@ func listenIn(t testing.TB, ns string, addr netip.Addr, ports ...uint16) []uint1
 // and returns one result per port, failing on duplicates or gaps.
 func runSYN(t testing.TB, ns string, cfg scan.SynConfig, addr netip.Addr, ports []uint16) map[uint16]scan.Result {
 	t.Helper()
-	got := map[uint16]scan.Result{}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var err error
-	testnet.In(t, ns, func() {
-		err = scan.SYN(ctx, cfg, probesOf(addr, ports), func(r scan.Result) {
-			if _, dup := got[r.Port]; dup {
-				t.Errorf("port %d reported twice", r.Port)
-			}
-			got[r.Port] = r
-		})
+	return runEngine(t, addr, ports, func(ctx context.Context, next func() (scan.Probe, bool), emit func(scan.Result)) error {
+		var err error
+		testnet.In(t, ns, func() { err = scan.SYN(ctx, cfg, next, emit) })
+		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(ports) {
-		t.Fatalf("%d results for %d ports", len(got), len(ports))
-	}
-	return got
 }
 
 type synWant struct {

@@ -53,25 +53,14 @@ func udpClosedPort(t *testing.T, host string) netip.AddrPort {
 
 func runUDP(t *testing.T, cfg scan.UDPConfig, addr netip.Addr, ports []uint16) map[uint16]scan.Result {
 	t.Helper()
-	got := map[uint16]scan.Result{}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	err := scan.UDP(ctx, cfg, probesOf(addr, ports), func(r scan.Result) {
-		if _, dup := got[r.Port]; dup {
-			t.Errorf("port %d reported twice", r.Port)
-		}
-		if r.Proto != registry.UDP || r.Addr != addr {
-			t.Errorf("result %+v: want protocol udp, address %v", r, addr)
-		}
-		got[r.Port] = r
+	return runEngine(t, addr, ports, func(ctx context.Context, next func() (scan.Probe, bool), emit func(scan.Result)) error {
+		return scan.UDP(ctx, cfg, next, func(r scan.Result) {
+			if r.Proto != registry.UDP || r.Addr != addr {
+				t.Errorf("result %+v: want protocol udp, address %v", r, addr)
+			}
+			emit(r)
+		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(ports) {
-		t.Fatalf("%d results for %d ports", len(got), len(ports))
-	}
-	return got
 }
 
 type udpWant struct {
