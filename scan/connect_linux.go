@@ -282,7 +282,7 @@ func connectWorker(ctx context.Context, cfg ConnectConfig, conc int, next func()
 			return err
 		}
 		now = time.Now()
-		for _, ev := range events[:max(n, 0)] {
+		for _, ev := range events[:n] {
 			a := inflight[int(ev.Fd)]
 			if a == nil {
 				continue

@@ -194,7 +194,7 @@ func UDP(ctx context.Context, cfg UDPConfig, next func() (Probe, bool), emit fun
 			return err
 		}
 		now = time.Now()
-		for _, ev := range events[:max(n, 0)] {
+		for _, ev := range events[:n] {
 			a := inflight[int(ev.Fd)]
 			if a == nil {
 				continue
