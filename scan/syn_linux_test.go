@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -136,40 +135,9 @@ func (n *synNet) Nft(t testing.TB, cmd string) {
 // their ports.
 func listenIn(t testing.TB, ns string, addr netip.Addr, ports ...uint16) []uint16 {
 	t.Helper()
-	var ls []net.Listener
-	var lerr error
-	testnet.In(t, ns, func() {
-		for _, p := range ports {
-			l, err := net.Listen("tcp", netip.AddrPortFrom(addr, p).String())
-			if err != nil {
-				lerr = err
-				return
-			}
-			ls = append(ls, l)
-		}
-	})
 	var got []uint16
-	var wg sync.WaitGroup
-	for _, l := range ls {
-		got = append(got, l.Addr().(*net.TCPAddr).AddrPort().Port())
-		wg.Go(func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		})
-	}
-	t.Cleanup(func() {
-		for _, l := range ls {
-			l.Close()
-		}
-		wg.Wait()
-	})
-	if lerr != nil {
-		t.Fatalf("listen in %s: %v", ns, lerr)
+	for _, p := range ports {
+		got = append(got, testnet.ListenIn(t, ns, netip.AddrPortFrom(addr, p)).Port())
 	}
 	return got
 }

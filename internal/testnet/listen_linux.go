@@ -18,11 +18,19 @@ import (
 // ends.
 func (n *Namespace) Listen(t testing.TB, port uint16) netip.AddrPort {
 	t.Helper()
+	return ListenIn(t, n.Name, netip.AddrPortFrom(n.Peer, port))
+}
+
+// ListenIn opens a TCP listener on addr inside the network namespace name,
+// accepting and closing connections until the test ends, and returns its
+// address.
+func ListenIn(t testing.TB, name string, addr netip.AddrPort) netip.AddrPort {
+	t.Helper()
 	var l net.Listener
 	var err error
-	In(t, n.Name, func() { l, err = net.Listen("tcp", netip.AddrPortFrom(n.Peer, port).String()) })
+	In(t, name, func() { l, err = net.Listen("tcp", addr.String()) })
 	if err != nil {
-		t.Fatalf("listen in %s: %v", n.Name, err)
+		t.Fatalf("listen in %s: %v", name, err)
 	}
 	return serve(t, l)
 }
