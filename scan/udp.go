@@ -18,7 +18,7 @@ type UDPConfig struct {
 	// InitialTimeout and staying between MinTimeout and MaxTimeout.
 	Timeout time.Duration
 	// Retries is how many more datagrams an unanswered port gets (default
-	// 1; -1 for none). An answer of any kind is never retried.
+	// 2, as the connect engine's; -1 for none). An answer of any kind is never retried.
 	Retries int
 	// Rate caps datagrams sent per second, retries included (0: no cap).
 	Rate int
