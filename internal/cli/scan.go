@@ -509,7 +509,7 @@ func (t *scanTable) End(s report.Summary) error {
 				version = versionCell(d)
 				if len(d.Findings) > 0 {
 					where := fmt.Sprintf("%d/%s", r.Port, r.Proto)
-					findings = append(findings, func() { printFindings(w, st, "  ", where, d.Findings) })
+					findings = append(findings, func() { printFindings(w, st, where, d.Findings) })
 				}
 			}
 			state := r.State.String()

@@ -88,10 +88,10 @@ func versionCell(s *svcprobe.Service) string {
 	return v
 }
 
-// printFindings writes one line per finding, prefixed by where.
-func printFindings(w io.Writer, st term.Style, indent, where string, fs []svcprobe.Finding) {
+// printFindings writes one indented line per finding, prefixed by where.
+func printFindings(w io.Writer, st term.Style, where string, fs []svcprobe.Finding) {
 	for _, f := range fs {
-		fmt.Fprintf(w, "%s%s %s %s: %s\n", indent, where, severityLabel(st, f.Severity), f.ID, f.Message)
+		fmt.Fprintf(w, "  %s %s %s: %s\n", where, severityLabel(st, f.Severity), f.ID, f.Message)
 	}
 }
 
@@ -152,5 +152,5 @@ func printServiceDetail(w io.Writer, st term.Style, s *svcprobe.Service) {
 	line("evidence", s.Evidence)
 	line("probe", s.Probe)
 	line("confidence", fmt.Sprintf("%d/10", s.Confidence))
-	printFindings(w, st, "  ", "!", s.Findings)
+	printFindings(w, st, "!", s.Findings)
 }
