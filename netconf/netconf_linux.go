@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/portctl/portctl/internal/netns"
 )
 
 // Read returns the settings of the running Linux host from /proc/sys.
@@ -20,38 +19,12 @@ func Read() (Host, error) { return ReadFS(os.DirFS("/proc/sys/net/ipv4")) }
 // that reads it. The files are read on a thread of their own that enters
 // the namespace; the thread is thrown away should it fail to come back.
 func ReadNetNS(path string) (Host, error) {
-	target, err := os.Open(path)
-	if err != nil {
-		return Host{}, fmt.Errorf("netconf: network namespace: %w", err)
+	var h Host
+	var rerr error
+	if err := netns.Do(path, func() { h, rerr = Read() }); err != nil {
+		return Host{}, fmt.Errorf("netconf: %w", err)
 	}
-	defer target.Close()
-	type result struct {
-		h   Host
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("netconf: network namespace: %w", err)}
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("netconf: enter network namespace %s: %w", path, err)}
-			return
-		}
-		h, err := Read()
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		} // else the goroutine ends locked, and the runtime ends the thread
-		done <- result{h, err}
-	}()
-	r := <-done
-	return r.h, r.err
+	return h, rerr
 }
 
 // ReadFS reads the settings from a tree laid out like /proc/sys/net/ipv4.

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/portctl/portctl/internal/netns"
 )
 
 // diagConn is a NETLINK_SOCK_DIAG socket. It is not safe for concurrent use.
@@ -16,40 +17,18 @@ type diagConn struct {
 	buf []byte
 }
 
-// openDiag opens a sock_diag socket; with netns set (a file such as
+// openDiag opens a sock_diag socket; with nsPath set (a file such as
 // /run/netns/NAME) the socket is made inside that network namespace, and
 // its dumps list that namespace's sockets.
-func openDiag(netns string) (*diagConn, error) {
-	if netns == "" {
+func openDiag(nsPath string) (*diagConn, error) {
+	if nsPath == "" {
 		return newDiagConn()
 	}
-	target, err := os.Open(netns)
-	if err != nil {
-		return nil, fmt.Errorf("sockets: network namespace: %w", err)
+	var c *diagConn
+	var cerr error
+	if err := netns.Do(nsPath, func() { c, cerr = newDiagConn() }); err != nil {
+		return nil, fmt.Errorf("sockets: %w", wrapErrno(err))
 	}
-	defer target.Close()
-	// A namespace belongs to a thread: switch one locked thread, make the
-	// socket, switch back. If switching back fails the thread is tainted,
-	// and leaving it locked makes the runtime discard it.
-	runtime.LockOSThread()
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("sockets: network namespace: %w", err)
-	}
-	defer orig.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("sockets: enter network namespace %s: %w", netns, wrapErrno(err))
-	}
-	c, cerr := newDiagConn()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		if c != nil {
-			c.Close()
-		}
-		return nil, fmt.Errorf("sockets: leave network namespace: %w", err)
-	}
-	runtime.UnlockOSThread()
 	return c, cerr
 }
 

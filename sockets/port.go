@@ -66,8 +66,6 @@ func ClassifyPort(socks []Socket, port uint16) PortUse {
 	return u
 }
 
-
-
 // Verdict says why the port is busy, or that it is free.
 func (u PortUse) Verdict() Verdict {
 	switch {

@@ -3,14 +3,11 @@
 package testnet
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/portctl/portctl/internal/netns"
 )
 
 // Listen opens a TCP listener inside the namespace on its address and the
@@ -40,23 +37,7 @@ func ListenIn(t testing.TB, name string, addr netip.AddrPort) netip.AddrPort {
 // The thread comes back to the test's namespace afterwards.
 func In(t testing.TB, name string, fn func()) {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
+	if err := netns.Do("/run/netns/"+name, fn); err != nil {
 		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatalf("setns %s: %v", name, err)
-	}
-	fn()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		panic("testnet: cannot return to the test's network namespace: " + err.Error())
 	}
 }
