@@ -122,8 +122,9 @@ func (p *pacer) wait(now time.Time) time.Duration {
 }
 
 // congestion is the window of attempts in flight, adapted like TCP's
-// congestion window (AIMD): it grows by one for each window's worth of
-// answers, and shrinks by a quarter when a probe to a host that has
+// congestion window (AIMD): it grows by four for each window's worth of
+// answers (faster than TCP's one, to win back a cut within a few round
+// trips), and shrinks by a quarter when a probe to a host that has
 // answered before goes unanswered — a sign that the path drops packets
 // (a bottleneck, a rate limit), not that the port is filtered. Timeouts at
 // hosts that never answered say nothing about the path and do not count.
