@@ -37,14 +37,18 @@ const (
 	MaxTimeout     = 10 * time.Second
 )
 
-func (c ConnectConfig) retries() int {
+func (c ConnectConfig) retries() int { return retries(c.Retries, 2) }
+
+// retries reads a Retries setting: -1 (any negative) for none, 0 for the
+// engine's default def.
+func retries(n, def int) int {
 	switch {
-	case c.Retries < 0:
+	case n < 0:
 		return 0
-	case c.Retries == 0:
-		return 2
+	case n == 0:
+		return def
 	}
-	return c.Retries
+	return n
 }
 
 func (c ConnectConfig) concurrency(fileLimit int) int {

@@ -420,15 +420,7 @@ type SynConfig struct {
 	Window int
 }
 
-func (c SynConfig) retries() int {
-	switch {
-	case c.Retries < 0:
-		return 0
-	case c.Retries == 0:
-		return 1
-	}
-	return c.Retries
-}
+func (c SynConfig) retries() int { return retries(c.Retries, 1) }
 
 func (c SynConfig) window() int {
 	if c.Window <= 0 {

@@ -24,7 +24,7 @@ type UDPConfig struct {
 	Rate int
 }
 
-func (c UDPConfig) retries() int { return ConnectConfig{Retries: c.Retries}.retries() }
+func (c UDPConfig) retries() int { return retries(c.Retries, 2) }
 
 func (c UDPConfig) concurrency(fileLimit int) int {
 	return ConnectConfig{Concurrency: c.Concurrency}.concurrency(fileLimit)
