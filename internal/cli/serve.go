@@ -136,6 +136,13 @@ func (o *serveOptions) validate() error {
 	if o.NetNS != "" && !strings.Contains(o.NetNS, "/") {
 		o.NetNS = "/run/netns/" + o.NetNS
 	}
+	if o.NetNS != "" {
+		// A dashboard of a namespace that is not there would only show the
+		// error, for as long as it runs: refuse at once.
+		if _, err := os.Stat(o.NetNS); err != nil {
+			return usageErrorf("--netns %q: no such network namespace ('ip netns list' shows them)", o.NetNS)
+		}
+	}
 	return nil
 }
 
