@@ -171,13 +171,16 @@ func (s *Server) sample(ctx context.Context) {
 // after an idle spell, when samples are sparse, gets a fresh one, and wakes
 // Run to sample at the Interval again.
 func (s *Server) current(ctx context.Context) *state {
-	if !s.watched() {
+	// Mark the use before waking Run, so that Run, once it has sampled,
+	// sees someone looking and keeps to the Interval.
+	idle := !s.watched()
+	s.lastUse.Store(time.Now().UnixNano())
+	if idle {
 		select {
 		case s.wake <- struct{}{}:
 		default:
 		}
 	}
-	s.lastUse.Store(time.Now().UnixNano())
 	select {
 	case <-s.ready:
 	case <-ctx.Done():
