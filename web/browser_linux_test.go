@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,6 +126,15 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 	}
 }
 
+// click waits for the element a CSS selector names and clicks it, in one
+// step inside the page: the live table re-renders its rows as samples
+// arrive, so a node found by one DevTools call may be gone by the next.
+func click(t *testing.T, ctx context.Context, what, selector string) {
+	t.Helper()
+	sel, _ := json.Marshal(selector)
+	waitJS(t, ctx, what, `(() => { const e = document.querySelector(`+string(sel)+`); if (e) e.click(); return e; })()`)
+}
+
 // TestIntegrationBrowser drives the dashboard in a real browser: the page
 // loads, a listener opened afterwards appears without a reload, a process
 // whose name and command line are HTML shows them as text, filters work,
@@ -191,7 +201,7 @@ func TestIntegrationBrowser(t *testing.T) {
 	waitJS(t, ctx, "the filter undone", `document.querySelectorAll('#sockets tbody tr').length === 1`)
 
 	// The port page, from the row's link.
-	do(t, ctx, chromedp.Click(chromedp.CSS(`#sockets tbody tr[data-port="6379"] a`)))
+	click(t, ctx, "the row's link", `#sockets tbody tr[data-port="6379"] a`)
 	waitJS(t, ctx, "the port page", `document.querySelector('#assignments') && document.querySelector('#holders td')`)
 	portPage := evalJS[string](t, ctx, `document.querySelector('#view-port').textContent`)
 	for _, want := range []string{"Port 6379", "redis", "<img src=x>", "IANA registry"} {
@@ -226,8 +236,7 @@ func TestIntegrationBrowser(t *testing.T) {
 
 	// Kill from the port page: the confirmation asks for the port.
 	do(t, ctx, chromedp.Navigate(base+"/#/port/6379"))
-	waitJS(t, ctx, "the kill button", `document.querySelector('#kill')`)
-	do(t, ctx, chromedp.Click(chromedp.CSS("#kill")))
+	click(t, ctx, "the kill button", "#kill")
 	waitJS(t, ctx, "the kill result", `document.querySelector('#kill-result').textContent.includes('free')`)
 	screenshot(t, ctx, "8-killed")
 	if !processGone(pid) {
