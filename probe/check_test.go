@@ -17,12 +17,14 @@ func TestCheckOpenClosed(t *testing.T) {
 	closed6 := closedPort(t, "::1")
 	targets := []Target{target(open4), target(closed4), target(open6), target(closed6)}
 	start := time.Now()
-	got, err := Check(context.Background(), targets, Config{Timeout: 2 * time.Second})
+	// Every target answers at once: none may wait for the timeout (the
+	// margin is for a busy machine).
+	got, err := Check(context.Background(), targets, Config{Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatalf("Check: %v", err)
 	}
-	if elapsed := time.Since(start); elapsed > time.Second {
-		t.Errorf("Check of four loopback targets took %v; want well under a second", elapsed)
+	if elapsed := time.Since(start); elapsed > 10*time.Second {
+		t.Errorf("Check of four loopback targets took %v; want answers at once, not the 30 s timeout", elapsed)
 	}
 	want := []struct {
 		addr   netip.AddrPort

@@ -58,7 +58,7 @@ func TestWaitForLateListener(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
-	if elapsed < 450*time.Millisecond || elapsed > 3*time.Second {
+	if elapsed < 450*time.Millisecond || elapsed > 8*time.Second {
 		t.Errorf("Wait returned after %v; want soon after the listener starts at 500ms", elapsed)
 	}
 	r := got[0]
@@ -84,7 +84,7 @@ func TestWaitTimeout(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	got, err := Wait(ctx, []Target{target(ready), target(closed)}, WaitConfig{})
-	if elapsed := time.Since(start); elapsed > time.Second {
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Errorf("Wait with a 300ms deadline returned after %v", elapsed)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -106,8 +106,8 @@ func TestWaitCancel(t *testing.T) {
 	start := time.Now()
 	// A long pause between attempts must not delay the return.
 	got, err := Wait(ctx, []Target{target(closed)}, WaitConfig{Interval: 10 * time.Second})
-	if elapsed := time.Since(start); elapsed > time.Second {
-		t.Errorf("Wait returned %v after the cancel; want at once", elapsed-200*time.Millisecond)
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("Wait returned %v after the cancel; want at once, not after the 10 s interval", elapsed-200*time.Millisecond)
 	}
 	if !errors.Is(err, context.Canceled) || got[0].Ready {
 		t.Errorf("Wait = %+v, %v; want not ready and context.Canceled", got, err)
@@ -135,7 +135,7 @@ func TestWaitAnyAddress(t *testing.T) {
 func TestWaitUnknownService(t *testing.T) {
 	tg, _ := ParseTarget("localhost:no-such-service-x")
 	start := time.Now()
-	if _, err := Wait(context.Background(), []Target{tg}, WaitConfig{}); err == nil || time.Since(start) > time.Second {
+	if _, err := Wait(context.Background(), []Target{tg}, WaitConfig{}); err == nil || time.Since(start) > 5*time.Second {
 		t.Errorf("Wait(unknown service) = %v after %v; want an error at once", err, time.Since(start))
 	}
 }
