@@ -202,7 +202,7 @@ func TestIntegrationDetectMisbehaving(t *testing.T) {
 			if s.Name != probe.Unknown || !strings.HasPrefix(s.Get("note"), tt.note) || s.Evidence != tt.evid {
 				t.Errorf("%s: %+v; want unknown, note %q, evidence %q", tt.name, s, tt.note, tt.evid)
 			}
-			if took > budget+500*time.Millisecond {
+			if took > budget+2*time.Second { // the silent server holds on for 30 s
 				t.Errorf("%s: took %v, over the %v budget", tt.name, took, budget)
 			}
 		})
