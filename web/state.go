@@ -88,9 +88,11 @@ func (s *Server) Run(ctx context.Context) {
 			s.mu.Unlock()
 			return
 		case <-t.C:
+			s.sample(ctx)
 		case <-s.wake:
+			// A request after an idle spell: it may have sampled already.
+			s.sampleOlder(ctx, s.opts.Interval)
 		}
-		s.sample(ctx)
 		next := s.opts.IdleInterval
 		if s.watched() {
 			next = s.opts.Interval
@@ -116,6 +118,24 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 func (s *Server) sample(ctx context.Context) {
 	s.sampling.Lock()
 	defer s.sampling.Unlock()
+	s.sampleLocked(ctx)
+}
+
+// sampleOlder samples unless the latest sample is younger than age, as it
+// is when another request took one while this one waited its turn.
+func (s *Server) sampleOlder(ctx context.Context, age time.Duration) {
+	s.sampling.Lock()
+	defer s.sampling.Unlock()
+	s.mu.Lock()
+	fresh := s.state != nil && time.Since(s.state.time) < age
+	s.mu.Unlock()
+	if !fresh {
+		s.sampleLocked(ctx)
+	}
+}
+
+// sampleLocked is sample, with s.sampling held.
+func (s *Server) sampleLocked(ctx context.Context) {
 	host := s.src.Host()
 	next := &state{time: time.Now(), host: host}
 	tab, err := s.src.Table(ctx)
@@ -190,7 +210,7 @@ func (s *Server) current(ctx context.Context) *state {
 	st := s.state
 	s.mu.Unlock()
 	if time.Since(st.time) > 2*s.opts.Interval {
-		s.sample(context.WithoutCancel(ctx))
+		s.sampleOlder(context.WithoutCancel(ctx), 2*s.opts.Interval)
 		s.mu.Lock()
 		st = s.state
 		s.mu.Unlock()

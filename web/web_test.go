@@ -533,3 +533,25 @@ func TestIdleSampling(t *testing.T) {
 		t.Errorf("after a request, %d samples in 10 s at a 20 ms interval; want sampling to resume", n)
 	}
 }
+
+// TestIdleBurstSamplesOnce: a page opened after an idle spell asks for
+// several things at once; the table is sampled again once for all of them,
+// not once per request (a sample of a large table takes a fifth of a second).
+func TestIdleBurstSamplesOnce(t *testing.T) {
+	src := &tableSource{}
+	_, ts := newTestServer(t, src, Options{Interval: time.Second, IdleInterval: time.Hour})
+	time.Sleep(2200 * time.Millisecond) // the first sample is now stale
+	var wg sync.WaitGroup
+	for _, path := range []string{"/api/v1/sockets", "/api/v1/audit", "/api/v1/ephemeral", "/api/v1/forwarders", "/api/v1/sockets"} {
+		wg.Go(func() {
+			if resp, err := http.Get(ts.URL + path); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if n := src.count(); n != 2 {
+		t.Errorf("5 requests at once after an idle spell: %d samples in all; want 2 (the first, and one fresh one for all)", n)
+	}
+}
