@@ -81,7 +81,7 @@ func TestForwardConfigReload(t *testing.T) {
 	go func() { done <- runForward(ctx, streams, forwardOptions{Config: cfg, Drain: time.Second}) }()
 	try := func(addr string) error {
 		var err error
-		for range 50 {
+		for range 100 { // 10 s: the file is checked every second, and the machine may be busy
 			var c net.Conn
 			if c, err = net.Dial("tcp", addr); err == nil {
 				c.Write([]byte("hi"))
