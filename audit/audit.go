@@ -721,13 +721,7 @@ func kernelRules(h netconf.Host, goos string) []Finding {
 		out = append(out, kf(RuleSyncookiesOff, registry.SevMedium, "net.ipv4.tcp_syncookies", "0", "TCP SYN cookies are off",
 			"Without SYN cookies, a flood of SYN packets from forged addresses fills the listen queues and every TCP service stops accepting connections; with them (1, the default) the kernel answers without keeping state once a queue overflows."))
 	}
-	usable := h.Ephemeral.Len()
-	for _, rr := range h.Reserved {
-		lo, hi := max(rr.First, h.Ephemeral.First), min(rr.Last, h.Ephemeral.Last)
-		if lo <= hi {
-			usable -= int(hi) - int(lo) + 1
-		}
-	}
+	usable := h.EphemeralUsable()
 	if usable < 16384 {
 		sev := registry.SevLow
 		if usable < 4096 {

@@ -117,17 +117,12 @@ func (c *Counter) Add(s *sockets.Socket) {
 // Report returns the usage counted so far, with the top busiest groups.
 func (c *Counter) Report(warn float64, top int) Report {
 	r := c.host.Ephemeral
-	reservedIn := 0
 	reserved := []string{}
 	for _, rr := range c.host.Reserved {
 		reserved = append(reserved, rr.String())
-		lo, hi := max(rr.First, r.First), min(rr.Last, r.Last)
-		if lo <= hi {
-			reservedIn += int(hi) - int(lo) + 1
-		}
 	}
 	res := Report{
-		Range: r.String(), Size: r.Len(), Reserved: reserved, Available: r.Len() - reservedIn,
+		Range: r.String(), Size: r.Len(), Reserved: reserved, Available: c.host.EphemeralUsable(),
 		Default: c.host.EphemeralDefault, TCPTWReuse: c.host.TCPTWReuse,
 		InRange: c.inRange, ByState: maps.Clone(c.byState), Groups: []Group{}, WarnPercent: warn,
 	}

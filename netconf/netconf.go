@@ -55,6 +55,18 @@ func (h Host) IsReserved(p uint16) bool {
 	return false
 }
 
+// EphemeralUsable is how many ports of the ephemeral range are not
+// reserved: the client ports the kernel can pick from.
+func (h Host) EphemeralUsable() int {
+	n := h.Ephemeral.Len()
+	for _, r := range h.Reserved {
+		if lo, hi := max(r.First, h.Ephemeral.First), min(r.Last, h.Ephemeral.Last); lo <= hi {
+			n -= int(hi) - int(lo) + 1
+		}
+	}
+	return n
+}
+
 // ParsePortRange parses Linux's ip_local_port_range: two port numbers
 // separated by white space, such as "32768\t60999\n".
 func ParsePortRange(b []byte) (registry.Range, error) {
