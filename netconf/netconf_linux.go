@@ -18,7 +18,11 @@ func Read() (Host, error) { return ReadFS(os.DirFS("/proc/sys/net/ipv4")) }
 // namespace, and /proc/sys/net shows those of the namespace of the thread
 // that reads it. The files are read on a thread of their own that enters
 // the namespace; the thread is thrown away should it fail to come back.
+// An empty path reads this namespace's, as Read does.
 func ReadNetNS(path string) (Host, error) {
+	if path == "" {
+		return Read()
+	}
 	var h Host
 	var rerr error
 	if err := netns.Do(path, func() { h, rerr = Read() }); err != nil {

@@ -82,9 +82,7 @@ one included); 3 when the socket table cannot be read.`,
 			if opts.JSON && opts.SARIF == "-" {
 				return usageErrorf("--json and --sarif - both write to stdout: write the SARIF to a file instead")
 			}
-			if opts.NetNS != "" && !strings.Contains(opts.NetNS, "/") {
-				opts.NetNS = "/run/netns/" + opts.NetNS
-			}
+			opts.NetNS = netnsPath(opts.NetNS)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -139,12 +137,7 @@ func runAudit(ctx context.Context, streams *term.IO, opts auditOptions) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	var host netconf.Host
-	if opts.NetNS != "" {
-		host, err = netconf.ReadNetNS(opts.NetNS)
-	} else {
-		host, err = netconf.Read()
-	}
+	host, err := netconf.ReadNetNS(opts.NetNS)
 	if err != nil && !errors.Is(err, netconf.ErrNotImplemented) {
 		fmt.Fprintf(streams.Err, "portctl: the kernel's port settings were not checked: %v\n", err)
 		host = netconf.Host{}

@@ -45,9 +45,7 @@ Exit status: 1 when a group uses more than --warn percent of the range.`,
 			if opts.Top < 1 {
 				return usageErrorf("--top %d: want 1 or more", opts.Top)
 			}
-			if opts.NetNS != "" && !strings.Contains(opts.NetNS, "/") {
-				opts.NetNS = "/run/netns/" + opts.NetNS
-			}
+			opts.NetNS = netnsPath(opts.NetNS)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

@@ -79,9 +79,7 @@ reports and '?' for the process; a line on stderr says how many.`,
 			if opts.PID < 0 {
 				return usageErrorf("--pid %d: want a process ID", opts.PID)
 			}
-			if opts.NetNS != "" && !strings.Contains(opts.NetNS, "/") {
-				opts.NetNS = filepath.Join("/run/netns", opts.NetNS)
-			}
+			opts.NetNS = netnsPath(opts.NetNS)
 			if watch {
 				if interval < 100*time.Millisecond {
 					return usageErrorf("--interval %s: want at least 100ms", interval)

@@ -130,18 +130,17 @@ func (o *serveOptions) validate() error {
 	if o.Token == "" && !web.IsLoopback(o.Listen) {
 		return usageErrorf("--listen %q is not a loopback address: it needs --token or --token-file", o.Listen)
 	}
-	if o.NetNS != "" && o.AllowKill {
+	if o.NetNS == "" {
+		return nil
+	}
+	if o.AllowKill {
 		return usageErrorf("--allow-kill with --netns %q: stopping a port's holders works in this namespace only", o.NetNS)
 	}
-	if o.NetNS != "" && !strings.Contains(o.NetNS, "/") {
-		o.NetNS = "/run/netns/" + o.NetNS
-	}
-	if o.NetNS != "" {
-		// A dashboard of a namespace that is not there would only show the
-		// error, for as long as it runs: refuse at once.
-		if _, err := os.Stat(o.NetNS); err != nil {
-			return usageErrorf("--netns %q: no such network namespace ('ip netns list' shows them)", o.NetNS)
-		}
+	o.NetNS = netnsPath(o.NetNS)
+	// A dashboard of a namespace that is not there would only show the
+	// error, for as long as it runs: refuse at once.
+	if _, err := os.Stat(o.NetNS); err != nil {
+		return usageErrorf("--netns %q: no such network namespace ('ip netns list' shows them)", o.NetNS)
 	}
 	return nil
 }

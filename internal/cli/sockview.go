@@ -80,6 +80,15 @@ func serviceName(reg *registry.Registry, s sockets.Socket) string {
 	return port.ServiceName(reg, port.ServicePort(&s, ephemeralRange()), s.Proto)
 }
 
+// netnsPath turns a --netns NAME into its file under /run/netns, where
+// 'ip netns add' puts it; a path (anything with a "/") stays as it is.
+func netnsPath(s string) string {
+	if s != "" && !strings.Contains(s, "/") {
+		return "/run/netns/" + s
+	}
+	return s
+}
+
 // ephemeralRange is this host's client port range, read once.
 var ephemeralRange = sync.OnceValue(func() registry.Range {
 	h, _ := netconf.Read()

@@ -56,9 +56,7 @@ Exit status: 0 when something holds the port, 1 when it is free.`,
 			if opts.Port, opts.Addr, err = parsePortArg(args[0]); err != nil {
 				return err
 			}
-			if opts.NetNS != "" && !strings.Contains(opts.NetNS, "/") {
-				opts.NetNS = "/run/netns/" + opts.NetNS
-			}
+			opts.NetNS = netnsPath(opts.NetNS)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
