@@ -63,7 +63,7 @@ func runEphemeral(ctx context.Context, streams *term.IO, opts ephemeralOptions) 
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	host, _ := netconf.Read()
+	host, _ := netconf.ReadNetNS(opts.NetNS) // the documented defaults stand in for what cannot be read
 	q := sockets.Query{Protos: sockets.TCP | sockets.UDP, Families: sockets.AllFamilies,
 		States: sockets.AllStates &^ sockets.StatesOf(sockets.Listen), UDPStates: sockets.AllStates, NetNS: opts.NetNS}
 	t, err := sockets.List(ctx, q)

@@ -242,7 +242,7 @@ func runWho(ctx context.Context, streams *term.IO, opts whoOptions) error {
 		return err
 	}
 	use, unattributed := rep.use, rep.unattributed
-	host, _ := netconf.Read()
+	host, _ := netconf.ReadNetNS(opts.NetNS) // the documented defaults stand in for what cannot be read
 	reg := loadRegistry(streams)
 	res := whoResult{
 		Port: opts.Port, Protocols: opts.Protos.String(), Verdict: use.Verdict(),
