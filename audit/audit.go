@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/portctl/portctl/netconf"
+	"github.com/portctl/portctl/port"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
 )
@@ -391,10 +392,8 @@ func serviceName(l *listener) string {
 			return u.Text
 		}
 	}
-	for _, a := range registry.Builtin().Port(l.port, l.rproto()) {
-		if a.Name != "" {
-			return a.Name
-		}
+	if name := port.ServiceName(registry.Builtin(), l.port, l.proto); name != "" {
+		return name
 	}
 	if l.svc != nil {
 		return l.svc.name
@@ -451,9 +450,14 @@ func Check(in Input, p *Policy) Report {
 	if p != nil {
 		rep.PolicyFile = p.File
 	}
-	ephemeral := in.Host.Ephemeral
-	if ephemeral.Last == 0 {
-		ephemeral = registry.Dynamic.Range()
+	// Host settings read from the machine, or only the OS's defaults.
+	known := in.Host.Ephemeral.Last != 0
+	ephemeral, unprivStart := registry.Dynamic.Range(), 1024
+	if known {
+		ephemeral = in.Host.Ephemeral
+		if in.OS == "linux" {
+			unprivStart = in.Host.UnprivilegedStart
+		}
 	}
 	var all []Finding
 	seenExe := map[int]bool{}
@@ -483,7 +487,7 @@ func Check(in Input, p *Policy) Report {
 		if !client {
 			add(allInterfacesRule(l))
 			add(unknownRule(l))
-			add(rootRule(l, in))
+			add(rootRule(l, unprivStart))
 		}
 		if p != nil && p.Allow != nil {
 			add(notAllowedRule(l, p.Allow))
@@ -498,7 +502,7 @@ func Check(in Input, p *Policy) Report {
 		}
 		all = append(all, fs...)
 	}
-	if in.Host.Ephemeral.Last != 0 {
+	if known {
 		for _, f := range kernelRules(in.Host, in.OS) {
 			p.override(&f)
 			all = append(all, f)
@@ -605,7 +609,7 @@ func allInterfacesRule(l *listener) (Finding, bool) {
 		return Finding{}, false
 	}
 	why := "It accepts connections on every address of this machine, yet no connection from another host is open now. If only local programs use it, loopback is enough, and every other interface is attack surface."
-	fix := rules[ruleIndex(RuleAllInterfaces)].Help
+	fix := ruleHelp(RuleAllInterfaces)
 	for _, u := range registry.Uses(l.port, l.rproto()) {
 		if u.Category == registry.CatDev {
 			fix = devFix + fix
@@ -637,20 +641,17 @@ func unknownRule(l *listener) (Finding, bool) {
 	}
 	why += " A listener nobody can account for may be a forgotten service, or a backdoor."
 	title := fmt.Sprintf("Unknown listener on %s", l.where())
-	return l.finding(RuleUnknownListener, sev, title, why, rules[ruleIndex(RuleUnknownListener)].Help), true
+	return l.finding(RuleUnknownListener, sev, title, why, ruleHelp(RuleUnknownListener)), true
 }
 
 // needRoot are programs that need root for more than binding their port.
 var needRoot = []string{"sshd", "systemd", "init", "docker-proxy", "dockerd", "containerd", "kubelet", "kube-proxy",
 	"tailscaled", "openvpn", "NetworkManager", "wpa_supplicant", "libvirtd", "xrdp", "dhclient", "dhcpcd", "charon", "cupsd"}
 
-// rootRule reports a root process on a port that needs no privilege.
-func rootRule(l *listener, in Input) (Finding, bool) {
-	start := 1024
-	if in.OS == "linux" && in.Host.Ephemeral.Last != 0 {
-		start = in.Host.UnprivilegedStart
-	}
-	if int(l.port) < start {
+// rootRule reports a root process on a port that needs no privilege: one
+// from unprivStart up.
+func rootRule(l *listener, unprivStart int) (Finding, bool) {
+	if int(l.port) < unprivStart {
 		return Finding{}, false
 	}
 	p := l.proc()
@@ -682,8 +683,8 @@ func rootRule(l *listener, in Input) (Finding, bool) {
 	if p != nil {
 		title = fmt.Sprintf("%s runs as root on unprivileged port %d", p.Name, l.port)
 	}
-	why := fmt.Sprintf("Ports from %d up need no privilege to bind, so root is not needed for this listener; a flaw in the service would hand over the whole machine instead of one account.", start)
-	return l.finding(RuleRootUnprivileged, sev, title, why, rules[ruleIndex(RuleRootUnprivileged)].Help), true
+	why := fmt.Sprintf("Ports from %d up need no privilege to bind, so root is not needed for this listener; a flaw in the service would hand over the whole machine instead of one account.", unprivStart)
+	return l.finding(RuleRootUnprivileged, sev, title, why, ruleHelp(RuleRootUnprivileged)), true
 }
 
 // deletedRule reports a process whose executable is gone.
@@ -691,7 +692,7 @@ func deletedRule(l *listener, p *sockets.Process) Finding {
 	exe := strings.TrimSuffix(p.Exe, deletedSuffix)
 	title := fmt.Sprintf("%s (PID %d) runs a deleted or replaced executable", p.Name, p.PID)
 	why := fmt.Sprintf("%s was deleted or replaced after the process started: it still runs the old program, without the fixes of the upgrade that replaced it, or it is a program that removed itself to hide.", exe)
-	f := l.finding(RuleDeletedExecutable, registry.SevMedium, title, why, rules[ruleIndex(RuleDeletedExecutable)].Help)
+	f := l.finding(RuleDeletedExecutable, registry.SevMedium, title, why, ruleHelp(RuleDeletedExecutable))
 	f.Key = RuleDeletedExecutable + ":" + p.Name + ":" + exe
 	return f
 }
@@ -702,7 +703,7 @@ func notAllowedRule(l *listener, allow []Allow) (Finding, bool) {
 		if !slices.ContainsFunc(allow, func(a Allow) bool { return a.Match.matches(l, s) }) {
 			title := fmt.Sprintf("%s on %s %s is not allowed by the policy", l.label(), l.proto, s.Local)
 			why := "The policy lists the listeners this machine may have, and none of its allow entries matches this one (by port, protocol, process, user and address)."
-			f := l.finding(RuleNotAllowed, registry.SevHigh, title, why, rules[ruleIndex(RuleNotAllowed)].Help)
+			f := l.finding(RuleNotAllowed, registry.SevHigh, title, why, ruleHelp(RuleNotAllowed))
 			f.Socket = s
 			return f, true
 		}
@@ -714,7 +715,7 @@ func notAllowedRule(l *listener, allow []Allow) (Finding, bool) {
 func kernelRules(h netconf.Host, goos string) []Finding {
 	var out []Finding
 	kf := func(rule string, sev registry.Severity, setting, value, title, why string) Finding {
-		return Finding{Rule: rule, Severity: sev, Title: title, Why: why, Fix: rules[ruleIndex(rule)].Help,
+		return Finding{Rule: rule, Severity: sev, Title: title, Why: why, Fix: ruleHelp(rule),
 			Key: rule + ":" + setting, Setting: setting, Value: value}
 	}
 	if h.TCPSyncookies == 0 {

@@ -97,6 +97,10 @@ func ruleIndex(id string) int {
 	return -1
 }
 
+// ruleHelp is a rule's general advice, the fix of its findings unless
+// they have a more precise one.
+func ruleHelp(id string) string { return rules[ruleIndex(id)].Help }
+
 // ruleIDs lists the rule IDs, for error messages.
 func ruleIDs() []string {
 	ids := make([]string, len(rules))
