@@ -273,18 +273,25 @@ func findingWhere(f audit.Finding) string {
 	if f.Socket == nil {
 		return f.Setting + " = " + f.Value
 	}
-	proto := "tcp"
-	if f.Socket.Proto == sockets.UDP {
-		proto = "udp"
-	}
-	return proto + " " + f.Socket.Local.String()
+	return socketWhere(f.Socket)
 }
 
+// socketWhere names a listener as audit sees it (MPTCP is TCP): "tcp
+// 0.0.0.0:6379".
+func socketWhere(s *sockets.Socket) string {
+	proto := "tcp"
+	if s.Proto == sockets.UDP {
+		proto = "udp"
+	}
+	return proto + " " + s.Local.String()
+}
+
+// processLabel names one holder as the socket table does: "nginx/1234".
 func processLabel(p *sockets.Process) string {
 	if p == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s/%d", p.Name, p.PID)
+	return processCell([]*sockets.Process{p})
 }
 
 func printAudit(streams *term.IO, rep audit.Report, threshold registry.Severity, violations int) {
@@ -360,7 +367,7 @@ func printAudit(streams *term.IO, rep audit.Report, threshold registry.Severity,
 			if l.Reach.State != audit.Reachable {
 				reach = "not reachable: " + reach
 			}
-			t.Row(findingWhere(audit.Finding{Socket: l.Socket}), processLabel(l.Process), l.Service, fmt.Sprintf("%s (%s)", reach, l.Reach.Reason))
+			t.Row(socketWhere(l.Socket), processLabel(l.Process), l.Service, fmt.Sprintf("%s (%s)", reach, l.Reach.Reason))
 		}
 		if t.Len() == 0 {
 			fmt.Fprintln(w, "  no TCP listener beyond loopback to try")
