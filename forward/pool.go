@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"net/netip"
@@ -44,18 +45,22 @@ func newPool(r Rule) *pool {
 }
 
 // replace takes the rule's backends; those that stay keep their state.
+// New backends, or a new health-check interval, tell maintain to resolve
+// and set up the checks again; a reload that changes neither costs nothing.
 func (p *pool) replace(r Rule) {
 	p.mu.Lock()
 	old := map[string]*backend{}
 	for _, b := range p.backends {
 		old[b.spec] = b
 	}
+	changed := p.check != r.HealthCheck
 	var bs []*backend
 	for _, spec := range r.Backends {
 		if b, ok := old[spec]; ok {
 			bs = append(bs, b)
 			continue
 		}
+		changed = true
 		host, port, _ := splitHostPort(spec)
 		n, _ := strconv.ParseUint(port, 10, 16)
 		b := &backend{spec: spec, host: host, port: uint16(n)}
@@ -68,6 +73,9 @@ func (p *pool) replace(r Rule) {
 	}
 	p.backends, p.balance, p.check = bs, r.Balance, r.HealthCheck
 	p.mu.Unlock()
+	if !changed {
+		return
+	}
 	select {
 	case p.changed <- struct{}{}:
 	default:
@@ -83,28 +91,41 @@ func (p *pool) pick() *backend {
 	if len(p.backends) == 0 {
 		return nil
 	}
-	cands := p.backends
-	if p.check > 0 && len(cands) > 1 {
-		healthy := make([]*backend, 0, len(cands))
-		for _, b := range cands {
+	bs := p.backends
+	// The candidates: the healthy ones when checks run and some pass, else
+	// all. Counted rather than copied, as this runs for every connection.
+	n, onlyHealthy := len(bs), false
+	if p.check > 0 && n > 1 {
+		healthy := 0
+		for _, b := range bs {
 			if b.healthy.Load() {
-				healthy = append(healthy, b)
+				healthy++
 			}
 		}
-		if len(healthy) > 0 {
-			cands = healthy
+		if healthy > 0 {
+			n, onlyHealthy = healthy, true
 		}
 	}
+	candidate := func(b *backend) bool { return !onlyHealthy || b.healthy.Load() }
 	if p.balance == LeastConn {
-		best := cands[0]
-		for _, b := range cands[1:] {
-			if b.active.Load() < best.active.Load() {
+		var best *backend
+		for _, b := range bs {
+			if candidate(b) && (best == nil || b.active.Load() < best.active.Load()) {
 				best = b
 			}
 		}
-		return best
+		return cmp.Or(best, bs[0]) // bs[0] if a check turned them all down meanwhile
 	}
-	return cands[(p.next.Add(1)-1)%uint64(len(cands))]
+	i := (p.next.Add(1) - 1) % uint64(n)
+	for _, b := range bs {
+		if candidate(b) {
+			if i == 0 {
+				return b
+			}
+			i--
+		}
+	}
+	return bs[0] // a check turned one down meanwhile
 }
 
 func (p *pool) stats() []BackendStats {
@@ -124,6 +145,8 @@ func (p *pool) maintain(ctx context.Context, onError func(string, error), rule s
 	defer resolve.Stop()
 	var check <-chan time.Time
 	var checker *time.Ticker
+	// setup (re)starts the health checks at the pool's interval; the
+	// first resolve and setup come from the change newPool signals.
 	setup := func() {
 		if checker != nil {
 			checker.Stop()
@@ -137,13 +160,11 @@ func (p *pool) maintain(ctx context.Context, onError func(string, error), rule s
 			check = checker.C
 		}
 	}
-	setup()
 	defer func() {
 		if checker != nil {
 			checker.Stop()
 		}
 	}()
-	p.resolve(ctx, onError, rule)
 	for {
 		select {
 		case <-ctx.Done():
