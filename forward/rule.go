@@ -31,27 +31,27 @@ const (
 type Rule struct {
 	// Name identifies the rule in logs and statistics; by default the
 	// rule as written ("tcp/8080:127.0.0.1:80").
-	Name  string `yaml:"name"`
-	Proto Proto  `yaml:"proto"`
+	Name  string
+	Proto Proto
 	// Listen is the local address; an unspecified address ("[::]:8080",
 	// "0.0.0.0:8080") listens on every interface.
-	Listen netip.AddrPort `yaml:"-"`
+	Listen netip.AddrPort
 	// Backends are "host:port" targets; host names are resolved when the
 	// rule starts and again every 30 seconds.
-	Backends []string `yaml:"backends"`
-	Balance  Balance  `yaml:"balance"`
+	Backends []string
+	Balance  Balance
 
-	MaxConns       int            `yaml:"max_conns"`       // TCP connections (UDP: sessions) at once; 0: no limit (UDP: 4,096)
-	IdleTimeout    time.Duration  `yaml:"idle_timeout"`    // close after this long without a byte either way; 0: none (UDP: 60 s)
-	ConnectTimeout time.Duration  `yaml:"connect_timeout"` // to a backend; 0: 5 s
-	Allow          []netip.Prefix `yaml:"-"`               // clients allowed; empty: all
-	Deny           []netip.Prefix `yaml:"-"`               // clients refused, checked first
+	MaxConns       int            // TCP connections (UDP: sessions) at once; 0: no limit (UDP: 4,096)
+	IdleTimeout    time.Duration  // close after this long without a byte either way; 0: none (UDP: 60 s)
+	ConnectTimeout time.Duration  // to a backend; 0: 5 s
+	Allow          []netip.Prefix // clients allowed; empty: all
+	Deny           []netip.Prefix // clients refused, checked first
 	// ProxyProtocol, 1 or 2, sends the PROXY protocol header of that
 	// version to the backend before the client's bytes; 0 for none.
-	ProxyProtocol int `yaml:"proxy_protocol"`
+	ProxyProtocol int
 	// HealthCheck, when not 0, checks every backend with a TCP connect
 	// at that interval; a backend that fails is skipped until it passes.
-	HealthCheck time.Duration `yaml:"health_check"`
+	HealthCheck time.Duration
 }
 
 // Key names what a listener is bound to: rules with the same key are the

@@ -33,7 +33,6 @@ type udpTable struct {
 	run      *running
 	mu       sync.Mutex
 	sessions map[netip.AddrPort]*udpSession
-	wg       sync.WaitGroup
 }
 
 type udpSession struct {
@@ -108,8 +107,9 @@ func (t *udpTable) session(client netip.AddrPort) *udpSession {
 	b.active.Add(1)
 	run.c.conns.Add(1)
 	run.c.active.Add(1)
-	t.wg.Add(1)
-	go t.replies(client, s, r)
+	// Counted with the rule's connections (session runs inside serveUDP,
+	// which is one of them), so draining waits for the sessions too.
+	run.conns.Go(func() { t.replies(client, s, r) })
 	return s
 }
 
@@ -117,7 +117,6 @@ func (t *udpTable) session(client netip.AddrPort) *udpSession {
 // them, until the session is idle for the rule's idle timeout.
 func (t *udpTable) replies(client netip.AddrPort, s *udpSession, r *Rule) {
 	run := t.run
-	defer t.wg.Done()
 	defer func() {
 		t.mu.Lock()
 		if t.sessions[client] == s {
@@ -161,12 +160,11 @@ func (t *udpTable) replies(client netip.AddrPort, s *udpSession, r *Rule) {
 	}
 }
 
-// closeAll ends every session and waits for them.
+// closeAll ends every session; the rule's connections wait for them.
 func (t *udpTable) closeAll() {
 	t.mu.Lock()
 	for _, s := range t.sessions {
 		s.conn.Close()
 	}
 	t.mu.Unlock()
-	t.wg.Wait()
 }
