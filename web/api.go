@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portctl/portctl/ephemeral"
 	"github.com/portctl/portctl/port"
 	"github.com/portctl/portctl/registry"
 )
@@ -63,10 +64,11 @@ func (s *Server) apiSockets(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "proto="+quote(proto)+": want tcp or udp")
 		return
 	}
+	f := newRowFilter(proto, stateF, text)
 	st := s.current(r.Context())
 	ans := socketsAnswer{Time: st.time, Total: st.total, Truncated: st.total > len(st.rows), Sockets: []Row{}}
 	for i := range st.rows {
-		if st.rows[i].matches(proto, stateF, text) {
+		if f.matches(&st.rows[i]) {
 			ans.Sockets = append(ans.Sockets, st.rows[i])
 		}
 	}
@@ -117,7 +119,7 @@ func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
 
 // ephemeralAnswer is the body of /api/v1/ephemeral.
 type ephemeralAnswer struct {
-	Now     any              `json:"now"`
+	Now     ephemeral.Report `json:"now"`
 	History []EphemeralPoint `json:"history"`
 }
 
@@ -144,13 +146,13 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "streaming unsupported")
 		return
 	}
-	st := s.current(r.Context())
+	s.current(r.Context()) // waits for the first sample; fresh after an idle spell
 	if r.Context().Err() != nil {
 		return
 	}
 	sub := &subscriber{ch: make(chan []byte, 16), done: make(chan struct{})}
 	s.mu.Lock()
-	st = s.state // a newer sample may have arrived meanwhile
+	st := s.state // the latest, now that diffs will follow it
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
@@ -187,9 +189,6 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			flusher.Flush()
 		case ev := <-sub.ch:
-			if ev == nil {
-				continue
-			}
 			if !send("diff", ev) {
 				return
 			}

@@ -59,9 +59,9 @@ type EphemeralPoint struct {
 type state struct {
 	seq        uint64
 	time       time.Time
-	rows       []Row // listeners first, then by port
-	total      int   // sockets in the table, before MaxRows
-	ids        map[string]int
+	rows       []Row               // listeners first, then by port
+	total      int                 // sockets in the table, before MaxRows
+	ids        map[string]struct{} // the rows' IDs, for diffs
 	host       netconf.Host
 	audit      audit.Report
 	eph        ephemeral.Report
@@ -146,9 +146,9 @@ func (s *Server) sampleLocked(ctx context.Context) {
 		socks = tab.Sockets
 	}
 	next.rows, next.total = s.rows(socks, host.Ephemeral)
-	next.ids = make(map[string]int, len(next.rows))
-	for i, r := range next.rows {
-		next.ids[r.ID] = i
+	next.ids = make(map[string]struct{}, len(next.rows))
+	for _, r := range next.rows {
+		next.ids[r.ID] = struct{}{}
 	}
 	next.audit = audit.Check(audit.Input{Sockets: socks, Host: host, OS: runtime.GOOS}, s.opts.Policy)
 	next.eph = ephemeral.Usage(host, socks, 80, 10)
@@ -319,36 +319,46 @@ func diffEvent(prev, next *state) []byte {
 }
 
 func snapshotEvent(st *state) []byte {
-	ev := event{summary: st.summary(), Snapshot: st.rows}
-	if ev.Snapshot == nil {
-		ev.Snapshot = []Row{}
-	}
-	b, _ := json.Marshal(ev)
+	b, _ := json.Marshal(event{summary: st.summary(), Snapshot: st.rows})
 	return b
 }
 
-// matches reports whether r passes the API's filters.
-func (r *Row) matches(proto, state, text string) bool {
-	if proto != "" && !strings.EqualFold(r.Proto, proto) {
+// rowFilter is the API's filters, normalised once per request.
+type rowFilter struct {
+	proto string
+	state string // lower case, "-" as "_"; "" for all
+	text  string // lower case
+}
+
+func newRowFilter(proto, state, text string) rowFilter {
+	state = strings.ReplaceAll(strings.ToLower(state), "-", "_")
+	if state == "all" {
+		state = ""
+	}
+	return rowFilter{proto: proto, state: state, text: strings.ToLower(text)}
+}
+
+// matches reports whether r passes the filters.
+func (f rowFilter) matches(r *Row) bool {
+	if f.proto != "" && !strings.EqualFold(r.Proto, f.proto) {
 		return false
 	}
-	switch strings.ToLower(state) {
-	case "", "all":
+	switch f.state {
+	case "":
 	case "listening":
 		if !r.listening {
 			return false
 		}
 	default:
-		if !strings.EqualFold(strings.ReplaceAll(r.State, "-", "_"), strings.ReplaceAll(state, "-", "_")) {
+		if !strings.EqualFold(strings.ReplaceAll(r.State, "-", "_"), f.state) {
 			return false
 		}
 	}
-	if text == "" {
+	if f.text == "" {
 		return true
 	}
-	text = strings.ToLower(text)
-	for _, f := range []string{r.Local, r.Remote, r.Service, r.Process, strings.Join(r.Cmdline, " "), r.User, r.Unit, r.Container, strconv.Itoa(r.PID)} {
-		if strings.Contains(strings.ToLower(f), text) {
+	for _, s := range []string{r.Local, r.Remote, r.Service, r.Process, strings.Join(r.Cmdline, " "), r.User, r.Unit, r.Container, strconv.Itoa(r.PID)} {
+		if strings.Contains(strings.ToLower(s), f.text) {
 			return true
 		}
 	}

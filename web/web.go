@@ -197,7 +197,7 @@ func (s *Server) authorized(r *http.Request) bool {
 	} else if r.Method == http.MethodGet && r.URL.Path == "/" {
 		got = r.URL.Query().Get("token")
 	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) == 1
+	return constantEqual(got, s.opts.Token)
 }
 
 // localHost reports whether a Host header names this machine by an IP

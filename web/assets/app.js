@@ -76,7 +76,7 @@ function connect() {
   const es = new EventSource('/api/v1/events');
   es.addEventListener('snapshot', (m) => {
     const ev = JSON.parse(m.data);
-    app.rows = new Map(ev.snapshot.map((r) => [r.id, r]));
+    app.rows = new Map((ev.snapshot || []).map((r) => [r.id, r])); // left out when empty
     onSummary(ev);
     queueRender();
   });
@@ -99,18 +99,13 @@ function onSummary(ev) {
   setStatus(ev.error ? 'error: ' + ev.error : text, !!ev.error);
   const bad = (ev.findings.high || 0) + (ev.findings.medium || 0);
   $('#findings-badge').textContent = bad ? String(bad) : '';
-  if (ev.ephemeral && ev.ephemeral.time) {
-    const last = app.history[app.history.length - 1];
-    if (!last || last.time !== ev.ephemeral.time) app.history.push(ev.ephemeral);
-    if (app.history.length > 900) app.history.shift();
-    if (app.view === 'ephemeral') drawChart();
-  }
 }
 
 function queueRender() {
   if (app.renderQueued) return;
   app.renderQueued = true;
-  requestAnimationFrame(() => { app.renderQueued = false; renderSockets(); });
+  // Another view hides the table: route() draws it when it shows again.
+  requestAnimationFrame(() => { app.renderQueued = false; if (app.view === 'sockets') renderSockets(); });
 }
 
 function filters() {
