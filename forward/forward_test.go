@@ -58,30 +58,9 @@ func start(t *testing.T, rules ...string) (*forward.Forwarder, []netip.AddrPort)
 }
 
 // serve runs handle for each connection to a fresh loopback listener.
-func serve(t *testing.T, network, addr string, handle func(*net.TCPConn)) netip.AddrPort {
+func serve(t *testing.T, addr string, handle func(*net.TCPConn)) netip.AddrPort {
 	t.Helper()
-	l, err := net.Listen(network, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				handle(c.(*net.TCPConn))
-			})
-		}
-	})
-	return l.Addr().(*net.TCPAddr).AddrPort()
+	return testnet.Serve(t, addr, func(c net.Conn) { handle(c.(*net.TCPConn)) })
 }
 
 func dial(t *testing.T, a netip.AddrPort) *net.TCPConn {
@@ -101,7 +80,7 @@ func TestIntegrity(t *testing.T) {
 	down := make([]byte, size)
 	rand.Read(down)
 	upSum := make(chan [32]byte, 1)
-	backend := serve(t, "tcp", "127.0.0.1:0", func(c *net.TCPConn) {
+	backend := serve(t, "127.0.0.1:0", func(c *net.TCPConn) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			h := sha256.New()
@@ -164,7 +143,7 @@ func TestSplice(t *testing.T) {
 		}
 		return
 	}
-	backend := serve(t, "tcp", "127.0.0.1:0", func(c *net.TCPConn) { io.Copy(io.Discard, c) })
+	backend := serve(t, "127.0.0.1:0", func(c *net.TCPConn) { io.Copy(io.Discard, c) })
 	_, addrs := start(t, "127.0.0.1:0:"+backend.String())
 	before := pipes(t)
 	c := dial(t, addrs[0])
@@ -198,7 +177,7 @@ func pipes(t *testing.T) int {
 // end, answers 12 s later and closes; the client gets the whole answer.
 func TestHalfClose(t *testing.T) {
 	t.Parallel()
-	backend := serve(t, "tcp", "127.0.0.1:0", func(c *net.TCPConn) {
+	backend := serve(t, "127.0.0.1:0", func(c *net.TCPConn) {
 		req, _ := io.ReadAll(c)
 		time.Sleep(12 * time.Second)
 		c.Write([]byte("answer to " + string(req)))
@@ -224,8 +203,8 @@ func TestHalfClose(t *testing.T) {
 // one that dies mid-stream: the client sees the close, nothing hangs.
 func TestBackendFailures(t *testing.T) {
 	closed := testnet.ClosedPort(t, "127.0.0.1")
-	resets := serve(t, "tcp", "127.0.0.1:0", func(c *net.TCPConn) { c.SetLinger(0) })
-	dies := serve(t, "tcp", "127.0.0.1:0", func(c *net.TCPConn) {
+	resets := serve(t, "127.0.0.1:0", func(c *net.TCPConn) { c.SetLinger(0) })
+	dies := serve(t, "127.0.0.1:0", func(c *net.TCPConn) {
 		c.Write(bytes.Repeat([]byte("x"), 100000))
 		c.SetLinger(0)
 	})
@@ -283,8 +262,8 @@ func roundTrip(a netip.AddrPort, msg string) error {
 // TestReloadUnderLoad applies new rule sets while 8 clients connect
 // without pause: no connection may fail.
 func TestReloadUnderLoad(t *testing.T) {
-	b1 := serve(t, "tcp", "127.0.0.1:0", echo)
-	b2 := serve(t, "tcp", "127.0.0.1:0", echo)
+	b1 := serve(t, "127.0.0.1:0", echo)
+	b2 := serve(t, "127.0.0.1:0", echo)
 	port := testnet.ClosedPort(t, "127.0.0.1").Port()
 	rule := func(backends string) forward.Rule {
 		r, err := forward.ParseRule(fmt.Sprintf("127.0.0.1:%d:%s", port, backends))
@@ -338,7 +317,7 @@ func TestReloadUnderLoad(t *testing.T) {
 // TestLimits: the connection limit and the allow and deny lists refuse
 // at once, and count.
 func TestLimits(t *testing.T) {
-	backend := serve(t, "tcp", "127.0.0.1:0", echo)
+	backend := serve(t, "127.0.0.1:0", echo)
 	r, _ := forward.ParseRule("127.0.0.1:0:" + backend.String())
 	r.MaxConns = 1
 	f := forward.New(forward.Config{})
@@ -399,7 +378,7 @@ func TestLimits(t *testing.T) {
 
 // TestIPv6 forwards [::1] to [::1].
 func TestIPv6(t *testing.T) {
-	backend := serve(t, "tcp6", "[::1]:0", echo)
+	backend := serve(t, "[::1]:0", echo)
 	_, addrs := start(t, "[::1]:0:"+backend.String())
 	if err := roundTrip(addrs[0], "over IPv6"); err != nil {
 		t.Fatal(err)
@@ -409,7 +388,7 @@ func TestIPv6(t *testing.T) {
 // TestProxyProtocol checks the v1 and v2 headers the backend receives.
 func TestProxyProtocol(t *testing.T) {
 	got := make(chan []byte, 1)
-	backend := serve(t, "tcp", "127.0.0.1:0", func(c *net.TCPConn) {
+	backend := serve(t, "127.0.0.1:0", func(c *net.TCPConn) {
 		c.SetReadDeadline(time.Now().Add(2 * time.Second))
 		b, _ := io.ReadAll(c)
 		got <- b
@@ -446,7 +425,7 @@ func TestProxyProtocol(t *testing.T) {
 // TestShutdownCutsRemovedRule: a rule that Apply removed keeps its open
 // connection, and Shutdown past its deadline cuts that one too.
 func TestShutdownCutsRemovedRule(t *testing.T) {
-	backend := serve(t, "tcp", "127.0.0.1:0", echo)
+	backend := serve(t, "127.0.0.1:0", echo)
 	f, addrs := start(t, "127.0.0.1:0:"+backend.String())
 	c := dial(t, addrs[0])
 	c.Write([]byte("hold"))
@@ -474,7 +453,7 @@ func TestShutdownCutsRemovedRule(t *testing.T) {
 // hold the bytes of a connection that ended during the drain (byte counts
 // land when a connection ends).
 func TestStatsAfterShutdown(t *testing.T) {
-	backend := serve(t, "tcp", "127.0.0.1:0", echo)
+	backend := serve(t, "127.0.0.1:0", echo)
 	f, addrs := start(t, "127.0.0.1:0:"+backend.String())
 	c := dial(t, addrs[0])
 	msg := []byte("counted once the connection ends")

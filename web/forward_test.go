@@ -10,26 +10,14 @@ import (
 	"time"
 
 	"github.com/portctl/portctl/forward"
+	"github.com/portctl/portctl/internal/testnet"
 )
 
 // TestForwarderCounters runs a real forwarder publishing its counters, as
 // `portctl forward` does, and reads them back from the API and /metrics.
 func TestForwarderCounters(t *testing.T) {
-	backend, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer backend.Close()
-	go func() {
-		for {
-			c, err := backend.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	rule, err := forward.ParseRule("127.0.0.1:0:" + backend.Addr().String())
+	backend := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) { io.Copy(c, c) })
+	rule, err := forward.ParseRule("127.0.0.1:0:" + backend.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +61,7 @@ func TestForwarderCounters(t *testing.T) {
 		t.Errorf("the rule's counters = %+v; want 1 connection and 5 bytes in", r)
 	}
 	m := scrapeBody(t, s)
-	for _, want := range []string{`protocol="tcp",rule="echo"} 1`, `portctl_forward_bytes_total{direction="in"`, `portctl_forward_backend_up{backend="` + backend.Addr().String() + `"`} {
+	for _, want := range []string{`protocol="tcp",rule="echo"} 1`, `portctl_forward_bytes_total{direction="in"`, `portctl_forward_backend_up{backend="` + backend.String() + `"`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, m)
 		}

@@ -51,26 +51,13 @@ func TestForwardCheck(t *testing.T) {
 // file, and sees the new rule served and the counters in --stats.
 func TestForwardConfigReload(t *testing.T) {
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	echo := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) { io.Copy(c, c) })
 	a1, a2 := testnet.ClosedPort(t, "127.0.0.1").String(), testnet.ClosedPort(t, "127.0.0.1").String()
 	cfg := filepath.Join(t.TempDir(), "forward.yaml")
 	write := func(listens ...string) {
 		s := "rules:\n"
 		for _, l := range listens {
-			s += "  - listen: \"" + l + "\"\n    backends: [\"" + echo.Addr().String() + "\"]\n"
+			s += "  - listen: \"" + l + "\"\n    backends: [\"" + echo.String() + "\"]\n"
 		}
 		writeTestFile(t, cfg, s)
 	}

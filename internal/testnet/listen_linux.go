@@ -29,7 +29,7 @@ func ListenIn(t testing.TB, name string, addr netip.AddrPort) netip.AddrPort {
 	if err != nil {
 		t.Fatalf("listen in %s: %v", name, err)
 	}
-	return serve(t, l)
+	return serve(t, l, nil)
 }
 
 // In runs fn on a locked thread inside the network namespace name (as ip

@@ -19,23 +19,63 @@ func Listen(t testing.TB, addr string) netip.AddrPort {
 	if err != nil {
 		t.Skipf("cannot listen on %s here: %v", addr, err)
 	}
-	return serve(t, l)
+	return serve(t, l, nil)
 }
 
-// serve accepts and closes connections on l until the test ends, and
-// returns its address.
-func serve(t testing.TB, l net.Listener) netip.AddrPort {
+// Serve starts a TCP listener on addr that runs handle for each
+// connection, on a goroutine of its own, until the test ends; the
+// connection is closed when handle returns, or when the test ends. It
+// returns the listener's address.
+func Serve(t testing.TB, addr string, handle func(net.Conn)) netip.AddrPort {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serve(t, l, handle)
+}
+
+// serve accepts connections on l until the test ends, handing each to
+// handle, or closing it at once when handle is nil, and returns l's
+// address. At the end it closes l and the connections still open, and
+// waits for the handlers.
+func serve(t testing.TB, l net.Listener, handle func(net.Conn)) netip.AddrPort {
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	open := map[net.Conn]struct{}{}
 	wg.Go(func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			c.Close()
+			if handle == nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			open[c] = struct{}{}
+			mu.Unlock()
+			wg.Go(func() {
+				defer func() {
+					mu.Lock()
+					delete(open, c)
+					mu.Unlock()
+					c.Close()
+				}()
+				handle(c)
+			})
 		}
 	})
-	t.Cleanup(func() { l.Close(); wg.Wait() })
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	return l.Addr().(*net.TCPAddr).AddrPort()
 }
 
