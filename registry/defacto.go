@@ -51,6 +51,9 @@ const (
 	SevHigh
 )
 
+// Severities lists the severities from least to most serious.
+var Severities = []Severity{SevInfo, SevLow, SevMedium, SevHigh}
+
 // String returns "info", "low", "medium" or "high".
 func (s Severity) String() string {
 	switch s {
@@ -111,7 +114,7 @@ func covers(first, last, p uint16) bool {
 
 // UnmarshalText decodes a severity from its String form.
 func (s *Severity) UnmarshalText(b []byte) error {
-	for _, k := range []Severity{SevInfo, SevLow, SevMedium, SevHigh} {
+	for _, k := range Severities {
 		if string(b) == k.String() {
 			*s = k
 			return nil

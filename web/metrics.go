@@ -168,7 +168,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s.mu.Unlock()
 	if st != nil {
 		counts := st.audit.Counts()
-		for _, sev := range []registry.Severity{registry.SevInfo, registry.SevLow, registry.SevMedium, registry.SevHigh} {
+		for _, sev := range registry.Severities {
 			gauge(descFindings, float64(counts[sev]), sev.String())
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -169,7 +170,7 @@ func runAudit(ctx context.Context, streams *term.IO, opts auditOptions) error {
 	switch {
 	case opts.JSON:
 		counts, bySev := map[string]int{}, rep.Counts()
-		for _, s := range []registry.Severity{registry.SevInfo, registry.SevLow, registry.SevMedium, registry.SevHigh} {
+		for _, s := range registry.Severities {
 			counts[s.String()] = bySev[s]
 		}
 		doc := auditJSON{Report: rep, Counts: counts, FailOn: audit.ThresholdName(threshold), Violations: violations, Unattributed: t.Unattributed}
@@ -298,7 +299,7 @@ func printAudit(streams *term.IO, rep audit.Report, threshold registry.Severity,
 	w, st := streams.Out, streams.Style()
 	counts := rep.Counts()
 	var parts []string
-	for _, s := range []registry.Severity{registry.SevHigh, registry.SevMedium, registry.SevLow, registry.SevInfo} {
+	for _, s := range slices.Backward(registry.Severities) {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
