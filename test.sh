@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, go vet, the tests with the
-# race detector (go test's own summary lines are printed), a short fuzz of
-# every parser of outside input, and the cross-compiles.
+# The whole test suite, as CI runs it: installs what the tests need
+# (test-deps.sh, as root on Debian; PORTCTL_NO_INSTALL=1 skips it), then
+# formatting, go vet, the tests with the race detector (go test's own summary
+# lines are printed), a short fuzz of every parser of outside input, and the
+# cross-compiles.
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$PATH:/usr/local/go/bin"
 FUZZTIME="${FUZZTIME:-2s}"
+
+if [ -z "${PORTCTL_NO_INSTALL:-}" ]; then
+  echo "== test dependencies"
+  bash test-deps.sh
+fi
 
 echo "== gofmt"
 bad=$(gofmt -l $(find . -name '*.go' -not -path './.git/*'))

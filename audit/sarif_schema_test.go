@@ -9,7 +9,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// sarifSchemaPath is where .ci/run puts the official SARIF 2.1.0 JSON
+// sarifSchemaPath is where test-deps.sh puts the official SARIF 2.1.0 JSON
 // schema (sarif-2.1.0-rtm.5.json, from Microsoft's @microsoft/jest-sarif
 // package); PORTCTL_SARIF_SCHEMA names another copy. It is not kept in
 // this repository.
@@ -26,7 +26,7 @@ func TestSARIFSchema(t *testing.T) {
 	path := sarifSchemaPath()
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		t.Skipf("no SARIF 2.1.0 schema at %s (.ci/run fetches it; PORTCTL_SARIF_SCHEMA names another copy): %v", path, err)
+		t.Skipf("no SARIF 2.1.0 schema at %s (test-deps.sh fetches it; PORTCTL_SARIF_SCHEMA names another copy): %v", path, err)
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {

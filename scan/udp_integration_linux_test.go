@@ -93,7 +93,7 @@ func TestIntegrationUDPOtherPort(t *testing.T) {
 func startIn(t *testing.T, n *testnet.Namespace, prog string, args ...string) {
 	t.Helper()
 	if _, err := exec.LookPath(prog); err != nil {
-		t.Skipf("needs %s (.ci/run installs it)", prog)
+		t.Skipf("needs %s (test-deps.sh installs it)", prog)
 	}
 	cmd := exec.Command("ip", append([]string{"netns", "exec", n.Name, prog}, args...)...)
 	var out bytes.Buffer

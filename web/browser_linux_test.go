@@ -54,7 +54,7 @@ func browser(t *testing.T) context.Context {
 	t.Helper()
 	exe, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Skip("needs Debian's chromium (apt install chromium; .ci/run installs it)")
+		t.Skip("needs Debian's chromium (apt install chromium; test-deps.sh installs it)")
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),

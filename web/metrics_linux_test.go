@@ -85,7 +85,7 @@ func TestIntegrationMetrics(t *testing.T) {
 	}
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Skip("needs promtool (Debian's prometheus package; .ci/run installs it)")
+		t.Skip("needs promtool (Debian's prometheus package; test-deps.sh installs it)")
 	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(body)
@@ -147,7 +147,7 @@ func TestIntegrationPrometheus(t *testing.T) {
 	}
 	prom, err := exec.LookPath("prometheus")
 	if err != nil {
-		t.Skip("needs Debian's prometheus package (.ci/run installs it)")
+		t.Skip("needs Debian's prometheus package (test-deps.sh installs it)")
 	}
 	const token = "prometheus-test-token-0123456789"
 	l, err := net.Listen("tcp", "0.0.0.0:6379")

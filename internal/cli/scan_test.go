@@ -199,10 +199,10 @@ func TestScanResume(t *testing.T) {
 func TestIntegrationScanXMLValidates(t *testing.T) {
 	dtd := "/usr/share/nmap/nmap.dtd"
 	if _, err := exec.LookPath("xmllint"); err != nil {
-		t.Skip("needs xmllint (libxml2-utils; .ci/run installs it)")
+		t.Skip("needs xmllint (libxml2-utils; test-deps.sh installs it)")
 	}
 	if _, err := os.Stat(dtd); err != nil {
-		t.Skip("needs nmap's DTD (package nmap; .ci/run installs it)")
+		t.Skip("needs nmap's DTD (package nmap; test-deps.sh installs it)")
 	}
 	l := testnet.Listen(t, "127.0.0.1:0")
 	x := filepath.Join(t.TempDir(), "out.xml")

@@ -13,7 +13,7 @@
 // file it insists on writing) are shown only when the test fails.
 //
 // A function skips the test, saying why, when the package is not installed
-// (.ci/run installs them all), when the server needs root and the test is
+// (test-deps.sh installs them all), when the server needs root and the test is
 // not root, or when not on Linux. It fails the test, with the server's
 // output, when the server does not answer within 20 seconds.
 //

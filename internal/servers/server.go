@@ -130,14 +130,14 @@ func start(t testing.TB, sp spec) *Server {
 	}
 	bin, err := lookPath(sp.bin)
 	if err != nil {
-		t.Skipf("needs %s (installed by .ci/run): %v", sp.pkg, err)
+		t.Skipf("needs %s (installed by test-deps.sh): %v", sp.pkg, err)
 	}
 	if sp.root != "" && os.Geteuid() != 0 {
 		t.Skipf("needs root: %s", sp.root)
 	}
 	version, err := packageVersion(sp.pkg)
 	if err != nil {
-		t.Skipf("needs %s (installed by .ci/run): %v", sp.pkg, err)
+		t.Skipf("needs %s (installed by test-deps.sh): %v", sp.pkg, err)
 	}
 	if sp.stop == 0 {
 		sp.stop = syscall.SIGTERM

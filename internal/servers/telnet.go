@@ -31,7 +31,7 @@ func TelnetAt(t testing.TB, at Place) *Server {
 		setup: func(dir string) {
 			bin, _ := lookPath("busybox")
 			if out, _ := exec.Command(bin, "--list").Output(); !strings.Contains(string(out), "\ntelnetd\n") {
-				t.Skip("needs busybox-static (installed by .ci/run): this busybox has no telnetd applet")
+				t.Skip("needs busybox-static (installed by test-deps.sh): this busybox has no telnetd applet")
 			}
 			writeFile(t, filepath.Join(dir, "issue"), TelnetIssue+"\n", 0o644)
 		},

@@ -31,7 +31,7 @@ func NewNamespace(t testing.TB) *Namespace {
 	}
 	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (Debian packages iproute2 and nftables; .ci/run installs them)", tool)
+			t.Skipf("needs %s (Debian packages iproute2 and nftables; test-deps.sh installs them)", tool)
 		}
 	}
 	id := rand.Uint32() & 0xffffff

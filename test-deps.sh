@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a Debian machine, as root; test.sh
+# runs it first. Each step checks first, so a second run installs nothing.
+# Without root it installs nothing and names what is missing (those tests
+# then skip with that reason).
+#
+#   gcc, libc6-dev         the race detector
+#   iproute2, nftables     network namespaces and filtered ports in tests
+#   util-linux             nsenter, unshare
+#   nmap, libxml2-utils    scan -oX checked against nmap's DTD and output;
+#                          nmap's service probes
+#   dnsmasq-base, snmpd    UDP engine and detection against real DNS/SNMP
+#   nginx openssh-server exim4-daemon-light vsftpd dovecot-imapd
+#   dovecot-pop3d redis-server mariadb-server postgresql chrony memcached
+#   busybox-static         real servers for service detection and audit
+#                          (busybox-static: Debian's busybox has no telnetd)
+#   chromium, prometheus   serve's browser test and a real Prometheus
+#   docker.io              a real Docker daemon, started by the tests inside
+#                          a network namespace of their own
+#   npm (when missing)     fetches the SARIF 2.1.0 schema (audit's test)
+#
+# The packages' own services must not start on their standard ports: while
+# installing, a policy-rc.d that denies every start is put in place if there
+# is none, and removed after.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+pkgs=(gcc libc6-dev iproute2 nftables util-linux nmap libxml2-utils dnsmasq-base snmpd
+  nginx openssh-server exim4-daemon-light vsftpd dovecot-imapd dovecot-pop3d
+  redis-server mariadb-server postgresql chrony memcached busybox-static
+  chromium prometheus docker.io)
+missing=()
+for pkg in "${pkgs[@]}"; do
+  dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || missing+=("$pkg")
+done
+# npm only when there is none: a Node.js installed otherwise brings its own,
+# and Debian's npm package conflicts with it.
+command -v npm >/dev/null || missing+=(npm)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "test-deps: not root on Debian, so not installing: ${missing[*]}; the tests that need them will skip"
+  else
+    echo "test-deps: installing ${missing[*]}"
+    made_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\n# test-deps.sh: no service starts while packages install\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+      made_policy=1
+    fi
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; } \
+      >/tmp/portctl-test-deps.log 2>&1 \
+      || { tail -20 /tmp/portctl-test-deps.log; echo "test-deps: could not install ${missing[*]} (log: /tmp/portctl-test-deps.log)"; }
+    if [ -n "$made_policy" ]; then
+      rm -f /usr/sbin/policy-rc.d
+    fi
+  fi
+fi
+
+# audit's TestSARIFSchema validates its SARIF output against the official
+# SARIF 2.1.0 schema, which Microsoft publishes in its @microsoft/jest-sarif
+# npm package. It is fetched here, not kept in the repository.
+sarif_schema=/var/cache/portctl-test/sarif-2.1.0-rtm.5.json
+if [ ! -s "$sarif_schema" ] && [ "$(id -u)" -eq 0 ] && command -v npm >/dev/null; then
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null 2>&1 &&
+      tar xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json); then
+    mkdir -p "$(dirname "$sarif_schema")"
+    cp "$tmp/package/lib/schemas/sarif-2.1.0-rtm.5.json" "$sarif_schema"
+  else
+    echo "test-deps: could not fetch the SARIF 2.1.0 schema; TestSARIFSchema will skip"
+  fi
+  rm -rf "$tmp"
+fi
+exit 0
