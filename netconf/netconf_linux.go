@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/portctl/portctl/internal/netns"
+	"github.com/portctl/portctl/netns"
 )
 
 // Read returns the settings of the running Linux host from /proc/sys.

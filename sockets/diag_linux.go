@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/portctl/portctl/internal/netns"
+	"github.com/portctl/portctl/netns"
 )
 
 // diagConn is a NETLINK_SOCK_DIAG socket. It is not safe for concurrent use.

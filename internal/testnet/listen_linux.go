@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/portctl/portctl/internal/netns"
+	"github.com/portctl/portctl/netns"
 )
 
 // Listen opens a TCP listener inside the namespace on its address and the
