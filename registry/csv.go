@@ -10,22 +10,36 @@ import (
 	"strings"
 )
 
-// csvHeader is the first columns of IANA's service-names-port-numbers.csv.
-var csvHeader = []string{"Service Name", "Port Number", "Transport Protocol", "Description"}
+// csvHeader is the first columns of IANA's service-names-port-numbers.csv,
+// which ParseCSV checks.
+var csvHeader = csvColumns[:4]
 
-// CSV columns used, by position (IANA's layout).
+// csvColumns is the whole header of IANA's CSV, which WriteCSV writes.
+var csvColumns = []string{"Service Name", "Port Number", "Transport Protocol", "Description", "Assignee", "Contact",
+	"Registration Date", "Modification Date", "Reference", "Service Code", "Unauthorized Use Reported", "Assignment Notes"}
+
+// CSV columns, by position (IANA's layout). The service code (of DCCP
+// services, a handful) is not kept.
 const (
-	colName      = 0
-	colPort      = 1
-	colProto     = 2
-	colDesc      = 3
-	colReference = 8
+	colName         = 0
+	colPort         = 1
+	colProto        = 2
+	colDesc         = 3
+	colAssignee     = 4
+	colContact      = 5
+	colRegistered   = 6
+	colModified     = 7
+	colReference    = 8
+	colUnauthorized = 10
+	colNotes        = 11
 )
 
 // ParseCSV reads IANA's "Service Name and Transport Protocol Port Number
 // Registry" in its official CSV form (service-names-port-numbers.csv). It
-// returns the port assignments; rows without a port (service names only)
-// and unassigned rows are skipped. Input that is not that file fails with an
+// returns the port assignments with every column but the service code; rows
+// without a port (service names only) and unassigned rows are skipped. Text
+// keeps IANA's syntax (see References and People), with line breaks and runs
+// of space folded. Missing trailing columns are empty. Input that is not that file fails with an
 // error wrapping ErrSyntax.
 func ParseCSV(r io.Reader) ([]Assignment, error) {
 	br := bufio.NewReader(r)
@@ -93,9 +107,14 @@ func ParseCSV(r io.Reader) ([]Assignment, error) {
 		if rng.Last != rng.First {
 			a.Last = rng.Last
 		}
-		if len(rec) > colReference {
-			a.Reference = cleanText(rec[colReference])
+		field := func(col int) string {
+			if col < len(rec) {
+				return cleanText(rec[col])
+			}
+			return ""
 		}
+		a.Assignee, a.Contact, a.Registered, a.Modified = field(colAssignee), field(colContact), field(colRegistered), field(colModified)
+		a.Reference, a.UnauthorizedUse, a.Notes = field(colReference), field(colUnauthorized), field(colNotes)
 		out = append(out, a)
 	}
 	return out, nil
@@ -108,17 +127,17 @@ func cleanText(s string) string {
 }
 
 // WriteCSV writes as in the IANA CSV layout that ParseCSV reads, with the
-// columns portctl does not keep left empty.
+// service code column left empty.
 func WriteCSV(w io.Writer, as []Assignment) error {
 	cw := csv.NewWriter(w)
-	head := []string{"Service Name", "Port Number", "Transport Protocol", "Description", "Assignee", "Contact",
-		"Registration Date", "Modification Date", "Reference", "Service Code", "Unauthorized Use Reported", "Assignment Notes"}
-	if err := cw.Write(head); err != nil {
+	if err := cw.Write(csvColumns); err != nil {
 		return err
 	}
+	rec := make([]string, len(csvColumns))
 	for _, a := range as {
-		rec := make([]string, len(head))
-		rec[colName], rec[colPort], rec[colProto], rec[colDesc], rec[colReference] = a.Name, a.Range().String(), a.Proto.String(), a.Description, a.Reference
+		rec[colName], rec[colPort], rec[colProto], rec[colDesc] = a.Name, a.Range().String(), a.Proto.String(), a.Description
+		rec[colAssignee], rec[colContact], rec[colRegistered], rec[colModified] = a.Assignee, a.Contact, a.Registered, a.Modified
+		rec[colReference], rec[colUnauthorized], rec[colNotes] = a.Reference, a.UnauthorizedUse, a.Notes
 		if err := cw.Write(rec); err != nil {
 			return err
 		}

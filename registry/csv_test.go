@@ -23,22 +23,25 @@ const ianaHeader = "Service Name,Port Number,Transport Protocol,Description,Assi
 
 // excerptWant is what ParseCSV returns for testdata/iana-excerpt.csv.
 var excerptWant = []registry.Assignment{
-	{Port: 0, Proto: tcp, Description: "Reserved"},
-	{Port: 0, Proto: udp, Description: "Reserved"},
-	{Port: 7, Proto: tcp, Name: "echo", Description: "Echo", Reference: "[RFC862]"},
-	{Port: 7, Proto: udp, Name: "echo", Description: "Echo", Reference: "[RFC862]"},
-	{Port: 80, Proto: tcp, Name: "http", Description: "World Wide Web HTTP", Reference: "[RFC9110]"},
-	{Port: 80, Proto: udp, Name: "http", Description: "World Wide Web HTTP", Reference: "[RFC9110]"},
-	{Port: 3000, Proto: tcp, Name: "remoteware-cl", Description: "RemoteWare Client"},
-	{Port: 3000, Proto: tcp, Name: "hbci", Description: "HBCI"},
-	{Port: 3000, Proto: udp, Name: "remoteware-cl", Description: "RemoteWare Client"},
-	{Port: 3000, Proto: udp, Name: "hbci", Description: "HBCI"},
+	{Port: 0, Proto: tcp, Description: "Reserved", Assignee: "[Jon_Postel]", Contact: "[Jon_Postel]"},
+	{Port: 0, Proto: udp, Description: "Reserved", Assignee: "[Jon_Postel]", Contact: "[Jon_Postel]"},
+	{Port: 7, Proto: tcp, Name: "echo", Description: "Echo", Reference: "[RFC862]", Assignee: "[Jon_Postel]", Contact: "[Jon_Postel]"},
+	{Port: 7, Proto: udp, Name: "echo", Description: "Echo", Reference: "[RFC862]", Assignee: "[Jon_Postel]", Contact: "[Jon_Postel]"},
+	{Port: 80, Proto: tcp, Name: "http", Description: "World Wide Web HTTP", Reference: "[RFC9110]",
+		Assignee: "[IESG]", Contact: "[IETF_Chair]", Modified: "2022-06-09", Notes: "Example notes: a key=value, another key=value"},
+	{Port: 80, Proto: udp, Name: "http", Description: "World Wide Web HTTP", Reference: "[RFC9110]",
+		Assignee: "[IESG]", Contact: "[IETF_Chair]", Modified: "2022-06-09"},
+	{Port: 3000, Proto: tcp, Name: "remoteware-cl", Description: "RemoteWare Client", Assignee: "[Example_Person]", Contact: "[Example_Person]"},
+	{Port: 3000, Proto: tcp, Name: "hbci", Description: "HBCI", Assignee: "[Example_Person_2]", Contact: "[Example_Person_2]"},
+	{Port: 3000, Proto: udp, Name: "remoteware-cl", Description: "RemoteWare Client", Assignee: "[Example_Person]", Contact: "[Example_Person]"},
+	{Port: 3000, Proto: udp, Name: "hbci", Description: "HBCI", Assignee: "[Example_Person_2]", Contact: "[Example_Person_2]"},
 	{Port: 4000, Proto: sctp, Description: "Reserved"},
 	{Port: 4001, Proto: tcp, Name: "multi-line",
 		Description: "A description, with a comma that goes on over a second line, and extra spaces",
-		Reference:   "[RFC1234] [RFC5678]"},
-	{Port: 6000, Last: 6063, Proto: tcp, Name: "x11", Description: "X Window System"},
-	{Port: 6000, Last: 6063, Proto: udp, Name: "x11", Description: "X Window System"},
+		Reference:   "[RFC1234] [RFC5678]", Assignee: "[Example_Person_3]", Contact: "[Example_Person_3]",
+		Registered: "2020-01-02", Modified: "2021-03-04"},
+	{Port: 6000, Last: 6063, Proto: tcp, Name: "x11", Description: "X Window System", Assignee: "[Example_Person_4]", Contact: "[Example_Person_4]"},
+	{Port: 6000, Last: 6063, Proto: udp, Name: "x11", Description: "X Window System", Assignee: "[Example_Person_4]", Contact: "[Example_Person_4]"},
 }
 
 func readTestdata(t testing.TB, name string) []byte {
@@ -52,22 +55,34 @@ func readTestdata(t testing.TB, name string) []byte {
 
 func TestParseCSV(t *testing.T) {
 	tests := []struct {
-		file string
+		name string
+		in   []byte
 		want []registry.Assignment
 	}{
-		{"iana-excerpt.csv", excerptWant},
-		{"iana-bom.csv", []registry.Assignment{
-			{Port: 443, Proto: tcp, Name: "https", Description: "http protocol over TLS/SSL", Reference: "[RFC9110]"},
+		{"iana-excerpt.csv", readTestdata(t, "iana-excerpt.csv"), excerptWant},
+		{"iana-bom.csv", readTestdata(t, "iana-bom.csv"), []registry.Assignment{
+			{Port: 443, Proto: tcp, Name: "https", Description: "http protocol over TLS/SSL", Reference: "[RFC9110]",
+				Assignee: "[IESG]", Contact: "[IETF_Chair]", Modified: "2022-06-09"},
 		}},
+		{"every column", []byte(ianaHeader + "\n" +
+			`3com-tsmux,106,tcp,3COM-TSMUX,[Jeremy_Siegel],[Jeremy_Siegel],1995-06,2021-05-06,[RFC1],9,Known Unauthorized Use on 106,"a` + "\n" + `note"` + "\n"),
+			[]registry.Assignment{{Port: 106, Proto: tcp, Name: "3com-tsmux", Description: "3COM-TSMUX", Reference: "[RFC1]",
+				Assignee: "[Jeremy_Siegel]", Contact: "[Jeremy_Siegel]", Registered: "1995-06", Modified: "2021-05-06",
+				Notes: "a note", UnauthorizedUse: "Known Unauthorized Use on 106"}}},
+		{"trailing columns missing", []byte(ianaHeader + "\nhttp,80,tcp,Web,[IESG],[IETF_Chair],,2021-10-01,[RFC9110]\nssh,22,tcp,SSH\n"),
+			[]registry.Assignment{
+				{Port: 80, Proto: tcp, Name: "http", Description: "Web", Reference: "[RFC9110]", Assignee: "[IESG]", Contact: "[IETF_Chair]", Modified: "2021-10-01"},
+				{Port: 22, Proto: tcp, Name: "ssh", Description: "SSH"},
+			}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			got, err := registry.ParseCSV(bytes.NewReader(readTestdata(t, tt.file)))
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := registry.ParseCSV(bytes.NewReader(tt.in))
 			if err != nil {
-				t.Fatalf("ParseCSV(%s) error: %v", tt.file, err)
+				t.Fatalf("ParseCSV(%s) error: %v", tt.name, err)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("ParseCSV(%s) mismatch (-want +got):\n%s", tt.file, diff)
+				t.Errorf("ParseCSV(%s) mismatch (-want +got):\n%s", tt.name, diff)
 			}
 		})
 	}
@@ -228,6 +243,7 @@ func FuzzParseCSV(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(ianaHeader + "\nhttp,80,tcp/udp,Web,,,,,,,,\n"))
+	f.Add([]byte(ianaHeader + "\n3com-tsmux,106,tcp,3COM-TSMUX,[Jeremy_Siegel],[Jeremy_Siegel],1995-06,2021-05-06,[1][RFC1],9,Known Unauthorized Use on 106,\"a\nnote\"\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		as, err := registry.ParseCSV(bytes.NewReader(b))
 		if err != nil {
@@ -243,8 +259,8 @@ func FuzzParseCSV(f *testing.F) {
 			if a.Last != 0 && a.Last <= a.Port {
 				t.Errorf("ParseCSV(%q) returned %+v; want Last == 0 or Last > Port", b, a)
 			}
-			if a.Name != strings.TrimSpace(a.Name) || strings.ContainsAny(a.Description, "\r\n") {
-				t.Errorf("ParseCSV(%q) returned %+v; want a trimmed name and a one-line description", b, a)
+			if a.Name != strings.TrimSpace(a.Name) || strings.ContainsAny(a.Description+a.Notes+a.Reference+a.Assignee, "\r\n") {
+				t.Errorf("ParseCSV(%q) returned %+v; want a trimmed name and one-line text", b, a)
 			}
 		}
 	})

@@ -2,15 +2,16 @@
 //
 // It holds IANA's Service Name and Transport Protocol Port Number Registry
 // (tcp, udp, sctp and dccp; every name assigned to a port, with description
-// and RFC reference where the source has one), built into the binary from
-// generated data (zz_generated.go, made by `go generate` from the files in
-// sources/), and a hand-researched table of what ports are used for in
+// and, from IANA's own CSV, references, assignee, contact, dates and notes),
+// built into the binary from generated data (zz_generated.go, made by
+// `go generate` from the files in sources/), and a hand-researched table of what ports are used for in
 // practice, with security notes (defacto_data.go).
 //
 // Builtin returns the built-in registry; New adds a services(5) overlay
 // (such as /etc/services) that is read lazily, on the first lookup by name
 // the built-in data cannot answer; FromCSV builds a registry from a newer
-// copy of IANA's CSV. Lookups by port (Registry.Port) and by name
+// copy of IANA's CSV. References and People turn IANA's bracketed syntax
+// ("[RFC9110]", "[Jon_Postel]") into text to show. Lookups by port (Registry.Port) and by name
 // (Registry.Name) use indexes computed when the data was generated, so the
 // first lookup in a process costs microseconds. Registry.Search ranks ports
 // by how well names, aliases, descriptions and de facto uses match.

@@ -34,9 +34,45 @@ func CheckComplete(as []Assignment) error {
 	return nil
 }
 
+// LastChanged returns the newest registration or modification date in as,
+// such as "2025-03-28": how current a copy of the registry is. It returns ""
+// when as has no dates; text that is not a date (YYYY-MM or YYYY-MM-DD) is
+// passed over.
+func LastChanged(as []Assignment) string {
+	newest := ""
+	for _, a := range as {
+		for _, d := range []string{a.Registered, a.Modified} {
+			if d > newest && isDate(d) {
+				newest = d
+			}
+		}
+	}
+	return newest
+}
+
+// isDate reports whether s is YYYY-MM or YYYY-MM-DD, the forms IANA's dates
+// take.
+func isDate(s string) bool {
+	if len(s) != len("2006-01") && len(s) != len("2006-01-02") {
+		return false
+	}
+	for i, c := range []byte(s) {
+		if i == 4 || i == 7 {
+			if c != '-' {
+				return false
+			}
+		} else if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // FromCSV returns a registry whose assignments come from the IANA CSV read
 // from r, checked with CheckComplete and merged over the built-in data, so
-// that names and aliases only the built-in sources know stay.
+// that names and aliases only the built-in sources know stay. The source's
+// version is the CSV's LastChanged date, followed by version when that is
+// not empty (such as "fetched 2025-06-01").
 func FromCSV(r io.Reader, version string, opts Options) (*Registry, error) {
 	as, err := ParseCSV(r)
 	if err != nil {
@@ -44,6 +80,12 @@ func FromCSV(r io.Reader, version string, opts Options) (*Registry, error) {
 	}
 	if err := CheckComplete(as); err != nil {
 		return nil, err
+	}
+	switch d := LastChanged(as); {
+	case d != "" && version != "":
+		version = d + ", " + version
+	case d != "":
+		version = d
 	}
 	opts.Assignments = Merge(as, builtinAssignments)
 	opts.Sources = append([]Source{{Name: "IANA service-names-port-numbers.csv (cached)", Version: version, License: "IANA registry"}}, builtinSources...)

@@ -31,8 +31,12 @@ func TestFromCSV(t *testing.T) {
 		t.Errorf("Name(%q, 0) = %v after %d Services calls; want port 9999 from the overlay", "myapp", got, calls)
 	}
 	srcs := r.Sources()
-	if len(srcs) == 0 || srcs[0].Version != "2024-01-01" || !strings.Contains(srcs[0].Name, "IANA") {
-		t.Errorf("Sources() = %v; want the IANA CSV, version 2024-01-01, first", srcs)
+	want := "2024-01-01" // after the newest date in the CSV, if any
+	if d := registry.LastChanged(registry.Builtin().All()); d != "" {
+		want = d + ", " + want
+	}
+	if len(srcs) == 0 || srcs[0].Version != want || !strings.Contains(srcs[0].Name, "IANA") {
+		t.Errorf("Sources() = %v; want the IANA CSV, version %q, first", srcs, want)
 	}
 	if len(srcs) != len(registry.Builtin().Sources())+1 {
 		t.Errorf("Sources() = %v; want the built-in sources after the CSV", srcs)
@@ -75,6 +79,28 @@ func TestFromCSVErrors(t *testing.T) {
 			}
 			if !errors.Is(err, registry.ErrSyntax) {
 				t.Errorf("FromCSV(%s) error %v does not match ErrSyntax", tt.name, err)
+			}
+		})
+	}
+}
+
+func TestLastChanged(t *testing.T) {
+	tests := []struct {
+		name string
+		as   []registry.Assignment
+		want string
+	}{
+		{"none", nil, ""},
+		{"no dates", []registry.Assignment{{Port: 1}}, ""},
+		{"registered", []registry.Assignment{{Registered: "2001-02-03"}, {Registered: "1999-12"}}, "2001-02-03"},
+		{"modified is newer", []registry.Assignment{{Registered: "2001-02-03", Modified: "2024-12-20"}}, "2024-12-20"},
+		{"month only", []registry.Assignment{{Registered: "2025-04"}, {Modified: "2025-03-28"}}, "2025-04"},
+		{"not dates passed over", []registry.Assignment{{Registered: "soon"}, {Modified: "9999-99-9x"}, {Modified: "2020-01-01 "}, {Registered: "2020-01-01"}}, "2020-01-01"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := registry.LastChanged(tt.as); got != tt.want {
+				t.Errorf("LastChanged(%v) = %q; want %q", tt.as, got, tt.want)
 			}
 		})
 	}

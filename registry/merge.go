@@ -12,9 +12,10 @@ type mergeKey struct {
 }
 
 // Merge joins the inputs, the first the most trusted: every distinct
-// (port, range, protocol, name) is kept once, taking the first non-empty
-// description and reference; aliases are gathered from all inputs and also
-// applied to every assignment of the same name and protocol.
+// (port, range, protocol, name) is kept once, each of its text fields
+// (description, reference, assignee, dates, notes…) taken from the first
+// input that has it; aliases are gathered from all inputs and also applied
+// to every assignment of the same name and protocol.
 func Merge(inputs ...[]Assignment) []Assignment {
 	var out []Assignment
 	at := map[mergeKey]int{}
@@ -28,12 +29,15 @@ func Merge(inputs ...[]Assignment) []Assignment {
 				out = append(out, a)
 				i = len(out) - 1
 			}
-			if out[i].Description == "" {
-				out[i].Description = a.Description
-			}
-			if out[i].Reference == "" {
-				out[i].Reference = a.Reference
-			}
+			o := &out[i]
+			fill(&o.Description, a.Description)
+			fill(&o.Reference, a.Reference)
+			fill(&o.Assignee, a.Assignee)
+			fill(&o.Contact, a.Contact)
+			fill(&o.Registered, a.Registered)
+			fill(&o.Modified, a.Modified)
+			fill(&o.Notes, a.Notes)
+			fill(&o.UnauthorizedUse, a.UnauthorizedUse)
 		}
 	}
 	// Aliases name a service, not one port: apply them by name and protocol.
@@ -69,4 +73,11 @@ func Merge(inputs ...[]Assignment) []Assignment {
 	})
 	SortAssignments(out)
 	return out
+}
+
+// fill sets an empty *dst to src.
+func fill(dst *string, src string) {
+	if *dst == "" {
+		*dst = src
+	}
 }

@@ -67,6 +67,12 @@ func TestMergeEdgeCases(t *testing.T) {
 		{"duplicates in one input", [][]registry.Assignment{{
 			{Port: 7, Proto: tcp, Name: "echo"}, {Port: 7, Proto: tcp, Name: "ECHO", Description: "Echo"},
 		}}, []registry.Assignment{{Port: 7, Proto: tcp, Name: "echo", Description: "Echo"}}},
+		{"IANA fields from the first input that has them", [][]registry.Assignment{
+			{{Port: 80, Proto: tcp, Name: "http", Reference: "[RFC9110]", Assignee: "[IESG]", Modified: "2021-10-01"}},
+			{{Port: 80, Proto: tcp, Name: "http", Reference: "[RFC2616]", Assignee: "[Tim_Berners_Lee]", Contact: "[IETF_Chair]",
+				Registered: "1990-01", Modified: "2000-01-01", Notes: "n", UnauthorizedUse: "u"}},
+		}, []registry.Assignment{{Port: 80, Proto: tcp, Name: "http", Reference: "[RFC9110]", Assignee: "[IESG]", Contact: "[IETF_Chair]",
+			Registered: "1990-01", Modified: "2021-10-01", Notes: "n", UnauthorizedUse: "u"}}},
 		{"reserved alone", [][]registry.Assignment{{reserved}, {reserved}}, []registry.Assignment{reserved}},
 		{"reserved on another protocol", [][]registry.Assignment{
 			{reserved}, {{Port: 1023, Proto: tcp, Name: "named"}},

@@ -11,6 +11,9 @@ import (
 // Assignment is one entry of the IANA registry: a service name assigned to a
 // port (or a range of ports) for one transport protocol. A port often has
 // several assignments, one per protocol and sometimes several names.
+//
+// The fields from Reference on come from IANA's CSV only and keep its
+// syntax; References and People turn them into text to show.
 type Assignment struct {
 	Port        uint16   `json:"port"`
 	Last        uint16   `json:"last_port,omitempty"` // last port of a range; 0 for a single port
@@ -18,7 +21,15 @@ type Assignment struct {
 	Name        string   `json:"name"`              // service name; empty for reserved ports
 	Aliases     []string `json:"aliases,omitempty"` // other names, from services(5) files
 	Description string   `json:"description"`
-	Reference   string   `json:"reference,omitempty"` // such as "[RFC9110]"
+	Reference   string   `json:"reference,omitempty"`  // such as "[RFC9110]"
+	Assignee    string   `json:"assignee,omitempty"`   // such as "[IESG]"
+	Contact     string   `json:"contact,omitempty"`    // such as "[IETF_Chair]"
+	Registered  string   `json:"registered,omitempty"` // "2005-08" or "2005-08-01"
+	Modified    string   `json:"modified,omitempty"`   // as Registered
+	Notes       string   `json:"notes,omitempty"`      // IANA's assignment notes
+	// UnauthorizedUse is IANA's note of a use of the port without an
+	// assignment, such as "Known Unauthorized Use on 106".
+	UnauthorizedUse string `json:"unauthorized_use,omitempty"`
 }
 
 // Range returns the ports the assignment covers.

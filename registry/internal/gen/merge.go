@@ -73,7 +73,8 @@ func render(as []registry.Assignment, sources []registry.Source) ([]byte, error)
 			}
 			b.WriteString("}, ")
 		}
-		fmt.Fprintf(&b, "%q, %q},\n", a.Description, a.Reference)
+		fmt.Fprintf(&b, "%q, %q, %q, %q, %q, %q, %q, %q},\n", a.Description, a.Reference,
+			a.Assignee, a.Contact, a.Registered, a.Modified, a.Notes, a.UnauthorizedUse)
 	}
 	b.WriteString("}\n\n")
 	b.WriteString("var builtinByName = []int32{")
