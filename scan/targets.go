@@ -92,7 +92,9 @@ func (t *Targets) Name(addr netip.Addr) string {
 // ParseTargets parses target specs and exclusions into a set of addresses.
 //
 // Each spec is an IPv4 or IPv6 address, a CIDR (10.0.0.0/8,
-// 2001:db8::/120; host bits may be set, the whole network is meant), an
+// 2001:db8::/120; an address with bits set beyond its prefix, such as
+// 10.0.0.0/0 or 10.0.0.5/24, is refused, naming the network it would be
+// and the one probably meant), an
 // IPv4 range (10.0.0.1-20 for the last octet, or 10.0.0.1-10.0.1.5), an IPv6
 // range of two full addresses, or a host name, which stands for every
 // address it resolves to (of opts.Family). A spec may hold several of these
@@ -254,6 +256,9 @@ func tgtParseOne(s, what string) (tgtParsed, error) {
 		if err != nil {
 			return p, specErrorf("%s %q is not a valid CIDR: %v", what, s, err)
 		}
+		if pfx.Addr() != addr {
+			return p, tgtHostBits(what, s, addr, pfx)
+		}
 		first := pfx.Addr()
 		var last tgtKey
 		if first.Is4() {
@@ -293,6 +298,37 @@ func tgtParseOne(s, what string) (tgtParsed, error) {
 	}
 	p.host = s
 	return p, nil
+}
+
+// tgtHostBits explains a CIDR whose address has bits set beyond its prefix
+// (10.0.0.0/0, 192.168.1.0/16): the network it would be, which is wider
+// than the address suggests, and the one probably meant, the shortest
+// prefix in whole octets (IPv4) or hex digits (IPv6) that keeps every bit
+// the address sets (10.0.0.0/8, 192.168.1.0/24).
+func tgtHostBits(what, spec string, addr netip.Addr, pfx netip.Prefix) error {
+	var size string
+	switch n := addr.BitLen() - pfx.Bits(); {
+	case pfx.Bits() == 0:
+		size = "every IPv" + strconv.Itoa(tgtFamily(addr)) + " address"
+	case n <= 16:
+		size = strconv.Itoa(1<<n) + " addresses"
+	default:
+		size = "2^" + strconv.Itoa(n) + " addresses"
+	}
+	// The zero bits at the end, in whole octets of a dotted address and
+	// whole hex digits of an IPv6 one: 10.0.0.0 means a /8, not a /7.
+	raw := tgtRawOf(addr)
+	zeros := bits.TrailingZeros64(raw.lo)
+	if raw.lo == 0 {
+		zeros = 64 + bits.TrailingZeros64(raw.hi)
+	}
+	if addr.Unmap().Is4() {
+		zeros -= zeros % 8
+	} else {
+		zeros -= zeros % 4
+	}
+	meant := netip.PrefixFrom(addr, addr.BitLen()-zeros)
+	return specErrorf("%s %q has bits set beyond its /%d prefix: it would be %s (%s); did you mean %s?", what, spec, pfx.Bits(), pfx, size, meant)
 }
 
 // tgtRangeEnd parses the end of a range that starts at first: a full

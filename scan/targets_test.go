@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/portctl/portctl/registry"
@@ -84,10 +85,8 @@ func TestParseTargets(t *testing.T) {
 		{"ipv6", []string{"2001:db8::1"}, nil, 0, addrs("2001:db8::1")},
 		{"mapped ipv6 is ipv4", []string{"::ffff:10.0.0.1"}, nil, 0, addrs("10.0.0.1")},
 		{"cidr", []string{"10.0.0.0/30"}, nil, 0, addrs("10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3")},
-		{"cidr with host bits", []string{"10.0.0.5/30"}, nil, 0, addrs("10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7")},
 		{"cidr /32", []string{"10.0.0.5/32"}, nil, 0, addrs("10.0.0.5")},
 		{"ipv6 cidr", []string{"2001:db8::/126"}, nil, 0, addrs("2001:db8::", "2001:db8::1", "2001:db8::2", "2001:db8::3")},
-		{"ipv6 cidr with host bits", []string{"2001:db8::ff/127"}, nil, 0, addrs("2001:db8::fe", "2001:db8::ff")},
 		{"mapped cidr is ipv4", []string{"::ffff:10.0.0.0/127"}, nil, 0, addrs("10.0.0.0", "10.0.0.1")},
 		{"last octet range", []string{"10.0.0.1-3"}, nil, 0, addrs("10.0.0.1", "10.0.0.2", "10.0.0.3")},
 		{"one-address range", []string{"10.0.0.7-7"}, nil, 0, addrs("10.0.0.7")},
@@ -208,6 +207,61 @@ func TestParseTargetsErrors(t *testing.T) {
 	}
 }
 
+// TestParseTargetsHostBits: a CIDR whose address sets bits beyond its
+// prefix is refused, naming the network it would be and the shortest
+// prefix, in whole octets or hex digits, that keeps the address's bits; a
+// masked one is taken.
+func TestParseTargetsHostBits(t *testing.T) {
+	tests := []struct {
+		name     string
+		specs    []string
+		excludes []string
+		want     string // the whole message
+	}{
+		{"ipv4 /0", []string{"10.0.0.0/0"}, nil,
+			`target "10.0.0.0/0" has bits set beyond its /0 prefix: it would be 0.0.0.0/0 (every IPv4 address); did you mean 10.0.0.0/8?`},
+		{"ipv4 /16 of a /24", []string{"192.168.1.0/16"}, nil,
+			`target "192.168.1.0/16" has bits set beyond its /16 prefix: it would be 192.168.0.0/16 (65536 addresses); did you mean 192.168.1.0/24?`},
+		{"ipv4 host in a /24", []string{"192.168.1.5/24"}, nil,
+			`target "192.168.1.5/24" has bits set beyond its /24 prefix: it would be 192.168.1.0/24 (256 addresses); did you mean 192.168.1.5/32?`},
+		{"ipv4 /1", []string{"192.0.0.0/1"}, nil,
+			`target "192.0.0.0/1" has bits set beyond its /1 prefix: it would be 128.0.0.0/1 (2^31 addresses); did you mean 192.0.0.0/8?`},
+		{"ipv4 in a list", []string{"10.0.0.0/24,172.16.0.0/8"}, nil,
+			`target "172.16.0.0/8" has bits set beyond its /8 prefix: it would be 172.0.0.0/8 (2^24 addresses); did you mean 172.16.0.0/16?`},
+		{"ipv6 /0", []string{"2001:db8::/0"}, nil,
+			`target "2001:db8::/0" has bits set beyond its /0 prefix: it would be ::/0 (every IPv6 address); did you mean 2001:db8::/32?`},
+		{"ipv6 /16", []string{"2001:db8::/16"}, nil,
+			`target "2001:db8::/16" has bits set beyond its /16 prefix: it would be 2001::/16 (2^112 addresses); did you mean 2001:db8::/32?`},
+		{"ipv6 in hex digits", []string{"2001:db8:ab00::/24"}, nil,
+			`target "2001:db8:ab00::/24" has bits set beyond its /24 prefix: it would be 2001:d00::/24 (2^104 addresses); did you mean 2001:db8:ab00::/40?`},
+		{"ipv6 host in a /127", []string{"2001:db8::ff/127"}, nil,
+			`target "2001:db8::ff/127" has bits set beyond its /127 prefix: it would be 2001:db8::fe/127 (2 addresses); did you mean 2001:db8::ff/128?`},
+		{"ipv6 low bits", []string{"::1/64"}, nil,
+			`target "::1/64" has bits set beyond its /64 prefix: it would be ::/64 (2^64 addresses); did you mean ::1/128?`},
+		{"mapped ipv4", []string{"::ffff:10.0.0.0/96"}, nil,
+			`target "::ffff:10.0.0.0/96" has bits set beyond its /96 prefix: it would be ::ffff:0.0.0.0/96 (2^32 addresses); did you mean ::ffff:10.0.0.0/104?`},
+		{"exclusion", []string{"10.0.0.0/24"}, []string{"10.0.0.1/24"},
+			`exclusion "10.0.0.1/24" has bits set beyond its /24 prefix: it would be 10.0.0.0/24 (256 addresses); did you mean 10.0.0.1/32?`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseTargets(t.Context(), tc.specs, tc.excludes, TargetOptions{})
+			if err == nil {
+				t.Fatalf("ParseTargets(%q, %q) = %d addresses; want the error %q", tc.specs, tc.excludes, got.Len(), tc.want)
+			}
+			if err.Error() != tc.want || !errors.Is(err, registry.ErrSyntax) {
+				t.Errorf("ParseTargets(%q, %q) = %q; want %q, matching registry.ErrSyntax", tc.specs, tc.excludes, err, tc.want)
+			}
+		})
+	}
+	// The suggestion, and every masked prefix, is taken as written.
+	for _, spec := range []string{"0.0.0.0/0", "10.0.0.0/8", "192.168.1.0/24", "192.168.1.5/32", "128.0.0.0/1", "::/0", "2001:db8::/32", "2001:db8:ab00::/40", "2001:db8::ff/128", "::ffff:10.0.0.0/104"} {
+		if _, err := ParseTargets(t.Context(), []string{"10.0.0.1"}, []string{spec}, TargetOptions{}); err != nil {
+			t.Errorf("ParseTargets(10.0.0.1, exclude %q) = %v; want no error", spec, err)
+		}
+	}
+}
+
 func TestParseTargetsLimits(t *testing.T) {
 	for _, spec := range []string{"0.0.0.0/0", "2001:db8::/96", "::ffff:0:0/96"} {
 		got, err := ParseTargets(t.Context(), []string{spec}, nil, TargetOptions{})
@@ -284,7 +338,7 @@ func TestTargetsGroundTruth(t *testing.T) {
 				return at(rng.IntN(1024)).String()
 			case 1:
 				bits := base.BitLen() - rng.IntN(9)
-				return netip.PrefixFrom(at(rng.IntN(1024)), bits).String()
+				return netip.PrefixFrom(at(rng.IntN(1024)), bits).Masked().String()
 			default:
 				a, b := rng.IntN(1024), rng.IntN(1024)
 				return at(min(a, b)).String() + "-" + at(max(a, b)).String()
@@ -386,6 +440,7 @@ func FuzzParseTargets(f *testing.F) {
 	for _, s := range []string{
 		"10.0.0.1", "10.0.0.0/8", "10.0.0.1-20", "10.0.0.1-10.0.1.5", "2001:db8::/120", "::ffff:1.2.3.4",
 		"300.1.1.1/33", "host.example", "a,b 10.0.0.1", "::/0", "fe80::1%eth0", "1.2.3", "10.0.0.5-1",
+		"10.0.0.0/0", "192.168.1.0/16", "2001:db8::/16", "::ffff:10.0.0.0/96",
 	} {
 		f.Add(s, "10.0.0.3,2001:db8::/124", uint8(0))
 	}
@@ -397,6 +452,15 @@ func FuzzParseTargets(f *testing.F) {
 				t.Fatalf("ParseTargets(%q, %q) = %q; want one line matching ErrSyntax", spec, exclude, err)
 			}
 			return
+		}
+		// A CIDR with bits set beyond its prefix is never taken: it
+		// would stand for more addresses than it seems to.
+		for _, arg := range []string{spec, exclude} {
+			for part := range strings.FieldsFuncSeq(arg, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+				if p, err := netip.ParsePrefix(part); err == nil && p != p.Masked() {
+					t.Fatalf("ParseTargets(%q, %q) took %q, which has bits set beyond its prefix", spec, exclude, part)
+				}
+			}
 		}
 		n := got.Len()
 		if n > 1<<32 {
