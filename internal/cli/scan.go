@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -48,9 +49,15 @@ type scanOptions struct {
 	XMLFile     string
 	GrepFile    string
 	All         bool   // show closed and filtered ports too
+	AllowLarge  bool   // --allow-large: more than maxScanAddrs addresses
 	Probes      string // --probes: an nmap-service-probes file
 	Args        []string
 }
+
+// maxScanAddrs is the most addresses a scan takes without --allow-large:
+// an IPv4 /8. More is a slip as a rule (10.0.0.0/0 for 10.0.0.0/8), and
+// probing the whole internet, as masscan says, wants an explicit yes.
+const maxScanAddrs = 1 << 24
 
 // nmapAliases maps nmap's multi-letter single-dash flags to portctl's.
 var nmapAliases = map[string]string{
@@ -94,9 +101,11 @@ func newScanCmd(streams *term.IO, runF func(context.Context, scanOptions) error)
 		Long: `Probe every port of every target and report which are open, closed or
 filtered, with the reason. Targets are addresses, CIDRs (IPv4 and IPv6),
 ranges (10.0.0.1-20), host names (every address they resolve to), or files
-(-iL FILE, - for stdin); --exclude removes some. Ports: 22,80,443, 1-1024,
-- (all), top:N, service names (ssh,https), T:/U: prefixes. The default is
-top:1000.
+(-iL FILE, - for stdin); --exclude removes some. A CIDR's address may not
+set bits beyond its prefix (10.0.0.0/0 is refused: it would be every IPv4
+address), and more than 2^24 addresses (an IPv4 /8) need --allow-large.
+Ports: 22,80,443, 1-1024, - (all), top:N, service names (ssh,https), T:/U:
+prefixes. The default is top:1000.
 
 Pairs are visited in a random but deterministic order (--seed); --shard K/N
 scans one of N disjoint parts; --resume FILE saves where an interrupted scan
@@ -149,11 +158,15 @@ when nmap is installed (or given with --probes FILE), adds its breadth.`,
 			if opts.JSON && opts.JSONL {
 				return usageErrorf("--json and --jsonl exclude each other")
 			}
-			if opts.Rate < 0 || opts.Concurrency < 0 || opts.Timeout < 0 {
-				return usageErrorf("--rate, --concurrency and --timeout take positive values (0 for the default)")
-			}
-			if opts.Retries < -1 {
-				return usageErrorf("--max-retries %d: want 0 or more", opts.Retries)
+			switch {
+			case opts.Rate < 0:
+				return usageErrorf("--rate %d is negative (want probes a second, or 0 for no cap)", opts.Rate)
+			case opts.Concurrency < 0:
+				return usageErrorf("--concurrency %d is negative (want probes in flight, or 0 for the default 1024)", opts.Concurrency)
+			case opts.Timeout < 0:
+				return usageErrorf("--timeout %s is negative (want a duration such as 500ms, 2s, 1m, or 0 to adapt to round trips)", opts.Timeout)
+			case opts.Retries < 0:
+				return usageErrorf("--max-retries %d is negative (want 0 or more; 0 for none)", opts.Retries)
 			}
 			opts.Args = os.Args
 			if runF != nil {
@@ -177,10 +190,11 @@ when nmap is installed (or given with --probes FILE), adds its breadth.`,
 	f.StringVar(&seed, "seed", "", "order the probes with this seed (default: random)")
 	f.StringVar(&opts.Shard, "shard", "", "scan shard K of N, as K/N")
 	f.StringVar(&opts.Resume, "resume", "", "save progress to FILE when interrupted, and continue from it when it exists")
-	f.IntVar(&opts.Rate, "rate", 0, "at most this many new probes a second (0: no cap)")
-	f.IntVar(&opts.Retries, "max-retries", 2, "more attempts for unanswered ports (spaced by the adaptive timeout)")
-	f.DurationVar(&opts.Timeout, "timeout", 0, "fixed probe timeout (default: adapts to measured round trips)")
-	f.IntVar(&opts.Concurrency, "concurrency", 0, "probes in flight (default 1024, within the open-file limit)")
+	f.IntVar(&opts.Rate, "rate", 0, "at most this many new probes a second (0: no cap, the default)")
+	f.IntVar(&opts.Retries, "max-retries", 2, "more attempts for unanswered ports, spaced by the timeout (0: none)")
+	f.DurationVar(&opts.Timeout, "timeout", 0, "fixed probe timeout (0, the default: adapts to measured round trips)")
+	f.IntVar(&opts.Concurrency, "concurrency", 0, "probes in flight (0: the default, 1024 within the open-file limit)")
+	f.BoolVar(&opts.AllowLarge, "allow-large", false, "scan more than 2^24 addresses (an IPv4 /8); without it a larger scan is refused")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document at the end")
 	f.BoolVar(&opts.JSONL, "jsonl", false, "stream one JSON object per port as it is decided")
 	f.StringVar(&opts.XMLFile, "xml", "", "also write nmap XML to FILE; nmap: -oX")
@@ -251,6 +265,15 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 	}
 	if tset.Len() == 0 {
 		return usageErrorf("no targets left after --exclude")
+	}
+	// A resumed scan was let through when it started.
+	if n := tset.Len(); n > maxScanAddrs && !opts.AllowLarge && !resuming {
+		what := "targets " + quoteSpecs(targets) + " are"
+		if len(targets) == 1 {
+			what = "target " + quoteSpecs(targets) + " is"
+		}
+		return usageErrorf("%s %s addresses, more than the 2^24 (an IPv4 /8) a scan takes without --allow-large; narrow it with --exclude or a longer prefix, or add --allow-large if you mean it",
+			what, addrCount(n))
 	}
 	defaultProto := registry.TCP
 	if slices.Contains(opts.Types, "U") && !slices.Contains(opts.Types, "T") {
@@ -390,6 +413,28 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 		return werr
 	}
 	return endErr
+}
+
+// quoteSpecs quotes the target specs for a message, the first few only.
+func quoteSpecs(specs []string) string {
+	const most = 3
+	q := make([]string, 0, most)
+	for _, s := range specs[:min(len(specs), most)] {
+		q = append(q, strconv.Quote(s))
+	}
+	if len(specs) > most {
+		q = append(q, fmt.Sprintf("and %d more", len(specs)-most))
+	}
+	return strings.Join(q, ", ")
+}
+
+// addrCount formats a number of addresses, as 2^k when it is a power of
+// two.
+func addrCount(n uint64) string {
+	if n > 1 && n&(n-1) == 0 {
+		return fmt.Sprintf("2^%d", bits.TrailingZeros64(n))
+	}
+	return strconv.FormatUint(n, 10)
 }
 
 // readSpecFile reads targets from a file, or stdin for "-".
@@ -544,7 +589,28 @@ func (t *scanTable) End(s report.Summary) error {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "%d open ports on %d of %d hosts scanned in %.3fs\n", open, countOpenHosts(t.hosts), s.Hosts, s.Elapsed.Seconds())
+	// What the hosts without a listed port answered, so that a scan that
+	// found nothing open still shows what it found.
+	unlisted, hidden := 0, map[scan.State]int{}
+	for _, h := range t.hosts {
+		if len(h.ports) == 0 {
+			unlisted++
+			for state, n := range h.counts {
+				hidden[state] += n
+			}
+		}
+	}
+	var counts []string
+	for _, state := range []scan.State{scan.Closed, scan.Filtered, scan.OpenFiltered} {
+		if n := hidden[state]; n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, state))
+		}
+	}
+	line := fmt.Sprintf("%s on %d of %s scanned in %.3fs", plural(open, "open port"), countOpenHosts(t.hosts), plural(s.Hosts, "host"), s.Elapsed.Seconds())
+	if len(counts) > 0 {
+		line += fmt.Sprintf("; %s without open ports: %s (-a lists them)", plural(unlisted, "host"), strings.Join(counts, ", "))
+	}
+	fmt.Fprintln(w, line)
 	return nil
 }
 
