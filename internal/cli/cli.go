@@ -4,13 +4,16 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/portctl/portctl/internal/term"
 )
@@ -60,9 +63,7 @@ func NewRootCmd(streams *term.IO) *cobra.Command {
 	root.SetIn(streams.In)
 	root.SetVersionTemplate("portctl {{.Version}}\n")
 	root.PersistentFlags().BoolVar(&noColor, "no-color", false, "turn colour off (as NO_COLOR does)")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageErrorf("%s: %v (see 'portctl %s --help')", c.Name(), err, strings.TrimPrefix(c.CommandPath(), "portctl "))
-	})
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(
 		newInfoCmd(streams, nil),
 		newSearchCmd(streams, nil),
@@ -81,6 +82,107 @@ func NewRootCmd(streams *term.IO) *cobra.Command {
 		newServeCmd(streams, nil),
 	)
 	return root
+}
+
+// flagError is the root's flag error function, which every command
+// inherits: a bad or missing flag value becomes one line naming the flag,
+// the value and what the flag accepts, in place of pflag's message with
+// the parser's internals ("strconv.ParseInt: parsing …"); other flag
+// errors point at the command's help.
+func flagError(c *cobra.Command, err error) error {
+	if e, ok := errors.AsType[*pflag.InvalidValueError](err); ok {
+		return flagValueError(e.GetFlag(), e.GetValue(), e.Unwrap())
+	}
+	if e, ok := errors.AsType[*pflag.ValueRequiredError](err); ok {
+		f := e.GetFlag()
+		if want := flagWants(f); want != "" {
+			return usageErrorf("--%s needs a value (want %s)", f.Name, want)
+		}
+		return usageErrorf("--%s needs a value (see 'portctl %s --help')", f.Name, strings.TrimPrefix(c.CommandPath(), "portctl "))
+	}
+	return usageErrorf("%s: %v (see 'portctl %s --help')", c.Name(), err, strings.TrimPrefix(c.CommandPath(), "portctl "))
+}
+
+// flagValueError says why value is not one flag f takes.
+func flagValueError(f *pflag.Flag, value string, cause error) error {
+	name, want := "--"+f.Name, flagWants(f)
+	outOfRange := errors.Is(cause, strconv.ErrRange)
+	_, floatErr := strconv.ParseFloat(value, 64)
+	switch kind, size := flagKind(f); kind {
+	case "int":
+		switch {
+		case outOfRange:
+			return usageErrorf("%s %q is out of range (want a whole number from %d to %d)", name, value, int64(-1)<<(size-1), int64(1<<(size-1)-1))
+		case floatErr == nil:
+			return usageErrorf("%s %q is not a whole number (want %s)", name, value, want)
+		}
+		return usageErrorf("%s %q is not a number (want %s)", name, value, want)
+	case "uint":
+		switch {
+		case strings.HasPrefix(strings.TrimSpace(value), "-") && floatErr == nil:
+			return usageErrorf("%s %q is negative (want %s)", name, value, want)
+		case outOfRange:
+			return usageErrorf("%s %q is out of range (want %s)", name, value, want)
+		case floatErr == nil:
+			return usageErrorf("%s %q is not a whole number (want %s)", name, value, want)
+		}
+		return usageErrorf("%s %q is not a number (want %s)", name, value, want)
+	case "float":
+		if outOfRange {
+			return usageErrorf("%s %q is out of range (want %s)", name, value, want)
+		}
+		return usageErrorf("%s %q is not a number (want %s)", name, value, want)
+	case "duration":
+		return usageErrorf("%s %q is not a duration (want %s)", name, value, want)
+	case "bool":
+		return usageErrorf("%s %q is not true or false (want %s)", name, value, want)
+	case "ip":
+		return usageErrorf("%s %q is not an IP address (want %s)", name, value, want)
+	}
+	return usageErrorf("%s %q is not accepted: %v", name, value, cause)
+}
+
+// flagKind sorts a flag's pflag type into int, uint, float, duration, bool
+// or ip, with its size in bits for numbers; "" for the others.
+func flagKind(f *pflag.Flag) (kind string, size int) {
+	t := f.Value.Type()
+	for _, k := range []string{"uint", "int", "float"} {
+		if rest, ok := strings.CutPrefix(t, k); ok {
+			if rest == "" {
+				return k, strconv.IntSize
+			}
+			if n, err := strconv.Atoi(rest); err == nil {
+				return k, n
+			}
+		}
+	}
+	switch t {
+	case "count":
+		return "int", strconv.IntSize
+	case "duration", "bool", "ip":
+		return t, 0
+	}
+	return "", 0
+}
+
+// flagWants says what values flag f takes, in the words of the other
+// messages; "" when its type says nothing more than "a string".
+func flagWants(f *pflag.Flag) string {
+	switch kind, size := flagKind(f); kind {
+	case "int":
+		return "a whole number"
+	case "uint":
+		return fmt.Sprintf("a whole number 0-%d", uint64(1<<size-1))
+	case "float":
+		return "a number such as 2.5"
+	case "duration":
+		return "a duration such as 500ms, 2s, 1m"
+	case "bool":
+		return fmt.Sprintf("--%s=true or --%s=false", f.Name, f.Name)
+	case "ip":
+		return "an address such as 192.0.2.1 or 2001:db8::1"
+	}
+	return ""
 }
 
 // isNegativeNumber reports whether s looks like "-1", which the flag parser
