@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/portctl/portctl/netns"
 )
 
 // ErrNotImplemented is returned where the OS gives portctl no way to read
@@ -180,6 +182,9 @@ type Socket struct {
 	// Expires is the time left on the socket's timer: for TIME_WAIT, how
 	// long until the kernel forgets the connection.
 	Expires time.Duration `json:"expires_ns,omitempty"`
+	// NetNS is the inode of the network namespace the socket lives in, set
+	// by ListAll (see Table.Namespaces); List leaves it 0.
+	NetNS uint64 `json:"netns,omitempty"`
 	// Processes hold the socket: several after a fork that followed listen.
 	// Sockets with the same single holder share this slice: do not modify
 	// it in place.
@@ -219,6 +224,34 @@ type Process struct {
 	DockerProxy *DockerProxy `json:"docker_proxy,omitempty"`
 	// SocketActivated is set when systemd passed the socket in (LISTEN_FDS).
 	SocketActivated bool `json:"socket_activated,omitempty"`
+	// ContainerInfo names the container the process runs in or, for
+	// docker-proxy, the one it forwards to, as the container engine's API
+	// tells. List never sets it; package containers fills it in.
+	ContainerInfo *ContainerInfo `json:"container_info,omitempty"`
+}
+
+// ContainerInfo is what a container engine's API says of a container.
+type ContainerInfo struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Image string `json:"image,omitempty"`
+	// Runtime is "docker" or "podman".
+	Runtime string `json:"runtime,omitempty"`
+	// ComposeProject and ComposeService come from Compose's labels.
+	ComposeProject string `json:"compose_project,omitempty"`
+	ComposeService string `json:"compose_service,omitempty"`
+}
+
+// Namespace is a network namespace of the host (see ListAll), with the
+// container or pod whose processes are in it, where their cgroups tell.
+type Namespace struct {
+	netns.Namespace
+	Container string `json:"container,omitempty"`
+	Runtime   string `json:"runtime,omitempty"`
+	Pod       string `json:"pod,omitempty"`
+	// ContainerInfo names the container through its engine's API; package
+	// containers fills it in.
+	ContainerInfo *ContainerInfo `json:"container_info,omitempty"`
 }
 
 // Query selects sockets. The zero Query selects nothing: set Protos,
@@ -266,4 +299,7 @@ type Table struct {
 	Unattributed int `json:"unattributed"`
 	// Partial is true when some /proc entries could not be read.
 	Partial bool `json:"partial"`
+	// Namespaces describes the network namespaces whose sockets ListAll
+	// listed, by the inode in Socket.NetNS.
+	Namespaces []Namespace `json:"namespaces,omitempty"`
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/portctl/portctl/containers"
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/sockets"
 )
@@ -24,6 +26,7 @@ type killOptions struct {
 	Force   bool
 	Yes     bool
 	DryRun  bool
+	NetNS   string // the namespace whose port it is; processes are signalled wherever they run
 	JSON    bool
 }
 
@@ -55,6 +58,7 @@ or a container holds the port, says which command frees it for good.`,
 			if opts.Timeout <= 0 {
 				return usageErrorf("--timeout %s: want a positive duration such as 5s", opts.Timeout)
 			}
+			opts.NetNS = netnsPath(opts.NetNS)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -67,6 +71,7 @@ or a container holds the port, says which command frees it for good.`,
 	f.BoolVarP(&opts.Force, "force", "f", false, "send SIGKILL to processes still running after --timeout")
 	f.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	f.BoolVarP(&opts.DryRun, "dry-run", "n", false, "say what would be signalled, and do nothing")
+	f.StringVar(&opts.NetNS, "netns", "", "the port of this network namespace (a name under /run/netns, or a path)")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
 }
@@ -164,7 +169,7 @@ func runKill(ctx context.Context, streams *term.IO, opts killOptions) error {
 // decides what happens to each: the indexes of those to signal are
 // returned. An error says why there is nothing to act on.
 func planKill(ctx context.Context, opts killOptions) (killResult, []int, error) {
-	rep, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, "")
+	rep, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, opts.NetNS)
 	if err != nil {
 		return killResult{}, nil, err
 	}
@@ -179,6 +184,10 @@ func planKill(ctx context.Context, opts killOptions) (killResult, []int, error) 
 		return killResult{}, nil, negativef("nothing listens on port %d", opts.Port)
 	}
 	holders := use.Holders()
+	if slices.ContainsFunc(holders, func(p *sockets.Process) bool { return containers.IsEngine(p) || p.Container != "" }) {
+		idx, _ := askEngines(ctx) // without an engine, the advice names what /proc tells
+		nameHolders(idx, use)
+	}
 	if len(holders) == 0 {
 		if os.Geteuid() != 0 {
 			return killResult{}, nil, fmt.Errorf("port %d is held by another user's process: %w", opts.Port, os.ErrPermission)
@@ -197,6 +206,8 @@ func planKill(ctx context.Context, opts killOptions) (killResult, []int, error) 
 			t.Action, t.Reason = "refused", "PID 1 is the init system; stopping it would stop the machine"
 		case p.PID == os.Getpid():
 			t.Action, t.Reason = "refused", "that is portctl itself"
+		case holdsForContainer(p):
+			t.Action, t.Reason = "refused", engineRefusal(p)
 		case opts.DryRun:
 			t.Action = "would-signal"
 		default:
@@ -206,6 +217,15 @@ func planKill(ctx context.Context, opts killOptions) (killResult, []int, error) 
 		res.Targets = append(res.Targets, t)
 	}
 	return res, act, nil
+}
+
+// engineRefusal says why kill leaves a container engine's process alone,
+// and what frees the port instead.
+func engineRefusal(p *sockets.Process) string {
+	if p.ContainerInfo != nil {
+		return fmt.Sprintf("%s publishes the port for container %s; killing it would not free the port for good: %s", p.Name, p.ContainerInfo.Name, containerStop(*p.ContainerInfo))
+	}
+	return fmt.Sprintf("docker-proxy publishes the port for the container at %s; killing it would only break the published port: 'docker ps --filter publish=%d' names the container, and 'docker stop <container>' frees the port", p.DockerProxy.Container, p.DockerProxy.Host.Port())
 }
 
 // executeKill sends SIGTERM to the targets act names (SIGKILL after
@@ -252,7 +272,7 @@ func executeKill(ctx context.Context, res *killResult, act []int, opts killOptio
 	// threads, which share its files, finish exiting: give the sockets a
 	// moment to close.
 	for deadline := time.Now().Add(time.Second); ; time.Sleep(20 * time.Millisecond) {
-		after, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, "")
+		after, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, opts.NetNS)
 		res.Freed = err == nil && len(after.use.Listeners)+len(after.use.Bound) == 0
 		if res.Freed || !exited || time.Now().After(deadline) || ctx.Err() != nil {
 			break

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portctl/portctl/containers"
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
@@ -27,6 +28,7 @@ type lsOptions struct {
 	Process    string
 	NoProcs    bool
 	NetNS      string
+	AllNetNS   bool
 	Watch      time.Duration // 0: once
 	JSON       bool
 }
@@ -53,6 +55,7 @@ reports and '?' for the process; a line on stderr says how many.`,
   portctl ls -p 5432         # only port 5432 (filtered in the kernel)
   portctl ls --state time-wait
   portctl ls --process nginx --json
+  portctl ls --all-netns     # containers' own listeners too
   portctl ls --watch`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -80,6 +83,9 @@ reports and '?' for the process; a line on stderr says how many.`,
 				return usageErrorf("--pid %d: want a process ID", opts.PID)
 			}
 			opts.NetNS = netnsPath(opts.NetNS)
+			if opts.AllNetNS && opts.NetNS != "" {
+				return usageErrorf("--netns and --all-netns: give one (--all-netns lists every namespace)")
+			}
 			if watch {
 				if interval < 100*time.Millisecond {
 					return usageErrorf("--interval %s: want at least 100ms", interval)
@@ -106,6 +112,7 @@ reports and '?' for the process; a line on stderr says how many.`,
 	f.StringVar(&opts.Process, "process", "", "only sockets held by processes whose name or command contains this")
 	f.BoolVar(&opts.NoProcs, "no-procs", false, "skip process attribution (fastest; shows uids)")
 	f.StringVar(&opts.NetNS, "netns", "", "list the sockets of this network namespace (a name under /run/netns, or a path)")
+	f.BoolVar(&opts.AllNetNS, "all-netns", false, "list the sockets of every network namespace (containers' too), with a NETNS column")
 	f.BoolVarP(&watch, "watch", "w", false, "refresh until interrupted")
 	f.DurationVar(&interval, "interval", time.Second, "refresh interval for --watch")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON")
@@ -190,6 +197,8 @@ func processMatches(p *sockets.Process, name string) bool {
 type lsResult struct {
 	Sockets      []socketJSON `json:"sockets"`
 	Unattributed int          `json:"unattributed"`
+	// Namespaces, with --all-netns, describes each socket's netns.
+	Namespaces []sockets.Namespace `json:"namespaces,omitempty"`
 }
 
 func runLs(ctx context.Context, streams *term.IO, opts lsOptions) error {
@@ -199,9 +208,17 @@ func runLs(ctx context.Context, streams *term.IO, opts lsOptions) error {
 	reg := loadRegistry(streams)
 	q := opts.query()
 	once := func() error {
-		t, err := sockets.List(ctx, q)
+		list := sockets.List
+		if opts.AllNetNS {
+			list = sockets.ListAll
+		}
+		t, err := list(ctx, q)
 		if err != nil {
 			return err
+		}
+		var engines *containers.Index
+		if q.Processes || opts.AllNetNS {
+			engines = nameContainers(ctx, streams, t)
 		}
 		socks := t.Sockets[:0]
 		for _, s := range t.Sockets {
@@ -209,17 +226,17 @@ func runLs(ctx context.Context, streams *term.IO, opts lsOptions) error {
 				socks = append(socks, s)
 			}
 		}
-		order := sortSockets(socks)
+		order := sortSockets(socks, t.Namespaces)
 		if opts.JSON {
 			sorted := make([]sockets.Socket, len(order))
 			for k, i := range order {
 				sorted[k] = socks[i]
 			}
-			return writeJSON(streams.Out, lsResult{Sockets: socketsJSON(sorted, reg), Unattributed: t.Unattributed})
+			return writeJSON(streams.Out, lsResult{Sockets: socketsJSON(sorted, reg), Unattributed: t.Unattributed, Namespaces: t.Namespaces})
 		}
 		if len(socks) == 0 {
 			fmt.Fprintln(streams.Err, "portctl: no sockets match")
-		} else if err := renderSockets(streams, socks, order, reg, q.Processes); err != nil {
+		} else if err := renderSockets(streams, socks, order, reg, q.Processes, t.Namespaces, engines); err != nil {
 			return err
 		}
 		attributionHint(streams, t.Unattributed)

@@ -306,20 +306,6 @@ func TestKillRefusesItself(t *testing.T) {
 // unattributed and say how to see it.
 func TestIntegrationUnprivileged(t *testing.T) {
 	requireRoot(t)
-	dir, err := os.MkdirTemp("", "portctl-unpriv-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "portctl.test")
-	data, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -327,21 +313,7 @@ func TestIntegrationUnprivileged(t *testing.T) {
 	t.Cleanup(func() { l.Close() })
 	port := l.Addr().(*net.TCPAddr).Port
 
-	asNobody := func(args ...string) (int, string, string) {
-		cmd := exec.Command(bin, append([]string{"-test.run=^$", "--"}, args...)...)
-		cmd.Env = []string{"PORTCTL_TEST_HELPER=portctl", "HOME=" + dir, "XDG_CACHE_HOME=" + dir, "PATH=/usr/bin:/bin"}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, out.String(), errb.String()
-	}
+	asNobody := func(args ...string) (int, string, string) { return asUser(t, 65534, args...) }
 	code, out, stderr := asNobody("ls", "-p", fmt.Sprint(port))
 	if code != ExitOK || !strings.Contains(out, "root") || !strings.Contains(out, "?") {
 		t.Errorf("ls as nobody: exit %d\n%s", code, out)
@@ -376,4 +348,36 @@ func TestEphemeralRuns(t *testing.T) {
 			t.Errorf("portctl %q: exit %d; want %d", bad, code, ExitUsage)
 		}
 	}
+}
+
+// asUser runs this test binary as the CLI, as another user.
+func asUser(t *testing.T, uid uint32, args ...string) (int, string, string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "portctl-as-user-") // t.TempDir's parent is private
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "portctl.test")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append([]string{"-test.run=^$", "--"}, args...)...)
+	cmd.Env = []string{"PORTCTL_TEST_HELPER=portctl", "HOME=" + dir, "XDG_CACHE_HOME=" + dir, "PATH=/usr/bin:/bin", "DOCKER_HOST=" + os.Getenv("DOCKER_HOST")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), errb.String()
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portctl/portctl/containers"
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/port"
@@ -38,6 +39,7 @@ type socketJSON struct {
 	RecvQ         uint32             `json:"recv_q"`
 	SendQ         uint32             `json:"send_q"`
 	ExpiresMS     int64              `json:"expires_ms,omitempty"`
+	NetNS         uint64             `json:"netns,omitempty"` // the namespace's inode, with --all-netns
 	Service       string             `json:"service,omitempty"`
 	Processes     []*sockets.Process `json:"processes"`
 }
@@ -58,6 +60,7 @@ func toJSON(s sockets.Socket, reg *registry.Registry) socketJSON {
 		RecvQ:         s.RecvQ,
 		SendQ:         s.SendQ,
 		ExpiresMS:     s.Expires.Milliseconds(),
+		NetNS:         s.NetNS,
 		Service:       serviceName(reg, s),
 		Processes:     s.Processes,
 	}
@@ -117,21 +120,27 @@ func processCell(ps []*sockets.Process) string {
 }
 
 // whereCell names where the first holder runs: its container, pod or
-// systemd unit.
-func whereCell(ps []*sockets.Process) string {
-	if len(ps) == 0 {
+// systemd unit; or, for a container engine's process, the container it
+// holds the port for, when idx knows.
+func whereCell(s *sockets.Socket, idx *containers.Index) string {
+	if len(s.Processes) == 0 {
 		return ""
 	}
-	p := ps[0]
+	p := s.Processes[0]
+	if p.DockerProxy == nil && p.ContainerInfo == nil {
+		if c := idx.Publisher(p, s.Proto.String(), s.Local.Port()); c != nil {
+			return p.Name + "→" + c.Name
+		}
+	}
 	switch {
+	case p.DockerProxy != nil && p.ContainerInfo != nil:
+		return fmt.Sprintf("docker-proxy→%s:%d", p.ContainerInfo.Name, p.DockerProxy.Container.Port())
 	case p.DockerProxy != nil:
 		return "docker-proxy→" + p.DockerProxy.Container.String()
+	case p.ContainerInfo != nil:
+		return p.ContainerInfo.Runtime + ":" + p.ContainerInfo.Name
 	case p.Container != "":
-		id := p.Container
-		if len(id) > 12 {
-			id = id[:12]
-		}
-		return p.Runtime + ":" + id
+		return p.Runtime + ":" + shortID(p.Container)
 	case p.Unit != "":
 		return p.Unit
 	}
@@ -154,15 +163,23 @@ func userCell(s sockets.Socket, users map[uint32]string) string {
 	return n
 }
 
-// sortSockets orders the table: protocol, local port, local address,
-// remote end. It sorts indexes, not the (large) sockets themselves.
-func sortSockets(socks []sockets.Socket) []int32 {
+// sortSockets orders the table: namespace (in the order of nss, when
+// given), protocol, local port, local address, remote end. It sorts
+// indexes, not the (large) sockets themselves.
+func sortSockets(socks []sockets.Socket, nss []sockets.Namespace) []int32 {
 	idx := make([]int32, len(socks))
 	for i := range idx {
 		idx[i] = int32(i)
 	}
+	rank := make(map[uint64]int, len(nss))
+	for i, n := range nss {
+		rank[n.Inode] = i
+	}
 	slices.SortFunc(idx, func(i, j int32) int {
 		a, b := &socks[i], &socks[j]
+		if a.NetNS != b.NetNS {
+			return rank[a.NetNS] - rank[b.NetNS]
+		}
 		if a.Proto != b.Proto {
 			return int(a.Proto) - int(b.Proto)
 		}
@@ -188,13 +205,15 @@ type sockRenderer struct {
 	st       term.Style
 	procs    bool
 	remote   bool
+	netns    map[uint64]string           // namespace labels, when the table spans namespaces
+	engines  *containers.Index           // names the containers engines hold ports for
 	procCell map[*sockets.Process]string // first holder -> cell, for single holders
 	users    map[uint32]string
 	services map[uint32]string // proto<<16 | port -> name
 	buf      []byte
 }
 
-const sockColumns = 8
+const sockColumns = 9
 
 // cells writes the row's cells into the renderer's buffer and returns
 // their end offsets; the cells are valid until the next call.
@@ -203,6 +222,10 @@ func (r *sockRenderer) cells(s *sockets.Socket) [sockColumns]int {
 	b := r.buf[:0]
 	col := 0
 	end := func() { ends[col] = len(b); col++ }
+	if r.netns != nil {
+		b = append(b, r.netns[s.NetNS]...)
+	}
+	end()
 	b = append(b, s.Proto.String()...)
 	if s.MPTCP {
 		b = append(b, "+mp"...)
@@ -228,7 +251,7 @@ func (r *sockRenderer) cells(s *sockets.Socket) [sockColumns]int {
 		end()
 		b = append(b, r.userCell(s)...)
 		end()
-		b = append(b, whereCell(s.Processes)...)
+		b = append(b, whereCell(s, r.engines)...)
 		end()
 	} else {
 		b = strconv.AppendUint(b, uint64(s.UID), 10)
@@ -286,18 +309,26 @@ func (r *sockRenderer) service(s *sockets.Socket) string {
 	return name
 }
 
-// renderSockets prints the socket table in the order idx gives.
-func renderSockets(streams *term.IO, socks []sockets.Socket, idx []int32, reg *registry.Registry, withProcs bool) error {
+// renderSockets prints the socket table in the order idx gives, with a
+// NETNS column when nss, the namespaces of a table that spans several, is
+// given.
+func renderSockets(streams *term.IO, socks []sockets.Socket, idx []int32, reg *registry.Registry, withProcs bool, nss []sockets.Namespace, engines *containers.Index) error {
 	r := &sockRenderer{
-		reg: reg, st: streams.Style(), procs: withProcs,
+		reg: reg, st: streams.Style(), procs: withProcs, engines: engines,
 		remote:   slices.ContainsFunc(socks, func(s sockets.Socket) bool { return s.Remote.Port() != 0 }),
 		procCell: map[*sockets.Process]string{}, users: map[uint32]string{}, services: map[uint32]string{},
 	}
-	header := [sockColumns]string{"PROTO", "STATE", "LOCAL", "REMOTE", "PROCESS", "USER", "WHERE", "SERVICE"}
-	if !withProcs {
-		header[4], header[5], header[6] = "UID", "", ""
+	if nss != nil {
+		r.netns = make(map[uint64]string, len(nss))
+		for _, n := range nss {
+			r.netns[n.Inode] = namespaceLabel(n)
+		}
 	}
-	show := [sockColumns]bool{true, true, true, r.remote, true, withProcs, withProcs, true}
+	header := [sockColumns]string{"NETNS", "PROTO", "STATE", "LOCAL", "REMOTE", "PROCESS", "USER", "WHERE", "SERVICE"}
+	if !withProcs {
+		header[5], header[6], header[7] = "UID", "", ""
+	}
+	show := [sockColumns]bool{nss != nil, true, true, true, r.remote, true, withProcs, withProcs, true}
 	// First pass: column widths.
 	var widths [sockColumns]int
 	for c, h := range header {
@@ -352,6 +383,31 @@ func renderSockets(streams *term.IO, socks []sockets.Socket, idx []int32, reg *r
 		}
 	}
 	return w.Flush()
+}
+
+// namespaceLabel names a network namespace for the NETNS column: "host",
+// the container's name, its runtime and short ID, the pod, the 'ip netns'
+// name, or net:[INODE].
+func namespaceLabel(n sockets.Namespace) string {
+	switch {
+	case n.Host:
+		return "host"
+	case n.ContainerInfo != nil:
+		return n.ContainerInfo.Runtime + ":" + n.ContainerInfo.Name
+	case n.Container != "":
+		return n.Runtime + ":" + shortID(n.Container)
+	case n.Pod != "":
+		return "pod:" + n.Pod
+	}
+	return n.Label()
+}
+
+// shortID shortens a container ID to the 12 digits docker ps shows.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }
 
 // attributionHint explains, on stderr, sockets that no visible process

@@ -7,12 +7,14 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/portctl/portctl/containers"
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/registry"
@@ -26,6 +28,7 @@ type whoOptions struct {
 	Protos   sockets.Proto
 	BindTest bool
 	NetNS    string
+	AllNetNS bool
 	JSON     bool
 }
 
@@ -38,15 +41,16 @@ func newWhoCmd(streams *term.IO, runF func(context.Context, whoOptions) error) *
 		Use:   "who PORT|ADDR:PORT",
 		Short: "Who holds a port, and why it is busy",
 		Long: `Explain why a port is busy: a process listening on it (PID, command line,
-user, start time, systemd unit or container), an outgoing connection using it
-as its source port, only TIME_WAIT remnants of closed connections (and when
+user, start time, systemd unit or container), a container that Docker
+publishes it for, an outgoing connection using it as its source port, only TIME_WAIT remnants of closed connections (and when
 they expire), a reserved port, or nothing at all.
 
 Exit status: 0 when something holds the port, 1 when it is free.`,
 		Example: `  portctl who 3000
   portctl who 53 --proto udp
   portctl who 127.0.0.1:8080 --bind-test
-  portctl who postgresql --json`,
+  portctl who postgresql --json
+  portctl who 8080 --all-netns`,
 		Args: exactArgs(1, "a port, a service name or ADDR:PORT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -57,6 +61,12 @@ Exit status: 0 when something holds the port, 1 when it is free.`,
 				return err
 			}
 			opts.NetNS = netnsPath(opts.NetNS)
+			if opts.AllNetNS && opts.NetNS != "" {
+				return usageErrorf("--netns and --all-netns: give one (--all-netns looks in every namespace)")
+			}
+			if opts.AllNetNS && opts.BindTest {
+				return usageErrorf("--bind-test and --all-netns: a bind test tries this namespace only")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -66,6 +76,7 @@ Exit status: 0 when something holds the port, 1 when it is free.`,
 	cmd.Flags().StringVarP(&proto, "proto", "P", "", "tcp or udp (default both)")
 	cmd.Flags().BoolVar(&opts.BindTest, "bind-test", false, "also try a real bind on the address (0.0.0.0 and :: by default)")
 	cmd.Flags().StringVar(&opts.NetNS, "netns", "", "look in this network namespace (a name under /run/netns, or a path)")
+	cmd.Flags().BoolVar(&opts.AllNetNS, "all-netns", false, "look in every network namespace (containers' too)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
 }
@@ -138,8 +149,36 @@ type whoResult struct {
 	Bound         []socketJSON       `json:"bound"`
 	ExpiresMS     int64              `json:"time_wait_expires_ms,omitempty"`
 	Holders       []*sockets.Process `json:"holders"`
-	Advice        []string           `json:"advice"`
-	BindTest      []bindResult       `json:"bind_test,omitempty"`
+	// Published lists the containers a container engine publishes the
+	// port for (through docker-proxy or its NAT rules alone).
+	Published []publishedJSON    `json:"published,omitempty"`
+	Advice    []string           `json:"advice"`
+	BindTest  []bindResult       `json:"bind_test,omitempty"`
+	NetNS     *sockets.Namespace `json:"netns,omitempty"` // with --all-netns
+}
+
+// publishedJSON is a container port published on the port asked about.
+type publishedJSON struct {
+	Container     sockets.ContainerInfo `json:"container"`
+	Protocol      string                `json:"protocol"`
+	HostAddress   string                `json:"host_address"`
+	HostPort      uint16                `json:"host_port"`
+	ContainerAddr string                `json:"container_address,omitempty"`
+	ContainerPort uint16                `json:"container_port"`
+}
+
+// verdictPublished is who's verdict for a port that no socket here holds
+// but a container engine publishes through its NAT rules: binding it may
+// work, yet the engine's rules take its traffic, and 'docker run -p'
+// answers "port is already allocated".
+const verdictPublished sockets.Verdict = "published"
+
+// whoAllResult is what `who --all-netns --json` prints: one result per
+// namespace where something holds the port.
+type whoAllResult struct {
+	Port       uint16      `json:"port"`
+	Held       bool        `json:"held"`
+	Namespaces []whoResult `json:"namespaces"`
 }
 
 // bindResult is one attempt of --bind-test.
@@ -237,29 +276,17 @@ func runWho(ctx context.Context, streams *term.IO, opts whoOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if opts.AllNetNS {
+		return runWhoAll(ctx, streams, opts)
+	}
 	rep, err := portUse(ctx, opts.Port, opts.Addr, opts.Protos, opts.NetNS)
 	if err != nil {
 		return err
 	}
-	use, unattributed := rep.use, rep.unattributed
 	host, _ := netconf.ReadNetNS(opts.NetNS) // the documented defaults stand in for what cannot be read
 	reg := loadRegistry(streams)
-	res := whoResult{
-		Port: opts.Port, Protocols: opts.Protos.String(), Verdict: use.Verdict(),
-		Reserved: host.IsReserved(opts.Port), Ephemeral: host.InEphemeral(opts.Port),
-		Privileged: host.Privileged(opts.Port),
-		Listeners:  socketsJSON(use.Listeners, reg), Served: rep.served, TimeWaitCount: rep.timeWait,
-		Clients: socketsJSON(use.Clients, reg), TimeWait: socketsJSON(use.TimeWait, reg),
-		Bound: socketsJSON(use.Bound, reg), ExpiresMS: use.LastExpiry().Milliseconds(),
-		Holders: use.Holders(), Advice: whoAdvice(use, host, opts.Port),
-	}
-	if res.Holders == nil {
-		res.Holders = []*sockets.Process{}
-	}
-	if opts.Addr.IsValid() {
-		res.Address = opts.Addr.String()
-	}
-	res.Held = res.Verdict != sockets.VerdictFree
+	idx := containerIndex(ctx, streams)
+	res := makeWhoResult(rep.use, rep, host, reg, idx, opts)
 	if opts.BindTest {
 		res.BindTest = bindTest(ctx, opts.Addr, opts.Port, opts.Protos)
 	}
@@ -268,8 +295,8 @@ func runWho(ctx context.Context, streams *term.IO, opts whoOptions) error {
 			return err
 		}
 	} else {
-		printWho(streams, res, use)
-		attributionHint(streams, unattributed)
+		printWho(streams, res, rep.use)
+		attributionHint(streams, rep.unattributed)
 	}
 	if !res.Held {
 		return negativef("")
@@ -277,11 +304,173 @@ func runWho(ctx context.Context, streams *term.IO, opts whoOptions) error {
 	return nil
 }
 
+// makeWhoResult builds who's answer for one namespace from what holds the
+// port there, naming containers through idx.
+func makeWhoResult(use sockets.PortUse, rep portReport, host netconf.Host, reg *registry.Registry, idx *containers.Index, opts whoOptions) whoResult {
+	holders := use.Holders()
+	nameHolders(idx, use)
+	res := whoResult{
+		Port: opts.Port, Protocols: opts.Protos.String(), Verdict: use.Verdict(),
+		Reserved: host.IsReserved(opts.Port), Ephemeral: host.InEphemeral(opts.Port),
+		Privileged: host.Privileged(opts.Port),
+		Listeners:  socketsJSON(use.Listeners, reg), Served: rep.served, TimeWaitCount: rep.timeWait,
+		Clients: socketsJSON(use.Clients, reg), TimeWait: socketsJSON(use.TimeWait, reg),
+		Bound: socketsJSON(use.Bound, reg), ExpiresMS: use.LastExpiry().Milliseconds(),
+		Holders: holders, Published: published(idx, opts.Port, opts.Protos),
+	}
+	if res.Holders == nil {
+		res.Holders = []*sockets.Process{}
+	}
+	if opts.Addr.IsValid() {
+		res.Address = opts.Addr.String()
+	}
+	if res.Verdict == sockets.VerdictFree && len(res.Published) > 0 {
+		res.Verdict = verdictPublished
+	}
+	res.Advice = whoAdvice(use, host, opts.Port, res.Published)
+	res.Held = res.Verdict != sockets.VerdictFree
+	return res
+}
+
+// nameHolders names the containers behind the port's holders: those they
+// run in, and those an engine's process (docker-proxy, or dockerd itself
+// since Docker 28 without it) holds the port for.
+func nameHolders(idx *containers.Index, use sockets.PortUse) {
+	for _, s := range append(append([]sockets.Socket{}, use.Listeners...), use.Bound...) {
+		for _, p := range s.Processes {
+			if idx.AnnotateProcess(p) || p.ContainerInfo != nil {
+				continue
+			}
+			if c := idx.Publisher(p, s.Proto.String(), use.Port); c != nil {
+				info := c.ContainerInfo
+				p.ContainerInfo = &info
+			}
+		}
+	}
+	for _, p := range use.Holders() {
+		idx.AnnotateProcess(p)
+	}
+}
+
+// published lists the containers the engines publish port for.
+func published(idx *containers.Index, port uint16, protos sockets.Proto) []publishedJSON {
+	var out []publishedJSON
+	for _, pub := range idx.Publishing("", port) {
+		if (pub.Port.Proto == "tcp" && protos&sockets.TCP == 0) || (pub.Port.Proto == "udp" && protos&sockets.UDP == 0) {
+			continue
+		}
+		j := publishedJSON{Container: pub.Container.ContainerInfo, Protocol: pub.Port.Proto,
+			HostAddress: pub.Port.Host.Addr().String(), HostPort: pub.Port.Host.Port(), ContainerPort: pub.Port.Container}
+		if len(pub.Container.Addrs) > 0 {
+			j.ContainerAddr = pub.Container.Addrs[0].String()
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// runWhoAll answers who for every network namespace: one section for each
+// where something holds the port.
+func runWhoAll(ctx context.Context, streams *term.IO, opts whoOptions) error {
+	t, err := sockets.ListAll(ctx, sockets.Query{
+		Protos: opts.Protos, Families: sockets.AllFamilies, States: sockets.AllStates, UDPStates: sockets.AllStates,
+		LocalPort: opts.Port, Processes: true, AllHolders: true,
+	})
+	if err != nil {
+		return err
+	}
+	reg := loadRegistry(streams)
+	idx := containerIndex(ctx, streams)
+	idx.Annotate(t)
+	all := whoAllResult{Port: opts.Port, Namespaces: []whoResult{}}
+	var uses []sockets.PortUse // each result's, for the text
+	// The engines' publications go with the namespace whose docker-proxy
+	// holds the port, else with the host's, where an engine's NAT rules
+	// usually are.
+	pubNS := uint64(0)
+	for _, s := range t.Sockets {
+		for _, p := range s.Processes {
+			if p.DockerProxy != nil && pubNS == 0 {
+				pubNS = s.NetNS
+			}
+		}
+	}
+	for i, ns := range t.Namespaces {
+		var socks []sockets.Socket
+		for _, s := range t.Sockets {
+			la := s.Local.Addr().Unmap()
+			if s.NetNS == ns.Inode && (!opts.Addr.IsValid() || la == opts.Addr || la.IsUnspecified()) {
+				socks = append(socks, s)
+			}
+		}
+		use := sockets.ClassifyPort(socks, opts.Port)
+		pubsHere := ns.Inode == pubNS || (pubNS == 0 && ns.Host)
+		if !pubsHere && use.Verdict() == sockets.VerdictFree {
+			continue
+		}
+		var host netconf.Host
+		if ns.Host {
+			host, _ = netconf.Read()
+		} else {
+			host, _ = netconf.ReadNetNS(ns.Path)
+		}
+		nsIdx := idx
+		if !pubsHere {
+			nsIdx = nil // name holders only, which Annotate did
+		}
+		res := makeWhoResult(use, portReport{use: use, served: len(use.Served), timeWait: len(use.TimeWait)}, host, reg, nsIdx, opts)
+		res.NetNS = &t.Namespaces[i]
+		if !res.Held {
+			continue
+		}
+		all.Namespaces = append(all.Namespaces, res)
+		uses = append(uses, use)
+		all.Held = true
+	}
+	if opts.JSON {
+		if err := writeJSON(streams.Out, all); err != nil {
+			return err
+		}
+	} else {
+		w := streams.Out
+		if !all.Held {
+			fmt.Fprintf(w, "Port %d is %s in every network namespace (%d looked at).\n", opts.Port, streams.Style().Green("free"), len(t.Namespaces))
+		}
+		for i, res := range all.Namespaces {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "%s %s\n", streams.Style().Dim("== network namespace"), streams.Style().Bold(namespaceTitle(*res.NetNS)))
+			printWho(streams, res, uses[i])
+		}
+		attributionHint(streams, t.Unattributed)
+	}
+	if !all.Held {
+		return negativef("")
+	}
+	return nil
+}
+
+// namespaceTitle names a namespace in who's section heads: its label, and
+// its inode where the label is not it.
+func namespaceTitle(n sockets.Namespace) string {
+	l := namespaceLabel(n)
+	if !strings.HasPrefix(l, "net:[") {
+		l += fmt.Sprintf(" (net:[%d])", n.Inode)
+	}
+	return l
+}
+
 // whoAdvice says what frees the port, or what to know about it.
-func whoAdvice(use sockets.PortUse, host netconf.Host, port uint16) []string {
+func whoAdvice(use sockets.PortUse, host netconf.Host, port uint16, pubs []publishedJSON) []string {
 	var adv []string
 	holders := use.Holders()
 	switch use.Verdict() {
+	case sockets.VerdictFree:
+		for _, p := range pubs {
+			adv = append(adv, fmt.Sprintf("%s publishes it for container %s through its NAT rules, with no process listening on the host: %s",
+				runtimeName(p.Container.Runtime), p.Container.Name, containerStop(p.Container)))
+		}
 	case sockets.VerdictListening, sockets.VerdictBound:
 		if len(holders) == 0 {
 			if os.Geteuid() != 0 {
@@ -292,7 +481,9 @@ func whoAdvice(use sockets.PortUse, host netconf.Host, port uint16) []string {
 			break
 		}
 		adv = append(adv, stopAdvice(holders, port)...)
-		adv = append(adv, fmt.Sprintf("'portctl kill %d' stops the holders", port))
+		if !slices.ContainsFunc(holders, holdsForContainer) {
+			adv = append(adv, fmt.Sprintf("'portctl kill %d' stops the holders", port))
+		}
 	case sockets.VerdictClient:
 		adv = append(adv, "the port is the source port of outgoing connections; it becomes free when they close")
 		if host.InEphemeral(port) {
@@ -309,7 +500,52 @@ func whoAdvice(use sockets.PortUse, host netconf.Host, port uint16) []string {
 	if host.Privileged(port) && os.Geteuid() != 0 {
 		adv = append(adv, fmt.Sprintf("binding it needs %s (unprivileged ports start at %d here)", host.PrivilegeHint, host.UnprivilegedStart))
 	}
-	return adv
+	return dedupe(adv)
+}
+
+// holdsForContainer reports whether p is a container engine's process
+// holding the port for a container: docker-proxy, or dockerd publishing a
+// named container's port. Killing it frees nothing for good.
+func holdsForContainer(p *sockets.Process) bool {
+	return p.DockerProxy != nil || (p.ContainerInfo != nil && containers.IsEngine(p))
+}
+
+// dedupe drops repeated lines, keeping the first of each: two holders (the
+// IPv4 and IPv6 docker-proxy of one container) give the same advice.
+func dedupe(lines []string) []string {
+	seen := make(map[string]bool, len(lines))
+	out := lines[:0]
+	for _, l := range lines {
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// runtimeName spells a container runtime for people.
+func runtimeName(rt string) string {
+	switch rt {
+	case "docker":
+		return "Docker"
+	case "podman":
+		return "Podman"
+	}
+	return rt
+}
+
+// containerStop is the command that frees a container's ports, in the
+// runtime's own terms: Compose's when Compose made the container.
+func containerStop(c sockets.ContainerInfo) string {
+	cli := c.Runtime
+	if cli == "" {
+		cli = "docker"
+	}
+	if c.ComposeProject != "" && c.ComposeService != "" {
+		return fmt.Sprintf("'%s compose -p %s stop %s' frees the port", cli, c.ComposeProject, c.ComposeService)
+	}
+	return fmt.Sprintf("'%s stop %s' frees the port", cli, c.Name)
 }
 
 // stopAdvice says how to free a port for good given its holders: the
@@ -325,13 +561,18 @@ func stopAdvice(holders []*sockets.Process, port uint16) []string {
 			} else {
 				adv = append(adv, "systemd holds it for socket activation: 'systemctl list-sockets' names the .socket unit to stop")
 			}
+		case p.DockerProxy != nil && p.ContainerInfo != nil:
+			adv = append(adv, fmt.Sprintf("docker-proxy holds it for container %s (%s): %s; killing docker-proxy would only break the container's published port",
+				p.ContainerInfo.Name, p.DockerProxy.Container, containerStop(*p.ContainerInfo)))
 		case p.DockerProxy != nil:
 			adv = append(adv, fmt.Sprintf("docker-proxy forwards it to container address %s: 'docker ps --filter publish=%d' names the container, and 'docker stop <container>' frees the port", p.DockerProxy.Container, port))
+		case p.ContainerInfo != nil && containers.IsEngine(p):
+			adv = append(adv, fmt.Sprintf("%s holds it for container %s, whose port it publishes: %s; killing %s would stop more than this port",
+				p.Name, p.ContainerInfo.Name, containerStop(*p.ContainerInfo), p.Name))
+		case p.ContainerInfo != nil:
+			adv = append(adv, fmt.Sprintf("it runs in %s container %s: %s", p.ContainerInfo.Runtime, p.ContainerInfo.Name, containerStop(*p.ContainerInfo)))
 		case p.Container != "" && (p.Runtime == "docker" || p.Runtime == "podman"):
-			id := p.Container
-			if len(id) > 12 {
-				id = id[:12]
-			}
+			id := shortID(p.Container)
 			adv = append(adv, fmt.Sprintf("it runs in %s container %s: '%s stop %s' frees the port", p.Runtime, id, p.Runtime, id))
 		case p.SocketActivated && p.Unit != "":
 			adv = append(adv, fmt.Sprintf("%s was started by socket activation: stop the .socket unit with 'systemctl list-sockets' to find it", p.Unit))
@@ -339,7 +580,7 @@ func stopAdvice(holders []*sockets.Process, port uint16) []string {
 			adv = append(adv, fmt.Sprintf("it runs as systemd unit %s: 'systemctl stop %s' frees it for good (a kill may be undone by Restart=)", p.Unit, p.Unit))
 		}
 	}
-	return adv
+	return dedupe(adv)
 }
 
 // bindTest tries to bind the port as a server would (SO_REUSEADDR on, as
@@ -411,8 +652,22 @@ func printWho(streams *term.IO, res whoResult, use sockets.PortUse) {
 		fmt.Fprintf(w, "%s is %s as the source port of %s.\n", st.Bold(target), st.Yellow("in use"), plural(len(use.Clients)+len(use.Served), "connection"))
 	case sockets.VerdictTimeWait:
 		fmt.Fprintf(w, "%s is %s: only TIME-WAIT remnants of closed connections; the last expires in %s.\n", st.Bold(target), st.Yellow("held by the kernel"), use.LastExpiry().Round(time.Second))
+	case verdictPublished:
+		fmt.Fprintf(w, "%s is %s: a container engine publishes it, though no process on the host listens on it.\n", st.Bold(target), st.Red("in use"))
 	case sockets.VerdictFree:
 		fmt.Fprintf(w, "%s is %s: no socket uses it.\n", st.Bold(target), st.Green("free"))
+	}
+	if res.Verdict == verdictPublished {
+		fmt.Fprintln(w)
+		t := term.NewTable().Indent("  ")
+		for _, p := range res.Published {
+			to := fmt.Sprintf("%d", p.ContainerPort)
+			if p.ContainerAddr != "" {
+				to = netip.AddrPortFrom(netip.MustParseAddr(p.ContainerAddr), p.ContainerPort).String()
+			}
+			t.Row("PUBLISHED", netip.AddrPortFrom(netip.MustParseAddr(p.HostAddress), p.HostPort).String(), p.Protocol, "→ "+containerLabel(p.Container)+" "+to)
+		}
+		t.Render(w, streams.Width(), st)
 	}
 	if len(use.Listeners)+len(use.Bound) > 0 {
 		fmt.Fprintln(w)
@@ -463,6 +718,16 @@ func printWho(streams *term.IO, res whoResult, use sockets.PortUse) {
 	}
 }
 
+// containerLabel names a container for people: "docker container web
+// (compose shop/web)".
+func containerLabel(c sockets.ContainerInfo) string {
+	l := c.Runtime + " container " + c.Name
+	if c.ComposeProject != "" {
+		l += fmt.Sprintf(" (compose %s/%s)", c.ComposeProject, c.ComposeService)
+	}
+	return l
+}
+
 // printProcess writes a holder's details: PID, name, user, start, command
 // line, unit or container.
 func printProcess(streams *term.IO, p *sockets.Process) {
@@ -484,14 +749,30 @@ func printProcess(streams *term.IO, p *sockets.Process) {
 	if p.Unit != "" {
 		t.Row("unit", p.Unit)
 	}
-	if p.Container != "" {
+	switch {
+	case p.ContainerInfo != nil && !containers.IsEngine(p):
+		t.Row("container", containerLabel(*p.ContainerInfo)+" "+shortID(p.ContainerInfo.ID))
+		if p.ContainerInfo.Image != "" {
+			t.Row("image", p.ContainerInfo.Image)
+		}
+	case p.Container != "":
 		t.Row("container", p.Runtime+" "+p.Container)
 	}
 	if p.Pod != "" {
 		t.Row("pod", p.Pod)
 	}
+	if p.DockerProxy == nil && p.ContainerInfo != nil && containers.IsEngine(p) {
+		t.Row("publishes", containerLabel(*p.ContainerInfo))
+	}
 	if p.DockerProxy != nil {
-		t.Row("forwards", fmt.Sprintf("%s %s → container %s", p.DockerProxy.Proto, p.DockerProxy.Host, p.DockerProxy.Container))
+		to := "container"
+		if p.ContainerInfo != nil {
+			to = containerLabel(*p.ContainerInfo)
+		}
+		t.Row("forwards", fmt.Sprintf("%s %s → %s %s", p.DockerProxy.Proto, p.DockerProxy.Host, to, p.DockerProxy.Container))
+		if p.ContainerInfo != nil && p.ContainerInfo.Image != "" {
+			t.Row("image", p.ContainerInfo.Image)
+		}
 	}
 	if p.SocketActivated {
 		t.Row("activated", "by systemd socket activation (LISTEN_FDS)")
