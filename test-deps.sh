@@ -5,6 +5,7 @@
 # then skip with that reason).
 #
 #   gcc, libc6-dev         the race detector
+#   mawk                   Debian's awk, which the bench scripts are checked against
 #   iproute2, nftables     network namespaces and filtered ports in tests
 #   util-linux             nsenter, unshare
 #   nmap, libxml2-utils    scan -oX checked against nmap's DTD and output;
@@ -25,7 +26,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-pkgs=(gcc libc6-dev iproute2 nftables util-linux nmap libxml2-utils dnsmasq-base snmpd
+pkgs=(gcc libc6-dev mawk iproute2 nftables util-linux nmap libxml2-utils dnsmasq-base snmpd
   nginx openssh-server exim4-daemon-light vsftpd dovecot-imapd dovecot-pop3d
   redis-server mariadb-server postgresql chrony memcached busybox-static
   chromium prometheus docker.io)
