@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -255,9 +256,6 @@ func printPort(streams *term.IO, host netconf.Host, pi portInfo) error {
 		t := term.NewTable("PROTO", "NAME", "DESCRIPTION").Indent("  ")
 		for _, g := range mergeProtocols(pi.Assignments) {
 			desc := g.Description
-			if g.Reference != "" {
-				desc += " " + st.Dim(g.Reference)
-			}
 			if g.Last > g.Port {
 				desc += st.Dim(fmt.Sprintf(" (range %s)", g.Range()))
 			}
@@ -269,6 +267,9 @@ func printPort(streams *term.IO, host netconf.Host, pi portInfo) error {
 				name += st.Dim(" (" + strings.Join(g.Aliases, ", ") + ")")
 			}
 			t.Row(g.Proto.String(), name, desc)
+			for _, line := range assignmentDetail(g) {
+				t.Row("", "", st.Dim(line))
+			}
 		}
 		if err := t.Render(w, width, st); err != nil {
 			return err
@@ -330,15 +331,80 @@ func severityLabel(st term.Style, s registry.Severity) string {
 	return word
 }
 
-// mergeProtocols folds assignments that differ only in protocol into one,
-// with the protocols joined ("tcp/udp").
+// maxNoteLen is how much of IANA's notes on an assignment `info PORT`
+// shows; a few run to a page. --json has them whole.
+const maxNoteLen = 200
+
+// assignmentDetail returns the lines `info PORT` shows under an assignment:
+// its references, assignee, contact and dates on one line, then IANA's
+// notes and any unauthorized use reported, each on its own.
+func assignmentDetail(a registry.Assignment) []string {
+	var facts []string
+	if refs := registry.References(a.Reference); len(refs) > 0 {
+		facts = append(facts, strings.Join(refs, ", "))
+	}
+	assignee, contact := strings.Join(registry.People(a.Assignee), ", "), strings.Join(registry.People(a.Contact), ", ")
+	var who []string
+	if assignee != "" {
+		who = append(who, "assignee "+assignee)
+	}
+	if contact != "" && contact != assignee {
+		who = append(who, "contact "+contact)
+	}
+	if len(who) > 0 {
+		facts = append(facts, strings.Join(who, ", "))
+	}
+	var when []string
+	if a.Registered != "" {
+		when = append(when, "registered "+a.Registered)
+	}
+	if a.Modified != "" {
+		when = append(when, "modified "+a.Modified)
+	}
+	if len(when) > 0 {
+		facts = append(facts, strings.Join(when, ", "))
+	}
+	var lines []string
+	if len(facts) > 0 {
+		lines = append(lines, strings.Join(facts, "; "))
+	}
+	if a.UnauthorizedUse != "" {
+		lines = append(lines, "unauthorized use reported: "+a.UnauthorizedUse)
+	}
+	if a.Notes != "" {
+		lines = append(lines, "note: "+clipWords(a.Notes, maxNoteLen))
+	}
+	return lines
+}
+
+// clipWords shortens s to at most n runes, at a space, with an ellipsis.
+func clipWords(s string, n int) string {
+	c := clip(s, n)
+	if c == s {
+		return s
+	}
+	c = strings.TrimSuffix(c, "…")
+	if i := strings.LastIndexByte(c, ' '); i > 0 {
+		c = c[:i]
+	}
+	return c + " …"
+}
+
+// rfcs returns the RFCs among an assignment's references, such as
+// "RFC 959", for the compact `info A-B` list.
+func rfcs(a registry.Assignment) []string {
+	return slices.DeleteFunc(registry.References(a.Reference), func(r string) bool { return !strings.HasPrefix(r, "RFC ") })
+}
+
+// mergeProtocols folds assignments that differ only in protocol (and
+// aliases, which it takes from the first) into one, with the protocols
+// joined ("tcp/udp").
 func mergeProtocols(as []registry.Assignment) []registry.Assignment {
 	var out []registry.Assignment
 	for _, a := range as {
 		merged := false
 		for i := range out {
-			o := &out[i]
-			if o.Port == a.Port && o.Last == a.Last && o.Name == a.Name && o.Description == a.Description && o.Reference == a.Reference {
+			if o := &out[i]; sameButProtocol(*o, a) {
 				o.Proto |= a.Proto
 				merged = true
 				break
@@ -349,6 +415,14 @@ func mergeProtocols(as []registry.Assignment) []registry.Assignment {
 		}
 	}
 	return out
+}
+
+// sameButProtocol reports whether a and b differ at most in protocol and
+// aliases.
+func sameButProtocol(a, b registry.Assignment) bool {
+	a.Proto, a.Aliases = b.Proto, nil
+	b.Aliases = nil
+	return reflect.DeepEqual(a, b)
 }
 
 // printRange writes the compact list `info A-B` prints.
@@ -376,7 +450,11 @@ func printRange(streams *term.IO, r registry.Range, host netconf.Host, ports []p
 			if name == "" {
 				name = "-"
 			}
-			t.Row(port, g.Proto.String(), name, g.Description)
+			desc := g.Description
+			if refs := rfcs(g); len(refs) > 0 {
+				desc += " " + st.Dim("("+strings.Join(refs, ", ")+")")
+			}
+			t.Row(port, g.Proto.String(), name, desc)
 			port = ""
 		}
 		for _, u := range pi.Uses {

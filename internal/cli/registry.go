@@ -106,7 +106,11 @@ func runRegistryUpdate(ctx context.Context, streams *term.IO, opts registryUpdat
 	if err := writeAtomic(opts.Dest, data); err != nil {
 		return fmt.Errorf("registry update: %w", err)
 	}
-	fmt.Fprintf(streams.Out, "registry updated: %d port assignments from %s\nsaved to %s\n", len(as), opts.From, opts.Dest)
+	newest := ""
+	if d := registry.LastChanged(as); d != "" {
+		newest = ", newest entry " + d
+	}
+	fmt.Fprintf(streams.Out, "registry updated: %d port assignments from %s%s\nsaved to %s\n", len(as), opts.From, newest, opts.Dest)
 	return nil
 }
 

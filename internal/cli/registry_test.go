@@ -19,7 +19,8 @@ import (
 func fullCSV(t *testing.T) []byte {
 	t.Helper()
 	as := append([]registry.Assignment{}, registry.Builtin().All()...)
-	as = append(as, registry.Assignment{Port: 47999, Proto: registry.TCP, Name: "portctl-test-svc", Description: "Only in the fetched copy", Reference: "[RFC0000]"})
+	as = append(as, registry.Assignment{Port: 47999, Proto: registry.TCP, Name: "portctl-test-svc", Description: "Only in the fetched copy",
+		Reference: "[RFC0000]", Assignee: "[Test_Person]", Contact: "[Test_Person]", Registered: "2099-01-02", Notes: "Fetched, not built in"})
 	var b bytes.Buffer
 	if err := registry.WriteCSV(&b, as); err != nil {
 		t.Fatal(err)
@@ -56,16 +57,19 @@ func TestIntegrationRegistryUpdateOverHTTP(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("update: exit %d, stderr %q", code, stderr)
 	}
-	if !strings.Contains(out, "registry updated") {
-		t.Errorf("update output %q", out)
+	if !strings.Contains(out, "registry updated") || !strings.Contains(out, "newest entry 2099-01-02") {
+		t.Errorf("update output %q; want it to say so, with the newest date in the file", out)
 	}
 	saved, err := os.ReadFile(cacheFile)
 	if err != nil || !bytes.Equal(saved, good) {
 		t.Fatalf("cache file: err %v, %d bytes; want the %d fetched bytes", err, len(saved), len(good))
 	}
+	// The cached copy answers, with IANA's columns.
 	code, out, _ = run("info", "portctl-test-svc")
-	if code != ExitOK || !strings.Contains(out, "47999") || !strings.Contains(out, "[RFC0000]") {
-		t.Errorf("after update: exit %d, output %q; want 47999 from the cache", code, out)
+	for _, want := range []string{"47999", "RFC 0000; assignee Test Person; registered 2099-01-02", "note: Fetched, not built in"} {
+		if code != ExitOK || !strings.Contains(out, want) {
+			t.Errorf("after update: exit %d, output %q; want %q from the cache", code, out, want)
+		}
 	}
 	// Aliases from the built-in sources still resolve.
 	if code, out, _ = run("info", "www"); code != ExitOK || !strings.Contains(out, "80") {
@@ -97,7 +101,7 @@ func TestIntegrationRegistryUpdateOverHTTP(t *testing.T) {
 	if code, _, stderr = run("registry", "update", "--from", local); code != ExitOK {
 		t.Errorf("update from file: exit %d %q", code, stderr)
 	}
-	if code, out, _ = run("registry", "sources"); code != ExitOK || !strings.Contains(out, "cached") {
+	if code, out, _ = run("registry", "sources"); code != ExitOK || !strings.Contains(out, "cached") || !strings.Contains(out, "2099-01-02, fetched") {
 		t.Errorf("registry sources after update: %d %q", code, out)
 	}
 
@@ -106,5 +110,28 @@ func TestIntegrationRegistryUpdateOverHTTP(t *testing.T) {
 	code, _, stderr = run("info", "443")
 	if code != ExitOK || !strings.Contains(stderr, "ignoring the cached registry") {
 		t.Errorf("broken cache: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestRegistryUpdateFromIANAFile updates from IANA's own file, the one the
+// built-in data is generated from, and reads IANA's columns back from the
+// cache.
+func TestRegistryUpdateFromIANAFile(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	from := filepath.Join("..", "..", "registry", "sources", "iana", "service-names-port-numbers.csv")
+	streams, out, errb := term.Test("")
+	if code := Run([]string{"registry", "update", "--from", from}, streams); code != ExitOK {
+		t.Fatalf("registry update --from %s: exit %d, stderr %q", from, code, errb)
+	}
+	if !strings.Contains(out.String(), "newest entry 2025-03-28") {
+		t.Errorf("registry update output %q; want the file's newest date, 2025-03-28", out)
+	}
+	reg := loadRegistry(streams)
+	if srcs := reg.Sources(); !strings.Contains(srcs[0].Name, "cached") || !strings.HasPrefix(srcs[0].Version, "2025-03-28, fetched ") {
+		t.Errorf("Sources()[0] = %+v; want the cached copy of 2025-03-28 first", srcs[0])
+	}
+	as := reg.Port(80, registry.TCP)
+	if len(as) == 0 || as[0].Name != "http" || as[0].Reference != "[RFC9110]" || as[0].Assignee != "[IESG]" || as[0].Modified != "2021-10-01" {
+		t.Errorf("Port(80, tcp) from the cache = %+v; want http with IANA's reference, assignee and date", as)
 	}
 }
