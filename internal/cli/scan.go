@@ -301,7 +301,7 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 	}
 	if opts.Shard != "" {
 		if plan.ShardK, plan.ShardN, err = scan.ParseShard(opts.Shard); err != nil {
-			return usageErrorf("--shard %v", err)
+			return usageErrorf("--%v", err) // "--shard \"0/0\" has N = 0 …"
 		}
 	}
 	total := plan.Total()
