@@ -123,7 +123,25 @@ func ParseCSV(r io.Reader) ([]Assignment, error) {
 // cleanText folds the line breaks and runs of space that the CSV keeps
 // inside quoted fields into single spaces.
 func cleanText(s string) string {
+	if folded(s) {
+		return s // most fields: no copy
+	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// folded reports whether s is surely as cleanText leaves it: ASCII words
+// with single spaces between them. Control characters and non-ASCII text
+// (which may hold a Unicode space) answer false.
+func folded(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < ' ' || c >= 0x80:
+			return false
+		case c == ' ' && (i == 0 || i == len(s)-1 || s[i+1] == ' '):
+			return false
+		}
+	}
+	return true
 }
 
 // WriteCSV writes as in the IANA CSV layout that ParseCSV reads, with the

@@ -17,8 +17,15 @@ type mergeKey struct {
 // input that has it; aliases are gathered from all inputs and also applied
 // to every assignment of the same name and protocol.
 func Merge(inputs ...[]Assignment) []Assignment {
-	var out []Assignment
-	at := map[mergeKey]int{}
+	n := 0
+	for _, in := range inputs {
+		n += len(in)
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]Assignment, 0, n) // at most; saves copying as it grows
+	at := make(map[mergeKey]int, n)
 	for _, in := range inputs {
 		for _, a := range in {
 			k := mergeKey{a.Port, a.Last, a.Proto, strings.ToLower(a.Name)}
