@@ -30,7 +30,9 @@ type Config struct {
 	// Budget bounds the whole detection of one port (default 12 s).
 	Budget time.Duration
 	// MaxProbes bounds the probes sent to one port, each on its own
-	// connection for TCP (default 20).
+	// connection for TCP (default 48: this package's own and, after them,
+	// every probe of DB up to rarity 7, which nmap's default intensity
+	// sends; Budget stops a port that stays silent sooner).
 	MaxProbes int
 	// DB, when set, holds further probes and matches in nmap's
 	// service-probes format, tried after this package's own.
@@ -49,10 +51,17 @@ func (c Config) budget() time.Duration     { return orDefault(c.Budget, 12*time.
 
 func (c Config) maxProbes() int {
 	if c.MaxProbes <= 0 {
-		return 20
+		return defaultMaxProbes
 	}
 	return c.MaxProbes
 }
+
+// defaultMaxProbes is MaxProbes' default. It was 20, shared by this
+// package's probes and DB's, so a server that answers only one of nmap's
+// rarity-6 probes (OpenLDAP, which answers LDAPBindReq, 17th in nmap's
+// order on a port its probes do not list) was never sent it, where nmap
+// itself sends every probe up to rarity 7.
+const defaultMaxProbes = 48
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
