@@ -18,6 +18,9 @@
 #   chromium, prometheus   serve's browser test and a real Prometheus
 #   docker.io              a real Docker daemon, started by the tests inside
 #                          a network namespace of their own
+#   podman, conmon, runc,  Podman's Docker-compatible API service, likewise
+#   netavark, aardvark-dns,
+#   catatonit
 #   npm (when missing)     fetches the SARIF 2.1.0 schema (audit's test)
 #
 # The packages' own services must not start on their standard ports: while
@@ -29,7 +32,7 @@ cd "$(dirname "$0")"
 pkgs=(gcc libc6-dev mawk iproute2 nftables util-linux nmap libxml2-utils dnsmasq-base snmpd
   nginx openssh-server exim4-daemon-light vsftpd dovecot-imapd dovecot-pop3d
   redis-server mariadb-server postgresql chrony memcached busybox-static
-  chromium prometheus docker.io)
+  chromium prometheus docker.io podman conmon runc netavark aardvark-dns catatonit)
 missing=()
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || missing+=("$pkg")

@@ -62,10 +62,18 @@ func DefaultHosts(dockerHost, xdgRuntimeDir string) []string {
 	return hosts
 }
 
-// runtimeOf tells Podman's socket from Docker's by its path.
-func runtimeOf(host string) string {
-	if strings.Contains(host, "podman") {
-		return "podman"
+// runtimeOf tells Podman from Docker by the components its version names
+// ("Podman Engine"; Docker's are "Engine", "containerd", …) or by its
+// platform ("Docker Engine - Community").
+func runtimeOf(v client.ServerVersionResult) string {
+	names := []string{v.Platform.Name}
+	for _, c := range v.Components {
+		names = append(names, c.Name)
+	}
+	for _, n := range names {
+		if strings.Contains(strings.ToLower(n), "podman") {
+			return "podman"
+		}
 	}
 	return "docker"
 }
@@ -120,7 +128,11 @@ func listEngine(ctx context.Context, host string, timeout time.Duration) ([]Cont
 		}
 		return nil, fmt.Errorf("container engine %s: %w", host, err)
 	}
-	rt := runtimeOf(host)
+	v, err := c.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("container engine %s: %w", host, err)
+	}
+	rt := runtimeOf(v)
 	out := make([]Container, 0, len(res.Items))
 	for _, s := range res.Items {
 		ctr := Container{ContainerInfo: sockets.ContainerInfo{

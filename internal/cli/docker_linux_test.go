@@ -194,3 +194,42 @@ func waitListening(t *testing.T, args ...string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestIntegrationPodman asks Podman through its Docker-compatible API: the
+// port it publishes (held by conmon) and the container's own listener are
+// named, in Podman's terms.
+func TestIntegrationPodman(t *testing.T) {
+	requireRoot(t)
+	e := testnet.StartPodman(t)
+	t.Setenv("DOCKER_HOST", e.Host)
+	port := 20000 + rand.IntN(10000)
+	e.Run(t, "run", "-d", "--name", "pweb", "-l", "com.docker.compose.project=blog", "-l", "com.docker.compose.service=www",
+		"-p", fmt.Sprintf("%d:80", port), e.Image, "/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www")
+	pid := e.PID(t, "pweb")
+	waitListening(t, "--netns", e.NS.Name, "-p", fmt.Sprint(port))
+
+	code, out, stderr := runCLI(t, "who", fmt.Sprint(port), "--netns", e.NS.Name, "--json")
+	if code != ExitOK {
+		t.Fatalf("who %d: exit %d, %s", port, code, stderr)
+	}
+	var res whoResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Published) == 0 || res.Published[0].Container.Name != "pweb" || res.Published[0].Container.Runtime != "podman" {
+		t.Errorf("who %d: published %+v; want pweb, by podman", port, res.Published)
+	}
+	for _, p := range res.Holders {
+		if p.ContainerInfo == nil || p.ContainerInfo.Name != "pweb" {
+			t.Errorf("holder %d %s: container_info %+v; want pweb", p.PID, p.Name, p.ContainerInfo)
+		}
+	}
+	code, out, _ = runCLI(t, "who", fmt.Sprint(port), "--netns", e.NS.Name)
+	if code != ExitOK || strings.Count(out, "'podman compose -p blog stop www' frees the port") != 1 {
+		t.Errorf("who %d text: exit %d; want Podman's compose advice once:\n%s", port, code, out)
+	}
+	code, out, _ = runCLI(t, "ls", "--all-netns", "-t", "-p", "80")
+	if code != ExitOK || !strings.Contains(out, "podman:pweb") || !strings.Contains(out, fmt.Sprintf("busybox/%d", pid)) {
+		t.Errorf("ls --all-netns: exit %d; want pweb's listener, held by busybox/%d:\n%s", code, pid, out)
+	}
+}

@@ -14,58 +14,110 @@ import (
 	"time"
 )
 
-// Docker is a real Docker daemon (Debian's docker.io) that a test started
-// inside a network namespace of its own, so that its bridge, its NAT rules
-// and the ports it publishes stay there. It has its own data, state and
-// socket, and a busybox image made locally (nothing is pulled).
-type Docker struct {
+// Engine is a real container engine, Debian's Docker (dockerd) or Podman
+// (its Docker-compatible API service), that a test started inside a
+// network namespace of its own, so that its bridge, its NAT rules and the
+// ports it publishes stay there. It has its own data, state and socket,
+// and a busybox image made locally (nothing is pulled).
+type Engine struct {
 	NS *Namespace
-	// Host is the daemon's address, as DOCKER_HOST spells it.
+	// Host is the engine's API address, as DOCKER_HOST spells it.
 	Host string
 	// Image is the busybox-static image, with an index.html in /www.
 	Image string
 	dir   string
+	cli   []string // the command line that drives it: docker or podman --remote
 }
 
-// DockerOptions change how the daemon runs.
+// DockerOptions change how the Docker daemon runs.
 type DockerOptions struct {
 	// NoUserlandProxy publishes ports with NAT rules alone, without a
 	// docker-proxy process (dockerd --userland-proxy=false).
 	NoUserlandProxy bool
 }
 
-// StartDocker starts the daemon and stops it, with its containers, when the
-// test ends. It skips the test, saying why, without root, dockerd or a
-// static busybox.
-func StartDocker(t testing.TB, opts DockerOptions) *Docker {
+// StartDocker starts a Docker daemon and stops it, with its containers,
+// when the test ends. It skips the test, saying why, without root, dockerd
+// or a static busybox.
+func StartDocker(t testing.TB, opts DockerOptions) *Engine {
 	t.Helper()
-	for _, tool := range []string{"dockerd", "docker", "nsenter"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (Debian packages docker.io and util-linux; test-deps.sh installs them)", tool)
+	e := newEngine(t, []string{"dockerd", "docker"}, "docker.io")
+	name := filepath.Base(e.dir)
+	args := []string{"dockerd", "--data-root", e.dir + "/data", "--exec-root", e.dir + "/exec", "--pidfile", e.dir + "/pid",
+		"-H", e.Host, "--containerd-namespace", name, "--containerd-plugins-namespace", name + "-plugins"}
+	if opts.NoUserlandProxy {
+		args = append(args, "--userland-proxy=false")
+	}
+	e.cli = []string{"docker", "-H", e.Host}
+	e.Image = "portctl-test/busybox:local"
+	e.start(t, args, nil)
+	return e
+}
+
+// StartPodman starts Podman's API service (podman system service, rootful,
+// with the vfs storage driver and runc) and stops it, with its containers,
+// when the test ends. It skips the test, saying why, without root, podman
+// or a static busybox.
+func StartPodman(t testing.TB) *Engine {
+	t.Helper()
+	e := newEngine(t, []string{"podman", "conmon", "runc"}, "podman")
+	d := e.dir
+	// The container's limits must stay within this machine's hard limits,
+	// which podman's defaults exceed; crun refuses cgroups in hybrid mode,
+	// where runc works.
+	conf := fmt.Sprintf(`[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+cgroup_manager = "cgroupfs"
+runtime = "runc"
+events_logger = "file"
+tmp_dir = "%[1]s/tmp"
+[network]
+network_config_dir = "%[1]s/net"
+`, d)
+	storage := fmt.Sprintf("[storage]\ndriver = \"vfs\"\nrunroot = \"%[1]s/run\"\ngraphroot = \"%[1]s/root\"\n", d)
+	for name, body := range map[string]string{"containers.conf": conf, "storage.conf": storage} {
+		if err := os.WriteFile(d+"/"+name, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
+	env := []string{"CONTAINERS_CONF=" + d + "/containers.conf", "CONTAINERS_STORAGE_CONF=" + d + "/storage.conf"}
+	e.cli = []string{"podman", "--remote", "--url", e.Host}
+	e.Image = "localhost/portctl-test/busybox:local"
+	e.start(t, []string{"podman", "--root", d + "/root", "--runroot", d + "/run", "system", "service", "--time=0", e.Host}, env)
+	return e
+}
+
+// newEngine checks for the tools and makes the namespace and directory.
+func newEngine(t testing.TB, tools []string, pkg string) *Engine {
+	t.Helper()
+	for _, tool := range append(tools, "nsenter") {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (Debian packages %s and util-linux; test-deps.sh installs them)", tool, pkg)
+		}
+	}
+	ns := NewNamespace(t)
+	dir, err := os.MkdirTemp("", "portctl-engine-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Engine{NS: ns, Host: "unix://" + dir + "/api.sock", dir: dir}
+}
+
+// start runs the engine's daemon inside the namespace, waits until its API
+// answers, imports the busybox image, and stops it all when the test ends.
+func (e *Engine) start(t testing.TB, args, env []string) {
+	t.Helper()
 	busybox, err := staticBusybox()
 	if err != nil {
 		t.Skip(err)
 	}
-	ns := NewNamespace(t)
-	dir, err := os.MkdirTemp("", "portctl-docker-")
+	log, err := os.Create(e.dir + "/daemon.log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := filepath.Base(dir)
-	d := &Docker{NS: ns, Host: "unix://" + dir + "/docker.sock", Image: "portctl-test/busybox:local", dir: dir}
-	args := []string{"--net=/run/netns/" + ns.Name, "dockerd",
-		"--data-root", dir + "/data", "--exec-root", dir + "/exec", "--pidfile", dir + "/pid",
-		"-H", d.Host, "--containerd-namespace", name, "--containerd-plugins-namespace", name + "-plugins"}
-	if opts.NoUserlandProxy {
-		args = append(args, "--userland-proxy=false")
-	}
-	log, err := os.Create(dir + "/dockerd.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("nsenter", args...)
+	cmd := exec.Command("nsenter", append([]string{"--net=/run/netns/" + e.NS.Name}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -74,41 +126,40 @@ func StartDocker(t testing.TB, opts DockerOptions) *Docker {
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); log.Close(); close(exited) }()
 	// Cleanups run last first: the namespace's was registered before, so
-	// the daemon stops before its namespace goes.
+	// the engine stops before its namespace goes.
 	t.Cleanup(func() {
-		if out, err := d.docker("ps", "-aq"); err == nil && strings.TrimSpace(out) != "" {
-			d.docker(append([]string{"rm", "-f"}, strings.Fields(out)...)...)
+		if out, err := e.run("ps", "-aq"); err == nil && strings.TrimSpace(out) != "" {
+			e.run(append([]string{"rm", "-f"}, strings.Fields(out)...)...)
 		}
-		cmd.Process.Signal(syscall.SIGTERM) // nsenter execs dockerd: this is its PID
+		cmd.Process.Signal(syscall.SIGTERM) // nsenter execs the daemon: this is its PID
 		select {
 		case <-exited:
 		case <-time.After(20 * time.Second):
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
 		}
-		// Anything the daemon left mounted under its directories goes
-		// before they do.
-		exec.Command("sh", "-c", "grep -o ' "+dir+"[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l").Run()
-		os.RemoveAll(dir)
+		// Anything the engine left mounted under its directory goes first.
+		exec.Command("sh", "-c", "grep -o ' "+e.dir+"[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l").Run()
+		os.RemoveAll(e.dir)
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := d.docker("info"); err == nil {
+		if _, err := e.run("info"); err == nil {
 			break
 		}
 		select {
 		case <-exited:
-			b, _ := os.ReadFile(dir + "/dockerd.log")
-			t.Fatalf("dockerd exited at start:\n%s", tail(b, 20))
+			b, _ := os.ReadFile(e.dir + "/daemon.log")
+			t.Fatalf("%s exited at start:\n%s", args[0], tail(b, 20))
 		default:
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(dir + "/dockerd.log")
-			t.Fatalf("dockerd not ready after 60s:\n%s", tail(b, 20))
+			b, _ := os.ReadFile(e.dir + "/daemon.log")
+			t.Fatalf("%s not ready after 60s:\n%s", args[0], tail(b, 20))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	root := dir + "/rootfs"
+	root := e.dir + "/rootfs"
 	for _, sub := range []string{"bin", "www"} {
 		if err := os.MkdirAll(root+"/"+sub, 0o755); err != nil {
 			t.Fatal(err)
@@ -122,38 +173,43 @@ func StartDocker(t testing.TB, opts DockerOptions) *Docker {
 		t.Fatal(err)
 	}
 	os.WriteFile(root+"/www/index.html", []byte("portctl test\n"), 0o644)
-	imp := exec.Command("sh", "-c", "tar -C "+root+" -c . | docker import - "+d.Image)
-	imp.Env = append(os.Environ(), "DOCKER_HOST="+d.Host)
-	if out, err := imp.CombinedOutput(); err != nil {
-		t.Fatalf("docker import: %v: %s", err, out)
+	tar := exec.Command("tar", "-C", root, "-c", ".")
+	imp := exec.Command(e.cli[0], append(e.cli[1:], "import", "-", e.Image)...)
+	if imp.Stdin, err = tar.StdoutPipe(); err != nil {
+		t.Fatal(err)
 	}
-	return d
+	if err := tar.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := imp.CombinedOutput()
+	tar.Wait()
+	if err != nil {
+		t.Fatalf("%s import: %v: %s", e.cli[0], err, out)
+	}
 }
 
-// Run runs the docker CLI against the daemon and returns its output,
-// failing the test when it fails.
-func (d *Docker) Run(t testing.TB, args ...string) string {
+// Run runs the engine's CLI (docker, or podman --remote) against it and
+// returns its output, failing the test when it fails.
+func (e *Engine) Run(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := d.docker(args...)
+	out, err := e.run(args...)
 	if err != nil {
-		t.Fatalf("docker %s: %v: %s", strings.Join(args, " "), err, out)
+		t.Fatalf("%s %s: %v: %s", e.cli[0], strings.Join(args, " "), err, out)
 	}
 	return strings.TrimSpace(out)
 }
 
-func (d *Docker) docker(args ...string) (string, error) {
-	cmd := exec.Command("docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host)
-	out, err := cmd.CombinedOutput()
+func (e *Engine) run(args ...string) (string, error) {
+	out, err := exec.Command(e.cli[0], append(e.cli[1:], args...)...).CombinedOutput()
 	return string(out), err
 }
 
 // PID returns the PID of a container's main process.
-func (d *Docker) PID(t testing.TB, container string) int {
+func (e *Engine) PID(t testing.TB, container string) int {
 	t.Helper()
-	pid, err := strconv.Atoi(d.Run(t, "inspect", "-f", "{{.State.Pid}}", container))
+	pid, err := strconv.Atoi(e.Run(t, "inspect", "-f", "{{.State.Pid}}", container))
 	if err != nil || pid == 0 {
-		t.Fatalf("docker inspect %s: no PID (%v)", container, err)
+		t.Fatalf("inspect %s: no PID (%v)", container, err)
 	}
 	return pid
 }
