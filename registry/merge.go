@@ -15,7 +15,10 @@ type mergeKey struct {
 // (port, range, protocol, name) is kept once, each of its text fields
 // (description, reference, assignee, dates, notes…) taken from the first
 // input that has it; aliases are gathered from all inputs and also applied
-// to every assignment of the same name and protocol.
+// to every assignment of the same name and protocol. An unnamed entry of
+// the first input whose note says the port was de-assigned withdraws the
+// names the other inputs (older copies of the registry) give that port and
+// protocol.
 func Merge(inputs ...[]Assignment) []Assignment {
 	n := 0
 	for _, in := range inputs {
@@ -24,10 +27,19 @@ func Merge(inputs ...[]Assignment) []Assignment {
 	if n == 0 {
 		return nil
 	}
+	withdrawn := map[mergeKey]bool{}
+	for _, a := range inputs[0] {
+		if a.Name == "" && strings.Contains(strings.ToLower(a.Notes), "de-assigned") {
+			withdrawn[mergeKey{a.Port, a.Last, a.Proto, ""}] = true
+		}
+	}
 	out := make([]Assignment, 0, n) // at most; saves copying as it grows
 	at := make(map[mergeKey]int, n)
-	for _, in := range inputs {
+	for j, in := range inputs {
 		for _, a := range in {
+			if j > 0 && withdrawn[mergeKey{a.Port, a.Last, a.Proto, ""}] {
+				continue
+			}
 			k := mergeKey{a.Port, a.Last, a.Proto, strings.ToLower(a.Name)}
 			i, ok := at[k]
 			if !ok {

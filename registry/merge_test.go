@@ -77,6 +77,17 @@ func TestMergeEdgeCases(t *testing.T) {
 		{"reserved on another protocol", [][]registry.Assignment{
 			{reserved}, {{Port: 1023, Proto: tcp, Name: "named"}},
 		}, []registry.Assignment{{Port: 1023, Proto: tcp, Name: "named"}, reserved}},
+		{"de-assigned in the first input withdraws older names", [][]registry.Assignment{
+			{{Port: 2, Proto: tcp, Description: "Reserved", Notes: "De-assigned on 2025-02-13, previously compressnet by [Bernie_Volz]"}},
+			{{Port: 2, Proto: tcp, Name: "compressnet", Description: "Management Utility"}, {Port: 2, Proto: udp, Name: "compressnet"}},
+		}, []registry.Assignment{
+			{Port: 2, Proto: tcp, Description: "Reserved", Notes: "De-assigned on 2025-02-13, previously compressnet by [Bernie_Volz]"},
+			{Port: 2, Proto: udp, Name: "compressnet"},
+		}},
+		{"de-assigned only counts in the first input", [][]registry.Assignment{
+			{{Port: 2, Proto: tcp, Name: "compressnet"}},
+			{{Port: 2, Proto: tcp, Notes: "De-assigned"}},
+		}, []registry.Assignment{{Port: 2, Proto: tcp, Name: "compressnet"}}},
 		{"sorted by port", [][]registry.Assignment{
 			{{Port: 9, Proto: udp, Name: "b"}}, {{Port: 9, Proto: tcp, Name: "b"}, {Port: 1, Proto: tcp, Name: "a"}},
 		}, []registry.Assignment{{Port: 1, Proto: tcp, Name: "a"}, {Port: 9, Proto: tcp, Name: "b"}, {Port: 9, Proto: udp, Name: "b"}}},
