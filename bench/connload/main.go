@@ -12,6 +12,13 @@
 // parent process, the only one holding it once the workers have accepted
 // their share.
 //
+// With -connect ADDR:PORT it listens on nothing and dials a server someone
+// else runs (nginx, say), only from workers, one socket per connection;
+// with -http too, each connection then makes one HTTP/1.1 keep-alive
+// request and holds the connection idle once the answer is read, as a
+// browser does between requests. It prints "ready PORT" with the server's
+// port.
+//
 // It is bounded in count and time: it never opens more than -n
 // connections, gives up if they are not all established within -setup,
 // and exits after -hold, when its stdin reaches end of file, or on SIGINT
@@ -19,6 +26,7 @@
 // when it exits, and end of file on their stdin).
 //
 //	ip netns exec NS connload -n 20000 -hold 10m
+//	ip netns exec NS connload -n 20000 -connect 127.0.0.1:28080 -http
 //
 // Run it inside a network namespace of its own: 20,000 connections to one
 // port use 20,000 ephemeral ports of that namespace.
@@ -32,6 +40,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -62,20 +72,40 @@ func main() {
 	workers := flag.Int("workers", 0, fmt.Sprintf("worker processes (0: one per %d sockets)", socketsPerWorker))
 	hold := flag.Duration("hold", 10*time.Minute, "exit this long after the connections are established")
 	setup := flag.Duration("setup", 2*time.Minute, "give up if the connections are not established within this time")
-	worker := flag.Bool("worker", false, "internal: run as a worker on the listener passed as fd 3")
+	worker := flag.Bool("worker", false, "internal: run as a worker, on the listener passed as fd 3 unless -connect is given")
 	dial := flag.Int("dial", 0, "internal: connections a worker dials")
 	accept := flag.Int("accept", 0, "internal: connections a worker accepts")
+	connect := flag.String("connect", "", "dial the server at `ADDR:PORT` instead of listening (one socket per connection, all in workers)")
+	useHTTP := flag.Bool("http", false, "with -connect: make one HTTP/1.1 keep-alive request on each connection, then hold it idle")
 	flag.Parse()
-	if flag.NArg() > 0 || *n < 1 || *n > 1000000 || *port < 0 || *port > 65535 || *workers < 0 || *hold <= 0 || *setup <= 0 {
+	var target netip.AddrPort
+	if *connect != "" {
+		var err error
+		if target, err = netip.ParseAddrPort(*connect); err != nil || target.Port() == 0 {
+			log("-connect %q: want ADDR:PORT", *connect)
+			os.Exit(2)
+		}
+	}
+	if flag.NArg() > 0 || *n < 1 || *n > 1000000 || *port < 0 || *port > 65535 || *workers < 0 || *hold <= 0 || *setup <= 0 || (*useHTTP && *connect == "") {
 		flag.Usage()
 		os.Exit(2)
 	}
 	raiseNOFILE()
 	var err error
-	if *worker {
-		err = runWorker(net.JoinHostPort(*addr, strconv.Itoa(*port)), *dial, *accept, *setup, *hold)
-	} else {
-		err = runParent(*n, *addr, *port, *workers, *setup, *hold)
+	switch {
+	case *worker && *connect != "":
+		err = runWorker(nil, *connect, *useHTTP, *dial, 0, *setup, *hold)
+	case *worker:
+		lf := os.NewFile(3, "listener")
+		ln, lerr := net.FileListener(lf)
+		lf.Close()
+		if lerr != nil {
+			err = lerr
+			break
+		}
+		err = runWorker(ln, net.JoinHostPort(*addr, strconv.Itoa(*port)), false, *dial, *accept, *setup, *hold)
+	default:
+		err = runParent(*n, *addr, *port, target, *useHTTP, *workers, *setup, *hold)
 	}
 	if err != nil {
 		log("%v", err)
@@ -101,23 +131,34 @@ func share(n, k, i int) int {
 	return s
 }
 
-func runParent(n int, addr string, port, k int, setup, hold time.Duration) error {
+// runParent starts the workers and waits for them to be ready. Unless
+// target is valid, it listens first, on addr and port, and the workers
+// share the listener; else they only dial target, with useHTTP as -http.
+func runParent(n int, addr string, port int, target netip.AddrPort, useHTTP bool, k int, setup, hold time.Duration) error {
+	sockets := 2 * n // per connection: the dialled socket and the accepted one
+	if target.IsValid() {
+		sockets = n
+	}
 	if k == 0 {
-		k = (2*n + socketsPerWorker - 1) / socketsPerWorker
+		k = (sockets + socketsPerWorker - 1) / socketsPerWorker
 	}
 	if k > n {
 		k = n
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
-	if err != nil {
-		return err
+	var lf *os.File
+	if !target.IsValid() {
+		ln, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		if lf, err = ln.(*net.TCPListener).File(); err != nil {
+			return err
+		}
+		port = ln.Addr().(*net.TCPAddr).Port
+	} else {
+		port = int(target.Port())
 	}
-	defer ln.Close()
-	lf, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		return err
-	}
-	port = ln.Addr().(*net.TCPAddr).Port
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -142,10 +183,20 @@ func runParent(n int, addr string, port, k int, setup, hold time.Duration) error
 
 	oks := make(chan error, k)
 	for i := range k {
-		cmd := exec.Command(self, "-worker", "-addr", addr, "-port", strconv.Itoa(port),
-			"-dial", strconv.Itoa(share(n, k, i)), "-accept", strconv.Itoa(share(n, k, i)),
-			"-setup", setup.String(), "-hold", (hold + setup).String())
-		cmd.ExtraFiles = []*os.File{lf}
+		args := []string{"-worker", "-addr", addr, "-port", strconv.Itoa(port),
+			"-dial", strconv.Itoa(share(n, k, i)), "-setup", setup.String(), "-hold", (hold + setup).String()}
+		if target.IsValid() {
+			args = append(args, "-connect", target.String())
+			if useHTTP {
+				args = append(args, "-http")
+			}
+		} else {
+			args = append(args, "-accept", strconv.Itoa(share(n, k, i)))
+		}
+		cmd := exec.Command(self, args...)
+		if lf != nil {
+			cmd.ExtraFiles = []*os.File{lf}
+		}
 		cmd.Stderr = os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		stdin, err := cmd.StdinPipe()
@@ -171,7 +222,9 @@ func runParent(n int, addr string, port, k int, setup, hold time.Duration) error
 			io.Copy(io.Discard, stdout)
 		}()
 	}
-	lf.Close()
+	if lf != nil {
+		lf.Close()
+	}
 
 	// Like any background job of a shell script, keep ignoring SIGINT if
 	// started so: the script decides when the load ends.
@@ -208,15 +261,12 @@ func runParent(n int, addr string, port, k int, setup, hold time.Duration) error
 	return nil
 }
 
-func runWorker(target string, nDial, nAccept int, setup, hold time.Duration) error {
+// runWorker dials nDial connections to target and, when ln is not nil,
+// accepts nAccept on ln, then holds them all. With useHTTP each dialled
+// connection makes one keep-alive request first.
+func runWorker(ln net.Listener, target string, useHTTP bool, nDial, nAccept int, setup, hold time.Duration) error {
 	// A Ctrl-C reaches the whole process group; the parent decides.
 	signal.Ignore(syscall.SIGINT)
-	lf := os.NewFile(3, "listener")
-	ln, err := net.FileListener(lf)
-	lf.Close()
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), setup)
 	defer cancel()
 
@@ -233,19 +283,22 @@ func runWorker(target string, nDial, nAccept int, setup, hold time.Duration) err
 	)
 	// Accept exactly this worker's share, then let go of the listener so
 	// that only the parent holds it.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer ln.Close()
-		for range nAccept {
-			c, err := ln.Accept()
-			if err != nil {
-				errs <- fmt.Errorf("accept: %w", err)
-				return
+	if ln != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer ln.Close()
+			for range nAccept {
+				c, err := ln.Accept()
+				if err != nil {
+					errs <- fmt.Errorf("accept: %w", err)
+					return
+				}
+				c.(*net.TCPConn).SetKeepAlive(false)
+				keep(c)
 			}
-			keep(c)
-		}
-	}()
+		}()
+	}
 	next := make(chan struct{})
 	go func() {
 		defer close(next)
@@ -257,14 +310,24 @@ func runWorker(target string, nDial, nAccept int, setup, hold time.Duration) err
 			}
 		}
 	}()
-	var d net.Dialer
+	// No TCP keep-alive probes: tens of thousands of connections set up
+	// within a second would all probe at the same moments, a burst that
+	// overflows loopback's backlog, and the lost probes end connections
+	// (TCPAbortOnTimeout) while the benchmark runs.
+	d := net.Dialer{KeepAlive: -1}
 	for range dialers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range next {
 				c, err := d.DialContext(ctx, "tcp", target)
+				if err == nil && useHTTP {
+					err = request(ctx, c)
+				}
 				if err != nil {
+					if c != nil {
+						c.Close()
+					}
 					errs <- fmt.Errorf("dial: %w", err)
 					cancel()
 					return
@@ -303,6 +366,32 @@ func runWorker(target string, nDial, nAccept int, setup, hold time.Duration) err
 	}
 	for _, c := range conns {
 		c.Close()
+	}
+	return nil
+}
+
+// request makes one HTTP/1.1 request on c and reads the whole answer,
+// which must keep the connection open: the connection is then idle
+// between requests, as a keep-alive client leaves it.
+func request(ctx context.Context, c net.Conn) error {
+	if d, ok := ctx.Deadline(); ok {
+		c.SetDeadline(d)
+		defer c.SetDeadline(time.Time{})
+	}
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: connload\r\n\r\n"); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 || resp.Close {
+		return fmt.Errorf("GET / answered %q, close %v: want 2xx and keep-alive", resp.Status, resp.Close)
 	}
 	return nil
 }
