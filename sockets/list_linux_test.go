@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -335,5 +337,82 @@ func TestIntegrationNetNS(t *testing.T) {
 	}
 	if _, err := sockets.List(context.Background(), sockets.Query{NetNS: "/run/netns/does-not-exist-portctl"}); err == nil {
 		t.Error("List in a missing namespace succeeded")
+	}
+}
+
+// TestIntegrationWorkers lists a server laid out as nginx or gunicorn lay
+// theirs out: worker processes that share the listener, each holding
+// connections of its own, more of them than attribution reads by number
+// rather than by listing. Every holder of the listener must be found, and
+// each connection's own worker.
+func TestIntegrationWorkers(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := uint16(l.Addr().(*net.TCPAddr).Port)
+	lf, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	const workers, conns = 3, 100
+	want := map[uint64]int{} // connection inode -> its worker's PID
+	holders := []int{os.Getpid()}
+	for range workers {
+		var files []*os.File
+		for range conns {
+			c, err := net.Dial("tcp4", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			s, err := l.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := s.(*net.TCPConn).File()
+			s.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, f)
+		}
+		// The listener last: at the worker's highest descriptor.
+		child := startHelper(t, "hold", os.Args[0], []string{"-test.run=^$"}, append(files, lf)...)
+		holders = append(holders, child.Process.Pid)
+		for _, f := range files {
+			fi, err := f.Stat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[fi.Sys().(*syscall.Stat_t).Ino] = child.Process.Pid
+			f.Close()
+		}
+	}
+
+	q := listenQuery(port)
+	q.Protos, q.AllHolders = sockets.TCP, true
+	tb := list(t, q)
+	if len(tb.Sockets) != 1 {
+		t.Fatalf("listeners on port %d: %+v", port, tb.Sockets)
+	}
+	got := pids(tb.Sockets[0])
+	slices.Sort(got)
+	slices.Sort(holders)
+	if !slices.Equal(got, holders) {
+		t.Errorf("holders of the listener = %v; want this process and the %d workers %v", got, workers, holders)
+	}
+
+	tb = list(t, sockets.Query{Protos: sockets.TCP, Families: sockets.IPv4, States: sockets.StatesOf(sockets.Established),
+		LocalPort: port, Processes: true})
+	if len(tb.Sockets) != workers*conns {
+		t.Fatalf("%d connections on port %d; want %d", len(tb.Sockets), port, workers*conns)
+	}
+	for _, s := range tb.Sockets {
+		if got := pids(s); len(got) != 1 || got[0] != want[s.Inode] {
+			t.Errorf("connection %v→%v (inode %d) held by %v; want its worker %d", s.Local, s.Remote, s.Inode, got, want[s.Inode])
+		}
 	}
 }

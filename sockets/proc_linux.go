@@ -25,35 +25,33 @@ const procRoot = "/proc"
 // Linux architecture Go supports.
 const clockTicks = 100
 
-// holder records that a process holds the socket in a slot.
-type holder struct {
-	pid  int32
-	slot int32
-}
+// markLimit is the most sockets for which, when every holder is wanted, a
+// process's scan ends as soon as it has shown to hold all of them (who's
+// listener in each of a server's workers, each with thousands of
+// connections): each worker keeps a mark per socket.
+const markLimit = 4096
 
 // attribute finds the processes holding the table's sockets (those
 // AttributeIf selects). It scans /proc/*/fd with several workers and, unless
 // all is set, stops once every socket has a holder.
 func attribute(ctx context.Context, t *Table, all bool, want func(*Socket) bool) error {
-	slot := make(map[uint64]int32) // inode -> slot
-	for i := range t.Sockets {
-		s := &t.Sockets[i]
-		if s.Inode != 0 && (want == nil || want(s)) {
-			if _, ok := slot[s.Inode]; !ok {
-				slot[s.Inode] = int32(len(slot))
-			}
-		}
-	}
-	if len(slot) == 0 {
+	slots := newSlotIndex(t.Sockets, want)
+	if slots.n == 0 {
 		return nil
 	}
 	pids, err := listPIDs()
 	if err != nil {
 		return err
 	}
-	found := make([]atomic.Bool, len(slot))
+	// Most sockets have one holder: the first found goes in a flat table,
+	// and only the rare further holders (fork after listen) in a map.
+	first := make([]atomic.Int32, slots.n)
+	var (
+		moreMu sync.Mutex
+		more   = map[int32][]int32{}
+	)
 	var remaining atomic.Int64
-	remaining.Store(int64(len(slot)))
+	remaining.Store(int64(slots.n))
 	var partial atomic.Bool
 	stop := func() bool { return ctx.Err() != nil || (!all && remaining.Load() == 0) }
 
@@ -63,63 +61,78 @@ func attribute(ctx context.Context, t *Table, all bool, want func(*Socket) bool)
 		jobs <- p
 	}
 	close(jobs)
-	results := make([][]holder, workers)
+	countOK := fdCountWorks()
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	for range workers {
 		wg.Add(1)
-		go func(w int) {
+		go func() {
 			defer wg.Done()
-			link := make([]byte, 64)
-			buf := make([]byte, 32*1024)
+			r := newFDReader(countOK)
+			// mark[slot] is the last process seen holding the socket:
+			// with every holder wanted, a process that has shown to hold
+			// every socket has nothing more to tell.
+			var mark []int32
+			if all && slots.n <= markLimit {
+				mark = make([]int32, slots.n)
+			}
 			for pid := range jobs {
 				if stop() {
 					return
 				}
-				err := scanFDs(pid, buf, link, func(inode uint64) {
-					i, ok := slot[inode]
+				pid32 := int32(pid)
+				held, n := 0, 0
+				err := r.sockets(pid, func(inode uint64) bool {
+					if n++; n%256 == 0 && stop() {
+						return false
+					}
+					i, ok := slots.slot(inode)
 					if !ok {
-						return
+						return true
 					}
-					results[w] = append(results[w], holder{int32(pid), i})
-					if found[i].CompareAndSwap(false, true) {
-						remaining.Add(-1)
+					if mark != nil {
+						if mark[i] == pid32 {
+							return true // another descriptor of the same socket
+						}
+						mark[i] = pid32
+						held++
 					}
+					if first[i].CompareAndSwap(0, pid32) {
+						if remaining.Add(-1) == 0 && !all {
+							return false
+						}
+					} else if first[i].Load() != pid32 {
+						moreMu.Lock()
+						if !slices.Contains(more[i], pid32) {
+							more[i] = append(more[i], pid32)
+						}
+						moreMu.Unlock()
+					}
+					return held < slots.n
 				})
 				if err != nil && errors.Is(err, os.ErrPermission) {
 					partial.Store(true)
 				}
 			}
-		}(w)
+		}()
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 
-	// Most sockets have one holder: keep it in a flat table, and only the
-	// rare further holders (fork after listen) in a map.
-	first := make([]int32, len(slot))
-	more := map[int32][]int32{}
-	for _, rs := range results {
-		for _, h := range rs {
-			switch {
-			case first[h.slot] == 0:
-				first[h.slot] = h.pid
-			case first[h.slot] != h.pid && !slices.Contains(more[h.slot], h.pid):
-				more[h.slot] = append(more[h.slot], h.pid)
-			}
-		}
-	}
 	pr := newProcReader()
 	// Sockets held by one process share one read-only slice.
 	single := map[int32][]*Process{}
 	for i := range t.Sockets {
 		s := &t.Sockets[i]
-		si, ok := slot[s.Inode]
-		if s.Inode == 0 || !ok {
+		if s.Inode == 0 {
 			continue
 		}
-		pid := first[si]
+		si, ok := slots.slot(s.Inode)
+		if !ok {
+			continue
+		}
+		pid := first[si].Load()
 		if pid == 0 {
 			t.Unattributed++
 			continue
@@ -146,6 +159,74 @@ func attribute(ctx context.Context, t *Table, all bool, want func(*Socket) bool)
 	return nil
 }
 
+// slotIndex numbers the inodes of the sockets to attribute 0, 1, 2, … (a
+// socket listed twice, as MPTCP merging can leave it, has one slot).
+// Socket inodes come from one counter and a table's are usually close
+// together: then the index is a flat table over their range, faster than a
+// map at tens of thousands of lookups; else a map. It is read-only once
+// made, and safe for concurrent reads.
+type slotIndex struct {
+	n      int // how many slots
+	base   uint64
+	flat   []int32 // slot+1 by inode-base; 0 for none
+	byNode map[uint64]int32
+}
+
+// newSlotIndex indexes the inodes of the sockets want selects (all, if
+// want is nil).
+func newSlotIndex(socks []Socket, want func(*Socket) bool) *slotIndex {
+	x := &slotIndex{}
+	wanted := func(s *Socket) bool { return s.Inode != 0 && (want == nil || want(s)) }
+	var lo, hi uint64
+	count := 0
+	for i := range socks {
+		if s := &socks[i]; wanted(s) {
+			if count == 0 || s.Inode < lo {
+				lo = s.Inode
+			}
+			hi = max(hi, s.Inode)
+			count++
+		}
+	}
+	if count == 0 {
+		return x
+	}
+	if span := hi - lo + 1; span <= uint64(4*count+4096) {
+		x.base, x.flat = lo, make([]int32, span)
+	} else {
+		x.byNode = make(map[uint64]int32, count)
+	}
+	for i := range socks {
+		s := &socks[i]
+		if !wanted(s) {
+			continue
+		}
+		if x.flat != nil {
+			if x.flat[s.Inode-lo] == 0 {
+				x.n++
+				x.flat[s.Inode-lo] = int32(x.n)
+			}
+		} else if _, ok := x.byNode[s.Inode]; !ok {
+			x.byNode[s.Inode] = int32(x.n)
+			x.n++
+		}
+	}
+	return x
+}
+
+// slot returns the slot of a wanted socket's inode.
+func (x *slotIndex) slot(inode uint64) (int32, bool) {
+	if x.flat != nil {
+		if inode < x.base || inode-x.base >= uint64(len(x.flat)) {
+			return 0, false
+		}
+		s := x.flat[inode-x.base]
+		return s - 1, s != 0
+	}
+	s, ok := x.byNode[inode]
+	return s, ok
+}
+
 // listPIDs returns the numeric entries of /proc.
 func listPIDs() ([]int, error) {
 	d, err := os.Open(procRoot)
@@ -169,12 +250,43 @@ func listPIDs() ([]int, error) {
 	return pids, nil
 }
 
-// scanFDs calls fn with the inode of every socket among pid's open files.
-// It reads the directory with getdents into buf and each link with
-// readlinkat relative to it: no path building, no string per entry. (A
-// readlink never touches the file's own filesystem, so a hung network
-// mount cannot block it, as a stat could.)
-func scanFDs(pid int, buf, link []byte, fn func(inode uint64)) error {
+// fdCountWorks reports whether stat of a /proc/PID/fd directory gives the
+// number of open files as its size (Linux 6.2 and later; earlier, 0).
+// This process has at least stdin, stdout and the directory itself open.
+func fdCountWorks() bool {
+	var st unix.Stat_t
+	return unix.Stat(procRoot+"/self/fd", &st) == nil && st.Size > 0
+}
+
+// fdReader reads the sockets among a process's open files. Each
+// attribution worker has one; it is not safe for concurrent use.
+type fdReader struct {
+	countOK bool   // fdCountWorks
+	dents   []byte // for getdents
+	link    []byte // a link's target
+	name    []byte // a file descriptor's number, NUL-terminated
+}
+
+func newFDReader(countOK bool) *fdReader {
+	return &fdReader{countOK: countOK, dents: make([]byte, 32*1024), link: make([]byte, 64), name: make([]byte, 0, 24)}
+}
+
+// probeMin is the fewest open files for which fdReader.sockets reads the
+// links by number rather than listing the directory first; a small table
+// is often sparse (a shell keeps fd 255), and listing it costs little.
+const probeMin = 64
+
+// sockets calls fn with the inode of every socket among pid's open files,
+// in file descriptor order, until fn returns false. It reads each link
+// with readlinkat relative to the directory: no path building, no string
+// per entry. (A readlink never touches the file's own filesystem, so a
+// hung network mount cannot block it, as a stat could.)
+//
+// Listing /proc/PID/fd costs the kernel a lookup per entry, about as much
+// as the readlink itself, so where the directory's size tells how many
+// files are open, a large table is read by number, 0, 1, 2, …, until that
+// many were found; a table with many unused numbers is listed after all.
+func (r *fdReader) sockets(pid int, fn func(inode uint64) bool) error {
 	dfd, err := unix.Open(procRoot+"/"+strconv.Itoa(pid)+"/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if err == unix.EACCES || err == unix.EPERM {
@@ -183,6 +295,48 @@ func scanFDs(pid int, buf, link []byte, fn func(inode uint64)) error {
 		return nil // the process has gone
 	}
 	defer unix.Close(dfd)
+	from := 0 // the lowest descriptor not read yet
+	if r.countOK {
+		var st unix.Stat_t
+		if unix.Fstat(dfd, &st) != nil || st.Size == 0 {
+			return nil // gone, or no files (a kernel thread)
+		}
+		if st.Size >= probeMin {
+			var done bool
+			if from, done = r.probe(dfd, int(st.Size), fn); done {
+				return nil
+			}
+		}
+	}
+	return r.list(dfd, from, fn)
+}
+
+// probe reads the links of descriptors 0, 1, 2, … until it has read count
+// of them or fn returns false (done), or it has met more unused numbers
+// than a dense table would have; then it returns the number to go on from.
+func (r *fdReader) probe(dfd, count int, fn func(uint64) bool) (next int, done bool) {
+	misses, maxMisses := 0, count/8+16
+	for fd, read := 0, 0; read < count; fd++ {
+		r.name = append(strconv.AppendInt(r.name[:0], int64(fd), 10), 0)
+		n, err := readlinkat(dfd, &r.name[0], r.link)
+		if err != nil {
+			if misses++; misses > maxMisses {
+				return fd + 1, false
+			}
+			continue
+		}
+		read++
+		if inode, ok := socketInode(r.link[:n]); ok && !fn(inode) {
+			return 0, true
+		}
+	}
+	return 0, true
+}
+
+// list reads the directory with getdents and the links of its descriptors
+// numbered from and above.
+func (r *fdReader) list(dfd, from int, fn func(uint64) bool) error {
+	buf := r.dents
 	for {
 		n, err := unix.Getdents(dfd, buf)
 		if err == unix.EINTR {
@@ -198,22 +352,37 @@ func scanFDs(pid int, buf, link []byte, fn func(inode uint64)) error {
 				break
 			}
 			name := buf[off+19 : off+reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
+			end := bytes.IndexByte(name, 0)
 			off += reclen
-			if len(name) == 0 || name[0] == '.' {
+			if end <= 0 || name[0] == '.' {
+				continue // no NUL to end the name with, or . and ..
+			}
+			if from > 0 {
+				if fd, err := strconv.Atoi(unsafe.String(&name[0], end)); err != nil || fd < from {
+					continue
+				}
+			}
+			k, err := readlinkat(dfd, &name[0], r.link)
+			if err != nil {
 				continue
 			}
-			k, err := unix.Readlinkat(dfd, unsafe.String(&name[0], len(name)), link)
-			if err != nil || k <= 0 {
-				continue
-			}
-			if inode, ok := socketInode(link[:k]); ok {
-				fn(inode)
+			if inode, ok := socketInode(r.link[:k]); ok && !fn(inode) {
+				return nil
 			}
 		}
 	}
+}
+
+// readlinkat reads the target of the link named by the NUL-terminated
+// name in the directory dfd into buf. unix.Readlinkat would copy the name
+// into a new NUL-terminated string on every call.
+func readlinkat(dfd int, name *byte, buf []byte) (int, error) {
+	n, _, errno := unix.Syscall6(unix.SYS_READLINKAT, uintptr(dfd), uintptr(unsafe.Pointer(name)),
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 // procReader reads process details once per PID and caches user names.
