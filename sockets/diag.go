@@ -15,6 +15,7 @@ const (
 	nlmsgError       = 2
 	nlmsgDone        = 3
 	sockDiagByFamily = 20
+	tcpDiagGetSock   = 18 // TCPDIAG_GETSOCK: the older request (struct inet_diag_req), TCP of both families
 
 	inetDiagMsgLen = 72 // struct inet_diag_msg
 	rtaHdrLen      = 4
@@ -69,7 +70,7 @@ func walkDump(buf []byte, proto Proto, emit func(*Socket)) error {
 				break // an acknowledgement
 			}
 			return &DumpError{Errno: -errno}
-		case sockDiagByFamily:
+		case sockDiagByFamily, tcpDiagGetSock:
 			var err error
 			if s, err = parseInetDiag(body, proto); err != nil {
 				return err
@@ -169,7 +170,63 @@ func parseInetDiag(b []byte, proto Proto) (Socket, error) {
 // header, a struct inet_diag_req_v2, and, when asked, bytecode filtering by
 // local and remote port and the protocol attribute MPTCP needs (its number
 // does not fit the request's one-byte protocol field).
+//
+// Family 0 asks for TCP sockets of both families at once instead, with the
+// older TCPDIAG_GETSOCK request and its struct inet_diag_req (u8 family,
+// src_len, dst_len, ext; struct inet_diag_sockid; u32 states, dbs), which
+// the kernel answers with one walk of its table of connections, where two
+// SOCK_DIAG_BY_FAMILY requests walk it once per family: at tens of
+// thousands of connections, the walk that finds no socket of its family
+// costs a quarter of the dump. protocol is then ignored.
 func diagRequest(seq uint32, family uint8, protocol int, states StateSet, localPort, remotePort uint16) []byte {
+	attrs := portFilter(localPort, remotePort)
+	if family == 0 {
+		const reqLen = 60 // struct inet_diag_req
+		b := make([]byte, nlmsgHdrLen+reqLen+len(attrs))
+		putNlmsgHdr(b, tcpDiagGetSock, seq)
+		r := b[nlmsgHdrLen:]
+		// family (ignored: both), src_len, dst_len, ext: 0; no cookie.
+		binary.NativeEndian.PutUint32(r[44:48], ^uint32(0))
+		binary.NativeEndian.PutUint32(r[48:52], ^uint32(0))
+		binary.NativeEndian.PutUint32(r[52:56], uint32(states))
+		copy(b[nlmsgHdrLen+reqLen:], attrs)
+		return b
+	}
+	proto8 := uint8(protocol)
+	if protocol > 255 {
+		var v [4]byte
+		binary.NativeEndian.PutUint32(v[:], uint32(protocol))
+		attrs = appendAttr(attrs, 3, v[:]) // INET_DIAG_REQ_PROTOCOL
+		proto8 = 0
+	}
+	const reqLen = 56 // struct inet_diag_req_v2
+	b := make([]byte, nlmsgHdrLen+reqLen+len(attrs))
+	putNlmsgHdr(b, sockDiagByFamily, seq)
+	r := b[nlmsgHdrLen:]
+	r[0] = family
+	r[1] = proto8
+	r[2] = 0 // idiag_ext: no extensions needed
+	binary.NativeEndian.PutUint32(r[4:8], uint32(states))
+	// The socket id stays zero: a dump with no cookie (set it to ~0).
+	binary.NativeEndian.PutUint32(r[48:52], ^uint32(0))
+	binary.NativeEndian.PutUint32(r[52:56], ^uint32(0))
+	copy(b[nlmsgHdrLen+reqLen:], attrs)
+	return b
+}
+
+// putNlmsgHdr writes a dump request's struct nlmsghdr at the start of b,
+// whose length is the message's.
+func putNlmsgHdr(b []byte, typ uint16, seq uint32) {
+	binary.NativeEndian.PutUint32(b[0:4], uint32(len(b)))
+	binary.NativeEndian.PutUint16(b[4:6], typ)
+	binary.NativeEndian.PutUint16(b[6:8], 0x1|0x300) // NLM_F_REQUEST | NLM_F_DUMP
+	binary.NativeEndian.PutUint32(b[8:12], seq)
+}
+
+// portFilter returns the request attribute INET_DIAG_REQ_BYTECODE that
+// keeps sockets with the given local and remote ports (0: any), or
+// nothing when both are 0.
+func portFilter(localPort, remotePort uint16) []byte {
 	var bc []byte
 	if localPort != 0 {
 		bc = append(bc, portOp(bcSourceEqual, localPort)...)
@@ -182,34 +239,10 @@ func diagRequest(seq uint32, family uint8, protocol int, states StateSet, localP
 	for i := 0; i+8 <= len(bc); i += 8 {
 		binary.NativeEndian.PutUint16(bc[i+2:i+4], uint16(len(bc)-i+4))
 	}
-	var attrs []byte
-	if len(bc) > 0 {
-		attrs = appendAttr(attrs, 1, bc) // INET_DIAG_REQ_BYTECODE
+	if len(bc) == 0 {
+		return nil
 	}
-	proto8 := uint8(protocol)
-	if protocol > 255 {
-		var v [4]byte
-		binary.NativeEndian.PutUint32(v[:], uint32(protocol))
-		attrs = appendAttr(attrs, 3, v[:]) // INET_DIAG_REQ_PROTOCOL
-		proto8 = 0
-	}
-	const reqLen = 56 // struct inet_diag_req_v2
-	total := nlmsgHdrLen + reqLen + len(attrs)
-	b := make([]byte, total)
-	binary.NativeEndian.PutUint32(b[0:4], uint32(total))
-	binary.NativeEndian.PutUint16(b[4:6], sockDiagByFamily)
-	binary.NativeEndian.PutUint16(b[6:8], 0x1|0x300) // NLM_F_REQUEST | NLM_F_DUMP
-	binary.NativeEndian.PutUint32(b[8:12], seq)
-	r := b[nlmsgHdrLen:]
-	r[0] = family
-	r[1] = proto8
-	r[2] = 0 // idiag_ext: no extensions needed
-	binary.NativeEndian.PutUint32(r[4:8], uint32(states))
-	// The socket id stays zero: a dump with no cookie (set it to ~0).
-	binary.NativeEndian.PutUint32(r[48:52], ^uint32(0))
-	binary.NativeEndian.PutUint32(r[52:56], ^uint32(0))
-	copy(b[nlmsgHdrLen+reqLen:], attrs)
-	return b
+	return appendAttr(nil, 1, bc) // INET_DIAG_REQ_BYTECODE
 }
 
 // portOp encodes a port comparison: an op with the code, then an op whose

@@ -48,7 +48,8 @@ func newDiagConn() (*diagConn, error) {
 func (c *diagConn) Close() error { return unix.Close(c.fd) }
 
 // dump lists the sockets of one family and protocol in the given states,
-// filtered by port in the kernel, appending them to out.
+// filtered by port in the kernel, appending them to out. Family 0 lists
+// the TCP sockets of both families (see diagRequest).
 func (c *diagConn) dump(family uint8, protocol int, proto Proto, states StateSet, localPort, remotePort uint16, out []Socket) ([]Socket, error) {
 	err := c.walk(family, protocol, proto, states, localPort, remotePort, func(s *Socket) { out = append(out, *s) })
 	return out, err

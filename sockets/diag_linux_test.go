@@ -3,6 +3,7 @@ package sockets
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -160,6 +161,51 @@ func TestDumpKernel(t *testing.T) {
 			saveTestdata(t, "diag_udp"+fam.name+".bin", raw)
 		})
 	}
+
+	// Family 0: TCP of both families in one dump, filtered by port too.
+	t.Run("tcp both families", func(t *testing.T) {
+		ln4, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Skip(err)
+		}
+		t.Cleanup(func() { ln4.Close() })
+		port := uint16(ln4.Addr().(*net.TCPAddr).Port)
+		ln6, err := net.Listen("tcp6", net.JoinHostPort("::1", fmt.Sprint(port)))
+		if err != nil {
+			t.Skipf("no IPv6 listener on [::1]:%d: %v", port, err)
+		}
+		t.Cleanup(func() { ln6.Close() })
+		cl, err := net.Dial("tcp6", ln6.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		s, err := ln6.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+
+		socks, _ := dumpSockets(t, c, 0, ipprotoTCP, TCP, port, 0)
+		var got []string
+		for _, x := range socks {
+			got = append(got, x.State.String()+" "+x.Local.String())
+		}
+		slices.Sort(got)
+		want := []string{
+			"ESTAB [::1]:" + fmt.Sprint(port),
+			"LISTEN 127.0.0.1:" + fmt.Sprint(port),
+			"LISTEN [::1]:" + fmt.Sprint(port),
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("dump of both families filtered on local port %d = %q; want %q", port, got, want)
+		}
+		for _, x := range socks {
+			if x.Proto != TCP || x.Inode == 0 {
+				t.Errorf("dump of both families: %+v", x)
+			}
+		}
+	})
 
 	t.Run("mptcp4", func(t *testing.T) {
 		var lc net.ListenConfig

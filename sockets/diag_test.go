@@ -196,6 +196,11 @@ func TestParseDump(t *testing.T) {
 			want: []Socket{v6EstabSock},
 		},
 		{
+			name: "both families, as TCPDIAG_GETSOCK answers", proto: TCP,
+			in:   catBytes(nlMsg(18, nlmFMulti, v4Listener.encode()), nlMsg(18, nlmFMulti, v6Estab.encode())),
+			want: []Socket{v4ListenerSock, v6EstabSock},
+		},
+		{
 			name: "ipv6 link-local address gets the interface as zone",
 			in: diagMsg{
 				family: 10, state: 10, sport: 22, ifindex: 3,
@@ -612,6 +617,64 @@ func TestDiagRequest(t *testing.T) {
 				if err := auditBytecode(bytecodeOf(b)); err != nil {
 					t.Errorf("the kernel would refuse the bytecode: %v", err)
 				}
+			}
+		})
+	}
+}
+
+// TestDiagRequestBothFamilies checks family 0's request: TCPDIAG_GETSOCK
+// with a struct inet_diag_req (u8 family, src_len, dst_len, ext; struct
+// inet_diag_sockid; u32 states, dbs) and the same bytecode.
+func TestDiagRequestBothFamilies(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		states        StateSet
+		local, remote uint16
+		bytecode      []bcOp
+	}{
+		{name: "every state", states: AllStates},
+		{name: "established on a local port", states: StatesOf(Established), local: 28080, bytecode: []bcOp{{11, 8, 12}, {0, 0, 28080}}},
+		{name: "both ports", states: AllStates, local: 40000, remote: 443, bytecode: []bcOp{{11, 8, 20}, {0, 0, 40000}, {12, 8, 12}, {0, 0, 443}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := diagRequest(9, 0, ipprotoTCP, tt.states, tt.local, tt.remote)
+			const reqLen = 60
+			if len(b) < 16+reqLen || len(b)%4 != 0 {
+				t.Fatalf("request is %d bytes; want at least %d, a multiple of 4", len(b), 16+reqLen)
+			}
+			if l, typ, flags, seq := binary.NativeEndian.Uint32(b[0:4]), binary.NativeEndian.Uint16(b[4:6]),
+				binary.NativeEndian.Uint16(b[6:8]), binary.NativeEndian.Uint32(b[8:12]); l != uint32(len(b)) || typ != 18 || flags != 0x301 || seq != 9 {
+				t.Errorf("header: length %d, type %d, flags %#x, seq %d; want %d, 18, 0x301, 9", l, typ, flags, seq, len(b))
+			}
+			r := b[16:]
+			if r[0] != 0 || r[1] != 0 || r[2] != 0 || r[3] != 0 {
+				t.Errorf("family, src_len, dst_len, ext = % x; want zeros", r[0:4])
+			}
+			if id := [48]byte(r[4:52]); id != noCookie {
+				t.Errorf("sockid = % x; want zeros and no cookie", id)
+			}
+			if st, dbs := binary.NativeEndian.Uint32(r[52:56]), binary.NativeEndian.Uint32(r[56:60]); st != uint32(tt.states) || dbs != 0 {
+				t.Errorf("states %#x, dbs %d; want %#x, 0", st, dbs, tt.states)
+			}
+			attrs := r[reqLen:]
+			if tt.bytecode == nil {
+				if len(attrs) != 0 {
+					t.Errorf("attributes % x; want none", attrs)
+				}
+				return
+			}
+			if len(attrs) < 4 || binary.NativeEndian.Uint16(attrs[2:4]) != 1 || int(binary.NativeEndian.Uint16(attrs[0:2])) != len(attrs) {
+				t.Fatalf("attributes % x; want one INET_DIAG_REQ_BYTECODE", attrs)
+			}
+			var got []bcOp
+			for i := 4; i < len(attrs); i += 4 {
+				got = append(got, bcOp{attrs[i], attrs[i+1], binary.NativeEndian.Uint16(attrs[i+2 : i+4])})
+			}
+			if diff := cmp.Diff(tt.bytecode, got); diff != "" {
+				t.Errorf("bytecode mismatch (-want +got):\n%s", diff)
+			}
+			if err := auditBytecode(attrs[4:]); err != nil {
+				t.Errorf("the kernel would refuse the bytecode: %v", err)
 			}
 		})
 	}

@@ -20,6 +20,13 @@ func List(ctx context.Context, q Query) (*Table, error) {
 		udpStates = q.States
 	}
 	t := &Table{Sockets: make([]Socket, 0, estimate(q, udpStates))}
+	tcpBoth := q.Families == AllFamilies && q.Protos&TCP != 0 && q.States != 0
+	if tcpBoth {
+		if t.Sockets, err = c.dump(0, ipprotoTCP, TCP, q.States, q.LocalPort, q.RemotePort, t.Sockets); err != nil {
+			// A kernel without the older request: one dump per family.
+			t.Sockets, tcpBoth = t.Sockets[:0], false
+		}
+	}
 	for _, fam := range []struct {
 		f      Family
 		family uint8
@@ -27,7 +34,7 @@ func List(ctx context.Context, q Query) (*Table, error) {
 		if q.Families&fam.f == 0 {
 			continue
 		}
-		if q.Protos&TCP != 0 && q.States != 0 {
+		if q.Protos&TCP != 0 && q.States != 0 && !tcpBoth {
 			if t.Sockets, err = c.dump(fam.family, ipprotoTCP, TCP, q.States, q.LocalPort, q.RemotePort, t.Sockets); err != nil {
 				return nil, err
 			}
@@ -94,11 +101,20 @@ func Walk(ctx context.Context, q Query, fn func(*Socket)) error {
 	if udpStates == 0 {
 		udpStates = q.States
 	}
+	tcpBoth := q.Families == AllFamilies && q.Protos&TCP != 0 && q.States != 0
+	if tcpBoth {
+		emitted := false
+		err := c.walk(0, ipprotoTCP, TCP, q.States, q.LocalPort, q.RemotePort, func(s *Socket) { emitted = true; fn(s) })
+		if err != nil && emitted {
+			return err
+		}
+		tcpBoth = err == nil // else a kernel without the older request: one walk per family
+	}
 	for _, family := range []uint8{afINET, afINET6} {
 		if (family == afINET && q.Families&IPv4 == 0) || (family == afINET6 && q.Families&IPv6 == 0) {
 			continue
 		}
-		if q.Protos&TCP != 0 && q.States != 0 {
+		if q.Protos&TCP != 0 && q.States != 0 && !tcpBoth {
 			if err := c.walk(family, ipprotoTCP, TCP, q.States, q.LocalPort, q.RemotePort, fn); err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -37,7 +38,8 @@ const (
 )
 
 // ClassifyPort sorts the sockets bound to port into a PortUse. Sockets on
-// other ports are ignored.
+// other ports are ignored. Listeners and Bound are ordered by protocol,
+// family and address; the others keep the order of socks.
 func ClassifyPort(socks []Socket, port uint16) PortUse {
 	u := PortUse{Port: port, Listeners: []Socket{}, Served: []Socket{}, Clients: []Socket{}, TimeWait: []Socket{}, Bound: []Socket{}}
 	listening := map[Proto]bool{}
@@ -63,6 +65,16 @@ func ClassifyPort(socks []Socket, port uint16) PortUse {
 			u.Bound = append(u.Bound, s)
 		}
 	}
+	// The kernel lists a port's listeners in the order of its hash
+	// tables, IPv4 and IPv6 mixed; people read them in a stable one.
+	byAddr := func(a, b Socket) int {
+		if a.Proto != b.Proto {
+			return cmp.Compare(a.Proto, b.Proto)
+		}
+		return a.Local.Compare(b.Local)
+	}
+	slices.SortStableFunc(u.Listeners, byAddr)
+	slices.SortStableFunc(u.Bound, byAddr)
 	return u
 }
 

@@ -28,6 +28,7 @@ func TestClassifyPort(t *testing.T) {
 
 	listener := sock(TCP, Listen, "0.0.0.0:8080", "", nginx)
 	listener6 := sock(TCP, Listen, "[::]:8080", "", nginx)
+	listenerLo := sock(TCP, Listen, "127.0.0.1:8080", "", nginx)
 	served1 := sock(TCP, Established, "10.0.0.1:8080", "10.0.0.2:51000", nginx)
 	served2 := sock(TCP, CloseWait, "[2001:db8::1]:8080", "[2001:db8::2]:51001", nginx)
 	client := sock(TCP, Established, "10.0.0.1:8080", "93.184.216.34:443", curl)
@@ -61,6 +62,17 @@ func TestClassifyPort(t *testing.T) {
 			want: PortUse{
 				Listeners: []Socket{listener, listener6},
 				Served:    []Socket{served1, served2},
+			},
+			wantVerdict: VerdictListening,
+		},
+		{
+			// The kernel lists them in its hash tables' order: the newest
+			// of an address first, IPv4 and IPv6 mixed.
+			name:  "listeners in order of protocol, family and address",
+			socks: []Socket{udpBound, listener6, served1, listenerLo, listener},
+			want: PortUse{
+				Listeners: []Socket{listener, listenerLo, listener6, udpBound},
+				Served:    []Socket{served1},
 			},
 			wantVerdict: VerdictListening,
 		},
