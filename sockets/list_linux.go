@@ -65,23 +65,35 @@ func List(ctx context.Context, q Query) (*Table, error) {
 // mergeMPTCP folds MPTCP sockets into the table. An MPTCP listener also
 // shows as a TCP listener with the same inode: the TCP entry is marked
 // MPTCP and the duplicate dropped. The others are kept when keep is set.
+// Only the few MPTCP sockets are indexed: Go listens with MPTCP by
+// default, and the table may hold tens of thousands of TCP connections.
 func mergeMPTCP(socks, mp []Socket, keep bool) []Socket {
 	if len(mp) == 0 {
 		return socks
 	}
-	byInode := make(map[uint64]int, len(socks))
-	for i, s := range socks {
-		if s.Proto == TCP && s.Inode != 0 {
-			byInode[s.Inode] = i
+	byInode := make(map[uint64]int, len(mp))
+	var states StateSet
+	for j, m := range mp {
+		if m.Inode != 0 {
+			byInode[m.Inode] = j
+			states |= StatesOf(m.State)
 		}
 	}
-	for _, m := range mp {
-		if i, ok := byInode[m.Inode]; ok && m.Inode != 0 {
-			socks[i].MPTCP = true
+	merged := make([]bool, len(mp))
+	for i := range socks {
+		s := &socks[i]
+		if s.Proto != TCP || s.Inode == 0 || !states.Has(s.State) {
 			continue
 		}
-		if keep {
-			socks = append(socks, m)
+		if j, ok := byInode[s.Inode]; ok {
+			s.MPTCP, merged[j] = true, true
+		}
+	}
+	if keep {
+		for j, m := range mp {
+			if !merged[j] {
+				socks = append(socks, m)
+			}
 		}
 	}
 	return socks
