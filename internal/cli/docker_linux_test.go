@@ -165,6 +165,10 @@ func TestIntegrationDockerNAT(t *testing.T) {
 	if code != ExitOK || strings.Count(out, "'docker stop db' frees the port") != 1 || strings.Contains(out, "'portctl kill") {
 		t.Errorf("who %d text: exit %d; want 'docker stop db' once and no portctl kill:\n%s", port, code, out)
 	}
+	code, out, _ = runCLI(t, "who", fmt.Sprint(port), "--all-netns")
+	if code != ExitOK || strings.Count(out, "'docker stop db' frees the port") != 1 {
+		t.Errorf("who %d --all-netns: exit %d; want 'docker stop db' once:\n%s", port, code, out)
+	}
 	code, out, _ = runCLI(t, "ls", "--netns", d.NS.Name, "-p", fmt.Sprint(port))
 	if len(res.Holders) > 0 && (code != ExitOK || !strings.Contains(out, "dockerd→db")) {
 		t.Errorf("ls: exit %d; want dockerd→db in WHERE:\n%s", code, out)

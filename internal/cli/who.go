@@ -389,13 +389,13 @@ func runWhoAll(ctx context.Context, streams *term.IO, opts whoOptions) error {
 	idx.Annotate(t)
 	all := whoAllResult{Port: opts.Port, Namespaces: []whoResult{}}
 	var uses []sockets.PortUse // each result's, for the text
-	// The engines' publications go with the namespace whose docker-proxy
-	// holds the port, else with the host's, where an engine's NAT rules
-	// usually are.
+	// The engines' publications go with the namespace where an engine's
+	// process (docker-proxy, dockerd, conmon) holds the port, else with the
+	// host's, where an engine's NAT rules usually are.
 	pubNS := uint64(0)
 	for _, s := range t.Sockets {
 		for _, p := range s.Processes {
-			if p.DockerProxy != nil && pubNS == 0 {
+			if pubNS == 0 && idx.Publisher(p, s.Proto.String(), opts.Port) != nil {
 				pubNS = s.NetNS
 			}
 		}
