@@ -1,7 +1,12 @@
 // Package servers starts real servers from Debian packages for tests:
 // nginx, OpenSSH, Exim, vsftpd, Dovecot, Redis, MariaDB, PostgreSQL,
-// dnsmasq, chrony, net-snmp, memcached and BusyBox telnetd. Service
-// detection is tested against them rather than against mocks.
+// dnsmasq, chrony, net-snmp, memcached and BusyBox telnetd, and some
+// fifty more for service detection's benchmark (bench/service):
+// directory, messaging and job-queue servers (messaging.go), web servers
+// and proxies (proxy.go), file, print and version-control servers
+// (files.go), DNS servers (dns.go), monitoring agents (monitor.go) and
+// the rest (misc.go). Service detection is tested against them rather
+// than against mocks.
 //
 // Each function (Nginx, SSHD, SMTP, …) starts one server for the calling
 // test on 127.0.0.1 and a free port picked at run time, with a throw-away

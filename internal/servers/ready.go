@@ -295,3 +295,50 @@ func request(addr netip.AddrPort, req string) (string, error) {
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }
+
+// udpAnswer returns a readiness test that sends req in one datagram from
+// an unconnected socket and wants a datagram of at least n bytes back
+// from the server's address, from any port (TFTP answers from a new
+// one).
+func udpAnswer(req []byte, n int) func(netip.AddrPort) error {
+	return func(addr netip.AddrPort) error {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := c.WriteToUDPAddrPort(req, addr); err != nil {
+			return err
+		}
+		buf := make([]byte, 4096)
+		m, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return err
+		}
+		if from.Addr() != addr.Addr() || m < n {
+			return fmt.Errorf("udp: %d bytes from %v", m, from)
+		}
+		return nil
+	}
+}
+
+// greets returns a readiness test that wants the first bytes the server
+// sends, whatever their line ending, to start with prefix.
+func greets(prefix string) func(netip.AddrPort) error {
+	return func(addr netip.AddrPort) error {
+		c, err := dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		b := make([]byte, len(prefix))
+		if _, err := io.ReadFull(c, b); err != nil {
+			return fmt.Errorf("read greeting: %w", err)
+		}
+		if string(b) != prefix {
+			return fmt.Errorf("greeting %q; want %q…", b, prefix)
+		}
+		return nil
+	}
+}

@@ -72,6 +72,9 @@ type spec struct {
 	// at, when set, says where the server listens instead of 127.0.0.1
 	// and a free port; args must then use at.bind().
 	at *Place
+	// maxPort, when set, is the highest port the server accepts (the
+	// Zabbix agent takes 1024 to 32767).
+	maxPort uint16
 }
 
 // Place says where a server listens, for the functions that take one
@@ -176,7 +179,7 @@ func start(t testing.TB, sp spec) *Server {
 		if sp.at != nil {
 			port = sp.at.Port
 		}
-		if port == 0 {
+		for try := 0; port == 0 || sp.maxPort != 0 && port > sp.maxPort && try < 100; try++ {
 			port = freePort(t, sp.proto)
 		}
 		addr := netip.AddrPortFrom(sp.at.dial(), port)
