@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/asn1"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
@@ -65,6 +66,7 @@ func matchHTTP(b []byte) (Service, bool) {
 		info.Title = printable([]byte(t))
 	}
 	s.Product, s.Version = serverProduct(info.Server)
+	httpProduct(&s, resp.Header, body)
 	if strings.Contains(info.Server, "(Debian)") {
 		s.add("os", "Debian")
 	} else if strings.Contains(info.Server, "(Ubuntu)") {
@@ -84,13 +86,22 @@ var serverProducts = map[string]string{
 	"caddy":         "Caddy",
 	"envoy":         "Envoy",
 	"jetty":         "Jetty",
+	"squid":         "Squid http proxy",
+	"tinyproxy":     "tinyproxy",
+	"gunicorn":      "Gunicorn",
+	"icecast":       "Icecast streaming media server",
+	"cups":          "CUPS",
+	"varnish":       "Varnish http accelerator",
 }
 
 // serverProduct splits a Server header ("nginx/1.22.1", "Apache/2.4.57
 // (Debian)") into product and version.
 func serverProduct(server string) (product, version string) {
-	tok, _, _ := strings.Cut(server, " ")
+	tok, rest, _ := strings.Cut(server, " ")
 	product, version = splitProduct(tok, "/")
+	if version == "" && rest != "" && rest[0] >= '0' && rest[0] <= '9' {
+		version, _, _ = strings.Cut(rest, " ") // "Icecast 2.4.4"
+	}
 	if p, ok := serverProducts[strings.ToLower(product)]; ok {
 		product = p
 	}
@@ -242,6 +253,7 @@ var dnsProducts = []struct {
 	{regexp.MustCompile(`^PowerDNS Authoritative Server ([0-9][0-9.]*)`), "PowerDNS Authoritative Server"},
 	{regexp.MustCompile(`^Knot DNS ([0-9][0-9.]*)`), "Knot DNS"},
 	{regexp.MustCompile(`^CoreDNS-([0-9][0-9.]*)`), "CoreDNS"},
+	{regexp.MustCompile(`^NSD ([0-9][0-9.]*)`), "NSD"},
 }
 
 // matchDNS reads the answer to the version.bind CHAOS TXT query (with TCP's
@@ -275,7 +287,9 @@ func matchDNS(b []byte, tcp bool) (Service, bool) {
 			break
 		}
 		if rh.Type != dnsmessage.TypeTXT {
-			p.SkipAnswer()
+			if p.SkipAnswer() != nil {
+				break // a record it cannot skip would be read again and again
+			}
 			continue
 		}
 		txt, err := p.TXTResource()
@@ -458,5 +472,74 @@ func matchQUIC(b []byte) (Service, bool) {
 	}
 	s := Service{Name: "quic", Confidence: 10, Evidence: Escape(b[:min(len(b), 32)])}
 	s.add("versions", strings.Join(vs, ", "))
+	return s, true
+}
+
+// httpProxies are the products that are forward proxies: their service is
+// http-proxy, as nmap names it.
+var httpProxies = map[string]bool{"Squid http proxy": true, "tinyproxy": true, "Privoxy http proxy": true}
+
+var (
+	cupsTitleRE    = regexp.MustCompile(`CUPS v([0-9][0-9.a-z]*)`)
+	varnishViaRE   = regexp.MustCompile(`\(Varnish/([0-9][0-9.]*)\)`)
+	privoxyRE      = regexp.MustCompile(`This is <a href="https?://www\.privoxy\.org/">Privoxy</a> ([0-9][0-9.]*)`)
+	tomcatRE       = regexp.MustCompile(`Apache Tomcat/([0-9][0-9.]*)`)
+	nodeExporterRE = regexp.MustCompile(`(?i)<title>Node Exporter</title>`)
+	prometheusVer  = regexp.MustCompile(`version=([0-9][0-9.]*)`)
+)
+
+// haproxy503 is HAProxy's built-in answer when no backend is up.
+const haproxy503 = "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>"
+
+// httpProduct names the product from what an answer says besides its
+// Server header: headers and pages that only one product sends.
+func httpProduct(s *Service, h http.Header, body []byte) {
+	set := func(product, version string) {
+		s.Product, s.Version = product, version
+	}
+	switch {
+	case h.Get("X-Influxdb-Version") != "":
+		set("InfluxDB", printable([]byte(h.Get("X-Influxdb-Version"))))
+	case varnishViaRE.MatchString(h.Get("Via")):
+		set("Varnish http accelerator", varnishViaRE.FindStringSubmatch(h.Get("Via"))[1])
+	case s.Product == "CUPS":
+		s.Name = "ipp"
+		if m := cupsTitleRE.FindSubmatch(body); m != nil {
+			s.Version = string(m[1])
+		}
+	case privoxyRE.Match(body):
+		set("Privoxy http proxy", string(privoxyRE.FindSubmatch(body)[1]))
+	case s.Product == "" && tomcatRE.Match(body):
+		set("Apache Tomcat", string(tomcatRE.FindSubmatch(body)[1]))
+	case s.Product == "" && bytes.HasPrefix(body, []byte(haproxy503)):
+		set("HAProxy http proxy", "")
+	case s.Product == "" && nodeExporterRE.Match(body):
+		set("Prometheus Node Exporter", "")
+		if m := prometheusVer.FindSubmatch(body); m != nil {
+			s.Version = string(m[1])
+		}
+	}
+	if httpProxies[s.Product] {
+		s.Name = "http-proxy"
+	}
+}
+
+// matchEtcdVersion reads etcd's answer to GET /version: a JSON object
+// with etcdserver and etcdcluster.
+func matchEtcdVersion(b []byte) (Service, bool) {
+	i := bytes.Index(b, []byte("\r\n\r\n"))
+	if i < 0 || !bytes.HasPrefix(b, []byte("HTTP/1.1 200")) {
+		return Service{}, false
+	}
+	var v struct {
+		Server  string `json:"etcdserver"`
+		Cluster string `json:"etcdcluster"`
+	}
+	if err := json.Unmarshal(b[i+4:], &v); err != nil || v.Server == "" {
+		return Service{}, false
+	}
+	s := Service{Name: "http", Product: "etcd", Version: printable([]byte(v.Server)), Confidence: 10,
+		Evidence: Escape(b[i+4:]), Probe: "http-etcd-version", HTTP: &HTTPInfo{Status: 200, Protocol: "HTTP/1.1"}}
+	s.add("cluster", printable([]byte(v.Cluster)))
 	return s, true
 }

@@ -30,7 +30,17 @@ func matchBanner(b []byte) (Service, bool) {
 }
 
 var bannerMatchers = []func([]byte) (Service, bool){
-	matchSSH, matchMail, matchMySQL, matchVNC, matchRsync, matchTelnet,
+	matchSSH, matchMail, matchMySQL, matchVNC, matchRsync, matchTelnet, matchNATS, matchSVN, matchIRCGreeting, matchMunin, matchGPSD, matchMPD,
+}
+
+// matchIRCGreeting recognises the NOTICE an IRC server sends a client as
+// it connects; detect then registers to learn the software (follow).
+func matchIRCGreeting(b []byte) (Service, bool) {
+	s, ok := matchIRC(b)
+	if !ok || !bytes.Contains(b, []byte(" NOTICE ")) {
+		return Service{}, false
+	}
+	return s, true
 }
 
 // matchSSH reads the identification string of RFC 4253 §4.2:

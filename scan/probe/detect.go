@@ -30,9 +30,10 @@ type Config struct {
 	// Budget bounds the whole detection of one port (default 12 s).
 	Budget time.Duration
 	// MaxProbes bounds the probes sent to one port, each on its own
-	// connection for TCP (default 48: this package's own and, after them,
-	// every probe of DB up to rarity 7, which nmap's default intensity
-	// sends; Budget stops a port that stays silent sooner).
+	// connection for TCP. By default this package's own probes are
+	// bounded by 48 and then every probe of DB up to rarity 7 is sent,
+	// as nmap's default intensity does; Budget stops a port that stays
+	// silent sooner.
 	MaxProbes int
 	// DB, when set, holds further probes and matches in nmap's
 	// service-probes format, tried after this package's own.
@@ -56,11 +57,12 @@ func (c Config) maxProbes() int {
 	return c.MaxProbes
 }
 
-// defaultMaxProbes is MaxProbes' default. It was 20, shared by this
-// package's probes and DB's, so a server that answers only one of nmap's
-// rarity-6 probes (OpenLDAP, which answers LDAPBindReq, 17th in nmap's
-// order on a port its probes do not list) was never sent it, where nmap
-// itself sends every probe up to rarity 7.
+// defaultMaxProbes bounds this package's own probes by default. The
+// bound was 20, shared by this package's probes and DB's, so a server
+// that answers only one of nmap's rarity-6 probes (OpenLDAP, which
+// answers LDAPBindReq, 17th in nmap's order on a port its probes do not
+// list) was never sent it, where nmap itself sends every probe up to
+// rarity 7; DB's probes now have an allowance of their own (nmapProbes).
 const defaultMaxProbes = 48
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -116,6 +118,7 @@ type detector struct {
 	t      Target
 	ctx    context.Context
 	probes int           // probes sent
+	limit  int           // when not 0, the bound on probes instead of cfg.maxProbes()
 	seen   []byte        // the first bytes received, for an unknown service
 	last   []byte        // the answer to the latest probe
 	closed int           // connections the peer closed without a byte
@@ -159,7 +162,11 @@ func (d *detector) saw(b []byte) {
 
 // more reports whether another probe may be sent.
 func (d *detector) more() bool {
-	return d.ctx.Err() == nil && d.probes < d.cfg.maxProbes()
+	limit := d.cfg.maxProbes()
+	if d.limit > 0 {
+		limit = d.limit
+	}
+	return d.ctx.Err() == nil && d.probes < limit
 }
 
 // dial connects to the target over network ("tcp" or "udp").

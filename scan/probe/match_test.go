@@ -214,6 +214,9 @@ func FuzzMatchers(f *testing.F) {
 	}
 	f.Add(snmpGet())
 	f.Add(dnsVersionBind())
+	for _, tt := range replyTests {
+		f.Add(readReply(f, tt.file))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		matchBanner(b)
 		matchHTTP(b)
@@ -228,6 +231,14 @@ func FuzzMatchers(f *testing.F) {
 		matchNTPControl(&s, b)
 		matchSNMP(b)
 		matchQUIC(b)
+		for _, tt := range replyTests {
+			tt.match(b)
+		}
+		matchAMQP(b)
+		mqttDone(b)
+		ldapComplete(b)
+		ircDone(b)
+		hint(b)
 		Escape(b)
 	})
 }

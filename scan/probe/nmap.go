@@ -1,6 +1,8 @@
 package probe
 
 import (
+	"slices"
+
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/scan/probe/nmapdb"
 )
@@ -19,7 +21,19 @@ func (d *detector) nmapProbes(soft *Service) Service {
 	if db == nil || db.Exclude.Contains(d.t.Proto, port) {
 		return Service{}
 	}
-	for _, p := range db.ForPort(d.t.Proto, port) {
+	probes := db.ForPort(d.t.Proto, port)
+	if d.cfg.MaxProbes <= 0 {
+		// nmap's own allowance: every probe it would send at its
+		// default intensity, after ours, whatever ours took.
+		n := 0
+		for _, p := range probes {
+			if p.Name != nmapdb.NullProbe && (p.HasPort(port) || p.Rarity <= maxRarity) {
+				n++
+			}
+		}
+		d.limit = d.probes + n
+	}
+	for _, p := range probes {
 		if p.Name == nmapdb.NullProbe {
 			continue
 		}
@@ -78,5 +92,56 @@ func fromNmap(r nmapdb.Result) Service {
 	s.add("hostname", r.Hostname)
 	s.add("os", r.OS)
 	s.add("device", r.DeviceType)
+	return s
+}
+
+// nmapFollow sends cfg.DB's probe called name after one of this
+// package's own found the service s, when the database has one and the
+// budget allows: its matches may name the product. A hard match for one
+// of the services names (nmap's names for the same protocol) fills in
+// what s lacks; anything else leaves s as it was.
+func (d *detector) nmapFollow(s Service, name string, names ...string) Service {
+	db := d.cfg.DB
+	if db == nil || s.Product != "" || !d.more() {
+		return s
+	}
+	p := db.ProbeFor(d.t.Proto, name)
+	if p == nil {
+		return s
+	}
+	c, err := d.dial(d.t.Proto.String())
+	if err != nil {
+		return s
+	}
+	b := d.exchangeFor(c, p.Payload, min(p.TotalWait, d.wait()), nil)
+	c.Close()
+	r, ok := db.MatchAll(p, b)
+	if !ok || r.Soft || !slices.Contains(names, r.Service) || r.Product == "" {
+		return s
+	}
+	n := fromNmap(r)
+	s.Name, s.Product, s.Version, s.CPE = n.Name, n.Product, n.Version, n.CPE
+	s.Extra = append(s.Extra, n.Extra...)
+	s.Probe += "+nmap:" + name
+	return s
+}
+
+// nmapAnswer matches b, the answer to one of this package's own probes
+// that asks what cfg.DB's probe called name asks (our "GET /" and nmap's
+// GetRequest), against that probe's matches, when s names no product: a
+// hard match of the same service fills in the product, no probe sent.
+func (d *detector) nmapAnswer(s Service, name string, b []byte) Service {
+	db := d.cfg.DB
+	if db == nil || s.Product != "" {
+		return s
+	}
+	r, ok := db.MatchAll(db.ProbeFor(d.t.Proto, name), b)
+	if !ok || r.Soft || r.Service != s.Name || r.Product == "" {
+		return s
+	}
+	n := fromNmap(r)
+	s.Product, s.Version, s.CPE = n.Product, n.Version, n.CPE
+	s.Extra = append(s.Extra, n.Extra...)
+	s.Probe += "+nmap:" + name
 	return s
 }

@@ -25,6 +25,21 @@ var tcpProbes = []tcpProbe{
 	{"postgres", []uint16{5432, 5433}, (*detector).probePostgres},
 	{"memcached", []uint16{11211}, (*detector).probeMemcached},
 	{"dns", []uint16{53, 5353}, (*detector).probeDNS},
+	{"ldap", []uint16{389, 3268}, (*detector).probeLDAP},
+	{"smb", []uint16{139, 445}, (*detector).probeSMB},
+	{"mqtt", []uint16{1883}, (*detector).probeMQTT},
+	{"amqp", []uint16{5672}, (*detector).probeAMQP},
+	{"socks", []uint16{1080}, (*detector).probeSOCKS},
+	{"git", []uint16{9418}, (*detector).probeGit},
+	{"xmpp", []uint16{5222, 5269}, (*detector).probeXMPP},
+	{"irc", []uint16{194, 6665, 6666, 6667, 6668, 6669, 6697, 7000}, (*detector).probeIRC},
+	{"cvs", []uint16{2401}, (*detector).probeCVS},
+	{"beanstalkd", []uint16{11300}, (*detector).probeBeanstalkd},
+	{"gearman", []uint16{4730}, (*detector).probeGearman},
+	{"zabbix", []uint16{10050}, (*detector).probeZabbix},
+	{"spamd", []uint16{783}, (*detector).probeSpamd},
+	{"nut", []uint16{3493}, (*detector).probeUPSD},
+	{"iperf3", []uint16{5201}, (*detector).probeIPerf3},
 }
 
 // speaksFirst lists ports where servers greet before being asked: detect
@@ -131,6 +146,25 @@ func hint(b []byte) string {
 		return "redis"
 	case bytes.HasPrefix(b, []byte("HTTP/1.")):
 		return "http"
+	case bytes.HasPrefix(b, []byte("UNKNOWN_COMMAND\r\n")):
+		return "beanstalkd"
+	case bytes.HasPrefix(b, []byte("ERR UNKNOWN_COMMAND ")):
+		return "gearman"
+	case bytes.HasPrefix(b, []byte("AMQP")):
+		return "amqp"
+	case bytes.Contains(b, []byte("<stream:stream")):
+		return "xmpp"
+	case bytes.HasPrefix(b, []byte("cvs [pserver aborted]")):
+		return "cvs"
+	case bytes.HasPrefix(b, []byte("SPAMD/")):
+		return "spamd"
+	case bytes.HasPrefix(b, []byte("ERR UNKNOWN-COMMAND\n")):
+		return "nut"
+	case len(b) == 1 && b[0] == 9:
+		return "iperf3"
+	}
+	if _, ok := matchIRC(b); ok {
+		return "irc"
 	}
 	return ""
 }
@@ -165,10 +199,39 @@ func (d *detector) probeHTTP(c net.Conn) (Service, bool) {
 		return Service{}, false // TLS is tried next
 	}
 	s, ok := matchHTTP(b)
-	if ok {
-		s.Probe = "http"
+	if !ok {
+		return s, false
 	}
-	return s, ok
+	s.Probe = "http"
+	if s.Product != "" {
+		return s, true
+	}
+	// A forward proxy answers a request for a path with an error of its
+	// own; asked for a URL of a name no one resolves (RFC 6761 .invalid),
+	// it says who it is. A Go server's bare 404 may be etcd's, which
+	// names itself at /version.
+	var follow []byte
+	switch {
+	case s.HTTP.Server == "" && s.HTTP.Status >= 400 && !bytes.Contains(b, []byte("404 page not found")):
+		follow = []byte("GET http://portctl.invalid/ HTTP/1.1\r\nHost: portctl.invalid\r\nUser-Agent: portctl\r\nConnection: close\r\n\r\n")
+	case s.HTTP.Status == 404 && bytes.HasSuffix(b, []byte("\r\n\r\n404 page not found\n")):
+		follow = []byte("GET /version HTTP/1.1\r\nHost: " + d.hostHeader() + "\r\nUser-Agent: portctl\r\nConnection: close\r\n\r\n")
+	}
+	if follow != nil && d.more() {
+		if c2, err := d.dial("tcp"); err == nil {
+			b2 := d.exchange(c2, follow, nil)
+			c2.Close()
+			if s2, ok := matchHTTP(b2); ok && s2.Product != "" {
+				s2.Probe = "http-proxy"
+				return s2, true
+			} else if ok {
+				if s2, ok := matchEtcdVersion(b2); ok {
+					return s2, true
+				}
+			}
+		}
+	}
+	return d.nmapAnswer(s, "GetRequest", b), true
 }
 
 func (d *detector) probeRedis(c net.Conn) (Service, bool) {
@@ -277,6 +340,13 @@ func (d *detector) follow(c net.Conn, s Service) Service {
 			s.Findings = append(s.Findings, plaintextLogin("POP3"))
 		}
 		c.Write([]byte("QUIT\r\n"))
+	case "munin":
+		return d.muninFollow(c, s)
+	case "irc":
+		if s2, ok := d.ircRegister(c, true); ok && s2.Confidence >= s.Confidence {
+			return s2
+		}
+		return s
 	case "imap":
 		caps := strings.ToUpper(string(firstLine(d.seen)))
 		if !strings.Contains(caps, "CAPABILITY") {

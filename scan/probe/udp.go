@@ -20,6 +20,9 @@ var udpProbes = []udpProbe{
 	{"ntp", []uint16{123}, ntpClientRequest(), matchNTP},
 	{"snmp", []uint16{161, 162}, snmpGet(), matchSNMP},
 	{"quic", []uint16{443, 4433, 8443}, quicVersionNegotiation(), matchQUIC},
+	{"stun", []uint16{3478, 3479, 5349}, stunBindingRequest(), matchSTUN},
+	{"sip", []uint16{5060, 5061}, sipOptions(), matchSIP},
+	{"mumble-ping", []uint16{64738}, mumblePing, matchMumble},
 }
 
 // udp identifies a UDP service. Its probes go out together on one
@@ -33,6 +36,17 @@ func (d *detector) udp() Service {
 		return Service{}
 	}
 	defer c.Close()
+	// TFTP answers from a port of its own (RFC 1350 §4), which a
+	// connected socket never sees: its request goes out on a socket of
+	// its own, read once the others' wait is over.
+	var tftp *net.UDPConn
+	if lc, err := net.ListenUDP("udp", nil); err == nil {
+		tftp = lc
+		defer tftp.Close()
+		tftp.SetWriteDeadline(time.Now().Add(d.wait()))
+		d.probes++
+		tftp.WriteToUDPAddrPort(tftpReadRequest(), d.t.Addr)
+	}
 	c.SetWriteDeadline(time.Now().Add(d.wait()))
 	for _, p := range order {
 		d.probes++
@@ -72,6 +86,15 @@ func (d *detector) udp() Service {
 	}
 	if errors.Is(d.err, syscall.ECONNREFUSED) {
 		return Service{Extra: []Field{{"state", "closed (port unreachable)"}}}
+	}
+	if tftp != nil {
+		tftp.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		if n, from, err := tftp.ReadFromUDPAddrPort(buf); err == nil && from.Addr().Unmap() == d.t.Addr.Addr().Unmap() {
+			d.saw(buf[:n])
+			if s, ok := matchTFTP(buf[:n]); ok {
+				return s
+			}
+		}
 	}
 	if d.seen == nil {
 		d.silent++
