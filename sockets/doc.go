@@ -5,8 +5,11 @@
 // interface (TCP, UDP and MPTCP, IPv4 and IPv6, every state), requests only
 // the states a Query needs and lets the kernel filter by port. Attribution
 // maps socket inodes to processes by scanning /proc/*/fd in parallel, only
-// when the Query asks for it, then reads each holder's command line, user,
-// start time and cgroup (systemd unit, Docker container, Kubernetes pod).
+// when the Query asks for it (and, looking for every holder of one or a
+// few sockets, compares the other processes' descriptors with a holder's
+// by kcmp(2), cheaper than reading them), then reads each holder's command
+// line, user, start time and cgroup (systemd unit, Docker container,
+// Kubernetes pod).
 // Without privilege it still reports the uid and cgroup the kernel gives,
 // and counts the sockets it could not attribute.
 //

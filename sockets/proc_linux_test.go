@@ -1,9 +1,13 @@
 package sockets
 
 import (
+	"bufio"
+	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -139,7 +143,10 @@ func TestFDReaderProbeStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newFDReader(true)
-	next, done := r.probe(dfd, int(st.Size), func(uint64) bool { return true })
+	next, done := r.probe(dfd, int(st.Size), func(dfd, fd int, name *byte) (bool, bool) {
+		_, open, _ := r.socket(dfd, name)
+		return open, true
+	})
 	if done || next == 0 || next >= 1700 {
 		t.Errorf("probe of a table with descriptor 1700 among %d = (%d, %v); want to give up before 1700", st.Size, next, done)
 	}
@@ -213,4 +220,84 @@ func minus(a, b []uint64) []uint64 {
 		out = append(out, x)
 	}
 	return out
+}
+
+// holdInChild starts this test binary as a helper that holds files (as
+// descriptors 3, 4, …) until the test ends, and returns its PID.
+func holdInChild(t *testing.T, files ...*os.File) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PORTCTL_SOCKETS_HELPER=hold")
+	cmd.ExtraFiles = files
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("helper: %q %v", line, err)
+	}
+	return cmd.Process.Pid
+}
+
+// TestFileRefs compares a child's descriptors with this process's
+// descriptor of a listener by kcmp: only the child's copy of it matches.
+func TestFileRefs(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	lf, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	fi, err := lf.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inode := fi.Sys().(*syscall.Stat_t).Ino
+	other, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	of, err := other.(*net.UDPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer of.Close()
+	// The child holds the UDP socket as descriptor 3 and the listener as 4.
+	child := holdInChild(t, of, lf)
+
+	refs := newFileRefs(1)
+	if refs.ready() {
+		t.Fatal("fileRefs ready before any reference")
+	}
+	refs.offer(0, int32(os.Getpid()), int32(lf.Fd()), inode)
+	if !refs.ready() {
+		t.Fatal("fileRefs not ready with a reference for its one socket")
+	}
+	for fd, want := range map[int]int32{3: -1, 4: 0} {
+		open, slot, ok := refs.compare(child, fd)
+		if !ok && refs.broken.Load() {
+			t.Skip("kcmp(2) is not available here (no CONFIG_KCMP, or a seccomp filter)")
+		}
+		if !ok || !open || slot != want {
+			t.Errorf("compare(child, %d) = open %v, slot %d, ok %v; want open, slot %d", fd, open, slot, ok, want)
+		}
+	}
+	if open, _, ok := refs.compare(child, 900); !ok || open {
+		t.Errorf("compare(child, 900) = open %v, ok %v; want a descriptor that is not open", open, ok)
+	}
+	if !refs.used() || !refs.valid() {
+		t.Errorf("fileRefs used %v, valid %v; want both", refs.used(), refs.valid())
+	}
+	// A reference closed (or its number reused) is no longer valid.
+	lf.Close()
+	if refs.valid() {
+		t.Error("fileRefs valid after its descriptor was closed")
+	}
 }
