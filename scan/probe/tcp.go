@@ -3,10 +3,13 @@ package probe
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // tcpProbe is one of this package's own TCP probes.
@@ -63,7 +66,7 @@ func portFirst[P any](probes []P, port uint16, ports func(P) []uint16) []P {
 
 // tcp identifies a TCP service: the greeting first, then the probes.
 func (d *detector) tcp() Service {
-	c, err := d.dial("tcp")
+	c, err := d.redial()
 	if err != nil {
 		return Service{}
 	}
@@ -103,7 +106,7 @@ func (d *detector) tcp() Service {
 		}
 		tried[p.name] = true
 		if c == nil {
-			if c, err = d.dial("tcp"); err != nil {
+			if c, err = d.redial(); err != nil {
 				break
 			}
 		}
@@ -131,6 +134,24 @@ func (d *detector) tcp() Service {
 		c.Close()
 	}
 	return d.nmapProbes(soft)
+}
+
+// redial connects for a probe. Detect is asked about open ports, so one
+// that resets the connection or refuses it may be a server between two
+// clients (iperf3 resets a second client, and stops listening while it
+// resets after one, such as the port scan's): it is tried again, three
+// times at most, 200 ms apart, within the budget.
+func (d *detector) redial() (net.Conn, error) {
+	c, err := d.dial("tcp")
+	for try := 0; err != nil && (errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)) && try < 3; try++ {
+		select {
+		case <-d.ctx.Done():
+			return nil, err
+		case <-time.After(200 * time.Millisecond):
+		}
+		c, err = d.dial("tcp")
+	}
+	return c, err
 }
 
 // hint names the probe an answer to another probe suggests: a TLS alert
@@ -200,6 +221,13 @@ func (d *detector) probeHTTP(c net.Conn) (Service, bool) {
 	}
 	s, ok := matchHTTP(b)
 	if !ok {
+		// iperf3 takes the request's first 37 bytes for its cookie and
+		// answers its next state, one byte; a busy one is as good as
+		// gone for the next probe, so the byte has to do.
+		if s, ok := matchIPerf3(b); ok {
+			s.Probe, s.Confidence = "http", 7
+			return s, true
+		}
 		return s, false
 	}
 	s.Probe = "http"
