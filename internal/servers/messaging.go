@@ -159,11 +159,14 @@ func InspIRCd(t testing.TB) *Server {
 
 // XMPP starts Prosody (package prosody) in the foreground for the host
 // portctl.test, with client connections on the test's port and every
-// other listener off. As root it switches to the user prosody.
+// other listener off. It needs root, to run as the user prosody: it
+// refuses to run as root.
 func XMPP(t testing.TB) *Server {
 	t.Helper()
 	return start(t, spec{
 		name: "prosody", pkg: "prosody", bin: "prosody", proto: "tcp",
+		root: "prosody refuses root and the test must switch to the user prosody",
+		user: "prosody",
 		setup: func(dir string) {
 			mkdir(t, filepath.Join(dir, "data"), "prosody", 0o750)
 		},
@@ -186,7 +189,7 @@ modules_disabled = { "s2s", "http" }
 c2s_require_encryption = false
 authentication = "internal_hashed"
 VirtualHost "portctl.test"
-`, filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), port), 0o644)
+`, filepath.Join(dir, "data", "prosody.pid"), filepath.Join(dir, "data"), port), 0o644)
 			return []string{"--config", conf}
 		},
 	})
