@@ -15,6 +15,10 @@
 #   dovecot-pop3d redis-server mariadb-server postgresql chrony memcached
 #   busybox-static         real servers for service detection and audit
 #                          (busybox-static: Debian's busybox has no telnetd)
+#   slapd mosquitto nats-server beanstalkd ngircd git lighttpd tinyproxy
+#   unbound coturn         a light part of bench/service's servers, for
+#                          detection's integration tests (bench/service/run
+#                          installs the rest)
 #   chromium, prometheus   serve's browser test and a real Prometheus
 #   docker.io              a real Docker daemon, started by the tests inside
 #                          a network namespace of their own
