@@ -4,6 +4,9 @@
 # Without root it installs nothing and names what is missing (those tests
 # then skip with that reason).
 #
+#   bash test-deps.sh                 the test suite's packages (below)
+#   bash test-deps.sh PACKAGE...      only these: what the bench scripts use
+#
 #   gcc, libc6-dev         the race detector
 #   mawk                   Debian's awk, which the bench scripts are checked against
 #   iproute2, nftables     network namespaces and filtered ports in tests
@@ -36,18 +39,24 @@ cd "$(dirname "$0")"
 pkgs=(gcc libc6-dev mawk iproute2 nftables util-linux nmap libxml2-utils dnsmasq-base snmpd
   nginx openssh-server exim4-daemon-light vsftpd dovecot-imapd dovecot-pop3d
   redis-server mariadb-server postgresql chrony memcached busybox-static
+  slapd mosquitto nats-server beanstalkd ngircd git lighttpd tinyproxy unbound coturn
   chromium prometheus docker.io podman conmon runc netavark aardvark-dns catatonit)
+only_named=
+if [ $# -gt 0 ]; then
+  pkgs=("$@")
+  only_named=1
+fi
 missing=()
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || missing+=("$pkg")
 done
 # npm only when there is none: a Node.js installed otherwise brings its own,
 # and Debian's npm package conflicts with it.
-command -v npm >/dev/null || missing+=(npm)
+[ -n "$only_named" ] || command -v npm >/dev/null || missing+=(npm)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-    echo "test-deps: not root on Debian, so not installing: ${missing[*]}; the tests that need them will skip"
+    echo "test-deps: not root on Debian, so not installing: ${missing[*]}; what needs them will skip"
   else
     echo "test-deps: installing ${missing[*]}"
     made_policy=
@@ -64,6 +73,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
   fi
 fi
+
+[ -z "$only_named" ] || exit 0
 
 # audit's TestSARIFSchema validates its SARIF output against the official
 # SARIF 2.1.0 schema, which Microsoft publishes in its @microsoft/jest-sarif
