@@ -99,7 +99,8 @@ func fromNmap(r nmapdb.Result) Service {
 // package's own found the service s, when the database has one and the
 // budget allows: its matches may name the product. A hard match for one
 // of the services names (nmap's names for the same protocol) fills in
-// what s lacks; anything else leaves s as it was.
+// what s lacks, the version only when read from the answer; anything
+// else leaves s as it was.
 func (d *detector) nmapFollow(s Service, name string, names ...string) Service {
 	db := d.cfg.DB
 	if db == nil || s.Product != "" || !d.more() {
@@ -120,7 +121,13 @@ func (d *detector) nmapFollow(s Service, name string, names ...string) Service {
 		return s
 	}
 	n := fromNmap(r)
-	s.Name, s.Product, s.Version, s.CPE = n.Name, n.Product, n.Version, n.CPE
+	s.Name, s.Product, s.CPE = n.Name, n.Product, n.CPE
+	// A version the line asserts rather than reads is not the server's
+	// word: nmap's line for Samba with SMB1 off says 4.6.2 for every
+	// release since.
+	if r.VersionRead {
+		s.Version = n.Version
+	}
 	s.Extra = append(s.Extra, n.Extra...)
 	s.Probe += "+nmap:" + name
 	return s

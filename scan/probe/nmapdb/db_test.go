@@ -25,11 +25,11 @@ func TestMatchLines(t *testing.T) {
 	}{
 		{
 			name: "groups in version and cpe", probe: "NULL", line: 11, resp: "ECHOD 3.14 ready\r\n",
-			want: &Result{Service: "echod", Product: "Echo daemon", Version: "3.14", CPE: []string{"cpe:/a:example:echod:3.14"}},
+			want: &Result{Service: "echod", Product: "Echo daemon", Version: "3.14", VersionRead: true, CPE: []string{"cpe:/a:example:echod:3.14"}},
 		},
 		{
 			name: "case-insensitive pattern, cpe escaping", probe: "NULL", line: 12, resp: "widget/2.0 (FreeBSD 14)\r\n",
-			want: &Result{Service: "widget", Product: "Widget server", Version: "2.0", OS: "FreeBSD 14", CPE: []string{"cpe:/o:example:freebsd_14"}},
+			want: &Result{Service: "widget", Product: "Widget server", Version: "2.0", VersionRead: true, OS: "FreeBSD 14", CPE: []string{"cpe:/o:example:freebsd_14"}},
 		},
 		{
 			name: "P collapses UTF-16", probe: "NULL", line: 13, resp: "U\x00S\x00E\x00R\x00:\x00h\x00o\x00s\x00t\x00\x00\x00",
@@ -41,15 +41,15 @@ func TestMatchLines(t *testing.T) {
 		},
 		{
 			name: "SUBST", probe: "HelloRequest", line: 23, resp: "HI alpha build 1_2_3\r\n",
-			want: &Result{Service: "hello", Product: "Hello server", Version: "1.2.3", Hostname: "alpha"},
+			want: &Result{Service: "hello", Product: "Hello server", Version: "1.2.3", VersionRead: true, Hostname: "alpha"},
 		},
 		{
 			name: "I big and little endian", probe: "HelloRequest", line: 24, resp: "HI\x00\x05\x01\x00 and more",
-			want: &Result{Service: "hello", Product: "Binary hello", Version: "256", Info: "flags 5"},
+			want: &Result{Service: "hello", Product: "Binary hello", Version: "256", VersionRead: true, Info: "flags 5"},
 		},
 		{
 			name: "dotall lets . match a newline byte", probe: "HelloRequest", line: 24, resp: "HI\x00\n\n\n",
-			want: &Result{Service: "hello", Product: "Binary hello", Version: "2570", Info: "flags 10"},
+			want: &Result{Service: "hello", Product: "Binary hello", Version: "2570", VersionRead: true, Info: "flags 10"},
 		},
 		{name: "anchored", probe: "NULL", line: 11, resp: "> ECHOD 3.14 ready\r\n"},
 		{name: "case matters without i", probe: "HelloRequest", line: 23, resp: "hi alpha build 1\r\n"},
@@ -295,4 +295,17 @@ func TestConcurrentMatch(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+func TestVersionRead(t *testing.T) {
+	db, err := Parse(strings.NewReader("Probe TCP NULL q||\nmatch x m|^X (\\d+)| p/X/ v/$1/\nmatch y m|^Y| p/Y/ v/4.6.2/\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for resp, want := range map[string]bool{"X 7": true, "Y": false} {
+		r, ok := db.MatchAll(db.Probe(NullProbe), []byte(resp))
+		if !ok || r.VersionRead != want {
+			t.Errorf("MatchAll(%q) = %+v, %v; want VersionRead %v", resp, r, ok, want)
+		}
+	}
 }

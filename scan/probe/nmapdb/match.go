@@ -2,6 +2,7 @@ package nmapdb
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,9 +67,13 @@ type Result struct {
 	DeviceType string
 	CPE        []string // CPE names, such as "cpe:/a:openbsd:openssh:9.2p1"
 	Soft       bool     // from a softmatch line
-	Matched    []byte   // the bytes the whole pattern matched: the evidence
-	Probe      string   // the probe whose match line matched
-	Line       int      // the line of that match line in the file
+	// VersionRead reports whether Version was filled from the response
+	// (its template captures, $1…), not written into the line as is
+	// ("2.2.X - 2.3.X", or a release the line's author saw).
+	VersionRead bool
+	Matched     []byte // the bytes the whole pattern matched: the evidence
+	Probe       string // the probe whose match line matched
+	Line        int    // the line of that match line in the file
 }
 
 // Err reports why the pattern cannot be used (a PCRE construct the
@@ -178,6 +183,7 @@ func (m *Match) match(subject []rune) (res Result, ok bool) {
 		Probe:   m.probe,
 		Line:    m.Line,
 	}
+	res.VersionRead = strings.Contains(m.Version, "$")
 	fields := [6]*string{&res.Product, &res.Version, &res.Info, &res.Hostname, &res.OS, &res.DeviceType}
 	for i := range m.templates {
 		*fields[i], _ = m.templates[i].fill(group, false)
