@@ -9,8 +9,8 @@
 // MySQL and MariaDB, PostgreSQL, DNS over TCP and UDP (version.bind), NTP
 // (with ntpd's and NTPsec's version), SNMP (v2c, Net-SNMP's version), QUIC
 // (version negotiation), and next the services users meet most after
-// those: memcached, Telnet, VNC and rsync; LDAP (the root DSE), SMB,
-// MQTT, AMQP, NATS, XMPP, IRC, SOCKS 5, git daemon, svnserve, the CVS
+// those: memcached, Telnet, VNC and rsync; LDAP (the root DSE), SMB, RDP,
+// MQTT, AMQP, Erlang's epmd, NATS, XMPP, IRC, SOCKS 5, git daemon, svnserve, the CVS
 // pserver, beanstalkd, Gearman, the Zabbix agent, spamd, Munin, NUT,
 // iperf3, gpsd and MPD over TCP; STUN, SIP, Mumble and TFTP over UDP; and
 // HTTP servers and proxies by their own pages (Tomcat, HAProxy, Varnish,

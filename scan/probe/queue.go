@@ -328,3 +328,41 @@ func noAuth(what, can string) Finding {
 	return Finding{Severity: registry.SevHigh, ID: "no-auth",
 		Message: what + " answers without authentication: anyone who reaches the port can " + can}
 }
+
+// epmdNames is an EPMD NAMES_REQ (Erlang's distribution protocol: a
+// two-byte length, then 'n').
+var epmdNames = []byte{0, 1, 'n'}
+
+// matchEPMD reads epmd's answer to epmdNames: its own port, four bytes,
+// which must be the port asked, then a line per Erlang node it knows:
+// "name NODE at port PORT".
+func matchEPMD(b []byte, port uint16) (Service, bool) {
+	if len(b) < 4 || binary.BigEndian.Uint32(b) != uint32(port) {
+		return Service{}, false
+	}
+	rest := string(b[4:])
+	if rest != "" && !strings.HasPrefix(rest, "name ") {
+		return Service{}, false
+	}
+	s := Service{Name: "epmd", Product: "Erlang Port Mapper Daemon", Confidence: 9, Evidence: Escape(b[:min(len(b), 80)])}
+	var nodes []string
+	for _, l := range strings.Split(rest, "\n") {
+		if f := strings.Fields(l); len(f) == 5 && f[0] == "name" && f[2] == "at" && f[3] == "port" {
+			nodes = append(nodes, printable([]byte(f[1]+":"+f[4])))
+		}
+	}
+	if len(nodes) > 0 {
+		s.Confidence = 10
+	}
+	s.add("nodes", strings.Join(nodes, ", "))
+	return s, true
+}
+
+func (d *detector) probeEPMD(c net.Conn) (Service, bool) {
+	b := d.exchange(c, epmdNames, nil)
+	s, ok := matchEPMD(b, d.t.Addr.Port())
+	if ok {
+		s.Probe = "epmd-names"
+	}
+	return s, ok
+}

@@ -62,6 +62,10 @@ var replyTests = []struct {
 	{"stun", matchSTUN, "stun", "coturn", "4.6.1"},
 	{"sip", matchSIP, "sip", "Kamailio SIP proxy", "5.6.3"},
 	{"mumble", matchMumble, "mumble", "Mumble server", "1.3.4"},
+	{"xrdp", matchRDP, "ms-wbt-server", "", ""},
+	{"rabbitmq", matchAMQP, "amqp", "RabbitMQ", "3.10.8"},
+	// epmd answered on port 12962, which its answer repeats.
+	{"epmd", func(b []byte) (Service, bool) { return matchEPMD(b, 12962) }, "epmd", "Erlang Port Mapper Daemon", ""},
 }
 
 func readReply(t testing.TB, name string) []byte {
@@ -120,5 +124,16 @@ func TestHint(t *testing.T) {
 		if got := hint([]byte(in)); got != want {
 			t.Errorf("hint(%q) = %q; want %q", in, got, want)
 		}
+	}
+}
+
+func TestMatchEPMD(t *testing.T) {
+	b := append([]byte{0, 0, 0x11, 0x11}, "name rabbit at port 25672\n"...)
+	s, ok := matchEPMD(b, 4369)
+	if !ok || s.Get("nodes") != "rabbit:25672" || s.Confidence != 10 {
+		t.Errorf("matchEPMD(%q, 4369) = %+v, %v; want node rabbit:25672", b, s, ok)
+	}
+	if _, ok := matchEPMD(b, 4370); ok {
+		t.Errorf("matchEPMD(%q, 4370) matched: the port it names is another", b)
 	}
 }

@@ -5,7 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+
+	"github.com/portctl/portctl/registry"
 )
+
+// This file holds the probes of Windows' protocols, as Samba and xrdp
+// speak them too: SMB and RDP; and SOCKS 5.
 
 // smbNegotiate is an SMB1 NEGOTIATE request ([MS-CIFS] 2.2.4.52) over
 // NetBIOS session framing (RFC 1002 §4.3.1, a 4-byte length), offering
@@ -120,4 +125,56 @@ func (d *detector) probeSOCKS(c net.Conn) (Service, bool) {
 		s.Probe = "socks5"
 	}
 	return s, ok
+}
+
+// rdpConnectionRequest is an X.224 Connection Request in a TPKT (RFC 1006,
+// ITU-T X.224 §13.3) carrying an RDP Negotiation Request ([MS-RDPBCGR]
+// 2.2.1.1.1) for TLS or CredSSP.
+var rdpConnectionRequest = []byte{
+	3, 0, 0, 19, // TPKT version 3, length 19
+	14, 0xe0, 0, 0, 0, 0, 0, // X.224 CR: length 14, destination and source references, class 0
+	1, 0, 8, 0, 3, 0, 0, 0, // RDP_NEG_REQ: flags 0, length 8, PROTOCOL_SSL | PROTOCOL_HYBRID
+}
+
+// rdpProtocols name the security protocols of an RDP Negotiation
+// Response ([MS-RDPBCGR] 2.2.1.2.1).
+var rdpProtocols = map[uint32]string{0: "standard RDP security", 1: "TLS", 2: "CredSSP (NLA)", 8: "CredSSP with Early User Authorization"}
+
+// matchRDP reads the answer to rdpConnectionRequest: an X.224 Connection
+// Confirm (0xd0) in a TPKT, with an RDP Negotiation Response (2) or
+// Failure (3), or none from a server of before RDP 5.2.
+func matchRDP(b []byte) (Service, bool) {
+	if len(b) < 11 || b[0] != 3 || b[1] != 0 || int(binary.BigEndian.Uint16(b[2:])) != len(b) || b[5] != 0xd0 {
+		return Service{}, false
+	}
+	s := Service{Name: "ms-wbt-server", Confidence: 10, Evidence: Escape(b)}
+	if len(b) >= 19 {
+		v := binary.LittleEndian.Uint32(b[15:])
+		switch b[11] {
+		case 2:
+			p, ok := rdpProtocols[v]
+			if !ok {
+				p = fmt.Sprintf("0x%x", v)
+			}
+			s.add("security", p)
+			if v == 0 {
+				s.Findings = append(s.Findings, Finding{Severity: registry.SevMedium, ID: "rdp-standard-security",
+					Message: "RDP chose its own standard security, not TLS: the session key exchange can be attacked from the network"})
+			}
+		case 3:
+			s.add("negotiation", fmt.Sprintf("failed, code %d", v))
+		}
+	}
+	return s, true
+}
+
+func (d *detector) probeRDP(c net.Conn) (Service, bool) {
+	b := d.exchange(c, rdpConnectionRequest, func(b []byte) bool { return len(b) >= 4 && len(b) >= int(binary.BigEndian.Uint16(b[2:])) })
+	s, ok := matchRDP(b)
+	if !ok {
+		return s, false
+	}
+	// Not nmap's TerminalServer lines: they take xrdp for Microsoft's.
+	s.Probe = "rdp-negotiate"
+	return s, true
 }
