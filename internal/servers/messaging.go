@@ -2,6 +2,8 @@ package servers
 
 import (
 	"fmt"
+	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -191,6 +193,68 @@ authentication = "internal_hashed"
 VirtualHost "portctl.test"
 `, filepath.Join(dir, "data", "prosody.pid"), filepath.Join(dir, "data"), port), 0o644)
 			return []string{"--config", conf}
+		},
+	})
+}
+
+// EPMD starts Erlang's port mapper daemon epmd (package erlang-base, which
+// rabbitmq-server brings) in the foreground on 127.0.0.1. Asked for its
+// names, it answers its own port and the Erlang nodes it knows.
+func EPMD(t testing.TB) *Server {
+	t.Helper()
+	return start(t, spec{
+		name: "epmd", pkg: "erlang-base", bin: "epmd", proto: "tcp",
+		args: func(dir string, port uint16) []string {
+			return []string{"-port", fmt.Sprint(port), "-address", "127.0.0.1"}
+		},
+	})
+}
+
+// RabbitMQ starts the RabbitMQ broker (package rabbitmq-server) in the
+// foreground as an Erlang node of its own, with its data, logs and
+// Erlang cookie in the test's directory, registered with an epmd that
+// EPMD starts for it (an epmd the broker started itself would outlive
+// the test). Its AMQP 0-9-1 Connection.Start names "RabbitMQ" and the
+// upstream version. Erlang's distribution listens on 127.0.0.1 too.
+func RabbitMQ(t testing.TB) *Server {
+	t.Helper()
+	epmd := EPMD(t)
+	dist := freePort(t, "tcp")
+	return start(t, spec{
+		name: "rabbitmq", pkg: "rabbitmq-server", bin: "/usr/lib/rabbitmq/bin/rabbitmq-server", proto: "tcp",
+		setup: func(dir string) {
+			writeFile(t, filepath.Join(dir, "rabbitmq.conf"), "", 0o644)
+			writeFile(t, filepath.Join(dir, "enabled_plugins"), "[].\n", 0o644)
+		},
+		env: func(dir string) []string {
+			return []string{"HOME=" + dir, fmt.Sprintf("ERL_EPMD_PORT=%d", epmd.Addr.Port()), "ERL_EPMD_ADDRESS=127.0.0.1",
+				"RABBITMQ_NODENAME=portctl@localhost", "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
+				fmt.Sprintf("RABBITMQ_DIST_PORT=%d", dist), "RABBITMQ_MNESIA_BASE=" + filepath.Join(dir, "mnesia"),
+				"RABBITMQ_LOG_BASE=" + filepath.Join(dir, "log"), "RABBITMQ_LOGS=-",
+				"RABBITMQ_ENABLED_PLUGINS_FILE=" + filepath.Join(dir, "enabled_plugins"),
+				"RABBITMQ_CONFIG_FILE=" + filepath.Join(dir, "rabbitmq"), "RABBITMQ_PID_FILE=" + filepath.Join(dir, "rabbitmq.pid"),
+				"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}",
+				"RABBITMQ_CONF_ENV_FILE=" + filepath.Join(dir, "rabbitmq-env.conf")}
+		},
+		args: func(dir string, port uint16) []string {
+			// The port goes in the environment file the script reads.
+			writeFile(t, filepath.Join(dir, "rabbitmq-env.conf"), fmt.Sprintf("NODE_PORT=%d\n", port), 0o644)
+			return nil
+		},
+		ready: func(addr netip.AddrPort) error {
+			c, err := dial("tcp", addr)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte("AMQP\x00\x00\x09\x01")); err != nil {
+				return err
+			}
+			b := make([]byte, 1)
+			if _, err := io.ReadFull(c, b); err != nil || b[0] != 1 {
+				return fmt.Errorf("amqp: no Connection.Start frame (%v)", err)
+			}
+			return nil
 		},
 	})
 }

@@ -327,3 +327,43 @@ func Mumble(t testing.TB) *Server {
 		ready: udpAnswer([]byte{0, 0, 0, 0, 'p', 'o', 'r', 't', 'c', 't', 'l', 0}, 24),
 	})
 }
+
+// RDP starts xrdp (package xrdp) in the foreground (-n), forking a
+// process per connection, with TLS (the snakeoil certificate Debian
+// makes) or standard RDP security and no session behind it.
+func RDP(t testing.TB) *Server {
+	t.Helper()
+	return start(t, spec{
+		name: "xrdp", pkg: "xrdp", bin: "xrdp", proto: "tcp",
+		root: "xrdp reads the snakeoil key, which only root can",
+		args: func(dir string, port uint16) []string {
+			conf := filepath.Join(dir, "xrdp.ini")
+			writeFile(t, conf, fmt.Sprintf(`[Globals]
+ini_version=1
+fork=true
+port=tcp://127.0.0.1:%d
+use_vsock=false
+security_layer=negotiate
+crypt_level=high
+certificate=/etc/xrdp/cert.pem
+key_file=/etc/xrdp/key.pem
+ssl_protocols=TLSv1.2, TLSv1.3
+[Logging]
+LogFile=%s/xrdp.log
+LogLevel=INFO
+EnableSyslog=false
+EnableConsole=true
+ConsoleLevel=INFO
+[Xorg]
+name=Xorg
+lib=libxup.so
+username=ask
+password=ask
+ip=127.0.0.1
+port=-1
+code=20
+`, port, dir), 0o644)
+			return []string{"-n", "-c", conf}
+		},
+	})
+}
