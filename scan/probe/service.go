@@ -131,7 +131,8 @@ type Finding struct {
 	Severity registry.Severity `json:"severity"`
 	// ID is stable, for scripts: "tls-legacy", "cert-expired",
 	// "cert-expiring", "cert-self-signed", "plaintext-login",
-	// "login-before-tls", "no-auth", "default-community".
+	// "login-before-tls", "no-auth", "default-community",
+	// "rdp-standard-security".
 	ID      string `json:"id"`
 	Message string `json:"message"`
 }
