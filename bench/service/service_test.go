@@ -102,6 +102,8 @@ func BenchmarkServiceDetection(b *testing.B) {
 		w(servers.IRC(b), "irc", "ngircd", true),
 		w(servers.InspIRCd(b), "irc", "inspircd", true),
 		w(servers.XMPP(b), "xmpp-client|jabber|xmpp", "", false),
+		w(servers.RabbitMQ(b), "amqp", "rabbitmq", true),
+		w(servers.EPMD(b), "epmd", "erlang|epmd", false),
 		// Web servers, proxies, caches.
 		w(servers.Apache(b), "http", "apache", true),
 		w(servers.Lighttpd(b), "http", "lighttpd", true),
@@ -142,6 +144,8 @@ func BenchmarkServiceDetection(b *testing.B) {
 		// Remote access, media, voice, the rest.
 		w(servers.Dropbear(b), "ssh", "dropbear", true),
 		w(servers.VNC(b), "vnc", "", false),
+		// xrdp names no product: nmap's "Microsoft Terminal Service" is wrong.
+		w(servers.RDP(b), "ms-wbt-server", "^$|xrdp", false),
 		w(servers.Spamd(b), "spamassassin|spamd", "spamassassin|spamd", false),
 		w(servers.IPerf3(b), "iperf3", "", false),
 		w(servers.MPD(b), "mpd", "music player daemon|mpd", false),
