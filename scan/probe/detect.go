@@ -123,6 +123,7 @@ type detector struct {
 	last   []byte        // the answer to the latest probe
 	closed int           // connections the peer closed without a byte
 	silent int           // probes that drew nothing before the timeout
+	quiet  int           // the probes in a row, up to the latest, that drew nothing
 	err    error         // the last network error
 	rtt    time.Duration // the fastest TCP connect, 0 before one
 }
@@ -135,7 +136,14 @@ func (d *detector) wait() time.Duration {
 	case d.t.Proto == registry.UDP || d.rtt == 0:
 		return time.Second
 	}
-	return min(500*time.Millisecond+10*d.rtt, 2*time.Second)
+	w := min(500*time.Millisecond+10*d.rtt, 2*time.Second)
+	if d.quiet >= 4 {
+		// Four protocols drew nothing, neither an answer nor a close: a
+		// server that waits for one thing only. Half the wait each from
+		// here leaves the budget for more probes, its own among them.
+		w = max(w/2, 250*time.Millisecond)
+	}
+	return w
 }
 
 // note says, for an unknown service, what the probes drew.
@@ -239,11 +247,14 @@ func (d *detector) exchangeFor(c net.Conn, req []byte, wait time.Duration, done 
 	}
 	b, closed := d.readAnswer(c, wait, done)
 	d.last = b
+	d.quiet++
 	switch {
 	case len(b) > 0:
 		d.saw(b)
+		d.quiet = 0
 	case closed:
 		d.closed++
+		d.quiet = 0
 	default:
 		d.silent++
 	}
