@@ -124,6 +124,7 @@ type detector struct {
 	closed int           // connections the peer closed without a byte
 	silent int           // probes that drew nothing before the timeout
 	quiet  int           // the probes in a row, up to the latest, that drew nothing
+	alt    *Service      // a hard match of cfg.DB for an answer to one of our probes
 	err    error         // the last network error
 	rtt    time.Duration // the fastest TCP connect, 0 before one
 }

@@ -152,3 +152,35 @@ func (d *detector) nmapAnswer(s Service, name string, b []byte) Service {
 	s.Probe += "+nmap:" + name
 	return s
 }
+
+// nmapMatch matches b, the answer to one of this package's probes that
+// asks what cfg.DB's probe called name asks, against that probe's lines
+// (and those it falls back on): a hard match only.
+func (d *detector) nmapMatch(name string, b []byte) (Service, bool) {
+	db := d.cfg.DB
+	if db == nil {
+		return Service{}, false
+	}
+	r, ok := db.MatchAll(db.ProbeFor(d.t.Proto, name), b)
+	if !ok || r.Soft {
+		return Service{}, false
+	}
+	s := fromNmap(r)
+	s.Probe = "http+nmap:" + name
+	if name != "GetRequest" {
+		s.Probe = "nmap:" + name
+	}
+	return s, true
+}
+
+// withAlt completes s, found by one of this package's probes, with the
+// product and version d.alt names for the same service, when s names
+// none.
+func (d *detector) withAlt(s Service) Service {
+	if d.alt == nil || s.Product != "" || d.alt.Name != s.Name || d.alt.Product == "" {
+		return s
+	}
+	s.Product, s.Version, s.CPE = d.alt.Product, d.alt.Version, d.alt.CPE
+	s.Probe += "+" + d.alt.Probe
+	return s
+}

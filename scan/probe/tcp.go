@@ -117,7 +117,14 @@ func (d *detector) tcp() Service {
 		c.Close()
 		c = nil
 		if ok {
-			return s
+			return d.withAlt(s)
+		}
+		if p.name == "http" && d.alt == nil && len(d.last) > 0 {
+			// nmap's GetRequest lines (and the NULL probe's, which they
+			// fall back on) know answers to GET that are not HTTP.
+			if r, ok := d.nmapMatch("GetRequest", d.last); ok {
+				d.alt = &r
+			}
 		}
 		// A server that greets late answers a probe with its greeting.
 		if s, ok := matchBanner(d.last); ok {
@@ -134,6 +141,9 @@ func (d *detector) tcp() Service {
 	}
 	if c != nil {
 		c.Close()
+	}
+	if d.alt != nil {
+		return *d.alt
 	}
 	return d.nmapProbes(soft)
 }
