@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 
+	"github.com/portctl/portctl/containers"
 	"github.com/portctl/portctl/forward"
 	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/sockets"
@@ -26,6 +27,9 @@ type Source interface {
 type Machine struct {
 	NetNS    string
 	StatsDir string
+	// ContainerHosts are the container engines asked for the names of the
+	// containers behind sockets (containers.DefaultHosts); none when empty.
+	ContainerHosts []string
 }
 
 func (m Machine) query() sockets.Query {
@@ -33,11 +37,17 @@ func (m Machine) query() sockets.Query {
 		States: sockets.AllStates, UDPStates: sockets.AllStates, NetNS: m.NetNS}
 }
 
-// Table lists every socket with its holders.
+// Table lists every socket with its holders, and the containers behind
+// them named when an engine can be asked.
 func (m Machine) Table(ctx context.Context) (*sockets.Table, error) {
 	q := m.query()
 	q.Processes = true
-	return sockets.List(ctx, q)
+	t, err := sockets.List(ctx, q)
+	if err == nil && len(m.ContainerHosts) > 0 && containers.Wanted(t) {
+		cs, _ := containers.List(ctx, containers.Config{Hosts: m.ContainerHosts}) // without an engine, IDs stay
+		containers.NewIndex(cs).Annotate(t)
+	}
+	return t, err
 }
 
 // Walk streams every socket.

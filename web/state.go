@@ -255,6 +255,9 @@ func (s *Server) row(x *sockets.Socket, eph registry.Range) Row {
 	if len(x.Processes) > 0 {
 		p := x.Processes[0]
 		r.PID, r.Process, r.Cmdline, r.User, r.Unit, r.Container, r.Cgroup = p.PID, p.Name, p.Cmdline, p.User, p.Unit, p.Container, p.Cgroup
+		if p.ContainerInfo != nil {
+			r.Container = p.ContainerInfo.Name // the container it runs in, or docker-proxy's
+		}
 	}
 	r.ID = r.Proto + " " + r.Local + " " + r.Remote + " " + r.State + " " + strconv.FormatUint(x.Inode, 10) + " " + strconv.Itoa(r.PID)
 	return r
