@@ -114,19 +114,19 @@ func Detect(ctx context.Context, cfg Config, t Target) Service {
 
 // detector is one Detect call's state.
 type detector struct {
-	cfg    Config
-	t      Target
-	ctx    context.Context
-	probes int           // probes sent
-	limit  int           // when not 0, the bound on probes instead of cfg.maxProbes()
-	seen   []byte        // the first bytes received, for an unknown service
-	last   []byte        // the answer to the latest probe
-	closed int           // connections the peer closed without a byte
-	silent int           // probes that drew nothing before the timeout
-	quiet  int           // the probes in a row, up to the latest, that drew nothing
-	alt    *Service      // a hard match of cfg.DB for an answer to one of our probes
-	err    error         // the last network error
-	rtt    time.Duration // the fastest TCP connect, 0 before one
+	cfg       Config
+	t         Target
+	ctx       context.Context
+	probes    int           // probes sent
+	limit     int           // when not 0, the bound on probes instead of cfg.maxProbes()
+	seen      []byte        // the first bytes received, for an unknown service
+	last      []byte        // the answer to the latest probe
+	closed    int           // connections the peer closed without a byte
+	silent    int           // probes that drew nothing before the timeout
+	quiet     int           // the probes in a row, up to the latest, that drew nothing
+	getAnswer []byte        // a non-HTTP answer to our GET, for nmap's GetRequest lines
+	err       error         // the last network error
+	rtt       time.Duration // the fastest TCP connect, 0 before one
 }
 
 // wait is how long a probe waits for its answer (see Config.Timeout).

@@ -173,14 +173,29 @@ func (d *detector) nmapMatch(name string, b []byte) (Service, bool) {
 	return s, true
 }
 
+// altMatch matches the answer to our GET that was not HTTP, if any,
+// against nmap's GetRequest lines, once.
+func (d *detector) altMatch() (Service, bool) {
+	if d.getAnswer == nil {
+		return Service{}, false
+	}
+	b := d.getAnswer
+	d.getAnswer = nil
+	return d.nmapMatch("GetRequest", b)
+}
+
 // withAlt completes s, found by one of this package's probes, with the
-// product and version d.alt names for the same service, when s names
-// none.
+// product and version nmap's GetRequest lines name for the same service
+// from the answer to our GET (altMatch), when s names none.
 func (d *detector) withAlt(s Service) Service {
-	if d.alt == nil || s.Product != "" || d.alt.Name != s.Name || d.alt.Product == "" {
+	if s.Product != "" {
 		return s
 	}
-	s.Product, s.Version, s.CPE = d.alt.Product, d.alt.Version, d.alt.CPE
-	s.Probe += "+" + d.alt.Probe
+	alt, ok := d.altMatch()
+	if !ok || alt.Name != s.Name || alt.Product == "" {
+		return s
+	}
+	s.Product, s.Version, s.CPE = alt.Product, alt.Version, alt.CPE
+	s.Probe += "+" + alt.Probe
 	return s
 }

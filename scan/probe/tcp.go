@@ -119,12 +119,11 @@ func (d *detector) tcp() Service {
 		if ok {
 			return d.withAlt(s)
 		}
-		if p.name == "http" && d.alt == nil && len(d.last) > 0 {
+		if p.name == "http" && len(d.last) > 0 {
 			// nmap's GetRequest lines (and the NULL probe's, which they
-			// fall back on) know answers to GET that are not HTTP.
-			if r, ok := d.nmapMatch("GetRequest", d.last); ok {
-				d.alt = &r
-			}
+			// fall back on) know answers to GET that are not HTTP; they
+			// are many, so they are tried only when needed (withAlt).
+			d.getAnswer = d.last
 		}
 		// A server that greets late answers a probe with its greeting.
 		if s, ok := matchBanner(d.last); ok {
@@ -142,8 +141,8 @@ func (d *detector) tcp() Service {
 	if c != nil {
 		c.Close()
 	}
-	if d.alt != nil {
-		return *d.alt
+	if alt, ok := d.altMatch(); ok {
+		return alt
 	}
 	return d.nmapProbes(soft)
 }
