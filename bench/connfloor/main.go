@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command connfloor is the physical floor of a TCP connect scan: every port
 // of an address tried with a blocking socket(), connect() and close(), one
 // thread per CPU each taking its share of the ports, three system calls a
