@@ -397,6 +397,12 @@ func TestKill(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	good := map[string]string{"Content-Type": "application/json", "X-CSRF-Token": s.csrf}
+	// A token that differs from the session's in its first character
+	// ("00"+token[2:] was the token itself once in 256 runs).
+	wrong := "0" + s.csrf[1:]
+	if s.csrf[0] == '0' {
+		wrong = "1" + s.csrf[1:]
+	}
 	with := func(k, v string) map[string]string {
 		h := map[string]string{}
 		for a, b := range good {
@@ -419,7 +425,7 @@ func TestKill(t *testing.T) {
 	}{
 		{"kill disabled", off, "/api/v1/ports/3000/kill", `{"confirm":"3000"}`, good, 403},
 		{"no CSRF token", ts, "/api/v1/ports/3000/kill", `{"confirm":"3000"}`, with("X-CSRF-Token", ""), 403},
-		{"wrong CSRF token", ts, "/api/v1/ports/3000/kill", `{"confirm":"3000"}`, with("X-CSRF-Token", "00"+s.csrf[2:]), 403},
+		{"wrong CSRF token", ts, "/api/v1/ports/3000/kill", `{"confirm":"3000"}`, with("X-CSRF-Token", wrong), 403},
 		{"cross-site", ts, "/api/v1/ports/3000/kill", `{"confirm":"3000"}`, with("Sec-Fetch-Site", "cross-site"), 403},
 		{"other origin", ts, "/api/v1/ports/3000/kill", `{"confirm":"3000"}`, with("Origin", "http://attacker.example"), 403},
 		{"a form", ts, "/api/v1/ports/3000/kill", `confirm=3000`, with("Content-Type", "application/x-www-form-urlencoded"), 403},
