@@ -85,7 +85,8 @@ func attribute(ctx context.Context, t *Table, all bool, want func(*Socket) bool)
 			t.Unattributed++
 			continue
 		}
-		if extra := h.more[si]; len(extra) == 0 {
+		extra := h.more[si]
+		if len(extra) == 0 {
 			ps, ok := single[pid]
 			if !ok {
 				if p := pr.process(int(pid)); p != nil {
@@ -96,7 +97,7 @@ func attribute(ctx context.Context, t *Table, all bool, want func(*Socket) bool)
 			s.Processes = ps
 			continue
 		}
-		for _, pid := range append([]int32{pid}, h.more[si]...) {
+		for _, pid := range append([]int32{pid}, extra...) {
 			if p := pr.process(int(pid)); p != nil {
 				s.Processes = append(s.Processes, p)
 			}
