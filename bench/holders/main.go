@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -157,12 +158,7 @@ type report struct {
 func check(ss, pc map[uint64][]int, first bool) report {
 	var r report
 	procs := map[int]bool{}
-	inodes := make([]uint64, 0, len(pc))
-	for ino := range pc {
-		inodes = append(inodes, ino)
-	}
-	slices.Sort(inodes)
-	for _, ino := range inodes {
+	for _, ino := range slices.Sorted(maps.Keys(pc)) {
 		got := pc[ino]
 		want, ok := ss[ino]
 		switch {
