@@ -104,12 +104,10 @@ func parseSS(r io.Reader) (map[uint64][]int, error) {
 			if err != nil {
 				return nil, fmt.Errorf("ss: %q: %v", line, err)
 			}
-			if !slices.Contains(pids, pid) {
-				pids = append(pids, pid)
-			}
+			pids = append(pids, pid)
 		}
 		slices.Sort(pids)
-		out[ino] = pids
+		out[ino] = slices.Compact(pids)
 	}
 	return out, sc.Err()
 }
