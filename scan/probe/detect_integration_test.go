@@ -2,14 +2,15 @@ package probe_test
 
 import (
 	"context"
+	"io"
 	"net"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portctl/portctl/internal/servers"
+	"github.com/portctl/portctl/internal/testnet"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/scan/probe"
 )
@@ -171,38 +172,21 @@ func TestIntegrationDetectMisbehaving(t *testing.T) {
 	}{
 		{"garbage", func(c net.Conn) { c.Write([]byte("\x00\x01\xfe garbage \xff\r\n")); time.Sleep(time.Second) }, "answers not recognised", `\x00\x01\xfe garbage \xff\r\n`},
 		{"closes at once", func(net.Conn) {}, "closes the connection without sending anything", ""},
-		{"silent", func(c net.Conn) { c.Read(make([]byte, 1)); time.Sleep(30 * time.Second) }, "never answered", ""},
+		{"silent", func(c net.Conn) { io.Copy(io.Discard, c) }, "never answered", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { l.Close() })
-			go func() {
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						tt.serve(c)
-					}()
-				}
-			}()
-			addr := l.Addr().(*net.TCPAddr).AddrPort()
+			addr := testnet.Serve(t, "127.0.0.1:0", tt.serve)
 			budget := 3 * time.Second
 			start := time.Now()
 			s := probe.Detect(context.Background(), probe.Config{Timeout: 300 * time.Millisecond, Budget: budget},
-				probe.Target{Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), addr.Port()), Proto: registry.TCP})
+				probe.Target{Addr: addr, Proto: registry.TCP})
 			took := time.Since(start)
 			if s.Name != probe.Unknown || !strings.HasPrefix(s.Get("note"), tt.note) || s.Evidence != tt.evid {
 				t.Errorf("%s: %+v; want unknown, note %q, evidence %q", tt.name, s, tt.note, tt.evid)
 			}
-			if took > budget+2*time.Second { // the silent server holds on for 30 s
+			if took > budget+2*time.Second { // the silent server holds on until Detect hangs up
 				t.Errorf("%s: took %v, over the %v budget", tt.name, took, budget)
 			}
 		})

@@ -5,11 +5,11 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/portctl/portctl/internal/testnet"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/scan/probe/nmapdb"
 )
@@ -34,28 +34,13 @@ func TestNmapProbesReachRarity7(t *testing.T) {
 	// What slapd 2.5 answers to an LDAPv2 bind; anything else ends the
 	// connection, as slapd does with what is not BER.
 	answer := []byte("0E\x02\x01\x01a@\n\x01\x02\x04\x00\x049historical protocol version requested, use LDAPv3 instead")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				b := make([]byte, 64)
-				if n, _ := c.Read(b); bytes.Equal(b[:n], bind) {
-					c.Write(answer)
-				}
-			}()
+	addr := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 64)
+		if n, _ := c.Read(b); bytes.Equal(b[:n], bind) {
+			c.Write(answer)
 		}
-	}()
-	addr := netip.MustParseAddrPort(l.Addr().String())
+	})
 	s := Detect(context.Background(), Config{DB: db, Timeout: 200 * time.Millisecond},
 		Target{Addr: addr, Proto: registry.TCP})
 	if s.Name != "ldap" || s.Product != "OpenLDAP" || s.Probe != "nmap:BindReq" {

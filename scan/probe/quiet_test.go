@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"net"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/portctl/portctl/internal/testnet"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/scan/probe/nmapdb"
 )
@@ -28,38 +28,24 @@ func TestQuietServerGetsNmapProbes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
+	addr := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(15 * time.Second))
+		var got []byte
+		b := make([]byte, 512)
 		for {
-			c, err := l.Accept()
+			n, err := c.Read(b)
+			got = append(got, b[:n]...)
+			if bytes.HasPrefix(got, []byte("HELLO QUIET\r\n")) {
+				c.Write([]byte("QUIET 1.2\r\n"))
+				return
+			}
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(15 * time.Second))
-				var got []byte
-				b := make([]byte, 512)
-				for {
-					n, err := c.Read(b)
-					got = append(got, b[:n]...)
-					if bytes.HasPrefix(got, []byte("HELLO QUIET\r\n")) {
-						c.Write([]byte("QUIET 1.2\r\n"))
-						return
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
+	})
 	start := time.Now()
-	s := Detect(context.Background(), Config{DB: db}, Target{Addr: netip.MustParseAddrPort(l.Addr().String()), Proto: registry.TCP})
+	s := Detect(context.Background(), Config{DB: db}, Target{Addr: addr, Proto: registry.TCP})
 	if s.Name != "quiet" || s.Version != "1.2" {
 		t.Errorf("Detect = %q %q %q (%v) after %v; want quiet 1.2", s.Name, s.Product, s.Version, s.Extra, time.Since(start))
 	}
