@@ -1,7 +1,6 @@
 package sockets_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -52,36 +51,6 @@ func TestMain(m *testing.M) {
 		return
 	}
 	os.Exit(m.Run())
-}
-
-// startHelper runs the test binary (under the name argv0) as a helper and
-// waits for it to say "ready". It is stopped when the test ends.
-func startHelper(t *testing.T, mode, exe string, args []string, files ...*os.File) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), "PORTCTL_SOCKETS_HELPER="+mode)
-	cmd.ExtraFiles = files
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("helper: %q %v", line, err)
-	}
-	return cmd
 }
 
 func list(t *testing.T, q sockets.Query) *sockets.Table {
@@ -257,7 +226,7 @@ func TestIntegrationForkAfterListen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	child := startHelper(t, "hold", os.Args[0], []string{"-test.run=^$"}, f)
+	child := sockets.StartHelper(t, "hold", os.Args[0], []string{"-test.run=^$"}, f)
 	q := listenQuery(port)
 	q.AllHolders = true
 	tb := list(t, q)
@@ -284,7 +253,7 @@ func TestIntegrationDockerProxyRecognised(t *testing.T) {
 	l, _ := net.Listen("tcp4", "127.0.0.1:0")
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	startHelper(t, "listen", exe, []string{"-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", fmt.Sprint(port),
+	sockets.StartHelper(t, "listen", exe, []string{"-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", fmt.Sprint(port),
 		"-container-ip", "172.17.0.2", "-container-port", "80", "-test.run=^$"})
 	tb := list(t, listenQuery(uint16(port)))
 	if len(tb.Sockets) != 1 || len(tb.Sockets[0].Processes) != 1 {
@@ -380,7 +349,7 @@ func TestIntegrationWorkers(t *testing.T) {
 			files = append(files, f)
 		}
 		// The listener last: at the worker's highest descriptor.
-		child := startHelper(t, "hold", os.Args[0], []string{"-test.run=^$"}, append(files, lf)...)
+		child := sockets.StartHelper(t, "hold", os.Args[0], []string{"-test.run=^$"}, append(files, lf)...)
 		holders = append(holders, child.Process.Pid)
 		for _, f := range files {
 			fi, err := f.Stat()

@@ -1,10 +1,8 @@
 package sockets
 
 import (
-	"bufio"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"syscall"
@@ -222,25 +220,6 @@ func minus(a, b []uint64) []uint64 {
 	return out
 }
 
-// holdInChild starts this test binary as a helper that holds files (as
-// descriptors 3, 4, …) until the test ends, and returns its PID.
-func holdInChild(t *testing.T, files ...*os.File) int {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "PORTCTL_SOCKETS_HELPER=hold")
-	cmd.ExtraFiles = files
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("helper: %q %v", line, err)
-	}
-	return cmd.Process.Pid
-}
-
 // TestFileRefs compares a child's descriptors with this process's
 // descriptor of a listener by kcmp: only the child's copy of it matches.
 func TestFileRefs(t *testing.T) {
@@ -270,7 +249,7 @@ func TestFileRefs(t *testing.T) {
 	}
 	defer of.Close()
 	// The child holds the UDP socket as descriptor 3 and the listener as 4.
-	child := holdInChild(t, of, lf)
+	child := StartHelper(t, "hold", os.Args[0], []string{"-test.run=^$"}, of, lf).Process.Pid
 
 	refs := newFileRefs(1)
 	if refs.ready() {
