@@ -169,3 +169,17 @@ func listEngine(ctx context.Context, host string, timeout time.Duration) ([]Cont
 	}
 	return out, nil
 }
+
+// Name names the containers behind t's sockets: when t has something only
+// an engine can name (Wanted), it asks the engines cfg gives and annotates
+// t. It returns the index, nil when no engine was asked, and List's error;
+// what the engines that answered know is named all the same.
+func Name(ctx context.Context, cfg Config, t *sockets.Table) (*Index, error) {
+	if !Wanted(t) {
+		return nil, nil
+	}
+	cs, err := List(ctx, cfg)
+	x := NewIndex(cs)
+	x.Annotate(t)
+	return x, err
+}

@@ -43,9 +43,8 @@ func (m Machine) Table(ctx context.Context) (*sockets.Table, error) {
 	q := m.query()
 	q.Processes = true
 	t, err := sockets.List(ctx, q)
-	if err == nil && len(m.ContainerHosts) > 0 && containers.Wanted(t) {
-		cs, _ := containers.List(ctx, containers.Config{Hosts: m.ContainerHosts}) // without an engine, IDs stay
-		containers.NewIndex(cs).Annotate(t)
+	if err == nil && len(m.ContainerHosts) > 0 {
+		containers.Name(ctx, containers.Config{Hosts: m.ContainerHosts}, t) // without an engine, IDs stay
 	}
 	return t, err
 }

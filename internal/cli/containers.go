@@ -11,13 +11,33 @@ import (
 	"github.com/portctl/portctl/sockets"
 )
 
-// containerIndex asks the container engines (DOCKER_HOST as the docker CLI
-// reads it, else Docker's and Podman's sockets) for their running
-// containers. No engine gives an empty index silently; an engine that
-// cannot be asked is said on stderr, once, with what to do, and the
-// containers show by ID as /proc tells them.
+// engines is who the commands ask for container names: DOCKER_HOST as the
+// docker CLI reads it, else Docker's and Podman's sockets.
+func engines() containers.Config {
+	return containers.Config{Hosts: containers.DefaultHosts(os.Getenv("DOCKER_HOST"), os.Getenv("XDG_RUNTIME_DIR"))}
+}
+
+// containerIndex asks the engines for their running containers. No engine
+// gives an empty index silently; an engine that cannot be asked is said on
+// stderr (engineTrouble), and the containers show by ID as /proc tells.
 func containerIndex(ctx context.Context, streams *term.IO) *containers.Index {
-	idx, err := askEngines(ctx)
+	cs, err := containers.List(ctx, engines())
+	engineTrouble(streams, err)
+	return containers.NewIndex(cs)
+}
+
+// nameContainers fills in the table's container names when it has
+// something only an engine can name, and returns the engines' index (nil
+// when none was asked).
+func nameContainers(ctx context.Context, streams *term.IO, t *sockets.Table) *containers.Index {
+	idx, err := containers.Name(ctx, engines(), t)
+	engineTrouble(streams, err)
+	return idx
+}
+
+// engineTrouble says on stderr, in one line with what to do, why an engine
+// could not be asked; no engine at all is no trouble.
+func engineTrouble(streams *term.IO, err error) {
 	switch {
 	case err == nil, errors.Is(err, containers.ErrNoEngine):
 	case errors.Is(err, os.ErrPermission):
@@ -25,25 +45,4 @@ func containerIndex(ctx context.Context, streams *term.IO) *containers.Index {
 	default:
 		fmt.Fprintf(streams.Err, "portctl: cannot name containers: %v (containers show by ID)\n", err)
 	}
-	return idx
-}
-
-// askEngines asks the container engines the docker CLI would, and Podman's.
-func askEngines(ctx context.Context) (*containers.Index, error) {
-	cs, err := containers.List(ctx, containers.Config{
-		Hosts: containers.DefaultHosts(os.Getenv("DOCKER_HOST"), os.Getenv("XDG_RUNTIME_DIR")),
-	})
-	return containers.NewIndex(cs), err
-}
-
-// nameContainers fills in the table's container names when it has
-// something only an engine can name, and returns the engines' index (nil
-// when none was asked).
-func nameContainers(ctx context.Context, streams *term.IO, t *sockets.Table) *containers.Index {
-	if !containers.Wanted(t) {
-		return nil
-	}
-	idx := containerIndex(ctx, streams)
-	idx.Annotate(t)
-	return idx
 }

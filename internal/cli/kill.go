@@ -185,8 +185,8 @@ func planKill(ctx context.Context, opts killOptions) (killResult, []int, error) 
 	}
 	holders := use.Holders()
 	if slices.ContainsFunc(holders, func(p *sockets.Process) bool { return containers.IsEngine(p) || p.Container != "" }) {
-		idx, _ := askEngines(ctx) // without an engine, the advice names what /proc tells
-		nameHolders(idx, use)
+		cs, _ := containers.List(ctx, engines()) // without an engine, the advice names what /proc tells
+		nameHolders(containers.NewIndex(cs), use)
 	}
 	if len(holders) == 0 {
 		if os.Geteuid() != 0 {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portctl/portctl/containers"
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/sockets"
 	"github.com/portctl/portctl/web"
@@ -154,8 +153,7 @@ func runServe(ctx context.Context, streams *term.IO, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	wo := web.Options{Source: web.Machine{NetNS: opts.NetNS,
-		ContainerHosts: containers.DefaultHosts(os.Getenv("DOCKER_HOST"), os.Getenv("XDG_RUNTIME_DIR"))}, Token: opts.Token, Policy: policy,
+	wo := web.Options{Source: web.Machine{NetNS: opts.NetNS, ContainerHosts: engines().Hosts}, Token: opts.Token, Policy: policy,
 		Interval: opts.Interval, Version: version()}
 	if opts.AllowKill {
 		wo.Kill = killForWeb
