@@ -3,7 +3,6 @@ package servers
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -82,18 +81,11 @@ func NSD(t testing.TB) *Server {
 	return start(t, spec{
 		name: "nsd", pkg: "nsd", bin: "nsd", proto: "udp",
 		setup: func(dir string) {
-			owner := ""
-			if os.Geteuid() == 0 {
-				owner = "nsd"
-			}
-			mkdir(t, filepath.Join(dir, "xfr"), owner, 0o755)
+			mkdir(t, filepath.Join(dir, "xfr"), asRoot("nsd"), 0o755)
 		},
 		args: func(dir string, port uint16) []string {
 			conf := filepath.Join(dir, "nsd.conf")
-			user := ""
-			if os.Geteuid() == 0 {
-				user = "  username: nsd\n"
-			}
+			user := asRoot("  username: nsd\n")
 			writeFile(t, conf, fmt.Sprintf(`server:
   ip-address: 127.0.0.1@%d
   do-ip6: no

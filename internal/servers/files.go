@@ -2,7 +2,6 @@ package servers
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -24,9 +23,7 @@ func GitDaemon(t testing.TB) *Server {
 		args: func(dir string, port uint16) []string {
 			args := []string{"daemon", "--listen=127.0.0.1", fmt.Sprintf("--port=%d", port), "--reuseaddr",
 				"--base-path=" + filepath.Join(dir, "repos"), "--export-all", "--informative-errors"}
-			if os.Geteuid() == 0 {
-				args = append(args, "--user=nobody", "--group=nogroup")
-			}
+			args = append(args, asRoot([]string{"--user=nobody", "--group=nogroup"})...)
 			return append(args, filepath.Join(dir, "repos"))
 		},
 	})

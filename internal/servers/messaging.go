@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -107,10 +106,7 @@ func IRC(t testing.TB) *Server {
 		name: "ngircd", pkg: "ngircd", bin: "ngircd", proto: "tcp",
 		args: func(dir string, port uint16) []string {
 			conf := filepath.Join(dir, "ngircd.conf")
-			user := ""
-			if os.Geteuid() == 0 {
-				user = "ServerUID = nobody\nServerGID = nogroup\n"
-			}
+			user := asRoot("ServerUID = nobody\nServerGID = nogroup\n")
 			writeFile(t, conf, fmt.Sprintf(`[Global]
 Name = irc.portctl.test
 Info = portctl test IRC server

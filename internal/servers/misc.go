@@ -126,10 +126,7 @@ func Icecast(t testing.TB) *Server {
 		setup: func(dir string) { mkdir(t, filepath.Join(dir, "log"), "nobody", 0o755) },
 		args: func(dir string, port uint16) []string {
 			conf := filepath.Join(dir, "icecast.xml")
-			owner := ""
-			if os.Geteuid() == 0 {
-				owner = "<security><chroot>0</chroot><changeowner><user>nobody</user><group>nogroup</group></changeowner></security>"
-			}
+			owner := asRoot("<security><chroot>0</chroot><changeowner><user>nobody</user><group>nogroup</group></changeowner></security>")
 			writeFile(t, conf, fmt.Sprintf(`<icecast>
 <location>portctl</location><admin>portctl@portctl.test</admin><hostname>portctl.test</hostname>
 <limits><clients>10</clients><sources>1</sources></limits>
@@ -160,9 +157,7 @@ func Gunicorn(t testing.TB) *Server {
 		},
 		args: func(dir string, port uint16) []string {
 			args := []string{"--bind", fmt.Sprintf("127.0.0.1:%d", port), "--chdir", dir, "--workers", "1"}
-			if os.Geteuid() == 0 {
-				args = append(args, "--user", "nobody", "--group", "nogroup")
-			}
+			args = append(args, asRoot([]string{"--user", "nobody", "--group", "nogroup"})...)
 			return append(args, "portctlapp:app")
 		},
 	})
@@ -240,10 +235,7 @@ func MPD(t testing.TB) *Server {
 		setup: func(dir string) { mkdir(t, filepath.Join(dir, "music"), "", 0o755) },
 		args: func(dir string, port uint16) []string {
 			conf := filepath.Join(dir, "mpd.conf")
-			user := ""
-			if os.Geteuid() == 0 {
-				user = "user \"nobody\"\n"
-			}
+			user := asRoot("user \"nobody\"\n")
 			writeFile(t, conf, fmt.Sprintf(`%sbind_to_address "127.0.0.1"
 port "%d"
 music_directory "%[3]s/music"
@@ -312,11 +304,7 @@ func Mumble(t testing.TB) *Server {
 	return start(t, spec{
 		name: "murmurd", pkg: "mumble-server", bin: "murmurd", proto: "udp",
 		setup: func(dir string) {
-			owner := ""
-			if os.Geteuid() == 0 {
-				owner = "mumble-server"
-			}
-			mkdir(t, filepath.Join(dir, "db"), owner, 0o755)
+			mkdir(t, filepath.Join(dir, "db"), asRoot("mumble-server"), 0o755)
 		},
 		args: func(dir string, port uint16) []string {
 			conf := filepath.Join(dir, "murmur.ini")

@@ -2,7 +2,6 @@ package servers
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -19,11 +18,7 @@ func ZabbixAgent(t testing.TB) *Server {
 	return start(t, spec{
 		name: "zabbix_agentd", pkg: "zabbix-agent", bin: "zabbix_agentd", proto: "tcp", maxPort: 32767,
 		setup: func(dir string) {
-			owner := ""
-			if os.Geteuid() == 0 {
-				owner = "zabbix"
-			}
-			mkdir(t, filepath.Join(dir, "run"), owner, 0o755)
+			mkdir(t, filepath.Join(dir, "run"), asRoot("zabbix"), 0o755)
 		},
 		args: func(dir string, port uint16) []string {
 			conf := filepath.Join(dir, "zabbix_agentd.conf")
@@ -90,9 +85,7 @@ func UPS(t testing.TB) *Server {
 		args: func(dir string, port uint16) []string {
 			writeFile(t, filepath.Join(dir, "upsd.conf"), fmt.Sprintf("LISTEN 127.0.0.1 %d\nALLOW_NO_DEVICE true\n", port), 0o644)
 			args := []string{"-F"}
-			if os.Geteuid() == 0 {
-				args = append(args, "-u", "nobody")
-			}
+			args = append(args, asRoot([]string{"-u", "nobody"})...)
 			return args
 		},
 		ready: ask("VER\n", "Network UPS Tools"),

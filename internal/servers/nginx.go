@@ -2,7 +2,6 @@ package servers
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -42,10 +41,7 @@ func nginx(t testing.TB, name string, opts *TLSOptions) *Server {
 			}
 		},
 		args: func(dir string, port uint16) []string {
-			user := "" // workers run as the test's user unless it is root
-			if os.Geteuid() == 0 {
-				user = "user www-data;"
-			}
+			user := asRoot("user www-data;") // workers run as the test's user unless it is root
 			listen := fmt.Sprintf("listen 127.0.0.1:%d;", port)
 			if opts != nil {
 				protocols, ciphers := "TLSv1.2 TLSv1.3", "HIGH:!aNULL:!MD5"

@@ -2,7 +2,6 @@ package servers
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -113,10 +112,7 @@ func Tinyproxy(t testing.TB) *Server {
 		name: "tinyproxy", pkg: "tinyproxy", bin: "tinyproxy", proto: "tcp",
 		args: func(dir string, port uint16) []string {
 			conf := filepath.Join(dir, "tinyproxy.conf")
-			user := ""
-			if os.Geteuid() == 0 {
-				user = "User nobody\nGroup nogroup\n"
-			}
+			user := asRoot("User nobody\nGroup nogroup\n")
 			writeFile(t, conf, fmt.Sprintf("%sPort %d\nListen 127.0.0.1\nTimeout 60\nMaxClients 20\nAllow 127.0.0.1\n", user, port), 0o644)
 			return []string{"-d", "-c", conf}
 		},
@@ -134,9 +130,7 @@ func Privoxy(t testing.TB) *Server {
 			conf := filepath.Join(dir, "privoxy.conf")
 			writeFile(t, conf, fmt.Sprintf("confdir /etc/privoxy\ntempldir /etc/privoxy/templates\nlogdir %s\nlisten-address 127.0.0.1:%d\ntoggle 1\n", dir, port), 0o644)
 			args := []string{"--no-daemon"}
-			if os.Geteuid() == 0 {
-				args = append(args, "--user", "nobody")
-			}
+			args = append(args, asRoot([]string{"--user", "nobody"})...)
 			return append(args, conf)
 		},
 	})
@@ -193,10 +187,7 @@ func SOCKS(t testing.TB) *Server {
 		name: "danted", pkg: "dante-server", bin: "danted", proto: "tcp",
 		args: func(dir string, port uint16) []string {
 			conf := filepath.Join(dir, "danted.conf")
-			user := ""
-			if os.Geteuid() == 0 {
-				user = "user.privileged: root\nuser.unprivileged: nobody\n"
-			}
+			user := asRoot("user.privileged: root\nuser.unprivileged: nobody\n")
 			writeFile(t, conf, fmt.Sprintf(`logoutput: stderr
 internal: 127.0.0.1 port = %d
 external: 127.0.0.1

@@ -330,6 +330,17 @@ func writeFile(t testing.TB, path, text string, perm os.FileMode) {
 	}
 }
 
+// asRoot returns v when the test runs as root, and v's zero value
+// otherwise: what a server is told to drop its privileges to, which only
+// root can do.
+func asRoot[T any](v T) T {
+	if os.Geteuid() == 0 {
+		return v
+	}
+	var zero T
+	return zero
+}
+
 // mkdir makes the directory path, owned by owner when not empty.
 func mkdir(t testing.TB, path, owner string, perm os.FileMode) {
 	t.Helper()

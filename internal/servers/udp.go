@@ -3,7 +3,6 @@ package servers
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -21,11 +20,9 @@ func DNS(t testing.TB) *Server {
 			args := []string{"--keep-in-foreground", "--conf-file=/dev/null", "--log-facility=-",
 				"--port=" + fmt.Sprint(port), "--listen-address=127.0.0.1", "--bind-interfaces",
 				"--no-resolv", "--no-hosts", "--pid-file=", "--address=/portctl.test/127.0.0.1"}
-			if os.Geteuid() == 0 {
-				// dnsmasq-base has no user of its own; the default,
-				// "dnsmasq", comes with the dnsmasq package.
-				args = append(args, "--user=nobody", "--group=nogroup")
-			}
+			// dnsmasq-base has no user of its own; the default,
+			// "dnsmasq", comes with the dnsmasq package.
+			args = append(args, asRoot([]string{"--user=nobody", "--group=nogroup"})...)
 			return args
 		},
 		ready: func(addr netip.AddrPort) error {
