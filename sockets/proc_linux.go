@@ -497,18 +497,6 @@ func (r *fdReader) each(pid int, visit fdVisit) error {
 	return nil
 }
 
-// sockets calls fn with the inode of every socket among pid's open files,
-// in descriptor order, until fn returns false.
-func (r *fdReader) sockets(pid int, fn func(inode uint64) bool) error {
-	return r.each(pid, func(dfd, fd int, name *byte) (bool, bool) {
-		inode, open, ok := r.socket(dfd, name)
-		if !ok {
-			return open, true
-		}
-		return true, fn(inode)
-	})
-}
-
 // socket reads the link of the descriptor name in dfd with readlinkat,
 // relative to the directory: no path building, no string per entry. (A
 // readlink never touches the file's own filesystem, so a hung network

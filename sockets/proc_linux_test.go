@@ -53,6 +53,19 @@ func socketFDs(t *testing.T, n, high int) []uint64 {
 	return inodes
 }
 
+// sockets calls fn with the inode of every socket among pid's open files,
+// in descriptor order, until fn returns false: attribution's use of each
+// and socket, without its slots.
+func (r *fdReader) sockets(pid int, fn func(inode uint64) bool) error {
+	return r.each(pid, func(dfd, fd int, name *byte) (bool, bool) {
+		inode, open, ok := r.socket(dfd, name)
+		if !ok {
+			return open, true
+		}
+		return true, fn(inode)
+	})
+}
+
 // procSockets is the reference the fdReader must agree with: the inodes
 // of the sockets among pid's open files, read the plain way.
 func procSockets(t *testing.T, pid int) []uint64 {
