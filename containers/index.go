@@ -146,6 +146,23 @@ func (x *Index) AnnotateProcess(p *sockets.Process) bool {
 	return true
 }
 
+// AnnotateHolder names the container behind p, a holder of host port port
+// for proto ("tcp", "udp"): the one p runs in or forwards to
+// (AnnotateProcess), else the one an engine's process holds the port for
+// (Publisher). A process already named is left as it is. It reports
+// whether p is named.
+func (x *Index) AnnotateHolder(p *sockets.Process, proto string, port uint16) bool {
+	if p.ContainerInfo != nil || x.AnnotateProcess(p) {
+		return true
+	}
+	if c := x.Publisher(p, proto, port); c != nil {
+		info := c.ContainerInfo
+		p.ContainerInfo = &info
+		return true
+	}
+	return false
+}
+
 // engineProcesses are the programs that hold a host port on a container's
 // behalf: Docker's proxy and, since Docker 28 without it, the daemon
 // itself; Podman's rootless port forwarder and its conmon.

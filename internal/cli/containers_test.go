@@ -24,7 +24,7 @@ func TestWhoPublishedWithoutSocket(t *testing.T) {
 	}})
 	opts := whoOptions{Port: 15432, Protos: sockets.TCP | sockets.UDP}
 	use := sockets.ClassifyPort(nil, 15432)
-	res := makeWhoResult(use, portReport{use: use}, netconf.Host{}, nil, idx, opts)
+	res := makeWhoResult(use, portReport{use: use}, netconf.Host{}, nil, published(idx, opts.Port, opts.Protos), opts)
 	if res.Verdict != verdictPublished || !res.Held || len(res.Published) != 2 || res.Published[0].ContainerAddr != "172.17.0.3" {
 		t.Fatalf("who on a NAT-published port = verdict %q, held %v, published %+v", res.Verdict, res.Held, res.Published)
 	}
@@ -32,7 +32,7 @@ func TestWhoPublishedWithoutSocket(t *testing.T) {
 		t.Errorf("advice = %q; want 'docker stop db' once", res.Advice)
 	}
 	opts.Protos = sockets.UDP
-	if res := makeWhoResult(use, portReport{use: use}, netconf.Host{}, nil, idx, opts); res.Held || len(res.Published) != 0 {
+	if res := makeWhoResult(use, portReport{use: use}, netconf.Host{}, nil, published(idx, opts.Port, opts.Protos), opts); res.Held || len(res.Published) != 0 {
 		t.Errorf("who --proto udp on a TCP publication = held %v, published %+v; want free", res.Held, res.Published)
 	}
 }

@@ -291,7 +291,8 @@ func runWho(ctx context.Context, streams *term.IO, opts whoOptions) error {
 	host, _ := netconf.ReadNetNS(opts.NetNS) // the documented defaults stand in for what cannot be read
 	reg := loadRegistry(streams)
 	idx := containerIndex(ctx, streams)
-	res := makeWhoResult(rep.use, rep, host, reg, idx, opts)
+	nameHolders(idx, rep.use)
+	res := makeWhoResult(rep.use, rep, host, reg, published(idx, opts.Port, opts.Protos), opts)
 	if opts.BindTest {
 		res.BindTest = bindTest(ctx, opts.Addr, opts.Port, opts.Protos)
 	}
@@ -310,10 +311,9 @@ func runWho(ctx context.Context, streams *term.IO, opts whoOptions) error {
 }
 
 // makeWhoResult builds who's answer for one namespace from what holds the
-// port there, naming containers through idx.
-func makeWhoResult(use sockets.PortUse, rep portReport, host netconf.Host, reg *registry.Registry, idx *containers.Index, opts whoOptions) whoResult {
+// port there and the engines' publications of it.
+func makeWhoResult(use sockets.PortUse, rep portReport, host netconf.Host, reg *registry.Registry, pubs []publishedJSON, opts whoOptions) whoResult {
 	holders := use.Holders()
-	nameHolders(idx, use)
 	res := whoResult{
 		Port: opts.Port, Protocols: opts.Protos.String(), Verdict: use.Verdict(),
 		Reserved: host.IsReserved(opts.Port), Ephemeral: host.InEphemeral(opts.Port),
@@ -321,7 +321,7 @@ func makeWhoResult(use sockets.PortUse, rep portReport, host netconf.Host, reg *
 		Listeners:  socketsJSON(use.Listeners, reg), Served: rep.served, TimeWaitCount: rep.timeWait,
 		Clients: socketsJSON(use.Clients, reg), TimeWait: socketsJSON(use.TimeWait, reg),
 		Bound: socketsJSON(use.Bound, reg), ExpiresMS: use.LastExpiry().Milliseconds(),
-		Holders: holders, Published: published(idx, opts.Port, opts.Protos),
+		Holders: holders, Published: pubs,
 	}
 	if res.Holders == nil {
 		res.Holders = []*sockets.Process{}
@@ -341,19 +341,17 @@ func makeWhoResult(use sockets.PortUse, rep portReport, host netconf.Host, reg *
 // run in, and those an engine's process (docker-proxy, or dockerd itself
 // since Docker 28 without it) holds the port for.
 func nameHolders(idx *containers.Index, use sockets.PortUse) {
-	for _, s := range append(append([]sockets.Socket{}, use.Listeners...), use.Bound...) {
-		for _, p := range s.Processes {
-			if idx.AnnotateProcess(p) || p.ContainerInfo != nil {
-				continue
-			}
-			if c := idx.Publisher(p, s.Proto.String(), use.Port); c != nil {
-				info := c.ContainerInfo
-				p.ContainerInfo = &info
+	for _, socks := range [][]sockets.Socket{use.Listeners, use.Bound} {
+		for _, s := range socks {
+			for _, p := range s.Processes {
+				idx.AnnotateHolder(p, s.Proto.String(), use.Port)
 			}
 		}
 	}
-	for _, p := range use.Holders() {
-		idx.AnnotateProcess(p)
+	if len(use.Listeners)+len(use.Bound) == 0 {
+		for _, p := range use.Holders() { // the connections' processes
+			idx.AnnotateProcess(p)
+		}
 	}
 }
 
@@ -386,7 +384,7 @@ func runWhoAll(ctx context.Context, streams *term.IO, opts whoOptions) error {
 	}
 	reg := loadRegistry(streams)
 	idx := containerIndex(ctx, streams)
-	idx.Annotate(t)
+	idx.Annotate(t) // the namespaces' containers, for their labels, and the processes in containers
 	all := whoAllResult{Port: opts.Port, Namespaces: []whoResult{}}
 	var uses []sockets.PortUse // each result's, for the text
 	// The engines' publications go with the namespace where an engine's
@@ -419,11 +417,12 @@ func runWhoAll(ctx context.Context, streams *term.IO, opts whoOptions) error {
 		} else {
 			host, _ = netconf.ReadNetNS(ns.Path)
 		}
-		nsIdx := idx
-		if !pubsHere {
-			nsIdx = nil // name holders only, which Annotate did
+		nameHolders(idx, use)
+		var pubs []publishedJSON
+		if pubsHere {
+			pubs = published(idx, opts.Port, opts.Protos)
 		}
-		res := makeWhoResult(use, portReport{use: use, served: len(use.Served), timeWait: len(use.TimeWait)}, host, reg, nsIdx, opts)
+		res := makeWhoResult(use, portReport{use: use, served: len(use.Served), timeWait: len(use.TimeWait)}, host, reg, pubs, opts)
 		res.NetNS = &t.Namespaces[i]
 		if !res.Held {
 			continue
