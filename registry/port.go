@@ -99,10 +99,8 @@ func ParsePort(s string) (uint16, error) {
 	if t == "" {
 		return 0, syntaxf("empty port (want a number 0-65535)")
 	}
-	for _, c := range []byte(t) {
-		if c < '0' || c > '9' {
-			return 0, syntaxf("port %q is not a number (want 0-65535)", s)
-		}
+	if !digits(t) {
+		return 0, syntaxf("port %q is not a number (want 0-65535)", s)
 	}
 	if n := len(t); n > 1 {
 		t = strings.TrimLeft(t, "0")
