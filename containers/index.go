@@ -207,15 +207,19 @@ func (x *Index) proxied(d *sockets.DockerProxy) *Container {
 	return x.ByAddr(d.Container.Addr())
 }
 
+// Nameable reports whether only an engine can name what is behind p: p is
+// an engine's own process, or runs in a Docker or Podman container.
+func Nameable(p *sockets.Process) bool {
+	return IsEngine(p) || (p.Container != "" && (p.Runtime == "docker" || p.Runtime == "podman"))
+}
+
 // Wanted reports whether the table has something only an engine can name:
 // a process in a Docker or Podman container, a docker-proxy, or a
 // namespace of such a container. Without one, no engine need be asked.
 func Wanted(t *sockets.Table) bool {
 	for i := range t.Sockets {
-		for _, p := range t.Sockets[i].Processes {
-			if IsEngine(p) || (p.Container != "" && (p.Runtime == "docker" || p.Runtime == "podman")) {
-				return true
-			}
+		if slices.ContainsFunc(t.Sockets[i].Processes, Nameable) {
+			return true
 		}
 	}
 	for _, n := range t.Namespaces {

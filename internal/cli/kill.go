@@ -184,7 +184,7 @@ func planKill(ctx context.Context, opts killOptions) (killResult, []int, error) 
 		return killResult{}, nil, negativef("nothing listens on port %d", opts.Port)
 	}
 	holders := use.Holders()
-	if slices.ContainsFunc(holders, func(p *sockets.Process) bool { return containers.IsEngine(p) || p.Container != "" }) {
+	if slices.ContainsFunc(holders, containers.Nameable) {
 		cs, _ := containers.List(ctx, engines()) // without an engine, the advice names what /proc tells
 		nameHolders(containers.NewIndex(cs), use)
 	}
