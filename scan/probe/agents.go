@@ -130,9 +130,9 @@ func matchMPD(b []byte) (Service, bool) {
 	return s, true
 }
 
-// lineProbe is a probe that sends req and matches the answer with match;
-// done says when the answer is complete (nil: a line).
-func (d *detector) lineProbe(c net.Conn, name string, req []byte, done func([]byte) bool, match func([]byte) (Service, bool)) (Service, bool) {
+// ask is a probe named name that sends req and matches the answer with
+// match; done says when the answer is complete (nil: a line).
+func (d *detector) ask(c net.Conn, name string, req []byte, done func([]byte) bool, match func([]byte) (Service, bool)) (Service, bool) {
 	if done == nil {
 		done = func(b []byte) bool { return bytes.Contains(b, []byte("\n")) }
 	}
@@ -145,21 +145,21 @@ func (d *detector) lineProbe(c net.Conn, name string, req []byte, done func([]by
 }
 
 func (d *detector) probeZabbix(c net.Conn) (Service, bool) {
-	return d.lineProbe(c, "zabbix-agent.version", zabbixVersion(), func(b []byte) bool {
+	return d.ask(c, "zabbix-agent.version", zabbixVersion(), func(b []byte) bool {
 		return len(b) >= 13 && len(b) >= 13+int(binary.LittleEndian.Uint32(b[5:]))
 	}, matchZabbix)
 }
 
 func (d *detector) probeSpamd(c net.Conn) (Service, bool) {
-	return d.lineProbe(c, "spamd-ping", []byte(spamdPing), nil, matchSpamd)
+	return d.ask(c, "spamd-ping", []byte(spamdPing), nil, matchSpamd)
 }
 
 func (d *detector) probeUPSD(c net.Conn) (Service, bool) {
-	return d.lineProbe(c, "nut-ver", []byte("VER\n"), nil, matchUPSD)
+	return d.ask(c, "nut-ver", []byte("VER\n"), nil, matchUPSD)
 }
 
 func (d *detector) probeIPerf3(c net.Conn) (Service, bool) {
-	return d.lineProbe(c, "iperf3-cookie", iperf3Cookie, func(b []byte) bool { return len(b) >= 1 }, matchIPerf3)
+	return d.ask(c, "iperf3-cookie", iperf3Cookie, func(b []byte) bool { return len(b) >= 1 }, matchIPerf3)
 }
 
 // muninFollow asks a Munin node for its version.

@@ -197,10 +197,5 @@ func matchLDAP(b []byte) (Service, bool) {
 }
 
 func (d *detector) probeLDAP(c net.Conn) (Service, bool) {
-	b := d.exchange(c, ldapRootDSE(), ldapComplete)
-	s, ok := matchLDAP(b)
-	if ok {
-		s.Probe = "ldap-rootdse"
-	}
-	return s, ok
+	return d.ask(c, "ldap-rootdse", ldapRootDSE(), ldapComplete, matchLDAP)
 }

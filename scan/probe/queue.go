@@ -204,14 +204,9 @@ func amqpTable(b []byte) map[string]string {
 }
 
 func (d *detector) probeAMQP(c net.Conn) (Service, bool) {
-	b := d.exchange(c, amqpHeader, func(b []byte) bool {
+	return d.ask(c, "amqp", amqpHeader, func(b []byte) bool {
 		return len(b) >= 8 && bytes.HasPrefix(b, []byte("AMQP")) || len(b) > 7 && len(b) >= 8+int(binary.BigEndian.Uint32(b[3:7]))
-	})
-	s, ok := matchAMQP(b)
-	if ok {
-		s.Probe = "amqp"
-	}
-	return s, ok
+	}, matchAMQP)
 }
 
 // matchNATS reads a NATS server's greeting (NATS client protocol, INFO):
@@ -268,19 +263,14 @@ func matchBeanstalkd(b []byte) (Service, bool) {
 }
 
 func (d *detector) probeBeanstalkd(c net.Conn) (Service, bool) {
-	b := d.exchange(c, []byte("stats\r\n"), func(b []byte) bool {
+	return d.ask(c, "beanstalkd-stats", []byte("stats\r\n"), func(b []byte) bool {
 		i := bytes.Index(b, []byte("\r\n"))
 		if i < 0 {
 			return false
 		}
 		n, err := strconv.Atoi(string(bytes.TrimPrefix(b[:i], []byte("OK "))))
 		return err != nil || len(b) >= i+2+n+2
-	})
-	s, ok := matchBeanstalkd(b)
-	if ok {
-		s.Probe = "beanstalkd-stats"
-	}
-	return s, ok
+	}, matchBeanstalkd)
 }
 
 // gearmanEcho is a Gearman ECHO_REQ packet (Gearman protocol, binary
@@ -315,12 +305,7 @@ func matchGearman(b []byte) (Service, bool) {
 }
 
 func (d *detector) probeGearman(c net.Conn) (Service, bool) {
-	b := d.exchange(c, gearmanEcho(), func(b []byte) bool { return len(b) > 19 && bytes.HasSuffix(b, []byte("\n")) })
-	s, ok := matchGearman(b)
-	if ok {
-		s.Probe = "gearman-echo"
-	}
-	return s, ok
+	return d.ask(c, "gearman-echo", gearmanEcho(), func(b []byte) bool { return len(b) > 19 && bytes.HasSuffix(b, []byte("\n")) }, matchGearman)
 }
 
 // noAuth is the finding for a service that lets anyone in.

@@ -119,12 +119,7 @@ func matchSOCKS5(b []byte) (Service, bool) {
 }
 
 func (d *detector) probeSOCKS(c net.Conn) (Service, bool) {
-	b := d.exchange(c, socks5Greeting, func(b []byte) bool { return len(b) >= 2 })
-	s, ok := matchSOCKS5(b)
-	if ok {
-		s.Probe = "socks5"
-	}
-	return s, ok
+	return d.ask(c, "socks5", socks5Greeting, func(b []byte) bool { return len(b) >= 2 }, matchSOCKS5)
 }
 
 // rdpConnectionRequest is an X.224 Connection Request in a TPKT (RFC 1006,

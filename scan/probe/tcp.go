@@ -274,24 +274,14 @@ func (d *detector) probeHTTP(c net.Conn) (Service, bool) {
 }
 
 func (d *detector) probeRedis(c net.Conn) (Service, bool) {
-	b := d.exchange(c, []byte("PING\r\nINFO server\r\n"), func(b []byte) bool {
+	return d.ask(c, "redis", []byte("PING\r\nINFO server\r\n"), func(b []byte) bool {
 		return bytes.HasPrefix(b, []byte("-")) && bytes.Count(b, []byte("\r\n")) >= 2 ||
 			bytes.Contains(b, []byte("redis_version:")) && bytes.HasSuffix(b, []byte("\r\n"))
-	})
-	s, ok := matchRedis(b)
-	if ok {
-		s.Probe = "redis"
-	}
-	return s, ok
+	}, matchRedis)
 }
 
 func (d *detector) probeMemcached(c net.Conn) (Service, bool) {
-	b := d.exchange(c, []byte("version\r\n"), func(b []byte) bool { return bytes.HasSuffix(b, []byte("\r\n")) })
-	s, ok := matchMemcached(b)
-	if ok {
-		s.Probe = "memcached"
-	}
-	return s, ok
+	return d.ask(c, "memcached", []byte("version\r\n"), func(b []byte) bool { return bytes.HasSuffix(b, []byte("\r\n")) }, matchMemcached)
 }
 
 func (d *detector) probeDNS(c net.Conn) (Service, bool) {

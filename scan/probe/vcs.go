@@ -64,14 +64,9 @@ func isHexString(b []byte) bool {
 }
 
 func (d *detector) probeGit(c net.Conn) (Service, bool) {
-	b := d.exchange(c, gitUploadPack(d.t.Addr.Addr().String()), func(b []byte) bool {
+	return d.ask(c, "git-upload-pack", gitUploadPack(d.t.Addr.Addr().String()), func(b []byte) bool {
 		return bytes.HasSuffix(b, []byte("0000")) || len(b) > 8 && bytes.HasPrefix(b[4:], []byte("ERR "))
-	})
-	s, ok := matchGit(b)
-	if ok {
-		s.Probe = "git-upload-pack"
-	}
-	return s, ok
+	}, matchGit)
 }
 
 // matchSVN reads svnserve's greeting (the Subversion protocol,
@@ -115,10 +110,5 @@ func matchCVS(b []byte) (Service, bool) {
 }
 
 func (d *detector) probeCVS(c net.Conn) (Service, bool) {
-	b := d.exchange(c, []byte(cvsAuth), func(b []byte) bool { return bytes.Contains(b, []byte(" YOU\n")) })
-	s, ok := matchCVS(b)
-	if ok {
-		s.Probe = "cvs-auth"
-	}
-	return s, ok
+	return d.ask(c, "cvs-auth", []byte(cvsAuth), func(b []byte) bool { return bytes.Contains(b, []byte(" YOU\n")) }, matchCVS)
 }
