@@ -15,6 +15,8 @@ type Namespace struct {
 	// Host is set for the namespace of PID 1, the host's own (or, when
 	// PID 1's cannot be read, this process's).
 	Host bool `json:"host,omitempty"`
+	// Self is set for this process's own namespace.
+	Self bool `json:"self,omitempty"`
 	// PIDs are the processes in it, ascending; empty for a named namespace
 	// no process has entered.
 	PIDs []int `json:"pids,omitempty"`

@@ -79,14 +79,13 @@ func list(procRoot, runDir string) ([]Namespace, int, error) {
 			}
 		}
 	}
-	if !slices.ContainsFunc(order, func(ino uint64) bool { return byInode[ino].Host }) {
-		// PID 1 can refuse even root (a sandbox's non-dumpable init): take
-		// this process's own namespace for the host's then.
-		if k, err := unix.Readlink(procRoot+"/self/ns/net", buf); err == nil {
-			if ino, ok := ParseLink(buf[:k]); ok {
-				if n, ok := byInode[ino]; ok {
-					n.Host = true
-				}
+	if k, err := unix.Readlink(procRoot+"/self/ns/net", buf); err == nil {
+		if ino, ok := ParseLink(buf[:k]); ok {
+			if n, ok := byInode[ino]; ok {
+				n.Self = true
+				// PID 1 can refuse even root (a sandbox's non-dumpable
+				// init): this process's namespace stands for the host's.
+				n.Host = n.Host || !slices.ContainsFunc(order, func(ino uint64) bool { return byInode[ino].Host })
 			}
 		}
 	}

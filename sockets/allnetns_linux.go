@@ -22,14 +22,12 @@ func ListAll(ctx context.Context, q Query) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	own, _ := os.Readlink("/proc/self/ns/net")
-	ownIno, _ := netns.ParseLink([]byte(own))
 	sub := q
 	sub.Processes = false
 	t := &Table{Partial: unreadable > 0}
 	for _, n := range nss {
 		sub.NetNS = n.Path
-		if n.Inode == ownIno {
+		if n.Self {
 			sub.NetNS = "" // no need to enter the namespace this process is in
 		}
 		st, err := List(ctx, sub)
