@@ -25,10 +25,7 @@ func DNS(t testing.TB) *Server {
 			args = append(args, asRoot([]string{"--user=nobody", "--group=nogroup"})...)
 			return args
 		},
-		ready: func(addr netip.AddrPort) error {
-			_, err := versionBind("udp", addr)
-			return err
-		},
+		ready: dnsReady,
 	})
 }
 
