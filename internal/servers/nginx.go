@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// PageTitle is the <title> of the page nginx serves at "/".
+// PageTitle is the <title> of the page nginx, Apache and lighttpd serve
+// at "/".
 const PageTitle = "portctl test page"
 
 // Nginx starts nginx serving plain HTTP: "/" is an HTML page titled

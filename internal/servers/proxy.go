@@ -19,7 +19,7 @@ func Apache(t testing.TB) *Server {
 		name: "apache2", pkg: "apache2", bin: "apache2", proto: "tcp",
 		root: "apache2 switches its children to www-data",
 		setup: func(dir string) {
-			writeFile(t, filepath.Join(dir, "index.html"), "<title>portctl test page</title>\n", 0o644)
+			writeFile(t, filepath.Join(dir, "index.html"), "<title>"+PageTitle+"</title>\n", 0o644)
 		},
 		args: func(dir string, port uint16) []string {
 			conf := filepath.Join(dir, "apache2.conf")
@@ -60,7 +60,7 @@ func Lighttpd(t testing.TB) *Server {
 	return start(t, spec{
 		name: "lighttpd", pkg: "lighttpd", bin: "lighttpd", proto: "tcp",
 		setup: func(dir string) {
-			writeFile(t, filepath.Join(dir, "index.html"), "<title>portctl test page</title>\n", 0o644)
+			writeFile(t, filepath.Join(dir, "index.html"), "<title>"+PageTitle+"</title>\n", 0o644)
 		},
 		args: func(dir string, port uint16) []string {
 			conf := filepath.Join(dir, "lighttpd.conf")
