@@ -109,18 +109,12 @@ func flagValueError(f *pflag.Flag, value string, cause error) error {
 	outOfRange := errors.Is(cause, strconv.ErrRange)
 	_, floatErr := strconv.ParseFloat(value, 64)
 	switch kind, size := flagKind(f); kind {
-	case "int":
+	case "int", "uint":
 		switch {
-		case outOfRange:
-			return usageErrorf("%s %q is out of range (want a whole number from %d to %d)", name, value, int64(-1)<<(size-1), int64(1<<(size-1)-1))
-		case floatErr == nil:
-			return usageErrorf("%s %q is not a whole number (want %s)", name, value, want)
-		}
-		return usageErrorf("%s %q is not a number (want %s)", name, value, want)
-	case "uint":
-		switch {
-		case strings.HasPrefix(strings.TrimSpace(value), "-") && floatErr == nil:
+		case kind == "uint" && strings.HasPrefix(strings.TrimSpace(value), "-") && floatErr == nil:
 			return usageErrorf("%s %q is negative (want %s)", name, value, want)
+		case kind == "int" && outOfRange:
+			return usageErrorf("%s %q is out of range (want a whole number from %d to %d)", name, value, int64(-1)<<(size-1), int64(1<<(size-1)-1))
 		case outOfRange:
 			return usageErrorf("%s %q is out of range (want %s)", name, value, want)
 		case floatErr == nil:
