@@ -138,15 +138,13 @@ func (d *detector) nmapFollow(s Service, name string, names ...string) Service {
 // GetRequest), against that probe's matches, when s names no product: a
 // hard match of the same service fills in the product, no probe sent.
 func (d *detector) nmapAnswer(s Service, name string, b []byte) Service {
-	db := d.cfg.DB
-	if db == nil || s.Product != "" {
+	if s.Product != "" {
 		return s
 	}
-	r, ok := db.MatchAll(db.ProbeFor(d.t.Proto, name), b)
-	if !ok || r.Soft || r.Service != s.Name || r.Product == "" {
+	n, ok := d.nmapMatch(name, b)
+	if !ok || n.Name != s.Name || n.Product == "" {
 		return s
 	}
-	n := fromNmap(r)
 	s.Product, s.Version, s.CPE = n.Product, n.Version, n.CPE
 	s.Extra = append(s.Extra, n.Extra...)
 	s.Probe += "+nmap:" + name
