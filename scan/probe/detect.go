@@ -248,7 +248,6 @@ func (d *detector) exchangeFor(c net.Conn, req []byte, wait time.Duration, done 
 	}
 	b, closed := d.readAnswer(c, wait, done)
 	d.last = b
-	d.quiet++
 	switch {
 	case len(b) > 0:
 		d.saw(b)
@@ -258,6 +257,7 @@ func (d *detector) exchangeFor(c net.Conn, req []byte, wait time.Duration, done 
 		d.quiet = 0
 	default:
 		d.silent++
+		d.quiet++
 	}
 	return b
 }
