@@ -24,14 +24,9 @@ func (d *detector) nmapProbes(soft *Service) Service {
 	probes := db.ForPort(d.t.Proto, port)
 	if d.cfg.MaxProbes <= 0 {
 		// nmap's own allowance: every probe it would send at its
-		// default intensity, after ours, whatever ours took.
-		n := 0
-		for _, p := range probes {
-			if p.Name != nmapdb.NullProbe && (p.HasPort(port) || p.Rarity <= maxRarity) {
-				n++
-			}
-		}
-		d.limit = d.probes + n
+		// default intensity (where the loop below stops), after ours,
+		// whatever ours took.
+		d.limit = d.probes + len(probes)
 	}
 	for _, p := range probes {
 		if p.Name == nmapdb.NullProbe {
