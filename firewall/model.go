@@ -80,7 +80,7 @@ type Rule struct {
 	Handle  uint64
 	Comment string
 	// Exprs are the rule's expressions in order: pointers to the types of
-	// github.com/google/nftables/expr, or *Unknown for one this package
+	// github.com/google/nftables/expr, or *Opaque for one this package
 	// cannot decode. Counter values are left out of the comparison.
 	Exprs []any
 	// Position is the rule's 1-based place in its chain; legacy rules have
@@ -93,10 +93,10 @@ type Rule struct {
 	Text string
 }
 
-// Unknown is an expression the reader could not decode, or a legacy match
+// Opaque is an expression the reader could not decode, or a legacy match
 // or target the parser does not model. Any verdict that depends on a rule
 // holding one is unknown and names it.
-type Unknown struct {
+type Opaque struct {
 	Name string // the expression's kernel name, or the iptables match/target
 	Data []byte
 }
