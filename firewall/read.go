@@ -20,3 +20,11 @@ type Options struct {
 	// NoLegacy skips the legacy iptables tables.
 	NoLegacy bool
 }
+
+// Read reads the ruleset of a network namespace: every nftables table
+// and, unless opts.NoLegacy, the legacy iptables tables.
+//   func Read(ctx context.Context, opts Options) (*Ruleset, error)
+// ReadHost reads what the evaluator needs of the machine outside the
+// ruleset.
+//   func ReadHost(opts Options) (*Host, error)
+// Both live in read_linux.go and read_other.go.
