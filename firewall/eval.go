@@ -1,7 +1,665 @@
 package firewall
 
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+)
+
+// The hooks of the inet path, as nftables numbers them.
+const (
+	hookPrerouting  = nftables.ChainHook(0)
+	hookInput       = nftables.ChainHook(1)
+	hookForward     = nftables.ChainHook(2)
+	hookOutput      = nftables.ChainHook(3)
+	hookPostrouting = nftables.ChainHook(4)
+	hookIngress     = nftables.ChainHook(5) // inet ingress; netdev's is 0
+)
+
+// The priorities at which the kernel runs every nat chain of a hook, as
+// one group: nf_nat registers a single hook per family and point (at
+// NF_IP_PRI_NAT_DST for destination NAT, NF_IP_PRI_NAT_SRC for source
+// NAT) and walks the nat chains inside it in their own priority order.
+const (
+	natDstPriority = -100
+	natSrcPriority = 100
+)
+
+// maxRuns bounds how many ways through the ruleset one evaluation tries
+// when it meets matches it cannot settle.
+const maxRuns = 64
+
 // Evaluate walks p through rs as the kernel would on h, and says what
 // happens to it. It sends nothing and changes nothing.
+//
+// Where a match cannot be settled from the packet (a rate limit, an
+// expression this package does not model, a field the client chooses), it
+// tries both answers; the verdict is certain only when every way agrees,
+// and unknown otherwise, naming what it depends on.
 func Evaluate(rs *Ruleset, h *Host, p Packet) Result {
-	return Result{Verdict: Unknown, DependsOn: []string{"the evaluator is not written yet"}}
+	res, _, _ := evaluate(rs, h, p)
+	return res
 }
+
+// evaluate also returns the range of source addresses, around p.Src, for
+// which every comparison on the way answers alike: the whole range gets
+// the same result.
+func evaluate(rs *Ruleset, h *Host, p Packet) (Result, netip.Addr, netip.Addr) {
+	if h == nil {
+		h = &Host{}
+	}
+	lo, hi := familyBounds(p.Src)
+	var choices []bool
+	var first *walk
+	var results []*walk
+	for run := 0; ; run++ {
+		w := newWalk(rs, h, p, choices)
+		w.run()
+		if w.lo.Compare(lo) > 0 {
+			lo = w.lo
+		}
+		if w.hi.Compare(hi) < 0 {
+			hi = w.hi
+		}
+		if first == nil {
+			first = w
+		}
+		results = append(results, w)
+		// The next way: flip the last choice taken "no" to "yes", and
+		// drop the choices after it.
+		choices = w.choices
+		i := len(choices) - 1
+		for i >= 0 && choices[i] {
+			i--
+		}
+		if i < 0 {
+			break
+		}
+		if run+1 >= maxRuns {
+			first.depends = append(first.depends, fmt.Sprintf("more than %d ways through the ruleset", maxRuns))
+			return first.result(Unknown), lo, hi
+		}
+		choices = append(slices.Clone(choices[:i]), true)
+	}
+	v := first.verdict
+	for _, w := range results[1:] {
+		if w.verdict != v {
+			v = Unknown
+			break
+		}
+	}
+	if v == Unknown {
+		var deps []string
+		for _, w := range results {
+			deps = append(deps, w.depends...)
+		}
+		first.depends = uniq(deps)
+	} else {
+		first.depends = nil
+	}
+	return first.result(v), lo, hi
+}
+
+func uniq(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// walk is one way of one packet through the hooks.
+type walk struct {
+	rs *Ruleset
+	h  *Host
+	p  Packet // the packet as it stands: its destination changes with NAT
+	pb packetBytes
+	v6 bool
+
+	choices []bool
+	pos     int
+
+	iif, oif  string
+	hook      nftables.ChainHook
+	mark      uint32
+	markKnown uint32
+	ctmark    uint32
+	ctStatus  uint32 // conntrack status bits as far as known
+	origDst   netip.AddrPort
+	natDone   bool // a nat rule ran in this hook's nat group
+	local     bool // the packet was sent by this machine (loopback client)
+
+	steps   []Step
+	depends []string
+	nat     *NAT
+	verdict Verdict
+	path    string
+
+	lo, hi netip.Addr // the source range the comparisons so far hold for
+}
+
+func newWalk(rs *Ruleset, h *Host, p Packet, choices []bool) *walk {
+	w := &walk{rs: rs, h: h, p: p, v6: p.Src.Is6() && !p.Src.Is4In6(), choices: choices}
+	w.lo, w.hi = familyBounds(p.Src)
+	w.origDst = netip.AddrPortFrom(p.Dst, p.DstPort)
+	w.markKnown = 0xffffffff
+	w.iif = p.InIface
+	w.local = p.InIface == "lo" || (p.InIface == "" && p.Src.IsLoopback())
+	if w.local {
+		w.iif = "lo"
+	}
+	w.rebuild()
+	return w
+}
+
+func (w *walk) rebuild() { w.pb = buildPacket(w.p, w.p.Dst, w.p.DstPort) }
+
+// choose is a decision the ruleset alone does not settle: the first time
+// through it answers no, and Evaluate tries yes on a later run.
+func (w *walk) choose(why string) bool {
+	w.depends = append(w.depends, why)
+	if w.pos < len(w.choices) {
+		c := w.choices[w.pos]
+		w.pos++
+		return c
+	}
+	w.choices = append(w.choices, false)
+	w.pos++
+	return false
+}
+
+func (w *walk) result(v Verdict) Result {
+	r := Result{Verdict: v, Steps: w.steps, DependsOn: w.depends, NAT: w.nat, Path: w.path,
+		To: netip.AddrPortFrom(w.p.Dst, w.p.DstPort), OutIface: w.oif}
+	if r.Steps == nil {
+		r.Steps = []Step{}
+	}
+	if v == Unknown {
+		return r
+	}
+	r.Decider = w.decider(v)
+	return r
+}
+
+// decider is the step that settled v: for a drop or reject the last step
+// (the rule or policy that dropped); for accept the last accepting rule,
+// else the last policy, else nothing (no chain on the way).
+func (w *walk) decider(v Verdict) *Step {
+	if len(w.steps) == 0 {
+		return nil
+	}
+	if v != Accept {
+		for i := len(w.steps) - 1; i >= 0; i-- {
+			a := w.steps[i].Action
+			if a == "drop" || a == "reject" || a == "policy drop" {
+				s := w.steps[i]
+				return &s
+			}
+		}
+		return nil
+	}
+	for i := len(w.steps) - 1; i >= 0; i-- {
+		if w.steps[i].Action == "accept" || strings.HasPrefix(w.steps[i].Action, "dnat") || strings.HasPrefix(w.steps[i].Action, "redirect") {
+			s := w.steps[i]
+			return &s
+		}
+	}
+	for i := len(w.steps) - 1; i >= 0; i-- {
+		if w.steps[i].Action == "policy accept" {
+			s := w.steps[i]
+			return &s
+		}
+	}
+	return nil
+}
+
+// outcome of one base chain, or of a hook.
+type outcome int8
+
+const (
+	passed outcome = iota
+	dropped
+	rejected
+	undecided // the walk cannot go on: a verdict this package cannot know
+)
+
+// run walks the packet through every hook on its way in.
+func (w *walk) run() {
+	if len(w.rs.Incomplete) > 0 {
+		w.depends = append(w.depends, w.rs.Incomplete...)
+		w.verdict = Unknown
+		return
+	}
+	w.verdict = w.travel()
+}
+
+func (w *walk) travel() Verdict {
+	if w.local {
+		// A client on this machine: its packet leaves through output and
+		// postrouting, then comes back in over lo through prerouting and
+		// input. Conntrack settles its NAT on the way out, so the nat
+		// chains of the way in are not walked.
+		w.oif = "lo"
+		if v, done := w.hookWalk(hookOutput, true); done {
+			return v
+		}
+		w.ctStatus |= ctConfirmed
+		if !w.isLocal(w.p.Dst) {
+			w.path = "output"
+			// Sent elsewhere after an output DNAT: this package follows
+			// only what stays on the machine.
+			w.depends = append(w.depends, "a DNAT in output sends it to "+w.p.Dst.String())
+			return Unknown
+		}
+		if v, done := w.hookWalk(hookPostrouting, true); done {
+			return v
+		}
+		w.oif = ""
+		if v, done := w.hookWalk(hookPrerouting, false); done {
+			return v
+		}
+		w.path = "input"
+		if v, done := w.hookWalk(hookInput, false); done {
+			return v
+		}
+		return Accept
+	}
+	if v, done := w.ingress(); done {
+		return v
+	}
+	if v, done := w.hookWalk(hookPrerouting, true); done {
+		return v
+	}
+	// The route decision.
+	if w.isLocal(w.p.Dst) {
+		if w.rpDrops() {
+			w.path = "input"
+			w.steps = append(w.steps, Step{Hook: "routing", Action: "drop", Comment: "rp_filter: the reply to " + w.p.Src.String() + " would not leave by " + w.iif})
+			return Drop
+		}
+		w.path = "input"
+		if v, done := w.hookWalk(hookInput, true); done {
+			return v
+		}
+		return Accept
+	}
+	rt, ok := w.route(w.p.Dst)
+	if !ok || rt.Type != "unicast" {
+		w.path = "none"
+		w.steps = append(w.steps, Step{Hook: "routing", Action: "drop", Comment: "no route to " + w.p.Dst.String()})
+		return Drop
+	}
+	fwd, name := w.h.Forward4, "net.ipv4.ip_forward"
+	if w.v6 {
+		fwd, name = w.h.Forward6, "net.ipv6.conf.all.forwarding"
+	}
+	if !fwd {
+		w.path = "forward"
+		w.steps = append(w.steps, Step{Hook: "routing", Action: "drop", Comment: name + " is 0: this machine does not forward"})
+		return Drop
+	}
+	if w.rpDrops() {
+		w.path = "forward"
+		w.steps = append(w.steps, Step{Hook: "routing", Action: "drop", Comment: "rp_filter: the reply to " + w.p.Src.String() + " would not leave by " + w.iif})
+		return Drop
+	}
+	w.path = "forward"
+	w.oif = rt.Iface
+	if v, done := w.hookWalk(hookForward, true); done {
+		return v
+	}
+	if v, done := w.hookWalk(hookPostrouting, true); done {
+		return v
+	}
+	return Accept
+}
+
+// ingress walks the netdev ingress chains bound to the input device, and
+// inet ingress chains.
+func (w *walk) ingress() (Verdict, bool) {
+	var chains []*Chain
+	for _, t := range w.rs.Tables {
+		if t.Dormant {
+			continue
+		}
+		for _, c := range t.Chains {
+			if c.Hook == nil || !slices.Contains(c.Hook.Devices, w.iif) {
+				continue
+			}
+			if t.Family == nftables.TableFamilyNetdev && c.Hook.Num == 0 ||
+				t.Family == nftables.TableFamilyINet && c.Hook.Num == hookIngress {
+				chains = append(chains, c)
+			}
+		}
+	}
+	slices.SortStableFunc(chains, func(a, b *Chain) int { return cmp.Compare(a.Hook.Priority, b.Hook.Priority) })
+	w.hook = 0
+	for _, c := range chains {
+		switch w.chain(c, "ingress") {
+		case dropped:
+			return Drop, true
+		case rejected:
+			return Reject, true
+		case undecided:
+			return Unknown, true
+		}
+	}
+	return "", false
+}
+
+// applies says whether a table of family f sees this packet.
+func (w *walk) applies(f nftables.TableFamily) bool {
+	switch f {
+	case nftables.TableFamilyINet:
+		return true
+	case nftables.TableFamilyIPv4:
+		return !w.v6
+	case nftables.TableFamilyIPv6:
+		return w.v6
+	}
+	return false
+}
+
+// hookEntry is one thing on a hook: a base chain, or the nat group.
+type hookEntry struct {
+	prio  int32
+	chain *Chain
+	nat   []*Chain
+}
+
+func hookName(h nftables.ChainHook) string {
+	return [...]string{"prerouting", "input", "forward", "output", "postrouting", "ingress"}[h]
+}
+
+// hookWalk walks the base chains of one hook; done is true when the
+// packet's fate is settled there (dropped, rejected or unknown).
+func (w *walk) hookWalk(hook nftables.ChainHook, withNAT bool) (Verdict, bool) {
+	w.hook = hook
+	var entries []hookEntry
+	var nat []*Chain
+	for _, t := range w.rs.Tables {
+		if t.Dormant || !w.applies(t.Family) {
+			continue
+		}
+		for _, c := range t.Chains {
+			if c.Hook == nil || c.Hook.Num != hook {
+				continue
+			}
+			if c.Hook.Type == nftables.ChainTypeNAT {
+				nat = append(nat, c)
+				continue
+			}
+			entries = append(entries, hookEntry{prio: c.Hook.Priority, chain: c})
+		}
+	}
+	if withNAT && len(nat) > 0 {
+		slices.SortStableFunc(nat, func(a, b *Chain) int { return cmp.Compare(a.Hook.Priority, b.Hook.Priority) })
+		prio := int32(natSrcPriority)
+		if hook == hookPrerouting || hook == hookOutput {
+			prio = natDstPriority
+		}
+		entries = append(entries, hookEntry{prio: prio, nat: nat})
+	}
+	slices.SortStableFunc(entries, func(a, b hookEntry) int { return cmp.Compare(a.prio, b.prio) })
+	name := hookName(hook)
+	for _, e := range entries {
+		chains := e.nat
+		if e.chain != nil {
+			chains = []*Chain{e.chain}
+		}
+		w.natDone = false
+		for _, c := range chains {
+			switch w.chain(c, name) {
+			case dropped:
+				return Drop, true
+			case rejected:
+				return Reject, true
+			case undecided:
+				return Unknown, true
+			}
+			if e.nat != nil && w.natDone {
+				break // the connection's NAT is set up: later nat chains are skipped
+			}
+		}
+		if e.nat != nil && (hook == hookPrerouting || hook == hookOutput) && w.nat != nil {
+			w.ctStatus |= ctDstNAT
+		}
+	}
+	return "", false
+}
+
+// The conntrack status bits this package knows for a first packet.
+const (
+	ctConfirmed = 1 << 3
+	ctSrcNAT    = 1 << 4
+	ctDstNAT    = 1 << 5
+)
+
+type frame struct {
+	c *Chain
+	i int
+}
+
+// maxDepth is nf_tables' jump stack depth.
+const maxDepth = 16
+
+// chain walks one base chain with its jumps and gotos.
+func (w *walk) chain(base *Chain, hook string) outcome {
+	var stack []frame
+	c, i := base, 0
+	for {
+		if i >= len(c.Rules) {
+			if len(stack) > 0 {
+				f := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				c, i = f.c, f.i
+				continue
+			}
+			return w.policy(base, hook)
+		}
+		r := c.Rules[i]
+		i++
+		v := w.rule(r)
+		if v.kind == vNoMatch {
+			continue
+		}
+		w.steps = append(w.steps, w.step(r, hook, v.action()))
+		switch v.kind {
+		case vContinue:
+		case vAccept:
+			return passed
+		case vDrop:
+			return dropped
+		case vReject:
+			return rejected
+		case vUnknown:
+			w.depends = append(w.depends, v.why)
+			return undecided
+		case vJump, vGoto:
+			next := chainNamed(c.Table, v.chain)
+			if next == nil {
+				w.depends = append(w.depends, "a jump to chain "+v.chain+" that was not read")
+				return undecided
+			}
+			if v.kind == vJump {
+				if len(stack) >= maxDepth {
+					w.depends = append(w.depends, "jumps nested deeper than the kernel allows")
+					return undecided
+				}
+				stack = append(stack, frame{c, i})
+			}
+			c, i = next, 0
+		case vReturn:
+			if len(stack) == 0 {
+				return w.policy(base, hook)
+			}
+			f := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			c, i = f.c, f.i
+		}
+	}
+}
+
+func (w *walk) policy(c *Chain, hook string) outcome {
+	if c.Hook.Policy == nftables.ChainPolicyDrop {
+		w.steps = append(w.steps, w.step(nil, hook, "policy drop").in(c))
+		return dropped
+	}
+	w.steps = append(w.steps, w.step(nil, hook, "policy accept").in(c))
+	return passed
+}
+
+func chainNamed(t *Table, name string) *Chain {
+	for _, c := range t.Chains {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func (w *walk) step(r *Rule, hook, action string) Step {
+	s := Step{Hook: hook, Action: action}
+	if r != nil {
+		s = s.in(r.Chain)
+		s.Rule, s.Handle, s.Position, s.Comment, s.Owner, s.Text = r, r.Handle, r.Position, r.Comment, r.Owner, r.Text
+	}
+	return s
+}
+
+func (s Step) in(c *Chain) Step {
+	s.Chain = c.Name
+	if c.Table != nil {
+		s.Family, s.Table, s.Source = c.Table.Family, c.Table.Name, c.Table.Source
+	}
+	return s
+}
+
+// route finds the route the kernel would pick for dst: the local table
+// first, then the longest prefix of the main table.
+func (w *walk) route(dst netip.Addr) (Route, bool) {
+	best, found := Route{}, false
+	for _, r := range w.h.Routes {
+		if r.Dst.Addr().Is4() != dst.Is4() || !r.Dst.Contains(dst) {
+			continue
+		}
+		loc := r.Type == "local" || r.Type == "broadcast"
+		bestLoc := best.Type == "local" || best.Type == "broadcast"
+		if !found || loc && !bestLoc || loc == bestLoc && r.Dst.Bits() > best.Dst.Bits() {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
+// isLocal says whether dst is an address of this machine.
+func (w *walk) isLocal(dst netip.Addr) bool {
+	if dst.IsLoopback() {
+		return true
+	}
+	if r, ok := w.route(dst); ok && r.Type == "local" {
+		return true
+	}
+	for _, i := range w.h.Interfaces {
+		for _, a := range i.Addrs {
+			if a.Addr() == dst {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rpDrops says whether IPv4 reverse-path filtering drops the packet.
+func (w *walk) rpDrops() bool {
+	if w.v6 || w.iif == "" || w.iif == "lo" {
+		return false
+	}
+	mode := w.h.RPFilter[w.iif]
+	if mode == 0 {
+		return false
+	}
+	r, ok := w.route(w.p.Src)
+	if !ok || r.Type != "unicast" && r.Type != "local" {
+		return true
+	}
+	return mode == 1 && r.Iface != w.iif
+}
+
+func familyBounds(a netip.Addr) (netip.Addr, netip.Addr) {
+	if a.Is4() {
+		return netip.IPv4Unspecified(), netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	}
+	var ff [16]byte
+	for i := range ff {
+		ff[i] = 0xff
+	}
+	return netip.IPv6Unspecified(), netip.AddrFrom16(ff)
+}
+
+// verdictKind is what a rule did.
+type verdictKind int8
+
+const (
+	vNoMatch  verdictKind = iota // a match failed: on to the next rule
+	vContinue                    // matched without a verdict (counter, log, mark)
+	vAccept
+	vDrop
+	vReject
+	vJump
+	vGoto
+	vReturn
+	vUnknown // a verdict this package cannot know (queue, an unknown target)
+)
+
+type ruleVerdict struct {
+	kind  verdictKind
+	chain string
+	why   string
+	nat   string // "dnat to …" for a rule whose verdict came from NAT
+}
+
+func (v ruleVerdict) action() string {
+	if v.nat != "" {
+		return v.nat
+	}
+	switch v.kind {
+	case vContinue:
+		return "continue"
+	case vAccept:
+		return "accept"
+	case vDrop:
+		return "drop"
+	case vReject:
+		return "reject"
+	case vJump:
+		return "jump " + v.chain
+	case vGoto:
+		return "goto " + v.chain
+	case vReturn:
+		return "return"
+	case vUnknown:
+		return "unknown: " + v.why
+	}
+	return "no match"
+}
+
+// ruleName names a rule for DependsOn.
+func ruleName(r *Rule) string {
+	t := r.Chain.Table
+	if t.Source == Legacy {
+		return fmt.Sprintf("%s %s rule %d of %s (iptables-legacy)", FamilyName(t.Family), t.Name, r.Position, r.Chain.Name)
+	}
+	return fmt.Sprintf("%s %s %s handle %d", FamilyName(t.Family), t.Name, r.Chain.Name, r.Handle)
+}
+
+var _ = expr.VerdictAccept

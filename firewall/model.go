@@ -11,6 +11,7 @@ package firewall
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/google/nftables"
@@ -116,7 +117,14 @@ type Set struct {
 	KeyType  nftables.SetDatatype
 	DataType nftables.SetDatatype
 	KeyLen   uint32 // bytes
+	// Fields are the byte lengths of a concatenation's fields, unpadded
+	// (NFTA_SET_DESC_CONCAT); empty when the key is one field, or when
+	// they can be told from KeyType.
+	Fields   []uint32
 	Elements []Element
+
+	once sync.Once
+	idx  *setIndex
 }
 
 // Element is one element of a set, a range of keys in an interval set, or

@@ -1,0 +1,408 @@
+package firewall
+
+import (
+	"bytes"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+)
+
+// setIndex orders a set's elements for lookup: ranges of keys, inclusive,
+// sorted and not overlapping for a one-field key; for a concatenation,
+// each element with its per-field bounds.
+type setIndex struct {
+	ranges []keyRange
+	fields []int // padded byte offsets of a concatenation's fields; nil for one field
+	lens   []int // their unpadded lengths
+	broken string
+}
+
+type keyRange struct {
+	lo, hi []byte
+	e      *Element
+}
+
+func (s *Set) index() *setIndex {
+	s.once.Do(func() { s.idx = buildIndex(s) })
+	return s.idx
+}
+
+func buildIndex(s *Set) *setIndex {
+	ix := &setIndex{}
+	fields := s.Fields
+	if len(fields) == 0 && s.Concat {
+		for _, t := range nftables.ConcatSetTypeElements(s.KeyType) {
+			if t.Bytes == 0 {
+				ix.broken = "a concatenated set key of type " + s.KeyType.Name
+				return ix
+			}
+			fields = append(fields, t.Bytes)
+		}
+	}
+	if len(fields) > 1 {
+		off := 0
+		for _, f := range fields {
+			ix.fields = append(ix.fields, off)
+			ix.lens = append(ix.lens, int(f))
+			off += (int(f) + 3) &^ 3
+		}
+		for i := range s.Elements {
+			e := &s.Elements[i]
+			if e.IntervalEnd {
+				continue
+			}
+			hi := e.KeyEnd
+			if hi == nil {
+				hi = e.Key
+			}
+			ix.ranges = append(ix.ranges, keyRange{lo: e.Key, hi: hi, e: e})
+		}
+		return ix
+	}
+	els := make([]*Element, 0, len(s.Elements))
+	for i := range s.Elements {
+		els = append(els, &s.Elements[i])
+	}
+	slices.SortStableFunc(els, func(a, b *Element) int { return bytes.Compare(a.Key, b.Key) })
+	for i, e := range els {
+		if e.IntervalEnd {
+			continue
+		}
+		hi := e.Key
+		switch {
+		case e.KeyEnd != nil:
+			hi = e.KeyEnd
+		case s.Interval:
+			// The range runs to just before the next element, or to the
+			// end of the key space.
+			if i+1 < len(els) {
+				hi = dec(els[i+1].Key)
+			} else {
+				hi = bytes.Repeat([]byte{0xff}, len(e.Key))
+			}
+		}
+		ix.ranges = append(ix.ranges, keyRange{lo: e.Key, hi: hi, e: e})
+	}
+	return ix
+}
+
+// dec is b minus one, as a big-endian number.
+func dec(b []byte) []byte {
+	out := slices.Clone(b)
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i]--
+		if out[i] != 0xff {
+			break
+		}
+	}
+	return out
+}
+
+func inc(b []byte) []byte {
+	out := slices.Clone(b)
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i]++
+		if out[i] != 0 {
+			break
+		}
+	}
+	return out
+}
+
+func (w *walk) findSet(t *Table, id uint32, name string) *Set {
+	for _, s := range t.Sets {
+		if name != "" && s.Name == name {
+			return s
+		}
+	}
+	for _, s := range t.Sets {
+		if id != 0 && s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// lookup is a set membership test, or a map's lookup into a register.
+func (w *walk) lookup(r *Rule, rg *regs, e *expr.Lookup) (ruleVerdict, bool) {
+	s := w.findSet(r.Chain.Table, e.SetID, e.SetName)
+	if s == nil {
+		return unknownVerdict(r, "a lookup in set "+e.SetName+", which was not read")
+	}
+	ix := s.index()
+	if ix.broken != "" {
+		return w.matched(r, maybe, ix.broken)
+	}
+	klen := int(s.KeyLen)
+	if klen == 0 && len(s.Elements) > 0 {
+		klen = len(s.Elements[0].Key)
+	}
+	lo, _, ok := span(e.SourceRegister, uint32(klen))
+	if !ok {
+		return unknownVerdict(r, "a lookup from a bad register")
+	}
+	for i := lo; i < lo+klen; i++ {
+		if rg.known[i] != 0xff {
+			return w.matched(r, maybe, "a lookup in set "+s.Name+" of a value the first packet does not fix")
+		}
+	}
+	key := rg.data[lo : lo+klen]
+	el := w.find(ix, rg, lo, key)
+	found := el != nil
+	if e.Invert {
+		found = !found
+	}
+	if !found {
+		return ruleVerdict{kind: vNoMatch}, true
+	}
+	if !e.IsDestRegSet || el == nil {
+		return ruleVerdict{}, false
+	}
+	if e.DestRegister == 0 {
+		if el.Verdict == nil {
+			return unknownVerdict(r, "a verdict map element without a verdict")
+		}
+		return ruleVerdictOf(el.Verdict.Kind, el.Verdict.Chain), true
+	}
+	if !rg.store(e.DestRegister, el.Val) {
+		return unknownVerdict(r, "a map lookup into a bad register")
+	}
+	return ruleVerdict{}, false
+}
+
+// find returns the element holding key, and narrows the source range to
+// the addresses for which the answer stays the same.
+func (w *walk) find(ix *setIndex, rg *regs, lo int, key []byte) *Element {
+	if ix.fields == nil {
+		i, _ := slices.BinarySearchFunc(ix.ranges, key, func(kr keyRange, k []byte) int { return bytes.Compare(kr.hi, k) })
+		// ranges[i] is the first range whose end is not below key.
+		var el *Element
+		if run, ok := w.srcRun(rg, lo, len(key)); ok && run.full {
+			var gapLo, gapHi []byte
+			if i < len(ix.ranges) && bytes.Compare(ix.ranges[i].lo, key) <= 0 {
+				gapLo, gapHi = ix.ranges[i].lo, ix.ranges[i].hi
+			} else {
+				if i > 0 {
+					gapLo = inc(ix.ranges[i-1].hi)
+				}
+				if i < len(ix.ranges) {
+					gapHi = dec(ix.ranges[i].lo)
+				}
+			}
+			w.narrowBytes(run, gapLo, gapHi)
+		} else if ok {
+			w.narrowMasked(run)
+		}
+		if i < len(ix.ranges) && bytes.Compare(ix.ranges[i].lo, key) <= 0 {
+			el = ix.ranges[i].e
+		}
+		return el
+	}
+	// A concatenation: every field must fall in the element's bounds.
+	run, hasSrc := w.srcRun(rg, lo, len(key))
+	var el *Element
+	var candidates [][2][]byte
+	for _, kr := range ix.ranges {
+		match, othersMatch := true, true
+		var srcLo, srcHi []byte
+		for f, off := range ix.fields {
+			n := ix.lens[f]
+			k, a, b := key[off:off+n], kr.lo[off:off+n], kr.hi[off:off+n]
+			in := bytes.Compare(a, k) <= 0 && bytes.Compare(k, b) <= 0
+			if hasSrc && run.full && lo+off == run.start {
+				srcLo, srcHi = a, b
+			} else if !in {
+				othersMatch = false
+			}
+			if !in {
+				match = false
+			}
+		}
+		if match && el == nil {
+			el = kr.e
+		}
+		if othersMatch && srcLo != nil {
+			candidates = append(candidates, [2][]byte{srcLo, srcHi})
+		}
+	}
+	if hasSrc {
+		if !run.full {
+			w.narrowMasked(run)
+		} else {
+			w.narrowAround(run, candidates)
+		}
+	}
+	return el
+}
+
+// srcRun finds the source address in register bytes [lo, lo+n).
+type srcRunInfo struct {
+	start int // register offset of the address's first byte
+	full  bool
+	bits  int // prefix length a mask left, when not full
+	ok    bool
+}
+
+func (w *walk) srcRun(rg *regs, lo, n int) (srcRunInfo, bool) {
+	alen := 4
+	if w.v6 {
+		alen = 16
+	}
+	first := -1
+	for i := lo; i < lo+n && i < 64; i++ {
+		if rg.src[i] != 0 {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return srcRunInfo{}, false
+	}
+	run := srcRunInfo{start: first}
+	if rg.src[first] != 1 || first+alen > lo+n {
+		w.pin()
+		return run, false
+	}
+	bits, prefix := 0, true
+	for j := 0; j < alen; j++ {
+		if rg.src[first+j] != byte(j+1) {
+			w.pin()
+			return run, false
+		}
+		m := rg.srcMask[first+j]
+		for b := 7; b >= 0; b-- {
+			if m&(1<<b) != 0 {
+				if !prefix {
+					w.pin()
+					return run, false
+				}
+				bits++
+			} else {
+				prefix = false
+			}
+		}
+	}
+	for i := first + alen; i < lo+n; i++ {
+		if rg.src[i] != 0 {
+			w.pin()
+			return run, false
+		}
+	}
+	run.ok = true
+	run.full = bits == alen*8
+	run.bits = bits
+	return run, true
+}
+
+// narrowMasked narrows the source range to the packet's block under the
+// mask: every address in it compares alike.
+func (w *walk) narrowMasked(run srcRunInfo) {
+	if !run.ok {
+		return
+	}
+	p, _ := w.p.Src.Prefix(run.bits)
+	w.narrowTo(p.Masked().Addr(), lastOf(p))
+}
+
+func lastOf(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().AsSlice()
+	bits := p.Bits()
+	for i := range a {
+		for b := 7; b >= 0; b-- {
+			if i*8+(7-b) >= bits {
+				a[i] |= 1 << b
+			}
+		}
+	}
+	out, _ := netip.AddrFromSlice(a)
+	if p.Addr().Is4In6() {
+		return out
+	}
+	return out.Unmap()
+}
+
+func (w *walk) narrowTo(lo, hi netip.Addr) {
+	if lo.Compare(w.lo) > 0 {
+		w.lo = lo
+	}
+	if hi.Compare(w.hi) < 0 {
+		w.hi = hi
+	}
+}
+
+func addrOf(b []byte) (netip.Addr, bool) {
+	a, ok := netip.AddrFromSlice(b)
+	return a, ok
+}
+
+// narrowBytes narrows to [lo, hi] given as address bytes (nil: unbounded).
+func (w *walk) narrowBytes(run srcRunInfo, lo, hi []byte) {
+	a, b := w.lo, w.hi
+	if lo != nil {
+		if x, ok := addrOf(lo); ok {
+			a = x
+		}
+	}
+	if hi != nil {
+		if x, ok := addrOf(hi); ok {
+			b = x
+		}
+	}
+	w.narrowTo(a, b)
+}
+
+// narrowAround narrows around the source address given the address ranges
+// that decide: inside one, to it; between them, to the gap.
+func (w *walk) narrowAround(run srcRunInfo, ranges [][2][]byte) {
+	rep := w.p.Src.AsSlice()
+	for _, r := range ranges {
+		switch {
+		case bytes.Compare(r[1], rep) < 0:
+			if a, ok := addrOf(inc(r[1])); ok && !bytes.Equal(r[1], bytes.Repeat([]byte{0xff}, len(rep))) {
+				w.narrowTo(a, w.hi)
+			}
+		case bytes.Compare(r[0], rep) > 0:
+			if b, ok := addrOf(dec(r[0])); ok {
+				w.narrowTo(w.lo, b)
+			}
+		default:
+			a, _ := addrOf(r[0])
+			b, _ := addrOf(r[1])
+			w.narrowTo(a, b)
+		}
+	}
+}
+
+// narrowPoint narrows for a comparison of register bytes with c.
+func (w *walk) narrowPoint(rg *regs, lo int, c []byte) {
+	run, ok := w.srcRun(rg, lo, len(c))
+	if !ok {
+		return
+	}
+	if !run.full {
+		w.narrowMasked(run)
+		return
+	}
+	off := run.start - lo
+	v := c[off : off+len(w.p.Src.AsSlice())]
+	w.narrowAround(run, [][2][]byte{{v, v}})
+}
+
+func (w *walk) narrowRange(rg *regs, lo int, from, to []byte) {
+	run, ok := w.srcRun(rg, lo, len(from))
+	if !ok {
+		return
+	}
+	if !run.full {
+		w.narrowMasked(run)
+		return
+	}
+	off := run.start - lo
+	n := len(w.p.Src.AsSlice())
+	w.narrowAround(run, [][2][]byte{{from[off : off+n], to[off : off+n]}})
+}
+
+var _ = strings.HasPrefix

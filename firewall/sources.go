@@ -1,0 +1,380 @@
+package firewall
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+)
+
+// Class is a kind of client, by where it connects from.
+type Class string
+
+const (
+	// Loopback is a client on this machine, connecting over lo.
+	Loopback Class = "loopback"
+	// LAN is a client on a network this machine has an address in.
+	LAN Class = "lan"
+	// Internet is a client with a public address, beyond the LAN.
+	Internet Class = "internet"
+)
+
+// Classes are the source classes in the order commands show them.
+var Classes = []Class{Internet, LAN, Loopback}
+
+// Piece is part of a source range that the ruleset treats alike, and what
+// happens to a packet from it.
+type Piece struct {
+	From   []netip.Prefix `json:"from"`
+	Result Result         `json:"result"`
+}
+
+// special are the IPv4 and IPv6 ranges that are not the public internet:
+// private, shared, loopback, link-local, documentation, multicast and
+// reserved space (RFC 6890 and its successors).
+var special = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("224.0.0.0/3"),
+	netip.MustParsePrefix("::/127"),
+	netip.MustParsePrefix("::ffff:0:0/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("100::/64"),
+	netip.MustParsePrefix("2001:db8::/32"),
+	netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("ff00::/8"),
+}
+
+// maxPieces bounds how many pieces EvaluateFrom splits a range into.
+const maxPieces = 256
+
+// ClassPrefixes are the source addresses of a class on h: loopback's
+// 127.0.0.0/8 and ::1; the LAN's networks of h's interfaces; the
+// internet's public IPv4 space and IPv6 global unicast space.
+func ClassPrefixes(c Class, h *Host) []netip.Prefix {
+	switch c {
+	case Loopback:
+		return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	case LAN:
+		var out []netip.Prefix
+		if h == nil {
+			return nil
+		}
+		for _, i := range h.Interfaces {
+			if i.Name == "lo" {
+				continue
+			}
+			for _, a := range i.Addrs {
+				if a.Addr().IsLoopback() || a.Addr().IsLinkLocalUnicast() {
+					continue
+				}
+				p := a.Masked()
+				if !slices.Contains(out, p) {
+					out = append(out, p)
+				}
+			}
+		}
+		return out
+	case Internet:
+		return public()
+	}
+	return nil
+}
+
+// public is the IPv4 space and IPv6's global unicast 2000::/3 minus the
+// special ranges.
+func public() []netip.Prefix {
+	var out []netip.Prefix
+	for _, all := range []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("2000::/3")} {
+		lo, hi := all.Addr(), lastOf(all)
+		var cut [][2]netip.Addr
+		for _, s := range special {
+			if s.Addr().Is4() == lo.Is4() && all.Overlaps(s) {
+				cut = append(cut, [2]netip.Addr{s.Addr(), lastOf(s)})
+			}
+		}
+		slices.SortFunc(cut, func(a, b [2]netip.Addr) int { return a[0].Compare(b[0]) })
+		cur := lo
+		for _, c := range cut {
+			if cur.Compare(c[0]) < 0 {
+				out = append(out, rangePrefixes(cur, c[0].Prev())...)
+			}
+			if c[1].Compare(cur) >= 0 {
+				cur = c[1].Next()
+				if !cur.IsValid() {
+					break
+				}
+			}
+		}
+		if cur.IsValid() && cur.Compare(hi) <= 0 {
+			out = append(out, rangePrefixes(cur, hi)...)
+		}
+	}
+	return out
+}
+
+// rangePrefixes covers [lo, hi] with the fewest prefixes.
+func rangePrefixes(lo, hi netip.Addr) []netip.Prefix {
+	var out []netip.Prefix
+	for lo.IsValid() && lo.Compare(hi) <= 0 {
+		bits := lo.BitLen()
+		// The largest block that starts at lo and ends within hi.
+		for bits > 0 {
+			p := netip.PrefixFrom(lo, bits-1)
+			if p.Masked().Addr() != lo || lastOf(p).Compare(hi) > 0 {
+				break
+			}
+			bits--
+		}
+		p := netip.PrefixFrom(lo, bits)
+		out = append(out, p)
+		lo = lastOf(p).Next()
+	}
+	return out
+}
+
+// EvaluateFrom evaluates p from every source address in from, split into
+// the pieces the ruleset tells apart (at most maxPieces; a last piece with
+// an unknown verdict covers what is left). Adjacent pieces with the same
+// verdict and deciding rule are merged. p.Src is ignored; p.InIface, when
+// empty, is the device the route back to each piece leaves by.
+func EvaluateFrom(rs *Ruleset, h *Host, p Packet, from []netip.Prefix) []Piece {
+	var out []Piece
+	type span struct {
+		lo, hi netip.Addr
+		res    Result
+	}
+	var spans []span
+	for _, pf := range from {
+		if pf.Addr().Is4() != p.Dst.Is4() {
+			continue
+		}
+		lo, end := pf.Masked().Addr(), lastOf(pf)
+		for lo.IsValid() && lo.Compare(end) <= 0 {
+			if len(spans) >= maxPieces {
+				spans = append(spans, span{lo, end, Result{Verdict: Unknown, DependsOn: []string{fmt.Sprintf("more than %d pieces: narrow --from", maxPieces)}}})
+				break
+			}
+			q := p
+			q.Src = lo
+			if q.InIface == "" {
+				q.InIface = h.InboundIface(lo)
+			}
+			res, a, b := evaluate(rs, h, q)
+			_ = a
+			if b.Compare(end) > 0 {
+				b = end
+			}
+			spans = append(spans, span{lo, b, res})
+			lo = b.Next()
+		}
+	}
+	for i := 0; i < len(spans); i++ {
+		s := spans[i]
+		for i+1 < len(spans) && sameOutcome(s.res, spans[i+1].res) && s.hi.Next() == spans[i+1].lo {
+			s.hi = spans[i+1].hi
+			i++
+		}
+		out = append(out, Piece{From: rangePrefixes(s.lo, s.hi), Result: s.res})
+	}
+	return out
+}
+
+func sameOutcome(a, b Result) bool {
+	if a.Verdict != b.Verdict {
+		return false
+	}
+	if (a.Decider == nil) != (b.Decider == nil) {
+		return false
+	}
+	return a.Decider == nil || a.Decider.Rule == b.Decider.Rule && a.Decider.Action == b.Decider.Action && a.Decider.Chain == b.Decider.Chain
+}
+
+// ClassResult is what the ruleset does to the clients of one class, for
+// one address family.
+type ClassResult struct {
+	Class Class `json:"class"`
+	// Result is the outcome for most of the class: of the clients tried,
+	// the one whose piece of the class is largest.
+	Result Result `json:"result"`
+	// Mixed is true when some clients of the class fare otherwise.
+	Mixed bool `json:"mixed"`
+	// Other is, when Mixed, the outcome of one that fares otherwise.
+	Other *Piece `json:"other,omitempty"`
+}
+
+// samples is how many clients of a class EvaluateClass tries.
+const samples = 16
+
+// EvaluateClass evaluates p from clients of class c: p.Dst and p.DstPort
+// name the destination (an unspecified p.Dst, 0.0.0.0 or ::, stands for
+// this machine's address on the device each client comes in by); p.Src is
+// ignored. The clients tried are spread
+// over the class's address space, each standing for the piece of it the
+// ruleset treats alike. ok is false when the class has no addresses of
+// p.Dst's family here.
+func EvaluateClass(rs *Ruleset, h *Host, p Packet, c Class) (ClassResult, bool) {
+	var prefixes []netip.Prefix
+	for _, pf := range ClassPrefixes(c, h) {
+		if pf.Addr().Is4() == p.Dst.Is4() {
+			prefixes = append(prefixes, pf)
+		}
+	}
+	if len(prefixes) == 0 {
+		return ClassResult{}, false
+	}
+	out := ClassResult{Class: c}
+	if c == Loopback {
+		q := p
+		q.InIface = "lo"
+		q.Src = netip.MustParseAddr("127.0.0.1")
+		if !p.Dst.Is4() {
+			q.Src = netip.IPv6Loopback()
+		}
+		if q.Dst.IsUnspecified() || !q.Dst.IsLoopback() && !hostHas(h, q.Dst) {
+			q.Dst = q.Src
+		}
+		out.Result = Evaluate(rs, h, q)
+		return out, true
+	}
+	var bestSize float64 = -1
+	for _, src := range spread(prefixes, samples) {
+		q := p
+		q.Src = src
+		if q.InIface == "" {
+			q.InIface = h.InboundIface(src)
+		}
+		if q.Dst.IsUnspecified() {
+			a, ok := h.Address(q.InIface, q.Dst.Is4())
+			if !ok {
+				continue
+			}
+			q.Dst = a
+		}
+		res, lo, hi := evaluate(rs, h, q)
+		size := rangeSize(lo, hi)
+		switch {
+		case bestSize < 0:
+			out.Result, bestSize = res, size
+		case !sameOutcome(res, out.Result):
+			other := Piece{From: rangePrefixes(lo, hi), Result: res}
+			if size > bestSize {
+				other = Piece{From: nil, Result: out.Result}
+				out.Result, bestSize = res, size
+			}
+			out.Mixed, out.Other = true, &other
+		case size > bestSize:
+			bestSize = size
+		}
+	}
+	return out, true
+}
+
+func hostHas(h *Host, a netip.Addr) bool {
+	if h == nil {
+		return false
+	}
+	for _, i := range h.Interfaces {
+		for _, p := range i.Addrs {
+			if p.Addr() == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// spread picks n addresses spread over the prefixes, by their sizes.
+func spread(prefixes []netip.Prefix, n int) []netip.Addr {
+	var out []netip.Addr
+	for i, p := range prefixes {
+		k := n / len(prefixes)
+		if i < n%len(prefixes) {
+			k++
+		}
+		if k == 0 {
+			continue
+		}
+		hostBits := p.Addr().BitLen() - p.Bits()
+		for j := 0; j < k; j++ {
+			a := p.Masked().Addr().AsSlice()
+			// Place sample j at fraction (2j+1)/(2k) of the prefix: set
+			// the top host bits from that fraction.
+			frac := float64(2*j+1) / float64(2*k)
+			for b := 0; b < hostBits && b < 24; b++ {
+				frac *= 2
+				if frac >= 1 {
+					frac--
+					bit := p.Bits() + b
+					a[bit/8] |= 1 << (7 - bit%8)
+				}
+			}
+			if hostBits > 0 {
+				a[len(a)-1] |= 1 // not the network's own address
+			}
+			addr, _ := netip.AddrFromSlice(a)
+			if !slices.Contains(out, addr) {
+				out = append(out, addr)
+			}
+		}
+	}
+	return out
+}
+
+// rangeSize is log2 of the number of addresses in [lo, hi], roughly.
+func rangeSize(lo, hi netip.Addr) float64 {
+	a, b := lo.AsSlice(), hi.AsSlice()
+	for i := range a {
+		if a[i] != b[i] {
+			d := float64(b[i]) - float64(a[i])
+			return float64(len(a)-1-i)*8 + math.Log2(d+1)
+		}
+	}
+	return 0
+}
+
+// InboundIface is the device a packet from src arrives on: the one the
+// route back to src leaves by.
+func (h *Host) InboundIface(src netip.Addr) string {
+	if h == nil {
+		return ""
+	}
+	if src.IsLoopback() {
+		return "lo"
+	}
+	w := &walk{h: h}
+	if r, ok := w.route(src); ok && r.Type != "local" {
+		return r.Iface
+	}
+	return ""
+}
+
+// Address is the address a client of the given family reaches this
+// machine at through device iface: its first global address there.
+func (h *Host) Address(iface string, v4 bool) (netip.Addr, bool) {
+	if h == nil {
+		return netip.Addr{}, false
+	}
+	for _, i := range h.Interfaces {
+		if i.Name != iface {
+			continue
+		}
+		for _, a := range i.Addrs {
+			if a.Addr().Is4() == v4 && !a.Addr().IsLinkLocalUnicast() {
+				return a.Addr(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
