@@ -58,7 +58,7 @@ func (w *walk) expr(r *Rule, rg *regs, x any) (v ruleVerdict, stop bool) {
 			return unknownVerdict(r, "a comparison of a bad register")
 		}
 		w.narrowPoint(rg, lo, e.Data)
-		return w.matched(r, cmpOp(rg, lo, e.Op, e.Data), "a comparison of a value the first packet does not fix")
+		return w.matched(r, cmpTri(rg, lo, e.Op, e.Data), "a comparison of a value the first packet does not fix")
 	case *expr.Range:
 		lo, _, ok := span(e.Register, uint32(len(e.FromData)))
 		if !ok || len(e.FromData) != len(e.ToData) {
@@ -229,7 +229,7 @@ func ruleVerdictOf(k expr.VerdictKind, chain string) ruleVerdict {
 	return ruleVerdict{kind: vUnknown, why: fmt.Sprintf("verdict %d (queue or stolen), which a userspace program or another subsystem decides", k)}
 }
 
-func cmpOp(rg *regs, lo int, op expr.CmpOp, c []byte) tri {
+func cmpTri(rg *regs, lo int, op expr.CmpOp, c []byte) tri {
 	if op == expr.CmpOpEq || op == expr.CmpOpNeq {
 		t := rg.equalKnown(lo, c)
 		if op == expr.CmpOpNeq {
