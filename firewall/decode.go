@@ -25,6 +25,7 @@ import (
 const (
 	nftaSetElemKeyEnd = 10   // NFTA_SET_ELEM_KEY_END
 	nftaSetDescConcat = 2    // NFTA_SET_DESC_CONCAT
+	nftaSetFieldLen   = 1    // NFTA_SET_FIELD_LEN
 	nftaHookDevs      = 4    // NFTA_HOOK_DEVS
 	nftaDeviceName    = 1    // NFTA_DEVICE_NAME
 	nftSetConcat      = 0x80 // NFT_SET_CONCAT
@@ -207,6 +208,7 @@ func (b *builder) addChain(msg []byte) error {
 		if policy != nil {
 			h.Policy = nftables.ChainPolicy(*policy)
 		}
+		devs := false
 		a := attrs{b: hook}
 		for a.next() {
 			switch a.typ {
@@ -215,8 +217,13 @@ func (b *builder) addChain(msg []byte) error {
 			case unix.NFTA_HOOK_PRIORITY:
 				h.Priority = int32(a.u32())
 			case unix.NFTA_HOOK_DEV:
-				h.Devices = append(h.Devices, string(cstr(a.data)))
+				// With one device the kernel names it here and in
+				// NFTA_HOOK_DEVS (since 5.5), which lists them all.
+				if !devs {
+					h.Devices = append(h.Devices, string(cstr(a.data)))
+				}
 			case nftaHookDevs:
+				h.Devices, devs = h.Devices[:0], true
 				d := attrs{b: a.data}
 				for d.next() {
 					if d.typ == nftaDeviceName {
@@ -329,17 +336,23 @@ func (b *builder) addSet(msg []byte) error {
 		case unix.NFTA_SET_DESC:
 			d := attrs{b: a.data}
 			for d.next() {
-				if d.typ == nftaSetDescConcat {
-					// The field lengths of a concatenation; nft sends
-					// them for every concatenated key.
-					n := 0
-					f := attrs{b: d.data}
-					for f.next() {
-						n++
+				if d.typ != nftaSetDescConcat {
+					continue
+				}
+				// The field lengths of a concatenation, unpadded; nft
+				// sends them for every concatenated key.
+				var fields []uint32
+				f := attrs{b: d.data}
+				for f.next() {
+					l := attrs{b: f.data}
+					for l.next() {
+						if l.typ == nftaSetFieldLen {
+							fields = append(fields, l.u32())
+						}
 					}
-					if n > 1 {
-						s.Concat = true
-					}
+				}
+				if len(fields) > 1 {
+					s.Concat, s.Fields = true, fields
 				}
 			}
 		}
