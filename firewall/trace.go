@@ -42,10 +42,11 @@ type TraceEvent struct {
 	// Handle is the rule's handle; zero for a policy and for the implicit
 	// return at the end of a regular chain.
 	Handle uint64 `json:"handle,omitempty"`
-	// Type is "rule" (a rule matched and gave Verdict, "continue" for a
-	// rule without one), "return" (the end of a regular chain, or a
-	// return rule) or "policy" (the end of a base chain: Verdict is its
-	// policy).
+	// Type is "rule" (a rule matched and gave Verdict: "continue" for a
+	// rule without one, "return" for a return rule), "return" (the walk
+	// reached the end of a chain: of a regular chain, it goes back to the
+	// calling one; of a base chain, a "policy" event follows) or "policy"
+	// (the end of a base chain: Verdict is its policy).
 	Type string `json:"type"`
 	// Verdict is "accept", "drop", "continue", "return", "jump CHAIN",
 	// "goto CHAIN", "queue", "stolen", "repeat", "break".
@@ -201,6 +202,12 @@ func DecodeTrace(b []byte) (TraceEvent, error) {
 	switch typ {
 	case nftTraceTypeRule:
 		e.Type = "rule"
+		if e.Handle == 0 && e.Verdict == "continue" {
+			// The walk reached the end of a chain without a verdict: the
+			// kernel types this as a rule event (its verdict mask hides
+			// NFT_CONTINUE from the check for a return) with no rule.
+			e.Type = "return"
+		}
 	case nftTraceTypeReturn:
 		e.Type = "return"
 	case nftTraceTypePolicy:
