@@ -145,6 +145,9 @@ type walk struct {
 	path    string
 
 	lo, hi netip.Addr // the source range the comparisons so far hold for
+
+	pending []string  // the current rule's unsettled matches
+	saved   walkState // the walk as it was before the first of them
 }
 
 func newWalk(rs *Ruleset, h *Host, p Packet, choices []bool) *walk {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -15,25 +16,79 @@ import (
 // a failed match ends the rule, a verdict ends it too.
 func (w *walk) rule(r *Rule) ruleVerdict {
 	var rg regs
+	w.pending = w.pending[:0]
+	v := ruleVerdict{kind: vContinue}
 	for _, x := range r.Exprs {
-		v, stop := w.expr(r, &rg, x)
-		if stop {
-			return v
+		if xv, stop := w.expr(r, &rg, x); stop {
+			v = xv
+			break
 		}
 	}
-	return ruleVerdict{kind: vContinue}
+	if len(w.pending) == 0 {
+		return v
+	}
+	why := strings.Join(w.pending, ", ") + " (" + ruleName(r) + ")"
+	if v.kind == vNoMatch {
+		// A settled match failed after the unsettled ones: the rule fails
+		// either way, but what it did in between (a mark set) happened
+		// only if they held.
+		if w.changed() && w.choose(why) {
+			return v
+		}
+		w.restore()
+		return v
+	}
+	// The rule holds only if its unsettled matches do: ask once, for all
+	// of them, now that no settled match has failed.
+	if !w.choose(why) {
+		w.restore()
+		return ruleVerdict{kind: vNoMatch}
+	}
+	return v
+}
+
+func (w *walk) changed() bool {
+	s := w.saved
+	return w.p != s.p || w.mark != s.mark || w.markKnown != s.markKnown || w.ctmark != s.ctmark || w.ctStatus != s.ctStatus || w.nat != s.nat || w.natDone != s.natDone
 }
 
 // matched turns a three-valued match into the rule's fate: stop with
-// vNoMatch when it fails, go on when it holds, ask when unsettled.
+// vNoMatch when it fails, go on when it holds; when it is unsettled, go
+// on as if it held, and let rule decide once the rest is known.
 func (w *walk) matched(r *Rule, t tri, what string) (ruleVerdict, bool) {
 	if t == maybe {
-		t = triOf(w.choose(what + " (" + ruleName(r) + ")"))
+		if len(w.pending) == 0 {
+			w.save()
+		}
+		w.pending = append(w.pending, what)
+		return ruleVerdict{}, false
 	}
 	if t == no {
 		return ruleVerdict{kind: vNoMatch}, true
 	}
 	return ruleVerdict{}, false
+}
+
+// walkState is what a rule can change of the walk before it turns out not
+// to hold.
+type walkState struct {
+	p                       Packet
+	pb                      packetBytes
+	mark, markKnown, ctmark uint32
+	ctStatus                uint32
+	nat                     *NAT
+	natDone                 bool
+	lo, hi                  netip.Addr
+}
+
+func (w *walk) save() {
+	w.saved = walkState{w.p, w.pb, w.mark, w.markKnown, w.ctmark, w.ctStatus, w.nat, w.natDone, w.lo, w.hi}
+}
+
+func (w *walk) restore() {
+	s := w.saved
+	// The source range keeps its narrowing: the comparisons were made.
+	w.p, w.pb, w.mark, w.markKnown, w.ctmark, w.ctStatus, w.nat, w.natDone = s.p, s.pb, s.mark, s.markKnown, s.ctmark, s.ctStatus, s.nat, s.natDone
 }
 
 func unknownVerdict(r *Rule, what string) (ruleVerdict, bool) {
@@ -358,6 +413,9 @@ func (w *walk) meta(r *Rule, rg *regs, e *expr.Meta) (ruleVerdict, bool) {
 		return ruleVerdict{}, false
 	}
 	in := w.iif
+	if w.local && (w.hook == hookOutput || w.hook == hookPostrouting) {
+		in = "" // a packet this machine sends has no input device yet
+	}
 	out := ""
 	if w.hook == hookForward || w.hook == hookPostrouting || w.hook == hookOutput {
 		out = w.oif

@@ -146,6 +146,9 @@ func (w *walk) lookup(r *Rule, rg *regs, e *expr.Lookup) (ruleVerdict, bool) {
 	}
 	for i := lo; i < lo+klen; i++ {
 		if rg.known[i] != 0xff {
+			if e.IsDestRegSet {
+				return unknownVerdict(r, "a map lookup in "+s.Name+" of a value the first packet does not fix")
+			}
 			return w.matched(r, maybe, "a lookup in set "+s.Name+" of a value the first packet does not fix")
 		}
 	}
