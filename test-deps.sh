@@ -40,7 +40,7 @@ pkgs=(gcc libc6-dev mawk iproute2 nftables util-linux nmap libxml2-utils dnsmasq
   nginx openssh-server exim4-daemon-light vsftpd dovecot-imapd dovecot-pop3d
   redis-server mariadb-server postgresql chrony memcached busybox-static
   slapd mosquitto nats-server beanstalkd ngircd git lighttpd tinyproxy unbound coturn
-  chromium prometheus docker.io podman conmon runc netavark aardvark-dns catatonit)
+  chromium prometheus docker.io podman conmon runc netavark aardvark-dns catatonit ufw firewalld)
 only_named=
 if [ $# -gt 0 ]; then
   pkgs=("$@")
