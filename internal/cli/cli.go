@@ -80,6 +80,8 @@ func NewRootCmd(streams *term.IO) *cobra.Command {
 		newForwardCmd(streams, nil),
 		newAuditCmd(streams, nil),
 		newServeCmd(streams, nil),
+		newReachCmd(streams, nil),
+		newFirewallCmd(streams, nil),
 	)
 	return root
 }

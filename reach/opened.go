@@ -1,0 +1,238 @@
+package reach
+
+import (
+	"encoding/binary"
+	"slices"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/xt"
+
+	"github.com/portctl/portctl/firewall"
+)
+
+// Opening is a port range a rule opens: it accepts packets to those
+// ports, or DNATs them elsewhere.
+type Opening struct {
+	Proto        uint8     `json:"-"` // TCP or UDP
+	Ports        [2]uint16 `json:"ports"`
+	DNAT         bool      `json:"dnat,omitempty"`
+	Rule         *firewall.Rule
+	Table, Chain string
+}
+
+// maxOpenings bounds what Openings returns: a ruleset that lists every
+// port one by one says no more with all of them.
+const maxOpenings = 4096
+
+// Openings finds the port ranges the rules of rs accept or DNAT by
+// destination port, with an equality, a range, a set of ports, or an
+// iptables tcp, udp or multiport match; negated matches are left out
+// (they open every port but some). They are candidates to evaluate:
+// another rule may still drop them.
+func Openings(rs *firewall.Ruleset) []Opening {
+	var out []Opening
+	for _, t := range rs.Tables {
+		if t.Dormant {
+			continue
+		}
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				for _, o := range ruleOpenings(t, r) {
+					o.Table, o.Chain = t.Name, c.Name
+					key := func(x Opening) bool { return x.Proto == o.Proto && x.Ports == o.Ports }
+					if !slices.ContainsFunc(out, key) {
+						out = append(out, o)
+					}
+					if len(out) >= maxOpenings {
+						return out
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ruleOpenings is what one rule opens; nil for a rule that neither
+// accepts nor DNATs, or does not match on the destination port.
+func ruleOpenings(t *firewall.Table, r *firewall.Rule) []Opening {
+	dportReg := map[uint32]bool{}
+	protoReg := map[uint32]bool{}
+	var protos []uint8
+	var ports [][2]uint16
+	accept, dnat, negated := false, false, false
+	for _, e := range r.Exprs {
+		switch e := e.(type) {
+		case *expr.Payload:
+			delete(dportReg, e.DestRegister)
+			delete(protoReg, e.DestRegister)
+			switch {
+			case e.Base == expr.PayloadBaseTransportHeader && e.Offset == 2 && e.Len == 2:
+				dportReg[e.DestRegister] = true
+			case e.Base == expr.PayloadBaseNetworkHeader && e.Len == 1 && (e.Offset == 9 && t.Family == nftables.TableFamilyIPv4 || e.Offset == 6 && t.Family == nftables.TableFamilyIPv6):
+				protoReg[e.DestRegister] = true
+			}
+		case *expr.Meta:
+			if !e.SourceRegister {
+				delete(dportReg, e.Register)
+				delete(protoReg, e.Register)
+				if e.Key == expr.MetaKeyL4PROTO {
+					protoReg[e.Register] = true
+				}
+			}
+		case *expr.Cmp:
+			switch {
+			case dportReg[e.Register] && len(e.Data) == 2:
+				if e.Op != expr.CmpOpEq {
+					negated = true
+					continue
+				}
+				p := binary.BigEndian.Uint16(e.Data)
+				ports = append(ports, [2]uint16{p, p})
+			case protoReg[e.Register] && len(e.Data) >= 1 && e.Op == expr.CmpOpEq:
+				protos = append(protos, e.Data[0])
+			}
+		case *expr.Range:
+			if dportReg[e.Register] && len(e.FromData) == 2 && len(e.ToData) == 2 {
+				if e.Op != expr.CmpOpEq {
+					negated = true
+					continue
+				}
+				ports = append(ports, [2]uint16{binary.BigEndian.Uint16(e.FromData), binary.BigEndian.Uint16(e.ToData)})
+			}
+		case *expr.Lookup:
+			if dportReg[e.SourceRegister] {
+				if e.Invert {
+					negated = true
+					continue
+				}
+				ports = append(ports, setPorts(t, e)...)
+			}
+		case *expr.Verdict:
+			accept = e.Kind == expr.VerdictAccept
+		case *expr.NAT:
+			dnat = e.Type == expr.NATTypeDestNAT
+		case *expr.Redir:
+			dnat = true
+		case *firewall.Xt:
+			ps, pr, neg := xtPorts(e)
+			ports, negated = append(ports, ps...), negated || neg
+			if pr != 0 {
+				protos = append(protos, pr)
+			}
+			if n, ok := e.Info.(*firewall.NATTarget); ok && e.Target && (n.Kind == "DNAT" || n.Kind == "REDIRECT") {
+				dnat = true
+			}
+		}
+	}
+	if (!accept && !dnat) || negated || len(ports) == 0 {
+		return nil
+	}
+	if len(protos) == 0 {
+		protos = []uint8{TCP, UDP}
+	}
+	var out []Opening
+	for _, pr := range protos {
+		if pr != TCP && pr != UDP {
+			continue
+		}
+		for _, p := range ports {
+			if p[0] == 0 && p[1] == 65535 {
+				continue // every port: not an opening of a port
+			}
+			out = append(out, Opening{Proto: pr, Ports: p, DNAT: dnat, Rule: r})
+		}
+	}
+	return out
+}
+
+// xtPorts reads the destination ports of an iptables match, its
+// protocol, and whether it is negated.
+func xtPorts(x *firewall.Xt) (ports [][2]uint16, proto uint8, negated bool) {
+	if x.Target {
+		return nil, 0, false
+	}
+	switch m := x.Info.(type) {
+	case *xt.Tcp:
+		if m.InvFlags&xt.TcpInvDestPorts != 0 {
+			return nil, TCP, true
+		}
+		if m.DstPorts != [2]uint16{0, 65535} {
+			ports = append(ports, m.DstPorts)
+		}
+		return ports, TCP, false
+	case *xt.Udp:
+		if m.InvFlags&xt.UdpInvDestPorts != 0 {
+			return nil, UDP, true
+		}
+		if m.DstPorts != [2]uint16{0, 65535} {
+			ports = append(ports, m.DstPorts)
+		}
+		return ports, UDP, false
+	case *firewall.Multiport:
+		if !m.Dst || m.Src {
+			return nil, 0, false
+		}
+		if m.Invert {
+			return nil, 0, true
+		}
+		return m.Ranges, 0, false
+	}
+	return nil, 0, false
+}
+
+// setPorts reads the ports of the set a lookup names: a plain set of
+// inet_service, or an interval set of them.
+func setPorts(t *firewall.Table, l *expr.Lookup) [][2]uint16 {
+	var s *firewall.Set
+	for _, c := range t.Sets {
+		if (l.SetName != "" && c.Name == l.SetName) || (l.SetName == "" && c.ID == l.SetID) {
+			s = c
+			break
+		}
+	}
+	if s == nil || s.Concat || s.IsMap || (s.KeyLen != 2 && s.KeyType.Bytes != 2) {
+		return nil
+	}
+	var out [][2]uint16
+	if !s.Interval {
+		for _, e := range s.Elements {
+			if len(e.Key) >= 2 {
+				p := binary.BigEndian.Uint16(e.Key)
+				out = append(out, [2]uint16{p, p})
+			}
+		}
+		return out
+	}
+	// An interval set lists each range as its start and, flagged
+	// IntervalEnd, the port after its end; or as Key and KeyEnd.
+	els := slices.Clone(s.Elements)
+	slices.SortStableFunc(els, func(a, b firewall.Element) int {
+		return int(binary.BigEndian.Uint16(pad2(a.Key))) - int(binary.BigEndian.Uint16(pad2(b.Key)))
+	})
+	for i, e := range els {
+		if e.IntervalEnd || len(e.Key) < 2 {
+			continue
+		}
+		lo := binary.BigEndian.Uint16(e.Key)
+		hi := uint16(65535)
+		switch {
+		case len(e.KeyEnd) >= 2:
+			hi = binary.BigEndian.Uint16(e.KeyEnd)
+		case i+1 < len(els) && els[i+1].IntervalEnd && len(els[i+1].Key) >= 2:
+			hi = binary.BigEndian.Uint16(els[i+1].Key) - 1
+		}
+		if hi >= lo {
+			out = append(out, [2]uint16{lo, hi})
+		}
+	}
+	return out
+}
+
+func pad2(b []byte) []byte {
+	if len(b) >= 2 {
+		return b
+	}
+	return []byte{0, 0}
+}
