@@ -437,7 +437,9 @@ func portsString(p [2]uint16) string {
 	return itoa(p[0]) + "-" + itoa(p[1])
 }
 
-func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):] }
+func itoa(p uint16) string {
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
+}
 
 func TestSummarize(t *testing.T) {
 	h := testHost()
