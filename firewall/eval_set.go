@@ -49,6 +49,10 @@ func buildIndex(s *Set) *setIndex {
 			ix.lens = append(ix.lens, int(f))
 			off += (int(f) + 3) &^ 3
 		}
+		if s.KeyLen != 0 && uint32(off) > s.KeyLen {
+			ix.broken = "a concatenated set key longer than its fields"
+			return ix
+		}
 		for i := range s.Elements {
 			e := &s.Elements[i]
 			if e.IntervalEnd {
@@ -57,6 +61,10 @@ func buildIndex(s *Set) *setIndex {
 			hi := e.KeyEnd
 			if hi == nil {
 				hi = e.Key
+			}
+			if len(e.Key) < off || len(hi) < off {
+				ix.broken = "a set element shorter than the set's key"
+				return ix
 			}
 			ix.ranges = append(ix.ranges, keyRange{lo: e.Key, hi: hi, e: e})
 		}
@@ -153,6 +161,11 @@ func (w *walk) lookup(r *Rule, rg *regs, e *expr.Lookup) (ruleVerdict, bool) {
 		}
 	}
 	key := rg.data[lo : lo+klen]
+	if ix.fields != nil {
+		if last := len(ix.fields) - 1; ix.fields[last]+ix.lens[last] > klen {
+			return w.matched(r, maybe, "a set key shorter than its fields")
+		}
+	}
 	el := w.find(ix, rg, lo, key)
 	found := el != nil
 	if e.Invert {

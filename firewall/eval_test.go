@@ -1,0 +1,159 @@
+package firewall
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+)
+
+// testRuleset is one inet table with an input base chain of the given
+// policy holding rules made of exprs, and a regular chain "sub".
+func testRuleset(policy nftables.ChainPolicy, rules ...[]any) *Ruleset {
+	t := &Table{Family: nftables.TableFamilyINet, Name: "f", Source: NFTables}
+	in := &Chain{Table: t, Name: "input", Hook: &Hook{Num: hookInput, Type: nftables.ChainTypeFilter, Policy: policy}}
+	sub := &Chain{Table: t, Name: "sub"}
+	for i, x := range rules {
+		in.Rules = append(in.Rules, &Rule{Chain: in, Handle: uint64(i + 2), Position: i + 1, Exprs: x})
+	}
+	sub.Rules = []*Rule{{Chain: sub, Handle: 100, Position: 1, Exprs: []any{&expr.Verdict{Kind: expr.VerdictReturn}}}}
+	t.Chains = []*Chain{in, sub}
+	t.Sets = []*Set{{Table: t, Name: "s", KeyType: nftables.TypeInetService, KeyLen: 2, Interval: true,
+		Elements: []Element{{Key: []byte{0, 22}}, {Key: []byte{0, 23}, IntervalEnd: true}}}}
+	return &Ruleset{Tables: []*Table{t}}
+}
+
+func testHost() *Host {
+	return &Host{
+		Interfaces: []Interface{{Index: 1, Name: "lo", Type: 772, Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
+			{Index: 2, Name: "eth0", Type: 1, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24")}}},
+		Routes: []Route{{Dst: netip.MustParsePrefix("192.0.2.0/24"), Iface: "eth0", Type: "unicast"},
+			{Dst: netip.MustParsePrefix("0.0.0.0/0"), Iface: "eth0", Type: "unicast", Gateway: netip.MustParseAddr("192.0.2.1")},
+			{Dst: netip.MustParsePrefix("192.0.2.10/32"), Iface: "eth0", Type: "local"}},
+	}
+}
+
+// tcpDport is "tcp dport PORT" as nft compiles it.
+func tcpDport(port uint16) []any {
+	return []any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{6}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(port >> 8), byte(port)}},
+	}
+}
+
+func TestEvaluateUnsettledMatches(t *testing.T) {
+	limit := &expr.Limit{Rate: 3, Unit: expr.LimitTimeMinute}
+	pkt := Packet{Proto: 6, Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("192.0.2.10"), DstPort: 22, InIface: "eth0"}
+	// A limited accept under a drop policy: it depends on the limit.
+	rs := testRuleset(nftables.ChainPolicyDrop, append(tcpDport(22), limit, &expr.Verdict{Kind: expr.VerdictAccept}))
+	if r := Evaluate(rs, testHost(), pkt); r.Verdict != Unknown || len(r.DependsOn) == 0 {
+		t.Errorf("limited accept: %s %v, want unknown naming the limit", r.Verdict, r.DependsOn)
+	}
+	// The same rule for another port cannot match: certain.
+	rs = testRuleset(nftables.ChainPolicyDrop, append(tcpDport(80), limit, &expr.Verdict{Kind: expr.VerdictAccept}))
+	if r := Evaluate(rs, testHost(), pkt); r.Verdict != Drop {
+		t.Errorf("limited accept of another port: %s %v, want drop", r.Verdict, r.DependsOn)
+	}
+	// An expression not modelled, before an accept the policy agrees with.
+	rs = testRuleset(nftables.ChainPolicyAccept, append(tcpDport(22), &Opaque{Name: "osf"}, &expr.Verdict{Kind: expr.VerdictAccept}))
+	if r := Evaluate(rs, testHost(), pkt); r.Verdict != Accept {
+		t.Errorf("opaque accept under accept policy: %s, want accept", r.Verdict)
+	}
+	rs = testRuleset(nftables.ChainPolicyAccept, append(tcpDport(22), &Opaque{Name: "osf"}, &expr.Verdict{Kind: expr.VerdictDrop}))
+	if r := Evaluate(rs, testHost(), pkt); r.Verdict != Unknown || len(r.DependsOn) == 0 {
+		t.Errorf("opaque drop: %s %v, want unknown", r.Verdict, r.DependsOn)
+	}
+	// The client's source port is not known unless given.
+	sport := []any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x03, 0xff}}, &expr.Verdict{Kind: expr.VerdictDrop}}
+	rs = testRuleset(nftables.ChainPolicyAccept, sport)
+	if r := Evaluate(rs, testHost(), pkt); r.Verdict != Unknown {
+		t.Errorf("sport drop, sport not given: %s, want unknown", r.Verdict)
+	}
+	pkt.SrcPort = 40000
+	if r := Evaluate(rs, testHost(), pkt); r.Verdict != Accept {
+		t.Errorf("sport drop, other sport: %s, want accept", r.Verdict)
+	}
+}
+
+func TestEvaluateFromSplitsSources(t *testing.T) {
+	// ip saddr 10.0.0.0/8 accept; policy drop.
+	rule := []any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{2}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte{255, 0, 0, 0}, Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{10, 0, 0, 0}},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	}
+	rs := testRuleset(nftables.ChainPolicyDrop, rule)
+	pkt := Packet{Proto: 6, Dst: netip.MustParseAddr("192.0.2.10"), DstPort: 5432, InIface: "eth0"}
+	pieces := EvaluateFrom(rs, testHost(), pkt, []netip.Prefix{netip.MustParsePrefix("8.0.0.0/6")})
+	var got []string
+	for _, p := range pieces {
+		for _, f := range p.From {
+			got = append(got, f.String()+"="+string(p.Result.Verdict))
+		}
+	}
+	want := []string{"8.0.0.0/7=drop", "10.0.0.0/8=accept", "11.0.0.0/8=drop"}
+	if len(got) != len(want) {
+		t.Fatalf("pieces %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("pieces %v, want %v", got, want)
+		}
+	}
+}
+
+func TestPublicLeavesOutSpecialRanges(t *testing.T) {
+	pub := public()
+	for _, a := range []string{"10.1.2.3", "192.168.1.1", "127.0.0.1", "fd00::1", "2001:db8::1", "100.64.0.1"} {
+		for _, p := range pub {
+			if p.Contains(netip.MustParseAddr(a)) {
+				t.Errorf("%s is in the public range %s", a, p)
+			}
+		}
+	}
+	found := false
+	for _, p := range pub {
+		if p.Contains(netip.MustParseAddr("8.8.8.8")) {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("8.8.8.8 is not public")
+	}
+}
+
+// FuzzEvaluate decodes a rule's expressions from arbitrary bytes and
+// evaluates packets through it: the evaluator must never panic nor loop.
+func FuzzEvaluate(f *testing.F) {
+	for _, x := range [][]any{tcpDport(22), {&expr.Lookup{SourceRegister: 1, SetName: "s"}}} {
+		var b []byte
+		for _, e := range x {
+			if e, ok := e.(expr.Any); ok {
+				m, err := expr.Marshal(byte(nftables.TableFamilyINet), e)
+				if err == nil {
+					b = append(b, m...)
+				}
+			}
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		exprs, _ := DecodeExprs(nftables.TableFamilyINet, b)
+		rs := testRuleset(nftables.ChainPolicyAccept, exprs, []any{&expr.Verdict{Kind: expr.VerdictJump, Chain: "sub"}})
+		for _, src := range []string{"198.18.0.1", "127.0.0.1", "2001:db8::1"} {
+			s := netip.MustParseAddr(src)
+			dst := netip.MustParseAddr("192.0.2.10")
+			if s.Is6() {
+				dst = netip.MustParseAddr("2001:db8::10")
+			}
+			Evaluate(rs, testHost(), Packet{Proto: 6, Src: s, Dst: dst, DstPort: 22})
+		}
+	})
+}
