@@ -52,8 +52,8 @@ Reading the ruleset needs root or CAP_NET_ADMIN (exit 3 without).`,
   portctl fw allow 5432 --from 10.0.0.0/8`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.NetNS = netnsPath(opts.NetNS)
-			if err := checkNetNS(opts.NetNS); err != nil {
+			var err error
+			if opts.NetNS, err = checkNetNS(opts.NetNS); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -312,7 +312,7 @@ and established packets to the port on this machine (a published Docker
 port too: it drops before Docker's DNAT). With --for the kernel removes
 it when the time is up, even if portctl is gone. Needs root or
 CAP_NET_ADMIN.`,
-		Args: exactArgs(1, "a port or a range FIRST-LAST"),
+		Args: subArgs(1, "a port or a range FIRST-LAST"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if opts.Block.Ports, err = parsePortRange(args[0]); err != nil {
@@ -334,8 +334,7 @@ CAP_NET_ADMIN.`,
 			if opts.Block.For < 0 || (opts.Block.For > 0 && opts.Block.For < time.Millisecond) {
 				return usageErrorf("--for %s: want a duration of at least 1ms, such as 30s or 5m (none: until unblock)", opts.Block.For)
 			}
-			opts.NetNS = netnsPath(opts.NetNS)
-			if err := checkNetNS(opts.NetNS); err != nil {
+			if opts.NetNS, err = checkNetNS(opts.NetNS); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -422,8 +421,8 @@ func newFwBlocksCmd(streams *term.IO, runF func(context.Context, firewallOptions
 		Short:   "List the blocks of portctl's own table, with the time they have left",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.NetNS = netnsPath(opts.NetNS)
-			if err := checkNetNS(opts.NetNS); err != nil {
+			var err error
+			if opts.NetNS, err = checkNetNS(opts.NetNS); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -503,7 +502,7 @@ Exit status: 0 when the port is already reachable from every source
 asked, 1 when a command to paste was printed.`,
 		Example: `  portctl fw allow 5432 --from 10.0.0.0/8
   portctl fw allow 53 --proto udp --from lan`,
-		Args: exactArgs(1, "a port"),
+		Args: subArgs(1, "a port"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			var addr netip.Addr
@@ -519,8 +518,7 @@ asked, 1 when a command to paste was printed.`,
 			if opts.From, err = parseFrom(from); err != nil {
 				return err
 			}
-			opts.NetNS = netnsPath(opts.NetNS)
-			if err := checkNetNS(opts.NetNS); err != nil {
+			if opts.NetNS, err = checkNetNS(opts.NetNS); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -617,4 +615,14 @@ func fromNames(as []reach.Answer) string {
 		s = append(s, a.Source.Name)
 	}
 	return strings.Join(s, ", ")
+}
+
+// subArgs is exactArgs for a subcommand: its help is named by its path.
+func subArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf("%s takes %s (got %d arguments); see '%s --help'", cmd.Name(), what, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
 }

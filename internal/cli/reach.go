@@ -79,15 +79,17 @@ func parseReachProto(s string) (uint8, error) {
 	return 0, usageErrorf("--proto %q: want tcp or udp", s)
 }
 
-// checkNetNS checks that a --netns value names a namespace file.
-func checkNetNS(path string) error {
+// checkNetNS turns a --netns value into the namespace's file, checking
+// that it exists.
+func checkNetNS(s string) (string, error) {
+	path := netnsPath(s)
 	if path == "" {
-		return nil
+		return "", nil
 	}
 	if _, err := os.Stat(path); err != nil {
-		return usageErrorf("--netns %q: no such network namespace (want a name under /run/netns or a path such as /proc/PID/ns/net)", path)
+		return "", usageErrorf("--netns %q: no such network namespace (want a name under /run/netns, as 'ip netns list' shows, or a path such as /proc/PID/ns/net)", s)
 	}
-	return nil
+	return path, nil
 }
 
 func newReachCmd(streams *term.IO, runF func(context.Context, reachOptions) error) *cobra.Command {
@@ -132,8 +134,7 @@ not certainly) from one of them, 3 when the ruleset cannot be read.`,
 			if opts.Timeout <= 0 {
 				return usageErrorf("--timeout %s: want a duration above zero, such as 2s", opts.Timeout)
 			}
-			opts.NetNS = netnsPath(opts.NetNS)
-			if err := checkNetNS(opts.NetNS); err != nil {
+			if opts.NetNS, err = checkNetNS(opts.NetNS); err != nil {
 				return err
 			}
 			if runF != nil {
