@@ -11,7 +11,7 @@ import (
 )
 
 // nla encodes one netlink attribute, padded to four bytes.
-func nla(typ uint16, v []byte) []byte {
+func tnla(typ uint16, v []byte) []byte {
 	b := binary.NativeEndian.AppendUint16(nil, uint16(4+len(v)))
 	b = binary.NativeEndian.AppendUint16(b, typ)
 	b = append(b, v...)
@@ -21,9 +21,9 @@ func nla(typ uint16, v []byte) []byte {
 	return b
 }
 
-func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
-func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-func cstr(s string) []byte { return append([]byte(s), 0) }
+func tbe32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+func tbe64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+func tcstr(s string) []byte { return append([]byte(s), 0) }
 
 // traceMsg is an NFT_MSG_TRACE payload: the nfgenmsg header of a table
 // family, then the attributes.
@@ -37,11 +37,11 @@ func traceMsg(family byte, attrs ...[]byte) []byte {
 
 // verdictAttr is a nested NFTA_TRACE_VERDICT.
 func verdictAttr(code int32, chain string) []byte {
-	v := nla(nftaVerdictCode, be32(uint32(code)))
+	v := tnla(nftaVerdictCode, tbe32(uint32(code)))
 	if chain != "" {
-		v = append(v, nla(nftaVerdictChain, cstr(chain))...)
+		v = append(v, tnla(nftaVerdictChain, tcstr(chain))...)
 	}
-	return nla(nftaTraceVerdict|0x8000, v) // NLA_F_NESTED, as the kernel sets it
+	return tnla(nftaTraceVerdict|0x8000, v) // NLA_F_NESTED, as the kernel sets it
 }
 
 // A SYN from 10.0.0.1:40000 to 10.0.0.2:8080, as the kernel copies the
@@ -60,30 +60,30 @@ var (
 func traceSeeds() map[string][]byte {
 	return map[string][]byte{
 		"jump with packet": traceMsg(1,
-			nla(nftaTraceID, be32(0xbac24694)), nla(nftaTraceType, be32(nftTraceTypeRule)),
-			nla(nftaTraceTable, cstr("t")), nla(nftaTraceChain, cstr("in")),
-			nla(nftaTraceRuleHandle, be64(4)), verdictAttr(-3, "check"),
-			nla(nftaTraceNFProto, be32(2)), nla(nftaTraceIIF, be32(7)), nla(11, []byte{1, 0}),
-			nla(nftaTraceNetworkHeader, synIPv4), nla(nftaTraceTransportHdr, synTCP)),
+			tnla(nftaTraceID, tbe32(0xbac24694)), tnla(nftaTraceType, tbe32(nftTraceTypeRule)),
+			tnla(nftaTraceTable, tcstr("t")), tnla(nftaTraceChain, tcstr("in")),
+			tnla(nftaTraceRuleHandle, tbe64(4)), verdictAttr(-3, "check"),
+			tnla(nftaTraceNFProto, tbe32(2)), tnla(nftaTraceIIF, tbe32(7)), tnla(11, []byte{1, 0}),
+			tnla(nftaTraceNetworkHeader, synIPv4), tnla(nftaTraceTransportHdr, synTCP)),
 		"accept": traceMsg(1,
-			nla(nftaTraceID, be32(0xbac24694)), nla(nftaTraceType, be32(nftTraceTypeRule)),
-			nla(nftaTraceTable, cstr("t")), nla(nftaTraceChain, cstr("check")),
-			nla(nftaTraceRuleHandle, be64(7)), verdictAttr(1, "")),
+			tnla(nftaTraceID, tbe32(0xbac24694)), tnla(nftaTraceType, tbe32(nftTraceTypeRule)),
+			tnla(nftaTraceTable, tcstr("t")), tnla(nftaTraceChain, tcstr("check")),
+			tnla(nftaTraceRuleHandle, tbe64(7)), verdictAttr(1, "")),
 		"policy drop": traceMsg(1,
-			nla(nftaTraceID, be32(0x513942b4)), nla(nftaTraceType, be32(nftTraceTypePolicy)),
-			nla(nftaTraceTable, cstr("f")), nla(nftaTraceChain, cstr("in2")), nla(nftaTracePolicy, be32(0))),
+			tnla(nftaTraceID, tbe32(0x513942b4)), tnla(nftaTraceType, tbe32(nftTraceTypePolicy)),
+			tnla(nftaTraceTable, tcstr("f")), tnla(nftaTraceChain, tcstr("in2")), tnla(nftaTracePolicy, tbe32(0))),
 		"end of chain": traceMsg(1,
-			nla(nftaTraceID, be32(0x513942b4)), nla(nftaTraceType, be32(nftTraceTypeRule)),
-			nla(nftaTraceTable, cstr("t")), nla(nftaTraceChain, cstr("in")), verdictAttr(-1, "")),
+			tnla(nftaTraceID, tbe32(0x513942b4)), tnla(nftaTraceType, tbe32(nftTraceTypeRule)),
+			tnla(nftaTraceTable, tcstr("t")), tnla(nftaTraceChain, tcstr("in")), verdictAttr(-1, "")),
 		"udp6 return type": traceMsg(10,
-			nla(nftaTraceID, be32(9)), nla(nftaTraceType, be32(nftTraceTypeReturn)),
-			nla(nftaTraceTable, cstr("x")), nla(nftaTraceChain, cstr("c")), verdictAttr(-5, ""),
-			nla(nftaTraceMark, be32(0x42)), nla(nftaTraceOIF, be32(3)),
-			nla(nftaTraceNetworkHeader, udpIPv6), nla(nftaTraceTransportHdr, udpHdr)),
+			tnla(nftaTraceID, tbe32(9)), tnla(nftaTraceType, tbe32(nftTraceTypeReturn)),
+			tnla(nftaTraceTable, tcstr("x")), tnla(nftaTraceChain, tcstr("c")), verdictAttr(-5, ""),
+			tnla(nftaTraceMark, tbe32(0x42)), tnla(nftaTraceOIF, tbe32(3)),
+			tnla(nftaTraceNetworkHeader, udpIPv6), tnla(nftaTraceTransportHdr, udpHdr)),
 		"drop with errno": traceMsg(2,
-			nla(nftaTraceID, be32(1)), nla(nftaTraceType, be32(nftTraceTypeRule)),
-			nla(nftaTraceTable, cstr("filter")), nla(nftaTraceChain, cstr("INPUT")),
-			nla(nftaTraceRuleHandle, be64(12)), verdictAttr(int32(1<<16), "")),
+			tnla(nftaTraceID, tbe32(1)), tnla(nftaTraceType, tbe32(nftTraceTypeRule)),
+			tnla(nftaTraceTable, tcstr("filter")), tnla(nftaTraceChain, tcstr("INPUT")),
+			tnla(nftaTraceRuleHandle, tbe64(12)), verdictAttr(int32(1<<16), "")),
 	}
 }
 
@@ -121,12 +121,12 @@ func TestDecodeTraceBad(t *testing.T) {
 		"cut in an attribute":  ok[:len(ok)-3],
 		"attribute too long":   traceMsg(1, []byte{0xff, 0, 4, 0}),
 		"attribute too short":  traceMsg(1, []byte{2, 0, 4, 0}),
-		"no verdict":           traceMsg(1, nla(nftaTraceType, be32(nftTraceTypeRule))),
-		"unknown type":         traceMsg(1, nla(nftaTraceType, be32(9)), verdictAttr(1, "")),
-		"short handle": traceMsg(1, nla(nftaTraceType, be32(nftTraceTypeRule)),
-			nla(nftaTraceRuleHandle, be32(4)), verdictAttr(1, "")),
-		"verdict without code": traceMsg(1, nla(nftaTraceType, be32(nftTraceTypeRule)),
-			nla(nftaTraceVerdict, nla(nftaVerdictChain, cstr("x")))),
+		"no verdict":           traceMsg(1, tnla(nftaTraceType, tbe32(nftTraceTypeRule))),
+		"unknown type":         traceMsg(1, tnla(nftaTraceType, tbe32(9)), verdictAttr(1, "")),
+		"short handle": traceMsg(1, tnla(nftaTraceType, tbe32(nftTraceTypeRule)),
+			tnla(nftaTraceRuleHandle, tbe32(4)), verdictAttr(1, "")),
+		"verdict without code": traceMsg(1, tnla(nftaTraceType, tbe32(nftTraceTypeRule)),
+			tnla(nftaTraceVerdict, tnla(nftaVerdictChain, tcstr("x")))),
 	} {
 		if e, err := DecodeTrace(b); err == nil {
 			t.Errorf("DecodeTrace(%s) = %+v; want an error", name, e)
@@ -135,7 +135,7 @@ func TestDecodeTraceBad(t *testing.T) {
 }
 
 // ev is a shorthand for an event of TraceDecisions' tests.
-func ev(id uint32, chain string, handle uint64, typ, verdict string) TraceEvent {
+func tev(id uint32, chain string, handle uint64, typ, verdict string) TraceEvent {
 	return TraceEvent{ID: id, Table: "t", Chain: chain, Handle: handle, Type: typ, Verdict: verdict}
 }
 
@@ -157,26 +157,26 @@ func TestTraceDecisions(t *testing.T) {
 		want   []decision
 	}{
 		{"accept goes on to the next base chain, whose accept decides", []TraceEvent{
-			pkt(ev(1, "a", 2, "rule", "jump c"), 1000), ev(1, "c", 5, "rule", "accept"),
-			pkt(ev(1, "b", 0, "return", "continue"), 1000), ev(1, "b", 0, "policy", "accept"),
+			pkt(tev(1, "a", 2, "rule", "jump c"), 1000), tev(1, "c", 5, "rule", "accept"),
+			pkt(tev(1, "b", 0, "return", "continue"), 1000), tev(1, "b", 0, "policy", "accept"),
 		}, []decision{{1, Accept, "b/0/accept", 4}}},
 		{"a drop after an accept decides", []TraceEvent{
-			ev(1, "a", 3, "rule", "accept"), ev(1, "b", 0, "policy", "drop"),
+			tev(1, "a", 3, "rule", "accept"), tev(1, "b", 0, "policy", "drop"),
 		}, []decision{{1, Drop, "b/0/drop", 2}}},
 		{"interleaved packets", []TraceEvent{
-			ev(1, "a", 3, "rule", "accept"), ev(2, "a", 4, "rule", "drop"), ev(1, "b", 9, "rule", "continue"),
+			tev(1, "a", 3, "rule", "accept"), tev(2, "a", 4, "rule", "drop"), tev(1, "b", 9, "rule", "continue"),
 		}, []decision{{1, Accept, "a/3/accept", 2}, {2, Drop, "a/4/drop", 1}}},
 		{"an ID reused after a drop starts a new packet", []TraceEvent{
-			ev(1, "a", 4, "rule", "drop"), ev(1, "a", 3, "rule", "accept"),
+			tev(1, "a", 4, "rule", "drop"), tev(1, "a", 3, "rule", "accept"),
 		}, []decision{{1, Drop, "a/4/drop", 1}, {1, Accept, "a/3/accept", 1}}},
 		{"an ID reused by another connection starts a new packet", []TraceEvent{
-			pkt(ev(1, "a", 3, "rule", "accept"), 1000), pkt(ev(1, "a", 3, "rule", "accept"), 1001),
+			pkt(tev(1, "a", 3, "rule", "accept"), 1000), pkt(tev(1, "a", 3, "rule", "accept"), 1001),
 		}, []decision{{1, Accept, "a/3/accept", 1}, {1, Accept, "a/3/accept", 1}}},
 		{"queued is unknown", []TraceEvent{
-			ev(1, "a", 3, "rule", "queue"),
+			tev(1, "a", 3, "rule", "queue"),
 		}, []decision{{1, Unknown, "a/3/queue", 1}}},
 		{"no verdict seen", []TraceEvent{
-			ev(1, "a", 3, "rule", "continue"),
+			tev(1, "a", 3, "rule", "continue"),
 		}, []decision{{1, Unknown, "", 1}}},
 	} {
 		var got []decision
