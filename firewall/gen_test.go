@@ -1,0 +1,442 @@
+package firewall
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A generator of random nftables rulesets, for the differential tests
+// (diff_linux_test.go), which load them into a namespace and compare
+// Evaluate with the kernel. Every ruleset it makes is one nft -f accepts:
+// regular chains are jumped to only from chains before them (no loops),
+// return only in regular chains, NAT statements only in NAT chains, and
+// every set is declared before a rule uses it.
+//
+// The addresses and ports are the differential network's
+// (testnet.DiffNet): its client sources, the server's addresses, and the
+// ports it listens on, so that rules match some probes and not others.
+
+// genPorts are the ports rules name: the probed ones and a few others.
+var genPorts = []uint16{22, 53, 80, 137, 139, 443, 445, 2222, 5432, 6379, 8080, 8081, 9000}
+
+// genRedirectTo are ports with listeners, for redirects.
+var genRedirectTo = []uint16{22, 80, 443, 8081}
+
+var (
+	genNets4 = []string{"192.168.77.0/24", "192.168.77.2", "10.9.0.0/16", "10.0.0.0/8", "198.51.100.0/24", "198.51.100.0/25",
+		"203.0.113.9", "203.0.113.0/24", "192.168.0.0/16", "172.16.0.0/12", "127.0.0.0/8", "192.168.77.1"}
+	genNets6  = []string{"fd00:77::/64", "fd00:77::2", "fd00::/8", "2001:db8::/32", "2001:db8:1::7", "2001:db8:1::/48", "::1", "fe80::/10"}
+	genHosts4 = []string{"192.168.77.2", "10.9.0.2", "198.51.100.7", "203.0.113.9", "192.168.77.1", "127.0.0.1"}
+	genHosts6 = []string{"fd00:77::2", "2001:db8:1::7", "fd00:77::1", "::1"}
+)
+
+// gen holds one ruleset's making.
+type gen struct {
+	r   *rand.Rand
+	b   strings.Builder
+	fam string // the table's family: inet, ip, ip6
+	// sets declared in the current table: name -> kind ("saddr4",
+	// "saddr6", "port", "concat4", "vmap").
+	sets  map[string]string
+	nsets int
+}
+
+// genRuleset makes the random ruleset of seed.
+func genRuleset(seed uint64) string {
+	g := &gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	fmt.Fprintf(&g.b, "# generated ruleset, seed %d\n", seed)
+	fams := []string{"inet", "ip", "ip6"}
+	ntables := 1 + g.r.IntN(3)
+	for i := range ntables {
+		g.table(fams[g.r.IntN(len(fams))], fmt.Sprintf("g%d", i))
+	}
+	return g.b.String()
+}
+
+func (g *gen) pick(list []string) string { return list[g.r.IntN(len(list))] }
+func (g *gen) chance(p float64) bool     { return g.r.Float64() < p }
+func (g *gen) port() uint16              { return genPorts[g.r.IntN(len(genPorts))] }
+
+// v4 says whether an address match in this table is IPv4: always in ip,
+// never in ip6, either in inet.
+func (g *gen) v4() bool {
+	switch g.fam {
+	case "ip":
+		return true
+	case "ip6":
+		return false
+	}
+	return g.chance(0.6)
+}
+
+func (g *gen) table(fam, name string) {
+	g.fam, g.sets = fam, map[string]string{}
+	fmt.Fprintf(&g.b, "table %s %s {\n", fam, name)
+	// Named sets first, so rules can use them.
+	for range g.r.IntN(4) {
+		g.namedSet()
+	}
+	nreg := g.r.IntN(4)
+	regs := make([]string, nreg)
+	for i := range regs {
+		regs[i] = fmt.Sprintf("r%d", i)
+	}
+	// Regular chains: chain i jumps only to chains after it.
+	for i, c := range regs {
+		fmt.Fprintf(&g.b, "\tchain %s {\n", c)
+		for range 1 + g.r.IntN(5) {
+			g.rule(regs[i+1:], true, false)
+		}
+		g.b.WriteString("\t}\n")
+	}
+	nbase := 1 + g.r.IntN(2)
+	for i := range nbase {
+		hook := "input"
+		if g.chance(0.4) {
+			hook = "prerouting"
+		}
+		nat := hook == "prerouting" && g.chance(0.4) || hook == "input" && g.chance(0.1)
+		typ, policy := "filter", "accept"
+		if !nat && g.chance(0.35) {
+			policy = "drop"
+		}
+		if nat {
+			typ = "nat"
+		}
+		prios := []int{-300, -200, -150, -100, -10, 0, 0, 10, 50, 100}
+		if nat {
+			// The kernel refuses NAT chains at conntrack's priority
+			// (-200) or before.
+			prios = []int{-199, -150, -100, -100, -10, 0, 50, 100}
+		}
+		fmt.Fprintf(&g.b, "\tchain b%d {\n\t\ttype %s hook %s priority %d; policy %s;\n", i, typ, hook, prios[g.r.IntN(len(prios))], policy)
+		if policy == "drop" && g.chance(0.5) {
+			// Often, as real rulesets do, let loopback and replies in.
+			g.b.WriteString("\t\tct state established,related accept\n")
+			if g.chance(0.5) {
+				g.b.WriteString("\t\tiif \"lo\" accept\n")
+			}
+		}
+		for range 1 + g.r.IntN(7) {
+			if nat {
+				g.natRule(hook)
+			} else {
+				g.rule(regs, false, true)
+			}
+		}
+		g.b.WriteString("\t}\n")
+	}
+	g.b.WriteString("}\n")
+}
+
+func (g *gen) namedSet() {
+	g.nsets++
+	name := fmt.Sprintf("s%d", g.nsets)
+	switch g.r.IntN(5) {
+	case 0, 1:
+		v4 := g.v4()
+		typ, nets, kind := "ipv4_addr", genNets4, "saddr4"
+		if !v4 {
+			typ, nets, kind = "ipv6_addr", genNets6, "saddr6"
+		}
+		fmt.Fprintf(&g.b, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n\t\tauto-merge\n\t\telements = { %s }\n\t}\n", name, typ, g.elems(nets, 1+g.r.IntN(3)))
+		g.sets[name] = kind
+	case 2:
+		fmt.Fprintf(&g.b, "\tset %s {\n\t\ttype inet_service\n\t\tflags interval\n\t\telements = { %s }\n\t}\n", name, g.portElems(1+g.r.IntN(4)))
+		g.sets[name] = "port"
+	case 3:
+		if g.fam == "ip6" {
+			g.nsets--
+			return
+		}
+		var el []string
+		for range 1 + g.r.IntN(4) {
+			el = append(el, g.pick(genHosts4)+" . "+fmt.Sprint(g.port()))
+		}
+		fmt.Fprintf(&g.b, "\tset %s {\n\t\ttype ipv4_addr . inet_service\n\t\telements = { %s }\n\t}\n", name, strings.Join(dedupe(el), ", "))
+		g.sets[name] = "concat4"
+	case 4:
+		var el []string
+		ports := g.distinctPorts(1 + g.r.IntN(4))
+		for _, p := range ports {
+			el = append(el, fmt.Sprintf("%d : %s", p, g.pick([]string{"accept", "drop", "accept", "drop"})))
+		}
+		fmt.Fprintf(&g.b, "\tmap %s {\n\t\ttype inet_service : verdict\n\t\telements = { %s }\n\t}\n", name, strings.Join(el, ", "))
+		g.sets[name] = "vmap"
+	}
+}
+
+func dedupe(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// elems picks n networks for an interval set or an anonymous set. Sets
+// with auto-merge take overlapping ranges; anonymous sets do not, so
+// callers of those pick one.
+func (g *gen) elems(nets []string, n int) string {
+	var el []string
+	for range n {
+		el = append(el, g.pick(nets))
+	}
+	return strings.Join(dedupe(el), ", ")
+}
+
+func (g *gen) distinctPorts(n int) []uint16 {
+	var ps []uint16
+	for range n {
+		ps = append(ps, g.port())
+	}
+	slices.Sort(ps)
+	return slices.Compact(ps)
+}
+
+// portElems makes n port elements, some of them ranges, none overlapping.
+func (g *gen) portElems(n int) string {
+	var el []string
+	used := map[uint16]bool{}
+	for _, p := range g.distinctPorts(n) {
+		if used[p] {
+			continue
+		}
+		if g.chance(0.3) {
+			end := p + uint16(1+g.r.IntN(200))
+			clash := false
+			for q := range used {
+				if q >= p && q <= end {
+					clash = true
+				}
+			}
+			for _, q := range genPorts {
+				if q > p && q <= end && !used[q] {
+					used[q] = true // swallowed by the range
+				}
+			}
+			if !clash {
+				el = append(el, fmt.Sprintf("%d-%d", p, end))
+				used[p] = true
+				continue
+			}
+		}
+		used[p] = true
+		el = append(el, fmt.Sprint(p))
+	}
+	return strings.Join(el, ", ")
+}
+
+// match makes a random match of a rule; empty sometimes.
+func (g *gen) match() string {
+	var parts []string
+	proto := ""
+	// The transport first: a port match needs to know it.
+	switch g.r.IntN(4) {
+	case 0:
+		proto = "tcp"
+	case 1:
+		proto = "udp"
+	case 2:
+		proto = "th"
+	}
+	if g.chance(0.45) {
+		v4 := g.v4()
+		fam, nets, kind := "ip", genNets4, "saddr4"
+		if !v4 {
+			fam, nets, kind = "ip6", genNets6, "saddr6"
+		}
+		if name := g.setOf(kind); name != "" && g.chance(0.4) {
+			parts = append(parts, fmt.Sprintf("%s saddr @%s", fam, name))
+		} else {
+			switch g.r.IntN(4) {
+			case 0:
+				parts = append(parts, fmt.Sprintf("%s saddr != %s", fam, g.pick(nets)))
+			case 1:
+				parts = append(parts, fmt.Sprintf("%s saddr { %s }", fam, g.pick(nets)))
+			default:
+				parts = append(parts, fmt.Sprintf("%s saddr %s", fam, g.pick(nets)))
+			}
+		}
+	}
+	if g.chance(0.15) {
+		// Concatenated lookups, anonymous or named: IPv4 ones, which an
+		// IPv6 address match before would contradict.
+		if len(parts) > 0 && strings.HasPrefix(parts[0], "ip6") {
+			parts = nil
+		}
+		if name := g.setOf("concat4"); name != "" && g.fam != "ip6" && g.chance(0.5) {
+			return strings.Join(append(parts, fmt.Sprintf("ip saddr . tcp dport @%s", name)), " ")
+		}
+		if g.fam != "ip6" {
+			var el []string
+			for range 1 + g.r.IntN(3) {
+				el = append(el, g.pick(genHosts4)+" . "+fmt.Sprint(g.port()))
+			}
+			p := g.pick([]string{"tcp", "udp"})
+			return strings.Join(append(parts, fmt.Sprintf("ip saddr . %s dport { %s }", p, strings.Join(dedupe(el), ", "))), " ")
+		}
+	}
+	if proto != "" {
+		if proto == "th" && g.chance(0.5) {
+			parts = append(parts, "meta l4proto "+g.pick([]string{"tcp", "udp", "{ tcp, udp }"}))
+		}
+		switch g.r.IntN(6) {
+		case 0:
+			p := g.port()
+			parts = append(parts, fmt.Sprintf("%s dport %d-%d", proto, p, p+1+uint16(g.r.IntN(3000))))
+		case 1:
+			parts = append(parts, fmt.Sprintf("%s dport { %s }", proto, g.portElems(1+g.r.IntN(4))))
+		case 2:
+			if name := g.setOf("port"); name != "" {
+				parts = append(parts, fmt.Sprintf("%s dport @%s", proto, name))
+			} else {
+				parts = append(parts, fmt.Sprintf("%s dport != %d", proto, g.port()))
+			}
+		default:
+			parts = append(parts, fmt.Sprintf("%s dport %d", proto, g.port()))
+		}
+	} else if g.chance(0.3) {
+		parts = append(parts, "meta l4proto "+g.pick([]string{"tcp", "udp"}))
+	}
+	if g.chance(0.15) {
+		parts = append(parts, g.pick([]string{`iifname "veth*"`, `iifname "lo"`, `iifname != "lo"`, `iif "lo"`, `iifname "veth0"`, `iifname { "lo", "veth0" }`}))
+	}
+	if g.chance(0.12) {
+		parts = append(parts, g.pick([]string{"ct state new", "ct state established,related", "ct state != established", "ct state { new, untracked }", "ct state invalid"}))
+	}
+	if g.chance(0.12) {
+		parts = append(parts, g.pick([]string{"fib daddr type local", "fib daddr type != local", "fib daddr type { local, broadcast }"}))
+	}
+	return strings.Join(parts, " ")
+}
+
+// setOf names a declared set of kind, or "".
+func (g *gen) setOf(kind string) string {
+	var names []string
+	for n, k := range g.sets {
+		if k == kind {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	slices.Sort(names)
+	return g.pick(names)
+}
+
+// rule writes a filter rule. regs are the regular chains it may jump to;
+// inRegular allows return; base chains may not return.
+func (g *gen) rule(regs []string, inRegular, base bool) {
+	m := g.match()
+	verdicts := []string{"accept", "drop", "reject", "counter", "counter accept", "counter drop", "accept", "drop"}
+	if inRegular {
+		verdicts = append(verdicts, "return", "return")
+	}
+	if len(regs) > 0 {
+		for range 3 {
+			verdicts = append(verdicts, "jump "+g.pick(regs), "goto "+g.pick(regs))
+		}
+	}
+	v := g.pick(verdicts)
+	if v == "reject" && strings.Contains(m, "tcp ") && g.chance(0.5) {
+		v = "reject with tcp reset"
+	}
+	if g.chance(0.12) {
+		// A verdict map ends the rule instead.
+		if name := g.setOf("vmap"); name != "" && g.chance(0.5) {
+			v = fmt.Sprintf("th dport vmap @%s", name)
+		} else {
+			var el []string
+			for _, p := range g.distinctPorts(1 + g.r.IntN(4)) {
+				vv := g.pick([]string{"accept", "drop"})
+				if len(regs) > 0 && g.chance(0.3) {
+					vv = "jump " + g.pick(regs)
+				}
+				el = append(el, fmt.Sprintf("%d : %s", p, vv))
+			}
+			// The map's key must not contradict the match's protocol
+			// (nft refuses "udp dport 53 tcp dport vmap …").
+			key := g.pick([]string{"th", "tcp", "udp"})
+			if strings.Contains(m, "tcp") || strings.Contains(m, "udp") {
+				key = "th"
+			}
+			v = fmt.Sprintf("%s dport vmap { %s }", key, strings.Join(el, ", "))
+		}
+	}
+	if m == "" && (v == "accept" || v == "drop" || strings.HasPrefix(v, "reject")) && base && g.chance(0.7) {
+		// An unconditional verdict in a base chain hides the rest of it;
+		// keep it rarer.
+		m = fmt.Sprintf("th dport %d", g.port())
+	}
+	fmt.Fprintf(&g.b, "\t\t%s\n", strings.TrimSpace(m+" "+v))
+}
+
+// natRule writes a rule of a NAT chain: a redirect or a DNAT to the far
+// namespace, or now and then a plain verdict.
+func (g *gen) natRule(hook string) {
+	proto := g.pick([]string{"tcp", "udp"})
+	p := g.port()
+	var cond string
+	if g.chance(0.3) {
+		if g.fam == "ip6" || g.fam == "inet" && g.chance(0.4) {
+			cond = "ip6 saddr " + g.pick(genNets6) + " "
+		} else {
+			cond = "ip saddr " + g.pick(genNets4) + " "
+		}
+	}
+	kind := g.r.IntN(5)
+	if hook != "prerouting" {
+		// Only snat and masquerade work on input: keep to verdicts.
+		kind = 3
+	}
+	switch kind {
+	case 0, 1:
+		fmt.Fprintf(&g.b, "\t\t%s%s dport %d redirect to :%d\n", cond, proto, p, genRedirectTo[g.r.IntN(len(genRedirectTo))])
+	case 2:
+		// DNAT to the far namespace: the packet takes the forward path.
+		to := genRedirectTo[g.r.IntN(len(genRedirectTo))]
+		switch {
+		case g.fam == "ip" || g.fam == "inet" && !strings.HasPrefix(cond, "ip6"):
+			fam := ""
+			if g.fam == "inet" {
+				fam = "ip "
+				if cond == "" {
+					cond = "meta nfproto ipv4 "
+				}
+			}
+			fmt.Fprintf(&g.b, "\t\t%s%s dport %d dnat %sto 172.31.9.2:%d\n", cond, proto, p, fam, to)
+		default:
+			fam := ""
+			if g.fam == "inet" {
+				fam = "ip6 "
+				if cond == "" {
+					cond = "meta nfproto ipv6 "
+				}
+			}
+			fmt.Fprintf(&g.b, "\t\t%s%s dport %d dnat %sto [fd00:9::2]:%d\n", cond, proto, p, fam, to)
+		}
+	case 3:
+		fmt.Fprintf(&g.b, "\t\t%s%s dport %d %s\n", cond, proto, p, g.pick([]string{"accept", "drop", "counter"}))
+	case 4:
+		fmt.Fprintf(&g.b, "\t\t%s%s dport %d-%d redirect to :%d\n", cond, proto, p, p+1+uint16(g.r.IntN(100)), genRedirectTo[g.r.IntN(len(genRedirectTo))])
+	}
+}
+
+// TestGenRulesetDeterministic: a seed names one ruleset, so a failure's
+// seed reproduces it.
+func TestGenRulesetDeterministic(t *testing.T) {
+	for seed := range uint64(50) {
+		a, b := genRuleset(seed), genRuleset(seed)
+		if a != b {
+			t.Fatalf("genRuleset(%d) differs between two calls", seed)
+		}
+		if !strings.Contains(a, "hook ") {
+			t.Fatalf("genRuleset(%d) has no base chain:\n%s", seed, a)
+		}
+	}
+	if genRuleset(1) == genRuleset(2) {
+		t.Error("genRuleset(1) == genRuleset(2)")
+	}
+}
