@@ -12,7 +12,7 @@ import (
 // fixes lists what to change for piece p, in the owner's terms: for an
 // unreachable piece, what lets it in; for a DNAT that bypasses a deny,
 // what keeps it out as the deny intends.
-func fixes(in Input, p Piece, src netip.Addr) []string {
+func fixes(in Input, source Source, p Piece, src netip.Addr) []string {
 	var out []string
 	add := func(s ...string) {
 		for _, f := range s {
@@ -22,7 +22,11 @@ func fixes(in Input, p Piece, src netip.Addr) []string {
 		}
 	}
 	if p.Bypass != nil && p.Firewall.NAT != nil {
-		add(closeFix(in, p)...)
+		fs := firewall.Fix(p.Firewall, fixRequest(in, source, p, false))
+		if len(fs) == 0 {
+			fs = closeFix(in, p)
+		}
+		add(fs...)
 		return out
 	}
 	if p.Verdict == Reachable {
@@ -44,7 +48,11 @@ func fixes(in Input, p Piece, src netip.Addr) []string {
 				add("sysctl -w net.ipv4.ip_forward=1")
 			}
 		case LayerFirewall:
-			add(firewallFix(in, p, src)...)
+			fs := firewall.Fix(p.Firewall, fixRequest(in, source, p, true))
+			if len(fs) == 0 {
+				fs = firewallFix(in, p, src)
+			}
+			add(fs...)
 		}
 	}
 	return out
@@ -82,11 +90,21 @@ func bindFix(in Input, p Piece) []string {
 	return out
 }
 
-// firewallFix is the owner's command that lets the piece in.
-func firewallFix(in Input, p Piece, src netip.Addr) []string {
-	if fs := ownerFix(in, p); len(fs) > 0 {
-		return fs
+// fixRequest is what firewall.Fix is asked for the piece: the source as
+// one prefix where it is one, else its class.
+func fixRequest(in Input, source Source, p Piece, open bool) firewall.FixRequest {
+	r := firewall.FixRequest{Port: in.Port, Proto: ProtoName(in.Proto), Class: source.Class, Open: open}
+	switch {
+	case len(p.From) == 1 && (source.Class != firewall.Internet || p.From[0].Bits() == 0):
+		r.From = p.From[0]
+	case source.Class == "" && len(source.From) == 1:
+		r.From = source.From[0]
 	}
+	return r
+}
+
+// firewallFix is a fix for rules firewall.Fix has no answer for.
+func firewallFix(in Input, p Piece, src netip.Addr) []string {
 	d := p.Firewall.Decider
 	if d == nil {
 		return nil

@@ -220,7 +220,7 @@ func analyzeSource(in Input, src Source) Answer {
 			continue
 		}
 		if loopback {
-			a.Pieces = append(a.Pieces, analyzeGroup(in, from, "lo", fam, true)...)
+			a.Pieces = append(a.Pieces, analyzeGroup(in, src, from, "lo", fam, true)...)
 			continue
 		}
 		groups := routeGroups(in, from)
@@ -228,7 +228,7 @@ func analyzeSource(in Input, src Source) Answer {
 			skipped = append(skipped, fmt.Sprintf("IPv%d", fam))
 		}
 		for _, g := range groups {
-			a.Pieces = append(a.Pieces, analyzeGroup(in, g.from, g.iface, fam, false)...)
+			a.Pieces = append(a.Pieces, analyzeGroup(in, src, g.from, g.iface, fam, false)...)
 		}
 	}
 	a.Pieces = mergePieces(a.Pieces)
@@ -406,7 +406,7 @@ func lookupRoute(rs []firewall.Route, a netip.Addr) *firewall.Route {
 
 // analyzeGroup evaluates the packets from one route group and builds a
 // piece for each part the firewall treats alike.
-func analyzeGroup(in Input, from []netip.Prefix, iface string, fam int, loopback bool) []Piece {
+func analyzeGroup(in Input, source Source, from []netip.Prefix, iface string, fam int, loopback bool) []Piece {
 	dst, ok := destination(in, iface, fam, loopback)
 	if !ok {
 		return nil
@@ -433,7 +433,7 @@ func analyzeGroup(in Input, from []netip.Prefix, iface string, fam int, loopback
 			p.Bypass = bypass(in, firewall.Packet{Proto: pkt.Proto, Src: src, Dst: dst.Addr(), SrcPort: pkt.SrcPort, DstPort: dst.Port(), InIface: iface})
 		}
 		p.Verdict = pieceVerdict(p.Layers)
-		p.Fix = fixes(in, p, src)
+		p.Fix = fixes(in, source, p, src)
 		out = append(out, p)
 	}
 	return out

@@ -16,6 +16,3 @@ func classPrefixes(c firewall.Class, h *firewall.Host) []netip.Prefix {
 func evaluateFrom(rs *firewall.Ruleset, h *firewall.Host, p firewall.Packet, from []netip.Prefix) []firewall.Piece {
 	return firewall.EvaluateFrom(rs, h, p, from)
 }
-
-// ownerFix is the rule owner's fix. TODO(h6): firewall.Fix once it lands.
-func ownerFix(in Input, p Piece) []string { return nil }
