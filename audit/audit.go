@@ -39,6 +39,10 @@ type Input struct {
 	// Remote, when not nil, is what a connect scan of this machine from
 	// elsewhere found (portctl audit --remote).
 	Remote *Remote
+	// Firewall, when not nil, is what the kernel's ruleset lets reach the
+	// listeners (Reachability); the rules about the firewall run only
+	// with it.
+	Firewall *Firewall
 }
 
 // Remote is the result of a TCP connect scan of this machine's listening
@@ -112,6 +116,9 @@ type Finding struct {
 	Value   string `json:"value,omitempty"`
 	// Reach is what the remote scan found for the listener's port.
 	Reach *Reach `json:"reach,omitempty"`
+	// Firewall is what the firewall does to the source class the finding
+	// is about: the verdict and the deciding rule.
+	Firewall *Admission `json:"firewall,omitempty"`
 }
 
 // Excepted is a finding that an exception of the policy removed.
@@ -136,6 +143,11 @@ type Listener struct {
 	// Reach is what the remote scan found for its port; nil when it was
 	// not scanned.
 	Reach *Reach `json:"reach,omitempty"`
+	// ReachableFrom says who the firewall lets reach it (PortReach's
+	// Summary), and Firewall how, per source class; empty without
+	// Input.Firewall.
+	ReachableFrom string     `json:"reachable_from,omitempty"`
+	Firewall      *PortReach `json:"firewall,omitempty"`
 }
 
 // Report is the result of Check.
@@ -471,10 +483,15 @@ func Check(in Input, p *Policy) Report {
 		if addrs == nil {
 			addrs = []netip.AddrPort{l.socks[0].Local}
 		}
-		rep.Listeners = append(rep.Listeners, Listener{
+		pr := in.Firewall.Port(l.proto, l.port)
+		li := Listener{
 			Socket: l.socks[0], Addresses: addrs, Process: l.proc(), Service: l.service,
-			Exposure: l.exposure.String(), Peers: l.peers, Reach: l.reach,
-		})
+			Exposure: l.exposure.String(), Peers: l.peers, Reach: l.reach, Firewall: pr,
+		}
+		if pr != nil {
+			li.ReachableFrom = pr.Summary()
+		}
+		rep.Listeners = append(rep.Listeners, li)
 		// An unconnected UDP socket on a port the OS picked is a client's.
 		client := l.proto == sockets.UDP && (l.svc == nil || l.svc.kind == kindPublic) && ephemeral.Contains(l.port)
 		var fs []Finding
@@ -495,6 +512,12 @@ func Check(in Input, p *Policy) Report {
 		if pr := l.proc(); pr != nil && !seenExe[pr.PID] && strings.HasSuffix(pr.Exe, deletedSuffix) {
 			seenExe[pr.PID] = true
 			fs = append(fs, deletedRule(l, pr))
+		}
+		for i := range fs {
+			applyFirewall(&fs[i], pr)
+		}
+		if !client {
+			fs = append(fs, firewallRules(l, pr, p)...)
 		}
 		for i := range fs {
 			p.override(&fs[i])

@@ -37,6 +37,21 @@
 //	syncookies-off          medium       net.ipv4.tcp_syncookies = 0
 //	narrow-ephemeral-range  low/medium   fewer than 16384 usable ephemeral ports (4096: medium)
 //	unprivileged-port-start low          Linux ip_unprivileged_port_start below 1024
+//	internet-exposed        high/medium  beyond loopback and let in from the internet by the
+//	                                     firewall: databases, risky services, debuggers high,
+//	                                     others medium (SSH, web, mail, DNS: see reach:)
+//	netbios-from-outside    high         NetBIOS 137-139 or SMB 445 let in from the internet,
+//	                                     naming the rule that lets it in
+//	docker-bypass           high         ufw or firewalld denies the port, yet Docker's DNAT
+//	                                     lets the internet reach its container
+//	reach-not-allowed       high         with a policy reach: key, a port reachable from a
+//	                                     class the key does not allow it for
+//
+// The firewall rules need Input.Firewall, what the kernel's ruleset does
+// to new connections from the internet, the LAN and loopback to each
+// listening port (Reachability computes it from a firewall.Ruleset). With
+// it, the exposure findings of a listener that the firewall lets no other
+// host reach are lowered to low, and say which rule keeps them out.
 //
 // With Input.Remote, the exposure findings (network-database,
 // risky-service, exposed-debugger, all-interfaces) of a TCP listener the
@@ -67,6 +82,10 @@
 //	  - rule: syncookies-off   # kernel rules take no other key
 //	severity:                  # change the severity of every finding of a rule
 //	  root-unprivileged-port: info
+//	reach:                     # the ports that may be reachable from a source
+//	  internet: [22, 443]      # class (internet, lan): the firewall letting that
+//	  lan: [22, 443, 5432, 8000-8100] # class reach any other listening port is a
+//	                           # reach-not-allowed finding; internet: [] allows none
 //
 // Entries of allow and except select listeners with the same keys, all of
 // which must match (a key left out matches anything):

@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/portctl/portctl/firewall"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
 )
@@ -41,6 +42,19 @@ type Policy struct {
 	// Severity gives rules (by ID) another severity for all their
 	// findings; a remote scan may still lower them.
 	Severity map[string]registry.Severity
+	// Reach, when not nil, lists the ports that may be reachable from
+	// each source class it names: any other port the firewall lets that
+	// class reach is a reach-not-allowed finding.
+	Reach *ReachPolicy
+}
+
+// ReachPolicy is the policy's reach key.
+type ReachPolicy struct {
+	// Classes maps a source class (internet, lan) to the ports that may be
+	// reachable from it; a class left out is not checked, an empty list
+	// allows no port.
+	Classes map[firewall.Class][]registry.Range
+	Line    int // in the policy file
 }
 
 // Match selects listeners. Every field that is set must match; the zero
@@ -99,7 +113,8 @@ func policyErrorf(n *yaml.Node, format string, args ...any) error {
 
 // The keys each part of the file takes, for the messages.
 var (
-	topKeys    = []string{"version", "fail_on", "allow", "except", "severity"}
+	topKeys    = []string{"version", "fail_on", "allow", "except", "severity", "reach"}
+	reachKeys  = []string{string(firewall.Internet), string(firewall.LAN)}
 	allowKeys  = []string{"port", "proto", "process", "user", "address", "comment"}
 	exceptKeys = []string{"rule", "port", "proto", "process", "user", "address", "reason"}
 )
@@ -203,6 +218,12 @@ func ParsePolicy(b []byte) (p *Policy, err error) {
 				pol.Severity[rule] = sev
 				return nil
 			})
+		case "reach":
+			r, err := parseReach(v)
+			if err != nil {
+				return err
+			}
+			pol.Reach = r
 		}
 		return nil
 	})
@@ -388,6 +409,39 @@ func parseMatchKey(m *Match, key string, v *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// parseReach reads the reach key: a mapping of source classes to the
+// ports that may be reachable from them.
+func parseReach(v *yaml.Node) (*ReachPolicy, error) {
+	if isNull(v) || v.Kind != yaml.MappingNode {
+		return nil, policyErrorf(v, "reach: want a mapping of source classes to ports, such as reach: {internet: [22, 443]}")
+	}
+	rp := &ReachPolicy{Classes: map[firewall.Class][]registry.Range{}, Line: v.Line}
+	err := eachKey(v, "reach", reachKeys, func(key string, k, v *yaml.Node) error {
+		ports := []registry.Range{}
+		if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+			rp.Classes[firewall.Class(key)] = ports // allows none
+			return nil
+		}
+		vals, err := scalars(v, "reach: "+key)
+		if err != nil {
+			return err
+		}
+		for _, n := range vals {
+			rg, err := registry.ParseRange(strings.TrimSpace(n.Value))
+			if (n.Tag != "!!int" && n.Tag != "!!str") || err != nil {
+				return policyErrorf(n, "reach: %s: port %q: want a port 0-65535 or a range A-B", key, n.Value)
+			}
+			ports = append(ports, rg)
+		}
+		rp.Classes[firewall.Class(key)] = ports
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rp, nil
 }
 
 func (m *Match) isZero() bool {

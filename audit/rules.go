@@ -32,6 +32,10 @@ const (
 	RuleSyncookiesOff        = "syncookies-off"
 	RuleNarrowEphemeral      = "narrow-ephemeral-range"
 	RuleUnprivilegedPortFrom = "unprivileged-port-start"
+	RuleInternetExposed      = "internet-exposed"
+	RuleNetBIOSFromOutside   = "netbios-from-outside"
+	RuleDockerBypass         = "docker-bypass"
+	RuleReachNotAllowed      = "reach-not-allowed"
 )
 
 // rules is the catalog of rules, in the order findings of equal severity
@@ -81,6 +85,22 @@ var rules = []Rule{
 		Short: "Unprivileged users may bind ports below 1024",
 		Full:  "net.ipv4.ip_unprivileged_port_start is below 1024, so any user may bind ports that clients trust to belong to the system (22, 80, 443, ...) whenever their service is not running. Container runtimes set 0 inside containers on purpose.",
 		Help:  "Set it back to 1024 and grant CAP_NET_BIND_SERVICE to the services that need a low port (AmbientCapabilities= in their systemd unit)."},
+	{ID: RuleInternetExposed, Name: "InternetExposed", Severity: registry.SevHigh,
+		Short: "A listener that the firewall lets in from the internet",
+		Full:  "A listener beyond loopback whose port the kernel's ruleset (nftables, iptables) lets new connections reach from public addresses, for a service not meant to face the network: really exposed, not only listening. Databases, risky services and debuggers are high, other services medium; SSH, web, mail and DNS are left to the policy's reach key. Needs the ruleset (root or CAP_NET_ADMIN).",
+		Help:  "Let in only the hosts that need it (in the firewall tool that owns the rule: ufw, firewalld, nft), or bind the service to loopback."},
+	{ID: RuleNetBIOSFromOutside, Name: "NetBIOSFromOutside", Severity: registry.SevHigh,
+		Short: "NetBIOS (137-139) or SMB (445) is let in from the internet",
+		Full:  "A NetBIOS or SMB listener whose port the firewall lets new connections or datagrams reach from public addresses; the finding names the rule that lets them in (table, chain, handle, owner).",
+		Help:  "Drop 137-139 and 445 from outside the LAN, in the firewall tool that owns the accepting rule."},
+	{ID: RuleDockerBypass, Name: "DockerBypass", Severity: registry.SevHigh,
+		Short: "A port Docker publishes past a ufw or firewalld deny",
+		Full:  "ufw or firewalld denies the port on this host, yet connections from the internet reach it: Docker's DNAT sends them to the container through the forward chain, which the deny in the input chain never sees.",
+		Help:  "Publish the port on 127.0.0.1 only (-p 127.0.0.1:HOST:CONTAINER), or deny it in the DOCKER-USER chain, which Docker's forward rules honour."},
+	{ID: RuleReachNotAllowed, Name: "ReachNotAllowed", Severity: registry.SevHigh,
+		Short: "A port reachable from a source class the policy does not allow",
+		Full:  "With reach: in the policy, every listening port the firewall lets in from the internet (or the LAN) that the policy's list for that class does not name.",
+		Help:  "Close the port to that class in the firewall, or add it to the policy's reach: list."},
 }
 
 // Rules returns every rule, in a stable order. The caller must not modify

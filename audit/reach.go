@@ -1,0 +1,138 @@
+package audit
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/portctl/portctl/firewall"
+	"github.com/portctl/portctl/reach"
+	"github.com/portctl/portctl/sockets"
+)
+
+// Reachability asks package reach what the ruleset rs of host h lets
+// reach each listener of socks from the internet, the LAN and this
+// machine (its socket, route, firewall and NAT layers), and sums each
+// answer up as an Admission. It is how audit, who and the dashboard all
+// turn a ruleset and a socket table into "who may reach port X"; the
+// reasoning itself is reach.Analyze's alone.
+func Reachability(rs *firewall.Ruleset, h *firewall.Host, socks []sockets.Socket) *Firewall {
+	type key struct {
+		proto sockets.Proto
+		port  uint16
+	}
+	var ls []reach.Listener
+	var order []key
+	for i := range socks {
+		s := &socks[i]
+		if !isListener(s) {
+			continue
+		}
+		k := key{baseProto(s.Proto), s.Local.Port()}
+		if !slices.Contains(order, k) {
+			order = append(order, k)
+		}
+		ls = append(ls, ReachListener(s))
+	}
+	slices.SortFunc(order, func(a, b key) int { return cmp.Or(cmp.Compare(a.proto, b.proto), cmp.Compare(a.port, b.port)) })
+	var srcs []reach.Source
+	for _, c := range firewall.Classes {
+		srcs = append(srcs, reach.ClassSource(c, h))
+	}
+	fw := &Firewall{Ports: make([]PortReach, 0, len(order))}
+	for _, k := range order {
+		pr := PortReach{Proto: k.proto, Port: k.port}
+		as := reach.Analyze(reach.Input{Port: k.port, Proto: reachProto(k.proto), Sources: srcs, Listeners: ls, Ruleset: rs, Host: h})
+		for _, a := range as {
+			pr.From = append(pr.From, admission(a))
+		}
+		sum := reach.Summarize(as, false)
+		pr.Exposure, pr.Partial, pr.Decided = sum.Exposure, sum.Partial, sum.Decided
+		fw.Ports = append(fw.Ports, pr)
+	}
+	return fw
+}
+
+// ReachListener is the listening socket s as package reach takes it.
+func ReachListener(s *sockets.Socket) reach.Listener {
+	l := reach.Listener{Proto: reachProto(baseProto(s.Proto)), Local: s.Local, V6Only: s.V6Only}
+	if len(s.Processes) > 0 {
+		l.Holder = s.Processes[0].Name
+	}
+	return l
+}
+
+func reachProto(p sockets.Proto) uint8 {
+	if p == sockets.UDP {
+		return reach.UDP
+	}
+	return reach.TCP
+}
+
+// admission sums up reach's answer for one source class: accept when a
+// piece of the class gets through, else the first blocking piece's
+// layer and rule.
+func admission(a reach.Answer) Admission {
+	ad := Admission{From: a.Source.Class, Verdict: firewall.Unknown, Layer: reach.LayerFirewall}
+	if len(a.Pieces) == 0 {
+		// No address of the class's family to reach this machine by.
+		ad.Verdict, ad.Layer = firewall.Drop, reach.LayerRoute
+		if a.Note != "" {
+			ad.DependsOn = []string{a.Note}
+		}
+		return ad
+	}
+	want := map[reach.Verdict]bool{reach.Reachable: true, reach.Partial: true}
+	if a.Verdict == reach.Unknown {
+		want = map[reach.Verdict]bool{reach.Unknown: true}
+	} else if a.Verdict == reach.Unreachable {
+		want = map[reach.Verdict]bool{reach.Unreachable: true}
+	}
+	i := slices.IndexFunc(a.Pieces, func(p reach.Piece) bool { return want[p.Verdict] })
+	if i < 0 {
+		i = 0
+	}
+	p := a.Pieces[i]
+	res := p.Firewall
+	ad.Rule, ad.NAT, ad.Path = res.Decider, res.NAT, res.Path
+	if res.Decider != nil {
+		ad.DecidedBy = reach.StepString(*res.Decider)
+	}
+	for _, st := range res.Steps {
+		ad.RulesMet = append(ad.RulesMet, reach.StepString(st)+": "+st.Action)
+	}
+	if p.Bypass != nil && (p.Bypass.Owner.Name == "ufw" || p.Bypass.Owner.Name == "firewalld") {
+		ad.Bypasses = p.Bypass
+	}
+	switch p.Verdict {
+	case reach.Reachable, reach.Partial:
+		ad.Verdict = firewall.Accept
+	case reach.Unreachable:
+		ad.Verdict = firewall.Drop
+		for _, l := range p.Layers {
+			if l.Verdict == reach.Block {
+				ad.Layer = l.Layer
+				if l.Layer == reach.LayerFirewall && res.Verdict == firewall.Reject {
+					ad.Verdict = firewall.Reject
+				}
+				if l.Layer != reach.LayerFirewall {
+					ad.DependsOn = []string{l.Detail} // what keeps it out, for people
+				}
+				break
+			}
+		}
+	default:
+		for _, l := range p.Layers {
+			if l.Verdict == reach.Depends {
+				ad.DependsOn = append(ad.DependsOn, strings.TrimPrefix(l.Detail, "depends on "))
+			}
+		}
+		if len(ad.DependsOn) == 0 {
+			ad.DependsOn = res.DependsOn
+		}
+	}
+	if a.Verdict == reach.Partial && ad.Verdict == firewall.Accept {
+		ad.Partial = true
+	}
+	return ad
+}
