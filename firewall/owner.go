@@ -366,7 +366,7 @@ func (d *docker) name(ap netip.AddrPort) string {
 // rules files' tuples.
 func ufwUserChain(name string) bool {
 	switch strings.TrimPrefix(strings.TrimPrefix(name, "ufw6-"), "ufw-") {
-	case "user-input", "user-output", "user-forward":
+	case "user-input", "user-output", "user-forward", "user-logging-input", "user-logging-output", "user-logging-forward":
 		return strings.HasPrefix(name, "ufw")
 	}
 	return false
@@ -583,7 +583,7 @@ func (r UFWRule) Spec() string {
 		b = append(b, "out")
 	}
 	anySrc, anyDst := anyAddr(r.Src), anyAddr(r.Dst)
-	if anySrc && anyDst && r.SPort == "any" && r.SApp == "" {
+	if anySrc && anyDst && r.SPort == "any" && r.SApp == "" && r.IfaceIn == "" && r.IfaceOut == "" && r.Direction == "in" {
 		switch {
 		case r.DApp != "":
 			return strings.Join(append(b, quoteSpec(r.DApp)), " ")
@@ -918,17 +918,20 @@ type xtArgs struct {
 	other          int
 }
 
-// splitArgs splits a line into words, keeping what is in double quotes
+// splitArgs splits a line into words, keeping what is in quotes
 // together.
 func splitArgs(s string) []string {
 	var out []string
 	var cur strings.Builder
-	in, started := false, false
+	var quote rune // the quote open, or 0
+	started := false
 	for _, c := range s {
 		switch {
-		case c == '"':
-			in, started = !in, true
-		case (c == ' ' || c == '\t') && !in:
+		case quote == 0 && (c == '"' || c == '\''):
+			quote, started = c, true
+		case quote != 0 && c == quote:
+			quote = 0
+		case (c == ' ' || c == '\t') && quote == 0:
 			if started {
 				out = append(out, cur.String())
 				cur.Reset()
