@@ -3,6 +3,7 @@ package firewall
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -197,14 +198,25 @@ func TestIntegrationBlockUDPFromUnblock(t *testing.T) {
 		t.Errorf("Block 5353/udp over 5300-5400/udp = %v; want an error naming 5300-5400/udp", err)
 	}
 
+	// The same block again starts its time again: here from for ever to an hour.
+	if err := Block(ctx, opts, PortBlock{Proto: "udp", Ports: [2]uint16{5300, 5400}, For: time.Hour}); err != nil {
+		t.Fatalf("Block of what is blocked, with another duration: %v", err)
+	}
+	if reachUDP(t, udp, 500*time.Millisecond) {
+		t.Errorf("udp %s answered after the block was renewed", udp)
+	}
+
 	bs, err := Blocks(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"5300-5400/udp", "8081/tcp from " + mine.String(), "8082/tcp from 192.0.2.0/24", "8082/tcp from 2001:db8::/32"}
+	want := []string{"5300-5400/udp for 1h0m0s", "8081/tcp from " + mine.String(), "8082/tcp from 192.0.2.0/24", "8082/tcp from 2001:db8::/32"}
 	var got []string
 	for _, b := range bs {
 		got = append(got, b.String())
+		if b.For > 0 && (b.Expires <= b.For-time.Minute || b.Expires > b.For) {
+			t.Errorf("block %s expires in %v", b, b.Expires)
+		}
 	}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("Blocks() = %q; want %q", got, want)
@@ -235,5 +247,81 @@ func TestIntegrationBlockUDPFromUnblock(t *testing.T) {
 	}
 	if after := listOther(t, n); after != before {
 		t.Fatalf("another owner's table changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// addIPv6 gives both ends of the namespace's veth pair an address of a
+// /64 of fd00::/8 (no duplicate detection, so they work at once) and
+// returns this side's and the namespace's.
+func addIPv6(t *testing.T, n *testnet.Namespace) (host, peer netip.Addr) {
+	t.Helper()
+	dev := func(args ...string) string {
+		out, err := exec.Command("ip", args...).Output()
+		if err != nil {
+			t.Fatalf("ip %s: %v", strings.Join(args, " "), err)
+		}
+		f := strings.Fields(string(out))
+		if len(f) < 2 {
+			t.Fatalf("ip %s: no device in %q", strings.Join(args, " "), out)
+		}
+		return strings.TrimSuffix(f[1], ":")
+	}
+	hostIf := dev("-o", "addr", "show", "to", n.Host.String())
+	peerIf := dev("-n", n.Name, "-o", "addr", "show", "to", n.Peer.String())
+	b := n.Peer.As4()
+	pfx := fmt.Sprintf("fd%02x:%02x%02x:%02x00::", b[1], b[2], b[3], b[0])
+	host, peer = netip.MustParseAddr(pfx+"1"), netip.MustParseAddr(pfx+"2")
+	testnet.Run(t, "ip", "addr", "add", host.String()+"/64", "dev", hostIf, "nodad")
+	testnet.Run(t, "ip", "-n", n.Name, "addr", "add", peer.String()+"/64", "dev", peerIf, "nodad")
+	return host, peer
+}
+
+func TestIntegrationBlockIPv6From(t *testing.T) {
+	n := testnet.NewNamespace(t)
+	opts := Options{NetNS: "/run/netns/" + n.Name}
+	ctx := context.Background()
+	host, peer := addIPv6(t, n)
+	addr := testnet.ListenIn(t, n.Name, netip.AddrPortFrom(peer, 8443))
+	if !reachTCP(addr, 3*time.Second) {
+		t.Fatalf("%s not reachable before any block", addr)
+	}
+	other := netip.MustParsePrefix("2001:db8::/32")
+	if err := Block(ctx, opts, PortBlock{Proto: "tcp", Ports: [2]uint16{8443, 8443}, From: other}); err != nil {
+		t.Fatal(err)
+	}
+	if !reachTCP(addr, 2*time.Second) {
+		t.Errorf("%s blocked from %s by a block from %s", addr, host, other)
+	}
+	mine, _ := host.Prefix(64)
+	if err := Block(ctx, opts, PortBlock{Proto: "tcp", Ports: [2]uint16{8443, 8443}, From: mine}); err != nil {
+		t.Fatal(err)
+	}
+	if reachTCP(addr, 500*time.Millisecond) {
+		t.Errorf("%s reachable from %s through a block from %s", addr, host, mine)
+	}
+
+	// The trace, filtered on the IPv6 source, names the block's rule.
+	tr, err := StartTrace(ctx, opts, TraceFilter{Proto: 6, DstPort: 8443, SYN: true, Src: mine}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reachTCP(addr, 300*time.Millisecond)
+	events, err := tr.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ruleHandle(t, n, OwnTable, blockPreChain, "ip6 saddr")
+	ds := TraceDecisions(events)
+	if len(ds) == 0 || ds[0].Verdict != Drop || ds[0].Decider.Handle != h || ds[0].Events[0].Src != host {
+		t.Errorf("trace decisions %+v; want a drop by %s handle %d of a packet from %s", ds, blockPreChain, h, host)
+	}
+	if err := Unblock(ctx, opts, PortBlock{Ports: [2]uint16{8443, 8443}, From: mine}); err != nil {
+		t.Fatal(err)
+	}
+	if !reachTCP(addr, 2*time.Second) {
+		t.Errorf("%s still blocked after Unblock from %s", addr, mine)
+	}
+	if bs, _ := Blocks(ctx, opts); len(bs) != 1 || bs[0].From != other {
+		t.Errorf("Blocks() = %v; want only the block from %s left", bs, other)
 	}
 }
