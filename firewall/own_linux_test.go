@@ -325,3 +325,27 @@ func TestIntegrationBlockIPv6From(t *testing.T) {
 		t.Errorf("Blocks() = %v; want only the block from %s left", bs, other)
 	}
 }
+
+// TestIntegrationBlockBeforeDNAT: a port that a nat rule sends elsewhere
+// (as Docker's DNAT sends a published port to a container) is blocked by
+// the port the client asks for, because the block runs before
+// destination NAT.
+func TestIntegrationBlockBeforeDNAT(t *testing.T) {
+	n := testnet.NewNamespace(t)
+	opts := Options{NetNS: "/run/netns/" + n.Name}
+	ctx := context.Background()
+	n.Nft(t, "add table ip nat")
+	n.Nft(t, "add chain ip nat pre { type nat hook prerouting priority dstnat ; }")
+	n.Nft(t, "add rule ip nat pre tcp dport 8080 redirect to :9090")
+	n.Listen(t, 9090)
+	published := netip.AddrPortFrom(n.Peer, 8080)
+	if !reachTCP(published, 2*time.Second) {
+		t.Fatalf("%s (redirected to 9090) not reachable before any block", published)
+	}
+	if err := Block(ctx, opts, PortBlock{Proto: "tcp", Ports: [2]uint16{8080, 8080}}); err != nil {
+		t.Fatal(err)
+	}
+	if reachTCP(published, 500*time.Millisecond) {
+		t.Errorf("%s reachable through a block of 8080: the nat rule ran first", published)
+	}
+}
