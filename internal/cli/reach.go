@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -456,14 +457,188 @@ func attribute(ctx context.Context, rs *firewall.Ruleset, netns string) {
 
 // reachTraceResult is what --trace saw.
 type reachTraceResult struct {
-	Attempt   string                   `json:"attempt"`
-	Result    string                   `json:"result"`
-	Decisions []firewall.TraceDecision `json:"decisions"`
-	Note      string                   `json:"note,omitempty"`
+	// Attempt is the client connection --trace made, from loopback.
+	Attempt string `json:"attempt,omitempty"`
+	// Outcome is what became of it: connected, refused, timed out, sent.
+	Outcome string `json:"outcome,omitempty"`
+	// Packets are the traced packets, each with the kernel's verdict and
+	// the rules it met.
+	Packets []tracePacket `json:"packets"`
+	// Note says what the trace could not do by itself.
+	Note string `json:"note,omitempty"`
 }
 
+// tracePacket is one traced packet.
+type tracePacket struct {
+	From    string `json:"from,omitempty"`
+	To      string `json:"to,omitempty"`
+	IIF     string `json:"iif,omitempty"`
+	Verdict string `json:"verdict"`
+	// Count is how many packets took this same way: a SYN and its
+	// retransmissions.
+	Count   int             `json:"count"`
+	Decider *firewall.Step  `json:"decider,omitempty"`
+	Rules   []firewall.Step `json:"rules"`
+}
+
+// runReachTrace records the kernel's nftables trace for the port while a
+// client on this machine connects (over loopback, or to the address
+// asked), and, when other sources are asked, while clients outside do,
+// until the timeout.
 func runReachTrace(ctx context.Context, streams *term.IO, opts reachOptions, in reach.Input) (*reachTraceResult, error) {
-	return nil, fmt.Errorf("--trace: not available yet")
+	fopts := firewall.Options{NetNS: opts.NetNS}
+	tr, err := firewall.StartTrace(ctx, fopts, firewall.TraceFilter{Proto: opts.Proto, DstPort: opts.Port, SYN: true}, nil)
+	if err != nil {
+		if errors.Is(err, firewall.ErrUnsupported) {
+			return nil, fmt.Errorf("--trace: not supported on this OS")
+		}
+		return nil, fmt.Errorf("--trace: %w", firewallWriteError(err))
+	}
+	res := &reachTraceResult{Packets: []tracePacket{}}
+	local, outside := false, []string{}
+	for _, s := range in.Sources {
+		if s.Class == firewall.Loopback || (s.Class == "" && slices.ContainsFunc(s.From, func(p netip.Prefix) bool { return p.Addr().IsLoopback() })) {
+			local = true
+		} else {
+			outside = append(outside, s.Name)
+		}
+	}
+	if local || opts.Addr.IsValid() {
+		dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), opts.Port)
+		if opts.Addr.IsValid() {
+			dst = netip.AddrPortFrom(opts.Addr, opts.Port)
+		}
+		res.Attempt = fmt.Sprintf("%s connection from this machine to %s", reach.ProtoName(opts.Proto), dst)
+		res.Outcome = attempt(opts, dst)
+	}
+	if len(outside) > 0 {
+		res.Note = fmt.Sprintf("packets from %s must come from outside: the trace listened for %s for them (connect from there meanwhile, e.g. 'portctl check ADDR:%d')",
+			strings.Join(outside, ", "), opts.Timeout, opts.Port)
+		fmt.Fprintf(streams.Err, "portctl: tracing %s port %d for %s: connect from %s now\n", reach.ProtoName(opts.Proto), opts.Port, opts.Timeout, strings.Join(outside, ", "))
+		select {
+		case <-time.After(opts.Timeout):
+		case <-ctx.Done():
+		}
+	}
+	events, err := tr.Stop()
+	if err != nil && !errors.Is(err, firewall.ErrTraceOverrun) {
+		return nil, fmt.Errorf("--trace: %w", err)
+	}
+	for _, d := range firewall.TraceDecisions(events) {
+		p := tracePacket{Verdict: string(d.Verdict), Rules: []firewall.Step{}, Count: 1}
+		for _, e := range d.Events {
+			if e.Packet && p.From == "" {
+				p.From = netip.AddrPortFrom(e.Src, e.SrcPort).String()
+				p.To = netip.AddrPortFrom(e.Dst, e.DstPort).String()
+				p.IIF = e.IIF
+			}
+			p.Rules = append(p.Rules, traceStep(in.Ruleset, e))
+		}
+		if d.Decider != nil {
+			s := traceStep(in.Ruleset, *d.Decider)
+			p.Decider = &s
+		}
+		if n := len(res.Packets); n > 0 && sameTrace(res.Packets[n-1], p) {
+			res.Packets[n-1].Count++
+			continue
+		}
+		res.Packets = append(res.Packets, p)
+	}
+	return res, nil
 }
 
-func printReachTrace(streams *term.IO, tr *reachTraceResult) {}
+// sameTrace says whether two traced packets are of one connection and
+// took the same way.
+func sameTrace(a, b tracePacket) bool {
+	if a.From != b.From || a.To != b.To || a.Verdict != b.Verdict || len(a.Rules) != len(b.Rules) {
+		return false
+	}
+	for i := range a.Rules {
+		if a.Rules[i].Table != b.Rules[i].Table || a.Rules[i].Chain != b.Rules[i].Chain || a.Rules[i].Handle != b.Rules[i].Handle || a.Rules[i].Action != b.Rules[i].Action {
+			return false
+		}
+	}
+	return true
+}
+
+// attempt makes one client attempt to dst and says what became of it.
+func attempt(opts reachOptions, dst netip.AddrPort) string {
+	network := "tcp"
+	if opts.Proto == reach.UDP {
+		network = "udp"
+	}
+	c, err := dialIn(opts.NetNS, network, dst.String(), opts.Timeout)
+	switch {
+	case err == nil && network == "udp":
+		c.Write([]byte{0})
+		c.Close()
+		return "sent (UDP says nothing back unless the port is closed)"
+	case err == nil:
+		c.Close()
+		return "connected"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused (nothing listens, or a reject rule)"
+	case errors.Is(err, os.ErrDeadlineExceeded) || strings.Contains(err.Error(), "timeout"):
+		return fmt.Sprintf("timed out after %s (a drop rule, or no route)", opts.Timeout)
+	}
+	return "failed: " + err.Error()
+}
+
+// traceStep names a trace event as a step, with the rule's comment and
+// owner from the ruleset read before.
+func traceStep(rs *firewall.Ruleset, e firewall.TraceEvent) firewall.Step {
+	s := firewall.Step{Family: e.Family, Table: e.Table, Chain: e.Chain, Handle: e.Handle, Action: e.Verdict, Source: firewall.NFTables}
+	if e.Type == "policy" {
+		s.Action = "policy " + e.Verdict
+	}
+	if rs == nil || e.Handle == 0 {
+		return s
+	}
+	for _, t := range rs.Tables {
+		if t.Family != e.Family || t.Name != e.Table || t.Source != firewall.NFTables {
+			continue
+		}
+		for _, c := range t.Chains {
+			if c.Name != e.Chain {
+				continue
+			}
+			for _, r := range c.Rules {
+				if r.Handle == e.Handle {
+					s.Rule, s.Comment, s.Owner, s.Position = r, r.Comment, r.Owner, r.Position
+				}
+			}
+		}
+	}
+	return s
+}
+
+func printReachTrace(streams *term.IO, tr *reachTraceResult) {
+	w, st := streams.Out, streams.Style()
+	fmt.Fprintf(w, "\n%s\n", st.Bold("Trace (the kernel's own walk)"))
+	if tr.Attempt != "" {
+		fmt.Fprintf(w, "  %s: %s\n", tr.Attempt, tr.Outcome)
+	}
+	if tr.Note != "" {
+		fmt.Fprintf(w, "  %s\n", tr.Note)
+	}
+	if len(tr.Packets) == 0 {
+		fmt.Fprintln(w, "  no packet to the port was traced.")
+	}
+	for _, p := range tr.Packets {
+		fmt.Fprintf(w, "  packet %s → %s", p.From, p.To)
+		if p.IIF != "" {
+			fmt.Fprintf(w, " in %s", p.IIF)
+		}
+		fmt.Fprintf(w, ": %s", p.Verdict)
+		if p.Decider != nil {
+			fmt.Fprintf(w, " by %s", reach.StepString(*p.Decider))
+		}
+		if p.Count > 1 {
+			fmt.Fprintf(w, " (%d packets: the client sent it again)", p.Count)
+		}
+		fmt.Fprintln(w)
+		for _, s := range p.Rules {
+			fmt.Fprintf(w, "    %s %s\n", st.Dim(s.Action+":"), reach.StepString(s))
+		}
+	}
+}
