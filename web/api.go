@@ -1,17 +1,21 @@
 package web
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/portctl/portctl/audit"
 	"github.com/portctl/portctl/ephemeral"
+	"github.com/portctl/portctl/firewall"
 	"github.com/portctl/portctl/port"
 	"github.com/portctl/portctl/registry"
 )
@@ -260,4 +264,109 @@ func (s *Server) checkCSRF(r *http.Request) error {
 		return errors.New("want Content-Type: application/json")
 	}
 	return nil
+}
+
+// portReach is one listening port's entry of /api/v1/reach and
+// /api/v1/firewall.
+type portReach struct {
+	Protocol string `json:"protocol"`
+	Port     uint16 `json:"port"`
+	// Process names the listeners' first holder, Service the port's
+	// service.
+	Process       string            `json:"process,omitempty"`
+	Service       string            `json:"service,omitempty"`
+	ReachableFrom string            `json:"reachable_from"`
+	From          []audit.Admission `json:"from"`
+}
+
+// reachAnswer is the body of /api/v1/reach: who may reach each listening
+// port, per source class.
+type reachAnswer struct {
+	Time time.Time `json:"time"`
+	// Readable is false when the ruleset could not be read (Error says
+	// why); every port's reach is then unknown.
+	Readable bool        `json:"readable"`
+	Error    string      `json:"error,omitempty"`
+	Ports    []portReach `json:"ports"`
+}
+
+func (st *state) reachAnswer() reachAnswer {
+	ans := reachAnswer{Time: st.time, Ports: []portReach{}}
+	switch {
+	case st.fw == nil:
+		ans.Error = "this dashboard's source reads no firewall"
+		return ans
+	case st.fw.read == nil:
+		ans.Error = st.fw.err
+		return ans
+	}
+	ans.Readable = true
+	for _, pr := range st.fw.reach.Ports {
+		p := portReach{Protocol: pr.Proto.String(), Port: pr.Port, ReachableFrom: pr.Summary(), From: pr.From}
+		for _, r := range st.rows {
+			if r.listening && r.Port == pr.Port && strings.EqualFold(r.Proto, p.Protocol) {
+				p.Process, p.Service = r.Process, r.Service
+				break
+			}
+		}
+		ans.Ports = append(ans.Ports, p)
+	}
+	return ans
+}
+
+func (s *Server) apiReach(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.current(r.Context()).reachAnswer())
+}
+
+// ruleCount is how many rules one owner has in one table.
+type ruleCount struct {
+	Family string `json:"family"`
+	Table  string `json:"table"`
+	Source string `json:"source"` // nftables or iptables-legacy
+	Owner  string `json:"owner"`
+	Rules  int    `json:"rules"`
+}
+
+// firewallAnswer is the body of /api/v1/firewall: the ruleset by table
+// and owner, who may reach each listening port and by which rules, and
+// the blocks of portctl's own table.
+type firewallAnswer struct {
+	reachAnswer
+	Rules      []ruleCount          `json:"rules"`
+	TotalRules int                  `json:"total_rules"`
+	Blocks     []firewall.PortBlock `json:"blocks"`
+	// Incomplete names the parts of the ruleset that could not be read.
+	Incomplete []string `json:"incomplete,omitempty"`
+}
+
+// ruleCounts counts the rules of rs by family, table and owner.
+func ruleCounts(rs *firewall.Ruleset) ([]ruleCount, int) {
+	out, total := []ruleCount{}, 0
+	for _, t := range rs.Tables {
+		at := len(out)
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				owner := cmp.Or(r.Owner.Name, firewall.OwnerHand)
+				i := slices.IndexFunc(out[at:], func(rc ruleCount) bool { return rc.Owner == owner })
+				if i < 0 {
+					out = append(out, ruleCount{Family: firewall.FamilyName(t.Family), Table: t.Name, Source: string(t.Source), Owner: owner})
+					i = len(out) - at - 1
+				}
+				out[at+i].Rules++
+				total++
+			}
+		}
+	}
+	return out, total
+}
+
+func (s *Server) apiFirewall(w http.ResponseWriter, r *http.Request) {
+	st := s.current(r.Context())
+	ans := firewallAnswer{reachAnswer: st.reachAnswer(), Rules: []ruleCount{}, Blocks: []firewall.PortBlock{}}
+	if st.fw != nil && st.fw.read != nil {
+		ans.Rules, ans.TotalRules = ruleCounts(st.fw.read.Ruleset)
+		ans.Blocks = orEmpty(st.fw.read.Blocks)
+		ans.Incomplete = st.fw.read.Ruleset.Incomplete
+	}
+	writeJSON(w, http.StatusOK, ans)
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/portctl/portctl/audit"
+	"github.com/portctl/portctl/firewall"
 	"github.com/portctl/portctl/internal/testnet"
 )
 
@@ -186,6 +188,9 @@ func TestIntegrationBrowser(t *testing.T) {
 	if cell.PID != strconv.Itoa(pid) {
 		t.Errorf("the row's PID = %q; want %d", cell.PID, pid)
 	}
+	// The reach column: this namespace has no ruleset and no default
+	// route, so the LAN (its veth's /30) reaches 0.0.0.0:6379.
+	waitJS(t, ctx, "the listener's reach", row+`.querySelector('td[data-label="Reach"]').textContent === 'LAN'`)
 	screenshot(t, ctx, "2-live-listener")
 
 	// Filters: text, then protocol.
@@ -247,4 +252,47 @@ func TestIntegrationBrowser(t *testing.T) {
 	evalJS[chromedp.Void](t, ctx, `(() => { const f = document.querySelector('#filter-text'); f.value = ''; f.dispatchEvent(new Event('input')); })()`)
 	waitJS(t, ctx, "the closed listener's row to go", `!`+row+` && document.querySelectorAll('#sockets tbody tr').length > 0`)
 	screenshot(t, ctx, "9-closed")
+}
+
+// TestIntegrationBrowserFirewall serves a namespace (as serve --netns
+// does) whose input chain drops by default and lets 445/tcp in from
+// anywhere, with a block of portctl's own table: the socket table's reach
+// column says who may reach each listener, and the firewall page names
+// the rules, their owners and the block.
+func TestIntegrationBrowserFirewall(t *testing.T) {
+	n := testnet.NewNamespace(t)
+	ns := "/run/netns/" + n.Name
+	testnet.Run(t, "ip", "-n", n.Name, "route", "add", "default", "via", n.Host.String())
+	n.Nft(t, `add chain inet t in { type filter hook input priority 0 ; policy drop ; }`)
+	n.Nft(t, `add rule inet t in iif lo accept`)
+	n.Nft(t, `add rule inet t in tcp dport 445 accept comment "smb-for-all"`)
+	testnet.ListenIn(t, n.Name, netip.MustParseAddrPort("0.0.0.0:445"))
+	testnet.ListenIn(t, n.Name, netip.MustParseAddrPort("127.0.0.1:8080"))
+	if err := firewall.Block(context.Background(), firewall.Options{NetNS: ns}, firewall.PortBlock{Proto: "tcp", Ports: [2]uint16{9999, 9999}}); err != nil {
+		t.Fatalf("fw block 9999 in %s: %v", n.Name, err)
+	}
+	_, base := serveMachine(t, Options{Source: Machine{NetNS: ns, StatsDir: t.TempDir()}, Interval: 200 * time.Millisecond})
+	ctx := browser(t)
+	do(t, ctx, chromedp.Navigate(base+"/"))
+	reach := func(port string) string {
+		return `document.querySelector('#sockets tbody tr[data-port="` + port + `"] td[data-label="Reach"]')`
+	}
+	waitJS(t, ctx, "445 reachable from the internet", reach("445")+`?.textContent === 'internet'`)
+	waitJS(t, ctx, "8080 from loopback only", reach("8080")+`?.textContent === 'loopback only'`)
+	screenshot(t, ctx, "10-reach-column")
+
+	do(t, ctx, chromedp.Navigate(base+"/#/firewall"))
+	const smb = `document.querySelector('#fw-ports tr[data-port="445"]')`
+	waitJS(t, ctx, "the firewall page's row for 445", smb)
+	page := evalJS[string](t, ctx, `document.querySelector('#view-firewall').textContent`)
+	for _, want := range []string{"inet t in handle", "smb-for-all", "written by hand", "let in", "inet portctl", "9999", "until unblocked"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the firewall page lacks %q:\n%s", want, page)
+		}
+	}
+	internet := evalJS[string](t, ctx, smb+`.querySelector('td[data-class="internet"]').textContent`)
+	if !strings.Contains(internet, "let in") || !strings.Contains(internet, "smb-for-all") {
+		t.Errorf("445 from the internet: %q; want let in, by the rule commented smb-for-all", internet)
+	}
+	screenshot(t, ctx, "11-firewall")
 }

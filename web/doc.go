@@ -6,7 +6,10 @@
 // A Server samples its Source while Run runs: the socket table with the
 // processes holding each socket, the audit findings over it, the ephemeral
 // port usage (kept as a history for the chart) and the counters of running
-// forwarders; every Options.Interval while someone looks, every
+// forwarders, and, from a FirewallSource (Machine is one; reading needs
+// root or CAP_NET_ADMIN), the ruleset with who may reach each listening
+// port from the internet, the LAN and loopback (audit.Reachability, which
+// asks package reach); every Options.Interval while someone looks, every
 // Options.IdleInterval otherwise. Pages follow the table live over
 // server-sent events (/api/v1/events): a snapshot, then what was added and
 // removed at each sample. /metrics does not use the samples: each scrape

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portctl/portctl/ephemeral"
+	"github.com/portctl/portctl/firewall"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
 )
@@ -45,6 +46,14 @@ var (
 		"Time this scrape took to walk the socket table.", nil, nil)
 	descScrapeOK = prometheus.NewDesc("portctl_scrape_success",
 		"1 when the socket table could be read in this scrape, 0 when not.", nil, nil)
+	descFwRules = prometheus.NewDesc("portctl_firewall_rules",
+		"Rules of the packet filter (nftables and legacy iptables) by table and by who wrote them: ufw, firewalld, docker, kube-proxy, portctl or hand; as of the dashboard's latest sample.",
+		[]string{"family", "table", "owner"}, nil)
+	descFwRead = prometheus.NewDesc("portctl_firewall_read_success",
+		"1 when the latest sample could read the ruleset, 0 when not (reading it needs root or CAP_NET_ADMIN).", nil, nil)
+	descReachable = prometheus.NewDesc("portctl_reachable_ports",
+		"Listening ports (by protocol) that the socket's bind address, the routes and the firewall let new connections reach from a source class: internet, lan or loopback; as of the latest sample.",
+		[]string{"source"}, nil)
 	descBuild = prometheus.NewDesc("portctl_build_info",
 		"Always 1; the version label says which portctl serves these metrics.", []string{"version"}, nil)
 
@@ -67,7 +76,7 @@ type collector struct{ s *Server }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSockets, descListening, descEphRange, descEphInUse, descEphDest, descEphRatio,
-		descFindings, descScrapeDur, descScrapeOK, descBuild, descFwdConns, descFwdActive, descFwdBytes, descFwdRefused,
+		descFindings, descFwRules, descFwRead, descReachable, descScrapeDur, descScrapeOK, descBuild, descFwdConns, descFwdActive, descFwdBytes, descFwdRefused,
 		descFwdErrors, descFwdBackend} {
 		ch <- d
 	}
@@ -171,6 +180,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, sev := range registry.Severities {
 			gauge(descFindings, float64(counts[sev]), sev.String())
 		}
+		if fw := st.fw; fw != nil {
+			collectFirewall(fw, gauge)
+		}
 	}
 	for _, p := range s.src.Forwarders(ctx) {
 		pid := strconv.Itoa(p.PID)
@@ -202,4 +214,38 @@ func scopeOf(ap netip.AddrPort) string {
 		return "loopback"
 	}
 	return "specific"
+}
+
+// collectFirewall exports the sample's firewall: its rules by owner, and
+// the listening ports each source class reaches (every class is
+// exported, so a query sees 0 rather than no series).
+func collectFirewall(fw *fwState, gauge func(*prometheus.Desc, float64, ...string)) {
+	if fw.read == nil {
+		gauge(descFwRead, 0)
+		return
+	}
+	gauge(descFwRead, 1)
+	counts := map[[3]string]int{}
+	rcs, _ := ruleCounts(fw.read.Ruleset)
+	for _, rc := range rcs {
+		table := rc.Table
+		if rc.Source == string(firewall.Legacy) {
+			table += " (legacy)"
+		}
+		counts[[3]string{rc.Family, table, rc.Owner}] += rc.Rules
+	}
+	for k, n := range counts {
+		gauge(descFwRules, float64(n), k[0], k[1], k[2])
+	}
+	for _, c := range firewall.Classes {
+		n := 0
+		for _, pr := range fw.reach.Ports {
+			for _, a := range pr.From {
+				if a.From == c && a.Verdict == firewall.Accept {
+					n++
+				}
+			}
+		}
+		gauge(descReachable, float64(n), string(c))
+	}
 }

@@ -62,6 +62,8 @@ func TestIntegrationMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// A ruleset of this test's own namespace (Isolated's): 6379 dropped.
+	nft(t, "add table inet m", "add chain inet m in { type filter hook input priority 0 ; }", "add rule inet m in tcp dport 6379 drop")
 	s, _ := serveMachine(t, Options{Version: "test"})
 	body := scrapeBody(t, s)
 	for _, tt := range []struct {
@@ -69,6 +71,11 @@ func TestIntegrationMetrics(t *testing.T) {
 		labels []string
 		want   float64
 	}{
+		{"portctl_firewall_rules", []string{`family="inet"`, `table="m"`, `owner="hand"`}, 1},
+		{"portctl_firewall_read_success", nil, 1},
+		// The dashboard's own listener is on 127.0.0.1; 6379 is dropped.
+		{"portctl_reachable_ports", []string{`source="lan"`}, 0},
+		{"portctl_reachable_ports", []string{`source="loopback"`}, 1},
 		{"portctl_listening_sockets", []string{`protocol="tcp"`, `port="6379"`, `scope="any"`}, 1},
 		{"portctl_sockets", []string{`protocol="tcp"`, `state="listen"`}, 2}, // and the dashboard's own
 		{"portctl_sockets", []string{`protocol="tcp"`, `state="established"`}, 2},
@@ -155,6 +162,7 @@ func TestIntegrationPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	nft(t, "add table inet m", "add chain inet m in { type filter hook input priority 0 ; }", "add rule inet m in tcp dport 6379 accept")
 	_, base := serveMachine(t, Options{Token: token, Version: "test"})
 	target := strings.TrimPrefix(base, "http://")
 
@@ -214,6 +222,10 @@ scrape_configs:
 		`portctl_audit_findings{severity="high"}`,
 		`portctl_ephemeral_ports > 0`,
 		`portctl_scrape_duration_seconds`,
+		`portctl_firewall_rules{family="inet",table="m",owner="hand"} == 1`,
+		`portctl_reachable_ports{source="lan"} >= 1`, // 6379, let in; no default route, so no internet
+		`portctl_reachable_ports{source="internet"} == 0`,
+		`portctl_reachable_ports{source="loopback"} >= 2`,
 	}
 	for _, q := range queries {
 		for len(query(q)) == 0 {
@@ -225,4 +237,16 @@ scrape_configs:
 	}
 	res := query(`count({__name__=~"portctl_.+"})`)
 	t.Logf("Prometheus holds the portctl_ series: %v", res)
+}
+
+// nft runs nft commands in this test's namespace: the tests that call it
+// run inside Isolated's namespace, never in the host's.
+func nft(t *testing.T, cmds ...string) {
+	t.Helper()
+	if os.Getenv("PORTCTL_TEST_ISOLATED") == "" {
+		t.Fatal("nft outside an Isolated test's namespace")
+	}
+	for _, c := range cmds {
+		testnet.Run(t, "nft", strings.Fields(c)...)
+	}
 }

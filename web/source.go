@@ -2,8 +2,10 @@ package web
 
 import (
 	"context"
+	"os"
 
 	"github.com/portctl/portctl/containers"
+	"github.com/portctl/portctl/firewall"
 	"github.com/portctl/portctl/forward"
 	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/sockets"
@@ -73,4 +75,50 @@ func (m Machine) Forwarders(ctx context.Context) []forward.Process {
 		dir = forward.StatsDir()
 	}
 	return forward.CollectStats(ctx, dir)
+}
+
+// FirewallSource is a Source that can also read the packet filter: the
+// dashboard then shows who may reach each listening port, and a firewall
+// page. Machine is one.
+type FirewallSource interface {
+	Firewall(ctx context.Context) (*FirewallRead, error)
+}
+
+// FirewallRead is what a FirewallSource read: the ruleset with its rules'
+// owners named, what the evaluator needs of the host, and the blocks of
+// portctl's own table.
+type FirewallRead struct {
+	Ruleset *firewall.Ruleset
+	Host    *firewall.Host
+	Blocks  []firewall.PortBlock
+}
+
+// ufwRulesFiles are where ufw keeps the rules it was given, which name
+// the ufw rule behind each rule of its user chains.
+var ufwRulesFiles = []string{"/etc/ufw/user.rules", "/etc/ufw/user6.rules"}
+
+// Firewall reads the ruleset of the machine (or of NetNS), the host's
+// interfaces, routes and sysctls, and portctl's blocks, and names the
+// owner of every rule. Reading the ruleset needs root or CAP_NET_ADMIN
+// (firewall.ErrPermission).
+func (m Machine) Firewall(ctx context.Context) (*FirewallRead, error) {
+	opts := firewall.Options{NetNS: m.NetNS}
+	rs, err := firewall.Read(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	h, err := firewall.ReadHost(opts)
+	if err != nil {
+		return nil, err
+	}
+	var hints firewall.OwnerHints
+	for _, f := range ufwRulesFiles {
+		if b, err := os.ReadFile(f); err == nil {
+			hints.UFW = append(hints.UFW, firewall.ParseUFWRules(string(b))...)
+			hints.UFWRead = true
+		}
+	}
+	firewall.Attribute(rs, hints)
+	blocks, _ := firewall.Blocks(ctx, opts) // no table of portctl's: no blocks
+	return &FirewallRead{Ruleset: rs, Host: h, Blocks: blocks}, nil
 }

@@ -41,6 +41,10 @@ type Row struct {
 	Holders   int      `json:"holders"`
 	RecvQ     uint32   `json:"recv_q"`
 	SendQ     uint32   `json:"send_q"`
+	// Reach says, for a listener, who the firewall lets reach it:
+	// internet, lan, loopback, nobody, or unknown (also when the ruleset
+	// cannot be read).
+	Reach     string `json:"reach,omitempty"`
 	listening bool
 }
 
@@ -67,7 +71,15 @@ type state struct {
 	eph        ephemeral.Report
 	history    []EphemeralPoint
 	forwarders []forward.Process
+	fw         *fwState // nil when the Source reads no firewall
 	err        string
+}
+
+// fwState is what the firewall did at one sample.
+type fwState struct {
+	err   string // why the ruleset could not be read
+	read  *FirewallRead
+	reach *audit.Firewall // per listening port; nil when not read
 }
 
 // Run samples the Source until ctx ends: every Interval while a page
@@ -145,12 +157,25 @@ func (s *Server) sampleLocked(ctx context.Context) {
 	} else {
 		socks = tab.Sockets
 	}
-	next.rows, next.total = s.rows(socks, host.Ephemeral)
+	if fs, ok := s.src.(FirewallSource); ok {
+		next.fw = &fwState{}
+		if rd, err := fs.Firewall(ctx); err != nil {
+			next.fw.err = err.Error()
+		} else {
+			next.fw.read = rd
+			next.fw.reach = audit.Reachability(rd.Ruleset, rd.Host, socks)
+		}
+	}
+	next.rows, next.total = s.rows(socks, host.Ephemeral, next.fw)
 	next.ids = make(map[string]struct{}, len(next.rows))
 	for _, r := range next.rows {
 		next.ids[r.ID] = struct{}{}
 	}
-	next.audit = audit.Check(audit.Input{Sockets: socks, Host: host, OS: runtime.GOOS}, s.opts.Policy)
+	in := audit.Input{Sockets: socks, Host: host, OS: runtime.GOOS}
+	if next.fw != nil {
+		in.Firewall = next.fw.reach
+	}
+	next.audit = audit.Check(in, s.opts.Policy)
 	next.eph = ephemeral.Usage(host, socks, 80, 10)
 	next.forwarders = s.src.Forwarders(ctx)
 
@@ -220,7 +245,7 @@ func (s *Server) current(ctx context.Context) *state {
 
 // rows turns the table into rows: listeners and bound sockets first, at
 // most MaxRows of them.
-func (s *Server) rows(socks []sockets.Socket, eph registry.Range) ([]Row, int) {
+func (s *Server) rows(socks []sockets.Socket, eph registry.Range, fw *fwState) ([]Row, int) {
 	rows := make([]Row, 0, min(len(socks), s.opts.MaxRows))
 	order := make([]int, len(socks))
 	for i := range order {
@@ -238,7 +263,17 @@ func (s *Server) rows(socks []sockets.Socket, eph registry.Range) ([]Row, int) {
 			x.Local.Addr().Compare(y.Local.Addr()), x.Remote.Compare(y.Remote))
 	})
 	for _, i := range order[:min(len(order), s.opts.MaxRows)] {
-		rows = append(rows, s.row(&socks[i], eph))
+		r := s.row(&socks[i], eph)
+		if fw != nil && r.listening {
+			r.Reach = audit.FromUnknown
+			if pr := fw.reach.Port(socks[i].Proto, r.Port); pr != nil {
+				r.Reach = pr.Summary()
+			}
+			// A change of reach is a new row for the pages that follow the
+			// table.
+			r.ID += " " + r.Reach
+		}
+		rows = append(rows, r)
 	}
 	return rows, len(socks)
 }

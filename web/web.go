@@ -147,6 +147,8 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /api/v1/ephemeral", s.apiEphemeral)
 	mux.HandleFunc("GET /api/v1/forwarders", s.apiForwarders)
 	mux.HandleFunc("GET /api/v1/events", s.apiEvents)
+	mux.HandleFunc("GET /api/v1/reach", s.apiReach)
+	mux.HandleFunc("GET /api/v1/firewall", s.apiFirewall)
 	mux.HandleFunc("POST /api/v1/ports/{port}/kill", s.apiKill)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path+" (see the README's list under /api/v1/)")

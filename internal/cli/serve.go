@@ -47,9 +47,13 @@ func newServeCmd(streams *term.IO, runF func(context.Context, serveOptions) erro
 		Use:   "serve",
 		Short: "A live web dashboard, a JSON API and Prometheus metrics",
 		Long: `Serve a web dashboard of this machine's ports: the live socket table (new and
-closed sockets appear as they happen), a page per port, the audit findings,
+closed sockets appear as they happen) with who may reach each listener
+(internet, LAN, loopback only, nobody: the firewall, the routes and the bind
+address together), a page per port, the audit findings, a firewall page
+(the rules deciding each port, their owners, portctl's own blocks),
 ephemeral port usage over time and the counters of running forwarders. The
 same data is at /api/v1/ as JSON, and as Prometheus metrics at /metrics.
+Reading the firewall needs root or CAP_NET_ADMIN; without, reach is unknown.
 
 It listens on 127.0.0.1 by default. Any other address needs --token (or
 --token-file): every request must then carry it, as "Authorization: Bearer

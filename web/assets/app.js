@@ -148,10 +148,22 @@ function renderSockets() {
         el('strong', { class: 'pname' }, r.process || ''), r.holders > 1 ? ' +' + (r.holders - 1) : '',
         r.cmdline && r.cmdline.length ? el('div', { class: 'cmd mono' }, r.cmdline.join(' ')) : null),
       el('td', { 'data-label': 'User' }, r.user || (r.pid ? String(r.uid) : '')),
-      el('td', { 'data-label': 'Where' }, where)));
+      el('td', { 'data-label': 'Where' }, where),
+      reachCell(r.reach)));
   }
   fill(tbody, out);
   $('#count').textContent = out.length + ' shown';
+}
+
+// reachWords spells who may reach a listener; the word carries the
+// meaning, the colour only repeats it.
+const reachWords = {
+  internet: 'internet', lan: 'LAN', loopback: 'loopback only', nobody: 'nobody', unknown: 'unknown',
+};
+
+function reachCell(reach) {
+  return el('td', { 'data-label': 'Reach', class: reach ? 'reach reach-' + reach : 'reach', 'data-reach': reach || '' },
+    reach ? (reachWords[reach] || reach) : '');
 }
 
 // ---- a port's page ---------------------------------------------------------
@@ -331,6 +343,52 @@ async function showForward() {
       : el('p', { class: 'muted' }, 'No portctl forward runs on this machine.'));
 }
 
+// ---- firewall ----------------------------------------------------------------
+
+async function showFirewall() {
+  const v = $('#view-firewall');
+  let fw;
+  try { fw = await api('/api/v1/firewall'); } catch (e) {
+    fill(v, el('p', { class: 'sev-high' }, e.message));
+    return;
+  }
+  if (!fw.readable) {
+    fill(v, el('h2', {}, 'Firewall'), el('p', { class: 'muted', id: 'fw-error' }, 'The ruleset could not be read: ' + (fw.error || 'unknown error')));
+    return;
+  }
+  const classes = ['internet', 'lan', 'loopback'];
+  const admission = (a) => {
+    if (!a) return el('td', {}, '');
+    const word = a.verdict === 'accept' ? 'let in' + (a.partial ? ' (part)' : '') : (a.verdict === 'unknown' ? 'unknown' : 'kept out');
+    const by = a.layer === 'firewall' ? (a.decided_by || 'no rule') : a.layer + (a.depends_on && a.depends_on.length ? ': ' + a.depends_on.join('; ') : '');
+    return el('td', { class: 'adm adm-' + a.verdict, 'data-class': a.class },
+      el('strong', {}, word), el('div', { class: 'mono muted' }, by),
+      a.bypasses ? el('div', { class: 'sev-high' }, 'goes around ' + a.bypasses.table + ' ' + a.bypasses.chain + ' (' + a.bypasses.owner.name + ')') : null,
+      a.nat ? el('div', { class: 'mono muted' }, 'NAT → ' + a.nat.to) : null);
+  };
+  const ports = fw.ports.map((p) => {
+    const by = Object.fromEntries(p.from.map((a) => [a.class, a]));
+    return el('tr', { 'data-port': p.port, 'data-proto': p.protocol },
+      el('td', { class: 'mono' }, p.protocol + '/' + p.port),
+      el('td', {}, el('strong', { class: 'pname' }, p.process || ''), p.service ? el('div', { class: 'muted' }, p.service) : null),
+      reachCell(p.reachable_from),
+      classes.map((c) => admission(by[c])));
+  });
+  const rules = fw.rules.map((r) => [mono(r.family + ' ' + r.table + (r.source === 'iptables-legacy' ? ' (legacy)' : '')), r.owner === 'hand' ? 'written by hand' : r.owner, String(r.rules)]);
+  const blocks = fw.blocks.map((b) => [mono(b.proto || 'tcp/udp'), mono(b.ports[0] === b.ports[1] ? String(b.ports[0]) : b.ports[0] + '-' + b.ports[1]),
+    mono(b.from || 'anywhere'), b.expires ? Math.round(b.expires / 1e9) + ' s left' : 'until unblocked']);
+  fill(v, el('h2', {}, 'Firewall'),
+    el('div', { class: 'card' }, el('h3', {}, 'Who may reach each listening port'),
+      ports.length ? el('table', { id: 'fw-ports' },
+        el('thead', {}, el('tr', {}, ['Port', 'Process', 'Reach', 'From the internet', 'From the LAN', 'From loopback'].map((h) => el('th', {}, h)))),
+        el('tbody', {}, ports)) : el('p', { class: 'muted' }, 'Nothing listens.')),
+    el('div', { class: 'card' }, el('h3', {}, 'Rules by table and owner (' + fw.total_rules + ')'),
+      rules.length ? table({ id: 'fw-rules' }, ['Table', 'Owner', 'Rules'], rules) : el('p', { class: 'muted' }, 'The ruleset is empty.')),
+    el('div', { class: 'card' }, el('h3', {}, 'Blocked by portctl (table inet portctl)'),
+      blocks.length ? table({ id: 'fw-blocks' }, ['Protocol', 'Ports', 'From', 'Lasts'], blocks) : el('p', { class: 'muted' }, 'portctl blocks nothing (portctl fw block PORT).')),
+    (fw.incomplete || []).length ? el('p', { class: 'sev-medium' }, 'Not read: ' + fw.incomplete.join('; ')) : null);
+}
+
 // ---- routing ---------------------------------------------------------------
 
 let refreshTimer = null;
@@ -343,12 +401,13 @@ function route() {
   else if (hash === '#/audit') view = 'audit';
   else if (hash === '#/ephemeral') view = 'ephemeral';
   else if (hash === '#/forward') view = 'forward';
+  else if (hash === '#/firewall') view = 'firewall';
   app.view = view;
   for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== 'view-' + view;
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.view === view);
   clearInterval(refreshTimer);
   const every = Math.max(1000, (app.session && app.session.interval_ms) || 2000);
-  const refresh = { port: () => showPort(arg), audit: showAudit, ephemeral: showEphemeral, forward: showForward }[view];
+  const refresh = { port: () => showPort(arg), audit: showAudit, ephemeral: showEphemeral, forward: showForward, firewall: showFirewall }[view];
   if (refresh) {
     refresh();
     if (view !== 'port') refreshTimer = setInterval(refresh, every);
