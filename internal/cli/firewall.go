@@ -383,7 +383,13 @@ func runFwBlock(ctx context.Context, streams *term.IO, opts fwBlockOptions, unbl
 	if opts.Block.For > 0 {
 		until = fmt.Sprintf("for %s (the kernel lifts it by itself)", opts.Block.For)
 	}
-	fmt.Fprintf(streams.Out, "%s %s in table inet %s, %s.\n", st.Red("Blocked"), opts.Block, firewall.OwnTable, until)
+	b := opts.Block
+	b.For = 0
+	proto := ""
+	if b.Proto == "" {
+		proto = " (tcp and udp)"
+	}
+	fmt.Fprintf(streams.Out, "%s %s%s in table inet %s, %s.\n", st.Red("Blocked"), b, proto, firewall.OwnTable, until)
 	return nil
 }
 
