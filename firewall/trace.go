@@ -87,6 +87,21 @@ func (e TraceEvent) String() string {
 	return s
 }
 
+// Action is what the event did in the words of Step.Action, so that a
+// trace and an evaluation compare directly: "policy drop", "accept",
+// "jump X", "return" (a return rule, or the end of a regular chain),
+// "continue". The kernel cannot tell a reject from a drop: both are
+// "drop" here.
+func (e TraceEvent) Action() string {
+	switch e.Type {
+	case "policy":
+		return "policy " + e.Verdict
+	case "return":
+		return "return"
+	}
+	return e.Verdict
+}
+
 // The attributes of an NFT_MSG_TRACE message and the values they take,
 // from the kernel's include/uapi/linux/netfilter/nf_tables.h and
 // netfilter.h.

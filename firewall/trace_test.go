@@ -113,6 +113,22 @@ func TestDecodeTrace(t *testing.T) {
 	}
 }
 
+func TestTraceEventAction(t *testing.T) {
+	for _, tc := range []struct {
+		e    TraceEvent
+		want string
+	}{
+		{TraceEvent{Type: "policy", Verdict: "drop"}, "policy drop"},
+		{TraceEvent{Type: "return", Verdict: "continue"}, "return"},
+		{TraceEvent{Type: "rule", Verdict: "jump x", Handle: 3}, "jump x"},
+		{TraceEvent{Type: "rule", Verdict: "continue", Handle: 3}, "continue"},
+	} {
+		if got := tc.e.Action(); got != tc.want {
+			t.Errorf("%+v.Action() = %q; want %q", tc.e, got, tc.want)
+		}
+	}
+}
+
 func TestDecodeTraceBad(t *testing.T) {
 	ok := traceSeeds()["accept"]
 	for name, b := range map[string][]byte{
