@@ -162,7 +162,7 @@ func closeFix(res Result, want FixRequest) []string {
 	switch o.Name {
 	case OwnerUFW:
 		if r, ok := ParseUFWTuple(o.Detail); ok && d.Rule != nil && (r.Action == "allow" || r.Action == "limit") {
-			del := "ufw delete " + r.Spec()
+			del := r.Delete()
 			deny := "ufw insert 1 deny " + ufwFromTo(want, "")
 			if want.From.IsValid() && !anyAddr(want.From.String()) {
 				out = append(out, deny, del)
@@ -221,9 +221,9 @@ func ufwOpen(res Result, d Step, o Owner, want FixRequest) []string {
 	ins := "ufw insert 1 allow " + ufwFromTo(want, "")
 	exact := r.DPort == strconv.Itoa(int(want.Port)) && anyAddr(r.Src) && anyAddr(r.Dst) && r.SPort == "any" && r.IfaceIn == ""
 	if exact && anySrc {
-		return []string{"ufw delete " + r.Spec() + " && " + allow, ins}
+		return []string{r.Delete() + " && " + allow, ins}
 	}
-	return []string{ins, "ufw delete " + r.Spec() + " && " + allow}
+	return []string{ins, r.Delete() + " && " + allow}
 }
 
 // firewalldZone is the zone (or "policy NAME") the decider belongs to, or

@@ -618,6 +618,16 @@ func (r UFWRule) Spec() string {
 	return strings.Join(b, " ")
 }
 
+// Delete is the ufw command that deletes the rule: "ufw delete deny
+// 6379", "ufw route delete allow in on eth0 …" for a routed rule.
+func (r UFWRule) Delete() string {
+	spec := r.Spec()
+	if rest, ok := strings.CutPrefix(spec, "route "); ok {
+		return "ufw route delete " + rest
+	}
+	return "ufw delete " + spec
+}
+
 func anyAddr(s string) bool { return s == "0.0.0.0/0" || s == "::/0" || s == "any" || s == "" }
 
 func quoteSpec(s string) string {
@@ -643,6 +653,9 @@ type facts struct {
 	natTo           netip.AddrPort
 	// other counts the matches not taken apart here.
 	other int
+	// ipv is the IP version of the rule's addresses (4, 6), 0 when its
+	// table is of both and it matches neither alone.
+	ipv int
 }
 
 // plain says the rule matches nothing more than facts can tell.
@@ -666,6 +679,14 @@ func factsOf(r *Rule) facts {
 		return parseXtArgs(r.Text).facts()
 	}
 	var f facts
+	if r.Chain != nil && r.Chain.Table != nil {
+		switch r.Chain.Table.Family {
+		case nftables.TableFamilyIPv4:
+			f.ipv = 4
+		case nftables.TableFamilyIPv6:
+			f.ipv = 6
+		}
+	}
 	regs := map[uint32]*regSource{}
 	for _, e := range r.Exprs {
 		switch e := e.(type) {
@@ -821,32 +842,53 @@ func (f *facts) cmp(s *regSource, op expr.CmpOp, data []byte) {
 		}
 	case s.payload == nil && s.meta == expr.MetaKeyL4PROTO && len(data) == 1 && !neg:
 		f.proto = data[0]
-	case s.payload == nil && s.meta == expr.MetaKeyNFPROTO:
-		// The family of an inet table's rule says nothing of its owner.
+	case s.payload == nil && s.meta == expr.MetaKeyNFPROTO && len(data) == 1 && !neg:
+		// An inet table's rule matching one family: its addresses are
+		// that family's.
+		switch data[0] {
+		case 2:
+			f.ipv = 4
+		case 10:
+			f.ipv = 6
+		}
 	case s.payload != nil && isDport(s) && len(data) == 2 && !neg:
 		p := binary.BigEndian.Uint16(data)
 		f.dports = append(f.dports, [2]uint16{p, p})
 	case s.payload != nil && s.payload.Base == expr.PayloadBaseNetworkHeader && !neg:
 		p := s.payload
-		a, ok := netip.AddrFromSlice(data)
-		if !ok {
+		if p.Len == 1 && (p.Offset == 9 || p.Offset == 6) && len(data) == 1 {
+			f.proto = data[0]
+			return
+		}
+		// An address, or its first bytes: nft and iptables-nft load only
+		// the bytes a prefix covers (ip saddr 10.0.0.0/8 loads one).
+		var field int
+		var src bool
+		switch {
+		case f.ipv == 4 && p.Offset == 12 && p.Len <= 4:
+			field, src = 4, true
+		case f.ipv == 4 && p.Offset == 16 && p.Len <= 4:
+			field = 4
+		case f.ipv == 6 && p.Offset == 8 && p.Len <= 16:
+			field, src = 16, true
+		case f.ipv == 6 && p.Offset == 24 && p.Len <= 16:
+			field = 16
+		}
+		if field == 0 || len(data) != int(p.Len) {
 			f.other++
 			return
 		}
-		bits := s.bits
-		if bits < 0 || bits > a.BitLen() {
-			bits = a.BitLen()
+		full := make([]byte, field)
+		copy(full, data)
+		a, _ := netip.AddrFromSlice(full)
+		bits := int(p.Len) * 8
+		if s.bits >= 0 && s.bits < bits {
+			bits = s.bits
 		}
-		pre := netip.PrefixFrom(a, bits)
-		switch {
-		case p.Len == 1 && (p.Offset == 9 || p.Offset == 6):
-			f.proto = data[0]
-		case p.Len == 4 && p.Offset == 12, p.Len == 16 && p.Offset == 8:
-			f.src = pre
-		case p.Len == 4 && p.Offset == 16, p.Len == 16 && p.Offset == 24:
-			f.dst = pre
-		default:
-			f.other++
+		if src {
+			f.src = netip.PrefixFrom(a, bits)
+		} else {
+			f.dst = netip.PrefixFrom(a, bits)
 		}
 	default:
 		f.other++

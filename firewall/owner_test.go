@@ -283,7 +283,7 @@ func TestFactsOfExprs(t *testing.T) {
 	}}
 	f := factsOf(r)
 	want := facts{proto: 6, dports: [][2]uint16{{6379, 6379}}, src: netip.MustParsePrefix("10.0.0.0/8"),
-		iif: "docker0", iifNeg: true, verdict: "dnat", natTo: netip.MustParseAddrPort("172.17.0.2:6379")}
+		iif: "docker0", iifNeg: true, verdict: "dnat", natTo: netip.MustParseAddrPort("172.17.0.2:6379"), ipv: 4}
 	if !reflect.DeepEqual(f, want) {
 		t.Errorf("factsOf = %+v; want %+v", f, want)
 	}
