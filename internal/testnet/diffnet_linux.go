@@ -243,6 +243,12 @@ func (d *DiffNet) Dst(src DiffSource) netip.Addr {
 	return d.ServerAddr6
 }
 
+// ServerNS is the server namespace, for the corpus loaders (UFW,
+// Firewalld, KubeProxyShaped).
+func (d *DiffNet) ServerNS() *Namespace {
+	return &Namespace{Name: d.Server, Peer: d.ServerAddr4, Host: netip.MustParseAddr("192.168.77.2")}
+}
+
 // ServerPath is the server namespace's file, for reading its ruleset.
 func (d *DiffNet) ServerPath() string { return "/run/netns/" + d.Server }
 
@@ -468,8 +474,9 @@ func (d *DiffNet) Probe(src DiffSource, proto uint8, dst netip.AddrPort, srcPort
 		out = d.probeTCP(ns, local, dst, timeout)
 		if out == Arrived {
 			// The connection completed; the listener may take a moment to
-			// accept it.
-			at, ok := d.wait(6, local, 2*time.Second)
+			// accept it. A listener not d's (a container's) records
+			// nothing.
+			at, ok := d.wait(6, local, 300*time.Millisecond)
 			if !ok {
 				at = Arrival{NS: "?"}
 			}
