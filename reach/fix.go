@@ -9,16 +9,30 @@ import (
 	"github.com/portctl/portctl/firewall"
 )
 
+// FixStep is one change a piece needs, at one layer, as commands to
+// paste: any one of Options does it (the best first).
+type FixStep struct {
+	Layer   string   `json:"layer"`
+	Options []string `json:"options"`
+	// Close is set when the change keeps the port closed, as a deny the
+	// packet goes round intends, rather than letting it in.
+	Close bool `json:"close,omitempty"`
+}
+
 // fixes lists what to change for piece p, in the owner's terms: for an
-// unreachable piece, what lets it in; for a DNAT that bypasses a deny,
-// what keeps it out as the deny intends.
-func fixes(in Input, source Source, p Piece, src netip.Addr) []string {
-	var out []string
-	add := func(s ...string) {
+// unreachable piece, what lets it in at each layer that blocks it; for a
+// DNAT that bypasses a deny, what keeps it out as the deny intends.
+func fixes(in Input, source Source, p Piece, src netip.Addr) []FixStep {
+	var out []FixStep
+	add := func(layer string, close bool, s ...string) {
+		st := FixStep{Layer: layer, Close: close}
 		for _, f := range s {
-			if f != "" && !slices.Contains(out, f) {
-				out = append(out, f)
+			if f != "" && !slices.Contains(st.Options, f) {
+				st.Options = append(st.Options, f)
 			}
+		}
+		if len(st.Options) > 0 {
+			out = append(out, st)
 		}
 	}
 	if p.Bypass != nil && p.Firewall.NAT != nil {
@@ -26,7 +40,7 @@ func fixes(in Input, source Source, p Piece, src netip.Addr) []string {
 		if len(fs) == 0 {
 			fs = closeFix(in, p)
 		}
-		add(fs...)
+		add(LayerNAT, true, fs...)
 		return out
 	}
 	if p.Verdict == Reachable {
@@ -38,21 +52,52 @@ func fixes(in Input, source Source, p Piece, src netip.Addr) []string {
 		}
 		switch l.Layer {
 		case LayerSocket:
-			add(bindFix(in, p)...)
+			add(l.Layer, false, bindFix(in, p)...)
 		case LayerRPFilter:
-			add(fmt.Sprintf("sysctl -w net.ipv4.conf.%s.rp_filter=2 (loose: any route back will do)", p.InIface))
+			add(l.Layer, false, fmt.Sprintf("sysctl -w net.ipv4.conf.%s.rp_filter=2 (loose: any route back will do)", p.InIface))
 		case LayerNAT:
 			if p.Firewall.NAT != nil && p.Firewall.NAT.To.Addr().Is6() {
-				add("sysctl -w net.ipv6.conf.all.forwarding=1")
+				add(l.Layer, false, "sysctl -w net.ipv6.conf.all.forwarding=1")
 			} else {
-				add("sysctl -w net.ipv4.ip_forward=1")
+				add(l.Layer, false, "sysctl -w net.ipv4.ip_forward=1")
 			}
 		case LayerFirewall:
 			fs := firewall.Fix(p.Firewall, fixRequest(in, source, p, true))
 			if len(fs) == 0 {
 				fs = firewallFix(in, p, src)
 			}
-			add(fs...)
+			add(l.Layer, false, fs...)
+		}
+	}
+	return out
+}
+
+// mergeFixes adds steps to have, joining the options of steps at the
+// same layer.
+func mergeFixes(have []FixStep, steps []FixStep) []FixStep {
+	for _, st := range steps {
+		i := slices.IndexFunc(have, func(h FixStep) bool { return h.Layer == st.Layer && h.Close == st.Close })
+		if i < 0 {
+			have = append(have, FixStep{Layer: st.Layer, Close: st.Close})
+			i = len(have) - 1
+		}
+		for _, o := range st.Options {
+			if !slices.Contains(have[i].Options, o) {
+				have[i].Options = append(have[i].Options, o)
+			}
+		}
+	}
+	return have
+}
+
+// flatFixes lists every option of steps once.
+func flatFixes(steps []FixStep) []string {
+	out := []string{}
+	for _, st := range steps {
+		for _, o := range st.Options {
+			if !slices.Contains(out, o) {
+				out = append(out, o)
+			}
 		}
 	}
 	return out

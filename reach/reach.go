@@ -57,6 +57,29 @@ func ClassSource(c firewall.Class, h *firewall.Host) Source {
 	return Source{Name: string(c), Class: c, From: classPrefixes(c, h)}
 }
 
+// SampleSources are the three classes on h, each reduced to one address
+// of its range (and one of each family): a quick look, for many ports,
+// at what the ruleset does to a typical client of each class.
+func SampleSources(h *firewall.Host) []Source {
+	var out []Source
+	for _, c := range firewall.Classes {
+		s := Source{Name: string(c), Class: c}
+		seen := map[bool]bool{}
+		for _, p := range classPrefixes(c, h) {
+			a := p.Addr()
+			if c == firewall.Loopback && a.Is4() {
+				a = a.Next() // 127.0.0.1
+			}
+			if !seen[a.Is4()] {
+				seen[a.Is4()] = true
+				s.From = append(s.From, netip.PrefixFrom(a, a.BitLen()))
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 // PrefixSource is the source of a given address or range.
 func PrefixSource(name string, p netip.Prefix) Source {
 	return Source{Name: name, From: []netip.Prefix{p.Masked()}}
@@ -138,8 +161,10 @@ type Piece struct {
 	// input path that would have dropped it (Docker publishing a port
 	// that ufw denies): that rule.
 	Bypass *firewall.Step `json:"bypass,omitempty"`
-	// Fix lists what to change to reach it, as commands to paste.
-	Fix []string `json:"fix,omitempty"`
+	// Fixes are the changes that let it in (or, for a bypass, keep it
+	// out), layer by layer; Fix lists all their options.
+	Fixes []FixStep `json:"fixes,omitempty"`
+	Fix   []string  `json:"fix,omitempty"`
 }
 
 // Answer is the verdict for one source.
@@ -149,8 +174,10 @@ type Answer struct {
 	// Pieces are the parts of the source's range, each with its layers;
 	// one when the whole range is treated alike.
 	Pieces []Piece `json:"pieces"`
-	// Fix is every piece's fix, once each.
-	Fix []string `json:"fix"`
+	// Fixes are every piece's, joined by layer; Fix lists their options
+	// once each.
+	Fixes []FixStep `json:"fixes"`
+	Fix   []string  `json:"fix"`
 	// Note says why a source has no pieces (no address of its family).
 	Note string `json:"note,omitempty"`
 	// Notes say what else was left out: a family no socket takes.
@@ -194,7 +221,7 @@ func Overall(as []Answer) Verdict {
 }
 
 func analyzeSource(in Input, src Source) Answer {
-	a := Answer{Source: src, Pieces: []Piece{}, Fix: []string{}}
+	a := Answer{Source: src, Pieces: []Piece{}, Fix: []string{}, Fixes: []FixStep{}}
 	loopback := src.Class == firewall.Loopback || (src.Class == "" && allLoopback(src.From))
 	var skipped []string
 	served := servedFamilies(in)
@@ -203,7 +230,7 @@ func analyzeSource(in Input, src Source) Answer {
 			// Clients of this family use the other one: leave it out of
 			// the verdict, and say so.
 			if slices.ContainsFunc(src.From, func(p netip.Prefix) bool { return (fam == 4) == p.Addr().Unmap().Is4() }) {
-				a.Notes = append(a.Notes, fmt.Sprintf("no socket takes IPv%d on %s port %d: IPv%d clients are left out", fam, ProtoName(in.Proto), in.Port, fam))
+				a.Notes = append(a.Notes, fmt.Sprintf("IPv%d clients left out: no socket takes IPv%d on %s port %d", fam, fam, ProtoName(in.Proto), in.Port))
 			}
 			continue
 		}
@@ -244,12 +271,9 @@ func analyzeSource(in Input, src Source) Answer {
 		return a
 	}
 	for _, p := range a.Pieces {
-		for _, f := range p.Fix {
-			if !slices.Contains(a.Fix, f) {
-				a.Fix = append(a.Fix, f)
-			}
-		}
+		a.Fixes = mergeFixes(a.Fixes, p.Fixes)
 	}
+	a.Fix = flatFixes(a.Fixes)
 	a.Verdict = aggregate(a.Pieces)
 	return a
 }
@@ -413,11 +437,15 @@ func analyzeGroup(in Input, source Source, from []netip.Prefix, iface string, fa
 	}
 	pkt := firewall.Packet{Proto: in.Proto, Src: from[0].Addr(), Dst: dst.Addr(), SrcPort: 40000, DstPort: dst.Port(), InIface: iface}
 	var out []Piece
-	// One prefix at a time: each gets the evaluator's whole budget of
-	// pieces; mergePieces joins what comes out alike.
-	var fps []firewall.Piece
-	for _, f := range from {
-		fps = append(fps, evaluateFrom(in.Ruleset, in.Host, pkt, []netip.Prefix{f})...)
+	fps := evaluateFrom(in.Ruleset, in.Host, pkt, from)
+	if len(from) > 1 && slices.ContainsFunc(fps, overBudget) {
+		// The evaluator gave up splitting the whole: one prefix at a time
+		// each gets its whole budget of pieces, and mergePieces joins
+		// what comes out alike.
+		fps = fps[:0]
+		for _, f := range from {
+			fps = append(fps, evaluateFrom(in.Ruleset, in.Host, pkt, []netip.Prefix{f})...)
+		}
 	}
 	for _, fp := range fps {
 		p := Piece{From: fp.From, To: dst, InIface: iface, Firewall: fp.Result}
@@ -433,10 +461,19 @@ func analyzeGroup(in Input, source Source, from []netip.Prefix, iface string, fa
 			p.Bypass = bypass(in, firewall.Packet{Proto: pkt.Proto, Src: src, Dst: dst.Addr(), SrcPort: pkt.SrcPort, DstPort: dst.Port(), InIface: iface})
 		}
 		p.Verdict = pieceVerdict(p.Layers)
-		p.Fix = fixes(in, source, p, src)
+		p.Fixes = fixes(in, source, p, src)
+		if len(p.Fixes) > 0 {
+			p.Fix = flatFixes(p.Fixes)
+		}
 		out = append(out, p)
 	}
 	return out
+}
+
+// overBudget says whether the evaluator stopped splitting a range into
+// pieces: its last piece is unknown for that reason alone.
+func overBudget(p firewall.Piece) bool {
+	return p.Result.Verdict == firewall.Unknown && slices.ContainsFunc(p.Result.DependsOn, func(d string) bool { return strings.Contains(d, "pieces") })
 }
 
 func pieceVerdict(ls []Layer) Verdict {

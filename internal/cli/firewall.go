@@ -86,8 +86,13 @@ type fwOpening struct {
 	DNAT bool          `json:"dnat,omitempty"`
 	// To is where a DNAT sends it.
 	To string `json:"to,omitempty"`
+	// Note says why it was not evaluated.
+	Note string `json:"note,omitempty"`
 	reach.Summary
 }
+
+// maxOpeningsEvaluated bounds how many opened ports fw evaluates.
+const maxOpeningsEvaluated = 256
 
 // firewallResult is what `firewall --json` prints; its field names are a
 // stable contract.
@@ -146,6 +151,11 @@ func firewallView(m *model) firewallResult {
 		res.Ports = append(res.Ports, fwPort{Protocol: reach.ProtoName(k.proto), Port: k.port, Listeners: byPort[k],
 			Summary: reach.Summarize(classes(k.port, k.proto), false)})
 	}
+	// The openings are many in a large ruleset: each is looked at from one
+	// typical address of each class, and at most maxOpeningsEvaluated
+	// of them.
+	samples := reach.SampleSources(m.host)
+	evaluated := 0
 	for _, o := range reach.Openings(m.rs) {
 		listened := false
 		for p := uint32(o.Ports[0]); p <= uint32(o.Ports[1]); p++ {
@@ -157,7 +167,13 @@ func firewallView(m *model) firewallResult {
 		if listened && o.Ports[0] == o.Ports[1] {
 			continue
 		}
-		as := classes(o.Ports[0], o.Proto)
+		if evaluated >= maxOpeningsEvaluated {
+			res.Opened = append(res.Opened, fwOpening{Protocol: reach.ProtoName(o.Proto), Ports: o.Ports, DNAT: o.DNAT, Rule: ruleStep(o),
+				Summary: reach.Summary{Exposure: reach.NotKnown}, Note: fmt.Sprintf("not evaluated: more than %d ports opened", maxOpeningsEvaluated)})
+			continue
+		}
+		evaluated++
+		as := reach.Analyze(reach.Input{Port: o.Ports[0], Proto: o.Proto, Sources: samples, Listeners: m.listeners, Ruleset: m.rs, Host: m.host})
 		sum := reach.Summarize(as, true)
 		if sum.Exposure == reach.Nobody || (sum.Exposure == reach.LoopbackOnly && !o.DNAT) {
 			continue // another rule drops it, or loopback, which every port is open to
@@ -551,7 +567,7 @@ type fwAllowResult struct {
 	Answers   []reach.Answer `json:"answers"`
 }
 
-const allowWhy = "portctl does not open ports: an accept in its own table would not overrule another table's drop (every table's chains see the packet, and a drop in any of them ends its way); the owner of the rule that stops it must open it"
+const allowWhy = "an accept in portctl's own table would not overrule another table's drop (every table's chains see the packet, and a drop in any of them ends its way): only the owner of the rule that stops it can open the port"
 
 func runFwAllow(ctx context.Context, streams *term.IO, opts fwAllowOptions) error {
 	if ctx == nil {
@@ -587,25 +603,25 @@ func runFwAllow(ctx context.Context, streams *term.IO, opts fwAllowOptions) erro
 		case res.Reachable:
 			fmt.Fprintf(w, "Port %s is already reachable from %s: nothing to open.\n", target, fromNames(as))
 		default:
-			fmt.Fprintf(w, "%s.\n\n", strings.ToUpper(allowWhy[:1])+allowWhy[1:])
+			fmt.Fprintf(w, "%s: %s.\n", st.Bold("fw allow opens nothing itself"), allowWhy)
 			for _, a := range as {
 				if a.Verdict == reach.Reachable {
 					continue
 				}
-				fmt.Fprintf(w, "From %s (%s):\n", a.Source.Name, verdictText(st, a.Verdict))
+				fmt.Fprintf(w, "\nPort %s from %s: %s\n", target, a.Source.Name, verdictText(st, a.Verdict))
+				var seen []string
 				for _, p := range a.Pieces {
 					for _, l := range p.Layers {
-						if l.Verdict == reach.Block || l.Verdict == reach.Depends {
+						if (l.Verdict == reach.Block || l.Verdict == reach.Depends) && !slices.Contains(seen, l.Detail) {
+							seen = append(seen, l.Detail)
 							fmt.Fprintf(w, "  %s %s: %s\n", st.Dim("•"), l.Layer, l.Detail)
 						}
 					}
 				}
-				for _, f := range a.Fix {
-					fmt.Fprintf(w, "  %s %s\n", st.Cyan("run:"), f)
-				}
-				if len(a.Fix) == 0 {
+				if len(a.Fixes) == 0 {
 					fmt.Fprintf(w, "  no command is known for it: 'portctl reach %d' shows every layer\n", opts.Port)
 				}
+				printFixes(streams, a.Fixes)
 			}
 		}
 	}

@@ -327,16 +327,17 @@ func verdictText(st term.Style, v reach.Verdict) string {
 	return st.Yellow("unknown")
 }
 
+// layerText is a layer's verdict, padded to one width before colour.
 func layerText(st term.Style, v reach.LayerVerdict) string {
 	switch v {
 	case reach.Pass:
-		return st.Green("ok")
+		return st.Green(fmt.Sprintf("%-7s", "ok"))
 	case reach.Block:
-		return st.Red("blocks")
+		return st.Red(fmt.Sprintf("%-7s", "blocks"))
 	case reach.Skip:
-		return st.Dim("—")
+		return st.Dim(fmt.Sprintf("%-7s", "—"))
 	}
-	return st.Yellow("unknown")
+	return st.Yellow(fmt.Sprintf("%-7s", "unknown"))
 }
 
 func printReach(streams *term.IO, res reachResult) {
@@ -385,7 +386,7 @@ func printReach(streams *term.IO, res reachResult) {
 			t := term.NewTable().Indent("    ")
 			t.Row(st.Dim("to"), fmt.Sprintf("%s, arriving on %s", p.To, p.InIface))
 			for _, l := range p.Layers {
-				t.Row(l.Layer, layerText(st, l.Verdict)+"  "+l.Detail)
+				t.Row(l.Layer, layerText(st, l.Verdict)+" "+l.Detail)
 			}
 			if p.Bypass != nil {
 				t.Row(st.Bold("bypass"), st.Red("the DNAT sends it round ")+reach.StepString(*p.Bypass)+
@@ -393,21 +394,39 @@ func printReach(streams *term.IO, res reachResult) {
 			}
 			t.Render(w, streams.Width(), st)
 		}
-		if len(a.Fix) > 0 {
-			label := "fix"
-			if slices.ContainsFunc(a.Pieces, func(p reach.Piece) bool { return p.Bypass != nil }) {
-				label = "to keep it closed"
-			}
-			for _, f := range a.Fix {
-				fmt.Fprintf(w, "  %s %s\n", st.Cyan(label+":"), f)
-			}
-		}
+		printFixes(streams, a.Fixes)
 	}
 	if len(res.Unknown) > 0 {
 		fmt.Fprintf(w, "\n%s could not be read: the verdicts depend on them.\n", strings.Join(res.Unknown, ", "))
 	}
 	if res.Trace != nil {
 		printReachTrace(streams, res.Trace)
+	}
+}
+
+// printFixes writes what to change, layer by layer: every step is needed,
+// any one option of a step does it.
+func printFixes(streams *term.IO, steps []reach.FixStep) {
+	w, st := streams.Out, streams.Style()
+	if len(steps) == 0 {
+		return
+	}
+	head := "to reach it"
+	if steps[0].Close {
+		head = "to keep it closed, as the deny it goes round intends"
+	}
+	if len(steps) > 1 {
+		head += ", change each"
+	}
+	fmt.Fprintf(w, "  %s:\n", st.Cyan(head))
+	for _, s := range steps {
+		for i, o := range s.Options {
+			label := s.Layer + ":"
+			if i > 0 {
+				label = "or:"
+			}
+			fmt.Fprintf(w, "    %-10s %s\n", label, o)
+		}
 	}
 }
 
