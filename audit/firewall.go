@@ -21,8 +21,9 @@ type Firewall struct {
 
 // PortReach is what reaches one listening port (one protocol).
 type PortReach struct {
-	Proto sockets.Proto `json:"protocol"`
-	Port  uint16        `json:"port"`
+	Proto    sockets.Proto `json:"-"`
+	Protocol string        `json:"protocol"` // Proto's name: "tcp", "udp"
+	Port     uint16        `json:"port"`
 	// From holds one admission per source class, internet first.
 	From []Admission `json:"from"`
 	// Exposure is the widest class that reaches it (reach.Summarize), and

@@ -41,7 +41,7 @@ func Reachability(rs *firewall.Ruleset, h *firewall.Host, socks []sockets.Socket
 	}
 	fw := &Firewall{Ports: make([]PortReach, 0, len(order))}
 	for _, k := range order {
-		pr := PortReach{Proto: k.proto, Port: k.port}
+		pr := PortReach{Proto: k.proto, Protocol: k.proto.String(), Port: k.port}
 		as := reach.Analyze(reach.Input{Port: k.port, Proto: reachProto(k.proto), Sources: srcs, Listeners: ls, Ruleset: rs, Host: h})
 		for _, a := range as {
 			pr.From = append(pr.From, admission(a))

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portctl/portctl/audit"
+	"github.com/portctl/portctl/firewall"
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/registry"
@@ -145,6 +146,12 @@ func runAudit(ctx context.Context, streams *term.IO, opts auditOptions) error {
 	}
 
 	in := audit.Input{Sockets: t.Sockets, Host: host, OS: runtime.GOOS}
+	// The firewall's verdicts, for the rules about what is really exposed.
+	if rs, fh, err := readRuleset(ctx, opts.NetNS); err != nil {
+		fmt.Fprintf(streams.Err, "portctl: the firewall was not checked (%s): the rules about what it lets in did not run\n", reachNote(err))
+	} else {
+		in.Firewall = audit.Reachability(rs, fh, t.Sockets)
+	}
 	if opts.Remote != "" {
 		if in.Remote, err = remoteScan(ctx, opts.Remote, opts.RemoteTimeout, t.Sockets); err != nil {
 			return err
@@ -191,6 +198,33 @@ func runAudit(ctx context.Context, streams *term.IO, opts auditOptions) error {
 		return negativef("audit: %s at or above %s", plural(violations, "finding"), audit.ThresholdName(threshold))
 	}
 	return nil
+}
+
+// readRuleset reads the ruleset and the host of a namespace ("" for this
+// one), with the owner of every rule named.
+func readRuleset(ctx context.Context, netns string) (*firewall.Ruleset, *firewall.Host, error) {
+	fopts := firewall.Options{NetNS: netns}
+	rs, err := firewall.Read(ctx, fopts)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := firewall.ReadHost(fopts)
+	if err != nil {
+		return nil, nil, err
+	}
+	attribute(ctx, rs, netns)
+	return rs, h, nil
+}
+
+// reachNote says in a few words why the ruleset could not be read.
+func reachNote(err error) string {
+	switch {
+	case errors.Is(err, firewall.ErrUnsupported):
+		return "reading the firewall is not supported on this OS"
+	case errors.Is(err, firewall.ErrPermission), errors.Is(err, os.ErrPermission):
+		return "reading the ruleset needs root or CAP_NET_ADMIN"
+	}
+	return "the ruleset could not be read: " + err.Error()
 }
 
 // readPolicy reads and parses the policy file (nil for none). A missing
@@ -353,6 +387,7 @@ func printAudit(streams *term.IO, rep audit.Report, threshold registry.Severity,
 		}
 		t.Render(w, streams.Width(), st)
 	}
+	printLetIn(streams, rep)
 	if rep.Remote != nil {
 		target := rep.Remote.Addr.String()
 		if rep.Remote.Host != target {
@@ -382,4 +417,26 @@ func printAudit(streams *term.IO, rep audit.Report, threshold registry.Severity,
 	} else {
 		fmt.Fprintf(w, "%s at or above %s\n", st.Green("No finding"), audit.ThresholdName(threshold))
 	}
+}
+
+// printLetIn lists the listeners the firewall lets other hosts reach, and
+// the rule that does.
+func printLetIn(streams *term.IO, rep audit.Report) {
+	w, st := streams.Out, streams.Style()
+	t := term.NewTable("LISTENER", "PROCESS", "REACHABLE FROM", "DECIDED BY").Indent("  ")
+	for _, l := range rep.Listeners {
+		if l.Firewall == nil || (l.ReachableFrom != audit.FromInternet && l.ReachableFrom != audit.FromLAN && l.ReachableFrom != audit.FromUnknown) {
+			continue
+		}
+		by := ""
+		if d := l.Firewall.Decided; d != nil {
+			by = d.Layer + ": " + d.Detail
+		}
+		t.Row(socketWhere(l.Socket), processLabel(l.Process), reachWords(st, l.ReachableFrom, l.Firewall.Partial), by)
+	}
+	if t.Len() == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s\n", st.Bold("Let in by the firewall from beyond this machine"))
+	t.Render(w, streams.Width(), st)
 }

@@ -2,9 +2,13 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -173,4 +177,137 @@ func TestAuditDeletedExecutable(t *testing.T) {
 		}
 	}
 	t.Errorf("audit found no deleted-executable for PID %d listening on port %d:\n%s", cmd.Process.Pid, port, out)
+}
+
+// TestIntegrationAuditFirewall loads, in a namespace of the test's, an
+// input chain that drops by default but lets 445/tcp and 137/udp in from
+// anywhere, with listeners on both: audit flags NetBIOS and SMB let in
+// from the internet naming each accepting rule (table, chain, handle,
+// owner); a policy whose reach: allows only 22 from the internet flags
+// both again; who says from where 445 can be reached.
+func TestIntegrationAuditFirewall(t *testing.T) {
+	requireRoot(t)
+	n := testnet.NewNamespace(t)
+	// A default route, so that the internet has a way back.
+	testnet.Run(t, "ip", "-n", n.Name, "route", "add", "default", "via", n.Host.String())
+	n.Nft(t, "add chain inet t in { type filter hook input priority 0 ; policy drop ; }")
+	n.Nft(t, "add rule inet t in iif lo accept")
+	n.Nft(t, `add rule inet t in tcp dport 445 accept comment "smb"`)
+	n.Nft(t, `add rule inet t in udp dport 137 accept comment "netbios-ns"`)
+	handles := nftHandles(t, n.Name)
+	testnet.ListenIn(t, n.Name, netip.MustParseAddrPort("0.0.0.0:445"))
+	var udp net.PacketConn
+	var err error
+	testnet.In(t, n.Name, func() { udp, err = net.ListenPacket("udp4", "0.0.0.0:137") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { udp.Close() })
+
+	code, out, stderr := runCLI(t, "audit", "--netns", n.Name, "--json")
+	if code != ExitNegative {
+		t.Fatalf("audit exit %d; want 1 (stderr %q)\n%s", code, stderr, out)
+	}
+	d := parseAuditJSON(t, out)
+	found := map[string]bool{}
+	for _, f := range d.Findings {
+		if f.Rule != "netbios-from-outside" {
+			continue
+		}
+		port := f.Socket.Local[strings.LastIndexByte(f.Socket.Local, ':')+1:] // Go's 0.0.0.0 listener is [::]
+		want := map[string]string{"445": "smb", "137": "netbios-ns"}[port]
+		fw := f.Firewall
+		if want == "" || f.Severity != "high" || fw == nil || fw.Class != "internet" || fw.Verdict != "accept" || fw.Rule == nil ||
+			fw.Rule.Table != "t" || fw.Rule.Chain != "in" || fw.Rule.Handle != handles[want] || fw.Rule.Owner.Name != "hand" ||
+			!strings.Contains(f.Title, fmt.Sprintf("inet t in handle %d", handles[want])) {
+			t.Errorf("netbios-from-outside finding %+v (firewall %+v); want high, for 445 or 137, naming inet t in handle %d (hand)", f, fw, handles[want])
+			continue
+		}
+		found[port] = true
+	}
+	if !found["445"] || !found["137"] {
+		t.Errorf("netbios-from-outside for 445: %v, for 137: %v; want both\n%s", found["445"], found["137"], out)
+	}
+	for _, l := range d.Listeners {
+		if l.ReachableFrom != "internet" {
+			t.Errorf("listener %s reachable from %q; want internet", l.Socket.Local, l.ReachableFrom)
+		}
+	}
+	code, text, _ := runCLI(t, "audit", "--netns", n.Name)
+	t.Logf("audit:\n%s", text)
+	if code != ExitNegative || !strings.Contains(text, fmt.Sprintf(`SMB (tcp/445) is let in from the internet by inet t in handle %d "smb" (written by hand)`, handles["smb"])) {
+		t.Errorf("audit's table (exit %d) does not name the rule that lets SMB in", code)
+	}
+
+	// reach: only 22 may be reachable from the internet.
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	writeTestFile(t, policy, "reach:\n  internet: [22]\nexcept:\n  - {rule: \"*\", port: [137, 445], reason: only reach-not-allowed is looked at here}\n")
+	code, out, _ = runCLI(t, "audit", "--netns", n.Name, "--policy", policy, "--json")
+	d = parseAuditJSON(t, out)
+	var bad []string
+	for _, f := range d.Findings {
+		if f.Rule == "reach-not-allowed" {
+			bad = append(bad, f.Socket.Local)
+		}
+	}
+	slices.Sort(bad)
+	if code != ExitOK || len(bad) != 0 {
+		t.Errorf("with every finding on 137 and 445 excepted: exit %d, reach-not-allowed %v; want 0 and none", code, bad)
+	}
+	writeTestFile(t, policy, "reach:\n  internet: [22]\n")
+	_, out, _ = runCLI(t, "audit", "--netns", n.Name, "--policy", policy, "--json")
+	d = parseAuditJSON(t, out)
+	bad = nil
+	for _, f := range d.Findings {
+		if f.Rule == "reach-not-allowed" {
+			bad = append(bad, f.Socket.Local)
+		}
+	}
+	slices.Sort(bad)
+	if !slices.Equal(bad, []string{"0.0.0.0:137", "[::]:445"}) {
+		t.Errorf("reach: {internet: [22]}: reach-not-allowed for %v; want 137 and 445", bad)
+	}
+
+	// who says it too.
+	code, out, _ = runCLI(t, "who", "445", "--netns", n.Name, "--json")
+	var who struct {
+		Reach []struct {
+			Protocol      string `json:"protocol"`
+			ReachableFrom string `json:"reachable_from"`
+		} `json:"reach"`
+	}
+	if err := json.Unmarshal([]byte(out), &who); err != nil || code != ExitOK || len(who.Reach) != 1 || who.Reach[0].ReachableFrom != "internet" || who.Reach[0].Protocol != "tcp" {
+		t.Errorf("who 445 --json: exit %d, reach %+v (%v); want tcp reachable from the internet\n%s", code, who.Reach, err, out)
+	}
+	_, text, _ = runCLI(t, "who", "445", "--netns", n.Name)
+	if !strings.Contains(text, fmt.Sprintf(`reachable from the internet (tcp): firewall: inet t in handle %d "smb" (written by hand)`, handles["smb"])) {
+		t.Errorf("who 445 does not say it is reachable from the internet, by the rule:\n%s", text)
+	}
+}
+
+// nftHandles returns the handles of the rules of inet t in, by comment.
+func nftHandles(t *testing.T, ns string) map[string]uint64 {
+	t.Helper()
+	b, err := exec.Command("ip", "netns", "exec", ns, "nft", "-j", "-a", "list", "chain", "inet", "t", "in").Output()
+	if err != nil {
+		t.Fatalf("nft -j list chain: %v", err)
+	}
+	var doc struct {
+		Nftables []struct {
+			Rule *struct {
+				Handle  uint64 `json:"handle"`
+				Comment string `json:"comment"`
+			} `json:"rule"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]uint64{}
+	for _, o := range doc.Nftables {
+		if o.Rule != nil && o.Rule.Comment != "" {
+			out[o.Rule.Comment] = o.Rule.Handle
+		}
+	}
+	return out
 }

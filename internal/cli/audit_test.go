@@ -158,6 +158,18 @@ type auditDoc struct {
 		Reach *struct {
 			State string `json:"state"`
 		} `json:"reach"`
+		Firewall *struct {
+			Class   string `json:"class"`
+			Verdict string `json:"verdict"`
+			Rule    *struct {
+				Table  string `json:"table"`
+				Chain  string `json:"chain"`
+				Handle uint64 `json:"handle"`
+				Owner  struct {
+					Name string `json:"name"`
+				} `json:"owner"`
+			} `json:"rule"`
+		} `json:"firewall"`
 	} `json:"findings"`
 	Excepted []struct {
 		Rule string `json:"rule"`
@@ -170,6 +182,7 @@ type auditDoc struct {
 			State  string `json:"state"`
 			Reason string `json:"reason"`
 		} `json:"reach"`
+		ReachableFrom string `json:"reachable_from"`
 	} `json:"listeners"`
 	Counts     map[string]int `json:"counts"`
 	FailOn     string         `json:"fail_on"`

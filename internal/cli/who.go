@@ -14,9 +14,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portctl/portctl/audit"
 	"github.com/portctl/portctl/containers"
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/netconf"
+	"github.com/portctl/portctl/reach"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
 )
@@ -155,6 +157,12 @@ type whoResult struct {
 	Advice    []string           `json:"advice"`
 	BindTest  []bindResult       `json:"bind_test,omitempty"`
 	NetNS     *sockets.Namespace `json:"netns,omitempty"` // with --all-netns
+	// Reach says, for each protocol that listens, from where the firewall
+	// (and the bind address, the routes, the NAT) lets clients reach the
+	// port; ReachNote says why it is missing when the ruleset could not
+	// be read.
+	Reach     []audit.PortReach `json:"reach,omitempty"`
+	ReachNote string            `json:"reach_note,omitempty"`
 }
 
 // publishedJSON is a container port published on the port asked about.
@@ -293,6 +301,9 @@ func runWho(ctx context.Context, streams *term.IO, opts whoOptions) error {
 	idx := containerIndex(ctx, streams)
 	nameHolders(idx, rep.use)
 	res := makeWhoResult(rep.use, rep, host, reg, published(idx, opts.Port, opts.Protos), opts)
+	if len(rep.use.Listeners)+len(rep.use.Bound) > 0 {
+		res.Reach, res.ReachNote = whoReach(ctx, opts.NetNS, opts.Port, append(slices.Clone(rep.use.Listeners), rep.use.Bound...))
+	}
 	if opts.BindTest {
 		res.BindTest = bindTest(ctx, opts.Addr, opts.Port, opts.Protos)
 	}
@@ -714,6 +725,7 @@ func printWho(streams *term.IO, res whoResult, use sockets.PortUse) {
 	if len(res.BindTest) > 0 {
 		fmt.Fprintln(w)
 	}
+	printWhoReach(streams, res)
 	if len(res.Advice) > 0 {
 		fmt.Fprintln(w)
 		for _, a := range res.Advice {
@@ -782,4 +794,69 @@ func printProcess(streams *term.IO, p *sockets.Process) {
 		t.Row("activated", "by systemd socket activation (LISTEN_FDS)")
 	}
 	t.Render(w, streams.Width(), st)
+}
+
+// whoReach says from where the port's listeners can be reached, by
+// protocol, when the ruleset can be read; else a short note why not.
+func whoReach(ctx context.Context, netns string, port uint16, socks []sockets.Socket) ([]audit.PortReach, string) {
+	rs, h, err := readRuleset(ctx, netns)
+	if err != nil {
+		return nil, reachNote(err)
+	}
+	fw := audit.Reachability(rs, h, socks)
+	var out []audit.PortReach
+	for _, proto := range []sockets.Proto{sockets.TCP, sockets.UDP} {
+		if pr := fw.Port(proto, port); pr != nil {
+			out = append(out, *pr)
+		}
+	}
+	return out, ""
+}
+
+// printWhoReach writes who may reach the port, one line per protocol:
+// "reachable from  the internet (tcp): inet filter input handle 4 (hand)".
+func printWhoReach(streams *term.IO, res whoResult) {
+	w, st := streams.Out, streams.Style()
+	if len(res.Reach) == 0 && res.ReachNote == "" {
+		return
+	}
+	fmt.Fprintln(w)
+	if res.ReachNote != "" {
+		fmt.Fprintf(w, "  %s %s\n", st.Dim("reachable from"), st.Dim(res.ReachNote))
+		return
+	}
+	for _, pr := range res.Reach {
+		from := reachWords(st, pr.Summary(), pr.Partial)
+		line := fmt.Sprintf("  %s %s (%s)", st.Dim("reachable from"), from, pr.Proto)
+		if d := pr.Decided; d != nil {
+			why := d.Detail
+			if d.Rule != nil && d.Layer == "firewall" {
+				why = reach.StepString(*d.Rule)
+			}
+			line += ": " + d.Layer + ": " + why
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+// reachWords spells a reach summary for people, coloured by how wide it
+// is (the words carry the meaning without colour).
+func reachWords(st term.Style, s string, partial bool) string {
+	var t string
+	switch s {
+	case audit.FromInternet:
+		t = st.Red("the internet")
+	case audit.FromLAN:
+		t = st.Yellow("the LAN")
+	case audit.FromLoopback:
+		t = st.Green("this machine only (loopback)")
+	case audit.FromNobody:
+		t = st.Green("nobody")
+	default:
+		t = st.Yellow("unknown")
+	}
+	if partial {
+		t += " (part of it)"
+	}
+	return t
 }
