@@ -455,16 +455,7 @@ func (p *saveParser) readRule(r *ruleSpec, toks []saveToken) error {
 				return fmt.Errorf("%s %q: a second target", t.s, v)
 			}
 			sec := saveSection{target: target, name: v}
-			j := i + 2
-			for ; j < len(toks); j++ {
-				if sectionStart(toks[j]) {
-					break
-				}
-				// A "!" that belongs to an option after this section.
-				if toks[j].s == "!" && !toks[j].quoted && j+1 < len(toks) && sectionStart(toks[j+1]) {
-					break
-				}
-			}
+			j := sectionEnd(toks, i+2)
 			sec.args = toks[i+2 : j]
 			consumed = j - i
 			if target {
@@ -494,7 +485,19 @@ func (p *saveParser) readRule(r *ruleSpec, toks []saveToken) error {
 			r.verdict = &expr.Verdict{Kind: expr.VerdictGoto, Chain: v}
 			consumed = 2
 		default:
-			return fmt.Errorf("unexpected %q", t.s)
+			// iptables loads the match of the protocol by itself for its
+			// options: "-p tcp --dport 22" is "-p tcp -m tcp --dport 22".
+			name := implicitMatch[r.proto]
+			if !strings.HasPrefix(t.s, "--") || !r.hasProto || r.protoInv || name == "" {
+				return fmt.Errorf("unexpected %q", t.s)
+			}
+			start := i
+			if inv {
+				start = i - 1 // the "!" is the option's
+			}
+			j := sectionEnd(toks, i)
+			r.sections = append(r.sections, saveSection{name: name, args: toks[start:j]})
+			consumed = j - i
 		}
 		if inv && (t.s == "-c" || t.s == "--set-counters") {
 			return fmt.Errorf("\"! %s\": counters cannot be inverted", t.s)
@@ -506,6 +509,23 @@ func (p *saveParser) readRule(r *ruleSpec, toks []saveToken) error {
 		return fmt.Errorf("\"!\" at the end of the rule")
 	}
 	return nil
+}
+
+// implicitMatch is the match iptables loads for a protocol's options.
+var implicitMatch = map[uint8]string{1: "icmp", 6: "tcp", 17: "udp", 33: "dccp", 58: "icmp6", 132: "sctp", 136: "udplite"}
+
+// sectionEnd is where the arguments of a section starting at i end: at
+// the next match, target or IP option, or at the "!" before one.
+func sectionEnd(toks []saveToken, i int) int {
+	for ; i < len(toks); i++ {
+		if sectionStart(toks[i]) {
+			break
+		}
+		if toks[i].s == "!" && !toks[i].quoted && i+1 < len(toks) && sectionStart(toks[i+1]) {
+			break
+		}
+	}
+	return i
 }
 
 func saveHasTarget(secs []saveSection) bool {
