@@ -695,6 +695,52 @@ table ip t {
 	}
 }
 `},
+	{name: "ct-before-conntrack", nft: `
+# Conntrack looks the packet up at priority -200: a chain before it sees
+# no connection yet. What does ct state say there?
+table inet raw {
+	chain pre {
+		type filter hook prerouting priority -300; policy accept;
+		ct state new tcp dport 22 drop
+		ct state invalid tcp dport 80 drop
+		ct state untracked udp dport 53 drop
+		ct state != established udp dport 137 drop
+	}
+	chain out {
+		type filter hook output priority -300; policy accept;
+		ct state new tcp dport 443 drop
+	}
+	chain after {
+		type filter hook prerouting priority -150; policy accept;
+		ct state new tcp dport 445 drop
+		ct state invalid udp dport 445 drop
+	}
+}
+`},
+	{name: "nat-input-chain", nft: `
+# NAT chains on input (for SNAT) with verdicts: which packets do they see?
+table ip n {
+	chain in {
+		type nat hook input priority 100; policy accept;
+		tcp dport 5432 drop
+		udp dport 53 drop
+	}
+	chain in2 {
+		type nat hook input priority -100; policy accept;
+		tcp dport 6379 drop
+	}
+}
+table ip6 n6 {
+	chain pre {
+		type nat hook prerouting priority -100; policy accept;
+		tcp dport 8080 redirect to :8081
+	}
+	chain in {
+		type nat hook input priority 100; policy accept;
+		tcp dport 5432 drop
+	}
+}
+`},
 	{name: "ipv6-heavy", nft: `
 table ip6 f {
 	set trusted {
