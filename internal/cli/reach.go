@@ -207,7 +207,8 @@ func firewallError(err error) error {
 	case errors.Is(err, firewall.ErrUnsupported):
 		return fmt.Errorf("firewall: not supported on this OS")
 	case errors.Is(err, firewall.ErrPermission), errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("cannot read the firewall ruleset: %v; run as root (sudo portctl …) or grant CAP_NET_ADMIN", err)
+		// The wrapped chain says the same thrice: one line with what to do.
+		return errors.New("reading the firewall ruleset needs root or CAP_NET_ADMIN: run with sudo, or grant CAP_NET_ADMIN")
 	}
 	return fmt.Errorf("cannot read the firewall ruleset: %w", err)
 }
