@@ -218,6 +218,15 @@ type saveToken struct {
 // outside double quotes, with a backslash taking the next character as
 // it is.
 func splitSaveArgs(s string) ([]saveToken, error) {
+	if !strings.ContainsAny(s, "\"\\") {
+		// Most lines: nothing quoted, and the words are substrings.
+		f := strings.Fields(s)
+		toks := make([]saveToken, len(f))
+		for i, w := range f {
+			toks[i] = saveToken{s: w}
+		}
+		return toks, nil
+	}
 	var (
 		toks    []saveToken
 		cur     strings.Builder

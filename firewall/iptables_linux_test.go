@@ -139,19 +139,19 @@ func iptRawDump(t *testing.T, ns string, fam nftables.TableFamily) map[string][]
 				continue
 			}
 			a := iptNlAttrs(m.Data[4:])
-			key := fmt.Sprintf("%s/%s/%d", cstrOf(a[unix.NFTA_RULE_TABLE]), cstrOf(a[unix.NFTA_RULE_CHAIN]),
+			key := fmt.Sprintf("%s/%s/%d", iptCstr(a[unix.NFTA_RULE_TABLE]), iptCstr(a[unix.NFTA_RULE_CHAIN]),
 				binary.BigEndian.Uint64(a[unix.NFTA_RULE_HANDLE]))
 			var xs []iptRawXt
 			for _, el := range iptNlAttrList(a[unix.NFTA_RULE_EXPRESSIONS]) {
 				e := iptNlAttrs(el.data)
-				name := cstrOf(e[unix.NFTA_EXPR_NAME])
+				name := iptCstr(e[unix.NFTA_EXPR_NAME])
 				if name != "match" && name != "target" {
 					continue
 				}
 				d := iptNlAttrs(e[unix.NFTA_EXPR_DATA])
 				xs = append(xs, iptRawXt{
 					target: name == "target",
-					name:   cstrOf(d[unix.NFTA_MATCH_NAME]),
+					name:   iptCstr(d[unix.NFTA_MATCH_NAME]),
 					rev:    binary.BigEndian.Uint32(d[unix.NFTA_MATCH_REV]),
 					info:   append([]byte(nil), d[unix.NFTA_MATCH_INFO]...), // buf is read into again
 				})
@@ -161,7 +161,7 @@ func iptRawDump(t *testing.T, ns string, fam nftables.TableFamily) map[string][]
 	}
 }
 
-func cstrOf(b []byte) string { return strings.TrimRight(string(b), "\x00") }
+func iptCstr(b []byte) string { return strings.TrimRight(string(b), "\x00") }
 
 // iptNftTables reads the tables of family fam in the namespace with
 // google/nftables, its xt expressions replaced with XtFromMatch of the
@@ -426,7 +426,7 @@ func TestIntegrationXtPayloads(t *testing.T) {
 			tool, fam = "ip6tables-nft", nftables.TableFamilyIPv6
 		}
 		iptRun(t, ns.Name, "", tool, "-t", c.table, "-F")
-		iptRun(t, ns.Name, "", append([]string{tool, "-t", c.table, "-A", c.chain}, splitTestArgs(c.args)...)...)
+		iptRun(t, ns.Name, "", append([]string{tool, "-t", c.table, "-A", c.chain}, iptSplitArgs(c.args)...)...)
 		raw := iptRawDump(t, ns.Name, fam)
 		var xs []iptRawXt
 		for k, v := range raw {
@@ -460,9 +460,9 @@ func TestIntegrationXtPayloads(t *testing.T) {
 	}
 }
 
-// splitTestArgs splits a rule as a shell would, for the quoting the test
+// iptSplitArgs splits a rule as a shell would, for the quoting the test
 // rules use: double quotes.
-func splitTestArgs(s string) []string {
+func iptSplitArgs(s string) []string {
 	toks, err := splitSaveArgs(s)
 	if err != nil {
 		panic(err)

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -114,7 +115,7 @@ func TestParseIptablesSaveSample(t *testing.T) {
 		&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{10}},
 		&Xt{Name: "multiport", Rev: 1, Info: &Multiport{Dst: true, Ranges: [][2]uint16{{137, 139}, {445, 445}}}},
-		&Xt{Name: "comment", Info: comment(`'dapp_Samba' "x"`)},
+		&Xt{Name: "comment", Info: xtComment(`'dapp_Samba' "x"`)},
 		&expr.Counter{},
 		&expr.Verdict{Kind: expr.VerdictAccept},
 	}
@@ -196,7 +197,7 @@ func TestParseIptablesSaveRules(t *testing.T) {
 		{"MARK", nftables.TableFamilyIPv4, "-A PREROUTING -j MARK --set-mark 0x5/0xf",
 			[]any{&expr.Counter{}, &Xt{Target: true, Name: "MARK", Rev: 2, Info: &XtMark{Value: 5, Mask: 0xf}}}},
 		{"state as iptables-nft loads it", nftables.TableFamilyIPv6, "-A INPUT -m state --state NEW -j ACCEPT",
-			join([]any{&Xt{Name: "conntrack", Rev: 3, Info: ct3(16, func(c *xt.ConntrackMtinfo3) {
+			join([]any{&Xt{Name: "conntrack", Rev: 3, Info: xtCT3(16, func(c *xt.ConntrackMtinfo3) {
 				c.MatchFlags, c.StateMask = ctState|ctStateAlias, 8
 			})}}, accept)},
 		{"ip6 prefix", nftables.TableFamilyIPv6, "-A INPUT -s 2001:db8::/32 -j ACCEPT",
@@ -320,4 +321,29 @@ func FuzzParseIptablesSave(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkParseIptablesSave parses a filter table of 10,000 rules of
+// the kinds Docker and ufw write.
+func BenchmarkParseIptablesSave(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:U - [0:0]\n")
+	lines := []string{
+		"-A INPUT -s 10.%d.%d.0/24 -p tcp -m tcp --dport %d -j ACCEPT",
+		"-A U -d 172.17.%d.%d/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport %d -j ACCEPT",
+		"-A INPUT -p udp -m multiport --dports %d,%d,%d -m comment --comment \"rule x\" -j U",
+		"-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -m addrtype --dst-type LOCAL -j ACCEPT%.0d%.0d%.0d",
+	}
+	for i := 0; i < 10000; i++ {
+		fmt.Fprintf(&sb, lines[i%len(lines)]+"\n", i/256%256, i%256, 1+i%65000)
+	}
+	sb.WriteString("COMMIT\n")
+	text := sb.String()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		if _, err := ParseIptablesSave(nftables.TableFamilyIPv4, text); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

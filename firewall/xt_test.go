@@ -128,14 +128,14 @@ func readXtPayloads(t testing.TB) []xtPayload {
 	return out
 }
 
-func ip4(s string) net.IP { return net.IP(netip.MustParseAddr(s).AsSlice()) }
-func mask4(s string) net.IPMask {
+func xtIP4(s string) net.IP { return net.IP(netip.MustParseAddr(s).AsSlice()) }
+func xtMask4(s string) net.IPMask {
 	return net.IPMask(netip.MustParseAddr(s).AsSlice())
 }
 
-// ct3 is a conntrack rev 3 info of family size 4 or 16 with zero
+// xtCT3 is a conntrack rev 3 info of family size 4 or 16 with zero
 // addresses, for the wants below.
-func ct3(size int, f func(c *xt.ConntrackMtinfo3)) *xt.ConntrackMtinfo3 {
+func xtCT3(size int, f func(c *xt.ConntrackMtinfo3)) *xt.ConntrackMtinfo3 {
 	z := func() []byte { return make([]byte, size) }
 	c := &xt.ConntrackMtinfo3{}
 	b := &c.ConntrackMtinfoBase
@@ -145,7 +145,7 @@ func ct3(size int, f func(c *xt.ConntrackMtinfo3)) *xt.ConntrackMtinfo3 {
 	return c
 }
 
-func comment(s string) *xt.Comment { c := xt.Comment(s); return &c }
+func xtComment(s string) *xt.Comment { c := xt.Comment(s); return &c }
 
 // xtPayloadWant is what XtFromMatch must make of each payload, written
 // from the kernel headers, not from the decoder.
@@ -161,41 +161,41 @@ var xtPayloadWant = map[string]any{
 	"-p tcp -m multiport --ports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15": &Multiport{Src: true, Dst: true,
 		Ranges: [][2]uint16{{1, 1}, {2, 2}, {3, 3}, {4, 4}, {5, 5}, {6, 6}, {7, 7}, {8, 8}, {9, 9},
 			{10, 10}, {11, 11}, {12, 12}, {13, 13}, {14, 14}, {15, 15}}},
-	"-m conntrack --ctstate RELATED,ESTABLISHED": ct3(4, func(c *xt.ConntrackMtinfo3) {
+	"-m conntrack --ctstate RELATED,ESTABLISHED": xtCT3(4, func(c *xt.ConntrackMtinfo3) {
 		c.MatchFlags, c.StateMask = ctState, 2|4
 	}),
-	"-m conntrack ! --ctstate INVALID,UNTRACKED,SNAT,DNAT": ct3(4, func(c *xt.ConntrackMtinfo3) {
+	"-m conntrack ! --ctstate INVALID,UNTRACKED,SNAT,DNAT": xtCT3(4, func(c *xt.ConntrackMtinfo3) {
 		c.MatchFlags, c.InvertFlags, c.StateMask = ctState, ctState, 1|256|64|128
 	}),
 	// --ctdir ORIGINAL: the direction flag without its inversion.
-	"-m conntrack --ctstate NEW --ctorigdstport 80 --ctdir ORIGINAL": ct3(4, func(c *xt.ConntrackMtinfo3) {
+	"-m conntrack --ctstate NEW --ctorigdstport 80 --ctdir ORIGINAL": xtCT3(4, func(c *xt.ConntrackMtinfo3) {
 		c.MatchFlags, c.StateMask = ctState|ctOrigDstPort|ctDirection, 8
 		c.OrigDstPort, c.OrigDstPortHigh = 80, 80 // host order in revision 3
 	}),
-	"-m conntrack --ctorigdst 172.17.0.2 --ctorigsrcport 1000:2000 --ctdir REPLY": ct3(4, func(c *xt.ConntrackMtinfo3) {
+	"-m conntrack --ctorigdst 172.17.0.2 --ctorigsrcport 1000:2000 --ctdir REPLY": xtCT3(4, func(c *xt.ConntrackMtinfo3) {
 		c.MatchFlags, c.InvertFlags = ctOrigDst|ctOrigSrcPort|ctDirection, ctDirection
-		c.OrigDstAddr, c.OrigDstMask = ip4("172.17.0.2"), mask4("255.255.255.255")
+		c.OrigDstAddr, c.OrigDstMask = xtIP4("172.17.0.2"), xtMask4("255.255.255.255")
 		c.OrigSrcPort, c.OrigSrcPortHigh = 1000, 2000
 	}),
-	"-m conntrack --ctproto tcp ! --ctorigsrc 10.0.0.0/8 --ctreplsrc 1.2.3.4 --ctrepldst 5.6.7.0/24": ct3(4, func(c *xt.ConntrackMtinfo3) {
+	"-m conntrack --ctproto tcp ! --ctorigsrc 10.0.0.0/8 --ctreplsrc 1.2.3.4 --ctrepldst 5.6.7.0/24": xtCT3(4, func(c *xt.ConntrackMtinfo3) {
 		c.MatchFlags, c.InvertFlags = ctProto|ctOrigSrc|ctReplSrc|ctReplDst, ctOrigSrc
 		c.L4Proto = 6
-		c.OrigSrcAddr, c.OrigSrcMask = ip4("10.0.0.0"), mask4("255.0.0.0")
-		c.ReplSrcAddr, c.ReplSrcMask = ip4("1.2.3.4"), mask4("255.255.255.255")
-		c.ReplDstAddr, c.ReplDstMask = ip4("5.6.7.0"), mask4("255.255.255.0")
+		c.OrigSrcAddr, c.OrigSrcMask = xtIP4("10.0.0.0"), xtMask4("255.0.0.0")
+		c.ReplSrcAddr, c.ReplSrcMask = xtIP4("1.2.3.4"), xtMask4("255.255.255.255")
+		c.ReplDstAddr, c.ReplDstMask = xtIP4("5.6.7.0"), xtMask4("255.255.255.0")
 	}),
-	"-m conntrack --ctstatus ASSURED,SEEN_REPLY --ctexpire 10:20": ct3(4, func(c *xt.ConntrackMtinfo3) {
+	"-m conntrack --ctstatus ASSURED,SEEN_REPLY --ctexpire 10:20": xtCT3(4, func(c *xt.ConntrackMtinfo3) {
 		c.MatchFlags, c.StatusMask = ctStatus|ctExpires, 4|2
 		c.ExpiresMin, c.ExpiresMax = 10, 20
 	}),
 	// iptables-nft loads the state match as conntrack with the alias flag.
-	"-m state --state NEW": ct3(4, func(c *xt.ConntrackMtinfo3) {
+	"-m state --state NEW": xtCT3(4, func(c *xt.ConntrackMtinfo3) {
 		c.MatchFlags, c.StateMask = ctState|ctStateAlias, 8
 	}),
 	"-m addrtype --dst-type LOCAL": &xt.AddrTypeV1{Dest: 4},
 	"-m addrtype ! --src-type BROADCAST,MULTICAST --limit-iface-in": &xt.AddrTypeV1{Source: 8 | 32,
 		Flags: addrTypeInvSrc | addrTypeIfaceIn},
-	`-m comment --comment "hello world"`:                               comment("hello world"),
+	`-m comment --comment "hello world"`:                               xtComment("hello world"),
 	"-p icmp -m icmp --icmp-type 8":                                    nil,
 	"-p tcp -j REJECT --reject-with tcp-reset":                         nil,
 	"-j LOG --log-prefix x":                                            nil,
@@ -212,7 +212,7 @@ var xtPayloadWant = map[string]any{
 	"-p tcp -j DNAT --to-destination [2001:db8::1]:8080":     &NATTarget{Kind: "DNAT", Addr: netip.MustParseAddr("2001:db8::1"), AddrMax: netip.MustParseAddr("2001:db8::1"), Port: 8080, PortMax: 8080},
 	"-p tcp -j REDIRECT --to-ports 99":                       &NATTarget{Kind: "REDIRECT", Port: 99, PortMax: 99},
 	"-p tcp -j SNAT --to-source 2001:db8::2":                 &NATTarget{Kind: "SNAT", Addr: netip.MustParseAddr("2001:db8::2"), AddrMax: netip.MustParseAddr("2001:db8::2")},
-	"-m conntrack --ctstate NEW --ctorigdst 2001:db8::1/64": ct3(16, func(c *xt.ConntrackMtinfo3) {
+	"-m conntrack --ctstate NEW --ctorigdst 2001:db8::1/64": xtCT3(16, func(c *xt.ConntrackMtinfo3) {
 		c.MatchFlags, c.StateMask = ctState|ctOrigDst, 8
 		// iptables keeps the address as given; the kernel masks it.
 		c.OrigDstAddr = net.IP(netip.MustParseAddr("2001:db8::1").AsSlice())
@@ -323,7 +323,7 @@ func TestXtFromMatchStructs(t *testing.T) {
 		{"tcp rev 1", ipFam, false, "tcp", 1, make([]byte, 16), nil},
 		{"comment without the NUL padding", ipFam, false, "comment", 0, []byte("abc"), nil},
 		{"comment with stale bytes after the NUL", ipFam, false, "comment", 0,
-			append([]byte("ab\x00cd"), make([]byte, 251)...), comment("ab")},
+			append([]byte("ab\x00cd"), make([]byte, 251)...), xtComment("ab")},
 		{"conntrack in inet", nftables.TableFamilyINet, false, "conntrack", 3, make([]byte, 168), nil},
 		{"conntrack rev 1", ipFam, false, "conntrack", 1, ct1, nil},
 		{"unknown", ipFam, false, "recent", 0, []byte{1, 2, 3}, nil},
@@ -353,7 +353,7 @@ func TestXtFromMatchStructs(t *testing.T) {
 func TestXtFromExpr(t *testing.T) {
 	c := xt.Comment("hi")
 	x := XtFromExpr(nftables.TableFamilyIPv4, &expr.Match{Name: "comment", Info: &c})
-	if diff := cmp.Diff(comment("hi"), x.Info); diff != "" {
+	if diff := cmp.Diff(xtComment("hi"), x.Info); diff != "" {
 		t.Errorf("comment (-want +got):\n%s", diff)
 	}
 	tcp := &xt.Tcp{DstPorts: [2]uint16{22, 22}, SrcPorts: [2]uint16{0, 65535}}
