@@ -213,8 +213,12 @@ func bypassRule(l *listener, a *Admission) Finding {
 	title := fmt.Sprintf("Docker publishes %s/%d past %s's deny", l.proto, l.port, owner)
 	why := fmt.Sprintf("%s denies the port (%s), but Docker's DNAT (%s) sends connections from the internet to the container through the forward chain, which %s's input rules never see: the port is reachable from anywhere although %s says it is closed. %s",
 		owner, stepName(a.Bypasses), stepName(natStep(a)), owner, owner, decided(a))
-	fix := fmt.Sprintf("Publish it on loopback only (docker run -p 127.0.0.1:%d:PORT, or ports: [\"127.0.0.1:%d:PORT\"] in compose), or add the deny to the DOCKER-USER chain (iptables -I DOCKER-USER -p %s --dport PORT -j DROP), which Docker's forward rules honour.",
-		l.port, l.port, l.proto)
+	to := "PORT" // the container's port
+	if a.NAT != nil && a.NAT.To.Port() != 0 {
+		to = fmt.Sprint(a.NAT.To.Port())
+	}
+	fix := fmt.Sprintf("Publish it on loopback only (docker run -p 127.0.0.1:%d:%s, or ports: [\"127.0.0.1:%d:%s\"] in compose), or deny it in the DOCKER-USER chain, which Docker's forward rules honour (iptables -I DOCKER-USER -p %s -m conntrack --ctorigdstport %d ! -s 127.0.0.0/8 -j DROP).",
+		l.port, to, l.port, to, l.proto, l.port)
 	f := l.finding(RuleDockerBypass, registry.SevHigh, title, why, fix)
 	f.Key = RuleDockerBypass + ":" + fmt.Sprintf("%s/%d", l.proto, l.port)
 	f.Firewall = a

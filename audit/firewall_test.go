@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -42,7 +43,7 @@ func TestFirewallRules(t *testing.T) {
 	open := step("input", 7, "hand", "accept")
 	deny := step("input", 9, "ufw", "drop")
 	docker := admitted(sockets.TCP, 6380, firewall.Accept, firewall.Accept, step("DOCKER", 21, "docker", "accept"))
-	docker.From[0].NAT = &firewall.NAT{Step: *step("DOCKER", 20, "docker", "dnat to 172.17.0.2:6379")}
+	docker.From[0].NAT = &firewall.NAT{Step: *step("DOCKER", 20, "docker", "dnat to 172.17.0.2:6379"), To: netip.MustParseAddrPort("172.17.0.2:6379")}
 	docker.From[0].Path = "forward"
 	docker.From[0].Bypasses = step("ufw-user-input", 12, "ufw", "drop")
 	in := Input{
@@ -90,7 +91,7 @@ func TestFirewallRules(t *testing.T) {
 				t.Errorf("NetBIOS finding %q does not name the rule that lets it in (firewall %+v)", f.Title, f.Firewall)
 			}
 		case f.Rule == RuleDockerBypass:
-			if !strings.Contains(f.Why, "ufw-user-input handle 12") || !strings.Contains(f.Fix, "127.0.0.1:6380") {
+			if !strings.Contains(f.Why, "ufw-user-input handle 12") || !strings.Contains(f.Fix, "-p 127.0.0.1:6380:6379") {
 				t.Errorf("bypass finding: why %q, fix %q; want the ufw deny named and the loopback publish", f.Why, f.Fix)
 			}
 		case f.Rule == RuleNetworkDatabase && f.Socket.Local.Port() == 5432:

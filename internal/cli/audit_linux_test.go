@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portctl/portctl/internal/servers"
 	"github.com/portctl/portctl/internal/testnet"
@@ -310,4 +311,64 @@ func nftHandles(t *testing.T, ns string) map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// TestIntegrationAuditDockerBypass: ufw denies 6379, a real dockerd in a
+// namespace of the test's publishes it: audit reports the bypass, naming
+// ufw's deny and Docker's rules, with the loopback publish (-p 127.0.0.1:6379:6379) as the fix.
+func TestIntegrationAuditDockerBypass(t *testing.T) {
+	e, _ := testnet.UFWDocker(t, testnet.DockerOptions{}, "deny 6379")
+	n := e.NS
+	testnet.Run(t, "ip", "-n", n.Name, "route", "add", "default", "via", n.Host.String())
+	e.Run(t, "run", "-d", "--name", "cache", "-p", "6379:6379", e.Image, "busybox", "httpd", "-f", "-p", "6379", "-h", "/www")
+	t.Setenv("DOCKER_HOST", e.Host)
+	addr := fmt.Sprintf("%s:6379", n.Peer)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the published port %s never answered", addr)
+		}
+	}
+	code, out, stderr := runCLI(t, "audit", "--netns", n.Name, "--json")
+	if code != ExitNegative {
+		t.Fatalf("audit exit %d; want 1 (stderr %q)\n%s", code, stderr, out)
+	}
+	var doc struct {
+		Findings []struct {
+			Rule, Severity, Title, Why, Fix string
+			Socket                          struct{ Local string }
+			Firewall                        *struct {
+				Bypasses *struct {
+					Chain string
+					Owner struct{ Name string }
+				}
+				NAT *struct {
+					Step struct{ Owner struct{ Name string } }
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	n6379 := 0
+	for _, f := range doc.Findings {
+		if f.Rule != "docker-bypass" {
+			continue
+		}
+		n6379++
+		fw := f.Firewall
+		if !strings.HasSuffix(f.Socket.Local, ":6379") || f.Severity != "high" || fw == nil || fw.Bypasses == nil || fw.Bypasses.Owner.Name != "ufw" ||
+			fw.NAT == nil || fw.NAT.Step.Owner.Name != "docker" || !strings.Contains(f.Fix, "-p 127.0.0.1:6379:6379") || !strings.Contains(f.Why, "ufw") {
+			t.Errorf("docker-bypass finding %+v (firewall %+v); want 6379, high, bypassing ufw's deny by Docker's DNAT, fix 127.0.0.1:6379", f, fw)
+		}
+	}
+	if n6379 != 1 {
+		t.Errorf("%d docker-bypass findings; want 1\n%s", n6379, out)
+	}
+	_, text, _ := runCLI(t, "audit", "--netns", n.Name)
+	t.Logf("audit:\n%s", text)
 }
