@@ -365,21 +365,39 @@ var iptCompare = cmp.Options{
 // iptables-nft put in the kernel (its xt payloads decoded by
 // XtFromMatch): the evaluator sees one form for both.
 func TestIntegrationIptablesNftForms(t *testing.T) {
+	n := iptCompareWithNft(t, iptRestoreText(iptFormCases4), iptRestoreText(iptFormCases6), false)
+	t.Logf("%d rules: the parsed legacy rule equals the rule iptables-nft loaded", n)
+}
+
+// TestIntegrationIptablesNftRealistic is TestIntegrationIptablesNftForms
+// for the Docker and ufw rulesets of TestIntegrationIptablesLegacyRoundTrip;
+// a match the parser keeps opaque must be one iptables-nft leaves
+// undecoded too.
+func TestIntegrationIptablesNftRealistic(t *testing.T) {
+	n := iptCompareWithNft(t, iptRealistic, iptRealistic6, true)
+	t.Logf("%d rules of Docker and ufw: the parsed legacy rule equals the rule iptables-nft loaded", n)
+}
+
+// iptCompareWithNft restores text4 and text6 with both tools in a new
+// namespace and compares the parsed legacy rules with iptables-nft's; it
+// returns the number of rules compared. With opaqueAsXt, an Opaque
+// "-m NAME …" compares equal to an undecoded xt match NAME.
+func iptCompareWithNft(t *testing.T, text4, text6 string, opaqueAsXt bool) int {
+	t.Helper()
 	iptNeeds(t, "iptables-nft-restore", "iptables-legacy-restore", "iptables-legacy-save",
 		"ip6tables-nft-restore", "ip6tables-legacy-restore", "ip6tables-legacy-save")
 	ns := testnet.NewNamespace(t)
 	total := 0
 	for _, fc := range []struct {
 		fam                 nftables.TableFamily
-		cases               []iptFormCase
+		text                string
 		nft, legacy, saveTo string
 	}{
-		{nftables.TableFamilyIPv4, iptFormCases4, "iptables-nft-restore", "iptables-legacy-restore", "iptables-legacy-save"},
-		{nftables.TableFamilyIPv6, iptFormCases6, "ip6tables-nft-restore", "ip6tables-legacy-restore", "ip6tables-legacy-save"},
+		{nftables.TableFamilyIPv4, text4, "iptables-nft-restore", "iptables-legacy-restore", "iptables-legacy-save"},
+		{nftables.TableFamilyIPv6, text6, "ip6tables-nft-restore", "ip6tables-legacy-restore", "ip6tables-legacy-save"},
 	} {
-		text := iptRestoreText(fc.cases)
-		iptRun(t, ns.Name, text, fc.nft)
-		iptRun(t, ns.Name, text, fc.legacy)
+		iptRun(t, ns.Name, fc.text, fc.nft)
+		iptRun(t, ns.Name, fc.text, fc.legacy)
 		saved := iptRun(t, ns.Name, "", fc.saveTo)
 		tables, err := ParseIptablesSave(fc.fam, saved)
 		if err != nil {
@@ -402,14 +420,24 @@ func TestIntegrationIptablesNftForms(t *testing.T) {
 							x.Rev = 0
 						}
 					}
-					if diff := cmp.Diff(kernel[i].Exprs, r.Exprs, iptCompare); diff != "" {
+					parsed := r.Exprs
+					if opaqueAsXt {
+						parsed = nil
+						for _, e := range r.Exprs {
+							if o, ok := e.(*Opaque); ok && strings.HasPrefix(o.Name, "-m ") {
+								e = &Xt{Name: strings.Fields(o.Name)[1]}
+							}
+							parsed = append(parsed, e)
+						}
+					}
+					if diff := cmp.Diff(kernel[i].Exprs, parsed, iptCompare); diff != "" {
 						t.Errorf("%s %s %q: (-iptables-nft +parsed)\n%s", tbl.Name, ch.Name, r.Text, diff)
 					}
 				}
 			}
 		}
 	}
-	t.Logf("%d rules: the parsed legacy rule equals the rule iptables-nft loaded", total)
+	return total
 }
 
 // TestIntegrationXtPayloads checks testdata/xt_payloads.txt, the xt
