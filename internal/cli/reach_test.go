@@ -135,3 +135,36 @@ func TestReachJSONFields(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseFrom: --from never panics, and what it accepts is a class or a
+// masked prefix.
+func FuzzParseFrom(f *testing.F) {
+	for _, s := range []string{"lan", "Internet,loopback", "10.0.0.0/8", "2001:db8::1", "::ffff:10.1.2.3", "fe80::1%eth0", "10.0.0.0/33", "", ",", "lan,,x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fs, err := parseFrom([]string{s})
+		if err != nil {
+			return
+		}
+		for _, f := range fs {
+			if f.Class == "" && (!f.Prefix.IsValid() || f.Prefix != f.Prefix.Masked() || f.Name == "") {
+				t.Errorf("parseFrom(%q) = %+v: neither a class nor a masked prefix", s, f)
+			}
+		}
+	})
+}
+
+// FuzzParsePortRange: a port range never panics, and what it accepts is
+// 1 ≤ first ≤ last.
+func FuzzParsePortRange(f *testing.F) {
+	for _, s := range []string{"8080", "6000-6100", "0", "90-80", "1-65535", "65536", " 22 - 23 ", "-", "a-b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := parsePortRange(s)
+		if err == nil && (r[0] == 0 || r[1] < r[0]) {
+			t.Errorf("parsePortRange(%q) = %v; want 1 ≤ first ≤ last", s, r)
+		}
+	})
+}
