@@ -24,11 +24,24 @@ import (
 // XtFromMatch decodes them), so that the evaluator sees one form for
 // legacy and iptables-nft rules alike. Where iptables-nft's translation
 // would change what the rule matches (an inverted pair of ports, an
-// inverted /0 address), the translation keeps the legacy meaning. A
-// match or target option this package does not model becomes an *Opaque
-// naming it, so the rule's verdict becomes unknown instead of broader.
+// inverted /0 address), the translation keeps the legacy meaning.
 //
-// A line that cannot be read is an error naming its number and the saveToken.
+// Modelled: -s, -d, -i, -o, -p, -f and their "!"; the matches tcp, udp
+// (ports, flags, --syn; --tcp-option as the xt match), multiport,
+// conntrack, state (as the conntrack match iptables-nft loads for it),
+// addrtype, comment (also Rule.Comment), mark and limit; the verdicts
+// ACCEPT, DROP, RETURN, jumps (-j CHAIN) and gotos (-g); the targets DNAT,
+// SNAT, REDIRECT and MASQUERADE (as *NATTarget) and MARK (*XtMark). Any
+// other target is an *Xt with Info nil, known by its name (REJECT, LOG).
+// A match this package does not model, or a modelled one with an option
+// it does not know, becomes an *Opaque holding the match's text ("-m
+// recent --set …"), so the rule's verdict becomes unknown instead of
+// broader; so does a NAT or MARK target it cannot say exactly.
+//
+// iptables-save itself drops "! -i +" (no interface, which matches no
+// packet) from what it writes: such a rule reads as matching every one.
+//
+// A line that cannot be read is an error naming its number and the token.
 func ParseIptablesSave(family nftables.TableFamily, text string) ([]*Table, error) {
 	if family != nftables.TableFamilyIPv4 && family != nftables.TableFamilyIPv6 {
 		return nil, fmt.Errorf("iptables-save: family %d: want ip (2) or ip6 (10)", family)
@@ -230,7 +243,7 @@ func splitSaveArgs(s string) ([]saveToken, error) {
 	var (
 		toks    []saveToken
 		cur     strings.Builder
-		in      bool // a saveToken is under way
+		in      bool // a token is under way
 		quoted  bool
 		inQuote bool
 	)
