@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/nftables"
 
@@ -16,11 +18,15 @@ import (
 // fwSource is a tableSource that also reads a firewall the test makes.
 type fwSource struct {
 	tableSource
-	read *FirewallRead
-	err  error
+	read  *FirewallRead
+	err   error
+	reads atomic.Int32
 }
 
-func (f *fwSource) Firewall(context.Context) (*FirewallRead, error) { return f.read, f.err }
+func (f *fwSource) Firewall(context.Context) (*FirewallRead, error) {
+	f.reads.Add(1)
+	return f.read, f.err
+}
 
 // openHost is a host on 10.9.0.2/24 with a default route, and a ruleset
 // whose input chain accepts everything: an empty base chain, written by
@@ -115,5 +121,23 @@ func TestAPIFirewallUnreadable(t *testing.T) {
 	}
 	if got, n := sum(scrapeBody(t, s), "portctl_firewall_read_success"); got != 0 || n != 1 {
 		t.Errorf("portctl_firewall_read_success = %g (%d series); want 0", got, n)
+	}
+}
+
+// TestFirewallInterval: the ruleset is read once per FirewallInterval, but
+// a listener that appears gets its reach at the next sample.
+func TestFirewallInterval(t *testing.T) {
+	src := &fwSource{read: openHost()}
+	src.set(listener(sockets.TCP, "0.0.0.0:6379", nil))
+	s, _ := newTestServer(t, src, Options{Interval: time.Hour, FirewallInterval: time.Hour})
+	src.set(listener(sockets.TCP, "0.0.0.0:6379", nil), listener(sockets.TCP, "127.0.0.1:8080", nil))
+	s.sample(context.Background())
+	s.sample(context.Background())
+	if n := src.reads.Load(); n != 1 {
+		t.Errorf("the ruleset was read %d times in three samples within FirewallInterval; want 1", n)
+	}
+	st := s.current(context.Background())
+	if pr := st.fw.reach.Port(sockets.TCP, 8080); pr == nil || pr.Summary() != "loopback" {
+		t.Errorf("the new listener's reach = %+v; want loopback", pr)
 	}
 }

@@ -80,6 +80,49 @@ type fwState struct {
 	err   string // why the ruleset could not be read
 	read  *FirewallRead
 	reach *audit.Firewall // per listening port; nil when not read
+	at    time.Time       // when read
+	// listeners identifies the listening sockets reach was worked out
+	// for.
+	listeners string
+}
+
+// firewall reads the firewall and works out who may reach each listener,
+// or keeps last's: the ruleset is read again every FirewallInterval (a
+// ruleset of 10,000 rules takes a while to read), and reach is worked out
+// again when the ruleset was read or the listeners changed.
+func (s *Server) firewall(ctx context.Context, src FirewallSource, last *fwState, socks []sockets.Socket) *fwState {
+	fw := &fwState{listeners: listenerKey(socks)}
+	if last != nil && time.Since(last.at) < s.opts.FirewallInterval {
+		fw.err, fw.read, fw.at = last.err, last.read, last.at
+		if fw.listeners == last.listeners {
+			fw.reach = last.reach
+			return fw
+		}
+	} else {
+		fw.at = time.Now()
+		rd, err := src.Firewall(ctx)
+		if err != nil {
+			fw.err = err.Error()
+			return fw
+		}
+		fw.read = rd
+	}
+	if fw.read != nil {
+		fw.reach = audit.Reachability(fw.read.Ruleset, fw.read.Host, socks)
+	}
+	return fw
+}
+
+// listenerKey names the listening sockets of socks, in order.
+func listenerKey(socks []sockets.Socket) string {
+	var keys []string
+	for i := range socks {
+		if x := &socks[i]; x.Listening() {
+			keys = append(keys, x.Proto.String()+" "+x.Local.String()+" "+strconv.FormatBool(x.V6Only))
+		}
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ",")
 }
 
 // Run samples the Source until ctx ends: every Interval while a page
@@ -158,13 +201,14 @@ func (s *Server) sampleLocked(ctx context.Context) {
 		socks = tab.Sockets
 	}
 	if fs, ok := s.src.(FirewallSource); ok {
-		next.fw = &fwState{}
-		if rd, err := fs.Firewall(ctx); err != nil {
-			next.fw.err = err.Error()
-		} else {
-			next.fw.read = rd
-			next.fw.reach = audit.Reachability(rd.Ruleset, rd.Host, socks)
+		s.mu.Lock()
+		prev := s.state
+		s.mu.Unlock()
+		var last *fwState
+		if prev != nil {
+			last = prev.fw
 		}
+		next.fw = s.firewall(ctx, fs, last, socks)
 	}
 	next.rows, next.total = s.rows(socks, host.Ephemeral, next.fw)
 	next.ids = make(map[string]struct{}, len(next.rows))

@@ -48,6 +48,10 @@ type Options struct {
 	// (default 15 s): on a machine with 40,000 sockets a sample costs a
 	// fifth of a second of CPU.
 	IdleInterval time.Duration
+	// FirewallInterval is how often a FirewallSource's ruleset is read
+	// again (default 10 s, at least Interval); who may reach each listener
+	// is worked out again at every sample whose listeners changed.
+	FirewallInterval time.Duration
 	// History is how many ephemeral usage samples the chart keeps
 	// (default 900: half an hour at 2 s).
 	History int
@@ -91,6 +95,10 @@ func New(opts Options) (*Server, error) {
 	if opts.IdleInterval < opts.Interval {
 		opts.IdleInterval = max(opts.Interval, 15*time.Second)
 	}
+	if opts.FirewallInterval <= 0 {
+		opts.FirewallInterval = 10 * time.Second
+	}
+	opts.FirewallInterval = max(opts.FirewallInterval, opts.Interval)
 	if opts.History <= 0 {
 		opts.History = 900
 	}
