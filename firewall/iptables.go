@@ -38,8 +38,10 @@ import (
 // recent --set …"), so the rule's verdict becomes unknown instead of
 // broader; so does a NAT or MARK target it cannot say exactly.
 //
-// iptables-save itself drops "! -i +" (no interface, which matches no
-// packet) from what it writes: such a rule reads as matching every one.
+// iptables-save itself drops two inversions from what it writes: "! -i
+// +" (no interface) and "! --sport 0:65535" (no port), each of which
+// makes the kernel match no packet; such a rule reads as matching every
+// one, and no parser of the text can tell.
 //
 // A line that cannot be read is an error naming its number and the token.
 func ParseIptablesSave(family nftables.TableFamily, text string) ([]*Table, error) {
