@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/portctl/portctl/firewall"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
 )
@@ -156,8 +157,8 @@ func TestExamplePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParsePolicy(testdata/policy.yaml): %v", err)
 	}
-	if len(p.Allow) == 0 || len(p.Except) == 0 || p.FailOn != registry.SevMedium {
-		t.Errorf("ParsePolicy(testdata/policy.yaml) = %+v; want allow and except entries, fail_on medium", p)
+	if len(p.Allow) == 0 || len(p.Except) == 0 || p.FailOn != registry.SevMedium || p.Reach == nil || len(p.Reach.Classes["internet"]) != 3 {
+		t.Errorf("ParsePolicy(testdata/policy.yaml) = %+v; want allow and except entries, fail_on medium, reach for the internet", p)
 	}
 }
 
@@ -358,7 +359,7 @@ func FuzzParsePolicy(f *testing.F) {
 		"", "allow: []", "version: 1\nfail_on: high\n",
 		"allow:\n  - port: [22, 8000-8100]\n    proto: tcp\n    process: [sshd, \"py*\"]\n    address: [loopback, 10.0.0.0/8]\n    user: root\n",
 		"except:\n  - rule: network-database\n    port: 6379\n    reason: x\n",
-		"severity:\n  all-interfaces: info\n", "a: &x [1]\nb: *x\n", "- 1", "{allow: [{port: 22}]}", "allow:\n\t- x",
+		"severity:\n  all-interfaces: info\n", "reach:\n  internet: [22, 443]\n  lan: []\n", "reach: {lan: 1-1024}", "a: &x [1]\nb: *x\n", "- 1", "{allow: [{port: 22}]}", "allow:\n\t- x",
 	} {
 		f.Add([]byte(s))
 	}
@@ -386,8 +387,9 @@ func FuzzParsePolicy(f *testing.F) {
 			}
 			checkMatch(t, b, x.Match)
 		}
-		// A parsed policy can be used.
-		Check(Input{Sockets: []sockets.Socket{listen("0.0.0.0:22", proc(1, "sshd", 0, "")), udp("[::]:53", nil)}, Host: linuxHost, OS: "linux"}, p)
+		// A parsed policy can be used, with the firewall's verdicts too.
+		Check(Input{Sockets: []sockets.Socket{listen("0.0.0.0:22", proc(1, "sshd", 0, "")), udp("[::]:53", nil)}, Host: linuxHost, OS: "linux",
+			Firewall: &Firewall{Ports: []PortReach{admitted(sockets.TCP, 22, firewall.Accept, firewall.Accept, nil)}}}, p)
 	})
 }
 

@@ -48,9 +48,14 @@ and brokers facing the network, risky services (Telnet, FTP, SMB, RDP, VNC,
 the Docker API, X11, ...), debuggers, listeners on all interfaces where
 loopback would do, root processes on unprivileged ports, programs whose
 executable was deleted or replaced, unknown listeners, SYN cookies off, a
-narrow ephemeral range, a lowered unprivileged port start.
+narrow ephemeral range, a lowered unprivileged port start. As root (reading
+the firewall needs it, or CAP_NET_ADMIN), also what the kernel's ruleset
+really lets in from the internet: listeners that are really exposed,
+NetBIOS and SMB let in from outside (naming the rule), ports Docker
+publishes past a ufw or firewalld deny.
 
-A policy file (--policy, YAML) lists the listeners allowed, sets findings
+A policy file (--policy, YAML) lists the listeners allowed, the ports that
+may be reachable from the internet or the LAN (reach:), sets findings
 aside with a reason, and changes severities: see 'Policy files' in the
 README. --remote HOST connects from here to this machine's listening ports
 at HOST: a listener a firewall keeps out is reported as such, and its
