@@ -11,8 +11,8 @@ import (
 )
 
 // TraceFilter selects the packets Trace marks for the kernel's nftables
-// trace. The zero value selects every TCP and UDP packet, which is rarely
-// what is wanted: set at least DstPort.
+// trace. The zero value selects every IPv4 and IPv6 packet, which is
+// rarely what is wanted: set at least DstPort.
 type TraceFilter struct {
 	// Proto is 6 (TCP) or 17 (UDP); zero traces both.
 	Proto uint8
