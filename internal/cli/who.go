@@ -822,7 +822,7 @@ func printWhoReach(streams *term.IO, res whoResult) {
 	}
 	fmt.Fprintln(w)
 	if res.ReachNote != "" {
-		fmt.Fprintf(w, "  %s %s\n", st.Dim("reachable from"), st.Dim(res.ReachNote))
+		fmt.Fprintf(w, "  %s %s\n", st.Dim("reachable from"), st.Dim("not known: "+res.ReachNote))
 		return
 	}
 	for _, pr := range res.Reach {
