@@ -140,6 +140,8 @@ type Layer struct {
 	Layer   string       `json:"layer"`
 	Verdict LayerVerdict `json:"verdict"`
 	Detail  string       `json:"detail"`
+	// Short is the gist of Detail in a few words, for a table's cell.
+	Short string `json:"short,omitempty"`
 	// Rule is the deciding rule for the firewall layer, the NAT rule for
 	// the NAT layer.
 	Rule *firewall.Step `json:"rule,omitempty"`
@@ -565,9 +567,9 @@ func routeLayer(in Input, src netip.Addr, dst netip.AddrPort, res firewall.Resul
 	r := lookupRoute(in.Host.Routes, src)
 	switch {
 	case r == nil:
-		return Layer{Layer: LayerRoute, Verdict: Block, Detail: fmt.Sprintf("no route back to %s: replies cannot leave", src)}
+		return Layer{Layer: LayerRoute, Verdict: Block, Detail: fmt.Sprintf("no route back to %s: replies cannot leave", src), Short: "no route back"}
 	case r.Type != "" && r.Type != "unicast":
-		return Layer{Layer: LayerRoute, Verdict: Block, Detail: fmt.Sprintf("the route back to %s is %s %s: replies cannot leave", src, r.Type, r.Dst)}
+		return Layer{Layer: LayerRoute, Verdict: Block, Detail: fmt.Sprintf("the route back to %s is %s %s: replies cannot leave", src, r.Type, r.Dst), Short: r.Type + " route back"}
 	case r.Gateway.IsValid():
 		l.Detail = fmt.Sprintf("replies leave by %s via %s", r.Iface, r.Gateway)
 	default:
@@ -575,9 +577,9 @@ func routeLayer(in Input, src netip.Addr, dst netip.AddrPort, res firewall.Resul
 	}
 	switch {
 	case res.Path == "none":
-		return Layer{Layer: LayerRoute, Verdict: Block, Detail: fmt.Sprintf("no route leads to %s", res.To.Addr())}
+		return Layer{Layer: LayerRoute, Verdict: Block, Detail: fmt.Sprintf("no route leads to %s", res.To.Addr()), Short: "no route to " + res.To.Addr().String()}
 	case res.NAT == nil && !isLocal(in.Host, dst.Addr()) && res.Path != "input":
-		return Layer{Layer: LayerRoute, Verdict: Block, Detail: fmt.Sprintf("%s is not an address of this machine", dst.Addr())}
+		return Layer{Layer: LayerRoute, Verdict: Block, Detail: fmt.Sprintf("%s is not an address of this machine", dst.Addr()), Short: "not an address here"}
 	}
 	if in.Host.PolicyRouting {
 		l.Verdict = Depends
@@ -627,6 +629,7 @@ func rpFilterLayer(in Input, src netip.Addr, iface string) Layer {
 			}
 			l.Verdict = Block
 			l.Detail = fmt.Sprintf("strict (1) on %s: replies to %s would take %s, not %s, so the kernel drops the packet", iface, src, out, iface)
+			l.Short = "strict rp_filter on " + iface
 		} else {
 			l.Detail = fmt.Sprintf("strict (1) on %s: replies leave by the same interface", iface)
 		}
@@ -634,6 +637,7 @@ func rpFilterLayer(in Input, src netip.Addr, iface string) Layer {
 		if r == nil || (r.Type != "" && r.Type != "unicast") {
 			l.Verdict = Block
 			l.Detail = fmt.Sprintf("loose (2) on %s: no route back to %s, so the kernel drops the packet", iface, src)
+			l.Short = "no route back"
 		} else {
 			l.Detail = fmt.Sprintf("loose (2) on %s: a route back exists", iface)
 		}
@@ -717,7 +721,8 @@ func natLayer(in Input, res firewall.Result) Layer {
 	}
 	n := res.NAT
 	l := Layer{Layer: LayerNAT, Verdict: Pass, Rule: &n.Step,
-		Detail: fmt.Sprintf("%s → %s by %s", n.From, n.To, StepString(n.Step))}
+		Detail: fmt.Sprintf("%s → %s by %s", n.From, n.To, StepString(n.Step)),
+		Short:  fmt.Sprintf("DNAT to %s by %s", n.To, StepString(n.Step))}
 	if res.Path == "forward" {
 		on, name := in.Host.Forward4, "net.ipv4.ip_forward"
 		if n.To.Addr().Is6() {
@@ -726,6 +731,7 @@ func natLayer(in Input, res firewall.Result) Layer {
 		if !on {
 			l.Verdict = Block
 			l.Detail += fmt.Sprintf("; %s is 0, so the kernel does not forward it", name)
+			l.Short = name + " is 0"
 		} else {
 			l.Detail += fmt.Sprintf("; forwarded (%s is 1)", name)
 			if res.OutIface != "" {
@@ -753,7 +759,7 @@ func socketLayer(in Input, dst netip.AddrPort, iface string, loopback bool, res 
 		}
 	}
 	if len(cands) == 0 {
-		l.Verdict, l.Detail = Block, fmt.Sprintf("nothing listens on %s port %d", ProtoName(in.Proto), to.Port())
+		l.Verdict, l.Detail, l.Short = Block, fmt.Sprintf("nothing listens on %s port %d", ProtoName(in.Proto), to.Port()), "nothing listens"
 		return l
 	}
 	dev := deviceOf(iface, loopback)
@@ -764,23 +770,30 @@ func socketLayer(in Input, dst netip.AddrPort, iface string, loopback bool, res 
 		}
 	}
 	l.Verdict = Block
-	var why []string
+	var why, short []string
 	for _, s := range cands {
 		la := s.Local.Addr().Unmap()
 		switch {
 		case s.Device != "" && s.Device != dev:
 			why = append(why, fmt.Sprintf("%s on %s is bound to device %s (SO_BINDTODEVICE): it takes no packet arriving on %s", holder(s), listenString(s), s.Device, dev))
+			short = append(short, "bound to device "+s.Device)
 		case la.IsLoopback():
 			why = append(why, fmt.Sprintf("%s listens on %s only: not reachable from outside this machine", holder(s), listenString(s)))
+			short = append(short, "bound to "+la.String())
 		case la.IsUnspecified() && la.Is6() && s.V6Only:
 			why = append(why, fmt.Sprintf("%s listens on %s with IPV6_V6ONLY: it takes no IPv4 client", holder(s), listenString(s)))
+			short = append(short, "[::] with IPV6_V6ONLY")
 		case la.IsUnspecified():
 			why = append(why, fmt.Sprintf("%s listens on %s: IPv%d only", holder(s), listenString(s), map[bool]int{true: 4, false: 6}[la.Is4()]))
+			short = append(short, fmt.Sprintf("IPv%d only", map[bool]int{true: 4, false: 6}[la.Is4()]))
 		default:
 			why = append(why, fmt.Sprintf("%s listens on %s only, not on %s", holder(s), listenString(s), to.Addr()))
+			short = append(short, "bound to "+la.String())
 		}
 	}
 	l.Detail = strings.Join(why, "; ")
+	slices.Sort(short)
+	l.Short = strings.Join(slices.Compact(short), ", ")
 	return l
 }
 

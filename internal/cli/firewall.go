@@ -227,13 +227,16 @@ func exposureText(st term.Style, s reach.Summary) string {
 }
 
 func decidedText(s reach.Summary) string {
-	if s.Decided == nil {
+	d := s.Decided
+	switch {
+	case d == nil:
 		return ""
+	case d.Rule != nil && d.Layer == reach.LayerFirewall:
+		return reach.StepString(*d.Rule)
+	case d.Short != "":
+		return d.Layer + ": " + d.Short
 	}
-	if s.Decided.Rule != nil && s.Decided.Layer == reach.LayerFirewall {
-		return reach.StepString(*s.Decided.Rule)
-	}
-	return s.Decided.Layer + ": " + s.Decided.Detail
+	return d.Layer + ": " + d.Detail
 }
 
 func printFirewall(streams *term.IO, res firewallResult) {
@@ -253,9 +256,17 @@ func printFirewall(streams *term.IO, res firewallResult) {
 				if l.Holder != "" && !slices.Contains(holders, l.Holder) {
 					holders = append(holders, l.Holder)
 				}
-				addrs = append(addrs, l.Local.Addr().String())
+				if a := l.Local.Addr().String(); !slices.Contains(addrs, a) {
+					addrs = append(addrs, a)
+				}
 			}
-			t.Row(fmt.Sprintf("%d/%s", p.Port, p.Protocol), strings.Join(holders, ","), strings.Join(addrs, ","), exposureText(st, p.Summary), decidedText(p.Summary))
+			slices.Sort(holders)
+			slices.Sort(addrs)
+			who := strings.Join(holders, ",")
+			if len(holders) > 1 {
+				who = fmt.Sprintf("%s +%d", holders[0], len(holders)-1)
+			}
+			t.Row(fmt.Sprintf("%d/%s", p.Port, p.Protocol), who, strings.Join(addrs, ","), exposureText(st, p.Summary), decidedText(p.Summary))
 		}
 		t.Render(w, streams.Width(), st)
 	}

@@ -109,9 +109,12 @@ legacy iptables tables, with Docker's NAT), and the listening socket's
 bind address. It names the rule that decides, who wrote it (ufw,
 firewalld, Docker, kube-proxy, portctl, by hand), and the fix to paste.
 
-Reading the ruleset needs root or CAP_NET_ADMIN. Nothing is sent: the
-answer comes from the kernel's rules. --trace also makes a real
-connection from this machine and shows the rules the kernel's trace saw.
+Reading the ruleset needs root or CAP_NET_ADMIN. Nothing is sent and
+nothing changed: the answer comes from the kernel's rules. --trace
+confirms it live: for its duration it adds two marking chains to
+portctl's own table (inet portctl), makes a real connection from this
+machine (and, for other sources, waits --timeout for clients outside),
+and shows the rules the kernel's trace saw.
 
 Exit status: 0 when reachable from every source asked, 1 when not (or
 not certainly) from one of them, 3 when the ruleset cannot be read.`,

@@ -323,4 +323,18 @@ func TestIntegrationReachDockerBypass(t *testing.T) {
 			t.Errorf("reach (text) lacks %q", s)
 		}
 	}
+
+	// fw: the published port, reachable from the internet through
+	// Docker's NAT.
+	code, out, stderr = runCLI(t, "fw", "--netns", n.Name, "--json")
+	var fw firewallResult
+	if err := json.Unmarshal([]byte(out), &fw); code != ExitOK || err != nil {
+		t.Fatalf("fw --json = exit %d (%s), %v", code, stderr, err)
+	}
+	i := slices.IndexFunc(fw.Ports, func(p fwPort) bool { return p.Port == 6379 && p.Protocol == "tcp" })
+	if i < 0 || fw.Ports[i].Exposure != reach.FromInternet || fw.Ports[i].Decided == nil || fw.Ports[i].Decided.Layer != reach.LayerNAT {
+		t.Errorf("fw: 6379 = %+v; want reachable from the internet, decided by Docker's DNAT", fw.Ports)
+	}
+	_, out, _ = runCLI(t, "fw", "--netns", n.Name)
+	t.Logf("portctl fw --netns NS:\n%s", out)
 }
