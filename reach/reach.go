@@ -576,6 +576,11 @@ func routeLayer(in Input, src netip.Addr, dst netip.AddrPort, res firewall.Resul
 		l.Detail = fmt.Sprintf("replies leave by %s (%s)", r.Iface, r.Dst)
 	}
 	switch {
+	case dst.Addr().Unmap().IsLoopback():
+		// Linux drops a packet from outside to 127.0.0.0/8 or ::1 as a
+		// martian (net.ipv4.conf.*.route_localnet is 0 by default).
+		return Layer{Layer: LayerRoute, Verdict: Block, Detail: fmt.Sprintf("packets from outside to %s are dropped as martians: loopback addresses are for this machine's own clients", dst.Addr()),
+			Short: "loopback address"}
 	case res.Path == "none":
 		return Layer{Layer: LayerRoute, Verdict: Block, Detail: fmt.Sprintf("no route leads to %s", res.To.Addr()), Short: "no route to " + res.To.Addr().String()}
 	case res.NAT == nil && !isLocal(in.Host, dst.Addr()) && res.Path != "input":

@@ -468,3 +468,18 @@ func TestSummarize(t *testing.T) {
 		})
 	}
 }
+
+// TestAnalyzeLoopbackAddress: a loopback address asked from outside is a
+// martian, whatever the socket and the rules.
+func TestAnalyzeLoopbackAddress(t *testing.T) {
+	h := testHost()
+	as := Analyze(Input{Port: 80, Proto: TCP, Addr: netip.MustParseAddr("127.0.0.1"), Host: h,
+		Listeners: []Listener{listener("127.0.0.1:80", false)},
+		Sources:   []Source{PrefixSource("192.168.1.20", netip.MustParsePrefix("192.168.1.20/32")), ClassSource(firewall.Loopback, h)}})
+	if as[0].Verdict != Unreachable || layer(as[0].Pieces[0], LayerRoute).Verdict != Block {
+		t.Errorf("127.0.0.1:80 from 192.168.1.20: %v; want unreachable at the route layer", as[0].Verdict)
+	}
+	if as[1].Verdict != Reachable {
+		t.Errorf("127.0.0.1:80 from loopback: %v; want reachable", as[1].Verdict)
+	}
+}
