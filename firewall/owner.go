@@ -147,15 +147,16 @@ func chainNameOwner(name string) string {
 var firewalldIptChain = regexp.MustCompile(`^((IN|FWDI|FWDO|FWD|PRE|POST|OUT)_.+|[A-Z]+_(ZONES|ZONES_SOURCE|direct)|FORWARD_(IN|OUT)_ZONES(_SOURCE)?)$`)
 
 func ruleOwner(t *Table, c *Chain, r *Rule, d *docker, firewalldIpt bool) Owner {
+	f := factsOf(r)
 	switch o := tableOwner(t); o {
 	case OwnerFirewalld:
-		return Owner{Name: o, Detail: firewalldDetail(c.Name, ruleJump(r))}
+		return Owner{Name: o, Detail: firewalldDetail(c.Name, f.jump())}
 	case OwnerKubeProxy:
 		return Owner{Name: o, Detail: kubeDetail(c.Name, r)}
 	case OwnerPortctl:
 		return Owner{Name: o, Detail: r.Comment}
 	case OwnerDocker:
-		return Owner{Name: o, Detail: d.detail(c.Name, r)}
+		return Owner{Name: o, Detail: d.detail(c.Name, f)}
 	}
 	switch chainNameOwner(c.Name) {
 	case OwnerUFW:
@@ -167,19 +168,19 @@ func ruleOwner(t *Table, c *Chain, r *Rule, d *docker, firewalldIpt bool) Owner 
 		// rule at all) for the administrator's own rules: what else is
 		// there was put there by hand.
 		if c.Name == "DOCKER-USER" {
-			if f := factsOf(r); f.verdict == "return" && f.plain() {
+			if f.verdict == "return" && f.plain() {
 				return Owner{Name: OwnerDocker, Detail: c.Name}
 			}
 			return Owner{Name: OwnerHand, Detail: "in DOCKER-USER"}
 		}
-		return Owner{Name: OwnerDocker, Detail: d.detail(c.Name, r)}
+		return Owner{Name: OwnerDocker, Detail: d.detail(c.Name, f)}
 	}
 	if firewalldIpt && firewalldIptChain.MatchString(c.Name) {
-		return Owner{Name: OwnerFirewalld, Detail: firewalldDetail(c.Name, ruleJump(r))}
+		return Owner{Name: OwnerFirewalld, Detail: firewalldDetail(c.Name, f.jump())}
 	}
 	// A rule of a chain tools share: a jump into a tool's chain is that
 	// tool's.
-	if j := ruleJump(r); j != "" {
+	if j := f.jump(); j != "" {
 		if o := chainNameOwner(j); o != "" {
 			return Owner{Name: o, Detail: "jump " + j}
 		}
@@ -187,8 +188,8 @@ func ruleOwner(t *Table, c *Chain, r *Rule, d *docker, firewalldIpt bool) Owner 
 			return Owner{Name: OwnerFirewalld, Detail: firewalldDetail(j, "")}
 		}
 	}
-	if d.owns(r) {
-		return Owner{Name: OwnerDocker, Detail: d.detail(c.Name, r)}
+	if d.owns(f) {
+		return Owner{Name: OwnerDocker, Detail: d.detail(c.Name, f)}
 	}
 	return Owner{Name: OwnerHand}
 }
@@ -262,9 +263,8 @@ func ruleComment(r *Rule) string {
 	return ""
 }
 
-// ruleJump is the chain a rule jumps or goes to, or "".
-func ruleJump(r *Rule) string {
-	f := factsOf(r)
+// jump is the chain a rule jumps or goes to, or "".
+func (f facts) jump() string {
 	if f.verdict == "jump" || f.verdict == "goto" {
 		return f.target
 	}
@@ -287,6 +287,9 @@ func dockerFacts(rs *Ruleset, h OwnerHints) *docker {
 	for _, t := range rs.Tables {
 		for _, c := range t.Chains {
 			for _, r := range c.Rules {
+				if !masquerades(r) {
+					continue
+				}
 				f := factsOf(r)
 				if f.verdict == "masquerade" && f.src.IsValid() && f.oifNeg && d.isBridge(f.oif) {
 					d.subnets = append(d.subnets, f.src)
@@ -297,6 +300,21 @@ func dockerFacts(rs *Ruleset, h OwnerHints) *docker {
 	return d
 }
 
+// masquerades says, cheaply, whether a rule may masquerade.
+func masquerades(r *Rule) bool {
+	for _, e := range r.Exprs {
+		switch e := e.(type) {
+		case *expr.Masq:
+			return true
+		case *Xt:
+			if e.Target && e.Name == "MASQUERADE" {
+				return true
+			}
+		}
+	}
+	return len(r.Exprs) == 0 && strings.Contains(r.Text, "MASQUERADE")
+}
+
 func (d *docker) isBridge(name string) bool {
 	return name != "" && (dockerBridge.MatchString(name) || slices.Contains(d.bridges, name))
 }
@@ -304,8 +322,7 @@ func (d *docker) isBridge(name string) bool {
 // owns says whether a rule outside Docker's chains is Docker's: it matches
 // a Docker bridge, or, in nat POSTROUTING, a Docker network's addresses
 // (the MASQUERADE of a container's traffic to itself).
-func (d *docker) owns(r *Rule) bool {
-	f := factsOf(r)
+func (d *docker) owns(f facts) bool {
 	if d.isBridge(f.iif) || d.isBridge(f.oif) {
 		return true
 	}
@@ -321,8 +338,7 @@ func (d *docker) owns(r *Rule) bool {
 
 // detail says what a Docker rule is for: the container and port a DNAT
 // publishes or a filter rule lets through, else its chain.
-func (d *docker) detail(chain string, r *Rule) string {
-	f := factsOf(r)
+func (d *docker) detail(chain string, f facts) string {
 	proto := protoName(f.proto)
 	if f.verdict == "dnat" && f.natTo.IsValid() {
 		s := "publishes " + proto
@@ -687,35 +703,35 @@ func factsOf(r *Rule) facts {
 			f.ipv = 6
 		}
 	}
-	regs := map[uint32]*regSource{}
+	var regs registers
 	for _, e := range r.Exprs {
 		switch e := e.(type) {
 		case *expr.Meta:
 			if !e.SourceRegister {
-				regs[e.Register] = &regSource{meta: e.Key, bits: -1}
+				regs.set(e.Register, regSource{meta: e.Key, bits: -1})
 			}
 		case *expr.Payload:
 			if e.OperationType == expr.PayloadLoad {
-				regs[e.DestRegister] = &regSource{payload: e, bits: -1}
+				regs.set(e.DestRegister, regSource{payload: e, bits: -1})
 			}
 		case *expr.Bitwise:
-			if s := regs[e.SourceRegister]; s != nil {
+			if s := regs.get(e.SourceRegister); s != nil {
 				c := *s
 				c.bits = maskBits(e.Mask)
-				regs[e.DestRegister] = &c
+				regs.set(e.DestRegister, c)
 			}
 		case *expr.Immediate:
-			regs[e.Register] = &regSource{data: e.Data, bits: -1}
+			regs.set(e.Register, regSource{data: e.Data, bits: -1})
 		case *expr.Cmp:
-			f.cmp(regs[e.Register], e.Op, e.Data)
+			f.cmp(regs.get(e.Register), e.Op, e.Data)
 		case *expr.Range:
-			if s := regs[e.Register]; s != nil && isDport(s) && len(e.FromData) == 2 && len(e.ToData) == 2 && e.Op == expr.CmpOpEq {
+			if s := regs.get(e.Register); s != nil && isDport(s) && len(e.FromData) == 2 && len(e.ToData) == 2 && e.Op == expr.CmpOpEq {
 				f.dports = append(f.dports, [2]uint16{binary.BigEndian.Uint16(e.FromData), binary.BigEndian.Uint16(e.ToData)})
 			} else {
 				f.other++
 			}
 		case *expr.Lookup:
-			if s := regs[e.SourceRegister]; s != nil && isDport(s) && !e.Invert && r.Chain != nil && r.Chain.Table != nil {
+			if s := regs.get(e.SourceRegister); s != nil && isDport(s) && !e.Invert && r.Chain != nil && r.Chain.Table != nil {
 				if ports, ok := setPorts(r.Chain.Table, e); ok {
 					f.dports = append(f.dports, ports...)
 					continue
@@ -737,10 +753,10 @@ func factsOf(r *Rule) facts {
 			}
 			var a netip.Addr
 			var port uint16
-			if s := regs[e.RegAddrMin]; e.RegAddrMin != 0 && s != nil && s.data != nil {
+			if s := regs.get(e.RegAddrMin); e.RegAddrMin != 0 && s != nil && s.data != nil {
 				a, _ = netip.AddrFromSlice(s.data)
 			}
-			if s := regs[e.RegProtoMin]; e.RegProtoMin != 0 && s != nil && len(s.data) == 2 {
+			if s := regs.get(e.RegProtoMin); e.RegProtoMin != 0 && s != nil && len(s.data) == 2 {
 				port = binary.BigEndian.Uint16(s.data)
 			}
 			if a.IsValid() {
@@ -758,6 +774,26 @@ func factsOf(r *Rule) facts {
 		}
 	}
 	return f
+}
+
+// registers are what the rule's expressions loaded into the registers so
+// far, by number: NFT_REG_1 to _4 and NFT_REG32_00 to _15 are below 24.
+type registers [24]struct {
+	ok bool
+	s  regSource
+}
+
+func (r *registers) get(n uint32) *regSource {
+	if n >= uint32(len(r)) || !r[n].ok {
+		return nil
+	}
+	return &r[n].s
+}
+
+func (r *registers) set(n uint32, s regSource) {
+	if n < uint32(len(r)) {
+		r[n].ok, r[n].s = true, s
+	}
 }
 
 func verdictName(k expr.VerdictKind) string {
@@ -786,6 +822,11 @@ func setPorts(t *Table, l *expr.Lookup) ([][2]uint16, bool) {
 	for _, s := range t.Sets {
 		if s.Name != l.SetName || s.IsMap || s.Concat {
 			continue
+		}
+		// Owners and fixes need the few ports a tool's rule names; a
+		// large set is a match like any other.
+		if len(s.Elements) > 64 {
+			return nil, false
 		}
 		var out [][2]uint16
 		for i := 0; i < len(s.Elements); i++ {

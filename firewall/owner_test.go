@@ -288,3 +288,116 @@ func TestFactsOfExprs(t *testing.T) {
 		t.Errorf("factsOf = %+v; want %+v", f, want)
 	}
 }
+
+// docker28 is the layout Docker 28 writes (iptables-save of a host with
+// one container publishing 6379 on the default bridge, and a network on
+// a bridge named by com.docker.network.bridge.name), and one rule of the
+// administrator's.
+const docker28 = `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -d 172.17.0.2/32 ! -i docker0 -j DROP
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER - [0:0]
+:DOCKER-BRIDGE - [0:0]
+:DOCKER-CT - [0:0]
+:DOCKER-FORWARD - [0:0]
+:DOCKER-ISOLATION-STAGE-1 - [0:0]
+:DOCKER-ISOLATION-STAGE-2 - [0:0]
+:DOCKER-USER - [0:0]
+-A FORWARD -j DOCKER-USER
+-A FORWARD -j DOCKER-FORWARD
+-A FORWARD -i eth0 -o eth1 -p tcp -m tcp --dport 22 -j ACCEPT
+-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 6379 -j ACCEPT
+-A DOCKER ! -i docker0 -o docker0 -j DROP
+-A DOCKER ! -i mybr -o mybr -j DROP
+-A DOCKER-BRIDGE -o docker0 -j DOCKER
+-A DOCKER-BRIDGE -o mybr -j DOCKER
+-A DOCKER-CT -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A DOCKER-CT -o mybr -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A DOCKER-FORWARD -j DOCKER-CT
+-A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1
+-A DOCKER-FORWARD -j DOCKER-BRIDGE
+-A DOCKER-FORWARD -i docker0 -j ACCEPT
+-A DOCKER-FORWARD -i mybr -j ACCEPT
+-A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2
+-A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:DOCKER - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+-A POSTROUTING -s 172.18.0.0/16 ! -o mybr -j MASQUERADE
+-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+-A POSTROUTING -s 192.168.7.0/24 -o eth0 -j MASQUERADE
+-A DOCKER ! -i docker0 -p tcp -m tcp --dport 6379 -j DNAT --to-destination 172.17.0.2:6379
+COMMIT
+`
+
+func TestAttributeDocker28(t *testing.T) {
+	tables, err := ParseIptablesSave(nftables.TableFamilyIPv4, docker28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &Ruleset{Tables: tables}
+	Attribute(rs, OwnerHints{DockerBridges: []string{"mybr"}})
+	hand := map[string]bool{
+		"-A FORWARD -i eth0 -o eth1 -p tcp -m tcp --dport 22 -j ACCEPT": true,
+		"-A POSTROUTING -s 192.168.7.0/24 -o eth0 -j MASQUERADE":        true,
+	}
+	n := 0
+	for _, tb := range rs.Tables {
+		for _, c := range tb.Chains {
+			for _, r := range c.Rules {
+				n++
+				want := OwnerDocker
+				if hand[r.Text] {
+					want = OwnerHand
+				}
+				if r.Owner.Name != want {
+					t.Errorf("%s %s: %q: owner %+v; want %s", tb.Name, c.Name, r.Text, r.Owner, want)
+				}
+				if c.Name == "DOCKER" && tb.Name == "nat" && r.Owner.Detail != "publishes tcp 6379 to 172.17.0.2:6379" {
+					t.Errorf("the DNAT's detail = %q", r.Owner.Detail)
+				}
+			}
+		}
+	}
+	if n != 24 {
+		t.Errorf("%d rules; want 24", n)
+	}
+}
+
+// BenchmarkAttribute attributes a ruleset of 10,000 rules, as portctl
+// firewall does before it evaluates: ufw's tables, Docker's, and rules by
+// hand with a port each.
+func BenchmarkAttribute(b *testing.B) {
+	rs := &Ruleset{}
+	hand := newTable(rs, nftables.TableFamilyINet, "filter", NFTables)
+	in := newChain(hand, "input")
+	for i := 0; i < 10000; i++ {
+		port := []byte{byte(i >> 8), byte(i)}
+		in.Rules = append(in.Rules, &Rule{Chain: in, Handle: uint64(i + 1), Exprs: []any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{6}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: port},
+			&expr.Counter{},
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		}})
+	}
+	v4, _ := readUFWTestdata(b)
+	h := OwnerHints{UFW: ParseUFWRules(v4), UFWRead: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		Attribute(rs, h)
+	}
+}
