@@ -667,7 +667,7 @@ func (d *DiffNet) StartTrace(t testing.TB) *Trace {
 // the trace table.
 func (tr *Trace) Stop(t testing.TB, d *DiffNet) {
 	t.Helper()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(150 * time.Millisecond)
 	tr.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-tr.done:
