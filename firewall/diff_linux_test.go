@@ -4,6 +4,7 @@ package firewall
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -770,17 +771,26 @@ table ip6 f {
 `},
 }
 
-// genSeeds are the generated rulesets checked against the kernel; a
-// failure names its seed, and genRuleset(seed) makes it again.
-const genSeeds = 30
+// The generated rulesets checked against the kernel: seeds diff.seed to
+// diff.seed+diff.seeds-1. A failure names its seed; genRuleset(seed)
+// makes the ruleset again, and
+//
+//	go test -run DifferentialGenerated -diff.seed=SEED -diff.seeds=1
+//
+// checks it alone.
+var (
+	genFirstSeed = flag.Uint64("diff.seed", 1, "first seed of the generated rulesets")
+	genSeeds     = flag.Int("diff.seeds", 30, "how many generated rulesets to check")
+)
 
 func TestIntegrationDifferentialGenerated(t *testing.T) {
 	d := testnet.NewDiffNet(t, "", nil)
 	var cases []diffCase
-	for seed := range uint64(genSeeds) {
+	for i := range uint64(*genSeeds) {
+		seed := *genFirstSeed + i
 		cases = append(cases, diffCase{
-			name:  fmt.Sprintf("seed %d", seed+1),
-			nft:   genRuleset(seed + 1),
+			name:  fmt.Sprintf("seed %d", seed),
+			nft:   genRuleset(seed),
 			ports: []uint16{22, 53, 80, 137, 443, 2222, 5432, 8080, 8081},
 		})
 	}
