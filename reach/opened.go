@@ -13,16 +13,19 @@ import (
 // Opening is a port range a rule opens: it accepts packets to those
 // ports, or DNATs them elsewhere.
 type Opening struct {
-	Proto        uint8     `json:"-"` // TCP or UDP
-	Ports        [2]uint16 `json:"ports"`
-	DNAT         bool      `json:"dnat,omitempty"`
+	Proto uint8     `json:"-"` // TCP or UDP
+	Ports [2]uint16 `json:"ports"`
+	DNAT  bool      `json:"dnat,omitempty"`
+	// FromSome is set when the rule also matches the source address: it
+	// opens the ports to some sources only.
+	FromSome     bool `json:"from_some,omitempty"`
 	Rule         *firewall.Rule
 	Table, Chain string
 }
 
-// maxOpenings bounds what Openings returns: a ruleset that lists every
+// MaxOpenings bounds what Openings returns: a ruleset that lists every
 // port one by one says no more with all of them.
-const maxOpenings = 4096
+const MaxOpenings = 4096
 
 // Openings finds the port ranges the rules of rs accept or DNAT by
 // destination port, with an equality, a range, a set of ports, or an
@@ -43,7 +46,7 @@ func Openings(rs *firewall.Ruleset) []Opening {
 					if !slices.ContainsFunc(out, key) {
 						out = append(out, o)
 					}
-					if len(out) >= maxOpenings {
+					if len(out) >= MaxOpenings {
 						return out
 					}
 				}
@@ -60,7 +63,7 @@ func ruleOpenings(t *firewall.Table, r *firewall.Rule) []Opening {
 	protoReg := map[uint32]bool{}
 	var protos []uint8
 	var ports [][2]uint16
-	accept, dnat, negated := false, false, false
+	accept, dnat, negated, fromSome := false, false, false, false
 	for _, e := range r.Exprs {
 		switch e := e.(type) {
 		case *expr.Payload:
@@ -71,6 +74,8 @@ func ruleOpenings(t *firewall.Table, r *firewall.Rule) []Opening {
 				dportReg[e.DestRegister] = true
 			case e.Base == expr.PayloadBaseNetworkHeader && e.Len == 1 && (e.Offset == 9 && t.Family == nftables.TableFamilyIPv4 || e.Offset == 6 && t.Family == nftables.TableFamilyIPv6):
 				protoReg[e.DestRegister] = true
+			case e.Base == expr.PayloadBaseNetworkHeader && (e.Offset == 12 && e.Len <= 4 || e.Offset == 8 && e.Len <= 16):
+				fromSome = true // ip saddr, ip6 saddr
 			}
 		case *expr.Meta:
 			if !e.SourceRegister {
@@ -140,7 +145,7 @@ func ruleOpenings(t *firewall.Table, r *firewall.Rule) []Opening {
 			if p[0] == 0 && p[1] == 65535 {
 				continue // every port: not an opening of a port
 			}
-			out = append(out, Opening{Proto: pr, Ports: p, DNAT: dnat, Rule: r})
+			out = append(out, Opening{Proto: pr, Ports: p, DNAT: dnat, FromSome: fromSome, Rule: r})
 		}
 	}
 	return out

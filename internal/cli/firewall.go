@@ -86,22 +86,29 @@ type fwOpening struct {
 	DNAT bool          `json:"dnat,omitempty"`
 	// To is where a DNAT sends it.
 	To string `json:"to,omitempty"`
-	// Note says why it was not evaluated.
-	Note string `json:"note,omitempty"`
+	// SomeSources is set when the rule matches the source too and lets
+	// in none of the sample clients fw tries: it opens the port to some
+	// sources only ('portctl reach PORT --from …' tells which).
+	SomeSources bool `json:"some_sources,omitempty"`
 	reach.Summary
 }
 
-// maxOpeningsEvaluated bounds how many opened ports fw evaluates.
-const maxOpeningsEvaluated = 256
+// maxOpeningsEvaluated bounds how many opened ports fw evaluates, each
+// from one sample client of each class: a ruleset that opens thousands of
+// ports one by one would otherwise cost thousands of walks.
+const maxOpeningsEvaluated = 16
 
 // firewallResult is what `firewall --json` prints; its field names are a
 // stable contract.
 type firewallResult struct {
-	NetNS      string      `json:"netns,omitempty"`
-	Rules      int         `json:"rules"`
-	Ports      []fwPort    `json:"ports"`
-	Opened     []fwOpening `json:"opened"`
-	Incomplete []string    `json:"incomplete,omitempty"`
+	NetNS  string      `json:"netns,omitempty"`
+	Rules  int         `json:"rules"`
+	Ports  []fwPort    `json:"ports"`
+	Opened []fwOpening `json:"opened"`
+	// OpenedMore counts the port ranges rules open beyond those
+	// evaluated (see maxOpeningsEvaluated).
+	OpenedMore int      `json:"opened_not_evaluated,omitempty"`
+	Incomplete []string `json:"incomplete,omitempty"`
 }
 
 func runFirewall(ctx context.Context, streams *term.IO, opts firewallOptions) error {
@@ -168,18 +175,23 @@ func firewallView(m *model) firewallResult {
 			continue
 		}
 		if evaluated >= maxOpeningsEvaluated {
-			res.Opened = append(res.Opened, fwOpening{Protocol: reach.ProtoName(o.Proto), Ports: o.Ports, DNAT: o.DNAT, Rule: ruleStep(o),
-				Summary: reach.Summary{Exposure: reach.NotKnown}, Note: fmt.Sprintf("not evaluated: more than %d ports opened", maxOpeningsEvaluated)})
+			res.OpenedMore++
 			continue
 		}
 		evaluated++
 		as := reach.Analyze(reach.Input{Port: o.Ports[0], Proto: o.Proto, Sources: samples, Listeners: m.listeners, Ruleset: m.rs, Host: m.host})
 		sum := reach.Summarize(as, true)
-		if sum.Exposure == reach.Nobody || (sum.Exposure == reach.LoopbackOnly && !o.DNAT) {
+		some := false
+		switch {
+		case (sum.Exposure == reach.Nobody || sum.Exposure == reach.LoopbackOnly) && o.FromSome:
+			// The rule lets some sources in, none of the samples: say so
+			// rather than guess which.
+			some = true
+		case sum.Exposure == reach.Nobody || (sum.Exposure == reach.LoopbackOnly && !o.DNAT):
 			continue // another rule drops it, or loopback, which every port is open to
 		}
 		op := fwOpening{Protocol: reach.ProtoName(o.Proto), Ports: o.Ports, DNAT: o.DNAT, Summary: sum,
-			Rule: ruleStep(o)}
+			Rule: ruleStep(o), SomeSources: some}
 		for _, a := range as {
 			for _, p := range a.Pieces {
 				if p.Firewall.NAT != nil && op.To == "" {
@@ -282,9 +294,20 @@ func printFirewall(streams *term.IO, res firewallResult) {
 			if o.DNAT && to != "" {
 				to = "→ " + to
 			}
-			t.Row(ports+"/"+o.Protocol, reach.StepString(o.Rule), exposureText(st, o.Summary), to)
+			reachable := exposureText(st, o.Summary)
+			if o.SomeSources {
+				reachable = st.Yellow("some sources")
+			}
+			t.Row(ports+"/"+o.Protocol, reach.StepString(o.Rule), reachable, to)
 		}
 		t.Render(w, streams.Width(), st)
+	}
+	if res.OpenedMore > 0 {
+		more := plural(res.OpenedMore, "more port range")
+		if len(res.Opened)+res.OpenedMore >= reach.MaxOpenings {
+			more = fmt.Sprintf("%d or more port ranges", res.OpenedMore)
+		}
+		fmt.Fprintf(w, "  … and %s that rules open, not looked at ('portctl reach PORT' for one)\n", more)
 	}
 	if len(res.Incomplete) > 0 {
 		fmt.Fprintf(w, "\n%s could not be read: the verdicts depend on them.\n", strings.Join(res.Incomplete, ", "))
