@@ -295,4 +295,12 @@ func TestIntegrationBrowserFirewall(t *testing.T) {
 		t.Errorf("445 from the internet: %q; want let in, by the rule commented smb-for-all", internet)
 	}
 	screenshot(t, ctx, "11-firewall")
+
+	// On a phone the page's ports become cards, and nothing overflows.
+	do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.Navigate(base+"/#/firewall"))
+	waitJS(t, ctx, "the firewall page on a phone", smb)
+	if fits := evalJS[bool](t, ctx, `document.documentElement.scrollWidth <= window.innerWidth + 1`); !fits {
+		t.Errorf("the firewall page scrolls sideways on a 390 px screen")
+	}
+	screenshot(t, ctx, "12-firewall-phone")
 }

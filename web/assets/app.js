@@ -357,11 +357,12 @@ async function showFirewall() {
     return;
   }
   const classes = ['internet', 'lan', 'loopback'];
+  const classLabel = { internet: 'From the internet', lan: 'From the LAN', loopback: 'From loopback' };
   const admission = (a) => {
     if (!a) return el('td', {}, '');
     const word = a.verdict === 'accept' ? 'let in' + (a.partial ? ' (part)' : '') : (a.verdict === 'unknown' ? 'unknown' : 'kept out');
     const by = a.layer === 'firewall' ? (a.decided_by || 'no rule') : a.layer + (a.depends_on && a.depends_on.length ? ': ' + a.depends_on.join('; ') : '');
-    return el('td', { class: 'adm adm-' + a.verdict, 'data-class': a.class },
+    return el('td', { class: 'adm adm-' + a.verdict, 'data-class': a.class, 'data-label': classLabel[a.class] || a.class },
       el('strong', {}, word), el('div', { class: 'mono muted' }, by),
       a.bypasses ? el('div', { class: 'sev-high' }, 'goes around ' + a.bypasses.table + ' ' + a.bypasses.chain + ' (' + a.bypasses.owner.name + ')') : null,
       a.nat ? el('div', { class: 'mono muted' }, 'NAT → ' + a.nat.to) : null);
@@ -369,8 +370,8 @@ async function showFirewall() {
   const ports = fw.ports.map((p) => {
     const by = Object.fromEntries(p.from.map((a) => [a.class, a]));
     return el('tr', { 'data-port': p.port, 'data-proto': p.protocol },
-      el('td', { class: 'mono' }, p.protocol + '/' + p.port),
-      el('td', {}, el('strong', { class: 'pname' }, p.process || ''), p.service ? el('div', { class: 'muted' }, p.service) : null),
+      el('td', { class: 'mono', 'data-label': 'Port' }, p.protocol + '/' + p.port),
+      el('td', { 'data-label': 'Process' }, el('strong', { class: 'pname' }, p.process || ''), p.service ? el('div', { class: 'muted' }, p.service) : null),
       reachCell(p.reachable_from),
       classes.map((c) => admission(by[c])));
   });
