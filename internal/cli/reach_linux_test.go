@@ -338,3 +338,45 @@ func TestIntegrationReachDockerBypass(t *testing.T) {
 	_, out, _ = runCLI(t, "fw", "--netns", n.Name)
 	t.Logf("portctl fw --netns NS:\n%s", out)
 }
+
+// TestIntegrationReachDockerNoProxy: Docker without its userland proxy
+// publishes 6379 with NAT rules alone (dockerd only holds the port):
+// reach still finds it reachable from the internet through the DNAT, round
+// ufw's deny, and fw says so.
+func TestIntegrationReachDockerNoProxy(t *testing.T) {
+	e, _ := testnet.UFWDocker(t, testnet.DockerOptions{NoUserlandProxy: true}, "deny 6379")
+	n := e.NS
+	testnet.Run(t, "ip", "-n", n.Name, "route", "add", "default", "via", n.Host.String())
+	e.Run(t, "run", "-d", "--name", "cache", "-p", "6379:6379", e.Image, "busybox", "httpd", "-f", "-p", "6379", "-h", "/www")
+	t.Setenv("DOCKER_HOST", e.Host)
+	addr := fmt.Sprintf("%s:6379", n.Peer)
+	deadline := time.Now().Add(10 * time.Second)
+	for !dial(addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the published port %s never answered", addr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	code, res, stderr := reachJSON(t, "6379", "--netns", n.Name, "--from", "internet")
+	a := answerOf(res, "internet")
+	if code != ExitOK || a == nil || a.Verdict != reach.Reachable {
+		t.Fatalf("reach 6379 = exit %d (%s), %s; want 0, reachable", code, stderr, brief(a))
+	}
+	if p := a.Pieces[0]; p.Bypass == nil || p.Bypass.Owner.Name != "ufw" || layerOf(p, reach.LayerNAT).Rule == nil {
+		t.Errorf("bypass %+v, NAT %+v; want ufw's deny gone round by Docker's DNAT", p.Bypass, layerOf(p, reach.LayerNAT))
+	}
+	code, out, stderr := runCLI(t, "fw", "--netns", n.Name, "--json")
+	var fw firewallResult
+	if err := json.Unmarshal([]byte(out), &fw); code != ExitOK || err != nil {
+		t.Fatalf("fw --json = exit %d (%s), %v", code, stderr, err)
+	}
+	listed := slices.ContainsFunc(fw.Ports, func(p fwPort) bool { return p.Port == 6379 && p.Exposure == reach.FromInternet })
+	opened := slices.ContainsFunc(fw.Opened, func(o fwOpening) bool {
+		return o.Ports == [2]uint16{6379, 6379} && o.DNAT && o.Exposure == reach.FromInternet
+	})
+	if !listed && !opened {
+		t.Errorf("fw: ports %+v, opened %+v; want 6379 reachable from the internet", fw.Ports, fw.Opened)
+	}
+	_, out, _ = runCLI(t, "fw", "--netns", n.Name)
+	t.Logf("portctl fw --netns NS (Docker without userland proxy):\n%s", out)
+}
