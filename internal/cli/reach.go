@@ -299,7 +299,7 @@ func runReach(ctx context.Context, streams *term.IO, opts reachOptions) error {
 		}
 	}
 	if opts.Trace {
-		tr, err := runReachTrace(ctx, streams, opts, in)
+		tr, err := runReachTrace(ctx, streams, opts, in, answers)
 		if err != nil {
 			return err
 		}
@@ -508,7 +508,7 @@ type tracePacket struct {
 // client on this machine connects (over loopback, or to the address
 // asked), and, when other sources are asked, while clients outside do,
 // until the timeout.
-func runReachTrace(ctx context.Context, streams *term.IO, opts reachOptions, in reach.Input) (*reachTraceResult, error) {
+func runReachTrace(ctx context.Context, streams *term.IO, opts reachOptions, in reach.Input, answers []reach.Answer) (*reachTraceResult, error) {
 	fopts := firewall.Options{NetNS: opts.NetNS}
 	tr, err := firewall.StartTrace(ctx, fopts, firewall.TraceFilter{Proto: opts.Proto, DstPort: opts.Port, SYN: true}, nil)
 	if err != nil {
@@ -535,9 +535,19 @@ func runReachTrace(ctx context.Context, streams *term.IO, opts reachOptions, in 
 		res.Outcome = attempt(opts, dst)
 	}
 	if len(outside) > 0 {
-		res.Note = fmt.Sprintf("packets from %s must come from outside: the trace listened for %s for them (connect from there meanwhile, e.g. 'portctl check ADDR:%d')",
-			strings.Join(outside, ", "), opts.Timeout, opts.Port)
-		fmt.Fprintf(streams.Err, "portctl: tracing %s port %d for %s: connect from %s now\n", reach.ProtoName(opts.Proto), opts.Port, opts.Timeout, strings.Join(outside, ", "))
+		// Where a client outside would connect to: the address the
+		// analysis sent its packets to.
+		to := fmt.Sprintf("ADDR:%d", opts.Port)
+		for _, a := range answers {
+			for _, p := range a.Pieces {
+				if p.InIface != "lo" && p.To.IsValid() && to[0] == 'A' {
+					to = p.To.String()
+				}
+			}
+		}
+		res.Note = fmt.Sprintf("packets from %s must come from outside: the trace listened %s for them (connect from there meanwhile: 'portctl check %s')",
+			strings.Join(outside, ", "), opts.Timeout, to)
+		fmt.Fprintf(streams.Err, "portctl: tracing %s port %d for %s: connect from %s now ('portctl check %s' there)\n", reach.ProtoName(opts.Proto), opts.Port, opts.Timeout, strings.Join(outside, ", "), to)
 		select {
 		case <-time.After(opts.Timeout):
 		case <-ctx.Done():
