@@ -538,10 +538,12 @@ func runReachTrace(ctx context.Context, streams *term.IO, opts reachOptions, in 
 		// Where a client outside would connect to: the address the
 		// analysis sent its packets to.
 		to := fmt.Sprintf("ADDR:%d", opts.Port)
+	find:
 		for _, a := range answers {
 			for _, p := range a.Pieces {
-				if p.InIface != "lo" && p.To.IsValid() && to[0] == 'A' {
+				if p.InIface != "lo" && p.To.IsValid() {
 					to = p.To.String()
+					break find
 				}
 			}
 		}
