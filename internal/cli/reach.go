@@ -331,17 +331,17 @@ func verdictText(st term.Style, v reach.Verdict) string {
 	return st.Yellow("unknown")
 }
 
-// layerText is a layer's verdict, padded to one width before colour.
+// layerText is a layer's verdict for people.
 func layerText(st term.Style, v reach.LayerVerdict) string {
 	switch v {
 	case reach.Pass:
-		return st.Green(fmt.Sprintf("%-7s", "ok"))
+		return st.Green("ok")
 	case reach.Block:
-		return st.Red(fmt.Sprintf("%-7s", "blocks"))
+		return st.Red("blocks")
 	case reach.Skip:
-		return st.Dim(fmt.Sprintf("%-7s", "—"))
+		return st.Dim("—")
 	}
-	return st.Yellow(fmt.Sprintf("%-7s", "unknown"))
+	return st.Yellow("unknown")
 }
 
 func printReach(streams *term.IO, res reachResult) {
@@ -388,12 +388,12 @@ func printReach(streams *term.IO, res reachResult) {
 				fmt.Fprintf(w, "  %s %s: %s\n", st.Dim("from"), prefixList(p.From), verdictText(st, p.Verdict))
 			}
 			t := term.NewTable().Indent("    ")
-			t.Row(st.Dim("to"), fmt.Sprintf("%s, arriving on %s", p.To, p.InIface))
+			t.Row(st.Dim("to"), "", fmt.Sprintf("%s, arriving on %s", p.To, p.InIface))
 			for _, l := range p.Layers {
-				t.Row(l.Layer, layerText(st, l.Verdict)+" "+l.Detail)
+				t.Row(l.Layer, layerText(st, l.Verdict), l.Detail)
 			}
 			if p.Bypass != nil {
-				t.Row(st.Bold("bypass"), st.Red("the DNAT sends it round ")+reach.StepString(*p.Bypass)+
+				t.Row(st.Bold("bypass"), st.Red("!"), "the DNAT sends it round "+reach.StepString(*p.Bypass)+
 					", which drops it on the input path: that deny does not protect this port")
 			}
 			t.Render(w, streams.Width(), st)

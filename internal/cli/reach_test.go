@@ -168,3 +168,38 @@ func FuzzParsePortRange(f *testing.F) {
 		}
 	})
 }
+
+// TestPrintReach: the text names each source's verdict, the layer that
+// blocks, and the fix, from a model built by hand.
+func TestPrintReach(t *testing.T) {
+	h := &firewall.Host{
+		Interfaces: []firewall.Interface{
+			{Name: "lo", Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
+			{Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("192.168.1.10/24")}},
+		},
+		Routes: []firewall.Route{
+			{Dst: netip.MustParsePrefix("0.0.0.0/0"), Iface: "eth0", Gateway: netip.MustParseAddr("192.168.1.1"), Type: "unicast"},
+			{Dst: netip.MustParsePrefix("192.168.1.0/24"), Iface: "eth0", Type: "unicast"},
+		},
+	}
+	in := reach.Input{Port: 5432, Proto: reach.TCP, Host: h, Sources: sourcesOf(nil, h),
+		Listeners: []reach.Listener{{Proto: reach.TCP, Local: netip.MustParseAddrPort("127.0.0.1:5432"), Holder: "postgres/812"}}}
+	as := reach.Analyze(in)
+	res := reachResult{Port: 5432, Protocol: "tcp", Verdict: reach.Overall(as), Answers: as, Listeners: in.Listeners}
+	streams, out, _ := term.Test("")
+	printReach(streams, res)
+	for _, want := range []string{
+		"Port 5432/tcp: postgres/812 on 127.0.0.1:5432.",
+		"from the internet: not reachable",
+		"from the LAN: not reachable",
+		"from the loopback (this machine): reachable",
+		"socket     blocks  postgres/812 listens on 127.0.0.1:5432 only",
+		"firewall   ok      no rule stops it",
+		"to reach it:",
+		"bind to 0.0.0.0 (or 192.168.1.10) instead of 127.0.0.1",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("reach's text lacks %q:\n%s", want, out)
+		}
+	}
+}
