@@ -98,11 +98,11 @@ func cstr(b []byte) []byte {
 
 // nfgen splits an nf_tables message body into its struct nfgenmsg
 // (family, version, resource id: the ruleset generation) and attributes.
-func nfgen(msg []byte) (fam nftables.TableFamily, gen uint16, rest []byte, err error) {
+func nfgen(msg []byte) (fam Family, gen uint16, rest []byte, err error) {
 	if len(msg) < 4 {
 		return 0, 0, nil, fmt.Errorf("nfgenmsg: %w", errShort)
 	}
-	return nftables.TableFamily(msg[0]), binary.BigEndian.Uint16(msg[2:]), msg[4:], nil
+	return Family(msg[0]), binary.BigEndian.Uint16(msg[2:]), msg[4:], nil
 }
 
 // builder assembles a Ruleset from the dumps of tables, chains, sets,
@@ -119,7 +119,7 @@ type builder struct {
 }
 
 type tableKey struct {
-	fam  nftables.TableFamily
+	fam  Family
 	name string
 }
 
@@ -132,7 +132,7 @@ func newBuilder() *builder {
 	return &builder{tables: map[tableKey]*Table{}, chains: map[chainKey]*Chain{}, sets: map[chainKey]*Set{}}
 }
 
-func (b *builder) table(fam nftables.TableFamily, name []byte) (*Table, error) {
+func (b *builder) table(fam Family, name []byte) (*Table, error) {
 	t := b.tables[tableKey{fam, string(name)}]
 	if t == nil {
 		return nil, fmt.Errorf("no table %q of family %d", name, fam)
@@ -146,7 +146,7 @@ func (b *builder) addTable(msg []byte) error {
 	if err != nil {
 		return err
 	}
-	t := &Table{Family: fam, Source: NFTables}
+	t := &Table{Family: Family(fam), Source: NFTables}
 	a := attrs{b: rest}
 	for a.next() {
 		switch a.typ {
@@ -204,16 +204,16 @@ func (b *builder) addChain(msg []byte) error {
 	}
 	c.Table = t
 	if hook != nil {
-		h := &Hook{Type: nftables.ChainType(typ), Policy: nftables.ChainPolicyAccept}
+		h := &Hook{Type: ChainType(typ), Policy: PolicyAccept}
 		if policy != nil {
-			h.Policy = nftables.ChainPolicy(*policy)
+			h.Policy = Policy(*policy)
 		}
 		devs := false
 		a := attrs{b: hook}
 		for a.next() {
 			switch a.typ {
 			case unix.NFTA_HOOK_HOOKNUM:
-				h.Num = nftables.ChainHook(a.u32())
+				h.Num = HookNum(a.u32())
 			case unix.NFTA_HOOK_PRIORITY:
 				h.Priority = int32(a.u32())
 			case unix.NFTA_HOOK_DEV:
@@ -272,15 +272,15 @@ var datatypes = func() map[uint32]nftables.SetDatatype {
 	return m
 }()
 
-// datatype decodes a set's key or data type: one type, or a concatenation
-// of up to five in 6-bit fields. Types this table does not know keep their
-// number, named "type N".
-func datatype(magic uint32) (dt nftables.SetDatatype, concat bool) {
+// datatype names a set's key or data type as nft does: one type, or a
+// concatenation of up to five in 6-bit fields. Types this table does not
+// know are named by number, "type N".
+func datatype(magic uint32) (name string, concat bool) {
 	if magic == nftDataVerdictMag {
-		return nftables.TypeVerdict, false
+		return nftables.TypeVerdict.Name, false
 	}
 	if t, ok := datatypes[magic]; ok {
-		return t, false
+		return t.Name, false
 	}
 	var parts []nftables.SetDatatype
 	for m := magic; m != 0; m >>= nftables.SetConcatTypeBits {
@@ -293,12 +293,10 @@ func datatype(magic uint32) (dt nftables.SetDatatype, concat bool) {
 	}
 	if len(parts) > 1 {
 		if t, err := nftables.ConcatSetType(parts...); err == nil {
-			return t, true
+			return t.Name, true
 		}
 	}
-	dt = nftables.SetDatatype{Name: fmt.Sprintf("type %d", magic)}
-	dt.SetNFTMagic(magic)
-	return dt, false
+	return fmt.Sprintf("type %d", magic), false
 }
 
 // addSet decodes one NFT_MSG_NEWSET.
@@ -447,9 +445,7 @@ func decodeElement(b []byte) (Element, error) {
 		case nftaSetElemKeyEnd:
 			e.KeyEnd, _ = dataValue(a.data)
 		case unix.NFTA_SET_ELEM_DATA:
-			var v *expr.Verdict
-			e.Val, v = dataValue(a.data)
-			e.Verdict = v
+			e.Val, e.Verdict = dataValue(a.data)
 		case unix.NFTA_SET_ELEM_FLAGS:
 			e.IntervalEnd = a.u32()&unix.NFT_SET_ELEM_INTERVAL_END != 0
 		case unix.NFTA_SET_ELEM_EXPIRATION:
@@ -460,14 +456,15 @@ func decodeElement(b []byte) (Element, error) {
 }
 
 // dataValue decodes a struct nft_data attribute: a value, or a verdict.
-func dataValue(b []byte) ([]byte, *expr.Verdict) {
+func dataValue(b []byte) ([]byte, *ElementVerdict) {
 	a := attrs{b: b}
 	for a.next() {
 		switch a.typ {
 		case unix.NFTA_DATA_VALUE:
 			return a.data, nil
 		case unix.NFTA_DATA_VERDICT:
-			return nil, verdictOf(a.data)
+			kind, chain := verdictOf(a.data)
+			return nil, &ElementVerdict{Kind: kind, Chain: chain}
 		}
 	}
 	return nil, nil
@@ -475,18 +472,17 @@ func dataValue(b []byte) ([]byte, *expr.Verdict) {
 
 // verdictOf decodes the NFTA_DATA_VERDICT nest: a code and, for jump
 // and goto, a chain.
-func verdictOf(b []byte) *expr.Verdict {
-	v := &expr.Verdict{}
+func verdictOf(b []byte) (kind int64, chain string) {
 	a := attrs{b: b}
 	for a.next() {
 		switch a.typ {
 		case unix.NFTA_VERDICT_CODE:
-			v.Kind = expr.VerdictKind(int32(a.u32()))
+			kind = int64(int32(a.u32()))
 		case unix.NFTA_VERDICT_CHAIN:
-			v.Chain = string(cstr(a.data))
+			chain = string(cstr(a.data))
 		}
 	}
-	return v
+	return kind, chain
 }
 
 // addObject decodes one NFT_MSG_NEWOBJ.
@@ -549,7 +545,7 @@ func (b *builder) addRule(msg []byte) error {
 		return fmt.Errorf("rule %d: %w", r.Handle, a.err)
 	}
 	c := b.last
-	if c == nil || c.Table.Family != fam || c.Name != string(chain) || c.Table.Name != string(table) {
+	if c == nil || c.Table.Family != Family(fam) || c.Name != string(chain) || c.Table.Name != string(table) {
 		c = b.chains[chainKey{tableKey{fam, string(table)}, string(chain)}]
 		if c == nil {
 			return fmt.Errorf("rule %d: no chain %q in table %q of family %d", r.Handle, chain, table, fam)
@@ -560,7 +556,7 @@ func (b *builder) addRule(msg []byte) error {
 	if udata != nil {
 		r.Comment, _ = userdata.GetString(udata, userdata.TypeComment)
 	}
-	r.Exprs, err = DecodeExprs(c.Table.Family, exprs)
+	r.Exprs, err = DecodeExprs(Family(c.Table.Family), exprs)
 	if err != nil {
 		return fmt.Errorf("rule %d of chain %q: %w", r.Handle, c.Name, err)
 	}
@@ -574,7 +570,7 @@ func (b *builder) addRule(msg []byte) error {
 // an iptables match or target, and *Opaque for an expression this package
 // cannot decode. No expression is left out. The error is for a list that
 // is not a list of expressions at all.
-func DecodeExprs(fam nftables.TableFamily, b []byte) ([]any, error) {
+func DecodeExprs(fam Family, b []byte) ([]any, error) {
 	n := 0
 	a := attrs{b: b}
 	for a.next() {
@@ -595,7 +591,7 @@ func DecodeExprs(fam nftables.TableFamily, b []byte) ([]any, error) {
 }
 
 // decodeExpr decodes one expression: its name and data.
-func decodeExpr(fam nftables.TableFamily, b []byte) any {
+func decodeExpr(fam Family, b []byte) any {
 	var name, data []byte
 	hasData := false
 	a := attrs{b: b}
@@ -631,7 +627,7 @@ func decodeExpr(fam nftables.TableFamily, b []byte) any {
 
 // unmarshal runs google/nftables' decoder, which can index past short
 // attributes: a panic there is a failure to decode, not a crash.
-func unmarshal(fam nftables.TableFamily, data []byte, e expr.Any) (ok bool) {
+func unmarshal(fam Family, data []byte, e expr.Any) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
@@ -654,7 +650,8 @@ func immediateVerdict(b []byte) *expr.Verdict {
 			d := attrs{b: a.data}
 			for d.next() {
 				if d.typ == unix.NFTA_DATA_VERDICT {
-					v = verdictOf(d.data)
+					kind, chain := verdictOf(d.data)
+					v = &expr.Verdict{Kind: expr.VerdictKind(kind), Chain: chain}
 				}
 			}
 		}
@@ -668,7 +665,7 @@ func immediateVerdict(b []byte) *expr.Verdict {
 // decodeXt decodes an xt compat expression of iptables-nft: the match or
 // target's name, revision and the kernel's binary info struct, which
 // XtFromMatch reads.
-func decodeXt(fam nftables.TableFamily, target bool, b []byte) any {
+func decodeXt(fam Family, target bool, b []byte) any {
 	// NFTA_MATCH_NAME, _REV, _INFO and NFTA_TARGET_NAME, _REV, _INFO
 	// have the same numbers.
 	var name string
@@ -692,7 +689,7 @@ func decodeXt(fam nftables.TableFamily, target bool, b []byte) any {
 		}
 		return &Opaque{Name: n, Data: b}
 	}
-	return XtFromMatch(fam, target, name, rev, info)
+	return XtFromMatch(Family(fam), target, name, rev, info)
 }
 
 // exprFromName makes the google/nftables expression of a kernel name, nil

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"golang.org/x/sys/unix"
@@ -38,13 +37,13 @@ func str(s string) []byte  { return append([]byte(s), 0) }
 func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
-func nfmsg(fam nftables.TableFamily, as ...nla) []byte {
+func nfmsg(fam Family, as ...nla) []byte {
 	return append([]byte{byte(fam), 0, 0, 1}, marshalAttrs(as...)...)
 }
 
 // exprList marshals expressions as the kernel lists them in
 // NFTA_RULE_EXPRESSIONS.
-func exprList(t testing.TB, fam nftables.TableFamily, es ...any) []byte {
+func exprList(t testing.TB, fam Family, es ...any) []byte {
 	t.Helper()
 	var list []nla
 	for _, e := range es {
@@ -64,7 +63,7 @@ func exprList(t testing.TB, fam nftables.TableFamily, es ...any) []byte {
 }
 
 // ruleMsg is an NFT_MSG_NEWRULE of table t, chain c.
-func ruleMsg(fam nftables.TableFamily, handle uint64, comment string, exprs []byte) []byte {
+func ruleMsg(fam Family, handle uint64, comment string, exprs []byte) []byte {
 	as := []nla{{unix.NFTA_RULE_TABLE, str("t")}, {unix.NFTA_RULE_CHAIN, str("c")}, {unix.NFTA_RULE_HANDLE, be64(handle)},
 		{unix.NLA_F_NESTED | unix.NFTA_RULE_EXPRESSIONS, exprs}}
 	if comment != "" {
@@ -75,7 +74,7 @@ func ruleMsg(fam nftables.TableFamily, handle uint64, comment string, exprs []by
 
 // baseBuilder has table t with chain c and set s, for the decoders of
 // rules and elements.
-func baseBuilder(t testing.TB, fam nftables.TableFamily) *builder {
+func baseBuilder(t testing.TB, fam Family) *builder {
 	t.Helper()
 	b := newBuilder()
 	for _, err := range []error{
@@ -95,7 +94,7 @@ func baseBuilder(t testing.TB, fam nftables.TableFamily) *builder {
 }
 
 func TestDecodeRule(t *testing.T) {
-	fam := nftables.TableFamilyINet
+	fam := FamilyINet
 	verdictShort := marshalAttrs(nla{unix.NFTA_EXPR_NAME, str("immediate")}, nla{unix.NLA_F_NESTED | unix.NFTA_EXPR_DATA, marshalAttrs(
 		nla{unix.NFTA_IMMEDIATE_DREG, be32(0)},
 		nla{unix.NLA_F_NESTED | unix.NFTA_IMMEDIATE_DATA, marshalAttrs(nla{unix.NLA_F_NESTED | unix.NFTA_DATA_VERDICT, []byte{1, 2}})})})
@@ -123,7 +122,7 @@ func TestDecodeRule(t *testing.T) {
 	if len(c.Rules) != 2 || c.Rules[0].Position != 1 || c.Rules[1].Position != 2 || c.Rules[0].Handle != 7 || c.Rules[0].Comment != "hello" {
 		t.Fatalf("rules %+v", c.Rules)
 	}
-	if h := c.Hook; h == nil || h.Num != 1 || h.Priority != -100 || h.Policy != nftables.ChainPolicyDrop || h.Type != "filter" {
+	if h := c.Hook; h == nil || h.Num != 1 || h.Priority != -100 || h.Policy != PolicyDrop || h.Type != "filter" {
 		t.Errorf("hook %+v", h)
 	}
 	var got []string
@@ -153,7 +152,7 @@ func TestDecodeRule(t *testing.T) {
 }
 
 func TestDecodeElements(t *testing.T) {
-	fam := nftables.TableFamilyINet
+	fam := FamilyINet
 	b := baseBuilder(t, fam)
 	elem := func(as ...nla) nla { return nla{unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, marshalAttrs(as...)} }
 	key := func(typ uint16, v []byte) nla {
@@ -170,12 +169,12 @@ func TestDecodeElements(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := b.rs.Tables[0].Sets[0]
-	if !s.IsMap || !s.Interval || s.KeyType.Name != "inet_service" || s.DataType.Name != "verdict" || len(s.Elements) != 2 {
+	if !s.IsMap || !s.Interval || s.KeyType != "inet_service" || s.DataType != "verdict" || len(s.Elements) != 2 {
 		t.Fatalf("set %+v", s)
 	}
 	e := s.Elements[0]
 	if !bytes.Equal(e.Key, []byte{0, 22}) || !bytes.Equal(e.KeyEnd, []byte{0, 23}) || e.Verdict == nil ||
-		e.Verdict.Kind != expr.VerdictJump || e.Verdict.Chain != "c" || e.Expires.Milliseconds() != 1500 {
+		e.Verdict.Kind != int64(expr.VerdictJump) || e.Verdict.Chain != "c" || e.Expires.Milliseconds() != 1500 {
 		t.Errorf("element 1 %+v (verdict %+v)", e, e.Verdict)
 	}
 	if !s.Elements[1].IntervalEnd {
@@ -196,8 +195,8 @@ func TestDatatype(t *testing.T) {
 		{63, "type 63", false},
 	} {
 		dt, concat := datatype(c.magic)
-		if dt.Name != c.name || concat != c.concat {
-			t.Errorf("datatype(%#x) = %q, %v; want %q, %v", c.magic, dt.Name, concat, c.name, c.concat)
+		if dt != c.name || concat != c.concat {
+			t.Errorf("datatype(%#x) = %q, %v; want %q, %v", c.magic, dt, concat, c.name, c.concat)
 		}
 	}
 }
@@ -263,7 +262,7 @@ func TestDecodeHost(t *testing.T) {
 // FuzzDecodeRule feeds any bytes to the decoder of NFT_MSG_NEWRULE and of
 // expression lists: it must return, not panic.
 func FuzzDecodeRule(f *testing.F) {
-	fam := nftables.TableFamilyINet
+	fam := FamilyINet
 	f.Add(ruleMsg(fam, 1, "c", exprList(f, fam,
 		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte("lo\x00")},
@@ -288,7 +287,7 @@ func FuzzDecodeRule(f *testing.F) {
 // FuzzDecodeObjects feeds any bytes to the decoders of tables, chains,
 // sets, set elements and objects; the first byte picks which.
 func FuzzDecodeObjects(f *testing.F) {
-	fam := nftables.TableFamilyINet
+	fam := FamilyINet
 	f.Add(append([]byte{0}, nfmsg(fam, nla{unix.NFTA_TABLE_NAME, str("u")}, nla{unix.NFTA_TABLE_FLAGS, be32(1)})...))
 	f.Add(append([]byte{1}, nfmsg(fam, nla{unix.NFTA_CHAIN_TABLE, str("t")}, nla{unix.NFTA_CHAIN_NAME, str("d")},
 		nla{unix.NLA_F_NESTED | unix.NFTA_CHAIN_HOOK, marshalAttrs(nla{unix.NFTA_HOOK_HOOKNUM, be32(0)}, nla{unix.NFTA_HOOK_PRIORITY, be32(0)},

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/nftables"
 )
 
 // FixRequest is what the user wants of a port, for Fix.
@@ -323,7 +322,7 @@ func iptablesChain(d Step) bool {
 	if d.Source == Legacy {
 		return true
 	}
-	if (d.Family != nftables.TableFamilyIPv4 && d.Family != nftables.TableFamilyIPv6) || !iptablesTables[d.Table] {
+	if (d.Family != FamilyIPv4 && d.Family != FamilyIPv6) || !iptablesTables[d.Table] {
 		return false
 	}
 	if d.Rule != nil {
@@ -344,10 +343,10 @@ func iptablesChain(d Step) bool {
 // rule with verdict (accept or drop) for the port before it, or delete
 // it; for a policy, add the rule at the chain's end.
 func handFix(d Step, want FixRequest, verdict string) []string {
-	v6 := d.Family == nftables.TableFamilyIPv6 || want.From.IsValid() && want.From.Addr().Is6() && !want.From.Addr().Is4In6()
+	v6 := d.Family == FamilyIPv6 || want.From.IsValid() && want.From.Addr().Is6() && !want.From.Addr().Is4In6()
 	if iptablesChain(d) {
 		tool := "iptables"
-		if d.Family == nftables.TableFamilyIPv6 {
+		if d.Family == FamilyIPv6 {
 			tool = "ip6tables"
 		}
 		if d.Source == Legacy {

@@ -200,6 +200,23 @@ func TestIntegrationFixHand(t *testing.T) {
 		"nft insert rule inet t in position "+itoa(res.Decider.Handle)+" ip saddr "+ns.Host.String()+" tcp dport 7300 drop", 0)
 }
 
+// Rules written with iptables (iptables-nft) are changed with iptables,
+// by their position.
+func TestIntegrationFixHandIptables(t *testing.T) {
+	ns := testnet.NewNamespace(t)
+	for _, r := range []string{"-A INPUT -p tcp --dport 7400 -j DROP", "-A INPUT -p tcp --dport 7401 -j REJECT", "-A INPUT -s 10.0.0.0/8 -p tcp --dport 7402 -j ACCEPT", "-A INPUT -p tcp -j DROP"} {
+		testnet.Run(t, "ip", append([]string{"netns", "exec", ns.Name, "iptables-nft"}, strings.Fields(r)...)...)
+	}
+	e := &fixEnv{ns: ns}
+	for _, p := range []uint16{7400, 7401, 7402, 7403} {
+		ns.ListenAny(t, p)
+	}
+	e.check(t, 7400, FixRequest{Proto: "tcp", Open: true}, "iptables -I INPUT 1 -p tcp --dport 7400 -j ACCEPT", 0)
+	e.check(t, 7401, FixRequest{Proto: "tcp", Open: true, From: hostPrefix(ns)}, "", 1) // iptables -D INPUT 3
+	e.check(t, 7402, FixRequest{Proto: "tcp", Open: false}, "", 0)
+	e.check(t, 7403, FixRequest{Proto: "tcp", Open: true, From: hostPrefix(ns)}, "", 0)
+}
+
 func itoa(h uint64) string { return strconv.FormatUint(h, 10) }
 
 // The Docker bypass: ufw denies 6379, Docker publishes it, and the packet

@@ -35,9 +35,10 @@ var (
 
 // gen holds one ruleset's making.
 type gen struct {
-	r   *rand.Rand
-	b   strings.Builder
-	fam string // the table's family: inet, ip, ip6
+	r    *rand.Rand
+	b    strings.Builder
+	fam  string // the table's family: inet, ip, ip6
+	hook string // the hook of the base chain being written, "" in a regular chain
 	// sets declared in the current table: name -> kind ("saddr4",
 	// "saddr6", "port", "concat4", "vmap").
 	sets  map[string]string
@@ -94,11 +95,19 @@ func (g *gen) table(fam, name string) {
 	}
 	nbase := 1 + g.r.IntN(2)
 	for i := range nbase {
-		hook := "input"
-		if g.chance(0.4) {
+		var hook string
+		switch x := g.r.Float64(); {
+		case x < 0.5:
+			hook = "input"
+		case x < 0.75:
 			hook = "prerouting"
+		case x < 0.88:
+			hook = "forward"
+		default:
+			hook = "output"
 		}
-		nat := hook == "prerouting" && g.chance(0.4) || hook == "input" && g.chance(0.1)
+		g.hook = hook
+		nat := hook == "prerouting" && g.chance(0.4) || hook == "input" && g.chance(0.1) || hook == "output" && g.chance(0.3)
 		typ, policy := "filter", "accept"
 		if !nat && g.chance(0.35) {
 			policy = "drop"
@@ -113,7 +122,12 @@ func (g *gen) table(fam, name string) {
 			prios = []int{-199, -150, -100, -100, -10, 0, 50, 100}
 		}
 		fmt.Fprintf(&g.b, "\tchain b%d {\n\t\ttype %s hook %s priority %d; policy %s;\n", i, typ, hook, prios[g.r.IntN(len(prios))], policy)
-		if policy == "drop" && g.chance(0.5) {
+		if hook == "output" && !nat {
+			// The server's answers to the clients (SYN-ACKs, ICMP
+			// errors) leave through output: let them go, so that what
+			// the probes see is decided on the way in.
+			g.b.WriteString("\t\tct state established,related accept\n")
+		} else if policy == "drop" && g.chance(0.5) {
 			// Often, as real rulesets do, let loopback and replies in.
 			g.b.WriteString("\t\tct state established,related accept\n")
 			if g.chance(0.5) {
@@ -129,6 +143,7 @@ func (g *gen) table(fam, name string) {
 		}
 		g.b.WriteString("\t}\n")
 	}
+	g.hook = ""
 	g.b.WriteString("}\n")
 }
 
@@ -240,8 +255,10 @@ func (g *gen) match() string {
 	case 2:
 		proto = "th"
 	}
+	// One address family for the whole rule: nft refuses "ip saddr …
+	// ip6 daddr …".
+	v4 := g.v4()
 	if g.chance(0.45) {
-		v4 := g.v4()
 		fam, nets, kind := "ip", genNets4, "saddr4"
 		if !v4 {
 			fam, nets, kind = "ip6", genNets6, "saddr6"
@@ -299,7 +316,37 @@ func (g *gen) match() string {
 	} else if g.chance(0.3) {
 		parts = append(parts, "meta l4proto "+g.pick([]string{"tcp", "udp"}))
 	}
-	if g.chance(0.15) {
+	if g.chance(0.1) {
+		if v4 {
+			parts = append(parts, "ip daddr "+g.pick([]string{"192.168.77.1", "!= 192.168.99.1", "172.31.9.2", "{ 127.0.0.1, 192.168.77.1 }", "172.31.9.0/24"}))
+		} else {
+			parts = append(parts, "ip6 daddr "+g.pick([]string{"fd00:77::1", "!= ::1", "fd00:9::2", "fd00:9::/64"}))
+		}
+	}
+	if g.chance(0.08) && (proto == "" || proto == "th") {
+		switch g.fam {
+		case "inet":
+			if v4 {
+				parts = append(parts, "meta nfproto ipv4")
+			} else {
+				parts = append(parts, "meta nfproto ipv6")
+			}
+		case "ip":
+			parts = append(parts, "ip protocol "+g.pick([]string{"tcp", "udp", "{ tcp, udp }", "!= udp"}))
+		case "ip6":
+			parts = append(parts, "ip6 nexthdr "+g.pick([]string{"tcp", "udp", "!= tcp"}))
+		}
+	}
+	if g.chance(0.05) {
+		parts = append(parts, g.pick([]string{"meta mark 0x2", "meta mark != 0x2", "meta mark 0"}))
+	}
+	if proto == "tcp" && g.chance(0.1) {
+		parts = append(parts, g.pick([]string{"tcp flags syn", "tcp flags & (syn | ack) == syn", "tcp flags ack"}))
+	}
+	if g.hook == "forward" && g.chance(0.3) {
+		parts = append(parts, g.pick([]string{`oifname "fwd0"`, `oifname != "fwd0"`, `oifname "veth*"`}))
+	}
+	if g.chance(0.15) && g.hook != "output" {
 		parts = append(parts, g.pick([]string{`iifname "veth*"`, `iifname "lo"`, `iifname != "lo"`, `iif "lo"`, `iifname "veth0"`, `iifname { "lo", "veth0" }`}))
 	}
 	if g.chance(0.12) {
@@ -331,6 +378,11 @@ func (g *gen) setOf(kind string) string {
 func (g *gen) rule(regs []string, inRegular, base bool) {
 	m := g.match()
 	verdicts := []string{"accept", "drop", "reject", "counter", "counter accept", "counter drop", "accept", "drop"}
+	if g.chance(0.05) {
+		// Statements the first packet's fate may hang on: a mark for
+		// later rules to match, a rate limit Evaluate cannot settle.
+		verdicts = []string{"meta mark set 0x2", "meta mark set 0x2 accept", "limit rate 5/second accept", "limit rate over 1/minute drop"}
+	}
 	if inRegular {
 		verdicts = append(verdicts, "return", "return")
 	}
@@ -340,10 +392,16 @@ func (g *gen) rule(regs []string, inRegular, base bool) {
 		}
 	}
 	v := g.pick(verdicts)
-	if v == "reject" && strings.Contains(m, "tcp ") && g.chance(0.5) {
+	if v == "reject" && strings.Contains(m, "tcp dport") && !strings.Contains(m, "udp") && g.chance(0.5) {
 		v = "reject with tcp reset"
 	}
-	if g.chance(0.12) {
+	if g.chance(0.04) && g.fam != "ip6" {
+		// A verdict map keyed by the source address.
+		v = "ip saddr vmap { 192.168.77.0/24 : accept, 198.51.100.0/24 : drop, 10.9.0.0/16 : " + g.pick([]string{"accept", "drop"}) + " }"
+		if strings.Contains(m, "ip6") || strings.Contains(m, "ipv6") {
+			m = ""
+		}
+	} else if g.chance(0.12) {
 		// A verdict map ends the rule instead.
 		if name := g.setOf("vmap"); name != "" && g.chance(0.5) {
 			v = fmt.Sprintf("th dport vmap @%s", name)
@@ -387,9 +445,13 @@ func (g *gen) natRule(hook string) {
 		}
 	}
 	kind := g.r.IntN(5)
-	if hook != "prerouting" {
+	switch {
+	case hook == "input":
 		// Only snat and masquerade work on input: keep to verdicts.
 		kind = 3
+	case hook == "output" && kind == 2:
+		// No DNAT elsewhere for a local client: redirects only.
+		kind = 0
 	}
 	switch kind {
 	case 0, 1:

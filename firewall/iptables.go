@@ -8,13 +8,12 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/xt"
 )
 
 // ParseIptablesSave parses the output of iptables-save (family
-// nftables.TableFamilyIPv4) or ip6tables-save (TableFamilyIPv6), as
+// FamilyIPv4) or ip6tables-save (TableFamilyIPv6), as
 // iptables-legacy-save writes it, into one Table per "*table" block, with
 // Source Legacy.
 //
@@ -44,8 +43,8 @@ import (
 // one, and no parser of the text can tell.
 //
 // A line that cannot be read is an error naming its number and the token.
-func ParseIptablesSave(family nftables.TableFamily, text string) ([]*Table, error) {
-	if family != nftables.TableFamilyIPv4 && family != nftables.TableFamilyIPv6 {
+func ParseIptablesSave(family Family, text string) ([]*Table, error) {
+	if family != FamilyIPv4 && family != FamilyIPv6 {
 		return nil, fmt.Errorf("iptables-save: family %d: want ip (2) or ip6 (10)", family)
 	}
 	p := &saveParser{fam: family}
@@ -64,51 +63,51 @@ func ParseIptablesSave(family nftables.TableFamily, text string) ([]*Table, erro
 // builtinChain is a chain x_tables hooks in, with the priority iptables-nft
 // gives the same chain (the NF_IP_PRI_* of the legacy table).
 type builtinChain struct {
-	hook nftables.ChainHook
+	hook HookNum
 	prio int32
-	typ  nftables.ChainType
+	typ  ChainType
 }
 
 var (
-	saveHookPre  = *nftables.ChainHookPrerouting
-	saveHookIn   = *nftables.ChainHookInput
-	saveHookFwd  = *nftables.ChainHookForward
-	saveHookOut  = *nftables.ChainHookOutput
-	saveHookPost = *nftables.ChainHookPostrouting
+	saveHookPre  = HookNum(0)
+	saveHookIn   = HookNum(1)
+	saveHookFwd  = HookNum(2)
+	saveHookOut  = HookNum(3)
+	saveHookPost = HookNum(4)
 )
 
 var legacyBuiltins = map[string]map[string]builtinChain{
 	"filter": {
-		"INPUT":   {saveHookIn, 0, nftables.ChainTypeFilter},
-		"FORWARD": {saveHookFwd, 0, nftables.ChainTypeFilter},
-		"OUTPUT":  {saveHookOut, 0, nftables.ChainTypeFilter},
+		"INPUT":   {saveHookIn, 0, ChainTypeFilter},
+		"FORWARD": {saveHookFwd, 0, ChainTypeFilter},
+		"OUTPUT":  {saveHookOut, 0, ChainTypeFilter},
 	},
 	"nat": {
-		"PREROUTING":  {saveHookPre, -100, nftables.ChainTypeNAT},
-		"INPUT":       {saveHookIn, 100, nftables.ChainTypeNAT},
-		"OUTPUT":      {saveHookOut, -100, nftables.ChainTypeNAT},
-		"POSTROUTING": {saveHookPost, 100, nftables.ChainTypeNAT},
+		"PREROUTING":  {saveHookPre, -100, ChainTypeNAT},
+		"INPUT":       {saveHookIn, 100, ChainTypeNAT},
+		"OUTPUT":      {saveHookOut, -100, ChainTypeNAT},
+		"POSTROUTING": {saveHookPost, 100, ChainTypeNAT},
 	},
 	"mangle": {
-		"PREROUTING":  {saveHookPre, -150, nftables.ChainTypeFilter},
-		"INPUT":       {saveHookIn, -150, nftables.ChainTypeFilter},
-		"FORWARD":     {saveHookFwd, -150, nftables.ChainTypeFilter},
-		"OUTPUT":      {saveHookOut, -150, nftables.ChainTypeRoute},
-		"POSTROUTING": {saveHookPost, -150, nftables.ChainTypeFilter},
+		"PREROUTING":  {saveHookPre, -150, ChainTypeFilter},
+		"INPUT":       {saveHookIn, -150, ChainTypeFilter},
+		"FORWARD":     {saveHookFwd, -150, ChainTypeFilter},
+		"OUTPUT":      {saveHookOut, -150, ChainTypeRoute},
+		"POSTROUTING": {saveHookPost, -150, ChainTypeFilter},
 	},
 	"raw": {
-		"PREROUTING": {saveHookPre, -300, nftables.ChainTypeFilter},
-		"OUTPUT":     {saveHookOut, -300, nftables.ChainTypeFilter},
+		"PREROUTING": {saveHookPre, -300, ChainTypeFilter},
+		"OUTPUT":     {saveHookOut, -300, ChainTypeFilter},
 	},
 	"security": {
-		"INPUT":   {saveHookIn, 50, nftables.ChainTypeFilter},
-		"FORWARD": {saveHookFwd, 50, nftables.ChainTypeFilter},
-		"OUTPUT":  {saveHookOut, 50, nftables.ChainTypeFilter},
+		"INPUT":   {saveHookIn, 50, ChainTypeFilter},
+		"FORWARD": {saveHookFwd, 50, ChainTypeFilter},
+		"OUTPUT":  {saveHookOut, 50, ChainTypeFilter},
 	},
 }
 
 type saveParser struct {
-	fam    nftables.TableFamily
+	fam    Family
 	line   int
 	tables []*Table
 	cur    *Table // the table between "*name" and COMMIT
@@ -192,9 +191,9 @@ func (p *saveParser) parseChain(s string) error {
 		if !builtin {
 			return fmt.Errorf("chain %q: policy %s on a chain that is not built into table %s", name, policy, p.cur.Name)
 		}
-		pol := nftables.ChainPolicyAccept
+		pol := PolicyAccept
 		if policy == "DROP" {
-			pol = nftables.ChainPolicyDrop
+			pol = PolicyDrop
 		}
 		c.Hook = &Hook{Num: b.hook, Priority: b.prio, Type: b.typ, Policy: pol}
 	default:
@@ -451,7 +450,7 @@ func (p *saveParser) readRule(r *ruleSpec, toks []saveToken) error {
 			r.proto, r.hasProto, r.protoInv = n, true, inv
 			consumed = 2
 		case "-f", "--fragment":
-			if p.fam != nftables.TableFamilyIPv4 {
+			if p.fam != FamilyIPv4 {
 				return fmt.Errorf("%s: only for IPv4", t.s)
 			}
 			r.hasFrag, r.frag, r.fragInv = true, true, inv
@@ -580,7 +579,7 @@ func (p *saveParser) verdictFor(name string) (*expr.Verdict, bool) {
 // parseAddr reads ADDR, ADDR/LEN or ADDR/MASK of the parser's family.
 func (p *saveParser) parseAddr(s string) (*addrSpec, error) {
 	size := 4
-	if p.fam == nftables.TableFamilyIPv6 {
+	if p.fam == FamilyIPv6 {
 		size = 16
 	}
 	a, m, hasMask := strings.Cut(s, "/")
@@ -691,7 +690,7 @@ func (p *saveParser) translate(r *ruleSpec) ([]any, string, error) {
 			&expr.Cmp{Op: saveCmpOp(r.protoInv), Register: saveReg, Data: []byte{r.proto}})
 	}
 	srcOff, dstOff := uint32(12), uint32(16)
-	if p.fam == nftables.TableFamilyIPv6 {
+	if p.fam == FamilyIPv6 {
 		srcOff, dstOff = 8, 24
 	}
 	if r.src != nil {
@@ -1219,9 +1218,9 @@ func parseSaveBits(s string, names map[string]uint16) (uint16, bool) {
 
 // conntrackExprs builds the xt conntrack match, revision 3 (what
 // iptables-nft loads), ports in host order.
-func conntrackExprs(fam nftables.TableFamily, opts []saveOpt) ([]any, bool) {
+func conntrackExprs(fam Family, opts []saveOpt) ([]any, bool) {
 	size := 4
-	if fam == nftables.TableFamilyIPv6 {
+	if fam == FamilyIPv6 {
 		size = 16
 	}
 	c := &xt.ConntrackMtinfo3{}
@@ -1327,7 +1326,7 @@ func conntrackExprs(fam nftables.TableFamily, opts []saveOpt) ([]any, bool) {
 
 // stateExprs builds what iptables-nft loads for -m state: the conntrack
 // match, revision 3, with the state alias flag.
-func stateExprs(fam nftables.TableFamily, opts []saveOpt) ([]any, bool) {
+func stateExprs(fam Family, opts []saveOpt) ([]any, bool) {
 	if len(opts) != 1 {
 		return nil, false
 	}
@@ -1535,7 +1534,7 @@ func markTarget(sec saveSection) (*XtMark, bool) {
 // natTarget reads the NAT targets' options into a NATTarget, with the
 // revision iptables-nft loads.
 func (p *saveParser) natTarget(sec saveSection) (*NATTarget, uint32, bool) {
-	v6 := p.fam == nftables.TableFamilyIPv6
+	v6 := p.fam == FamilyIPv6
 	var rev uint32
 	var toOpt string
 	switch sec.name {

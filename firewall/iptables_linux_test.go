@@ -203,7 +203,7 @@ func iptNftTables(t *testing.T, ns string, fam nftables.TableFamily) map[string]
 					}
 					x := xs[0]
 					xs = xs[1:]
-					exprs = append(exprs, XtFromMatch(fam, x.target, x.name, x.rev, x.info))
+					exprs = append(exprs, XtFromMatch(Family(fam), x.target, x.name, x.rev, x.info))
 				default:
 					exprs = append(exprs, e)
 				}
@@ -389,12 +389,12 @@ func iptCompareWithNft(t *testing.T, text4, text6 string, opaqueAsXt bool) int {
 	ns := testnet.NewNamespace(t)
 	total := 0
 	for _, fc := range []struct {
-		fam                 nftables.TableFamily
+		fam                 Family
 		text                string
 		nft, legacy, saveTo string
 	}{
-		{nftables.TableFamilyIPv4, text4, "iptables-nft-restore", "iptables-legacy-restore", "iptables-legacy-save"},
-		{nftables.TableFamilyIPv6, text6, "ip6tables-nft-restore", "ip6tables-legacy-restore", "ip6tables-legacy-save"},
+		{FamilyIPv4, text4, "iptables-nft-restore", "iptables-legacy-restore", "iptables-legacy-save"},
+		{FamilyIPv6, text6, "ip6tables-nft-restore", "ip6tables-legacy-restore", "ip6tables-legacy-save"},
 	} {
 		iptRun(t, ns.Name, fc.text, fc.nft)
 		iptRun(t, ns.Name, fc.text, fc.legacy)
@@ -403,7 +403,7 @@ func iptCompareWithNft(t *testing.T, text4, text6 string, opaqueAsXt bool) int {
 		if err != nil {
 			t.Fatalf("ParseIptablesSave: %v\n%s", err, saved)
 		}
-		nft := iptNftTables(t, ns.Name, fc.fam)
+		nft := iptNftTables(t, ns.Name, nftables.TableFamily(fc.fam))
 		for _, tbl := range tables {
 			for _, ch := range tbl.Chains {
 				kernel := nft[tbl.Name][ch.Name]
@@ -449,13 +449,13 @@ func TestIntegrationXtPayloads(t *testing.T) {
 	var got []string
 	for _, c := range xtPayloadRules {
 		tool := "iptables-nft"
-		fam := nftables.TableFamilyIPv4
+		fam := FamilyIPv4
 		if c.fam == "ip6" {
-			tool, fam = "ip6tables-nft", nftables.TableFamilyIPv6
+			tool, fam = "ip6tables-nft", FamilyIPv6
 		}
 		iptRun(t, ns.Name, "", tool, "-t", c.table, "-F")
 		iptRun(t, ns.Name, "", append([]string{tool, "-t", c.table, "-A", c.chain}, iptSplitArgs(c.args)...)...)
-		raw := iptRawDump(t, ns.Name, fam)
+		raw := iptRawDump(t, ns.Name, nftables.TableFamily(fam))
 		var xs []iptRawXt
 		for k, v := range raw {
 			if strings.HasPrefix(k, c.table+"/"+c.chain+"/") {
@@ -596,11 +596,11 @@ func TestIntegrationIptablesLegacyRoundTrip(t *testing.T) {
 	saved4 := iptRun(t, ns.Name, "", "iptables-legacy-save", "-c")
 	saved6 := iptRun(t, ns.Name, "", "ip6tables-legacy-save")
 
-	t4, err := ParseIptablesSave(nftables.TableFamilyIPv4, saved4)
+	t4, err := ParseIptablesSave(FamilyIPv4, saved4)
 	if err != nil {
 		t.Fatalf("ParseIptablesSave(ip): %v\n%s", err, saved4)
 	}
-	t6, err := ParseIptablesSave(nftables.TableFamilyIPv6, saved6)
+	t6, err := ParseIptablesSave(FamilyIPv6, saved6)
 	if err != nil {
 		t.Fatalf("ParseIptablesSave(ip6): %v\n%s", err, saved6)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/xt"
 )
@@ -44,7 +43,7 @@ var saveCmp = cmp.Options{
 }
 
 func TestParseIptablesSaveSample(t *testing.T) {
-	tables, err := ParseIptablesSave(nftables.TableFamilyIPv4, saveSample)
+	tables, err := ParseIptablesSave(FamilyIPv4, saveSample)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,15 +52,15 @@ func TestParseIptablesSaveSample(t *testing.T) {
 	}
 	nat, filter := tables[0], tables[1]
 	for _, tb := range tables {
-		if tb.Family != nftables.TableFamilyIPv4 || tb.Source != Legacy {
+		if tb.Family != FamilyIPv4 || tb.Source != Legacy {
 			t.Errorf("table %s: family %d source %q", tb.Name, tb.Family, tb.Source)
 		}
 	}
 	wantHooks := map[string]*Hook{
-		"PREROUTING":  {Num: *nftables.ChainHookPrerouting, Priority: -100, Type: nftables.ChainTypeNAT, Policy: nftables.ChainPolicyAccept},
-		"INPUT":       {Num: *nftables.ChainHookInput, Priority: 100, Type: nftables.ChainTypeNAT, Policy: nftables.ChainPolicyAccept},
-		"OUTPUT":      {Num: *nftables.ChainHookOutput, Priority: -100, Type: nftables.ChainTypeNAT, Policy: nftables.ChainPolicyAccept},
-		"POSTROUTING": {Num: *nftables.ChainHookPostrouting, Priority: 100, Type: nftables.ChainTypeNAT, Policy: nftables.ChainPolicyAccept},
+		"PREROUTING":  {Num: HookNum(0), Priority: -100, Type: ChainTypeNAT, Policy: PolicyAccept},
+		"INPUT":       {Num: HookNum(1), Priority: 100, Type: ChainTypeNAT, Policy: PolicyAccept},
+		"OUTPUT":      {Num: HookNum(3), Priority: -100, Type: ChainTypeNAT, Policy: PolicyAccept},
+		"POSTROUTING": {Num: HookNum(4), Priority: 100, Type: ChainTypeNAT, Policy: PolicyAccept},
 		"DOCKER":      nil,
 	}
 	for _, c := range nat.Chains {
@@ -69,7 +68,7 @@ func TestParseIptablesSaveSample(t *testing.T) {
 			t.Errorf("nat %s hook (-want +got):\n%s", c.Name, diff)
 		}
 	}
-	if h := filter.Chains[0].Hook; h == nil || h.Policy != nftables.ChainPolicyDrop || h.Priority != 0 || h.Type != nftables.ChainTypeFilter {
+	if h := filter.Chains[0].Hook; h == nil || h.Policy != PolicyDrop || h.Priority != 0 || h.Type != ChainTypeFilter {
 		t.Errorf("filter INPUT hook %+v", h)
 	}
 
@@ -163,55 +162,55 @@ func TestParseIptablesSaveRules(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name string
-		fam  nftables.TableFamily
+		fam  Family
 		rule string
 		want []any
 	}{
-		{"any interface", nftables.TableFamilyIPv4, "-A INPUT -i + -j ACCEPT",
+		{"any interface", FamilyIPv4, "-A INPUT -i + -j ACCEPT",
 			join([]any{meta(expr.MetaKeyIIFNAME)}, accept)},
-		{"no interface (legacy: matches nothing)", nftables.TableFamilyIPv4, "-A INPUT ! -i + -j ACCEPT",
+		{"no interface (legacy: matches nothing)", FamilyIPv4, "-A INPUT ! -i + -j ACCEPT",
 			join([]any{meta(expr.MetaKeyIIFNAME), cmpEq([]byte("INVAL/D\x00")...)}, accept)},
-		{"interface prefix", nftables.TableFamilyIPv4, "-A INPUT -o br-+ -j ACCEPT",
+		{"interface prefix", FamilyIPv4, "-A INPUT -o br-+ -j ACCEPT",
 			join([]any{meta(expr.MetaKeyOIFNAME), cmpEq('b', 'r', '-')}, accept)},
-		{"no address (matches nothing)", nftables.TableFamilyIPv4, "-A INPUT ! -s 0.0.0.0/0 -j ACCEPT",
+		{"no address (matches nothing)", FamilyIPv4, "-A INPUT ! -s 0.0.0.0/0 -j ACCEPT",
 			join([]any{nh(12, 4), &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte{0, 0, 0, 0}, Xor: []byte{0, 0, 0, 0}},
 				cmpNe(0, 0, 0, 0)}, accept)},
-		{"address masked as iptables does", nftables.TableFamilyIPv4, "-A INPUT -d 10.1.2.3/16 -j ACCEPT",
+		{"address masked as iptables does", FamilyIPv4, "-A INPUT -d 10.1.2.3/16 -j ACCEPT",
 			join([]any{nh(16, 2), cmpEq(10, 1)}, accept)},
 		// iptables-nft loads one 4-byte compare unequal, true when either
 		// port differs; legacy wants both to.
-		{"inverted port pair", nftables.TableFamilyIPv4, "-A INPUT -p tcp -m tcp ! --sport 53 ! --dport 80 -j ACCEPT",
+		{"inverted port pair", FamilyIPv4, "-A INPUT -p tcp -m tcp ! --sport 53 ! --dport 80 -j ACCEPT",
 			join(tcp, []any{th(0, 2), cmpNe(0, 53), th(2, 2), cmpNe(0, 80)}, accept)},
-		{"port pair", nftables.TableFamilyIPv4, "-A INPUT -p tcp -m tcp --sport 53 --dport 80 -j ACCEPT",
+		{"port pair", FamilyIPv4, "-A INPUT -p tcp -m tcp --sport 53 --dport 80 -j ACCEPT",
 			join(tcp, []any{th(0, 4), cmpEq(0, 53, 0, 80)}, accept)},
-		{"implicit tcp match, old inversion", nftables.TableFamilyIPv4, "-A INPUT -p tcp --dport ! 22 -j ACCEPT",
+		{"implicit tcp match, old inversion", FamilyIPv4, "-A INPUT -p tcp --dport ! 22 -j ACCEPT",
 			join(tcp, []any{th(2, 2), cmpNe(0, 22)}, accept)},
-		{"implicit tcp match", nftables.TableFamilyIPv4, "-A INPUT -p tcp ! --dport 22 -j ACCEPT",
+		{"implicit tcp match", FamilyIPv4, "-A INPUT -p tcp ! --dport 22 -j ACCEPT",
 			join(tcp, []any{th(2, 2), cmpNe(0, 22)}, accept)},
-		{"all ports inverted (matches nothing)", nftables.TableFamilyIPv4, "-A INPUT -p udp -m udp ! --sport 0:65535 -j ACCEPT",
+		{"all ports inverted (matches nothing)", FamilyIPv4, "-A INPUT -p udp -m udp ! --sport 0:65535 -j ACCEPT",
 			join([]any{meta(expr.MetaKeyL4PROTO), cmpEq(17), th(0, 2), &expr.Cmp{Op: expr.CmpOpGt, Register: 1, Data: []byte{0xff, 0xff}}}, accept)},
-		{"unknown tcp option", nftables.TableFamilyIPv4, "-A INPUT -p tcp -m tcp --dport 22 --frobnicate -j ACCEPT",
+		{"unknown tcp option", FamilyIPv4, "-A INPUT -p tcp -m tcp --dport 22 --frobnicate -j ACCEPT",
 			join(tcp, []any{&Opaque{Name: "-m tcp --dport 22 --frobnicate"}}, accept)},
-		{"DNAT with a port offset", nftables.TableFamilyIPv4, "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:1000-2000/5000",
+		{"DNAT with a port offset", FamilyIPv4, "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:1000-2000/5000",
 			join(tcp, []any{&expr.Counter{}, &Opaque{Name: "-j DNAT --to-destination 1.2.3.4:1000-2000/5000"}})},
-		{"MARK", nftables.TableFamilyIPv4, "-A PREROUTING -j MARK --set-mark 0x5/0xf",
+		{"MARK", FamilyIPv4, "-A PREROUTING -j MARK --set-mark 0x5/0xf",
 			[]any{&expr.Counter{}, &Xt{Target: true, Name: "MARK", Rev: 2, Info: &XtMark{Value: 5, Mask: 0xf}}}},
-		{"state as iptables-nft loads it", nftables.TableFamilyIPv6, "-A INPUT -m state --state NEW -j ACCEPT",
+		{"state as iptables-nft loads it", FamilyIPv6, "-A INPUT -m state --state NEW -j ACCEPT",
 			join([]any{&Xt{Name: "conntrack", Rev: 3, Info: xtCT3(16, func(c *xt.ConntrackMtinfo3) {
 				c.MatchFlags, c.StateMask = ctState|ctStateAlias, 8
 			})}}, accept)},
-		{"ip6 prefix", nftables.TableFamilyIPv6, "-A INPUT -s 2001:db8::/32 -j ACCEPT",
+		{"ip6 prefix", FamilyIPv6, "-A INPUT -s 2001:db8::/32 -j ACCEPT",
 			join([]any{nh(8, 4), cmpEq(0x20, 0x01, 0x0d, 0xb8)}, accept)},
-		{"ip6 DNAT", nftables.TableFamilyIPv6, "-A PREROUTING -p tcp -j DNAT --to-destination [2001:db8::1-2001:db8::9]:80-90",
+		{"ip6 DNAT", FamilyIPv6, "-A PREROUTING -p tcp -j DNAT --to-destination [2001:db8::1-2001:db8::9]:80-90",
 			join(tcp, []any{&expr.Counter{}, &Xt{Target: true, Name: "DNAT", Rev: 2, Info: &NATTarget{Kind: "DNAT",
 				Addr: netip.MustParseAddr("2001:db8::1"), AddrMax: netip.MustParseAddr("2001:db8::9"), Port: 80, PortMax: 90}}})},
-		{"icmp kept opaque", nftables.TableFamilyIPv4, "-A INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT",
+		{"icmp kept opaque", FamilyIPv4, "-A INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT",
 			join([]any{meta(expr.MetaKeyL4PROTO), cmpEq(1), &Opaque{Name: "-m icmp --icmp-type 8"}}, accept)},
-		{"goto", nftables.TableFamilyIPv4, "-A INPUT -g U",
+		{"goto", FamilyIPv4, "-A INPUT -g U",
 			[]any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictGoto, Chain: "U"}}},
-		{"unknown target", nftables.TableFamilyIPv4, "-A INPUT -j NFQUEUE --queue-num 3",
+		{"unknown target", FamilyIPv4, "-A INPUT -j NFQUEUE --queue-num 3",
 			[]any{&expr.Counter{}, &Xt{Target: true, Name: "NFQUEUE"}}},
-		{"-c counters", nftables.TableFamilyIPv4, "-A INPUT -c 4 5 -j ACCEPT",
+		{"-c counters", FamilyIPv4, "-A INPUT -c 4 5 -j ACCEPT",
 			[]any{&expr.Counter{Packets: 4, Bytes: 5}, &expr.Verdict{Kind: expr.VerdictAccept}}},
 	} {
 		table, chains := "filter", ":INPUT ACCEPT [0:0]\n:U - [0:0]\n"
@@ -262,19 +261,19 @@ func TestParseIptablesSaveErrors(t *testing.T) {
 		{"*filter\nCOMMIT\n*filter\nCOMMIT\n", "line 3: \"*filter\": table filter given twice"},
 		{"*filter\n:INPUT ACCEPT [0:0]\n-I INPUT -j ACCEPT\nCOMMIT\n", `line 3: "-I": want -A CHAIN`},
 	} {
-		fam := nftables.TableFamilyIPv4
+		fam := FamilyIPv4
 		if strings.Contains(c.text, "-f") {
-			fam = nftables.TableFamilyIPv6
+			fam = FamilyIPv6
 		}
 		_, err := ParseIptablesSave(fam, c.text)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ParseIptablesSave(%q) = %v; want an error with %q", c.text, err, c.want)
 		}
 	}
-	if _, err := ParseIptablesSave(nftables.TableFamilyINet, ""); err == nil {
+	if _, err := ParseIptablesSave(FamilyINet, ""); err == nil {
 		t.Error("ParseIptablesSave(inet) did not fail")
 	}
-	if ts, err := ParseIptablesSave(nftables.TableFamilyIPv4, "# nothing\n\n"); err != nil || len(ts) != 0 {
+	if ts, err := ParseIptablesSave(FamilyIPv4, "# nothing\n\n"); err != nil || len(ts) != 0 {
 		t.Errorf("empty input: %v, %v", ts, err)
 	}
 }
@@ -287,9 +286,9 @@ func FuzzParseIptablesSave(f *testing.F) {
 	}
 	f.Add(false, "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate NEW --ctorigdst 1.2.3.4/8 --ctexpire 1:2 --ctdir REPLY -m addrtype ! --src-type LOCAL --limit-iface-in -m mark ! --mark 0x1/0x3 -m limit --limit 5/day --limit-burst 9 -j MARK --and-mark 0xf\nCOMMIT\n")
 	f.Fuzz(func(t *testing.T, v6 bool, text string) {
-		fam := nftables.TableFamilyIPv4
+		fam := FamilyIPv4
 		if v6 {
-			fam = nftables.TableFamilyIPv6
+			fam = FamilyIPv6
 		}
 		tables, err := ParseIptablesSave(fam, text)
 		if err != nil {
@@ -342,7 +341,7 @@ func BenchmarkParseIptablesSave(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(text)))
 	for b.Loop() {
-		if _, err := ParseIptablesSave(nftables.TableFamilyIPv4, text); err != nil {
+		if _, err := ParseIptablesSave(FamilyIPv4, text); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -13,10 +13,55 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
 )
+
+// Family is a table's family, numbered as nftables numbers them
+// (NFPROTO_*). The model names its own types so that it builds, and can be
+// filled and read, on every OS; only reading the kernel is Linux's.
+type Family uint8
+
+// The families.
+const (
+	FamilyUnspec Family = 0
+	FamilyINet   Family = 1
+	FamilyIPv4   Family = 2
+	FamilyARP    Family = 3
+	FamilyNetdev Family = 5
+	FamilyBridge Family = 7
+	FamilyIPv6   Family = 10
+)
+
+// HookNum is a base chain's hook, numbered as nftables numbers them: for
+// ip, ip6 and inet 0 prerouting, 1 input, 2 forward, 3 output,
+// 4 postrouting, 5 ingress; for netdev 0 ingress, 1 egress.
+type HookNum uint32
+
+// ChainType is a base chain's type: filter, nat or route.
+type ChainType string
+
+// The chain types.
+const (
+	ChainTypeFilter ChainType = "filter"
+	ChainTypeNAT    ChainType = "nat"
+	ChainTypeRoute  ChainType = "route"
+)
+
+// Policy is what a base chain does with a packet that reaches its end.
+type Policy uint32
+
+// The policies, numbered as the kernel numbers them (NF_DROP, NF_ACCEPT).
+const (
+	PolicyDrop   Policy = 0
+	PolicyAccept Policy = 1
+)
+
+// ElementVerdict is a verdict map element's verdict: Kind as nftables
+// numbers verdicts (NF_ACCEPT 1, NF_DROP 0, NFT_JUMP -3, NFT_GOTO -4,
+// NFT_RETURN -5, NFT_CONTINUE -1, NFT_BREAK -2), Chain for jump and goto.
+type ElementVerdict struct {
+	Kind  int64
+	Chain string
+}
 
 // Source says which kernel interface a table came from.
 type Source string
@@ -39,7 +84,7 @@ type Ruleset struct {
 
 // Table is one nftables table, or one legacy table of one family.
 type Table struct {
-	Family nftables.TableFamily
+	Family Family
 	Name   string
 	Source Source
 	// Dormant tables are loaded but evaluate nothing.
@@ -65,12 +110,12 @@ type Chain struct {
 
 // Hook is where and when a base chain runs.
 type Hook struct {
-	Num      nftables.ChainHook // prerouting, input, forward, output, postrouting, ingress
+	Num      HookNum // prerouting, input, forward, output, postrouting, ingress
 	Priority int32
-	Type     nftables.ChainType // filter, nat, route
+	Type     ChainType // filter, nat, route
 	// Policy is what happens to a packet that reaches the chain's end:
 	// accept (the default) or drop.
-	Policy nftables.ChainPolicy
+	Policy Policy
 	// Devices are the devices a netdev (or inet ingress) chain is bound to.
 	Devices []string
 }
@@ -114,8 +159,10 @@ type Set struct {
 	// is padded to a multiple of four bytes, as in the registers.
 	Concat   bool
 	Dynamic  bool // rules may add elements while packets pass
-	KeyType  nftables.SetDatatype
-	DataType nftables.SetDatatype
+	// KeyType and DataType name the key's and the data's types as nft
+	// names them ("ipv4_addr . inet_service"), where known.
+	KeyType  string
+	DataType string
 	KeyLen   uint32 // bytes
 	// Fields are the byte lengths of a concatenation's fields, unpadded
 	// (NFTA_SET_DESC_CONCAT); empty when the key is one field, or when
@@ -137,7 +184,7 @@ type Element struct {
 	KeyEnd      []byte
 	IntervalEnd bool
 	Val         []byte
-	Verdict     *expr.Verdict
+	Verdict     *ElementVerdict
 	// Expires is how long the element lives on, zero for ever.
 	Expires time.Duration
 }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/xt"
 )
@@ -119,7 +118,7 @@ func tableOwner(t *Table) string {
 		return OwnerFirewalld
 	case t.Name == "kube-proxy" && t.Source == NFTables:
 		return OwnerKubeProxy
-	case t.Name == "portctl" && t.Family == nftables.TableFamilyINet:
+	case t.Name == "portctl" && t.Family == FamilyINet:
 		return OwnerPortctl
 	case (t.Name == "docker-bridges" || t.Name == "docker") && t.Source == NFTables:
 		// Docker 29's nftables firewall backend.
@@ -697,9 +696,9 @@ func factsOf(r *Rule) facts {
 	var f facts
 	if r.Chain != nil && r.Chain.Table != nil {
 		switch r.Chain.Table.Family {
-		case nftables.TableFamilyIPv4:
+		case FamilyIPv4:
 			f.ipv = 4
-		case nftables.TableFamilyIPv6:
+		case FamilyIPv6:
 			f.ipv = 6
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/nftables"
 	"github.com/portctl/portctl/internal/testnet"
 )
 
@@ -204,7 +203,7 @@ func TestIntegrationAttributeLegacyHand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tables, err := ParseIptablesSave(nftables.TableFamilyIPv4, string(out))
+		tables, err := ParseIptablesSave(FamilyIPv4, string(out))
 		if err != nil {
 			t.Fatal(err)
 		}

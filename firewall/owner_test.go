@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 )
 
@@ -122,7 +121,7 @@ func ipt(c *Chain, line string) *Rule {
 	return r
 }
 
-func newTable(rs *Ruleset, fam nftables.TableFamily, name string, src Source) *Table {
+func newTable(rs *Ruleset, fam Family, name string, src Source) *Table {
 	t := &Table{Family: fam, Name: name, Source: src}
 	rs.Tables = append(rs.Tables, t)
 	return t
@@ -136,9 +135,9 @@ func newChain(t *Table, name string) *Chain {
 
 func TestAttribute(t *testing.T) {
 	rs := &Ruleset{}
-	filter := newTable(rs, nftables.TableFamilyIPv4, "filter", Legacy)
+	filter := newTable(rs, FamilyIPv4, "filter", Legacy)
 	input := newChain(filter, "INPUT")
-	input.Hook = &Hook{Num: *nftables.ChainHookInput, Policy: nftables.ChainPolicyDrop}
+	input.Hook = &Hook{Num: HookNum(1), Policy: PolicyDrop}
 	toUFW := ipt(input, "-A INPUT -j ufw-before-input")
 	handIn := ipt(input, "-A INPUT -p tcp --dport 8443 -j ACCEPT")
 	before := newChain(filter, "ufw-before-input")
@@ -159,7 +158,7 @@ func TestAttribute(t *testing.T) {
 	dockerF := newChain(filter, "DOCKER")
 	dAcc := ipt(dockerF, "-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 6379 -j ACCEPT")
 
-	nat := newTable(rs, nftables.TableFamilyIPv4, "nat", Legacy)
+	nat := newTable(rs, FamilyIPv4, "nat", Legacy)
 	post := newChain(nat, "POSTROUTING")
 	masq := ipt(post, "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE")
 	hairpin := ipt(post, "-A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 6379 -j MASQUERADE")
@@ -171,7 +170,7 @@ func TestAttribute(t *testing.T) {
 	nodeports := newChain(nat, "KUBE-NODEPORTS")
 	np := ipt(nodeports, `-A KUBE-NODEPORTS -p tcp -m comment --comment "default/web:http" -m tcp --dport 30080 -j KUBE-EXT-ULMVA6XW`)
 
-	fwd := newTable(rs, nftables.TableFamilyINet, "firewalld", NFTables)
+	fwd := newTable(rs, FamilyINet, "firewalld", NFTables)
 	zoneAllow := newChain(fwd, "filter_IN_public_allow")
 	zr := &Rule{Chain: zoneAllow, Exprs: []any{&expr.Verdict{Kind: expr.VerdictAccept}}}
 	zoneAllow.Rules = append(zoneAllow.Rules, zr)
@@ -182,15 +181,15 @@ func TestAttribute(t *testing.T) {
 	pr := &Rule{Chain: pol}
 	pol.Rules = append(pol.Rules, pr)
 
-	kp := newTable(rs, nftables.TableFamilyIPv4, "kube-proxy", NFTables)
+	kp := newTable(rs, FamilyIPv4, "kube-proxy", NFTables)
 	svc := newChain(kp, "service-ULMVA6XW-default/web/tcp/http")
 	sr := &Rule{Chain: svc}
 	svc.Rules = append(svc.Rules, sr)
-	own := newTable(rs, nftables.TableFamilyINet, "portctl", NFTables)
+	own := newTable(rs, FamilyINet, "portctl", NFTables)
 	oc := newChain(own, "block")
 	or := &Rule{Chain: oc, Comment: "fw block 8080"}
 	oc.Rules = append(oc.Rules, or)
-	hand := newTable(rs, nftables.TableFamilyINet, "filter", NFTables)
+	hand := newTable(rs, FamilyINet, "filter", NFTables)
 	hc := newChain(hand, "input")
 	hr := &Rule{Chain: hc, Handle: 12}
 	hc.Rules = append(hc.Rules, hr)
@@ -246,7 +245,7 @@ func TestAttribute(t *testing.T) {
 // file: it is theirs, not ufw's, once the files were read.
 func TestAttributeUFWOutsider(t *testing.T) {
 	rs := &Ruleset{}
-	filter := newTable(rs, nftables.TableFamilyIPv4, "filter", Legacy)
+	filter := newTable(rs, FamilyIPv4, "filter", Legacy)
 	user := newChain(filter, "ufw-user-input")
 	a := ipt(user, "-A ufw-user-input -s 10.0.0.0/8 -p tcp -m tcp --dport 5432 -j ACCEPT")
 	b := ipt(user, "-A ufw-user-input -p tcp -m tcp --dport 7777 -j ACCEPT")
@@ -264,7 +263,7 @@ func TestAttributeUFWOutsider(t *testing.T) {
 // The facts of an nftables rule come from its expressions: the
 // registers, the payload offsets, the NAT's registers.
 func TestFactsOfExprs(t *testing.T) {
-	tbl := &Table{Family: nftables.TableFamilyIPv4, Name: "nat"}
+	tbl := &Table{Family: FamilyIPv4, Name: "nat"}
 	c := &Chain{Table: tbl, Name: "DOCKER"}
 	r := &Rule{Chain: c, Exprs: []any{
 		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
@@ -343,7 +342,7 @@ COMMIT
 `
 
 func TestAttributeDocker28(t *testing.T) {
-	tables, err := ParseIptablesSave(nftables.TableFamilyIPv4, docker28)
+	tables, err := ParseIptablesSave(FamilyIPv4, docker28)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +380,7 @@ func TestAttributeDocker28(t *testing.T) {
 // hand with a port each.
 func BenchmarkAttribute(b *testing.B) {
 	rs := &Ruleset{}
-	hand := newTable(rs, nftables.TableFamilyINet, "filter", NFTables)
+	hand := newTable(rs, FamilyINet, "filter", NFTables)
 	in := newChain(hand, "input")
 	for i := 0; i < 10000; i++ {
 		port := []byte{byte(i >> 8), byte(i)}

@@ -3,6 +3,7 @@ package firewall
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -10,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/nftables"
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/portctl/portctl/netns"
@@ -23,7 +22,7 @@ import (
 // interrupted, or dumps of different generations, are read again.
 func Read(ctx context.Context, opts Options) (*Ruleset, error) {
 	var rs *Ruleset
-	err := withConn(ctx, opts.NetNS, unix.NETLINK_NETFILTER, func(c *netlink.Conn) error {
+	err := withConn(ctx, opts.NetNS, unix.NETLINK_NETFILTER, func(c *nlConn) error {
 		var err error
 		for try := 0; try < 5; try++ {
 			var again bool
@@ -45,36 +44,15 @@ func Read(ctx context.Context, opts Options) (*Ruleset, error) {
 	return rs, nil
 }
 
-// withConn dials netlink in the namespace (this one for ""), with the
-// context's deadline, and hands the connection to fn.
-func withConn(ctx context.Context, ns string, family int, fn func(*netlink.Conn) error) error {
-	cfg := &netlink.Config{}
-	if ns != "" {
-		f, err := os.Open(ns)
-		if err != nil {
-			return fmt.Errorf("firewall: network namespace: %w", err)
-		}
-		defer f.Close()
-		cfg.NetNS = int(f.Fd())
-	}
-	c, err := netlink.Dial(family, cfg)
+// withConn opens a netlink socket of the family in the namespace (this
+// one for "") and hands it to fn; the context's end stops it.
+func withConn(ctx context.Context, ns string, family int, fn func(*nlConn) error) error {
+	c, err := dialNetlink(ctx, ns, family)
 	if err != nil {
-		return fmt.Errorf("firewall: netlink: %w", permission(err))
+		return fmt.Errorf("firewall: %w", permission(err))
 	}
-	defer c.Close()
-	if d, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(d)
-	}
-	// Dumps of big rulesets come in many messages: a larger buffer means
-	// fewer system calls. Failing to get one only costs speed.
-	_ = c.SetReadBuffer(1 << 20)
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	err = fn(c)
-	if ctx.Err() != nil {
-		return fmt.Errorf("firewall: %w", ctx.Err())
-	}
-	return err
+	defer c.close()
+	return fn(c)
 }
 
 // permission makes a refusal by the kernel an ErrPermission too.
@@ -86,40 +64,34 @@ func permission(err error) error {
 }
 
 // nfDump sends one nf_tables dump request (of every family, unless the
-// attributes name an object of one) and returns the replies.
-func nfDump(c *netlink.Conn, msgType uint16, fam nftables.TableFamily, attrs []byte) ([]netlink.Message, error) {
-	data := make([]byte, 4, 4+len(attrs))
-	data[0] = byte(fam)
-	data = append(data, attrs...)
-	return c.Execute(netlink.Message{
-		Header: netlink.Header{
-			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | msgType),
-			Flags: netlink.Request | netlink.Dump,
-		},
-		Data: data,
-	})
+// attributes name an object of one) and hands each reply to fn.
+func nfDump(c *nlConn, msgType uint16, fam Family, attrs []byte, fn func(flags uint16, data []byte) error) error {
+	body := make([]byte, 4, 4+len(attrs))
+	body[0] = byte(fam)
+	body = append(body, attrs...)
+	return c.dump(unix.NFNL_SUBSYS_NFTABLES<<8|msgType, body, fn)
 }
 
 // readNFT reads every nftables table once. again is true when the
 // ruleset changed while it was read.
-func readNFT(ctx context.Context, c *netlink.Conn) (rs *Ruleset, again bool, err error) {
+func readNFT(ctx context.Context, c *nlConn) (rs *Ruleset, again bool, err error) {
 	b := newBuilder()
 	gen, first := uint16(0), true
-	// consistent checks a dump's messages: all of one generation, and
-	// none marked interrupted.
-	consistent := func(msgs []netlink.Message) bool {
-		for _, m := range msgs {
-			if m.Header.Flags&netlink.DumpInterrupted != 0 || len(m.Data) < 4 {
-				return false
-			}
-			g := uint16(m.Data[2])<<8 | uint16(m.Data[3])
-			if first {
-				gen, first = g, false
-			} else if g != gen {
-				return false
-			}
+	// check checks a reply: all of one generation, and none marked
+	// interrupted.
+	changed := false
+	check := func(flags uint16, data []byte) bool {
+		if flags&unix.NLM_F_DUMP_INTR != 0 || len(data) < 4 {
+			changed = true
+			return false
 		}
-		return true
+		g := uint16(data[2])<<8 | uint16(data[3])
+		if first {
+			gen, first = g, false
+		} else if g != gen {
+			changed = true
+		}
+		return !changed
 	}
 	steps := []struct {
 		what string
@@ -132,27 +104,26 @@ func readNFT(ctx context.Context, c *netlink.Conn) (rs *Ruleset, again bool, err
 		{"objects", unix.NFT_MSG_GETOBJ, b.addObject},
 		{"rules", unix.NFT_MSG_GETRULE, b.addRule},
 	}
-	for i, s := range steps {
+	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
-		msgs, err := nfDump(c, s.typ, nftables.TableFamilyUnspecified, nil)
+		err := nfDump(c, s.typ, FamilyUnspec, nil, func(flags uint16, data []byte) error {
+			if !check(flags, data) {
+				return nil
+			}
+			return s.add(data)
+		})
+		if changed {
+			return nil, true, nil
+		}
 		if err != nil {
 			return nil, false, fmt.Errorf("firewall: list %s: %w", s.what, permission(err))
 		}
-		if !consistent(msgs) {
-			return nil, true, nil
-		}
-		for _, m := range msgs {
-			if err := s.add(m.Data); err != nil {
-				return nil, false, fmt.Errorf("firewall: %w", err)
-			}
-		}
 		if s.typ == unix.NFT_MSG_GETSET {
 			// Elements come set by set, between the sets and the rules.
-			_ = i
-			if again, err := readElements(ctx, c, b, consistent); again || err != nil {
-				return nil, again, err
+			if err := readElements(ctx, c, b, check); changed || err != nil {
+				return nil, changed, err
 			}
 		}
 	}
@@ -161,34 +132,32 @@ func readNFT(ctx context.Context, c *netlink.Conn) (rs *Ruleset, again bool, err
 
 // readElements dumps the elements of every set, one dump per set (the
 // kernel has no dump of all elements).
-func readElements(ctx context.Context, c *netlink.Conn, b *builder, consistent func([]netlink.Message) bool) (again bool, err error) {
+func readElements(ctx context.Context, c *nlConn, b *builder, check func(uint16, []byte) bool) error {
 	var req []byte
 	for _, t := range b.rs.Tables {
 		for _, s := range t.Sets {
 			if err := ctx.Err(); err != nil {
-				return false, err
+				return err
 			}
 			req = req[:0]
 			req = appendAttr(req, unix.NFTA_SET_ELEM_LIST_TABLE, t.Name)
 			req = appendAttr(req, unix.NFTA_SET_ELEM_LIST_SET, s.Name)
-			msgs, err := nfDump(c, unix.NFT_MSG_GETSETELEM, t.Family, req)
+			err := nfDump(c, unix.NFT_MSG_GETSETELEM, t.Family, req, func(flags uint16, data []byte) error {
+				if !check(flags, data) {
+					return nil
+				}
+				return b.addElems(data)
+			})
+			if errors.Is(err, unix.ENOENT) {
+				check(unix.NLM_F_DUMP_INTR, nil) // the set went away since the set dump
+				return nil
+			}
 			if err != nil {
-				if errors.Is(err, unix.ENOENT) {
-					return true, nil // the set went away since the set dump
-				}
-				return false, fmt.Errorf("firewall: list elements of set %s in table %s: %w", s.Name, t.Name, permission(err))
-			}
-			if !consistent(msgs) {
-				return true, nil
-			}
-			for _, m := range msgs {
-				if err := b.addElems(m.Data); err != nil {
-					return false, fmt.Errorf("firewall: %w", err)
-				}
+				return fmt.Errorf("firewall: list elements of set %s in table %s: %w", s.Name, t.Name, permission(err))
 			}
 		}
 	}
-	return false, nil
+	return nil
 }
 
 // appendAttr appends a NUL-terminated string attribute.
@@ -203,12 +172,6 @@ func appendAttr(b []byte, typ uint16, s string) []byte {
 	return b
 }
 
-// parseIptablesSave is ParseIptablesSave (iptables.go). TEMPORARY: until
-// it lands, a legacy table present is reported as not read.
-var parseIptablesSave = func(fam nftables.TableFamily, text string) ([]*Table, error) {
-	return nil, errors.New("no iptables-save parser in this build")
-}
-
 // readLegacy reads the legacy iptables tables of the namespace: the tables
 // x_tables has (/proc/net/ip_tables_names, per namespace), through
 // iptables-legacy-save run inside it. A table it cannot read is named in
@@ -216,12 +179,12 @@ var parseIptablesSave = func(fam nftables.TableFamily, text string) ([]*Table, e
 func readLegacy(ctx context.Context, ns string) (tables []*Table, incomplete []string) {
 	run := func() {
 		for _, l := range []struct {
-			fam   nftables.TableFamily
+			fam   Family
 			names string
 			tool  string
 		}{
-			{nftables.TableFamilyIPv4, "ip_tables_names", "iptables-legacy-save"},
-			{nftables.TableFamilyIPv6, "ip6_tables_names", "ip6tables-legacy-save"},
+			{FamilyIPv4, "ip_tables_names", "iptables-legacy-save"},
+			{FamilyIPv6, "ip6_tables_names", "ip6tables-legacy-save"},
 		} {
 			// thread-self: /proc/net is the namespace of the process's
 			// main thread, not of this thread, which may have entered
@@ -249,7 +212,7 @@ func readLegacy(ctx context.Context, ns string) (tables []*Table, incomplete []s
 			if !bytes.Contains(out, []byte("\n*")) && !bytes.HasPrefix(out, []byte("*")) {
 				continue
 			}
-			ts, err := parseIptablesSave(l.fam, string(out))
+			ts, err := ParseIptablesSave(l.fam, string(out))
 			if err != nil {
 				incomplete = append(incomplete, fmt.Sprintf("legacy %s tables %s: %s: %v", famName(l.fam), strings.Join(have, ", "), l.tool, err))
 				continue
@@ -267,11 +230,11 @@ func readLegacy(ctx context.Context, ns string) (tables []*Table, incomplete []s
 	return tables, incomplete
 }
 
-func famName(f nftables.TableFamily) string {
+func famName(f Family) string {
 	switch f {
-	case nftables.TableFamilyIPv4:
+	case FamilyIPv4:
 		return "ip"
-	case nftables.TableFamilyIPv6:
+	case FamilyIPv6:
 		return "ip6"
 	}
 	return fmt.Sprintf("family %d", f)
@@ -283,7 +246,7 @@ func famName(f nftables.TableFamily) string {
 // routing is in use, and the forwarding and rp_filter sysctls.
 func ReadHost(opts Options) (*Host, error) {
 	b := newHostBuilder()
-	err := withConn(context.Background(), opts.NetNS, unix.NETLINK_ROUTE, func(c *netlink.Conn) error {
+	err := withConn(context.Background(), opts.NetNS, unix.NETLINK_ROUTE, func(c *nlConn) error {
 		for _, s := range []struct {
 			what string
 			typ  uint16
@@ -295,17 +258,10 @@ func ReadHost(opts Options) (*Host, error) {
 			{"routes", unix.RTM_GETROUTE, unix.SizeofRtMsg, b.addRoute},
 			{"rules", unix.RTM_GETRULE, unix.SizeofRtMsg, b.addRule},
 		} {
-			msgs, err := c.Execute(netlink.Message{
-				Header: netlink.Header{Type: netlink.HeaderType(s.typ), Flags: netlink.Request | netlink.Dump},
-				Data:   make([]byte, s.hdr), // AF_UNSPEC: every family
-			})
+			// AF_UNSPEC in the family header: every family.
+			err := c.dump(s.typ, make([]byte, s.hdr), func(_ uint16, data []byte) error { return s.add(data) })
 			if err != nil {
 				return fmt.Errorf("firewall: list %s: %w", s.what, permission(err))
-			}
-			for _, m := range msgs {
-				if err := s.add(m.Data); err != nil {
-					return fmt.Errorf("firewall: %s: %w", s.what, err)
-				}
 			}
 		}
 		return nil
@@ -364,4 +320,129 @@ func readSysctls(h *Host) error {
 		h.RPFilter[ifc.Name] = max(v, all)
 	}
 	return nil
+}
+
+// nlConn is a netlink socket for dumps. It reads with a buffer large
+// enough that the kernel fills 32 KiB batches (it sizes them by the
+// largest read so far): a set's dump resumes by walking the set from its
+// start, so its cost grows with the square of the number of batches, and
+// small batches make a set of 100,000 elements take a second. It is not
+// safe for concurrent use.
+type nlConn struct {
+	ctx     context.Context
+	fd      int
+	seq     uint32
+	scratch []byte // what one read receives
+	// arena holds the replies' bytes, which the model keeps pointing
+	// into: copied there, a read's buffer can be used again.
+	arena []byte
+}
+
+const (
+	nlReadSize  = 64 << 10
+	nlArenaSize = 256 << 10
+)
+
+// dialNetlink opens a netlink socket of the protocol in the namespace
+// (this one for ""): a socket stays in the namespace it was made in.
+func dialNetlink(ctx context.Context, ns string, proto int) (*nlConn, error) {
+	var fd int
+	var err error
+	open := func() { fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto) }
+	if ns == "" {
+		open()
+	} else if nerr := netns.Do(ns, open); nerr != nil {
+		return nil, nerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("netlink bind: %w", err)
+	}
+	// Reads wake up now and then to see whether the context has ended.
+	tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("netlink receive timeout: %w", err)
+	}
+	return &nlConn{ctx: ctx, fd: fd, scratch: make([]byte, nlReadSize)}, nil
+}
+
+func (c *nlConn) close() { unix.Close(c.fd) }
+
+// keep copies b into the arena and returns the copy.
+func (c *nlConn) keep(b []byte) []byte {
+	if len(c.arena)+len(b) > cap(c.arena) {
+		c.arena = make([]byte, 0, max(nlArenaSize, len(b)))
+	}
+	start := len(c.arena)
+	c.arena = append(c.arena, b...)
+	return c.arena[start:len(c.arena):len(c.arena)]
+}
+
+// dump sends a dump request of the message type with the body (the
+// family header and attributes) and hands each reply's header flags and
+// body to fn, until the kernel says done. The first error fn returns is
+// dump's, after the rest of the replies are read. The kernel's error is
+// a unix.Errno.
+func (c *nlConn) dump(typ uint16, body []byte, fn func(flags uint16, data []byte) error) error {
+	c.seq++
+	msg := make([]byte, unix.NLMSG_HDRLEN, unix.NLMSG_HDRLEN+len(body))
+	msg = append(msg, body...)
+	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
+	binary.NativeEndian.PutUint16(msg[4:], typ)
+	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	binary.NativeEndian.PutUint32(msg[8:], c.seq)
+	if err := unix.Sendto(c.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("netlink send: %w", err)
+	}
+	var ferr error
+	for {
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+		n, _, err := unix.Recvfrom(c.fd, c.scratch, 0)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			continue // the receive timeout: look at the context again
+		case err != nil:
+			return fmt.Errorf("netlink receive: %w", err)
+		}
+		b := c.keep(c.scratch[:n])
+		for len(b) >= unix.NLMSG_HDRLEN {
+			l := int(binary.NativeEndian.Uint32(b))
+			if l < unix.NLMSG_HDRLEN || l > len(b) {
+				return fmt.Errorf("netlink message of length %d in %d bytes", l, len(b))
+			}
+			mtyp := binary.NativeEndian.Uint16(b[4:])
+			flags := binary.NativeEndian.Uint16(b[6:])
+			seq := binary.NativeEndian.Uint32(b[8:])
+			data := b[unix.NLMSG_HDRLEN:l:l]
+			b = b[min((l+3)&^3, len(b)):]
+			if seq != c.seq {
+				continue // left over from a dump given up on
+			}
+			switch mtyp {
+			case unix.NLMSG_DONE, unix.NLMSG_ERROR:
+				if len(data) >= 4 {
+					if e := int32(binary.NativeEndian.Uint32(data)); e < 0 {
+						return unix.Errno(-e)
+					}
+				}
+				if mtyp == unix.NLMSG_DONE {
+					return ferr
+				}
+				continue // an acknowledgement
+			case unix.NLMSG_NOOP, unix.NLMSG_OVERRUN:
+				continue
+			}
+			if ferr == nil {
+				ferr = fn(flags, data)
+			}
+		}
+	}
 }

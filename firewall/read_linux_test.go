@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 
 	"github.com/portctl/portctl/internal/testnet"
@@ -107,7 +106,7 @@ func loadRuleset(t *testing.T, text string) (*testnet.Namespace, string, string)
 	return n, "/run/netns/" + n.Name, dev
 }
 
-func findTable(rs *Ruleset, fam nftables.TableFamily, name string) *Table {
+func findTable(rs *Ruleset, fam Family, name string) *Table {
 	for _, t := range rs.Tables {
 		if t.Family == fam && t.Name == name {
 			return t
@@ -154,14 +153,14 @@ func TestIntegrationRead(t *testing.T) {
 
 	t.Run("tables", func(t *testing.T) {
 		for _, w := range []struct {
-			fam     nftables.TableFamily
+			fam     Family
 			name    string
 			dormant bool
 		}{
-			{nftables.TableFamilyINet, "filter", false}, {nftables.TableFamilyIPv4, "nat", false},
-			{nftables.TableFamilyIPv6, "f6", false}, {nftables.TableFamilyNetdev, "ing", false},
-			{nftables.TableFamilyIPv4, "sleepy", true}, {nftables.TableFamilyIPv4, "filter", false},
-			{nftables.TableFamilyINet, "t", false},
+			{FamilyINet, "filter", false}, {FamilyIPv4, "nat", false},
+			{FamilyIPv6, "f6", false}, {FamilyNetdev, "ing", false},
+			{FamilyIPv4, "sleepy", true}, {FamilyIPv4, "filter", false},
+			{FamilyINet, "t", false},
 		} {
 			tb := findTable(rs, w.fam, w.name)
 			if tb == nil {
@@ -174,7 +173,7 @@ func TestIntegrationRead(t *testing.T) {
 		}
 	})
 
-	filter := findTable(rs, nftables.TableFamilyINet, "filter")
+	filter := findTable(rs, FamilyINet, "filter")
 	if filter == nil {
 		t.Fatal("no inet filter")
 	}
@@ -185,13 +184,13 @@ func TestIntegrationRead(t *testing.T) {
 			chain string
 			hook  *Hook
 		}{
-			{filter, "input", &Hook{Num: *nftables.ChainHookInput, Priority: 0, Type: nftables.ChainTypeFilter, Policy: nftables.ChainPolicyDrop}},
-			{filter, "forward", &Hook{Num: *nftables.ChainHookForward, Priority: 0, Type: nftables.ChainTypeFilter, Policy: nftables.ChainPolicyAccept}},
+			{filter, "input", &Hook{Num: HookNum(1), Priority: 0, Type: ChainTypeFilter, Policy: PolicyDrop}},
+			{filter, "forward", &Hook{Num: HookNum(2), Priority: 0, Type: ChainTypeFilter, Policy: PolicyAccept}},
 			{filter, "web", nil},
-			{findTable(rs, nftables.TableFamilyIPv4, "nat"), "pre", &Hook{Num: *nftables.ChainHookPrerouting, Priority: -100, Type: nftables.ChainTypeNAT, Policy: nftables.ChainPolicyAccept}},
-			{findTable(rs, nftables.TableFamilyIPv4, "nat"), "post", &Hook{Num: *nftables.ChainHookPostrouting, Priority: 100, Type: nftables.ChainTypeNAT, Policy: nftables.ChainPolicyAccept}},
-			{findTable(rs, nftables.TableFamilyIPv6, "f6"), "in6", &Hook{Num: *nftables.ChainHookInput, Priority: 10, Type: nftables.ChainTypeFilter, Policy: nftables.ChainPolicyAccept}},
-			{findTable(rs, nftables.TableFamilyNetdev, "ing"), "ingress", &Hook{Num: *nftables.ChainHookIngress, Priority: -500, Type: nftables.ChainTypeFilter, Policy: nftables.ChainPolicyAccept, Devices: []string{dev}}},
+			{findTable(rs, FamilyIPv4, "nat"), "pre", &Hook{Num: HookNum(0), Priority: -100, Type: ChainTypeNAT, Policy: PolicyAccept}},
+			{findTable(rs, FamilyIPv4, "nat"), "post", &Hook{Num: HookNum(4), Priority: 100, Type: ChainTypeNAT, Policy: PolicyAccept}},
+			{findTable(rs, FamilyIPv6, "f6"), "in6", &Hook{Num: HookNum(1), Priority: 10, Type: ChainTypeFilter, Policy: PolicyAccept}},
+			{findTable(rs, FamilyNetdev, "ing"), "ingress", &Hook{Num: HookNum(0), Priority: -500, Type: ChainTypeFilter, Policy: PolicyAccept, Devices: []string{dev}}},
 		} {
 			c := findChain(w.table, w.chain)
 			if c == nil {
@@ -258,7 +257,7 @@ func TestIntegrationRead(t *testing.T) {
 		if _, ok := in.Rules[10].Exprs[len(in.Rules[10].Exprs)-1].(*expr.Dynset); !ok {
 			t.Errorf("rule 11 ends in %#v; want a dynset", in.Rules[10].Exprs[len(in.Rules[10].Exprs)-1])
 		}
-		nat := findTable(rs, nftables.TableFamilyIPv4, "nat")
+		nat := findTable(rs, FamilyIPv4, "nat")
 		if _, ok := findChain(nat, "pre").Rules[0].Exprs[len(findChain(nat, "pre").Rules[0].Exprs)-1].(*expr.NAT); !ok {
 			t.Errorf("pre's rule does not end in a NAT: %#v", findChain(nat, "pre").Rules[0].Exprs)
 		}
@@ -268,7 +267,7 @@ func TestIntegrationRead(t *testing.T) {
 	})
 
 	t.Run("iptables-nft", func(t *testing.T) {
-		c := findChain(findTable(rs, nftables.TableFamilyIPv4, "filter"), "INPUT")
+		c := findChain(findTable(rs, FamilyIPv4, "filter"), "INPUT")
 		if c == nil || len(c.Rules) != 1 {
 			t.Fatalf("ip filter INPUT: %+v", c)
 		}
@@ -323,8 +322,8 @@ func TestIntegrationRead(t *testing.T) {
 			if !bytes.Equal(e.Key, []byte{10, 0, 0, 0, 0, 22, 0, 0}) || !bytes.Equal(e.KeyEnd, []byte{10, 255, 255, 255, 0, 23, 0, 0}) {
 				t.Errorf("pairs element %x-%x; want 0a000000 0016 - 0affffff 0017", e.Key, e.KeyEnd)
 			}
-			if s.KeyType.Name != "ipv4_addr . inet_service" || fmt.Sprint(s.Fields) != "[4 2]" {
-				t.Errorf("pairs key type %q, fields %v; want [4 2]", s.KeyType.Name, s.Fields)
+			if s.KeyType != "ipv4_addr . inet_service" || fmt.Sprint(s.Fields) != "[4 2]" {
+				t.Errorf("pairs key type %q, fields %v; want [4 2]", s.KeyType, s.Fields)
 			}
 		}
 		if s := findSet(filter, "tmo"); len(s.Elements) == 1 {
@@ -350,8 +349,8 @@ func TestIntegrationRead(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("vm %v; want %v", got, want)
 			}
-			if s.DataType.Name != "verdict" {
-				t.Errorf("vm data type %q; want verdict", s.DataType.Name)
+			if s.DataType != "verdict" {
+				t.Errorf("vm data type %q; want verdict", s.DataType)
 			}
 		}
 		// The anonymous set of "tcp dport { 443, 8443 }".
@@ -376,6 +375,14 @@ func TestIntegrationRead(t *testing.T) {
 	t.Run("like nft", func(t *testing.T) {
 		compareWithNft(t, n.Name, rs)
 	})
+
+	t.Run("cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := Read(ctx, Options{NetNS: ns}); !errors.Is(err, context.Canceled) {
+			t.Errorf("Read with a cancelled context: %v; want context.Canceled", err)
+		}
+	})
 }
 
 // compareWithNft checks that every table, chain, rule handle (in order),
@@ -392,7 +399,7 @@ func compareWithNft(t *testing.T, ns string, rs *Ruleset) {
 	if err := json.Unmarshal(out, &doc); err != nil {
 		t.Fatalf("nft -j: %v", err)
 	}
-	fams := map[string]nftables.TableFamily{"ip": 2, "ip6": 10, "inet": 1, "arp": 3, "bridge": 7, "netdev": 5}
+	fams := map[string]Family{"ip": 2, "ip6": 10, "inet": 1, "arp": 3, "bridge": 7, "netdev": 5}
 	var want, got []string
 	for _, o := range doc.Nftables {
 		for kind, raw := range o {
@@ -546,18 +553,15 @@ func TestIntegrationReadLegacy(t *testing.T) {
 	}
 	var legacy *Table
 	for _, tb := range rs.Tables {
-		if tb.Source == Legacy && tb.Name == "filter" && tb.Family == nftables.TableFamilyIPv4 {
+		if tb.Source == Legacy && tb.Name == "filter" && tb.Family == FamilyIPv4 {
 			legacy = tb
 		}
 	}
-	if legacy == nil && len(rs.Incomplete) == 0 {
-		t.Errorf("legacy filter table neither read nor named incomplete: %+v", rs)
+	if legacy == nil || len(rs.Incomplete) != 0 {
+		t.Fatalf("legacy filter table not read: tables %v, incomplete %q", rs.Tables, rs.Incomplete)
 	}
-	if legacy != nil {
-		c := findChain(legacy, "INPUT")
-		if c == nil || len(c.Rules) != 1 {
-			t.Errorf("legacy INPUT: %+v", c)
-		}
+	if c := findChain(legacy, "INPUT"); c == nil || len(c.Rules) != 1 || c.Hook == nil || c.Hook.Num != 1 {
+		t.Errorf("legacy INPUT: %+v", c)
 	}
 
 	if rs, err := Read(context.Background(), Options{NetNS: ns, NoLegacy: true}); err != nil || len(rs.Incomplete) != 0 {
@@ -574,7 +578,7 @@ func TestIntegrationReadLegacy(t *testing.T) {
 		t.Errorf("Incomplete %q; want the filter table and iptables-legacy-save named", rs.Incomplete)
 	}
 	// This namespace (the test's own) has nothing of the other's.
-	if rs, err := Read(context.Background(), Options{NetNS: ns, NoLegacy: true}); err == nil && findTable(rs, nftables.TableFamilyIPv4, "filter") != nil {
+	if rs, err := Read(context.Background(), Options{NetNS: ns, NoLegacy: true}); err == nil && findTable(rs, FamilyIPv4, "filter") != nil {
 		t.Errorf("the legacy rule's namespace has an nftables ip filter table")
 	}
 }
@@ -601,4 +605,72 @@ func TestIntegrationReadPermission(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "--- PASS") {
 		t.Fatalf("without capabilities: %v\n%s", err, out)
 	}
+}
+
+// bigRuleset is the benchmark's ruleset: rules rules in an input chain
+// and regular chains of 100, one in ten with an anonymous set, and a
+// named set of elements addresses that a rule looks up.
+func bigRuleset(rules, elements int) string {
+	var b strings.Builder
+	b.WriteString("table inet bench {\n\tset big {\n\t\ttype ipv4_addr;\n\t\telements = {")
+	for i := 0; i < elements; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		if i%8 == 0 {
+			b.WriteString("\n\t\t\t")
+		}
+		fmt.Fprintf(&b, "10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+	}
+	b.WriteString("\n\t\t}\n\t}\n")
+	chains := rules / 100
+	for c := 0; c < chains; c++ {
+		fmt.Fprintf(&b, "\tchain c%d {\n", c)
+		for i := 0; i < 100 && c*100+i < rules-chains-2; i++ {
+			r := c*100 + i
+			if r%10 == 0 {
+				fmt.Fprintf(&b, "\t\ttcp dport { %d, %d, %d } ip saddr 192.0.%d.%d accept comment \"rule %d\"\n", r%60000+1, r%60000+2, r%60000+3, r>>8&255, r&255, r)
+			} else {
+				fmt.Fprintf(&b, "\t\ttcp dport %d ip saddr 192.0.%d.%d counter accept comment \"rule %d\"\n", r%60000+1, r>>8&255, r&255, r)
+			}
+		}
+		b.WriteString("\t}\n")
+	}
+	b.WriteString("\tchain input {\n\t\ttype filter hook input priority 0; policy drop;\n\t\tip saddr @big drop\n")
+	for c := 0; c < chains; c++ {
+		fmt.Fprintf(&b, "\t\tjump c%d\n", c)
+	}
+	b.WriteString("\t}\n}\n")
+	return b.String()
+}
+
+// BenchmarkIntegrationRead reads a ruleset of 10,000 rules and a set of
+// 100,000 elements, and lists it with nft -j for comparison.
+func BenchmarkIntegrationRead(b *testing.B) {
+	n := testnet.NewNamespace(b)
+	f := filepath.Join(b.TempDir(), "big.nft")
+	if err := os.WriteFile(f, []byte(bigRuleset(10000, 100000)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	testnet.Run(b, "ip", "netns", "exec", n.Name, "nft", "-f", f)
+	ns := "/run/netns/" + n.Name
+	b.Run("Read", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			rs, err := Read(context.Background(), Options{NetNS: ns, NoLegacy: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if tb := findTable(rs, FamilyINet, "bench"); tb == nil || len(findSet(tb, "big").Elements) != 100000 {
+				b.Fatal("the benchmark's ruleset was not read whole")
+			}
+		}
+	})
+	b.Run("nft-json", func(b *testing.B) {
+		for b.Loop() {
+			if err := exec.Command("ip", "netns", "exec", n.Name, "nft", "-j", "list", "ruleset").Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -2,8 +2,6 @@ package firewall
 
 import (
 	"net/netip"
-
-	"github.com/google/nftables"
 )
 
 // Packet is the first packet of a connection (a TCP SYN) or the first
@@ -67,7 +65,7 @@ type NAT struct {
 
 // Step is one rule that matched, or a chain's policy applied.
 type Step struct {
-	Family nftables.TableFamily `json:"-"`
+	Family Family `json:"-"`
 	Table  string               `json:"table"`
 	Chain  string               `json:"chain"`
 	Hook   string               `json:"hook,omitempty"` // the base chain's hook the walk is in
@@ -89,19 +87,19 @@ type Step struct {
 }
 
 // FamilyName is the table family as nft(8) spells it.
-func FamilyName(f nftables.TableFamily) string {
+func FamilyName(f Family) string {
 	switch f {
-	case nftables.TableFamilyINet:
+	case FamilyINet:
 		return "inet"
-	case nftables.TableFamilyIPv4:
+	case FamilyIPv4:
 		return "ip"
-	case nftables.TableFamilyIPv6:
+	case FamilyIPv6:
 		return "ip6"
-	case nftables.TableFamilyARP:
+	case FamilyARP:
 		return "arp"
-	case nftables.TableFamilyNetdev:
+	case FamilyNetdev:
 		return "netdev"
-	case nftables.TableFamilyBridge:
+	case FamilyBridge:
 		return "bridge"
 	}
 	return "unspec"

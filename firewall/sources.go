@@ -353,8 +353,7 @@ func (h *Host) InboundIface(src netip.Addr) string {
 	if src.IsLoopback() {
 		return "lo"
 	}
-	w := &walk{h: h}
-	if r, ok := w.route(src); ok && r.Type != "local" {
+	if r, ok := h.route(src); ok && r.Type != "local" {
 		return r.Iface
 	}
 	return ""

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strconv"
 
-	"github.com/google/nftables"
 )
 
 // TraceFilter selects the packets Trace marks for the kernel's nftables
@@ -36,7 +35,7 @@ type TraceEvent struct {
 	// packet's buffer, so a later packet may reuse it (TraceDecisions
 	// copes with that).
 	ID     uint32               `json:"id"`
-	Family nftables.TableFamily `json:"-"`
+	Family Family `json:"-"`
 	Table  string               `json:"table"`
 	Chain  string               `json:"chain"`
 	// Handle is the rule's handle; zero for a policy and for the implicit
@@ -147,7 +146,7 @@ func DecodeTrace(b []byte) (TraceEvent, error) {
 	if len(b) < traceHdrLen {
 		return e, errTraceShort
 	}
-	e.Family = nftables.TableFamily(b[0])
+	e.Family = Family(b[0])
 	var typ uint32
 	var haveType, haveVerdict bool
 	var policy uint32

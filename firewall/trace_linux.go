@@ -177,7 +177,7 @@ func (t *Tracer) read() {
 			if err != nil {
 				continue // a kernel that speaks a newer dialect; nothing to show
 			}
-			if e.Family == nftables.TableFamilyINet && e.Table == OwnTable &&
+			if e.Family == FamilyINet && e.Table == OwnTable &&
 				(e.Chain == tracePreChain || e.Chain == traceOutChain) {
 				continue
 			}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"net/netip"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/xt"
 )
@@ -29,7 +28,7 @@ import (
 // Conntrack ports come out in host order for every revision (revision 3,
 // which iptables-nft loads, keeps them so; 1 and 2 are converted), and
 // --ctdir ORIGINAL is the direction flag without its inversion bit.
-func XtFromMatch(fam nftables.TableFamily, target bool, name string, rev uint32, data []byte) *Xt {
+func XtFromMatch(fam Family, target bool, name string, rev uint32, data []byte) *Xt {
 	x := &Xt{Target: target, Name: name, Rev: rev}
 	if target {
 		x.Info = decodeXtTarget(fam, name, rev, data)
@@ -46,7 +45,7 @@ func XtFromMatch(fam nftables.TableFamily, target bool, name string, rev uint32,
 // github.com/google/nftables returns them, which hold the payload already
 // unmarshalled (or as xt.Unknown): it is marshalled back to the kernel's
 // bytes first. It returns nil for any other expression.
-func XtFromExpr(fam nftables.TableFamily, e any) *Xt {
+func XtFromExpr(fam Family, e any) *Xt {
 	var (
 		target bool
 		name   string
@@ -81,11 +80,11 @@ func xtSized(data []byte, min, size int) bool {
 	return len(data) >= min && len(data) <= xtAlign(size)
 }
 
-func xtIPFamily(fam nftables.TableFamily) bool {
-	return fam == nftables.TableFamilyIPv4 || fam == nftables.TableFamilyIPv6
+func xtIPFamily(fam Family) bool {
+	return fam == FamilyIPv4 || fam == FamilyIPv6
 }
 
-func decodeXtMatch(fam nftables.TableFamily, name string, rev uint32, data []byte) any {
+func decodeXtMatch(fam Family, name string, rev uint32, data []byte) any {
 	switch name {
 	case "tcp":
 		// struct xt_tcp (xt_tcpudp.h): spts[2], dpts[2] u16, option,
@@ -267,7 +266,7 @@ const (
 	natNetmap         = 1 << 6
 )
 
-func decodeXtTarget(fam nftables.TableFamily, name string, rev uint32, data []byte) any {
+func decodeXtTarget(fam Family, name string, rev uint32, data []byte) any {
 	switch name {
 	case "DNAT", "SNAT", "REDIRECT", "MASQUERADE":
 		if t := decodeNAT(fam, name, rev, data); t != nil {
@@ -292,14 +291,14 @@ func decodeXtTarget(fam nftables.TableFamily, name string, rev uint32, data []by
 // nf_nat_ipv4_multi_range_compat for the IPv4 revision 0 of every NAT
 // target; struct nf_nat_range for IPv6 MASQUERADE and REDIRECT (rev 0)
 // and DNAT/SNAT rev 1 of both families; nf_nat_range2 for rev 2.
-func decodeNAT(fam nftables.TableFamily, name string, rev uint32, data []byte) *NATTarget {
+func decodeNAT(fam Family, name string, rev uint32, data []byte) *NATTarget {
 	var (
 		flags    uint32
 		min, max netip.Addr
 		pmin     uint16
 		pmax     uint16
 	)
-	compat := fam == nftables.TableFamilyIPv4 && rev == 0
+	compat := fam == FamilyIPv4 && rev == 0
 	switch {
 	case compat:
 		// rangesize u32 (always 1), then nf_nat_ipv4_range: flags u32,
@@ -312,12 +311,12 @@ func decodeNAT(fam nftables.TableFamily, name string, rev uint32, data []byte) *
 		max = netip.AddrFrom4([4]byte(data[12:16]))
 		pmin = binary.BigEndian.Uint16(data[16:])
 		pmax = binary.BigEndian.Uint16(data[18:])
-	case fam == nftables.TableFamilyIPv4 || fam == nftables.TableFamilyIPv6:
+	case fam == FamilyIPv4 || fam == FamilyIPv6:
 		// flags u32, min_addr, max_addr union nf_inet_addr (16 bytes),
 		// min_proto, max_proto __be16; rev 2 adds base_proto.
 		switch {
 		case rev == 1 && (name == "DNAT" || name == "SNAT"),
-			rev == 0 && (name == "MASQUERADE" || name == "REDIRECT") && fam == nftables.TableFamilyIPv6:
+			rev == 0 && (name == "MASQUERADE" || name == "REDIRECT") && fam == FamilyIPv6:
 			if !xtSized(data, 40, 40) {
 				return nil
 			}
@@ -329,7 +328,7 @@ func decodeNAT(fam nftables.TableFamily, name string, rev uint32, data []byte) *
 			return nil
 		}
 		flags = binary.NativeEndian.Uint32(data)
-		if fam == nftables.TableFamilyIPv4 {
+		if fam == FamilyIPv4 {
 			min = netip.AddrFrom4([4]byte(data[4:8]))
 			max = netip.AddrFrom4([4]byte(data[20:24]))
 		} else {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/xt"
 )
@@ -66,7 +65,7 @@ var xtPayloadRules = []xtPayloadRule{
 
 // xtPayload is one line of testdata/xt_payloads.txt.
 type xtPayload struct {
-	fam    nftables.TableFamily
+	fam    Family
 	target bool
 	name   string
 	rev    uint32
@@ -83,9 +82,9 @@ func parseXtPayloadLine(line string) (xtPayload, error) {
 	p := xtPayload{name: f[2], rule: f[5], line: line, target: f[1] == "target"}
 	switch f[0] {
 	case "ip":
-		p.fam = nftables.TableFamilyIPv4
+		p.fam = FamilyIPv4
 	case "ip6":
-		p.fam = nftables.TableFamilyIPv6
+		p.fam = FamilyIPv6
 	default:
 		return p, fmt.Errorf("%q: family %q", line, f[0])
 	}
@@ -296,10 +295,10 @@ func TestXtFromMatchStructs(t *testing.T) {
 	ct1 := make([]byte, 152)
 	ne.PutUint16(ct1[146:], ctOrigDstPort) // match_flags
 	binary.BigEndian.PutUint16(ct1[128+8+2+2:], 80)
-	ipFam, ip6Fam := nftables.TableFamilyIPv4, nftables.TableFamilyIPv6
+	ipFam, ip6Fam := FamilyIPv4, FamilyIPv6
 	for _, c := range []struct {
 		name   string
-		fam    nftables.TableFamily
+		fam    Family
 		target bool
 		xt     string
 		rev    uint32
@@ -324,7 +323,7 @@ func TestXtFromMatchStructs(t *testing.T) {
 		{"comment without the NUL padding", ipFam, false, "comment", 0, []byte("abc"), nil},
 		{"comment with stale bytes after the NUL", ipFam, false, "comment", 0,
 			append([]byte("ab\x00cd"), make([]byte, 251)...), xtComment("ab")},
-		{"conntrack in inet", nftables.TableFamilyINet, false, "conntrack", 3, make([]byte, 168), nil},
+		{"conntrack in inet", FamilyINet, false, "conntrack", 3, make([]byte, 168), nil},
 		{"conntrack rev 1", ipFam, false, "conntrack", 1, ct1, nil},
 		{"unknown", ipFam, false, "recent", 0, []byte{1, 2, 3}, nil},
 	} {
@@ -352,21 +351,21 @@ func TestXtFromMatchStructs(t *testing.T) {
 // back to the kernel's bytes, decode as the raw payload would.
 func TestXtFromExpr(t *testing.T) {
 	c := xt.Comment("hi")
-	x := XtFromExpr(nftables.TableFamilyIPv4, &expr.Match{Name: "comment", Info: &c})
+	x := XtFromExpr(FamilyIPv4, &expr.Match{Name: "comment", Info: &c})
 	if diff := cmp.Diff(xtComment("hi"), x.Info); diff != "" {
 		t.Errorf("comment (-want +got):\n%s", diff)
 	}
 	tcp := &xt.Tcp{DstPorts: [2]uint16{22, 22}, SrcPorts: [2]uint16{0, 65535}}
-	x = XtFromExpr(nftables.TableFamilyIPv4, &expr.Match{Name: "tcp", Info: tcp})
+	x = XtFromExpr(FamilyIPv4, &expr.Match{Name: "tcp", Info: tcp})
 	if diff := cmp.Diff(tcp, x.Info); diff != "" {
 		t.Errorf("tcp (-want +got):\n%s", diff)
 	}
 	u := xt.Unknown([]byte{1, 0, 0, 0})
-	x = XtFromExpr(nftables.TableFamilyIPv4, &expr.Target{Name: "MARK", Rev: 2, Info: &u})
+	x = XtFromExpr(FamilyIPv4, &expr.Target{Name: "MARK", Rev: 2, Info: &u})
 	if x.Info != nil || !x.Target {
 		t.Errorf("MARK from 4 bytes: %#v", x)
 	}
-	if XtFromExpr(nftables.TableFamilyIPv4, &expr.Counter{}) != nil {
+	if XtFromExpr(FamilyIPv4, &expr.Counter{}) != nil {
 		t.Error("a counter is not an xt expression")
 	}
 }
@@ -392,7 +391,7 @@ func FuzzXtFromMatch(f *testing.F) {
 		// that every known payload meets every kind of data.
 		known := names[rev%uint32(len(names))]
 		for _, n := range []string{name, known} {
-			x := XtFromMatch(nftables.TableFamily(fam), target, n, rev%4, data)
+			x := XtFromMatch(Family(fam), target, n, rev%4, data)
 			if x == nil || (x.Info == nil && string(x.Data) != string(data)) {
 				t.Fatalf("XtFromMatch(%d, %v, %q, %d, %x) = %#v", fam, target, n, rev%4, data, x)
 			}

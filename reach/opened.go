@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"slices"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 
 	"github.com/portctl/portctl/firewall"
@@ -72,7 +71,7 @@ func ruleOpenings(t *firewall.Table, r *firewall.Rule) []Opening {
 			switch {
 			case e.Base == expr.PayloadBaseTransportHeader && e.Offset == 2 && e.Len == 2:
 				dportReg[e.DestRegister] = true
-			case e.Base == expr.PayloadBaseNetworkHeader && e.Len == 1 && (e.Offset == 9 && t.Family == nftables.TableFamilyIPv4 || e.Offset == 6 && t.Family == nftables.TableFamilyIPv6):
+			case e.Base == expr.PayloadBaseNetworkHeader && e.Len == 1 && (e.Offset == 9 && t.Family == firewall.FamilyIPv4 || e.Offset == 6 && t.Family == firewall.FamilyIPv6):
 				protoReg[e.DestRegister] = true
 			case e.Base == expr.PayloadBaseNetworkHeader && (e.Offset == 12 && e.Len <= 4 || e.Offset == 8 && e.Len <= 16):
 				fromSome = true // ip saddr, ip6 saddr
@@ -161,7 +160,7 @@ func setPorts(t *firewall.Table, l *expr.Lookup) [][2]uint16 {
 			break
 		}
 	}
-	if s == nil || s.Concat || s.IsMap || (s.KeyLen != 2 && s.KeyType.Bytes != 2) {
+	if s == nil || s.Concat || s.IsMap || s.KeyLen != 2 {
 		return nil
 	}
 	var out [][2]uint16

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/xt"
 
@@ -45,14 +44,14 @@ func testHost() *firewall.Host {
 // rules builds a table of one family with base chains and their rules.
 type chainSpec struct {
 	name   string
-	hook   nftables.ChainHook
-	typ    nftables.ChainType
+	hook   firewall.HookNum
+	typ    firewall.ChainType
 	prio   int32
-	policy nftables.ChainPolicy
+	policy firewall.Policy
 	rules  [][]any
 }
 
-func table(fam nftables.TableFamily, name string, chains ...chainSpec) *firewall.Table {
+func table(fam firewall.Family, name string, chains ...chainSpec) *firewall.Table {
 	t := &firewall.Table{Family: fam, Name: name, Source: firewall.NFTables}
 	for _, cs := range chains {
 		c := &firewall.Chain{Table: t, Name: cs.name, Hook: &firewall.Hook{Num: cs.hook, Priority: cs.prio, Type: cs.typ, Policy: cs.policy}}
@@ -99,17 +98,17 @@ func verdict(k expr.VerdictKind) *expr.Verdict { return &expr.Verdict{Kind: k} }
 func join(parts ...[]any) []any { return slices.Concat(parts...) }
 
 var (
-	accept = nftables.ChainPolicyAccept
-	drop   = nftables.ChainPolicyDrop
+	accept = firewall.PolicyAccept
+	drop   = firewall.PolicyDrop
 )
 
-func inputChain(policy nftables.ChainPolicy, rules ...[]any) chainSpec {
-	return chainSpec{name: "input", hook: *nftables.ChainHookInput, typ: nftables.ChainTypeFilter, policy: policy, rules: rules}
+func inputChain(policy firewall.Policy, rules ...[]any) chainSpec {
+	return chainSpec{name: "input", hook: firewall.HookNum(1), typ: firewall.ChainTypeFilter, policy: policy, rules: rules}
 }
 
 // dbRuleset drops tcp 5432 except from 10.0.0.0/8 and the LAN.
 func dbRuleset() *firewall.Ruleset {
-	return &firewall.Ruleset{Tables: []*firewall.Table{table(nftables.TableFamilyINet, "filter",
+	return &firewall.Ruleset{Tables: []*firewall.Table{table(firewall.FamilyINet, "filter",
 		inputChain(accept,
 			join(tcpDport(5432), saddr4(netip.MustParsePrefix("10.0.0.0/8")), []any{verdict(expr.VerdictAccept)}),
 			join(tcpDport(5432), saddr4(lanNet), []any{verdict(expr.VerdictAccept)}),
@@ -327,15 +326,15 @@ func dockerRuleset() *firewall.Ruleset {
 		[]any{
 			&expr.Immediate{Register: 1, Data: netip.MustParseAddr("172.17.0.2").AsSlice()},
 			&expr.Immediate{Register: 2, Data: port(6379)},
-			&expr.NAT{Type: expr.NATTypeDestNAT, Family: uint32(nftables.TableFamilyIPv4), RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+			&expr.NAT{Type: expr.NATTypeDestNAT, Family: uint32(firewall.FamilyIPv4), RegAddrMin: 1, RegProtoMin: 2, Specified: true},
 		})
-	nat := table(nftables.TableFamilyIPv4, "nat",
-		chainSpec{name: "PREROUTING", hook: *nftables.ChainHookPrerouting, typ: nftables.ChainTypeNAT, prio: -100, policy: accept, rules: [][]any{dnat}})
+	nat := table(firewall.FamilyIPv4, "nat",
+		chainSpec{name: "PREROUTING", hook: firewall.HookNum(0), typ: firewall.ChainTypeNAT, prio: -100, policy: accept, rules: [][]any{dnat}})
 	nat.Chains[0].Rules[0].Owner = firewall.Owner{Name: "docker", Detail: "container redis"}
-	filter := table(nftables.TableFamilyIPv4, "filter",
-		chainSpec{name: "INPUT", hook: *nftables.ChainHookInput, typ: nftables.ChainTypeFilter, policy: accept,
+	filter := table(firewall.FamilyIPv4, "filter",
+		chainSpec{name: "INPUT", hook: firewall.HookNum(1), typ: firewall.ChainTypeFilter, policy: accept,
 			rules: [][]any{join(tcpDport(6379), []any{verdict(expr.VerdictDrop)})}},
-		chainSpec{name: "FORWARD", hook: *nftables.ChainHookForward, typ: nftables.ChainTypeFilter, policy: accept})
+		chainSpec{name: "FORWARD", hook: firewall.HookNum(2), typ: firewall.ChainTypeFilter, policy: accept})
 	filter.Chains[0].Rules[0].Owner = firewall.Owner{Name: "ufw", Detail: "deny 6379/tcp"}
 	return &firewall.Ruleset{Tables: []*firewall.Table{nat, filter}}
 }
@@ -393,9 +392,9 @@ func TestSplitBy(t *testing.T) {
 }
 
 func TestOpenings(t *testing.T) {
-	ports := &firewall.Set{Name: "web", KeyType: nftables.TypeInetService, KeyLen: 2,
+	ports := &firewall.Set{Name: "web", KeyType: "inet_service", KeyLen: 2,
 		Elements: []firewall.Element{{Key: port(80)}, {Key: port(443)}}}
-	ranges := &firewall.Set{Name: "high", KeyType: nftables.TypeInetService, KeyLen: 2, Interval: true,
+	ranges := &firewall.Set{Name: "high", KeyType: "inet_service", KeyLen: 2, Interval: true,
 		Elements: []firewall.Element{{Key: port(0), IntervalEnd: true}, {Key: port(6000)}, {Key: port(6101), IntervalEnd: true}}}
 	lookup := func(set string) []any {
 		return []any{
@@ -410,7 +409,7 @@ func TestOpenings(t *testing.T) {
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: port(22)},
 		verdict(expr.VerdictAccept),
 	}
-	t1 := table(nftables.TableFamilyINet, "filter", inputChain(drop,
+	t1 := table(firewall.FamilyINet, "filter", inputChain(drop,
 		join(tcpDport(22), []any{verdict(expr.VerdictAccept)}),
 		join(lookup("web"), []any{verdict(expr.VerdictAccept)}),
 		join(lookup("high"), []any{verdict(expr.VerdictAccept)}),

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/nftables"
 
 	"github.com/portctl/portctl/firewall"
 	"github.com/portctl/portctl/sockets"
@@ -32,8 +31,8 @@ func (f *fwSource) Firewall(context.Context) (*FirewallRead, error) {
 // whose input chain accepts everything: an empty base chain, written by
 // hand.
 func openHost() *FirewallRead {
-	t := &firewall.Table{Family: nftables.TableFamilyINet, Name: "t", Source: firewall.NFTables}
-	in := &firewall.Chain{Table: t, Name: "in", Hook: &firewall.Hook{Num: *nftables.ChainHookInput, Type: nftables.ChainTypeFilter, Policy: nftables.ChainPolicyAccept}}
+	t := &firewall.Table{Family: firewall.FamilyINet, Name: "t", Source: firewall.NFTables}
+	in := &firewall.Chain{Table: t, Name: "in", Hook: &firewall.Hook{Num: firewall.HookNum(1), Type: firewall.ChainTypeFilter, Policy: firewall.PolicyAccept}}
 	in.Rules = []*firewall.Rule{{Chain: in, Handle: 4, Position: 1, Owner: firewall.Owner{Name: firewall.OwnerHand}}} // a rule without expressions: matches, continues
 	t.Chains = []*firewall.Chain{in}
 	h := &firewall.Host{

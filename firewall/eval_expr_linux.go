@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
@@ -807,4 +806,4 @@ func (w *walk) dnat(r *Rule, to netip.Addr, port uint16, kind string) (ruleVerdi
 // answer turned on it in a way this package does not follow.
 func (w *walk) pin() { w.lo, w.hi = w.p.Src, w.p.Src }
 
-var _ = nftables.TableFamilyINet
+var _ = FamilyINet

@@ -6,9 +6,16 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 )
+
+// typeSizes are the byte sizes of the types nft concatenates in set keys.
+var typeSizes = map[string]uint32{
+	"ipv4_addr": 4, "ipv6_addr": 16, "inet_service": 2, "inet_proto": 1, "ether_addr": 6,
+	"ether_type": 2, "mark": 4, "ifname": 16, "iface_index": 4, "nf_proto": 1, "ct_state": 4,
+	"ct_dir": 1, "ct_status": 4, "dscp": 1, "ecn": 1, "icmp_type": 1, "icmpv6_type": 1,
+	"pkt_type": 1, "iface_type": 2, "realm": 4, "classid": 4, "uid": 4, "gid": 4, "boolean": 1,
+}
 
 // setIndex orders a set's elements for lookup: ranges of keys, inclusive,
 // sorted and not overlapping for a one-field key; for a concatenation,
@@ -34,12 +41,13 @@ func buildIndex(s *Set) *setIndex {
 	ix := &setIndex{}
 	fields := s.Fields
 	if len(fields) == 0 && s.Concat {
-		for _, t := range nftables.ConcatSetTypeElements(s.KeyType) {
-			if t.Bytes == 0 {
-				ix.broken = "a concatenated set key of type " + s.KeyType.Name
+		for _, name := range strings.Split(s.KeyType, " . ") {
+			n, ok := typeSizes[name]
+			if !ok {
+				ix.broken = "a concatenated set key of type " + s.KeyType
 				return ix
 			}
-			fields = append(fields, t.Bytes)
+			fields = append(fields, n)
 		}
 	}
 	if len(fields) > 1 {
@@ -181,7 +189,7 @@ func (w *walk) lookup(r *Rule, rg *regs, e *expr.Lookup) (ruleVerdict, bool) {
 		if el.Verdict == nil {
 			return unknownVerdict(r, "a verdict map element without a verdict")
 		}
-		return ruleVerdictOf(el.Verdict.Kind, el.Verdict.Chain), true
+		return ruleVerdictOf(expr.VerdictKind(el.Verdict.Kind), el.Verdict.Chain), true
 	}
 	if !rg.store(e.DestRegister, el.Val) {
 		return unknownVerdict(r, "a map lookup into a bad register")

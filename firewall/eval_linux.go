@@ -7,18 +7,17 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 )
 
 // The hooks of the inet path, as nftables numbers them.
 const (
-	hookPrerouting  = nftables.ChainHook(0)
-	hookInput       = nftables.ChainHook(1)
-	hookForward     = nftables.ChainHook(2)
-	hookOutput      = nftables.ChainHook(3)
-	hookPostrouting = nftables.ChainHook(4)
-	hookIngress     = nftables.ChainHook(5) // inet ingress; netdev's is 0
+	hookPrerouting  = HookNum(0)
+	hookInput       = HookNum(1)
+	hookForward     = HookNum(2)
+	hookOutput      = HookNum(3)
+	hookPostrouting = HookNum(4)
+	hookIngress     = HookNum(5) // inet ingress; netdev's is 0
 )
 
 // The priorities at which the kernel runs every nat chain of a hook, as
@@ -129,7 +128,7 @@ type walk struct {
 	pos     int
 
 	iif, oif  string
-	hook      nftables.ChainHook
+	hook      HookNum
 	mark      uint32
 	markKnown uint32
 	ctmark    uint32
@@ -338,8 +337,8 @@ func (w *walk) ingress() (Verdict, bool) {
 			if c.Hook == nil || !slices.Contains(c.Hook.Devices, w.iif) {
 				continue
 			}
-			if t.Family == nftables.TableFamilyNetdev && c.Hook.Num == 0 ||
-				t.Family == nftables.TableFamilyINet && c.Hook.Num == hookIngress {
+			if t.Family == FamilyNetdev && c.Hook.Num == 0 ||
+				t.Family == FamilyINet && c.Hook.Num == hookIngress {
 				chains = append(chains, c)
 			}
 		}
@@ -360,13 +359,13 @@ func (w *walk) ingress() (Verdict, bool) {
 }
 
 // applies says whether a table of family f sees this packet.
-func (w *walk) applies(f nftables.TableFamily) bool {
+func (w *walk) applies(f Family) bool {
 	switch f {
-	case nftables.TableFamilyINet:
+	case FamilyINet:
 		return true
-	case nftables.TableFamilyIPv4:
+	case FamilyIPv4:
 		return !w.v6
-	case nftables.TableFamilyIPv6:
+	case FamilyIPv6:
 		return w.v6
 	}
 	return false
@@ -379,13 +378,13 @@ type hookEntry struct {
 	nat   []*Chain
 }
 
-func hookName(h nftables.ChainHook) string {
+func hookName(h HookNum) string {
 	return [...]string{"prerouting", "input", "forward", "output", "postrouting", "ingress"}[h]
 }
 
 // hookWalk walks the base chains of one hook; done is true when the
 // packet's fate is settled there (dropped, rejected or unknown).
-func (w *walk) hookWalk(hook nftables.ChainHook, withNAT bool) (Verdict, bool) {
+func (w *walk) hookWalk(hook HookNum, withNAT bool) (Verdict, bool) {
 	w.hook = hook
 	var entries []hookEntry
 	var nat []*Chain
@@ -397,7 +396,7 @@ func (w *walk) hookWalk(hook nftables.ChainHook, withNAT bool) (Verdict, bool) {
 			if c.Hook == nil || c.Hook.Num != hook {
 				continue
 			}
-			if c.Hook.Type == nftables.ChainTypeNAT {
+			if c.Hook.Type == ChainTypeNAT {
 				nat = append(nat, c)
 				continue
 			}
@@ -513,7 +512,7 @@ func (w *walk) chain(base *Chain, hook string) outcome {
 }
 
 func (w *walk) policy(c *Chain, hook string) outcome {
-	if c.Hook.Policy == nftables.ChainPolicyDrop {
+	if c.Hook.Policy == PolicyDrop {
 		w.steps = append(w.steps, w.step(nil, hook, "policy drop").in(c))
 		return dropped
 	}
@@ -547,40 +546,9 @@ func (s Step) in(c *Chain) Step {
 	return s
 }
 
-// route finds the route the kernel would pick for dst: the local table
-// first, then the longest prefix of the main table.
-func (w *walk) route(dst netip.Addr) (Route, bool) {
-	best, found := Route{}, false
-	for _, r := range w.h.Routes {
-		if r.Dst.Addr().Is4() != dst.Is4() || !r.Dst.Contains(dst) {
-			continue
-		}
-		loc := r.Type == "local" || r.Type == "broadcast"
-		bestLoc := best.Type == "local" || best.Type == "broadcast"
-		if !found || loc && !bestLoc || loc == bestLoc && r.Dst.Bits() > best.Dst.Bits() {
-			best, found = r, true
-		}
-	}
-	return best, found
-}
+func (w *walk) route(dst netip.Addr) (Route, bool) { return w.h.route(dst) }
 
-// isLocal says whether dst is an address of this machine.
-func (w *walk) isLocal(dst netip.Addr) bool {
-	if dst.IsLoopback() {
-		return true
-	}
-	if r, ok := w.route(dst); ok && r.Type == "local" {
-		return true
-	}
-	for _, i := range w.h.Interfaces {
-		for _, a := range i.Addrs {
-			if a.Addr() == dst {
-				return true
-			}
-		}
-	}
-	return false
-}
+func (w *walk) isLocal(dst netip.Addr) bool { return w.h.isLocal(dst) }
 
 // rpDrops says whether IPv4 reverse-path filtering drops the packet.
 func (w *walk) rpDrops() bool {

@@ -4,22 +4,21 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 )
 
 // testRuleset is one inet table with an input base chain of the given
 // policy holding rules made of exprs, and a regular chain "sub".
-func testRuleset(policy nftables.ChainPolicy, rules ...[]any) *Ruleset {
-	t := &Table{Family: nftables.TableFamilyINet, Name: "f", Source: NFTables}
-	in := &Chain{Table: t, Name: "input", Hook: &Hook{Num: hookInput, Type: nftables.ChainTypeFilter, Policy: policy}}
+func testRuleset(policy Policy, rules ...[]any) *Ruleset {
+	t := &Table{Family: FamilyINet, Name: "f", Source: NFTables}
+	in := &Chain{Table: t, Name: "input", Hook: &Hook{Num: hookInput, Type: ChainTypeFilter, Policy: policy}}
 	sub := &Chain{Table: t, Name: "sub"}
 	for i, x := range rules {
 		in.Rules = append(in.Rules, &Rule{Chain: in, Handle: uint64(i + 2), Position: i + 1, Exprs: x})
 	}
 	sub.Rules = []*Rule{{Chain: sub, Handle: 100, Position: 1, Exprs: []any{&expr.Verdict{Kind: expr.VerdictReturn}}}}
 	t.Chains = []*Chain{in, sub}
-	t.Sets = []*Set{{Table: t, Name: "s", KeyType: nftables.TypeInetService, KeyLen: 2, Interval: true,
+	t.Sets = []*Set{{Table: t, Name: "s", KeyType: "inet_service", KeyLen: 2, Interval: true,
 		Elements: []Element{{Key: []byte{0, 22}}, {Key: []byte{0, 23}, IntervalEnd: true}}}}
 	return &Ruleset{Tables: []*Table{t}}
 }
@@ -48,28 +47,28 @@ func TestEvaluateUnsettledMatches(t *testing.T) {
 	limit := &expr.Limit{Rate: 3, Unit: expr.LimitTimeMinute}
 	pkt := Packet{Proto: 6, Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("192.0.2.10"), DstPort: 22, InIface: "eth0"}
 	// A limited accept under a drop policy: it depends on the limit.
-	rs := testRuleset(nftables.ChainPolicyDrop, append(tcpDport(22), limit, &expr.Verdict{Kind: expr.VerdictAccept}))
+	rs := testRuleset(PolicyDrop, append(tcpDport(22), limit, &expr.Verdict{Kind: expr.VerdictAccept}))
 	if r := Evaluate(rs, testHost(), pkt); r.Verdict != Unknown || len(r.DependsOn) == 0 {
 		t.Errorf("limited accept: %s %v, want unknown naming the limit", r.Verdict, r.DependsOn)
 	}
 	// The same rule for another port cannot match: certain.
-	rs = testRuleset(nftables.ChainPolicyDrop, append(tcpDport(80), limit, &expr.Verdict{Kind: expr.VerdictAccept}))
+	rs = testRuleset(PolicyDrop, append(tcpDport(80), limit, &expr.Verdict{Kind: expr.VerdictAccept}))
 	if r := Evaluate(rs, testHost(), pkt); r.Verdict != Drop {
 		t.Errorf("limited accept of another port: %s %v, want drop", r.Verdict, r.DependsOn)
 	}
 	// An expression not modelled, before an accept the policy agrees with.
-	rs = testRuleset(nftables.ChainPolicyAccept, append(tcpDport(22), &Opaque{Name: "osf"}, &expr.Verdict{Kind: expr.VerdictAccept}))
+	rs = testRuleset(PolicyAccept, append(tcpDport(22), &Opaque{Name: "osf"}, &expr.Verdict{Kind: expr.VerdictAccept}))
 	if r := Evaluate(rs, testHost(), pkt); r.Verdict != Accept {
 		t.Errorf("opaque accept under accept policy: %s, want accept", r.Verdict)
 	}
-	rs = testRuleset(nftables.ChainPolicyAccept, append(tcpDport(22), &Opaque{Name: "osf"}, &expr.Verdict{Kind: expr.VerdictDrop}))
+	rs = testRuleset(PolicyAccept, append(tcpDport(22), &Opaque{Name: "osf"}, &expr.Verdict{Kind: expr.VerdictDrop}))
 	if r := Evaluate(rs, testHost(), pkt); r.Verdict != Unknown || len(r.DependsOn) == 0 {
 		t.Errorf("opaque drop: %s %v, want unknown", r.Verdict, r.DependsOn)
 	}
 	// The client's source port is not known unless given.
 	sport := []any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x03, 0xff}}, &expr.Verdict{Kind: expr.VerdictDrop}}
-	rs = testRuleset(nftables.ChainPolicyAccept, sport)
+	rs = testRuleset(PolicyAccept, sport)
 	if r := Evaluate(rs, testHost(), pkt); r.Verdict != Unknown {
 		t.Errorf("sport drop, sport not given: %s, want unknown", r.Verdict)
 	}
@@ -89,7 +88,7 @@ func TestEvaluateFromSplitsSources(t *testing.T) {
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{10, 0, 0, 0}},
 		&expr.Verdict{Kind: expr.VerdictAccept},
 	}
-	rs := testRuleset(nftables.ChainPolicyDrop, rule)
+	rs := testRuleset(PolicyDrop, rule)
 	pkt := Packet{Proto: 6, Dst: netip.MustParseAddr("192.0.2.10"), DstPort: 5432, InIface: "eth0"}
 	pieces := EvaluateFrom(rs, testHost(), pkt, []netip.Prefix{netip.MustParsePrefix("8.0.0.0/6")})
 	var got []string
@@ -136,7 +135,7 @@ func FuzzEvaluate(f *testing.F) {
 		var b []byte
 		for _, e := range x {
 			if e, ok := e.(expr.Any); ok {
-				m, err := expr.Marshal(byte(nftables.TableFamilyINet), e)
+				m, err := expr.Marshal(byte(FamilyINet), e)
 				if err == nil {
 					b = append(b, m...)
 				}
@@ -145,8 +144,8 @@ func FuzzEvaluate(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		exprs, _ := DecodeExprs(nftables.TableFamilyINet, b)
-		rs := testRuleset(nftables.ChainPolicyAccept, exprs, []any{&expr.Verdict{Kind: expr.VerdictJump, Chain: "sub"}})
+		exprs, _ := DecodeExprs(FamilyINet, b)
+		rs := testRuleset(PolicyAccept, exprs, []any{&expr.Verdict{Kind: expr.VerdictJump, Chain: "sub"}})
 		for _, src := range []string{"198.18.0.1", "127.0.0.1", "2001:db8::1"} {
 			s := netip.MustParseAddr(src)
 			dst := netip.MustParseAddr("192.0.2.10")
