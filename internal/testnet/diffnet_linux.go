@@ -462,37 +462,63 @@ func (d *DiffNet) SourcePort(t testing.TB) uint16 {
 // Probe sends one TCP connection attempt (proto 6) or one UDP datagram
 // (17) from src, source port srcPort (from SourcePort), to dst, and waits
 // at most timeout for it to arrive or be answered with an error. A TCP
-// connection that completes, or whose SYN the server holds (a loopback
-// client whose SYN-ACK the ruleset drops on its way back in), arrived; a
-// datagram arrived when a listener read it.
+// connection that completes arrived; a datagram arrived when a listener
+// read it.
+//
+// A TCP SYN can also reach the listener while the connection does not
+// complete: the ruleset drops the SYN-ACK on its way back (a local
+// client's comes back in through input; a forwarded one passes forward
+// again), or rejects the client's ACK with an ICMP error that reaches the
+// client's socket before connect returns. The server then holds the
+// connection half-open: HeldSYNs finds those.
 func (d *DiffNet) Probe(src DiffSource, proto uint8, dst netip.AddrPort, srcPort uint16, timeout time.Duration) (Outcome, Arrival) {
 	ns := d.Client
 	if src.Loopback {
 		ns = d.Server
 	}
 	local := netip.AddrPortFrom(src.Addr, srcPort)
-	var out Outcome
 	switch proto {
 	case 6:
-		out = d.probeTCP(ns, local, dst, timeout)
-		if out == Arrived {
-			// The connection completed; the listener may take a moment to
-			// accept it. A listener not d's (a container's) records
-			// nothing.
-			at, ok := d.wait(6, local, 300*time.Millisecond)
-			if !ok {
-				at = Arrival{NS: "?"}
-			}
-			return Arrived, at
+		out := d.probeTCP(ns, local, dst, timeout)
+		if out != Arrived {
+			return out, Arrival{}
 		}
-		if src.Loopback && d.synReceived(local) {
-			return Arrived, Arrival{NS: d.Server, Local: dst}
+		// The connection completed; the listener may take a moment to
+		// accept it. A listener not d's (a container's) records nothing.
+		at, ok := d.wait(6, local, 300*time.Millisecond)
+		if !ok {
+			at = Arrival{NS: "?"}
 		}
-		return out, Arrival{}
+		return Arrived, at
 	case 17:
 		return d.probeUDP(ns, local, dst, timeout)
 	}
 	return Silent, Arrival{}
+}
+
+// HeldSYNs returns the TCP connections the server and Far namespaces hold
+// half-open (SYN_RECV), by the client's address and port: their SYN
+// reached a listener. Such entries last a minute or so, while the server
+// sends its SYN-ACK again; SourcePort's ports are never reused, so an old
+// one is not taken for a new probe.
+func (d *DiffNet) HeldSYNs(t testing.TB) map[netip.AddrPort]Arrival {
+	t.Helper()
+	held := map[netip.AddrPort]Arrival{}
+	for _, ns := range []string{d.Server, d.Far} {
+		out := d.Exec(t, ns, "", "ss", "-Htn", "state", "syn-recv")
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) < 4 {
+				continue
+			}
+			local, err1 := netip.ParseAddrPort(f[2])
+			peer, err2 := netip.ParseAddrPort(f[3])
+			if err1 == nil && err2 == nil {
+				held[unmap(peer)] = Arrival{NS: ns, Local: unmap(local)}
+			}
+		}
+	}
+	return held
 }
 
 func (d *DiffNet) probeTCP(ns string, local, dst netip.AddrPort, timeout time.Duration) Outcome {
@@ -570,21 +596,6 @@ func (d *DiffNet) probeUDP(ns string, local, dst netip.AddrPort, timeout time.Du
 	default:
 	}
 	return Silent, Arrival{}
-}
-
-// synReceived says whether a TCP SYN from local waits in the server's
-// SYN_RECV state: it reached the listener.
-func (d *DiffNet) synReceived(local netip.AddrPort) bool {
-	out, err := d.exec(d.Server, "", "ss", "-Htn", "state", "syn-recv")
-	if err != nil {
-		return false
-	}
-	for _, f := range strings.Fields(out) {
-		if ap, err := netip.ParseAddrPort(f); err == nil && unmap(ap) == local {
-			return true
-		}
-	}
-	return false
 }
 
 // TraceEvent is one line of the kernel's nftables trace (nft monitor
