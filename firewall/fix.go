@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-
 )
 
 // FixRequest is what the user wants of a port, for Fix.

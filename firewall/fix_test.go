@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
-
 )
 
 func TestFix(t *testing.T) {

@@ -36,4 +36,3 @@ func (h *Host) isLocal(dst netip.Addr) bool {
 	}
 	return false
 }
-

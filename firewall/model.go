@@ -157,8 +157,8 @@ type Set struct {
 	IsMap     bool
 	// Concat is true when the key is a concatenation of fields; each field
 	// is padded to a multiple of four bytes, as in the registers.
-	Concat   bool
-	Dynamic  bool // rules may add elements while packets pass
+	Concat  bool
+	Dynamic bool // rules may add elements while packets pass
 	// KeyType and DataType name the key's and the data's types as nft
 	// names them ("ipv4_addr . inet_service"), where known.
 	KeyType  string

@@ -66,10 +66,10 @@ type NAT struct {
 // Step is one rule that matched, or a chain's policy applied.
 type Step struct {
 	Family Family `json:"-"`
-	Table  string               `json:"table"`
-	Chain  string               `json:"chain"`
-	Hook   string               `json:"hook,omitempty"` // the base chain's hook the walk is in
-	Source Source               `json:"source"`
+	Table  string `json:"table"`
+	Chain  string `json:"chain"`
+	Hook   string `json:"hook,omitempty"` // the base chain's hook the walk is in
+	Source Source `json:"source"`
 	// Rule is nil for a policy.
 	Rule *Rule `json:"-"`
 	// Handle is the rule's nftables handle (zero for a legacy rule, which

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-
 )
 
 // TraceFilter selects the packets Trace marks for the kernel's nftables
@@ -34,10 +33,10 @@ type TraceEvent struct {
 	// ID groups the events of one packet. The kernel derives it from the
 	// packet's buffer, so a later packet may reuse it (TraceDecisions
 	// copes with that).
-	ID     uint32               `json:"id"`
+	ID     uint32 `json:"id"`
 	Family Family `json:"-"`
-	Table  string               `json:"table"`
-	Chain  string               `json:"chain"`
+	Table  string `json:"table"`
+	Chain  string `json:"chain"`
 	// Handle is the rule's handle; zero for a policy and for the implicit
 	// return at the end of a regular chain.
 	Handle uint64 `json:"handle,omitempty"`

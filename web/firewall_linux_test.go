@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/portctl/portctl/firewall"
 	"github.com/portctl/portctl/sockets"
 )
