@@ -343,6 +343,7 @@ func (w *walk) ingress() (Verdict, bool) {
 			}
 		}
 	}
+	slices.Reverse(chains) // the later made runs first among equals, as in hookWalk
 	slices.SortStableFunc(chains, func(a, b *Chain) int { return cmp.Compare(a.Hook.Priority, b.Hook.Priority) })
 	w.hook = 0
 	for _, c := range chains {
@@ -411,7 +412,20 @@ func (w *walk) hookWalk(hook HookNum, withNAT bool) (Verdict, bool) {
 		}
 		entries = append(entries, hookEntry{prio: prio, nat: nat})
 	}
+	// The kernel puts a newly registered hook before those of the same
+	// priority: of two base chains with equal priorities, the one made
+	// later runs first. The dump lists them in the order they were made;
+	// between a legacy table and nftables that order is not known, and
+	// both are tried.
+	slices.Reverse(entries)
 	slices.SortStableFunc(entries, func(a, b hookEntry) int { return cmp.Compare(a.prio, b.prio) })
+	for i := 0; i+1 < len(entries); i++ {
+		a, b := entries[i], entries[i+1]
+		if a.prio == b.prio && a.chain != nil && b.chain != nil && a.chain.Table.Source != b.chain.Table.Source &&
+			w.choose(fmt.Sprintf("the order of base chains %s and %s, both at priority %d", chainName(a.chain), chainName(b.chain), a.prio)) {
+			entries[i], entries[i+1] = b, a
+		}
+	}
 	name := hookName(hook)
 	for _, e := range entries {
 		chains := e.nat
@@ -518,6 +532,10 @@ func (w *walk) policy(c *Chain, hook string) outcome {
 	}
 	w.steps = append(w.steps, w.step(nil, hook, "policy accept").in(c))
 	return passed
+}
+
+func chainName(c *Chain) string {
+	return FamilyName(c.Table.Family) + " " + c.Table.Name + " " + c.Name
 }
 
 func chainNamed(t *Table, name string) *Chain {

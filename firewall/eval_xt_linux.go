@@ -173,7 +173,7 @@ func (w *walk) conntrack(b *xt.ConntrackMtinfoBase, state, status uint16, portHi
 		// in the DNAT pseudo-state.
 		st := uint16(8)
 		if w.nat != nil {
-			st |= 1 << 9 // XT_CONNTRACK_STATE_DNAT
+			st |= 1 << 7 // XT_CONNTRACK_STATE_DNAT
 		}
 		t = and(t, inv(ctmState, triOf(st&state != 0)))
 	}
@@ -208,10 +208,11 @@ func (w *walk) conntrack(b *xt.ConntrackMtinfoBase, state, status uint16, portHi
 		}
 		t = and(t, inv(flag, x))
 	}
-	portMatch(ctmOrigSrcPt, w.p.SrcPort, w.p.SrcPort != 0, ntohs(b.OrigSrcPort), ntohs(portHigh[0]))
-	portMatch(ctmOrigDstPt, w.origDst.Port(), true, ntohs(b.OrigDstPort), ntohs(portHigh[1]))
-	portMatch(ctmReplSrcPt, w.p.DstPort, true, ntohs(b.ReplSrcPort), ntohs(portHigh[2]))
-	portMatch(ctmReplDstPt, w.p.SrcPort, w.p.SrcPort != 0, ntohs(b.ReplDstPort), ntohs(portHigh[3]))
+	// XtFromMatch hands over every revision's ports in host order.
+	portMatch(ctmOrigSrcPt, w.p.SrcPort, w.p.SrcPort != 0, b.OrigSrcPort, portHigh[0])
+	portMatch(ctmOrigDstPt, w.origDst.Port(), true, b.OrigDstPort, portHigh[1])
+	portMatch(ctmReplSrcPt, w.p.DstPort, true, b.ReplSrcPort, portHigh[2])
+	portMatch(ctmReplDstPt, w.p.SrcPort, w.p.SrcPort != 0, b.ReplDstPort, portHigh[3])
 	if f&ctmStatus != 0 {
 		known := uint16(1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<4 | 1<<5)
 		st := uint16(w.ctStatus)
@@ -225,15 +226,12 @@ func (w *walk) conntrack(b *xt.ConntrackMtinfoBase, state, status uint16, portHi
 		t = and(t, maybe)
 	}
 	if f&ctmDirection != 0 {
-		// The flag set without inversion matches the reply direction.
-		t = and(t, triOf(b.InvertFlags&ctmDirection != 0))
+		// --ctdir ORIGINAL is the flag without its inversion: the first
+		// packet's direction.
+		t = and(t, triOf(b.InvertFlags&ctmDirection == 0))
 	}
 	return t
 }
-
-// ntohs: the conntrack match keeps its ports in network order, which the
-// xt decoder read as host order.
-func ntohs(p uint16) uint16 { return p>>8 | p<<8 }
 
 func maskedEq(a netip.Addr, want net.IP, mask net.IPMask) tri {
 	b := a.AsSlice()
