@@ -10,7 +10,9 @@
 #   gcc, libc6-dev         the race detector
 #   mawk                   Debian's awk, which the bench scripts are checked against
 #   iproute2, nftables     network namespaces and filtered ports in tests
-#   util-linux             nsenter, unshare
+#   util-linux             nsenter, unshare, setpriv
+#   iptables               iptables-nft and iptables-legacy(-save): the firewall
+#                          reader's tests of xt matches and legacy tables
 #   nmap, libxml2-utils    scan -oX checked against nmap's DTD and output;
 #                          nmap's service probes
 #   dnsmasq-base, snmpd    UDP engine and detection against real DNS/SNMP
@@ -40,7 +42,7 @@ pkgs=(gcc libc6-dev mawk iproute2 nftables util-linux nmap libxml2-utils dnsmasq
   nginx openssh-server exim4-daemon-light vsftpd dovecot-imapd dovecot-pop3d
   redis-server mariadb-server postgresql chrony memcached busybox-static
   slapd mosquitto nats-server beanstalkd ngircd git lighttpd tinyproxy unbound coturn
-  chromium prometheus docker.io podman conmon runc netavark aardvark-dns catatonit ufw firewalld)
+  chromium prometheus docker.io podman conmon runc netavark aardvark-dns catatonit ufw firewalld iptables)
 only_named=
 if [ $# -gt 0 ]; then
   pkgs=("$@")
