@@ -435,6 +435,13 @@ func runWhoAll(ctx context.Context, streams *term.IO, opts whoOptions) error {
 		}
 		res := makeWhoResult(use, portReport{use: use, served: len(use.Served), timeWait: len(use.TimeWait)}, host, reg, pubs, opts)
 		res.NetNS = &t.Namespaces[i]
+		if len(use.Listeners)+len(use.Bound) > 0 {
+			path := ns.Path
+			if ns.Host {
+				path = ""
+			}
+			res.Reach, res.ReachNote = whoReach(ctx, path, opts.Port, append(slices.Clone(use.Listeners), use.Bound...))
+		}
 		if !res.Held {
 			continue
 		}
@@ -851,7 +858,7 @@ func reachWords(st term.Style, s string, partial bool) string {
 	case audit.FromLoopback:
 		t = st.Green("this machine only (loopback)")
 	case audit.FromNobody:
-		t = st.Green("nobody")
+		t = st.Green("nowhere")
 	default:
 		t = st.Yellow("unknown")
 	}
