@@ -146,7 +146,7 @@ func (b *builder) addTable(msg []byte) error {
 	if err != nil {
 		return err
 	}
-	t := &Table{Family: Family(fam), Source: NFTables}
+	t := &Table{Family: fam, Source: NFTables}
 	a := attrs{b: rest}
 	for a.next() {
 		switch a.typ {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,20 +22,32 @@ import (
 // is one consistent generation of the ruleset: a dump the kernel marks
 // interrupted, or dumps of different generations, are read again.
 func Read(ctx context.Context, opts Options) (*Ruleset, error) {
-	var rs *Ruleset
-	err := withConn(ctx, opts.NetNS, unix.NETLINK_NETFILTER, func(c *nlConn) error {
-		var err error
-		for try := 0; try < 5; try++ {
-			var again bool
-			rs, again, err = readNFT(ctx, c)
-			if err != nil || !again {
-				return err
-			}
+	// Two sockets: the second dumps the sets' elements while the first
+	// dumps the rules, so that the kernel's walk of a big set and the
+	// decoding of the rules overlap.
+	var cs [2]*nlConn
+	for i := range cs {
+		c, err := dialNetlink(ctx, opts.NetNS, unix.NETLINK_NETFILTER)
+		if err != nil {
+			return nil, fmt.Errorf("firewall: %w", permission(err))
 		}
-		return errors.New("firewall: the ruleset kept changing while it was read")
-	})
-	if err != nil {
-		return nil, err
+		defer c.close()
+		cs[i] = c
+	}
+	var rs *Ruleset
+	for try := 0; ; try++ {
+		if try == 5 {
+			return nil, errors.New("firewall: the ruleset kept changing while it was read")
+		}
+		var again bool
+		var err error
+		rs, again, err = readNFT(ctx, cs[0], cs[1])
+		if err != nil {
+			return nil, err
+		}
+		if !again {
+			break
+		}
 	}
 	if !opts.NoLegacy {
 		tables, incomplete := readLegacy(ctx, opts.NetNS)
@@ -72,67 +85,106 @@ func nfDump(c *nlConn, msgType uint16, fam Family, attrs []byte, fn func(flags u
 	return c.dump(unix.NFNL_SUBSYS_NFTABLES<<8|msgType, body, fn)
 }
 
-// readNFT reads every nftables table once. again is true when the
-// ruleset changed while it was read.
-func readNFT(ctx context.Context, c *nlConn) (rs *Ruleset, again bool, err error) {
-	b := newBuilder()
-	gen, first := uint16(0), true
-	// check checks a reply: all of one generation, and none marked
-	// interrupted.
-	changed := false
-	check := func(flags uint16, data []byte) bool {
-		if flags&unix.NLM_F_DUMP_INTR != 0 || len(data) < 4 {
-			changed = true
-			return false
-		}
-		g := uint16(data[2])<<8 | uint16(data[3])
-		if first {
-			gen, first = g, false
-		} else if g != gen {
-			changed = true
-		}
-		return !changed
+// generation checks that the replies of the dumps that make up one
+// reading are all of one generation of the ruleset, and that the kernel
+// marked none interrupted. It is safe for concurrent use.
+type generation struct {
+	mu            sync.Mutex
+	gen           uint16
+	seen, changed bool
+}
+
+// check checks one reply's header flags and nfgenmsg, and says whether
+// the reading is still of one generation.
+func (g *generation) check(flags uint16, data []byte) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if flags&unix.NLM_F_DUMP_INTR != 0 || len(data) < 4 {
+		g.changed = true
+	} else if gen := binary.BigEndian.Uint16(data[2:]); !g.seen {
+		g.gen, g.seen = gen, true
+	} else if gen != g.gen {
+		g.changed = true
 	}
-	steps := []struct {
+	return !g.changed
+}
+
+func (g *generation) markChanged() {
+	g.mu.Lock()
+	g.changed = true
+	g.mu.Unlock()
+}
+
+func (g *generation) isChanged() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.changed
+}
+
+// readNFT reads every nftables table once, the elements over c2. again is
+// true when the ruleset changed while it was read.
+func readNFT(ctx context.Context, c, c2 *nlConn) (rs *Ruleset, again bool, err error) {
+	b := newBuilder()
+	g := &generation{}
+	type step struct {
 		what string
 		typ  uint16
 		add  func([]byte) error
-	}{
-		{"tables", unix.NFT_MSG_GETTABLE, b.addTable},
-		{"chains", unix.NFT_MSG_GETCHAIN, b.addChain},
-		{"sets", unix.NFT_MSG_GETSET, b.addSet},
-		{"objects", unix.NFT_MSG_GETOBJ, b.addObject},
-		{"rules", unix.NFT_MSG_GETRULE, b.addRule},
 	}
-	for _, s := range steps {
-		if err := ctx.Err(); err != nil {
-			return nil, false, err
-		}
-		err := nfDump(c, s.typ, FamilyUnspec, nil, func(flags uint16, data []byte) error {
-			if !check(flags, data) {
-				return nil
+	dumps := func(steps ...step) error {
+		for _, s := range steps {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			return s.add(data)
-		})
-		if changed {
-			return nil, true, nil
-		}
-		if err != nil {
-			return nil, false, fmt.Errorf("firewall: list %s: %w", s.what, permission(err))
-		}
-		if s.typ == unix.NFT_MSG_GETSET {
-			// Elements come set by set, between the sets and the rules.
-			if err := readElements(ctx, c, b, check); changed || err != nil {
-				return nil, changed, err
+			err := nfDump(c, s.typ, FamilyUnspec, nil, func(flags uint16, data []byte) error {
+				if !g.check(flags, data) {
+					return nil
+				}
+				return s.add(data)
+			})
+			if err != nil {
+				return fmt.Errorf("firewall: list %s: %w", s.what, permission(err))
 			}
 		}
+		return nil
+	}
+	// Sets need their tables, rules their chains.
+	err = dumps(step{"tables", unix.NFT_MSG_GETTABLE, b.addTable},
+		step{"chains", unix.NFT_MSG_GETCHAIN, b.addChain},
+		step{"sets", unix.NFT_MSG_GETSET, b.addSet})
+	if g.isChanged() {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	// From here the elements go to the sets and the rules and objects to
+	// the chains and tables: the two never touch the same data.
+	var wg sync.WaitGroup
+	var elemErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		elemErr = readElements(ctx, c2, b, g)
+	}()
+	err = dumps(step{"objects", unix.NFT_MSG_GETOBJ, b.addObject},
+		step{"rules", unix.NFT_MSG_GETRULE, b.addRule})
+	wg.Wait()
+	if g.isChanged() {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if elemErr != nil {
+		return nil, false, elemErr
 	}
 	return &b.rs, false, nil
 }
 
 // readElements dumps the elements of every set, one dump per set (the
 // kernel has no dump of all elements).
-func readElements(ctx context.Context, c *nlConn, b *builder, check func(uint16, []byte) bool) error {
+func readElements(ctx context.Context, c *nlConn, b *builder, g *generation) error {
 	var req []byte
 	for _, t := range b.rs.Tables {
 		for _, s := range t.Sets {
@@ -143,13 +195,13 @@ func readElements(ctx context.Context, c *nlConn, b *builder, check func(uint16,
 			req = appendAttr(req, unix.NFTA_SET_ELEM_LIST_TABLE, t.Name)
 			req = appendAttr(req, unix.NFTA_SET_ELEM_LIST_SET, s.Name)
 			err := nfDump(c, unix.NFT_MSG_GETSETELEM, t.Family, req, func(flags uint16, data []byte) error {
-				if !check(flags, data) {
+				if !g.check(flags, data) {
 					return nil
 				}
 				return b.addElems(data)
 			})
 			if errors.Is(err, unix.ENOENT) {
-				check(unix.NLM_F_DUMP_INTR, nil) // the set went away since the set dump
+				g.markChanged() // the set went away since the set dump
 				return nil
 			}
 			if err != nil {
