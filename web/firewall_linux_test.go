@@ -50,7 +50,9 @@ func openHost() *FirewallRead {
 
 func TestAPIReachAndFirewall(t *testing.T) {
 	src := &fwSource{read: openHost()}
-	src.set(listener(sockets.TCP, "0.0.0.0:6379", nil), listener(sockets.TCP, "127.0.0.1:8080", nil))
+	// A resolver's query socket, on a port from the ephemeral range: a
+	// client, which no one is meant to reach.
+	src.set(listener(sockets.TCP, "0.0.0.0:6379", nil), listener(sockets.TCP, "127.0.0.1:8080", nil), listener(sockets.UDP, "0.0.0.0:45000", nil))
 	s, ts := newTestServer(t, src, Options{})
 
 	_, body := get(t, ts, "/api/v1/sockets", nil)
@@ -62,8 +64,8 @@ func TestAPIReachAndFirewall(t *testing.T) {
 	for _, r := range socks.Sockets {
 		reachOf[r.Port] = r.Reach
 	}
-	if reachOf[6379] != "internet" || reachOf[8080] != "loopback" {
-		t.Errorf("rows' reach = %v; want 6379 internet, 8080 loopback\n%s", reachOf, body)
+	if reachOf[6379] != "internet" || reachOf[8080] != "loopback" || reachOf[45000] != "" {
+		t.Errorf("rows' reach = %v; want 6379 internet, 8080 loopback, none for the client's UDP socket\n%s", reachOf, body)
 	}
 
 	_, body = get(t, ts, "/api/v1/firewall", nil)

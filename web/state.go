@@ -90,7 +90,8 @@ type fwState struct {
 // or keeps last's: the ruleset is read again every FirewallInterval (a
 // ruleset of 10,000 rules takes a while to read), and reach is worked out
 // again when the ruleset was read or the listeners changed.
-func (s *Server) firewall(ctx context.Context, src FirewallSource, last *fwState, socks []sockets.Socket) *fwState {
+func (s *Server) firewall(ctx context.Context, src FirewallSource, last *fwState, socks []sockets.Socket, eph registry.Range) *fwState {
+	socks = servers(socks, eph)
 	fw := &fwState{listeners: listenerKey(socks)}
 	if last != nil && time.Since(last.at) < s.opts.FirewallInterval {
 		fw.err, fw.read, fw.at = last.err, last.read, last.at
@@ -111,6 +112,26 @@ func (s *Server) firewall(ctx context.Context, src FirewallSource, last *fwState
 		fw.reach = audit.Reachability(fw.read.Ruleset, fw.read.Host, socks)
 	}
 	return fw
+}
+
+// clientUDP reports whether x is a client's unconnected UDP socket: one
+// on a port the OS picked from the ephemeral range eph (a resolver's
+// query, say). Who may reach it is no question, and such sockets come
+// and go at every sample.
+func clientUDP(x *sockets.Socket, eph registry.Range) bool {
+	return x.Proto == sockets.UDP && eph.Contains(x.Local.Port())
+}
+
+// servers returns the listening sockets of socks that serve: listeners
+// but clients' UDP sockets.
+func servers(socks []sockets.Socket, eph registry.Range) []sockets.Socket {
+	var out []sockets.Socket
+	for i := range socks {
+		if socks[i].Listening() && !clientUDP(&socks[i], eph) {
+			out = append(out, socks[i])
+		}
+	}
+	return out
 }
 
 // listenerKey names the listening sockets of socks, in order.
@@ -208,7 +229,7 @@ func (s *Server) sampleLocked(ctx context.Context) {
 		if prev != nil {
 			last = prev.fw
 		}
-		next.fw = s.firewall(ctx, fs, last, socks)
+		next.fw = s.firewall(ctx, fs, last, socks, host.Ephemeral)
 	}
 	next.rows, next.total = s.rows(socks, host.Ephemeral, next.fw)
 	next.ids = make(map[string]struct{}, len(next.rows))
@@ -308,7 +329,7 @@ func (s *Server) rows(socks []sockets.Socket, eph registry.Range, fw *fwState) (
 	})
 	for _, i := range order[:min(len(order), s.opts.MaxRows)] {
 		r := s.row(&socks[i], eph)
-		if fw != nil && r.listening {
+		if fw != nil && r.listening && !clientUDP(&socks[i], eph) {
 			r.Reach = audit.FromUnknown
 			if pr := fw.reach.Port(socks[i].Proto, r.Port); pr != nil {
 				r.Reach = pr.Summary()
