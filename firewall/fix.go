@@ -32,7 +32,9 @@ type FixRequest struct {
 // deciding rule: ufw, firewall-cmd, docker run, kubectl, portctl fw, nft
 // or iptables for rules written by hand; the socket's bind address when
 // that is in the way. Each string is one way to do it, the best first; a
-// way of two steps joins them with " && ". Nothing is returned when the
+// way of two steps joins them with " && ". The first is sure to do it; a
+// later one that deletes the deciding rule leaves the packet to the rules
+// after it, which the evaluation did not reach. Nothing is returned when the
 // packet already fares as wanted, or when the verdict is unknown.
 func Fix(res Result, want FixRequest) []string {
 	if want.Proto == "" {
@@ -367,10 +369,11 @@ func handFix(d Step, want FixRequest, verdict string) []string {
 		if d.Rule == nil || pos == 0 {
 			return []string{fmt.Sprintf("%s%s -A %s %s -j %s", tool, tbl, d.Chain, match, target)}
 		}
-		return []string{
-			fmt.Sprintf("%s%s -I %s %d %s -j %s", tool, tbl, d.Chain, pos, match, target),
-			fmt.Sprintf("%s%s -D %s %d", tool, tbl, d.Chain, pos),
+		out := []string{fmt.Sprintf("%s%s -I %s %d %s -j %s", tool, tbl, d.Chain, pos, match, target)}
+		if onlyPort(d.Rule, want.Port) {
+			out = append(out, fmt.Sprintf("%s%s -D %s %d", tool, tbl, d.Chain, pos))
 		}
+		return out
 	}
 	where := fmt.Sprintf("%s %s %s", FamilyName(d.Family), d.Table, d.Chain)
 	match := fmt.Sprintf("%s dport %d", want.Proto, want.Port)
@@ -384,10 +387,18 @@ func handFix(d Step, want FixRequest, verdict string) []string {
 	if d.Rule == nil || d.Handle == 0 {
 		return []string{fmt.Sprintf("nft add rule %s %s %s", where, match, verdict)}
 	}
-	return []string{
-		fmt.Sprintf("nft insert rule %s position %d %s %s", where, d.Handle, match, verdict),
-		fmt.Sprintf("nft delete rule %s handle %d", where, d.Handle),
+	out := []string{fmt.Sprintf("nft insert rule %s position %d %s %s", where, d.Handle, match, verdict)}
+	if onlyPort(d.Rule, want.Port) {
+		out = append(out, fmt.Sprintf("nft delete rule %s handle %d", where, d.Handle))
 	}
+	return out
+}
+
+// onlyPort says whether a rule is about the one port alone, so that
+// deleting it is a fix for that port and touches no other.
+func onlyPort(r *Rule, port uint16) bool {
+	f := factsOf(r)
+	return len(f.dports) == 1 && f.dports[0] == [2]uint16{port, port}
 }
 
 // prefixString is a prefix as the tools take it: a single address bare.

@@ -212,7 +212,10 @@ func TestIntegrationFixHandIptables(t *testing.T) {
 		ns.ListenAny(t, p)
 	}
 	e.check(t, 7400, FixRequest{Proto: "tcp", Open: true}, "iptables -I INPUT 1 -p tcp --dport 7400 -j ACCEPT", 0)
-	e.check(t, 7401, FixRequest{Proto: "tcp", Open: true, From: hostPrefix(ns)}, "", 1) // iptables -D INPUT 3
+	// Deleting the REJECT would not do: the catch-all DROP after it
+	// decides then. The first fix, an ACCEPT before it, does.
+	// (The ACCEPT 7400's fix put first moved it to position 3.)
+	e.check(t, 7401, FixRequest{Proto: "tcp", Open: true, From: hostPrefix(ns)}, "iptables -I INPUT 3 -s "+ns.Host.String()+" -p tcp --dport 7401 -j ACCEPT", 0)
 	e.check(t, 7402, FixRequest{Proto: "tcp", Open: false}, "", 0)
 	e.check(t, 7403, FixRequest{Proto: "tcp", Open: true, From: hostPrefix(ns)}, "", 0)
 }

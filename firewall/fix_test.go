@@ -11,7 +11,7 @@ func TestFix(t *testing.T) {
 	ufwDeny := &Rule{Owner: Owner{OwnerUFW, "deny any 6379 0.0.0.0/0 any 0.0.0.0/0 in"}}
 	ufwRange := &Rule{Owner: Owner{OwnerUFW, "deny tcp 6000:7000 0.0.0.0/0 any 0.0.0.0/0 in"}}
 	ufwAllow := &Rule{Owner: Owner{OwnerUFW, "allow tcp 5432 0.0.0.0/0 any 10.0.0.0/8 in"}}
-	legacyDrop := &Rule{Position: 3, Owner: Owner{Name: OwnerHand}}
+	legacyDrop := &Rule{Position: 3, Owner: Owner{Name: OwnerHand}, Text: "-A INPUT -p tcp -m tcp --dport 22 -j DROP"}
 	step := func(fam Family, table, chain, action string, r *Rule, src Source) *Step {
 		s := &Step{Family: fam, Table: table, Chain: chain, Action: action, Rule: r, Source: src}
 		if r != nil {
