@@ -360,13 +360,13 @@ func printReach(streams *term.IO, res reachResult) {
 	default:
 		var ls []string
 		for _, l := range res.Listeners {
-			s := l.Local.String()
 			if l.Holder != "" {
-				s = l.Holder + " on " + s
+				ls = append(ls, l.Holder+" listens on "+l.Local.String())
+			} else {
+				ls = append(ls, "a socket listens on "+l.Local.String()+" (its process is not visible here)")
 			}
-			ls = append(ls, s)
 		}
-		fmt.Fprintf(w, ": %s.\n", strings.Join(ls, ", "))
+		fmt.Fprintf(w, ": %s.\n", strings.Join(ls, "; "))
 	}
 	for _, a := range res.Answers {
 		fmt.Fprintln(w)
@@ -383,12 +383,22 @@ func printReach(streams *term.IO, res reachResult) {
 		for _, n := range a.Notes {
 			fmt.Fprintf(w, "  %s\n", st.Dim(n))
 		}
-		for _, p := range a.Pieces {
+		groups := pieceGroups(a.Pieces)
+		for _, g := range groups {
+			p := g[0]
 			if len(a.Pieces) > 1 || a.Source.Class == firewall.LAN {
-				fmt.Fprintf(w, "  %s %s: %s\n", st.Dim("from"), prefixList(p.From), verdictText(st, p.Verdict))
+				var from []netip.Prefix
+				for _, q := range g {
+					from = append(from, q.From...)
+				}
+				fmt.Fprintf(w, "  %s %s: %s\n", st.Dim("from"), prefixList(from), verdictText(st, p.Verdict))
 			}
 			t := term.NewTable().Indent("    ")
-			t.Row(st.Dim("to"), "", fmt.Sprintf("%s, arriving on %s", p.To, p.InIface))
+			to := fmt.Sprintf("%s, arriving on %s", p.To, p.InIface)
+			if len(g) > 1 {
+				to += fmt.Sprintf(" (and %d more ranges alike, each by its own interface: --json lists them)", len(g)-1)
+			}
+			t.Row(st.Dim("to"), "", to)
 			for _, l := range p.Layers {
 				t.Row(l.Layer, layerText(st, l.Verdict), l.Detail)
 			}
@@ -406,6 +416,39 @@ func printReach(streams *term.IO, res reachResult) {
 	if res.Trace != nil {
 		printReachTrace(streams, res.Trace)
 	}
+}
+
+// pieceGroups groups pieces whose layers give the same verdicts, with the
+// same deciding rule: ranges that differ only by the interface they
+// arrive on read as one in the text.
+func pieceGroups(ps []reach.Piece) [][]reach.Piece {
+	key := func(p reach.Piece) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s|%v|", p.Verdict, p.Bypass != nil)
+		for _, l := range p.Layers {
+			fmt.Fprintf(&b, "%s=%s", l.Layer, l.Verdict)
+			if l.Rule != nil {
+				fmt.Fprintf(&b, "@%s/%s/%s/%d", l.Rule.Table, l.Rule.Chain, l.Rule.Action, l.Rule.Handle)
+			}
+			if l.Layer == reach.LayerSocket || l.Layer == reach.LayerFirewall {
+				b.WriteString(":" + l.Short + ":" + l.Detail)
+			}
+			b.WriteString("|")
+		}
+		return b.String()
+	}
+	var out [][]reach.Piece
+	idx := map[string]int{}
+	for _, p := range ps {
+		k := key(p)
+		if i, ok := idx[k]; ok {
+			out[i] = append(out[i], p)
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, []reach.Piece{p})
+	}
+	return out
 }
 
 // printFixes writes what to change, layer by layer: every step is needed,

@@ -189,7 +189,7 @@ func TestPrintReach(t *testing.T) {
 	streams, out, _ := term.Test("")
 	printReach(streams, res)
 	for _, want := range []string{
-		"Port 5432/tcp: postgres/812 on 127.0.0.1:5432.",
+		"Port 5432/tcp: postgres/812 listens on 127.0.0.1:5432.",
 		"from the internet: not reachable",
 		"from the LAN: not reachable",
 		"from the loopback (this machine): reachable",
