@@ -142,6 +142,10 @@ func readNFT(ctx context.Context, c, c2 *nlConn) (rs *Ruleset, again bool, err e
 				}
 				return s.add(data)
 			})
+			if errors.Is(err, errInterrupted) {
+				g.markChanged()
+				return nil
+			}
 			if err != nil {
 				return fmt.Errorf("firewall: list %s: %w", s.what, permission(err))
 			}
@@ -200,8 +204,8 @@ func readElements(ctx context.Context, c *nlConn, b *builder, g *generation) err
 				}
 				return b.addElems(data)
 			})
-			if errors.Is(err, unix.ENOENT) {
-				g.markChanged() // the set went away since the set dump
+			if errors.Is(err, unix.ENOENT) || errors.Is(err, errInterrupted) {
+				g.markChanged() // or the set went away since the set dump
 				return nil
 			}
 			if err != nil {
@@ -390,6 +394,10 @@ type nlConn struct {
 	arena []byte
 }
 
+// errInterrupted is dump's error when the kernel marked the dump
+// interrupted: the objects changed while it went on.
+var errInterrupted = errors.New("netlink dump interrupted by a change")
+
 const (
 	nlReadSize  = 64 << 10
 	nlArenaSize = 256 << 10
@@ -486,6 +494,11 @@ func (c *nlConn) dump(typ uint16, body []byte, fn func(flags uint16, data []byte
 					}
 				}
 				if mtyp == unix.NLMSG_DONE {
+					// A dump whose last batch holds nothing but this
+					// message shows only here that it was interrupted.
+					if flags&unix.NLM_F_DUMP_INTR != 0 && ferr == nil {
+						ferr = errInterrupted
+					}
 					return ferr
 				}
 				continue // an acknowledgement

@@ -674,3 +674,69 @@ func BenchmarkIntegrationRead(b *testing.B) {
 		}
 	})
 }
+
+// TestIntegrationReadWhileChanging reads a ruleset that another process
+// keeps changing, two rules and two elements per transaction: every
+// reading must be of one generation, so the counts are always even.
+func TestIntegrationReadWhileChanging(t *testing.T) {
+	n, ns, _ := loadRuleset(t, "table inet w {\n\tset s { type inet_service; }\n\tchain c { }\n}\n")
+	script := filepath.Join(t.TempDir(), "change.nft")
+	// Each nft -f is one transaction: two rules and two elements, or a
+	// flush of both, with many rules so that the dump spans batches.
+	adds := ""
+	for i := 0; i < 100; i++ {
+		adds += fmt.Sprintf("add rule inet w c tcp dport %d accept\nadd rule inet w c tcp dport %d drop\n", i, i)
+	}
+	if err := os.WriteFile(script, []byte(adds+"add element inet w s { 1, 2 }\ndelete element inet w s { 1, 2 }\nadd element inet w s { 1, 2 }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flush := filepath.Join(t.TempDir(), "flush.nft")
+	if err := os.WriteFile(flush, []byte("flush chain inet w c\nflush set inet w s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f := script
+			if i%5 == 4 {
+				f = flush
+			}
+			exec.Command("ip", "netns", "exec", n.Name, "nft", "-f", f).Run()
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	deadline := time.Now().Add(3 * time.Second)
+	reads := 0
+	for time.Now().Before(deadline) {
+		rs, err := Read(context.Background(), Options{NetNS: ns, NoLegacy: true})
+		if err != nil {
+			if strings.Contains(err.Error(), "kept changing") {
+				continue
+			}
+			t.Fatalf("Read: %v", err)
+		}
+		reads++
+		w := findTable(rs, FamilyINet, "w")
+		if w == nil {
+			t.Fatal("no table w")
+		}
+		if r := len(findChain(w, "c").Rules); r%200 != 0 {
+			var hs []uint64
+			for _, x := range findChain(w, "c").Rules {
+				hs = append(hs, x.Handle)
+			}
+			t.Fatalf("reading %d: %d rules, not a multiple of 200: a reading of two generations; handles %v", reads, r, hs)
+		}
+		if e := len(findSet(w, "s").Elements); e%2 != 0 {
+			t.Fatalf("reading %d: %d elements: a reading of two generations", reads, e)
+		}
+	}
+	t.Logf("%d readings while the ruleset changed", reads)
+}
