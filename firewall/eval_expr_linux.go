@@ -188,7 +188,11 @@ func (w *walk) expr(r *Rule, rg *regs, x any) (v ruleVerdict, stop bool) {
 		return w.lookup(r, rg, e)
 	case *expr.Fib:
 		return w.fib(r, rg, e)
-	case *expr.Counter, *expr.Log, *expr.Notrack, *expr.FlowOffload, *expr.CtHelper, *expr.CtTimeout, *expr.CtExpect, *expr.SecMark:
+	case *expr.Notrack:
+		if !w.hasCt() {
+			w.untracked = true
+		}
+	case *expr.Counter, *expr.Log, *expr.FlowOffload, *expr.CtHelper, *expr.CtTimeout, *expr.CtExpect, *expr.SecMark:
 		// No say in the verdict.
 	case *expr.Objref:
 		switch e.Type {
@@ -503,6 +507,9 @@ func (w *walk) meta(r *Rule, rg *regs, e *expr.Meta) (ruleVerdict, bool) {
 // original direction.
 func (w *walk) ct(r *Rule, rg *regs, e *expr.Ct) (ruleVerdict, bool) {
 	if e.SourceRegister {
+		if !w.hasCt() {
+			return ruleVerdict{}, false // nothing to set it on
+		}
 		switch e.Key {
 		case expr.CtKeyMARK:
 			lo, _, ok := span(e.Register, 4)
@@ -522,6 +529,15 @@ func (w *walk) ct(r *Rule, rg *regs, e *expr.Ct) (ruleVerdict, bool) {
 			return unknownVerdict(r, "ct into a bad register")
 		}
 		return ruleVerdict{}, false
+	}
+	if !w.hasCt() {
+		if e.Key != expr.CtKeySTATE {
+			return ruleVerdict{kind: vNoMatch}, true
+		}
+		if w.untracked {
+			return store(u32(64), nil) // NF_CT_STATE_UNTRACKED_BIT
+		}
+		return store(u32(1), nil) // NF_CT_STATE_INVALID_BIT
 	}
 	orig := e.Direction == 0
 	switch e.Key {

@@ -3,6 +3,7 @@ package firewall
 import (
 	"cmp"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"net/netip"
 	"slices"
 	"strings"
@@ -144,6 +145,10 @@ type walk struct {
 	path    string
 
 	lo, hi netip.Addr // the source range the comparisons so far hold for
+
+	prio      int32 // the priority of the base chain being walked
+	untracked bool  // a notrack before conntrack took the packet out of it
+	ctSeen    int8  // whether conntrack has seen the packet at prio -200: 0 not asked, 1 yes, 2 no
 
 	pending []string  // the current rule's unsettled matches
 	saved   walkState // the walk as it was before the first of them
@@ -345,7 +350,7 @@ func (w *walk) ingress() (Verdict, bool) {
 	}
 	slices.Reverse(chains) // the later made runs first among equals, as in hookWalk
 	slices.SortStableFunc(chains, func(a, b *Chain) int { return cmp.Compare(a.Hook.Priority, b.Hook.Priority) })
-	w.hook = 0
+	w.hook = hookIngress
 	for _, c := range chains {
 		switch w.chain(c, "ingress") {
 		case dropped:
@@ -404,7 +409,9 @@ func (w *walk) hookWalk(hook HookNum, withNAT bool) (Verdict, bool) {
 			entries = append(entries, hookEntry{prio: c.Hook.Priority, chain: c})
 		}
 	}
-	if withNAT && len(nat) > 0 {
+	// Conntrack runs in a namespace only once a rule needs it; without it
+	// nf_nat sees no connection and walks no nat chain.
+	if withNAT && len(nat) > 0 && w.tracked() {
 		slices.SortStableFunc(nat, func(a, b *Chain) int { return cmp.Compare(a.Hook.Priority, b.Hook.Priority) })
 		prio := int32(natSrcPriority)
 		if hook == hookPrerouting || hook == hookOutput {
@@ -453,6 +460,43 @@ func (w *walk) hookWalk(hook HookNum, withNAT bool) (Verdict, bool) {
 	return "", false
 }
 
+// tracked says whether conntrack follows the packet at all: something in
+// the ruleset needs it for the packet's family, and no notrack took the
+// packet out.
+func (w *walk) tracked() bool {
+	c4, c6 := w.rs.conntrack()
+	on := c4
+	if w.v6 {
+		on = c6
+	}
+	return on && !w.untracked
+}
+
+// hasCt says whether the packet has a conntrack entry where the walk is:
+// conntrack attaches it at priority -200 of prerouting and output (a
+// packet coming back over lo brings its own). Before that, ct state says
+// invalid and other ct keys match nothing.
+func (w *walk) hasCt() bool {
+	if !w.tracked() {
+		return false
+	}
+	switch {
+	case w.hook == hookIngress || w.hook == hookPrerouting && w.prio < -200 && !w.local || w.hook == hookOutput && w.prio < -200:
+		return false
+	case (w.hook == hookPrerouting && !w.local || w.hook == hookOutput) && w.prio == -200:
+		// Same priority as conntrack: the order the hooks were
+		// registered in decides.
+		if w.ctSeen == 0 {
+			w.ctSeen = 2
+			if w.choose("whether conntrack has seen the packet at priority -200") {
+				w.ctSeen = 1
+			}
+		}
+		return w.ctSeen == 1
+	}
+	return true
+}
+
 // The conntrack status bits this package knows for a first packet.
 const (
 	ctConfirmed = 1 << 3
@@ -470,6 +514,10 @@ const maxDepth = 16
 
 // chain walks one base chain with its jumps and gotos.
 func (w *walk) chain(base *Chain, hook string) outcome {
+	w.prio = base.Hook.Priority
+	if base.Hook.Type == ChainTypeNAT {
+		w.prio = 0 // nat chains run inside nf_nat's hook, after conntrack
+	}
 	var stack []frame
 	c, i := base, 0
 	for {
@@ -652,3 +700,53 @@ func ruleName(r *Rule) string {
 }
 
 var _ = expr.VerdictAccept
+
+// conntrack says, for IPv4 and IPv6, whether something in the ruleset
+// makes the kernel track connections in this namespace: it turns
+// conntrack on for a family when a rule of that family (or of inet) first
+// needs it — a ct match or statement, NAT, a conntrack or state match, an
+// iptables NAT or CT target.
+func (rs *Ruleset) conntrack() (v4, v6 bool) {
+	rs.ctOnce.Do(func() {
+		for _, t := range rs.Tables {
+			need := false
+			for _, c := range t.Chains {
+				for _, r := range c.Rules {
+					for _, x := range r.Exprs {
+						if needsConntrack(x) {
+							need = true
+						}
+					}
+				}
+			}
+			if !need {
+				continue
+			}
+			switch t.Family {
+			case FamilyIPv4:
+				rs.ct4 = true
+			case FamilyIPv6:
+				rs.ct6 = true
+			case FamilyINet:
+				rs.ct4, rs.ct6 = true, true
+			}
+		}
+	})
+	return rs.ct4, rs.ct6
+}
+
+func needsConntrack(x any) bool {
+	switch e := x.(type) {
+	case *expr.Ct, *expr.NAT, *expr.Masq, *expr.Redir, *expr.Connlimit, *expr.CtHelper, *expr.CtTimeout, *expr.CtExpect, *expr.FlowOffload:
+		return true
+	case *expr.Objref:
+		return e.Type == unix.NFT_OBJECT_CT_HELPER || e.Type == unix.NFT_OBJECT_CT_TIMEOUT || e.Type == unix.NFT_OBJECT_CT_EXPECT
+	case *Xt:
+		switch e.Name {
+		case "conntrack", "state", "connmark", "connbytes", "connlabel", "connlimit", "helper", "cluster",
+			"DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP", "CT", "CONNMARK", "NOTRACK":
+			return true
+		}
+	}
+	return false
+}

@@ -87,7 +87,14 @@ func (w *walk) xt(r *Rule, rg *regs, e *Xt) (ruleVerdict, bool) {
 		}
 		return w.matched(r, t, what)
 	case *XtState:
-		t := triOf(info.Mask&8 != 0) // XT_STATE_BIT(IP_CT_NEW)
+		st := uint32(8) // XT_STATE_BIT(IP_CT_NEW)
+		if !w.hasCt() {
+			st = 1 // XT_STATE_INVALID
+			if w.untracked {
+				st = 64 // XT_STATE_UNTRACKED
+			}
+		}
+		t := triOf(info.Mask&st != 0)
 		if info.Invert {
 			t = t.not()
 		}
@@ -168,6 +175,18 @@ func (w *walk) conntrack(b *xt.ConntrackMtinfoBase, state, status uint16, portHi
 		return x
 	}
 	f := b.MatchFlags
+	if !w.hasCt() {
+		// Without a connection only the state can match: invalid, or
+		// untracked after a notrack.
+		if f&ctmState == 0 {
+			return no
+		}
+		st := uint16(1)
+		if w.untracked {
+			st = 1 << 8
+		}
+		return inv(ctmState, triOf(st&state != 0))
+	}
 	if f&ctmState != 0 {
 		// The first packet of a connection is new; after a DNAT it is also
 		// in the DNAT pseudo-state.

@@ -80,6 +80,9 @@ type Ruleset struct {
 	// Incomplete names the parts that could not be read (a legacy table
 	// with no iptables-legacy-save to read it); verdicts depend on them.
 	Incomplete []string
+
+	ctOnce   sync.Once
+	ct4, ct6 bool // the ruleset turns conntrack on for IPv4, for IPv6
 }
 
 // Table is one nftables table, or one legacy table of one family.
