@@ -146,6 +146,31 @@ func UFWDocker(t testing.TB, opts DockerOptions, cmds ...string) (*Engine, *UFWF
 	return e, UFW(t, e.NS, cmds...)
 }
 
+// FirewalldDocker is the same bypass behind firewalld: firewalld (cmds
+// as in Firewalld) and then a Docker daemon in one namespace, in the
+// order a host starts them (firewalld, starting, flushes iptables' tables
+// and with them Docker's chains). Docker finds no firewalld on the
+// host's D-Bus and writes its iptables rules alone; firewalld's forward
+// chain accepts what a DNAT sent ("ct status dnat accept"), so a
+// published port is let in whatever the zone says.
+func FirewalldDocker(t testing.TB, opts DockerOptions, cmds ...string) (*Engine, *FirewalldDaemon) {
+	t.Helper()
+	needTools(t, "firewalld", "firewalld", "firewall-cmd")
+	e := newEngine(t, []string{"dockerd", "docker"}, "docker.io")
+	f := Firewalld(t, e.NS, cmds...)
+	// The daemon as StartDocker starts it.
+	name := filepath.Base(e.dir)
+	args := []string{"dockerd", "--data-root", e.dir + "/data", "--exec-root", e.dir + "/exec", "--pidfile", e.dir + "/pid",
+		"-H", e.Host, "--containerd-namespace", name, "--containerd-plugins-namespace", name + "-plugins"}
+	if opts.NoUserlandProxy {
+		args = append(args, "--userland-proxy=false")
+	}
+	e.cli = []string{"docker", "-H", e.Host}
+	e.Image = "portctl-test/busybox:local"
+	e.start(t, args, nil)
+	return e, f
+}
+
 // FirewalldDaemon is Debian's firewalld running inside a namespace, on a
 // D-Bus system bus of its own.
 type FirewalldDaemon struct {

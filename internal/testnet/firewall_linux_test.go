@@ -145,3 +145,19 @@ func TestIntegrationUFWDocker(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+func TestIntegrationFirewalldDocker(t *testing.T) {
+	e, _ := FirewalldDocker(t, DockerOptions{})
+	e.Run(t, "run", "-d", "--name", "db", "-p", "5433:5433", e.Image, "/bin/busybox", "httpd", "-f", "-p", "5433", "-h", "/www")
+	rs := ruleset(t, e.NS)
+	wantAll(t, "the ruleset", rs, "table inet firewalld", "chain DOCKER", "ct status dnat accept")
+	// The public zone opens nothing but ssh and dhcpv6-client; Docker's
+	// DNAT lets 5433 in all the same.
+	deadline := time.Now().Add(10 * time.Second)
+	for !dial(e.NS.Peer.String() + ":5433") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the published 5433 is not reachable behind firewalld: no bypass to show\n%s", rs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
