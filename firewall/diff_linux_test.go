@@ -174,6 +174,7 @@ func checkRuleset(t *testing.T, d *testnet.DiffNet, label, text string, c diffCa
 
 	var n diffCount
 	shown := 0
+	hooks := baseHooks(rs)
 	why := map[string]int{} // what the unknowns depend on
 	for _, p := range probes {
 		n.packets++
@@ -184,8 +185,8 @@ func checkRuleset(t *testing.T, d *testnet.DiffNet, label, text string, c diffCa
 		}
 		events := trace.Packet(p.proto, netip.AddrPortFrom(p.src.Addr, p.srcPort))
 		if !p.src.Loopback {
-			events = inbound(rs, events)
-		} else if p.proto == 6 && p.out != testnet.Arrived && !c.legacy && deliveredLocally(rs, events) {
+			events = inbound(hooks, events)
+		} else if p.proto == 6 && p.out != testnet.Arrived && !c.legacy && deliveredLocally(hooks, events) {
 			// A local client's SYN-ACK comes back in through input,
 			// where the ruleset may reject it: the server then forgets
 			// the half-open connection it held, and only the trace
@@ -236,26 +237,33 @@ func checkRuleset(t *testing.T, d *testnet.DiffNet, label, text string, c diffCa
 	return n
 }
 
+// baseHooks maps the base chains of rs, as the trace names them ("inet f
+// in"), to their hooks.
+func baseHooks(rs *Ruleset) map[string]HookNum {
+	hooks := map[string]HookNum{}
+	for _, tb := range rs.Tables {
+		for _, c := range tb.Chains {
+			if c.Hook != nil && tb.Source != Legacy {
+				hooks[FamilyName(tb.Family)+" "+tb.Name+" "+c.Name] = c.Hook.Num
+			}
+		}
+	}
+	return hooks
+}
+
 // inbound keeps the trace's events on the way in from another machine:
 // it drops those of postrouting, where a forwarded packet has been let
 // through already (a MASQUERADE there is not what decides), which
 // Evaluate does not walk for it. (A local client's packet does pass
 // postrouting on its way out to lo, and Evaluate walks it.)
 // Each event belongs to the base chain whose "packet" line came last.
-func inbound(rs *Ruleset, events []testnet.TraceEvent) []testnet.TraceEvent {
-	post := map[string]bool{}
-	for _, tb := range rs.Tables {
-		for _, c := range tb.Chains {
-			if c.Hook != nil && c.Hook.Num == unix.NF_INET_POST_ROUTING {
-				post[FamilyName(tb.Family)+" "+tb.Name+" "+c.Name] = true
-			}
-		}
-	}
+func inbound(hooks map[string]HookNum, events []testnet.TraceEvent) []testnet.TraceEvent {
 	var out []testnet.TraceEvent
 	skip := false
 	for _, e := range events {
 		if e.Kind == "packet" {
-			skip = post[e.Family+" "+e.Table+" "+e.Chain]
+			h, ok := hooks[e.Family+" "+e.Table+" "+e.Chain]
+			skip = ok && h == unix.NF_INET_POST_ROUTING
 		}
 		if !skip {
 			out = append(out, e)
@@ -267,22 +275,14 @@ func inbound(rs *Ruleset, events []testnet.TraceEvent) []testnet.TraceEvent {
 // deliveredLocally says whether the trace shows the packet let through
 // the input hook: its last event is an accept (a rule's or a policy's) in
 // a base chain on input, the last the kernel walks before the socket.
-func deliveredLocally(rs *Ruleset, events []testnet.TraceEvent) bool {
-	input := map[string]bool{}
-	for _, tb := range rs.Tables {
-		for _, c := range tb.Chains {
-			if c.Hook != nil && c.Hook.Num == unix.NF_INET_LOCAL_IN {
-				input[FamilyName(tb.Family)+" "+tb.Name+" "+c.Name] = true
-			}
-		}
-	}
+func deliveredLocally(hooks map[string]HookNum, events []testnet.TraceEvent) bool {
 	base := ""
 	for _, e := range events {
 		if e.Kind == "packet" {
 			base = e.Family + " " + e.Table + " " + e.Chain
 		}
 	}
-	if len(events) == 0 || !input[base] {
+	if h, ok := hooks[base]; len(events) == 0 || !ok || h != unix.NF_INET_LOCAL_IN {
 		return false
 	}
 	last := events[len(events)-1]

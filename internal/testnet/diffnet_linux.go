@@ -618,6 +618,7 @@ type Trace struct {
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	events []TraceEvent
+	passes map[traceKey][]*tracePass // made from events by the first Packet
 	done   chan struct{}
 	ready  chan struct{}
 }
@@ -695,39 +696,18 @@ func (tr *Trace) Stop(t testing.TB, d *DiffNet) {
 // Packet returns the events of the first packet (for TCP the SYN) sent
 // from src, in order: every pass it made through the hooks (a local
 // client's packet passes output, then prerouting and input again on lo).
-// Events of the trace table itself are left out.
+// Events of the trace table itself are left out. Call it after Stop.
 func (tr *Trace) Packet(proto uint8, src netip.AddrPort) []TraceEvent {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	// A pass starts where the trace table's chain sees the packet. The
-	// kernel may give two packets of one flow the same trace id, so the
-	// id alone does not delimit a packet: the passes do.
-	type pass struct {
-		start  string // the trace table's chain: pre or out
-		mine   bool   // the packet is the one wanted
-		events []TraceEvent
+	if tr.passes == nil {
+		tr.index()
 	}
-	var passes []*pass
-	open := map[string]*pass{} // by trace id
-	for _, e := range tr.events {
-		if e.Kind == "packet" && e.Table == TraceTable {
-			p := &pass{start: e.Chain, mine: tracedFrom(e.Text, proto, src)}
-			passes = append(passes, p)
-			open[e.ID] = p
-			continue
-		}
-		if p := open[e.ID]; p != nil && e.Table != TraceTable {
-			p.events = append(p.events, e)
-		}
-	}
-	// A retransmission starts again where the first pass started: stop
-	// there.
 	var out []TraceEvent
 	first := ""
-	for _, p := range passes {
-		if !p.mine {
-			continue
-		}
+	for _, p := range tr.passes[traceKey{proto, src}] {
+		// A retransmission starts again where the first pass started:
+		// stop there.
 		if first == "" {
 			first = p.start
 		} else if p.start == first {
@@ -738,26 +718,69 @@ func (tr *Trace) Packet(proto uint8, src netip.AddrPort) []TraceEvent {
 	return out
 }
 
-// tracedFrom says whether a trace's packet fields are a first packet of
-// proto from src.
-func tracedFrom(fields string, proto uint8, src netip.AddrPort) bool {
+type traceKey struct {
+	proto uint8
+	src   netip.AddrPort
+}
+
+// tracePass is one packet's way through the hooks of one pass (from the
+// trace table's chain on): the kernel may give two packets of one flow
+// the same trace id, so the id alone does not delimit a packet.
+type tracePass struct {
+	start  string // the trace table's chain: pre or out
+	events []TraceEvent
+}
+
+// index sorts the events into passes by the packet's protocol and source,
+// keeping only first packets (a TCP SYN).
+func (tr *Trace) index() {
+	tr.passes = map[traceKey][]*tracePass{}
+	open := map[string]*tracePass{} // by trace id
+	for _, e := range tr.events {
+		if e.Kind == "packet" && e.Table == TraceTable {
+			k, ok := firstPacket(e.Text)
+			if !ok {
+				delete(open, e.ID)
+				continue
+			}
+			p := &tracePass{start: e.Chain}
+			tr.passes[k] = append(tr.passes[k], p)
+			open[e.ID] = p
+			continue
+		}
+		if p := open[e.ID]; p != nil && e.Table != TraceTable {
+			p.events = append(p.events, e)
+		}
+	}
+}
+
+// firstPacket reads a trace's packet fields: the protocol and source of a
+// UDP datagram or a TCP SYN; ok is false for anything else.
+func firstPacket(fields string) (traceKey, bool) {
 	f := strings.Fields(fields)
 	var saddr netip.Addr
-	var sport string
+	var k traceKey
+	var port uint64
 	syn := false
-	for i := 0; i+1 < len(f); i++ {
+	for i := 0; i+2 < len(f); i++ {
 		switch {
-		case (f[i] == "ip" || f[i] == "ip6") && f[i+1] == "saddr" && i+2 < len(f):
+		case (f[i] == "ip" || f[i] == "ip6") && f[i+1] == "saddr":
 			saddr, _ = netip.ParseAddr(f[i+2])
-		case (f[i] == "tcp" || f[i] == "udp") && f[i+1] == "sport" && i+2 < len(f):
-			if (f[i] == "tcp") == (proto == 6) {
-				sport = f[i+2]
-			}
+		case f[i] == "tcp" && f[i+1] == "sport":
+			k.proto = 6
+			port, _ = strconv.ParseUint(f[i+2], 10, 16)
+		case f[i] == "udp" && f[i+1] == "sport":
+			k.proto = 17
+			port, _ = strconv.ParseUint(f[i+2], 10, 16)
 		case f[i] == "tcp" && f[i+1] == "flags" && i+3 < len(f):
 			syn = f[i+2] == "==" && f[i+3] == "syn"
 		}
 	}
-	return saddr == src.Addr() && sport == strconv.Itoa(int(src.Port())) && (proto != 6 || syn)
+	if !saddr.IsValid() || k.proto == 0 || k.proto == 6 && !syn {
+		return traceKey{}, false
+	}
+	k.src = netip.AddrPortFrom(saddr, uint16(port))
+	return k, true
 }
 
 // parseTraceLine reads one line of nft -a monitor trace:
