@@ -114,6 +114,11 @@ type Finding struct {
 	// "net.ipv4.tcp_syncookies", "0".
 	Setting string `json:"setting,omitempty"`
 	Value   string `json:"value,omitempty"`
+	// Protocol and Port name the port of a finding about the firewall
+	// alone, which no socket listens on ("tcp", 445); Setting then names
+	// it too ("firewall tcp/445").
+	Protocol string `json:"protocol,omitempty"`
+	Port     uint16 `json:"port,omitempty"`
 	// Reach is what the remote scan found for the listener's port.
 	Reach *Reach `json:"reach,omitempty"`
 	// Firewall is what the firewall does to the source class the finding
@@ -524,6 +529,11 @@ func Check(in Input, p *Policy) Report {
 			applyReach(&fs[i], l, in.Remote)
 		}
 		all = append(all, fs...)
+	}
+	for _, pr := range in.Firewall.opened() {
+		f := netbiosOpenedRule(pr)
+		p.override(&f)
+		all = append(all, f)
 	}
 	if known {
 		for _, f := range kernelRules(in.Host, in.OS) {

@@ -40,8 +40,9 @@
 //	internet-exposed        high/medium  beyond loopback and let in from the internet by the
 //	                                     firewall: databases, risky services, debuggers high,
 //	                                     others medium (SSH, web, mail, DNS: see reach:)
-//	netbios-from-outside    high         NetBIOS 137-139 or SMB 445 let in from the internet,
-//	                                     naming the rule that lets it in
+//	netbios-from-outside    high/medium  NetBIOS 137-139 or SMB 445 let in from the internet,
+//	                                     naming the rule that lets it in; medium when nothing
+//	                                     listens there yet (Firewall.Opened)
 //	docker-bypass           high         ufw or firewalld denies the port, yet Docker's DNAT
 //	                                     lets the internet reach its container
 //	reach-not-allowed       high         with a policy reach: key, a port reachable from a

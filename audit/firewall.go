@@ -17,6 +17,18 @@ import (
 // Check only reads it.
 type Firewall struct {
 	Ports []PortReach `json:"ports"`
+	// Opened are the NetBIOS and SMB ports (137-139, 445) that no socket
+	// listens on but that the firewall lets in from the internet
+	// (OpenedNetBIOS): whatever starts listening there is exposed.
+	Opened []PortReach `json:"opened,omitempty"`
+}
+
+// opened returns f's Opened; f may be nil.
+func (f *Firewall) opened() []PortReach {
+	if f == nil {
+		return nil
+	}
+	return f.Opened
 }
 
 // PortReach is what reaches one listening port (one protocol).
@@ -204,6 +216,29 @@ func netbiosRule(l *listener, a *Admission) Finding {
 	f := l.finding(RuleNetBIOSFromOutside, registry.SevHigh, title, why, fix)
 	f.Firewall = a
 	return f
+}
+
+// netbiosOpenedRule reports a NetBIOS or SMB port that nothing listens on
+// and that the firewall lets in from the internet.
+func netbiosOpenedRule(pr PortReach) Finding {
+	name := "NetBIOS"
+	if pr.Port == 445 {
+		name = "SMB"
+	}
+	a := pr.admission(firewall.Internet)
+	if a == nil {
+		a = &Admission{From: firewall.Internet, Verdict: firewall.Accept}
+	}
+	where := fmt.Sprintf("%s/%d", pr.Protocol, pr.Port)
+	title := fmt.Sprintf("The firewall lets %s (%s) in from the internet by %s, though nothing listens on it now", name, where, stepName(a.Rule))
+	why := fmt.Sprintf("No socket takes %s now, but the ruleset accepts it from public addresses: a file server started later (Samba, a container publishing %d) is exposed at once. %s", where, pr.Port, decided(a))
+	fix := fmt.Sprintf("Drop %s from outside the LAN in the firewall that owns the rule (%s).", where, stepName(a.Rule))
+	if a.Rule != nil && a.Rule.Rule != nil && a.Rule.Handle != 0 && a.Rule.Owner.Name == firewall.OwnerHand {
+		fix = fmt.Sprintf("Drop %s from outside the LAN: nft delete rule %s %s %s handle %d, or narrow it to the LAN's addresses.", where, firewall.FamilyName(a.Rule.Family), a.Rule.Table, a.Rule.Chain, a.Rule.Handle)
+	}
+	return Finding{Rule: RuleNetBIOSFromOutside, Severity: registry.SevMedium, Title: title, Why: why, Fix: fix,
+		Key: fmt.Sprintf("%s:%s:open", RuleNetBIOSFromOutside, where), Service: name,
+		Setting: "firewall " + where, Protocol: pr.Protocol, Port: pr.Port, Firewall: a}
 }
 
 // bypassRule reports a port that a container engine publishes past a ufw

@@ -127,6 +127,31 @@ func TestFirewallRules(t *testing.T) {
 		t.Errorf("reach-not-allowed (-want +got):\n%s", diff)
 	}
 
+	// 139 opened by the firewall with nothing listening: medium, and an
+	// exception by port sets it aside.
+	in.Firewall.Opened = []PortReach{admitted(sockets.TCP, 139, firewall.Accept, firewall.Accept, open)}
+	in.Firewall.Opened[0].Protocol = "tcp"
+	var opened *Finding
+	rep = Check(in, nil)
+	for i, f := range rep.Findings {
+		if f.Rule == RuleNetBIOSFromOutside && f.Socket == nil {
+			opened = &rep.Findings[i]
+		}
+	}
+	if opened == nil || opened.Port != 139 || opened.Protocol != "tcp" || opened.Severity != registry.SevMedium ||
+		!strings.Contains(opened.Title, "filter input handle 7") || !strings.Contains(opened.Title, "nothing listens") {
+		t.Errorf("the opened NetBIOS port's finding = %+v; want tcp/139, medium, naming the rule", opened)
+	}
+	pol, err = ParsePolicy([]byte("except:\n  - {rule: netbios-from-outside, port: 139, proto: tcp, reason: a lab}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep = Check(in, pol)
+	if len(rep.Excepted) != 1 || rep.Excepted[0].Port != 139 {
+		t.Errorf("excepted = %+v; want the opened 139 set aside by port", rep.Excepted)
+	}
+	in.Firewall.Opened = nil
+
 	// Without the ruleset, no firewall rule runs.
 	in.Firewall = nil
 	for _, f := range Check(in, pol).Findings {

@@ -590,6 +590,13 @@ func (m *Match) matches(l *listener, s *sockets.Socket) bool {
 // matchFinding reports whether the listener of f matches: all its
 // addresses must.
 func (m *Match) matchFinding(f Finding) bool {
+	if f.Socket == nil && f.Port != 0 { // a port the firewall opens, with no socket
+		proto := sockets.TCP
+		if f.Protocol == "udp" {
+			proto = sockets.UDP
+		}
+		return m.matchSubject(subject{proto: proto, port: f.Port})
+	}
 	if f.Socket == nil {
 		return m.isZero()
 	}

@@ -53,6 +53,53 @@ func Reachability(rs *firewall.Ruleset, h *firewall.Host, socks []sockets.Socket
 	return fw
 }
 
+// OpenedNetBIOS asks package reach whether the ruleset rs lets the
+// internet in to the NetBIOS and SMB ports (137-139 and 445, TCP and UDP)
+// that no listener of socks takes, for Firewall.Opened: the firewall alone,
+// as if something listened.
+func OpenedNetBIOS(rs *firewall.Ruleset, h *firewall.Host, socks []sockets.Socket) []PortReach {
+	var ls []reach.Listener
+	listened := map[[2]uint16]bool{}
+	for i := range socks {
+		if s := &socks[i]; isListener(s) {
+			ls = append(ls, ReachListener(s))
+			listened[[2]uint16{uint16(baseProto(s.Proto)), s.Local.Port()}] = true
+		}
+	}
+	src := []reach.Source{reach.ClassSource(firewall.Internet, h)}
+	var out []PortReach
+	for _, proto := range []sockets.Proto{sockets.TCP, sockets.UDP} {
+		for _, rg := range netbios {
+			for p := rg.First; p <= rg.Last; p++ {
+				if listened[[2]uint16{uint16(proto), p}] {
+					continue
+				}
+				as := reach.Analyze(reach.Input{Port: p, Proto: reachProto(proto), Sources: src, Listeners: ls, Ruleset: rs, Host: h})
+				if reach.Summarize(as, true).Exposure != reach.FromInternet {
+					continue
+				}
+				pr := PortReach{Proto: proto, Protocol: proto.String(), Port: p, Exposure: reach.FromInternet}
+				for _, a := range as {
+					for _, pc := range a.Pieces {
+						if pc.Firewall.Verdict != firewall.Accept {
+							continue
+						}
+						ad := Admission{From: firewall.Internet, Verdict: firewall.Accept, Layer: reach.LayerFirewall,
+							Rule: pc.Firewall.Decider, NAT: pc.Firewall.NAT, Path: pc.Firewall.Path}
+						if ad.Rule != nil {
+							ad.DecidedBy = reach.StepString(*ad.Rule)
+						}
+						pr.From = []Admission{ad}
+						break
+					}
+				}
+				out = append(out, pr)
+			}
+		}
+	}
+	return out
+}
+
 // ReachListener is the listening socket s as package reach takes it.
 func ReachListener(s *sockets.Socket) reach.Listener {
 	l := reach.Listener{Proto: reachProto(baseProto(s.Proto)), Local: s.Local, V6Only: s.V6Only}

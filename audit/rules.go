@@ -91,7 +91,7 @@ var rules = []Rule{
 		Help:  "Let in only the hosts that need it (in the firewall tool that owns the rule: ufw, firewalld, nft), or bind the service to loopback."},
 	{ID: RuleNetBIOSFromOutside, Name: "NetBIOSFromOutside", Severity: registry.SevHigh,
 		Short: "NetBIOS (137-139) or SMB (445) is let in from the internet",
-		Full:  "A NetBIOS or SMB listener whose port the firewall lets new connections or datagrams reach from public addresses; the finding names the rule that lets them in (table, chain, handle, owner).",
+		Full:  "A NetBIOS or SMB listener whose port the firewall lets new connections or datagrams reach from public addresses (high), or such a port that nothing listens on yet but the firewall lets in (medium); the finding names the rule that lets them in (table, chain, handle, owner).",
 		Help:  "Drop 137-139 and 445 from outside the LAN, in the firewall tool that owns the accepting rule."},
 	{ID: RuleDockerBypass, Name: "DockerBypass", Severity: registry.SevHigh,
 		Short: "A port Docker publishes past a ufw or firewalld deny",

@@ -110,6 +110,7 @@ func (s *Server) firewall(ctx context.Context, src FirewallSource, last *fwState
 	}
 	if fw.read != nil {
 		fw.reach = audit.Reachability(fw.read.Ruleset, fw.read.Host, socks)
+		fw.reach.Opened = audit.OpenedNetBIOS(fw.read.Ruleset, fw.read.Host, socks)
 	}
 	return fw
 }

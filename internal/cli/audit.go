@@ -156,6 +156,7 @@ func runAudit(ctx context.Context, streams *term.IO, opts auditOptions) error {
 		fmt.Fprintf(streams.Err, "portctl: the firewall was not checked (%s): the rules about what it lets in did not run\n", reachNote(err))
 	} else {
 		in.Firewall = audit.Reachability(rs, fh, t.Sockets)
+		in.Firewall.Opened = audit.OpenedNetBIOS(rs, fh, t.Sockets)
 	}
 	if opts.Remote != "" {
 		if in.Remote, err = remoteScan(ctx, opts.Remote, opts.RemoteTimeout, t.Sockets); err != nil {
@@ -310,6 +311,9 @@ func resolveRemote(ctx context.Context, host string) (netip.Addr, error) {
 
 // findingWhere names a finding's listener or setting: "tcp 0.0.0.0:6379".
 func findingWhere(f audit.Finding) string {
+	if f.Socket == nil && f.Port != 0 {
+		return fmt.Sprintf("%s/%d (firewall)", f.Protocol, f.Port)
+	}
 	if f.Socket == nil {
 		return f.Setting + " = " + f.Value
 	}

@@ -195,6 +195,7 @@ func TestIntegrationAuditFirewall(t *testing.T) {
 	n.Nft(t, "add rule inet t in iif lo accept")
 	n.Nft(t, `add rule inet t in tcp dport 445 accept comment "smb"`)
 	n.Nft(t, `add rule inet t in udp dport 137 accept comment "netbios-ns"`)
+	n.Nft(t, `add rule inet t in tcp dport 139 accept comment "netbios-ssn"`) // nothing listens on it
 	handles := nftHandles(t, n.Name)
 	testnet.ListenIn(t, n.Name, netip.MustParseAddrPort("0.0.0.0:445"))
 	var udp net.PacketConn
@@ -215,6 +216,13 @@ func TestIntegrationAuditFirewall(t *testing.T) {
 		if f.Rule != "netbios-from-outside" {
 			continue
 		}
+		if f.Socket.Local == "" { // a port the firewall opens, with no listener
+			if f.Port != 139 || f.Severity != "medium" || f.Firewall == nil || f.Firewall.Rule == nil || f.Firewall.Rule.Handle != handles["netbios-ssn"] {
+				t.Errorf("the opened port's finding %+v (firewall %+v); want tcp/139, medium, by inet t in handle %d", f, f.Firewall, handles["netbios-ssn"])
+			}
+			found["139"] = true
+			continue
+		}
 		port := f.Socket.Local[strings.LastIndexByte(f.Socket.Local, ':')+1:] // Go's 0.0.0.0 listener is [::]
 		want := map[string]string{"445": "smb", "137": "netbios-ns"}[port]
 		fw := f.Firewall
@@ -226,8 +234,8 @@ func TestIntegrationAuditFirewall(t *testing.T) {
 		}
 		found[port] = true
 	}
-	if !found["445"] || !found["137"] {
-		t.Errorf("netbios-from-outside for 445: %v, for 137: %v; want both\n%s", found["445"], found["137"], out)
+	if !found["445"] || !found["137"] || !found["139"] {
+		t.Errorf("netbios-from-outside for 445: %v, for 137: %v, for 139 (no listener): %v; want all three\n%s", found["445"], found["137"], found["139"], out)
 	}
 	for _, l := range d.Listeners {
 		if l.ReachableFrom != "internet" {
@@ -242,7 +250,7 @@ func TestIntegrationAuditFirewall(t *testing.T) {
 
 	// reach: only 22 may be reachable from the internet.
 	policy := filepath.Join(t.TempDir(), "policy.yaml")
-	writeTestFile(t, policy, "reach:\n  internet: [22]\nexcept:\n  - {rule: \"*\", port: [137, 445], reason: only reach-not-allowed is looked at here}\n")
+	writeTestFile(t, policy, "reach:\n  internet: [22]\nexcept:\n  - {rule: \"*\", port: [137, 139, 445], reason: only reach-not-allowed is looked at here}\n")
 	code, out, _ = runCLI(t, "audit", "--netns", n.Name, "--policy", policy, "--json")
 	d = parseAuditJSON(t, out)
 	var bad []string

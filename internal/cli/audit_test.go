@@ -148,6 +148,7 @@ type auditDoc struct {
 		Severity string `json:"severity"`
 		Title    string `json:"title"`
 		Service  string `json:"service"`
+		Port     int    `json:"port"`
 		Socket   struct {
 			Local string `json:"local"`
 		} `json:"socket"`

@@ -240,7 +240,8 @@ async function showAudit() {
   const findings = rep.findings || [];
   const excepted = rep.excepted || [];
   const where = (f) => {
-    const sock = f.socket ? f.socket.protocol + ' ' + f.socket.local : (f.setting ? f.setting + ' = ' + f.value : '');
+    const sock = f.socket ? f.socket.protocol + ' ' + f.socket.local
+      : (f.port ? f.protocol + '/' + f.port + ' (firewall)' : (f.setting ? f.setting + ' = ' + f.value : ''));
     const proc = f.process ? f.process.name + ' (pid ' + f.process.pid + ')' : '';
     return [f.rule, sock, proc].filter(Boolean).join(' · ');
   };
