@@ -301,26 +301,18 @@ func famName(f Family) string {
 // their addresses, the main and local routing tables, whether policy
 // routing is in use, and the forwarding and rp_filter sysctls.
 func ReadHost(opts Options) (*Host, error) {
-	b := newHostBuilder()
+	var b *hostBuilder
 	err := withConn(context.Background(), opts.NetNS, unix.NETLINK_ROUTE, func(c *nlConn) error {
-		for _, s := range []struct {
-			what string
-			typ  uint16
-			hdr  int // the size of the request's family header
-			add  func([]byte) error
-		}{
-			{"links", unix.RTM_GETLINK, unix.SizeofIfInfomsg, b.addLink},
-			{"addresses", unix.RTM_GETADDR, unix.SizeofIfAddrmsg, b.addAddr},
-			{"routes", unix.RTM_GETROUTE, unix.SizeofRtMsg, b.addRoute},
-			{"rules", unix.RTM_GETRULE, unix.SizeofRtMsg, b.addRule},
-		} {
-			// AF_UNSPEC in the family header: every family.
-			err := c.dump(s.typ, make([]byte, s.hdr), func(_ uint16, data []byte) error { return s.add(data) })
-			if err != nil {
-				return fmt.Errorf("firewall: list %s: %w", s.what, permission(err))
+		// A dump the kernel marks interrupted (an address or route
+		// changed meanwhile) is read again, from the links on.
+		for try := 0; try < 5; try++ {
+			b = newHostBuilder()
+			err := readHost(c, b)
+			if !errors.Is(err, errInterrupted) {
+				return err
 			}
 		}
-		return nil
+		return errors.New("firewall: the interfaces and routes kept changing while they were read")
 	})
 	if err != nil {
 		return nil, err
@@ -338,6 +330,36 @@ func ReadHost(opts Options) (*Host, error) {
 		return nil, serr
 	}
 	return h, nil
+}
+
+// readHost dumps links, addresses, routes and rules into b.
+func readHost(c *nlConn, b *hostBuilder) error {
+	for _, s := range []struct {
+		what string
+		typ  uint16
+		hdr  int // the size of the request's family header
+		add  func([]byte) error
+	}{
+		{"links", unix.RTM_GETLINK, unix.SizeofIfInfomsg, b.addLink},
+		{"addresses", unix.RTM_GETADDR, unix.SizeofIfAddrmsg, b.addAddr},
+		{"routes", unix.RTM_GETROUTE, unix.SizeofRtMsg, b.addRoute},
+		{"rules", unix.RTM_GETRULE, unix.SizeofRtMsg, b.addRule},
+	} {
+		// AF_UNSPEC in the family header: every family.
+		err := c.dump(s.typ, make([]byte, s.hdr), func(flags uint16, data []byte) error {
+			if flags&unix.NLM_F_DUMP_INTR != 0 {
+				return errInterrupted
+			}
+			return s.add(data)
+		})
+		if errors.Is(err, errInterrupted) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("firewall: list %s: %w", s.what, permission(err))
+		}
+	}
+	return nil
 }
 
 // readSysctls fills the forwarding and rp_filter settings from
