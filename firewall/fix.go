@@ -145,8 +145,8 @@ func closeFix(res Result, want FixRequest) []string {
 			loop, ipt = "[::1]", "ip6tables"
 		}
 		src := ""
-		if want.From.IsValid() {
-			src = " -s " + want.From.String()
+		if want.From.IsValid() && want.From.Bits() > 0 {
+			src = " -s " + prefixString(want.From)
 		}
 		return []string{
 			fmt.Sprintf("docker run -p %s:%d:%d/%s …   (publish on loopback only)", loop, host, cport, want.Proto),

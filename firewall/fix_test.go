@@ -66,6 +66,8 @@ func TestFix(t *testing.T) {
 			[]string{"firewall-cmd --policy=edge --add-port=443/tcp && firewall-cmd --permanent --policy=edge --add-port=443/tcp"}},
 		{"Docker publishes it", Result{Verdict: Accept, Path: "forward", NAT: dockerNAT}, FixRequest{Port: 8080, Proto: "tcp", From: p("203.0.113.0/24")},
 			[]string{"docker run -p 127.0.0.1:8080:80/tcp …   (publish on loopback only)", "iptables -I DOCKER-USER -p tcp -m conntrack --ctorigdstport 8080 -s 203.0.113.0/24 -j DROP", "portctl fw block 8080 --proto tcp --from 203.0.113.0/24"}},
+		{"Docker publishes it, to every source", Result{Verdict: Accept, Path: "forward", NAT: dockerNAT}, FixRequest{Port: 8080, Proto: "tcp", From: p("0.0.0.0/0"), Class: Internet},
+			[]string{"docker run -p 127.0.0.1:8080:80/tcp …   (publish on loopback only)", "iptables -I DOCKER-USER -p tcp -m conntrack --ctorigdstport 8080 -j DROP", "portctl fw block 8080 --proto tcp"}},
 		{"kube-proxy: no endpoints", Result{Verdict: Reject, Decider: step(FamilyIPv4, "filter", "KUBE-EXTERNAL-SERVICES", "reject", &Rule{Owner: Owner{OwnerKubeProxy, "default/empty:http"}}, NFTables)},
 			FixRequest{Port: 30081, Proto: "tcp", Open: true},
 			[]string{"kubectl -n default get endpointslices -l kubernetes.io/service-name=empty   (kube-proxy rejects: the service has no ready endpoints)"}},
