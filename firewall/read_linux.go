@@ -152,6 +152,11 @@ func readNFT(ctx context.Context, c, c2 *nlConn) (rs *Ruleset, again bool, err e
 		}
 		return nil
 	}
+	// The generation before and after: a change between two dumps that
+	// happen to list nothing would show nowhere else.
+	if err := genCheck(c, g); err != nil {
+		return nil, false, err
+	}
 	// Sets need their tables, rules their chains.
 	err = dumps(step{"tables", unix.NFT_MSG_GETTABLE, b.addTable},
 		step{"chains", unix.NFT_MSG_GETCHAIN, b.addChain},
@@ -174,6 +179,9 @@ func readNFT(ctx context.Context, c, c2 *nlConn) (rs *Ruleset, again bool, err e
 	err = dumps(step{"objects", unix.NFT_MSG_GETOBJ, b.addObject},
 		step{"rules", unix.NFT_MSG_GETRULE, b.addRule})
 	wg.Wait()
+	if err == nil && elemErr == nil {
+		err = genCheck(c, g)
+	}
 	if g.isChanged() {
 		return nil, true, nil
 	}
@@ -184,6 +192,19 @@ func readNFT(ctx context.Context, c, c2 *nlConn) (rs *Ruleset, again bool, err e
 		return nil, false, elemErr
 	}
 	return &b.rs, false, nil
+}
+
+// genCheck asks for the ruleset's generation (NFT_MSG_GETGEN) and checks
+// it with g: its reply carries it as every dump's replies do.
+func genCheck(c *nlConn, g *generation) error {
+	err := c.request(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_GETGEN, 0, make([]byte, 4), func(flags uint16, data []byte) error {
+		g.check(flags, data)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("firewall: ruleset generation: %w", permission(err))
+	}
+	return nil
 }
 
 // readElements dumps the elements of every set, one dump per set (the
@@ -470,12 +491,22 @@ func (c *nlConn) keep(b []byte) []byte {
 // dump's, after the rest of the replies are read. The kernel's error is
 // a unix.Errno.
 func (c *nlConn) dump(typ uint16, body []byte, fn func(flags uint16, data []byte) error) error {
+	return c.request(typ, unix.NLM_F_DUMP, body, fn)
+}
+
+// request is dump for a dump (flags NLM_F_DUMP), and for a request of one
+// object (flags 0) whose reply ends with the kernel's acknowledgement.
+func (c *nlConn) request(typ, flags uint16, body []byte, fn func(flags uint16, data []byte) error) error {
+	isDump := flags&unix.NLM_F_DUMP != 0
+	if !isDump {
+		flags |= unix.NLM_F_ACK
+	}
 	c.seq++
 	msg := make([]byte, unix.NLMSG_HDRLEN, unix.NLMSG_HDRLEN+len(body))
 	msg = append(msg, body...)
 	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
 	binary.NativeEndian.PutUint16(msg[4:], typ)
-	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|flags)
 	binary.NativeEndian.PutUint32(msg[8:], c.seq)
 	if err := unix.Sendto(c.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("netlink send: %w", err)
@@ -515,7 +546,7 @@ func (c *nlConn) dump(typ uint16, body []byte, fn func(flags uint16, data []byte
 						return unix.Errno(-e)
 					}
 				}
-				if mtyp == unix.NLMSG_DONE {
+				if mtyp == unix.NLMSG_DONE || !isDump {
 					// A dump whose last batch holds nothing but this
 					// message shows only here that it was interrupted.
 					if flags&unix.NLM_F_DUMP_INTR != 0 && ferr == nil {
@@ -523,7 +554,7 @@ func (c *nlConn) dump(typ uint16, body []byte, fn func(flags uint16, data []byte
 					}
 					return ferr
 				}
-				continue // an acknowledgement
+				continue // an acknowledgement of part of a dump
 			case unix.NLMSG_NOOP, unix.NLMSG_OVERRUN:
 				continue
 			}
