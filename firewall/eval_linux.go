@@ -382,6 +382,7 @@ type hookEntry struct {
 	prio  int32
 	chain *Chain
 	nat   []*Chain
+	seq   int // the order it was registered in
 }
 
 func hookName(h HookNum) string {
@@ -394,19 +395,30 @@ func (w *walk) hookWalk(hook HookNum, withNAT bool) (Verdict, bool) {
 	w.hook = hook
 	var entries []hookEntry
 	var nat []*Chain
+	// seq is each base chain's place in the order the chains were made;
+	// nf_nat's hooks are registered, for all points of a family at once,
+	// when its first nat chain (of any hook) is made.
+	seq, natSeq := 0, -1
 	for _, t := range w.rs.Tables {
 		if t.Dormant || !w.applies(t.Family) {
 			continue
 		}
 		for _, c := range t.Chains {
-			if c.Hook == nil || c.Hook.Num != hook {
+			if c.Hook == nil {
+				continue
+			}
+			seq++
+			if c.Hook.Type == ChainTypeNAT && natSeq < 0 {
+				natSeq = seq
+			}
+			if c.Hook.Num != hook {
 				continue
 			}
 			if c.Hook.Type == ChainTypeNAT {
 				nat = append(nat, c)
 				continue
 			}
-			entries = append(entries, hookEntry{prio: c.Hook.Priority, chain: c})
+			entries = append(entries, hookEntry{prio: c.Hook.Priority, chain: c, seq: seq})
 		}
 	}
 	// Conntrack runs in a namespace only once a rule needs it; without it
@@ -417,15 +429,18 @@ func (w *walk) hookWalk(hook HookNum, withNAT bool) (Verdict, bool) {
 		if hook == hookPrerouting || hook == hookOutput {
 			prio = natDstPriority
 		}
-		entries = append(entries, hookEntry{prio: prio, nat: nat})
+		entries = append(entries, hookEntry{prio: prio, nat: nat, seq: natSeq})
 	}
 	// The kernel puts a newly registered hook before those of the same
 	// priority: of two base chains with equal priorities, the one made
-	// later runs first. The dump lists them in the order they were made;
-	// between a legacy table and nftables that order is not known, and
-	// both are tried.
-	slices.Reverse(entries)
-	slices.SortStableFunc(entries, func(a, b hookEntry) int { return cmp.Compare(a.prio, b.prio) })
+	// later runs first. Between a legacy table and nftables that order is
+	// not known, and both are tried.
+	slices.SortStableFunc(entries, func(a, b hookEntry) int {
+		if c := cmp.Compare(a.prio, b.prio); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.seq, a.seq)
+	})
 	for i := 0; i+1 < len(entries); i++ {
 		a, b := entries[i], entries[i+1]
 		if a.prio == b.prio && a.chain != nil && b.chain != nil && a.chain.Table.Source != b.chain.Table.Source &&
