@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -104,6 +105,36 @@ func TestEvaluateFromSplitsSources(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("pieces %v, want %v", got, want)
+		}
+	}
+}
+
+// nft loads only the bytes a prefix needs: ip saddr 10.0.0.0/8 is a
+// one-byte load, and must split sources by the prefix, not pin them.
+func TestEvaluateFromPartialLoad(t *testing.T) {
+	rule := append([]any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{2}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{10}},
+	}, append(tcpDport(5432), &expr.Verdict{Kind: expr.VerdictAccept})...)
+	rs := testRuleset(PolicyDrop, rule)
+	for _, c := range []struct {
+		port uint16
+		want []string
+	}{
+		{5432, []string{"8.0.0.0/7=drop", "10.0.0.0/8=accept", "11.0.0.0/8=drop"}},
+		{6379, []string{"8.0.0.0/6=drop"}},
+	} {
+		pkt := Packet{Proto: 6, Dst: netip.MustParseAddr("192.0.2.10"), DstPort: c.port, InIface: "eth0"}
+		var got []string
+		for _, p := range EvaluateFrom(rs, testHost(), pkt, []netip.Prefix{netip.MustParsePrefix("8.0.0.0/6")}) {
+			for _, f := range p.From {
+				got = append(got, f.String()+"="+string(p.Result.Verdict))
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("port %d: pieces %v, want %v", c.port, got, c.want)
 		}
 	}
 }

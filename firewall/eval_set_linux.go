@@ -286,16 +286,19 @@ func (w *walk) srcRun(rg *regs, lo, n int) (srcRunInfo, bool) {
 		return srcRunInfo{}, false
 	}
 	run := srcRunInfo{start: first}
-	if rg.src[first] != 1 || first+alen > lo+n {
+	// nft loads only the bytes a prefix needs: ip saddr 10.0.0.0/8 is a
+	// one-byte load. A run of the address's first k bytes, in order, under
+	// a prefix mask, is a prefix of the address.
+	if rg.src[first] != 1 {
 		w.pin()
 		return run, false
 	}
+	k := 0
+	for first+k < lo+n && first+k < 64 && k < alen && rg.src[first+k] == byte(k+1) {
+		k++
+	}
 	bits, prefix := 0, true
-	for j := 0; j < alen; j++ {
-		if rg.src[first+j] != byte(j+1) {
-			w.pin()
-			return run, false
-		}
+	for j := 0; j < k; j++ {
 		m := rg.srcMask[first+j]
 		for b := 7; b >= 0; b-- {
 			if m&(1<<b) != 0 {
@@ -309,7 +312,7 @@ func (w *walk) srcRun(rg *regs, lo, n int) (srcRunInfo, bool) {
 			}
 		}
 	}
-	for i := first + alen; i < lo+n; i++ {
+	for i := first + k; i < lo+n && i < 64; i++ {
 		if rg.src[i] != 0 {
 			w.pin()
 			return run, false
