@@ -53,10 +53,19 @@ func Attribute(rs *Ruleset, h OwnerHints) {
 		return
 	}
 	d := dockerFacts(rs, h)
+	// firewalld's iptables backend names its chains in iptables' own
+	// tables of a family as a user might (IN_public), and flushes the
+	// built-in chains it hooks into: where its dispatching chains are,
+	// those names and those chains are its.
+	firewalldIpt := map[Family]bool{}
 	for _, t := range rs.Tables {
-		firewalldIpt := slices.ContainsFunc(t.Chains, func(c *Chain) bool {
-			return c.Name == "INPUT_ZONES" || c.Name == "INPUT_direct"
-		})
+		for _, c := range t.Chains {
+			if firewalldIptMark.MatchString(c.Name) {
+				firewalldIpt[t.Family] = true
+			}
+		}
+	}
+	for _, t := range rs.Tables {
 		for _, c := range t.Chains {
 			var tuples []UFWRule
 			ufwUser := ufwUserChain(c.Name)
@@ -65,7 +74,7 @@ func Attribute(rs *Ruleset, h OwnerHints) {
 			}
 			matched := matchUFW(c.Rules, tuples)
 			for i, r := range c.Rules {
-				r.Owner = ruleOwner(t, c, r, d, firewalldIpt)
+				r.Owner = ruleOwner(t, c, r, d, firewalldIpt[t.Family] && t.Family != FamilyINet)
 				if ufwUser && r.Owner.Name == OwnerUFW {
 					switch {
 					case matched[i] != nil:
@@ -139,7 +148,11 @@ func chainNameOwner(name string) string {
 // firewalldIptChain matches the chains firewalld's iptables backend
 // writes into iptables' own tables: IN_public, IN_public_allow,
 // FWDI_public, PRE_public, POST_public_deny, INPUT_ZONES, INPUT_direct.
-var firewalldIptChain = regexp.MustCompile(`^((IN|FWDI|FWDO|FWD|PRE|POST|OUT)_.+|[A-Z]+_(ZONES|ZONES_SOURCE|direct)|FORWARD_(IN|OUT)_ZONES(_SOURCE)?)$`)
+var firewalldIptChain = regexp.MustCompile(`^((IN|FWDI|FWDO|FWD|PRE|POST|OUT)_.+|[A-Z]+_(ZONES|ZONES_SOURCE|direct|POLICIES_pre|POLICIES_post)|FORWARD_(IN|OUT)_ZONES(_SOURCE)?|RFC3964_IPv4)$`)
+
+// firewalldIptMark matches the chains that only firewalld's iptables
+// backend makes: its zone dispatchers and direct-rule chains.
+var firewalldIptMark = regexp.MustCompile(`^((INPUT|FORWARD|FORWARD_IN|FORWARD_OUT|PREROUTING|POSTROUTING)_ZONES|(INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING)_direct)$`)
 
 func ruleOwner(t *Table, c *Chain, r *Rule, d *docker, firewalldIpt bool) Owner {
 	f := factsOf(r)
@@ -185,6 +198,11 @@ func ruleOwner(t *Table, c *Chain, r *Rule, d *docker, firewalldIpt bool) Owner 
 	}
 	if d.owns(f) {
 		return Owner{Name: OwnerDocker, Detail: d.detail(c.Name, f)}
+	}
+	if firewalldIpt && c.Hook != nil {
+		// firewalld flushed this built-in chain and wrote its rules
+		// (conntrack, lo, the final reject) straight into it.
+		return Owner{Name: OwnerFirewalld}
 	}
 	return Owner{Name: OwnerHand}
 }

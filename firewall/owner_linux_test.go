@@ -142,19 +142,25 @@ func TestIntegrationUFWSpecDeletes(t *testing.T) {
 }
 
 func TestIntegrationAttributeFirewalld(t *testing.T) {
+	for _, backend := range []string{"nftables", "iptables"} {
+		t.Run(backend, func(t *testing.T) { attributeFirewalld(t, backend) })
+	}
+}
+
+func attributeFirewalld(t *testing.T, backend string) {
 	ns := testnet.NewNamespace(t)
-	testnet.Firewalld(t, ns, "--zone=public --add-port=5432/tcp",
+	testnet.FirewalldBackend(t, ns, backend, "--zone=public --add-port=5432/tcp",
 		`--zone=public --add-rich-rule='rule family="ipv4" source address="10.0.0.0/8" port port="6379" protocol="tcp" accept'`)
 	rs, _ := readNS(t, ns)
 	Attribute(rs, OwnerHints{})
 	all, n := owners(rs)
-	t.Logf("firewalld's ruleset: %v", n)
+	t.Logf("firewalld's ruleset (%s backend): %v", backend, n)
 	zoned := 0
 	eachRule(rs, func(tb *Table, c *Chain, r *Rule) {
-		if tb.Name == "firewalld" && r.Owner.Name != OwnerFirewalld {
-			t.Errorf("%s #%d: owner %+v; want firewalld", c.Name, r.Position, r.Owner)
+		if tb.Name != "t" && r.Owner.Name != OwnerFirewalld {
+			t.Errorf("%s %s %s #%d: owner %+v; want firewalld", FamilyName(tb.Family), tb.Name, c.Name, r.Position, r.Owner)
 		}
-		if strings.HasPrefix(c.Name, "filter_IN_public") {
+		if strings.HasPrefix(c.Name, "filter_IN_public") || strings.HasPrefix(c.Name, "IN_public") {
 			zoned++
 			if r.Owner.Detail != "public" {
 				t.Errorf("%s #%d: detail %q; want public", c.Name, r.Position, r.Owner.Detail)
@@ -162,7 +168,7 @@ func TestIntegrationAttributeFirewalld(t *testing.T) {
 		}
 	})
 	if zoned == 0 {
-		t.Errorf("no rule in filter_IN_public*:\n%s", all)
+		t.Errorf("no rule in the public zone's chains:\n%s", all)
 	}
 }
 

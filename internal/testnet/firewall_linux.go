@@ -221,6 +221,15 @@ const busConf = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Confi
 // ends; firewalld removes its table as it goes.
 func Firewalld(t testing.TB, ns *Namespace, cmds ...string) *FirewalldDaemon {
 	t.Helper()
+	return FirewalldBackend(t, ns, "nftables", cmds...)
+}
+
+// FirewalldBackend is Firewalld with the given FirewallBackend:
+// "nftables" (Debian's default: table inet firewalld) or "iptables" (its
+// older backend: chains such as IN_public_allow in iptables' own tables,
+// which it writes with iptables-nft here).
+func FirewalldBackend(t testing.TB, ns *Namespace, backend string, cmds ...string) *FirewalldDaemon {
+	t.Helper()
 	needTools(t, "firewalld", "firewalld", "firewall-cmd")
 	needTools(t, "dbus-daemon", "dbus-daemon")
 	dir := t.TempDir()
@@ -230,7 +239,7 @@ func Firewalld(t testing.TB, ns *Namespace, cmds ...string) *FirewalldDaemon {
 			t.Fatal(err)
 		}
 	}
-	writeFile(t, f.Dir+"/firewalld.conf", firewalldConf)
+	writeFile(t, f.Dir+"/firewalld.conf", strings.Replace(firewalldConf, "FirewallBackend=nftables", "FirewallBackend="+backend, 1))
 	writeFile(t, dir+"/bus.conf", fmt.Sprintf(busConf, dir+"/bus"))
 
 	bus := daemon(t, dir+"/dbus.log", nil, "ip", "netns", "exec", ns.Name,
