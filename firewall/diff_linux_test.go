@@ -289,15 +289,27 @@ func deliveredLocally(hooks map[string]HookNum, events []testnet.TraceEvent) boo
 	return (last.Kind == "policy" || last.Kind == "rule") && last.Verdict == "accept"
 }
 
-// unsettled says whether a rule the packet met in the kernel holds a
-// match whose outcome Evaluate cannot know (a rate limit, a quota, a
-// random number): the kernel took one branch, Evaluate may have followed
-// another to the same verdict, and the deciding rules differ without
-// either being wrong. The verdict is still checked.
+// unsettledWords mark, in the trace's text of a rule, a match whose
+// outcome Evaluate cannot know: a rate limit, a quota, a random number,
+// or a packet field its Packet does not carry (length, TTL, DSCP, packet
+// type, source port, conntrack mark).
+var unsettledWords = []string{"limit rate", "quota", "numgen", "-m limit", "-m recent", "-m hashlimit", "meta length", " ttl ", "hoplimit",
+	"dscp", "pkttype", "iiftype", "sport", "ct mark"}
+
+// unsettled says whether a rule the packet met in the kernel holds such a
+// match: the kernel took one branch, Evaluate may have followed another
+// to the same verdict (it is certain only when every branch agrees), and
+// the deciding rules differ without either being wrong. The verdict is
+// still checked.
 func unsettled(events []testnet.TraceEvent) bool {
 	for _, e := range events {
-		if e.Kind == "rule" && (strings.Contains(e.Text, "limit rate") || strings.Contains(e.Text, "quota") || strings.Contains(e.Text, "numgen") || strings.Contains(e.Text, "-m limit") || strings.Contains(e.Text, "-m recent") || strings.Contains(e.Text, "-m hashlimit")) {
-			return true
+		if e.Kind != "rule" {
+			continue
+		}
+		for _, w := range unsettledWords {
+			if strings.Contains(e.Text, w) {
+				return true
+			}
 		}
 	}
 	return false

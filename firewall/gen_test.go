@@ -39,6 +39,7 @@ type gen struct {
 	b    strings.Builder
 	fam  string // the table's family: inet, ip, ip6
 	hook string // the hook of the base chain being written, "" in a regular chain
+	prio int    // its priority
 	// sets declared in the current table: name -> kind ("saddr4",
 	// "saddr6", "port", "concat4", "vmap").
 	sets  map[string]string
@@ -76,6 +77,10 @@ func (g *gen) v4() bool {
 func (g *gen) table(fam, name string) {
 	g.fam, g.sets = fam, map[string]string{}
 	fmt.Fprintf(&g.b, "table %s %s {\n", fam, name)
+	if g.chance(0.04) {
+		// A dormant table is loaded and evaluates nothing.
+		g.b.WriteString("\tflags dormant\n")
+	}
 	// Named sets first, so rules can use them.
 	for range g.r.IntN(4) {
 		g.namedSet()
@@ -121,7 +126,8 @@ func (g *gen) table(fam, name string) {
 			// (-200) or before.
 			prios = []int{-199, -150, -100, -100, -10, 0, 50, 100}
 		}
-		fmt.Fprintf(&g.b, "\tchain b%d {\n\t\ttype %s hook %s priority %d; policy %s;\n", i, typ, hook, prios[g.r.IntN(len(prios))], policy)
+		g.prio = prios[g.r.IntN(len(prios))]
+		fmt.Fprintf(&g.b, "\tchain b%d {\n\t\ttype %s hook %s priority %d; policy %s;\n", i, typ, hook, g.prio, policy)
 		if hook == "output" && !nat {
 			// The server's answers to the clients (SYN-ACKs, ICMP
 			// errors) leave through output: let them go, so that what
@@ -156,6 +162,16 @@ func (g *gen) namedSet() {
 		typ, nets, kind := "ipv4_addr", genNets4, "saddr4"
 		if !v4 {
 			typ, nets, kind = "ipv6_addr", genNets6, "saddr6"
+		}
+		if g.chance(0.2) {
+			// Elements that expire: in an hour, long after the test.
+			hosts := genHosts4
+			if !v4 {
+				hosts = genHosts6
+			}
+			fmt.Fprintf(&g.b, "\tset %s {\n\t\ttype %s\n\t\tflags timeout\n\t\telements = { %s timeout 1h }\n\t}\n", name, typ, g.pick(hosts))
+			g.sets[name] = kind
+			return
 		}
 		fmt.Fprintf(&g.b, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n\t\tauto-merge\n\t\telements = { %s }\n\t}\n", name, typ, g.elems(nets, 1+g.r.IntN(3)))
 		g.sets[name] = kind
@@ -264,7 +280,11 @@ func (g *gen) match() string {
 			fam, nets, kind = "ip6", genNets6, "saddr6"
 		}
 		if name := g.setOf(kind); name != "" && g.chance(0.4) {
-			parts = append(parts, fmt.Sprintf("%s saddr @%s", fam, name))
+			neg := ""
+			if g.chance(0.25) {
+				neg = "!= "
+			}
+			parts = append(parts, fmt.Sprintf("%s saddr %s@%s", fam, neg, name))
 		} else {
 			switch g.r.IntN(4) {
 			case 0:
@@ -338,7 +358,19 @@ func (g *gen) match() string {
 		}
 	}
 	if g.chance(0.05) {
-		parts = append(parts, g.pick([]string{"meta mark 0x2", "meta mark != 0x2", "meta mark 0"}))
+		parts = append(parts, g.pick([]string{"meta mark 0x2", "meta mark != 0x2", "meta mark 0", "ct mark 0x5", "ct mark != 0x5"}))
+	}
+	if g.chance(0.04) {
+		// Packet fields Evaluate may not know; it must say unknown
+		// rather than guess.
+		if v4 {
+			parts = append(parts, g.pick([]string{"ip saddr & 255.255.255.0 == 192.168.77.0", "ip ttl 64", "ip ttl != 64", "meta pkttype host", "meta length > 100", "meta iiftype loopback", "ip dscp cs0"}))
+		} else {
+			parts = append(parts, g.pick([]string{"ip6 saddr & ffff:ffff:: == 2001:db8::", "ip6 hoplimit 64", "meta pkttype != broadcast", "meta iiftype ether", "meta length < 100"}))
+		}
+	}
+	if g.chance(0.03) && proto != "" && proto != "th" {
+		parts = append(parts, proto+" sport "+g.pick([]string{"20000-65535", "!= 53", "1-1023"}))
 	}
 	if proto == "tcp" && g.chance(0.1) {
 		parts = append(parts, g.pick([]string{"tcp flags syn", "tcp flags & (syn | ack) == syn", "tcp flags ack"}))
@@ -381,7 +413,22 @@ func (g *gen) rule(regs []string, inRegular, base bool) {
 	if g.chance(0.05) {
 		// Statements the first packet's fate may hang on: a mark for
 		// later rules to match, a rate limit Evaluate cannot settle.
-		verdicts = []string{"meta mark set 0x2", "meta mark set 0x2 accept", "limit rate 5/second accept", "limit rate over 1/minute drop"}
+		verdicts = []string{"meta mark set 0x2", "meta mark set 0x2 accept", "limit rate 5/second accept", "limit rate over 1/minute drop",
+			"ct mark set 0x5", `log prefix "gen " accept`, "log", "ct state vmap { new : accept, established : accept, invalid : drop }"}
+		if g.hook == "prerouting" && g.prio < -200 {
+			// Before conntrack: take the packet out of it.
+			verdicts = append(verdicts, "notrack", "notrack", "notrack")
+		}
+	}
+	if g.chance(0.03) {
+		switch g.fam {
+		case "inet":
+			verdicts = []string{"reject with icmpx admin-prohibited", "reject with icmpx host-unreachable"}
+		case "ip":
+			verdicts = []string{"reject with icmp host-prohibited", "reject with icmp net-unreachable"}
+		case "ip6":
+			verdicts = []string{"reject with icmpv6 admin-prohibited", "reject with icmpv6 addr-unreachable"}
+		}
 	}
 	if inRegular {
 		verdicts = append(verdicts, "return", "return")
@@ -395,7 +442,9 @@ func (g *gen) rule(regs []string, inRegular, base bool) {
 	if v == "reject" && strings.Contains(m, "tcp dport") && !strings.Contains(m, "udp") && g.chance(0.5) {
 		v = "reject with tcp reset"
 	}
-	if g.chance(0.04) && g.fam != "ip6" {
+	if g.chance(0.03) && len(regs) > 0 && !strings.Contains(m, "tcp") && !strings.Contains(m, "udp") {
+		v = fmt.Sprintf("meta l4proto vmap { tcp : jump %s, udp : %s }", g.pick(regs), g.pick([]string{"drop", "accept", "goto " + g.pick(regs)}))
+	} else if g.chance(0.04) && g.fam != "ip6" {
 		// A verdict map keyed by the source address.
 		v = "ip saddr vmap { 192.168.77.0/24 : accept, 198.51.100.0/24 : drop, 10.9.0.0/16 : " + g.pick([]string{"accept", "drop"}) + " }"
 		if strings.Contains(m, "ip6") || strings.Contains(m, "ipv6") {
