@@ -380,3 +380,35 @@ func TestIntegrationReachDockerNoProxy(t *testing.T) {
 	_, out, _ = runCLI(t, "fw", "--netns", n.Name)
 	t.Logf("portctl fw --netns NS (Docker without userland proxy):\n%s", out)
 }
+
+// TestIntegrationReachDockerFirewalld: the same bypass behind firewalld,
+// whose public zone rejects 6379: Docker's DNAT lets the internet in
+// anyway, and reach names firewalld's reject it goes round.
+func TestIntegrationReachDockerFirewalld(t *testing.T) {
+	e, _ := testnet.FirewalldDocker(t, testnet.DockerOptions{NoUserlandProxy: true})
+	n := e.NS
+	testnet.Run(t, "ip", "-n", n.Name, "route", "add", "default", "via", n.Host.String())
+	e.Run(t, "run", "-d", "--name", "cache", "-p", "6379:6379", e.Image, "busybox", "httpd", "-f", "-p", "6379", "-h", "/www")
+	t.Setenv("DOCKER_HOST", e.Host)
+	addr := fmt.Sprintf("%s:6379", n.Peer)
+	deadline := time.Now().Add(10 * time.Second)
+	for !dial(addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the published port %s never answered", addr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	code, res, stderr := reachJSON(t, "6379", "--netns", n.Name, "--from", "internet")
+	a := answerOf(res, "internet")
+	if code != ExitOK || a == nil || a.Verdict != reach.Reachable {
+		t.Fatalf("reach 6379 = exit %d (%s), %s; want 0, reachable", code, stderr, brief(a))
+	}
+	if p := a.Pieces[0]; p.Bypass == nil || p.Bypass.Owner.Name != "firewalld" {
+		t.Errorf("bypass %+v; want firewalld's reject", p.Bypass)
+	}
+	if !slices.ContainsFunc(a.Fix, func(f string) bool { return strings.Contains(f, "-p 127.0.0.1:6379:6379") }) {
+		t.Errorf("fix %q; want docker run -p 127.0.0.1:6379:6379", a.Fix)
+	}
+	_, out, _ := runCLI(t, "reach", "6379", "--netns", n.Name, "--from", "internet")
+	t.Logf("portctl reach 6379 --from internet behind firewalld:\n%s", out)
+}
