@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-	"github.com/google/nftables/userdata"
 	"golang.org/x/sys/unix"
 )
 
@@ -553,9 +552,7 @@ func (b *builder) addRule(msg []byte) error {
 		b.last = c
 	}
 	r.Chain = c
-	if udata != nil {
-		r.Comment, _ = userdata.GetString(udata, userdata.TypeComment)
-	}
+	r.Comment = userdataComment(udata)
 	r.Exprs, err = DecodeExprs(Family(c.Table.Family), exprs)
 	if err != nil {
 		return fmt.Errorf("rule %d of chain %q: %w", r.Handle, c.Name, err)
@@ -563,6 +560,25 @@ func (b *builder) addRule(msg []byte) error {
 	c.Rules = append(c.Rules, r)
 	r.Position = len(c.Rules)
 	return nil
+}
+
+// userdataComment finds the comment in a rule's NFTA_RULE_USERDATA: libnftnl's
+// list of type (u8), length (u8) and value, the comment of type
+// NFTNL_UDATA_RULE_COMMENT (0) a NUL-terminated string. (The decoder of
+// google/nftables' userdata package indexes past a short list.)
+func userdataComment(b []byte) string {
+	for len(b) >= 2 {
+		typ, n := b[0], int(b[1])
+		b = b[2:]
+		if n > len(b) {
+			return ""
+		}
+		if typ == 0 {
+			return string(cstr(b[:n]))
+		}
+		b = b[n:]
+	}
+	return ""
 }
 
 // DecodeExprs decodes a rule's NFTA_RULE_EXPRESSIONS: the expressions in

@@ -277,10 +277,25 @@ func FuzzDecodeRule(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0, 4, 0, 1, 0})
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		b := baseBuilder(t, fam)
-		_ = b.addRule(msg)
-		if len(msg) > 4 {
-			_, _ = DecodeExprs(fam, msg[4:])
+		// The rule's own table and chain, so that rules captured from the
+		// kernel (testdata/fuzz) get as far as their expressions.
+		if fam, _, rest, err := nfgen(msg); err == nil {
+			var table, chain string
+			a := attrs{b: rest}
+			for a.next() {
+				switch a.typ {
+				case unix.NFTA_RULE_TABLE:
+					table = string(cstr(a.data))
+				case unix.NFTA_RULE_CHAIN:
+					chain = string(cstr(a.data))
+				case unix.NFTA_RULE_EXPRESSIONS:
+					_, _ = DecodeExprs(fam, a.data)
+				}
+			}
+			_ = b.addTable(nfmsg(fam, nla{unix.NFTA_TABLE_NAME, str(table)}))
+			_ = b.addChain(nfmsg(fam, nla{unix.NFTA_CHAIN_TABLE, str(table)}, nla{unix.NFTA_CHAIN_NAME, str(chain)}))
 		}
+		_ = b.addRule(msg)
 	})
 }
 
@@ -308,6 +323,21 @@ func FuzzDecodeObjects(f *testing.F) {
 		}
 		b := baseBuilder(t, fam)
 		msg := in[1:]
+		// The elements' own table and set, as for FuzzDecodeRule.
+		if fam, _, rest, err := nfgen(msg); err == nil && in[0]%5 == 3 {
+			var table, set string
+			a := attrs{b: rest}
+			for a.next() {
+				switch a.typ {
+				case unix.NFTA_SET_ELEM_LIST_TABLE:
+					table = string(cstr(a.data))
+				case unix.NFTA_SET_ELEM_LIST_SET:
+					set = string(cstr(a.data))
+				}
+			}
+			_ = b.addTable(nfmsg(fam, nla{unix.NFTA_TABLE_NAME, str(table)}))
+			_ = b.addSet(nfmsg(fam, nla{unix.NFTA_SET_TABLE, str(table)}, nla{unix.NFTA_SET_NAME, str(set)}))
+		}
 		switch in[0] % 5 {
 		case 0:
 			_ = b.addTable(msg)
