@@ -117,9 +117,9 @@ func NewDiffNet(t testing.TB, server string, ports []uint16) *DiffNet {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to make network namespaces")
 	}
-	for _, tool := range []string{"ip", "nft", "ss", "sysctl"} {
+	for _, tool := range []string{"ip", "nft", "ss"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (Debian packages iproute2, nftables, procps; test-deps.sh installs them)", tool)
+			t.Skipf("needs %s (Debian packages iproute2 and nftables; test-deps.sh installs them)", tool)
 		}
 	}
 	if ports == nil {
@@ -208,9 +208,19 @@ func NewDiffNet(t testing.TB, server string, ports []uint16) *DiffNet {
 	// Forwarding in the server only, for DNAT to Far; no ICMP rate limits
 	// there, so that every reject answers. The rate-limit knobs vary with
 	// the kernel: a missing one is no error.
-	Run(t, "ip", "netns", "exec", S, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
-	for _, kv := range []string{"net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0", "net.ipv4.icmp_msgs_per_sec=1000000", "net.ipv4.icmp_msgs_burst=1000000"} {
-		exec.Command("ip", "netns", "exec", S, "sysctl", "-qw", kv).Run()
+	var sysErr error
+	In(t, S, func() {
+		// /proc/sys/net opened from this thread is the namespace's.
+		for _, kv := range [][2]string{{"ipv4/ip_forward", "1"}, {"ipv6/conf/all/forwarding", "1"},
+			{"ipv4/icmp_ratelimit", "0"}, {"ipv6/icmp/ratelimit", "0"}, {"ipv4/icmp_msgs_per_sec", "1000000"}, {"ipv4/icmp_msgs_burst", "1000000"}} {
+			err := os.WriteFile("/proc/sys/net/"+kv[0], []byte(kv[1]), 0)
+			if err != nil && strings.Contains(kv[0], "forward") {
+				sysErr = err
+			}
+		}
+	})
+	if sysErr != nil {
+		t.Fatalf("forwarding on in %s: %v", S, sysErr)
 	}
 	d.Sources = []DiffSource{
 		{Name: "lan4", Addr: netip.MustParseAddr(lanC), Iface: "veth0"},
