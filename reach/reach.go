@@ -461,6 +461,11 @@ func analyzeGroup(in Input, source Source, from []netip.Prefix, iface string, fa
 			p.Layers = append(p.Layers, routeLayer(in, src, dst, fp.Result), rpFilterLayer(in, src, iface))
 		}
 		p.Layers = append(p.Layers, firewallLayer(fp.Result), natLayer(in, fp.Result), socketLayer(in, dst, iface, loopback, fp.Result))
+		if routingDrop(fp.Result) && !slices.ContainsFunc(p.Layers, func(l Layer) bool { return l.Verdict == Block }) {
+			// The evaluator's route decision drops what reach's own
+			// layers let through: its word stands, as a route layer.
+			p.Layers = append(p.Layers, Layer{Layer: LayerRoute, Verdict: Block, Detail: fp.Result.Decider.Comment, Short: "route decision"})
+		}
 		if fp.Result.NAT != nil && fp.Result.Path == "forward" && fp.Result.Verdict == firewall.Accept {
 			p.Bypass = bypass(in, firewall.Packet{Proto: pkt.Proto, Src: src, Dst: dst.Addr(), SrcPort: pkt.SrcPort, DstPort: dst.Port(), InIface: iface})
 		}
@@ -656,8 +661,20 @@ func rpFilterLayer(in Input, src netip.Addr, iface string) Layer {
 	return l
 }
 
+// routingDrop says whether the evaluator dropped the packet at the route
+// decision (no route, rp_filter, ip_forward off) rather than by a rule.
+func routingDrop(res firewall.Result) bool {
+	return res.Decider != nil && res.Decider.Hook == "routing" && res.Decider.Rule == nil && res.Decider.Table == ""
+}
+
 func firewallLayer(res firewall.Result) Layer {
 	l := Layer{Layer: LayerFirewall, Rule: res.Decider}
+	if routingDrop(res) {
+		// No rule decided: the route, rp_filter and NAT layers say why;
+		// the rules met before it let the packet on.
+		return Layer{Layer: LayerFirewall, Verdict: Skip, Detail: "not reached: the kernel drops the packet at the route decision (" + res.Decider.Comment + ")",
+			Short: "dropped at the route decision"}
+	}
 	switch res.Verdict {
 	case firewall.Accept:
 		l.Verdict = Pass
