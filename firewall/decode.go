@@ -638,7 +638,46 @@ func decodeExpr(fam Family, b []byte) any {
 	if e == nil || !unmarshal(fam, data, e) {
 		return &Opaque{Name: string(name), Data: data}
 	}
+	if d, ok := e.(*expr.Dynset); ok && !dynsetWhole(fam, data, d) {
+		return &Opaque{Name: string(name), Data: data}
+	}
 	return e
+}
+
+// dynsetWhole says whether google/nftables kept every expression a dynset
+// runs on the element it adds (a limit, a counter): it drops the ones it
+// does not know, and a dynset without its limit matches more than the
+// kernel's.
+func dynsetWhole(fam Family, data []byte, d *expr.Dynset) bool {
+	n := 0
+	known := func(e any) bool {
+		n++
+		switch e.(type) {
+		case *Opaque, *Xt:
+			return false
+		}
+		return true
+	}
+	a := attrs{b: data}
+	for a.next() {
+		switch a.typ {
+		case unix.NFTA_DYNSET_EXPR:
+			if !known(decodeExpr(fam, a.data)) {
+				return false
+			}
+		case expr.NFTA_DYNSET_EXPRESSIONS:
+			es, err := DecodeExprs(fam, a.data)
+			if err != nil {
+				return false
+			}
+			for _, e := range es {
+				if !known(e) {
+					return false
+				}
+			}
+		}
+	}
+	return a.err == nil && n == len(d.Exprs)
 }
 
 // unmarshal runs google/nftables' decoder, which can index past short

@@ -151,6 +151,33 @@ func TestDecodeRule(t *testing.T) {
 	}
 }
 
+// TestDecodeDynset: a dynset whose element expression google/nftables
+// does not know would come out without it, matching more than the
+// kernel's: it must be opaque instead.
+func TestDecodeDynset(t *testing.T) {
+	fam := FamilyINet
+	dynset := func(inner []byte) []byte {
+		return marshalAttrs(nla{unix.NFTA_EXPR_NAME, str("dynset")}, nla{unix.NLA_F_NESTED | unix.NFTA_EXPR_DATA, marshalAttrs(
+			nla{unix.NFTA_DYNSET_SET_NAME, str("d")}, nla{unix.NFTA_DYNSET_OP, be32(1)}, nla{unix.NFTA_DYNSET_SREG_KEY, be32(1)},
+			nla{unix.NLA_F_NESTED | unix.NFTA_DYNSET_EXPR, inner})})
+	}
+	limit, err := expr.Marshal(byte(fam), &expr.Limit{Type: expr.LimitTypePkts, Rate: 10, Unit: expr.LimitTimeSecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := marshalAttrs(nla{unix.NFTA_EXPR_NAME, str("last")}, nla{unix.NLA_F_NESTED | unix.NFTA_EXPR_DATA, marshalAttrs(nla{1, be32(1)})})
+	es, err := DecodeExprs(fam, exprList(t, fam, dynset(limit), dynset(unknown)))
+	if err != nil || len(es) != 2 {
+		t.Fatalf("DecodeExprs = %v, %v", es, err)
+	}
+	if d, ok := es[0].(*expr.Dynset); !ok || len(d.Exprs) != 1 {
+		t.Errorf("dynset with a limit: %#v", es[0])
+	}
+	if o, ok := es[1].(*Opaque); !ok || o.Name != "dynset" {
+		t.Errorf("dynset with last: %#v; want opaque", es[1])
+	}
+}
+
 func TestDecodeElements(t *testing.T) {
 	fam := FamilyINet
 	b := baseBuilder(t, fam)

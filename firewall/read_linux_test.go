@@ -52,6 +52,7 @@ table inet filter {
 		ipsec in reqid 1 accept
 		rt ip nexthop 10.0.0.1 accept
 		update @dyn { ip saddr }
+		add @dyn { ip saddr limit rate over 10/second } drop
 	}
 	chain forward {
 		type filter hook forward priority 0; policy accept;
@@ -208,8 +209,8 @@ func TestIntegrationRead(t *testing.T) {
 
 	t.Run("rules", func(t *testing.T) {
 		in := findChain(filter, "input")
-		if len(in.Rules) != 11 {
-			t.Fatalf("input has %d rules; want 11", len(in.Rules))
+		if len(in.Rules) != 12 {
+			t.Fatalf("input has %d rules; want 12", len(in.Rules))
 		}
 		for i, r := range in.Rules {
 			if r.Position != i+1 || r.Chain != in || r.Handle == 0 || len(r.Exprs) == 0 {
@@ -256,6 +257,18 @@ func TestIntegrationRead(t *testing.T) {
 		}
 		if _, ok := in.Rules[10].Exprs[len(in.Rules[10].Exprs)-1].(*expr.Dynset); !ok {
 			t.Errorf("rule 11 ends in %#v; want a dynset", in.Rules[10].Exprs[len(in.Rules[10].Exprs)-1])
+		}
+		// A dynset keeps the limit it runs on each element.
+		var dyn *expr.Dynset
+		for _, e := range in.Rules[11].Exprs {
+			if d, ok := e.(*expr.Dynset); ok {
+				dyn = d
+			}
+		}
+		if dyn == nil || len(dyn.Exprs) != 1 {
+			t.Errorf("rule 12: dynset %#v; want one with its limit", dyn)
+		} else if _, ok := dyn.Exprs[0].(*expr.Limit); !ok {
+			t.Errorf("rule 12: dynset runs %T; want a limit", dyn.Exprs[0])
 		}
 		nat := findTable(rs, FamilyIPv4, "nat")
 		if _, ok := findChain(nat, "pre").Rules[0].Exprs[len(findChain(nat, "pre").Rules[0].Exprs)-1].(*expr.NAT); !ok {
