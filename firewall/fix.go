@@ -116,8 +116,8 @@ func openFix(res Result, want FixRequest) []string {
 		return ufwOpen(res, d, o, want)
 	case OwnerFirewalld:
 		return firewalldOpen(res, d, o, want)
-	case OwnerDocker:
-		return []string{fmt.Sprintf("docker run -p %d:%d/%s …   (publish the container's port)", want.Port, containerPort(res, want), want.Proto)}
+	case OwnerDocker, OwnerPodman:
+		return []string{fmt.Sprintf("%s run -p %d:%d/%s …   (publish the container's port)", o.Name, want.Port, containerPort(res, want), want.Proto)}
 	case OwnerKubeProxy:
 		if ns, name, ok := kubeService(o.Detail); ok {
 			return []string{fmt.Sprintf("kubectl -n %s get endpointslices -l kubernetes.io/service-name=%s   (kube-proxy rejects: the service has no ready endpoints)", ns, name)}
@@ -131,10 +131,10 @@ func openFix(res Result, want FixRequest) []string {
 
 func closeFix(res Result, want FixRequest) []string {
 	block := "portctl fw block " + strconv.Itoa(int(want.Port)) + " --proto " + want.Proto + fromFlag(want)
-	// A port Docker publishes is forwarded to the container: the
+	// A port Docker (or Podman) publishes is forwarded to the container: the
 	// filter rules of INPUT, where ufw and firewalld's zones look, never
 	// see it.
-	if res.NAT != nil && res.NAT.Step.Owner.Name == OwnerDocker {
+	if res.NAT != nil && (res.NAT.Step.Owner.Name == OwnerDocker || res.NAT.Step.Owner.Name == OwnerPodman) {
 		host, cport := res.NAT.From.Port(), res.NAT.To.Port()
 		if cport == 0 {
 			cport = host
@@ -148,8 +148,13 @@ func closeFix(res Result, want FixRequest) []string {
 		if want.From.IsValid() && want.From.Bits() > 0 {
 			src = " -s " + prefixString(want.From)
 		}
+		run := fmt.Sprintf("%s run -p %s:%d:%d/%s …   (publish on loopback only)", res.NAT.Step.Owner.Name, loop, host, cport, want.Proto)
+		if res.NAT.Step.Owner.Name == OwnerPodman {
+			// netavark has no chain of the administrator's to drop in.
+			return []string{run, block}
+		}
 		return []string{
-			fmt.Sprintf("docker run -p %s:%d:%d/%s …   (publish on loopback only)", loop, host, cport, want.Proto),
+			run,
 			fmt.Sprintf("%s -I DOCKER-USER -p %s -m conntrack --ctorigdstport %d%s -j DROP", ipt, want.Proto, host, src),
 			block,
 		}

@@ -86,3 +86,12 @@ func TestFix(t *testing.T) {
 		}
 	}
 }
+
+func TestFixPodman(t *testing.T) {
+	res := Result{Verdict: Accept, Path: "forward", NAT: &NAT{From: netip.MustParseAddrPort("10.1.1.1:8080"), To: netip.MustParseAddrPort("10.88.0.2:80"),
+		Step: Step{Owner: Owner{OwnerPodman, "publishes tcp 8080 to 10.88.0.2:80"}}}}
+	want := []string{"podman run -p 127.0.0.1:8080:80/tcp …   (publish on loopback only)", "portctl fw block 8080 --proto tcp"}
+	if got := Fix(res, FixRequest{Port: 8080, Proto: "tcp"}); !reflect.DeepEqual(got, want) {
+		t.Errorf("Fix = %q; want %q", got, want)
+	}
+}

@@ -16,8 +16,10 @@ const (
 	OwnerFirewalld = "firewalld"
 	OwnerDocker    = "docker"
 	OwnerKubeProxy = "kube-proxy"
-	OwnerPortctl   = "portctl"
-	OwnerHand      = "hand"
+	// OwnerPodman is Podman's network backend, netavark.
+	OwnerPodman  = "podman"
+	OwnerPortctl = "portctl"
+	OwnerHand    = "hand"
 )
 
 // OwnerHints is what Attribute knows beyond the ruleset itself. The zero
@@ -107,7 +109,7 @@ func ChainOwner(c *Chain) Owner {
 	for _, r := range c.Rules {
 		found[r.Owner.Name] = true
 	}
-	for _, o := range []string{OwnerUFW, OwnerFirewalld, OwnerKubeProxy, OwnerDocker} {
+	for _, o := range []string{OwnerUFW, OwnerFirewalld, OwnerKubeProxy, OwnerDocker, OwnerPodman} {
 		if found[o] {
 			return Owner{Name: o}
 		}
@@ -128,6 +130,9 @@ func tableOwner(t *Table) string {
 	case (t.Name == "docker-bridges" || t.Name == "docker") && t.Source == NFTables:
 		// Docker 29's nftables firewall backend.
 		return OwnerDocker
+	case t.Name == "netavark" && t.Source == NFTables:
+		// netavark's nftables driver.
+		return OwnerPodman
 	}
 	return ""
 }
@@ -141,6 +146,9 @@ func chainNameOwner(name string) string {
 		return OwnerDocker
 	case strings.HasPrefix(name, "KUBE-"):
 		return OwnerKubeProxy
+	case strings.HasPrefix(name, "NETAVARK"):
+		// NETAVARK_FORWARD, NETAVARK-HOSTPORT-DNAT, NETAVARK-DN-<id>.
+		return OwnerPodman
 	}
 	return ""
 }
@@ -163,10 +171,12 @@ func ruleOwner(t *Table, c *Chain, r *Rule, d *docker, firewalldIpt bool) Owner 
 		return Owner{Name: o, Detail: kubeDetail(c.Name, r)}
 	case OwnerPortctl:
 		return Owner{Name: o, Detail: r.Comment}
-	case OwnerDocker:
+	case OwnerDocker, OwnerPodman:
 		return Owner{Name: o, Detail: d.detail(c.Name, f)}
 	}
 	switch chainNameOwner(c.Name) {
+	case OwnerPodman:
+		return Owner{Name: OwnerPodman, Detail: d.detail(c.Name, f)}
 	case OwnerUFW:
 		return Owner{Name: OwnerUFW, Detail: c.Name}
 	case OwnerKubeProxy:

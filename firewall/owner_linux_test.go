@@ -272,3 +272,32 @@ func TestIntegrationAttributeDockerUFW(t *testing.T) {
 		os.Stderr.Write(out)
 	}
 }
+
+// Podman's netavark writes NETAVARK-* chains; a port it publishes is
+// closed in Podman's terms.
+func TestIntegrationAttributePodman(t *testing.T) {
+	p := testnet.StartPodman(t)
+	p.Run(t, "run", "-d", "--name", "web", "-p", "8080:80", p.Image, "/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www")
+	rs, h := readNS(t, p.NS)
+	Attribute(rs, OwnerHints{})
+	all, n := owners(rs)
+	t.Logf("Podman's ruleset: %v", n)
+	dnat := false
+	eachRule(rs, func(tb *Table, c *Chain, r *Rule) {
+		if tb.Name != "t" && r.Owner.Name != OwnerPodman {
+			t.Errorf("%s %s #%d: owner %+v; want podman", tb.Name, c.Name, r.Position, r.Owner)
+		}
+		if strings.HasPrefix(r.Owner.Detail, "publishes tcp 8080 to ") && strings.HasSuffix(r.Owner.Detail, ":80") {
+			dnat = true
+		}
+	})
+	if !dnat {
+		t.Errorf("no DNAT says it publishes 8080:\n%s", all)
+	}
+	id := p.NS.Name[len(p.NS.Name)-6:]
+	res := Evaluate(rs, h, Packet{Proto: 6, Src: p.NS.Host, Dst: p.NS.Peer, SrcPort: 40000, DstPort: 8080, InIface: "pt" + id + "b"})
+	fixes := Fix(res, FixRequest{Port: 8080, Proto: "tcp"})
+	if res.Verdict != Accept || len(fixes) == 0 || fixes[0] != "podman run -p 127.0.0.1:8080:80/tcp …   (publish on loopback only)" {
+		t.Errorf("8080: %s by %s, Fix = %q; want accept, podman run -p 127.0.0.1:8080:80/tcp … first", res.Verdict, decName(res), fixes)
+	}
+}
