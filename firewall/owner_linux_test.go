@@ -236,7 +236,13 @@ func TestIntegrationAttributeLegacyHand(t *testing.T) {
 // The bypass: ufw denies 6379 and Docker publishes it. Docker's rules
 // are Docker's, ufw's are ufw's, and the DNAT names the container.
 func TestIntegrationAttributeDockerUFW(t *testing.T) {
-	e, u := testnet.UFWDocker(t, testnet.DockerOptions{}, "deny 6379")
+	for _, opts := range []testnet.DockerOptions{{}, {NoUserlandProxy: true}} {
+		t.Run(fmt.Sprintf("NoUserlandProxy=%v", opts.NoUserlandProxy), func(t *testing.T) { attributeDockerUFW(t, opts) })
+	}
+}
+
+func attributeDockerUFW(t *testing.T, opts testnet.DockerOptions) {
+	e, u := testnet.UFWDocker(t, opts, "deny 6379")
 	e.Run(t, "run", "-d", "--name", "redis", "-p", "6379:6379", e.Image, "/bin/busybox", "httpd", "-f", "-p", "6379", "-h", "/www")
 	ip, err := netip.ParseAddr(e.Run(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "redis"))
 	if err != nil {
