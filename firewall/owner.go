@@ -45,11 +45,16 @@ type OwnerHints struct {
 
 // Attribute fills in the Owner of every rule of rs. The tools are told
 // apart by their tables and chains (firewalld's table inet firewalld,
-// ufw's ufw-*, Docker's DOCKER*, kube-proxy's KUBE-* and table
-// kube-proxy, portctl's table inet portctl), and where several share a
-// table (iptables' filter and nat), by what a rule does: it jumps to a
-// tool's chain, or matches a Docker bridge or a Docker network's subnet.
-// Whatever is left was written by hand.
+// ufw's ufw-*, Docker's DOCKER*, Podman's NETAVARK*, kube-proxy's KUBE-*
+// and table kube-proxy, portctl's table inet portctl), and where several
+// share a table (iptables' filter and nat), by what a rule does: it jumps
+// to a tool's chain, or matches a Docker bridge or a Docker network's
+// subnet; firewalld's iptables backend by the dispatching chains only it
+// makes. A rule in ufw's user chains is matched to the ufw rule (tuple)
+// it came from. Whatever is left was written by hand.
+//
+// Attribute writes the rules' Owner fields: it must not run while
+// anything else reads or writes rs.
 func Attribute(rs *Ruleset, h OwnerHints) {
 	if rs == nil {
 		return
