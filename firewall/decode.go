@@ -635,13 +635,78 @@ func decodeExpr(fam Family, b []byte) any {
 		}
 	}
 	e := exprFromName(string(name))
-	if e == nil || !unmarshal(fam, data, e) {
+	if e == nil || !decodesWhole(string(name), data) || !unmarshal(fam, data, e) {
 		return &Opaque{Name: string(name), Data: data}
+	}
+	if ct, ok := e.(*expr.Ct); ok {
+		// google/nftables reads no NFTA_CT_SREG: "ct mark set" would
+		// come out as a load into register 0, the verdict's.
+		a := attrs{b: data}
+		for a.next() {
+			if a.typ == unix.NFTA_CT_SREG {
+				ct.Register, ct.SourceRegister = a.u32(), true
+			}
+		}
 	}
 	if d, ok := e.(*expr.Dynset); ok && !dynsetWhole(fam, data, d) {
 		return &Opaque{Name: string(name), Data: data}
 	}
 	return e
+}
+
+// exprAttrs are, for the expressions the evaluator reads, the attributes
+// (by number, as a bit mask) that google/nftables' decoders read, or that
+// change nothing (padding); NFTA_CT_SREG is read here. An attribute
+// outside them (a bitwise shift, an objref or numgen map, a queue number
+// from a register) would be dropped and the expression read as another:
+// such an expression is opaque instead.
+var exprAttrs = map[string]uint32{
+	"cmp":       attrRange(1, 3),  // SREG, OP, DATA
+	"meta":      attrRange(1, 3),  // DREG, KEY, SREG
+	"payload":   attrRange(1, 8),  // DREG … CSUM_FLAGS
+	"immediate": attrRange(1, 2),  // DREG, DATA
+	"lookup":    attrRange(1, 5),  // SET, SREG, DREG, SET_ID, FLAGS
+	"range":     attrRange(1, 4),  // SREG, OP, FROM_DATA, TO_DATA
+	"fib":       attrRange(1, 3),  // DREG, RESULT, FLAGS
+	"ct":        attrRange(1, 4),  // DREG, KEY, DIRECTION, SREG
+	"bitwise":   attrRange(1, 6),  // SREG, DREG, LEN, MASK, XOR, OP (boolean only)
+	"nat":       attrRange(1, 7),  // TYPE … FLAGS
+	"masq":      attrRange(1, 3),  // FLAGS, REG_PROTO_MIN, _MAX
+	"redir":     attrRange(1, 3),  // REG_PROTO_MIN, _MAX, FLAGS
+	"reject":    attrRange(1, 2),  // TYPE, ICMP_CODE
+	"limit":     attrRange(1, 6),  // RATE, UNIT, BURST, TYPE, FLAGS, PAD
+	"counter":   attrRange(1, 3),  // BYTES, PACKETS, PAD
+	"quota":     attrRange(1, 4),  // BYTES, FLAGS, PAD, CONSUMED
+	"numgen":    attrRange(1, 4),  // DREG, MODULUS, TYPE, OFFSET
+	"hash":      attrRange(1, 7),  // SREG … TYPE
+	"objref":    attrRange(1, 2),  // IMM_TYPE, IMM_NAME
+	"queue":     attrRange(1, 3),  // NUM, TOTAL, FLAGS
+	"log":       attrRange(1, 6),  // GROUP … FLAGS
+	"exthdr":    attrRange(1, 7),  // DREG … SREG
+	"dynset":    attrRange(1, 10), // SET_NAME … EXPRESSIONS
+}
+
+func attrRange(lo, hi uint) uint32 { return (1<<(hi+1) - 1) &^ (1<<lo - 1) }
+
+// decodesWhole says whether google/nftables' decoder of the expression
+// reads every attribute data holds (see exprAttrs).
+func decodesWhole(name string, data []byte) bool {
+	known, ok := exprAttrs[name]
+	if !ok {
+		return true
+	}
+	a := attrs{b: data}
+	for a.next() {
+		if a.typ >= 32 || known&(1<<a.typ) == 0 {
+			return false
+		}
+		// NFTA_BITWISE_OP: only NFT_BITWISE_BOOL (mask and xor) is
+		// decoded, not the shifts.
+		if name == "bitwise" && a.typ == 6 && a.u32() != 0 {
+			return false
+		}
+	}
+	return a.err == nil
 }
 
 // dynsetWhole says whether google/nftables kept every expression a dynset

@@ -39,6 +39,10 @@ table inet filter {
 		tcp dport 80 counter accept comment "web"
 		return
 	}
+	chain marks {
+		ct mark set 0x10
+		meta mark set meta mark >> 1
+	}
 	chain input {
 		type filter hook input priority filter; policy drop;
 		ct state established,related accept
@@ -269,6 +273,32 @@ func TestIntegrationRead(t *testing.T) {
 			t.Errorf("rule 12: dynset %#v; want one with its limit", dyn)
 		} else if _, ok := dyn.Exprs[0].(*expr.Limit); !ok {
 			t.Errorf("rule 12: dynset runs %T; want a limit", dyn.Exprs[0])
+		}
+		// "ct mark set" writes from a register; a shift is not decoded.
+		marks := findChain(filter, "marks")
+		if ct, ok := marks.Rules[0].Exprs[1].(*expr.Ct); !ok || !ct.SourceRegister || ct.Key != expr.CtKeyMARK {
+			t.Errorf("ct mark set: %#v; want a ct mark write", marks.Rules[0].Exprs)
+		}
+		shift := false
+		for _, e := range marks.Rules[1].Exprs {
+			if o, ok := e.(*Opaque); ok && o.Name == "bitwise" {
+				shift = true
+			}
+		}
+		if !shift {
+			t.Errorf("meta mark >> 1: %#v; want the shift opaque", marks.Rules[1].Exprs)
+		}
+		// Nothing else is opaque.
+		for _, tb := range rs.Tables {
+			for _, c := range tb.Chains {
+				for _, r := range c.Rules {
+					for _, e := range r.Exprs {
+						if o, ok := e.(*Opaque); ok && c != marks && !(c == in && r.Position >= 8 && r.Position <= 10) {
+							t.Errorf("%s %s rule %d: opaque %s", tb.Name, c.Name, r.Position, o.Name)
+						}
+					}
+				}
+			}
 		}
 		nat := findTable(rs, FamilyIPv4, "nat")
 		if _, ok := findChain(nat, "pre").Rules[0].Exprs[len(findChain(nat, "pre").Rules[0].Exprs)-1].(*expr.NAT); !ok {
