@@ -231,3 +231,18 @@ func buildPacket(p Packet, dst netip.Addr, dport uint16) packetBytes {
 	b.llKnown[12], b.llKnown[13] = 0xff, 0xff
 	return b
 }
+
+// setIndex orders a set's elements for lookup: ranges of keys, inclusive,
+// sorted and not overlapping for a one-field key; for a concatenation,
+// each element with its per-field bounds.
+type setIndex struct {
+	ranges []keyRange
+	fields []int // padded byte offsets of a concatenation's fields; nil for one field
+	lens   []int // their unpadded lengths
+	broken string
+}
+
+type keyRange struct {
+	lo, hi []byte
+	e      *Element
+}

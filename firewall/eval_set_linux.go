@@ -17,21 +17,6 @@ var typeSizes = map[string]uint32{
 	"pkt_type": 1, "iface_type": 2, "realm": 4, "classid": 4, "uid": 4, "gid": 4, "boolean": 1,
 }
 
-// setIndex orders a set's elements for lookup: ranges of keys, inclusive,
-// sorted and not overlapping for a one-field key; for a concatenation,
-// each element with its per-field bounds.
-type setIndex struct {
-	ranges []keyRange
-	fields []int // padded byte offsets of a concatenation's fields; nil for one field
-	lens   []int // their unpadded lengths
-	broken string
-}
-
-type keyRange struct {
-	lo, hi []byte
-	e      *Element
-}
-
 func (s *Set) index() *setIndex {
 	s.once.Do(func() { s.idx = buildIndex(s) })
 	return s.idx
@@ -332,23 +317,6 @@ func (w *walk) narrowMasked(run srcRunInfo) {
 	}
 	p, _ := w.p.Src.Prefix(run.bits)
 	w.narrowTo(p.Masked().Addr(), lastOf(p))
-}
-
-func lastOf(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().AsSlice()
-	bits := p.Bits()
-	for i := range a {
-		for b := 7; b >= 0; b-- {
-			if i*8+(7-b) >= bits {
-				a[i] |= 1 << b
-			}
-		}
-	}
-	out, _ := netip.AddrFromSlice(a)
-	if p.Addr().Is4In6() {
-		return out
-	}
-	return out.Unmap()
 }
 
 func (w *walk) narrowTo(lo, hi netip.Addr) {

@@ -377,3 +377,21 @@ func (h *Host) Address(iface string, v4 bool) (netip.Addr, bool) {
 	}
 	return netip.Addr{}, false
 }
+
+// lastOf is the last address of p.
+func lastOf(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().AsSlice()
+	bits := p.Bits()
+	for i := range a {
+		for b := 7; b >= 0; b-- {
+			if i*8+(7-b) >= bits {
+				a[i] |= 1 << b
+			}
+		}
+	}
+	out, _ := netip.AddrFromSlice(a)
+	if p.Addr().Is4In6() {
+		return out
+	}
+	return out.Unmap()
+}

@@ -432,3 +432,8 @@ func traceSameFlow(a, b TraceEvent) bool {
 	return a.Proto == b.Proto && a.Src == b.Src && a.Dst == b.Dst &&
 		a.SrcPort == b.SrcPort && a.DstPort == b.DstPort
 }
+
+// ErrTraceOverrun is returned by Stop when the kernel dropped trace
+// events because they came faster than they were read: the events
+// returned miss some.
+var ErrTraceOverrun = errors.New("trace: the kernel dropped events (socket buffer full)")

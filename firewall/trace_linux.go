@@ -45,11 +45,6 @@ type Tracer struct {
 	overrun bool
 }
 
-// ErrTraceOverrun is returned by Stop when the kernel dropped trace
-// events because they came faster than they were read: the events
-// returned miss some.
-var ErrTraceOverrun = errors.New("trace: the kernel dropped events (socket buffer full)")
-
 // Trace marks the packets f selects for the kernel's nftables trace (in
 // chains of portctl's own table that run before every other table's), and
 // calls fn, on a goroutine of its own and in order, for each event the
