@@ -122,7 +122,9 @@ func openFix(res Result, want FixRequest) []string {
 		if ns, name, ok := kubeService(o.Detail); ok {
 			return []string{fmt.Sprintf("kubectl -n %s get endpointslices -l kubernetes.io/service-name=%s   (kube-proxy rejects: the service has no ready endpoints)", ns, name)}
 		}
-		return nil
+		// nftables mode names the service in a map element's comment,
+		// which the model does not keep: find it by its NodePort.
+		return []string{fmt.Sprintf("kubectl get services -A | grep ':%d/'   (kube-proxy rejects: the service has no ready endpoints)", want.Port)}
 	case OwnerPortctl:
 		return []string{"portctl fw unblock " + strconv.Itoa(int(want.Port)) + " --proto " + want.Proto + fromFlag(want)}
 	}
@@ -157,6 +159,12 @@ func closeFix(res Result, want FixRequest) []string {
 			run,
 			fmt.Sprintf("%s -I DOCKER-USER -p %s -m conntrack --ctorigdstport %d%s -j DROP", ipt, want.Proto, host, src),
 			block,
+		}
+	}
+	// A NodePort: kube-proxy writes what the Service says.
+	if res.NAT != nil && res.NAT.Step.Owner.Name == OwnerKubeProxy {
+		if ns, name, ok := kubeService(res.NAT.Step.Owner.Detail); ok {
+			return []string{fmt.Sprintf(`kubectl -n %s patch service %s -p '{"spec":{"type":"ClusterIP"}}'   (no NodePort)`, ns, name), block}
 		}
 	}
 	d, o, ok := decider(res)
