@@ -201,23 +201,6 @@ func TestIntegrationAttributeLegacyHand(t *testing.T) {
 	ns := testnet.NewNamespace(t)
 	testnet.IptablesLegacy(t, ns, "*filter\n:INPUT ACCEPT [0:0]\n:SSH - [0:0]\n-A INPUT -p tcp --dport 22 -j SSH\n-A SSH -s 10.0.0.0/8 -j ACCEPT\n-A SSH -j DROP\nCOMMIT\n", "")
 	rs, _ := readNS(t, ns)
-	if len(rs.Incomplete) > 0 {
-		// Read does not parse legacy tables yet in this build: this test
-		// is of the owners, so it parses them itself.
-		t.Logf("Read: %q; parsing iptables-legacy-save here", rs.Incomplete)
-		out, err := exec.Command("ip", "netns", "exec", ns.Name, "iptables-legacy-save").Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tables, err := ParseIptablesSave(FamilyIPv4, string(out))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tb := range tables {
-			tb.Source = Legacy
-		}
-		rs.Tables = append(rs.Tables, tables...)
-	}
 	Attribute(rs, OwnerHints{})
 	legacy := 0
 	eachRule(rs, func(tb *Table, c *Chain, r *Rule) {
