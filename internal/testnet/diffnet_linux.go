@@ -689,10 +689,35 @@ func (d *DiffNet) StartTrace(t testing.TB) *Trace {
 }
 
 // Stop waits for the last events to come in, ends the monitor and removes
-// the trace table.
+// the trace table. The monitor may lag behind the kernel on a busy
+// machine: a last datagram is sent and its trace waited for (at most 10
+// s), since the kernel reports events in order.
 func (tr *Trace) Stop(t testing.TB, d *DiffNet) {
 	t.Helper()
-	time.Sleep(150 * time.Millisecond)
+	src := d.Sources[0]
+	last := netip.AddrPortFrom(src.Addr, d.SourcePort(t))
+	d.Probe(src, 17, netip.AddrPortFrom(d.ServerAddr4, d.Ports[0]), last.Port(), 10*time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for seen := 0; ; {
+		tr.mu.Lock()
+		for _, e := range tr.events[seen:] {
+			if e.Kind == "packet" && e.Table == TraceTable {
+				if k, ok := firstPacket(e.Text); ok && k == (traceKey{17, last}) {
+					deadline = time.Time{}
+				}
+			}
+		}
+		seen = len(tr.events)
+		tr.mu.Unlock()
+		if deadline.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Logf("trace: the monitor did not show the last datagram in 10s; events may be missing")
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	tr.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-tr.done:
