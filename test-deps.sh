@@ -73,6 +73,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if [ -n "$made_policy" ]; then
       rm -f /usr/sbin/policy-rc.d
     fi
+    # firewalld's package enables its service: on a machine that boots with
+    # systemd it would firewall the host from the next boot on. The tests
+    # start it only inside their own namespaces.
+    case " ${missing[*]} " in *" firewalld "*)
+      if command -v deb-systemd-helper >/dev/null; then deb-systemd-helper disable firewalld.service >/dev/null 2>&1 || true; fi ;;
+    esac
   fi
 fi
 
