@@ -237,6 +237,24 @@ func (w *walk) expr(r *Rule, rg *regs, x any) (v ruleVerdict, stop bool) {
 		return w.xt(r, rg, e)
 	case *Opaque:
 		return w.matched(r, maybe, "expression "+e.Name+", which this package does not model")
+	case *expr.Numgen:
+		// A choice among one (kube-proxy's with a single endpoint) is
+		// no choice.
+		if e.Modulus == 1 {
+			if !rg.store(e.Register, u32(e.Offset)) {
+				return unknownVerdict(r, "numgen into a bad register")
+			}
+			return ruleVerdict{}, false
+		}
+		rg.unknown(e.Register, 4)
+	case *expr.Hash:
+		if e.Modulus == 1 {
+			if !rg.store(e.DestRegister, u32(e.Offset)) {
+				return unknownVerdict(r, "hash into a bad register")
+			}
+			return ruleVerdict{}, false
+		}
+		rg.unknown(e.DestRegister, 4)
 	default:
 		// Numgen, hash, exthdr, rt, socket, tproxy, synproxy, dup, fwd …:
 		// values and side effects this package does not model.

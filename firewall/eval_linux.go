@@ -589,12 +589,13 @@ func (w *walk) chain(base *Chain, hook string) outcome {
 }
 
 func (w *walk) policy(c *Chain, hook string) outcome {
+	s, out := w.step(nil, hook, "policy accept").in(c), passed
 	if c.Hook.Policy == PolicyDrop {
-		w.steps = append(w.steps, w.step(nil, hook, "policy drop").in(c))
-		return dropped
+		s.Action, out = "policy drop", dropped
 	}
-	w.steps = append(w.steps, w.step(nil, hook, "policy accept").in(c))
-	return passed
+	s.Owner = ChainOwner(c)
+	w.steps = append(w.steps, s)
+	return out
 }
 
 func chainName(c *Chain) string {

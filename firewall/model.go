@@ -194,8 +194,8 @@ type Element struct {
 
 // Owner names who wrote a rule.
 type Owner struct {
-	// Name is one of "ufw", "firewalld", "docker", "kube-proxy",
-	// "portctl", "hand" (written by hand or by a tool not known here).
+	// Name is one of "ufw", "firewalld", "docker", "podman",
+	// "kube-proxy", "portctl", "hand" (written by hand or by a tool not known here).
 	Name string `json:"name"`
 	// Detail says more: the ufw rule tuple, the firewalld zone, the
 	// Docker chain or container.
