@@ -818,6 +818,40 @@ table ip6 n6 {
 	}
 }
 `},
+	{name: "nat-same-priority", ports: []uint16{22, 53, 80, 443, 2222, 8080, 9000}, nft: `
+# NAT chains at one priority, and a filter chain at the nat hook's own
+# priority (-100): among equals the kernel runs the chain registered
+# last first (nf_hook_entries_grow puts a new hook before those of its
+# priority), and the nat hook itself is registered with the first nat
+# chain.
+table ip n {
+	chain a {
+		type nat hook prerouting priority -100; policy accept;
+		tcp dport 2222 redirect to :22
+		udp dport 8080 redirect to :53
+	}
+	chain b {
+		type nat hook prerouting priority -100; policy accept;
+		tcp dport 2222 redirect to :80
+		tcp dport 9000 redirect to :443
+	}
+	chain f {
+		type filter hook prerouting priority -100; policy accept;
+		tcp dport 80 drop
+	}
+}
+table ip6 n6 {
+	chain a {
+		type nat hook prerouting priority dstnat; policy accept;
+		tcp dport 2222 redirect to :22
+	}
+	chain b {
+		type nat hook prerouting priority dstnat; policy accept;
+		tcp dport 2222 redirect to :443
+		udp dport 9000 redirect to :53
+	}
+}
+`},
 	{name: "ipv6-heavy", nft: `
 table ip6 f {
 	set trusted {
