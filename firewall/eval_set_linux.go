@@ -373,31 +373,35 @@ func (w *walk) narrowAround(run srcRunInfo, ranges [][2][]byte) {
 
 // narrowPoint narrows for a comparison of register bytes with c.
 func (w *walk) narrowPoint(rg *regs, lo int, c []byte) {
-	run, ok := w.srcRun(rg, lo, len(c))
-	if !ok {
-		return
-	}
-	if !run.full {
-		w.narrowMasked(run)
-		return
-	}
-	off := run.start - lo
-	v := c[off : off+len(w.p.Src.AsSlice())]
-	w.narrowAround(run, [][2][]byte{{v, v}})
+	w.narrowRange(rg, lo, c, c)
 }
 
+// narrowRange narrows for a comparison of register bytes with the range
+// [from, to]: around the range of source addresses it stands for.
 func (w *walk) narrowRange(rg *regs, lo int, from, to []byte) {
 	run, ok := w.srcRun(rg, lo, len(from))
 	if !ok {
 		return
 	}
-	if !run.full {
-		w.narrowMasked(run)
-		return
-	}
 	off := run.start - lo
 	n := len(w.p.Src.AsSlice())
-	w.narrowAround(run, [][2][]byte{{from[off : off+n], to[off : off+n]}})
+	k := min(n, len(from)-off)
+	a := widen(from[off:off+k], run.bits, n, 0)
+	b := widen(to[off:off+k], run.bits, n, 0xff)
+	w.narrowAround(run, [][2][]byte{{a, b}})
 }
 
-var _ = strings.HasPrefix
+// widen makes a whole address of the first bytes of one: the bits past
+// the prefix set to fill's.
+func widen(b []byte, bits, n int, fill byte) []byte {
+	out := make([]byte, n)
+	copy(out, b)
+	for i := 0; i < n; i++ {
+		for j := 7; j >= 0; j-- {
+			if i*8+(7-j) >= bits {
+				out[i] = out[i]&^(1<<j) | fill&(1<<j)
+			}
+		}
+	}
+	return out
+}
