@@ -551,3 +551,151 @@ func TestGenRulesetDeterministic(t *testing.T) {
 		t.Error("genRuleset(1) == genRuleset(2)")
 	}
 }
+
+// genIptables makes the random iptables-restore input of seed for one
+// family (v6: ip6tables), with filter and nat tables: the matches
+// iptables-nft writes as xt expressions (tcp, udp, multiport, conntrack,
+// state, addrtype, comment, mark) and the targets ACCEPT, DROP, REJECT,
+// RETURN, LOG, user chains, DNAT and REDIRECT. Both iptables-nft-restore
+// and iptables-legacy-restore take it.
+func genIptables(seed uint64, v6 bool) string {
+	g := &gen{r: rand.New(rand.NewPCG(seed, seed^0x51ed270b27a3c1d5))}
+	nets, hosts, far := genNets4, genHosts4, "172.31.9.2"
+	rejects := []string{"icmp-port-unreachable", "icmp-host-prohibited", "icmp-admin-prohibited"}
+	if v6 {
+		nets, hosts, far = genNets6, genHosts6, "[fd00:9::2]"
+		rejects = []string{"icmp6-port-unreachable", "icmp6-adm-prohibited", "icmp6-addr-unreachable"}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# generated iptables rules, seed %d\n*filter\n", seed)
+	policy := g.pick([]string{"ACCEPT", "ACCEPT", "DROP"})
+	fmt.Fprintf(&b, ":INPUT %s [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n", policy)
+	nuser := g.r.IntN(3)
+	for i := range nuser {
+		fmt.Fprintf(&b, ":U%d - [0:0]\n", i)
+	}
+	if policy == "DROP" && g.chance(0.7) {
+		b.WriteString("-A INPUT -i lo -j ACCEPT\n-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n")
+	}
+	rule := func(chain string, later []string, user bool) {
+		var m []string
+		proto := ""
+		if g.chance(0.4) {
+			neg := ""
+			if g.chance(0.2) {
+				neg = "! "
+			}
+			m = append(m, neg+"-s "+g.pick(nets))
+		}
+		if g.chance(0.1) {
+			m = append(m, "-d "+g.pick(hosts))
+		}
+		if g.chance(0.15) {
+			m = append(m, g.pick([]string{"-i lo", "! -i lo", "-i veth+", "-i veth0"}))
+		}
+		switch g.r.IntN(5) {
+		case 0, 1:
+			proto = g.pick([]string{"tcp", "udp"})
+			p := g.port()
+			switch g.r.IntN(4) {
+			case 0:
+				m = append(m, fmt.Sprintf("-p %[1]s -m %[1]s --dport %d:%d", proto, p, p+uint16(1+g.r.IntN(2000))))
+			case 1:
+				m = append(m, fmt.Sprintf("-p %[1]s -m %[1]s ! --dport %d", proto, p))
+			default:
+				m = append(m, fmt.Sprintf("-p %[1]s -m %[1]s --dport %d", proto, p))
+			}
+		case 2:
+			proto = g.pick([]string{"tcp", "udp"})
+			var ps []string
+			for _, p := range g.distinctPorts(1 + g.r.IntN(4)) {
+				ps = append(ps, fmt.Sprint(p))
+			}
+			if g.chance(0.3) {
+				ps[len(ps)-1] += ":" + fmt.Sprint(g.port()+uint16(g.r.IntN(3000)))
+				// A range must run upwards: keep it when it does.
+				var lo, hi int
+				fmt.Sscanf(ps[len(ps)-1], "%d:%d", &lo, &hi)
+				if hi < lo {
+					ps[len(ps)-1] = fmt.Sprint(lo)
+				}
+			}
+			neg := ""
+			if g.chance(0.15) {
+				neg = "! "
+			}
+			m = append(m, fmt.Sprintf("-p %s -m multiport %s--dports %s", proto, neg, strings.Join(ps, ",")))
+		case 3:
+			if g.chance(0.5) {
+				proto = g.pick([]string{"tcp", "udp"})
+				m = append(m, "-p "+proto)
+			}
+		}
+		if g.chance(0.15) {
+			m = append(m, g.pick([]string{"-m conntrack --ctstate NEW", "-m conntrack --ctstate ESTABLISHED,RELATED", "-m conntrack ! --ctstate INVALID",
+				"-m state --state NEW", "-m conntrack --ctstate INVALID"}))
+		}
+		if g.chance(0.12) {
+			m = append(m, g.pick([]string{"-m addrtype --dst-type LOCAL", "-m addrtype ! --dst-type LOCAL", "-m addrtype --dst-type LOCAL --limit-iface-in"}))
+		}
+		if g.chance(0.05) {
+			m = append(m, g.pick([]string{"-m mark --mark 0x2", "-m mark ! --mark 0x2/0xff"}))
+		}
+		if g.chance(0.15) {
+			m = append(m, fmt.Sprintf("-m comment --comment \"rule %d\"", g.r.IntN(100)))
+		}
+		targets := []string{"ACCEPT", "DROP", "REJECT", "ACCEPT", "DROP"}
+		if user {
+			targets = append(targets, "RETURN")
+		}
+		for _, c := range later {
+			targets = append(targets, c, c)
+		}
+		if g.chance(0.05) {
+			targets = []string{`LOG --log-prefix "gen "`}
+		}
+		t := g.pick(targets)
+		if t == "REJECT" {
+			if proto == "tcp" && g.chance(0.5) {
+				t += " --reject-with tcp-reset"
+			} else if g.chance(0.5) {
+				t += " --reject-with " + g.pick(rejects)
+			}
+		}
+		fmt.Fprintf(&b, "-A %s %s -j %s\n", chain, strings.Join(m, " "), t)
+	}
+	var users []string
+	for i := range nuser {
+		users = append(users, fmt.Sprintf("U%d", i))
+	}
+	for range 2 + g.r.IntN(7) {
+		rule("INPUT", users, false)
+	}
+	for i, u := range users {
+		for range 1 + g.r.IntN(4) {
+			rule(u, users[i+1:], true)
+		}
+	}
+	if g.chance(0.3) {
+		// The forward path, to the far namespace.
+		for range 1 + g.r.IntN(3) {
+			rule("FORWARD", nil, false)
+		}
+	}
+	b.WriteString("COMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n")
+	for range g.r.IntN(4) {
+		proto := g.pick([]string{"tcp", "udp"})
+		src := ""
+		if g.chance(0.3) {
+			src = "-s " + g.pick(nets) + " "
+		}
+		to := genRedirectTo[g.r.IntN(len(genRedirectTo))]
+		if g.chance(0.6) {
+			fmt.Fprintf(&b, "-A PREROUTING %s-p %s -m %s --dport %d -j REDIRECT --to-ports %d\n", src, proto, proto, g.port(), to)
+		} else {
+			fmt.Fprintf(&b, "-A PREROUTING %s-p %s -m %s --dport %d -j DNAT --to-destination %s:%d\n", src, proto, proto, g.port(), far, to)
+		}
+	}
+	b.WriteString("COMMIT\n")
+	return b.String()
+}
