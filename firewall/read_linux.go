@@ -240,7 +240,8 @@ func readElements(ctx context.Context, c *nlConn, b *builder, g *generation) err
 // appendAttr appends a NUL-terminated string attribute.
 func appendAttr(b []byte, typ uint16, s string) []byte {
 	n := 4 + len(s) + 1
-	b = append(b, byte(n), byte(n>>8), byte(typ), byte(typ>>8))
+	b = binary.NativeEndian.AppendUint16(b, uint16(n))
+	b = binary.NativeEndian.AppendUint16(b, typ)
 	b = append(b, s...)
 	b = append(b, 0)
 	for len(b)%4 != 0 {
