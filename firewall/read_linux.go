@@ -20,7 +20,8 @@ import (
 // Read reads the ruleset of a network namespace: every nftables table
 // and, unless opts.NoLegacy, the legacy iptables tables. The nftables part
 // is one consistent generation of the ruleset: a dump the kernel marks
-// interrupted, or dumps of different generations, are read again.
+// interrupted, or dumps of different generations, are read again. It is
+// safe for concurrent use.
 func Read(ctx context.Context, opts Options) (*Ruleset, error) {
 	// Two sockets: the second dumps the sets' elements while the first
 	// dumps the rules, so that the kernel's walk of a big set and the
@@ -321,7 +322,8 @@ func famName(f Family) string {
 // ReadHost reads what the evaluator needs of the machine outside the
 // ruleset, in the namespace opts.NetNS (this one for ""): interfaces and
 // their addresses, the main and local routing tables, whether policy
-// routing is in use, and the forwarding and rp_filter sysctls.
+// routing is in use, and the forwarding and rp_filter sysctls. It is safe
+// for concurrent use.
 func ReadHost(opts Options) (*Host, error) {
 	var b *hostBuilder
 	err := withConn(context.Background(), opts.NetNS, unix.NETLINK_ROUTE, func(c *nlConn) error {

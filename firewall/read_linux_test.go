@@ -781,5 +781,8 @@ func TestIntegrationReadWhileChanging(t *testing.T) {
 			t.Fatalf("reading %d: %d elements: a reading of two generations", reads, e)
 		}
 	}
+	if reads == 0 {
+		t.Fatal("no reading succeeded while the ruleset changed")
+	}
 	t.Logf("%d readings while the ruleset changed", reads)
 }
