@@ -582,23 +582,30 @@ func TestIntegrationReadHost(t *testing.T) {
 }
 
 func TestIntegrationReadLegacy(t *testing.T) {
-	for _, tool := range []string{"iptables-legacy", "iptables-legacy-save"} {
+	for _, tool := range []string{"iptables-legacy", "iptables-legacy-save", "ip6tables-legacy", "ip6tables-legacy-save"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("needs %s (Debian package iptables; test-deps.sh installs it): %v", tool, err)
 		}
 	}
 	n, ns, _ := loadRuleset(t, "")
 	testnet.Run(t, "ip", "netns", "exec", n.Name, "iptables-legacy", "-A", "INPUT", "-p", "tcp", "--dport", "5", "-j", "DROP")
+	testnet.Run(t, "ip", "netns", "exec", n.Name, "ip6tables-legacy", "-t", "mangle", "-A", "PREROUTING", "-p", "udp", "-j", "ACCEPT")
 
 	rs, err := Read(context.Background(), Options{NetNS: ns})
 	if err != nil {
 		t.Fatalf("Read: %v", err)
 	}
-	var legacy *Table
+	var legacy, mangle6 *Table
 	for _, tb := range rs.Tables {
 		if tb.Source == Legacy && tb.Name == "filter" && tb.Family == FamilyIPv4 {
 			legacy = tb
 		}
+		if tb.Source == Legacy && tb.Name == "mangle" && tb.Family == FamilyIPv6 {
+			mangle6 = tb
+		}
+	}
+	if c := findChain(mangle6, "PREROUTING"); c == nil || len(c.Rules) != 1 {
+		t.Errorf("legacy ip6 mangle PREROUTING: %+v", c)
 	}
 	if legacy == nil || len(rs.Incomplete) != 0 {
 		t.Fatalf("legacy filter table not read: tables %v, incomplete %q", rs.Tables, rs.Incomplete)
@@ -617,8 +624,9 @@ func TestIntegrationReadLegacy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Read: %v", err)
 	}
-	if len(rs.Incomplete) != 1 || !strings.Contains(rs.Incomplete[0], "filter") || !strings.Contains(rs.Incomplete[0], "iptables-legacy-save") {
-		t.Errorf("Incomplete %q; want the filter table and iptables-legacy-save named", rs.Incomplete)
+	if len(rs.Incomplete) != 2 || !strings.Contains(rs.Incomplete[0], "filter") || !strings.Contains(rs.Incomplete[0], "iptables-legacy-save") ||
+		!strings.Contains(rs.Incomplete[1], "mangle") || !strings.Contains(rs.Incomplete[1], "ip6tables-legacy-save") {
+		t.Errorf("Incomplete %q; want the ip filter and ip6 mangle tables and their tools named", rs.Incomplete)
 	}
 	// This namespace (the test's own) has nothing of the other's.
 	if rs, err := Read(context.Background(), Options{NetNS: ns, NoLegacy: true}); err == nil && findTable(rs, FamilyIPv4, "filter") != nil {
