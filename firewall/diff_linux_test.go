@@ -900,17 +900,17 @@ func TestIntegrationDifferentialGenerated(t *testing.T) {
 	runCases(t, d, "generated", cases)
 }
 
-// genIptablesSeeds are the generated iptables rulesets checked: odd seeds
-// loaded with iptables-nft-restore, even ones with
-// iptables-legacy-restore (which the trace cannot see: their deciding
-// rules are not compared).
-const genIptablesSeeds = 12
+// genIptablesSeeds are the generated iptables rulesets checked, seeds 1
+// to diff.iptables-seeds: odd seeds loaded with iptables-nft-restore,
+// even ones with iptables-legacy-restore (which the trace cannot see:
+// their deciding rules are not compared).
+var genIptablesSeeds = flag.Int("diff.iptables-seeds", 12, "how many generated iptables rulesets to check")
 
 func TestIntegrationDifferentialGeneratedIptables(t *testing.T) {
 	// Two networks: legacy tables, once loaded, stay in the namespace
 	// (empty after a flush), and the nft seeds should not meet them.
 	byBackend := map[bool][]diffCase{}
-	for seed := range uint64(genIptablesSeeds) {
+	for seed := range uint64(*genIptablesSeeds) {
 		seed++
 		v4, v6 := genIptables(seed, false), genIptables(seed, true)
 		c := diffCase{name: fmt.Sprintf("seed %d", seed), ports: []uint16{22, 53, 80, 137, 443, 2222, 5432, 8080, 8081},

@@ -128,10 +128,11 @@ func (g *gen) table(fam, name string) {
 		}
 		g.prio = prios[g.r.IntN(len(prios))]
 		fmt.Fprintf(&g.b, "\tchain b%d {\n\t\ttype %s hook %s priority %d; policy %s;\n", i, typ, hook, g.prio, policy)
-		if hook == "output" && !nat {
+		if (hook == "output" || hook == "forward") && !nat {
 			// The server's answers to the clients (SYN-ACKs, ICMP
-			// errors) leave through output: let them go, so that what
-			// the probes see is decided on the way in.
+			// errors) leave through output, the far namespace's pass
+			// forward: let them go, so that what the probes see is
+			// decided on the way in.
 			g.b.WriteString("\t\tct state established,related accept\n")
 		} else if policy == "drop" && g.chance(0.5) {
 			// Often, as real rulesets do, let loopback and replies in.
@@ -677,7 +678,9 @@ func genIptables(seed uint64, v6 bool) string {
 		}
 	}
 	if g.chance(0.3) {
-		// The forward path, to the far namespace.
+		// The forward path, to the far namespace; its answers come back
+		// through FORWARD too, and are let go.
+		b.WriteString("-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n")
 		for range 1 + g.r.IntN(3) {
 			rule("FORWARD", nil, false)
 		}
