@@ -474,6 +474,21 @@ func parallel[T any](items []T, fn func(T)) {
 	wg.Wait()
 }
 
+// grandTotal adds up every ruleset the differential tests checked, for
+// TestIntegrationDifferentialTotal.
+var grandTotal struct {
+	sync.Mutex
+	n        diffCount
+	rulesets int
+}
+
+func addTotal(n diffCount) {
+	grandTotal.Lock()
+	grandTotal.n.add(n)
+	grandTotal.rulesets++
+	grandTotal.Unlock()
+}
+
 // runCases loads each case in turn into d's server and checks it, and
 // reports the figures per case and in total under title.
 func runCases(t *testing.T, d *testnet.DiffNet, title string, cases []diffCase) diffCount {
@@ -496,6 +511,7 @@ func runCases(t *testing.T, d *testnet.DiffNet, title string, cases []diffCase) 
 		t.Logf("%s %s: %s in %s", title, c.name, n, time.Since(start).Round(time.Millisecond))
 		fmt.Printf("differential: %s %s: %s\n", title, c.name, n)
 		total.add(n)
+		addTotal(n)
 	}
 	if len(cases) > 1 {
 		t.Logf("%s, total: %s", title, total)
@@ -1064,6 +1080,7 @@ func checkDocker(t *testing.T, e *testnet.Engine, name string) {
 	n := checkRuleset(t, d, "tools "+name, "(Docker's rules and the firewall's, as they wrote them)", diffCase{ports: []uint16{22, 53, 80, 443, 5432}, tcpPorts: []uint16{6379}})
 	t.Logf("tools %s: %s", name, n)
 	fmt.Printf("differential: tools %s: %s\n", name, n)
+	addTotal(n)
 }
 
 // TestIntegrationDifferentialTools checks the rulesets real tools write:
@@ -1114,4 +1131,18 @@ func TestIntegrationDifferentialTools(t *testing.T) {
 		e, _ := testnet.FirewalldDocker(t, testnet.DockerOptions{NoUserlandProxy: true}, "--zone=public --add-service=ssh")
 		checkDocker(t, e, "docker-firewalld")
 	})
+}
+
+// TestIntegrationDifferentialTotal reports the figures of every ruleset
+// the differential tests above checked in this run (it comes last in the
+// file, and tests run in file order).
+func TestIntegrationDifferentialTotal(t *testing.T) {
+	grandTotal.Lock()
+	defer grandTotal.Unlock()
+	if grandTotal.rulesets == 0 {
+		t.Log("no differential test ran before this one (run alone, or without root)")
+		return
+	}
+	t.Logf("differential, all: %d rulesets, %s", grandTotal.rulesets, grandTotal.n)
+	fmt.Printf("differential: all: %d rulesets, %s\n", grandTotal.rulesets, grandTotal.n)
 }
