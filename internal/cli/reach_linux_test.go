@@ -131,6 +131,12 @@ func TestIntegrationReachNamespace(t *testing.T) {
 		t.Errorf("reach 5432 --from internet = exit %d:\n%s\nwant exit 1, the rule with its comment, a fix", code, out)
 	}
 
+	// An interface the namespace does not have is a usage error that
+	// names the ones it has.
+	if code, _, stderr := runCLI(t, "reach", "5432", "--netns", n.Name, "--iface", "nosuch0"); code != ExitUsage || !strings.Contains(stderr, `--iface "nosuch0": no such interface here (want one of lo`) {
+		t.Errorf("reach --iface nosuch0 = exit %d, %q; want 2 naming the interfaces", code, stderr)
+	}
+
 	// Nothing listening on 6000: the socket layer says so.
 	code, res, _ = reachJSON(t, "6000", "--netns", n.Name, "--from", "lan")
 	if a := answerOf(res, "lan"); code != ExitNegative || a == nil || len(a.Pieces) == 0 || layerOf(a.Pieces[0], reach.LayerSocket).Verdict != reach.Block {
