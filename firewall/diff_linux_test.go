@@ -907,9 +907,13 @@ func TestIntegrationDifferentialGenerated(t *testing.T) {
 			nft:   genRuleset(seed),
 			ports: []uint16{22, 53, 80, 137, 443, 2222, 5432, 8080, 8081},
 		}
-		if strings.Contains(c.nft, "hook forward") {
+		switch {
+		case strings.Contains(c.nft, "hook forward"):
 			// Through the server to the far namespace, too.
 			c.extraDsts = func(d *testnet.DiffNet) []netip.Addr { return []netip.Addr{d.FarAddr4, d.FarAddr6} }
+		case seed%3 == 0:
+			// The server's second address, on its lo.
+			c.extraDsts = func(d *testnet.DiffNet) []netip.Addr { return []netip.Addr{d.ExtraAddr4} }
 		}
 		cases = append(cases, c)
 	}
