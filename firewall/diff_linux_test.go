@@ -858,6 +858,50 @@ table ip6 n6 {
 	}
 }
 `},
+	{name: "ingress-dynamic-sets", nft: `
+# netdev and inet ingress chains (before prerouting, on veth0 alone), a
+# dormant table, and a set rules fill while the packet passes (the
+# packet that adds its address then matches it).
+table netdev edge {
+	chain in {
+		type filter hook ingress device "veth0" priority 0; policy accept;
+		ip saddr 203.0.113.0/24 tcp dport 22 drop
+		ip6 saddr 2001:db8::/32 udp dport 53 drop
+	}
+}
+table inet early {
+	chain in {
+		type filter hook ingress device "veth0" priority -10; policy accept;
+		tcp dport 445 drop
+	}
+}
+table ip asleep {
+	flags dormant
+	chain in {
+		type filter hook input priority 0; policy drop;
+	}
+}
+table inet f {
+	set seen4 {
+		type ipv4_addr
+		flags dynamic
+		size 1024
+	}
+	set seen6 {
+		type ipv6_addr
+		flags dynamic,timeout
+		timeout 1h
+	}
+	chain in {
+		type filter hook input priority 0; policy accept;
+		tcp dport 5432 add @seen4 { ip saddr }
+		ip saddr @seen4 tcp dport 5432 drop
+		udp dport 137 update @seen6 { ip6 saddr }
+		ip6 saddr @seen6 udp dport 137 reject
+		udp dport 139 ip saddr @seen4 drop
+	}
+}
+`},
 	{name: "ipv6-heavy", nft: `
 table ip6 f {
 	set trusted {
