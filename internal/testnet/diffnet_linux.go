@@ -253,6 +253,33 @@ func (d *DiffNet) Dst(src DiffSource) netip.Addr {
 	return d.ServerAddr6
 }
 
+// SetForwarding turns forwarding (net.ipv4.ip_forward and
+// net.ipv6.conf.all.forwarding) on or off in the server, and back on when
+// the test ends.
+func (d *DiffNet) SetForwarding(t testing.TB, on bool) {
+	t.Helper()
+	v := "0"
+	if on {
+		v = "1"
+	}
+	set := func(v string) (err error) {
+		In(t, d.Server, func() {
+			for _, k := range []string{"ipv4/ip_forward", "ipv6/conf/all/forwarding"} {
+				if e := os.WriteFile("/proc/sys/net/"+k, []byte(v), 0); e != nil {
+					err = e
+				}
+			}
+		})
+		return err
+	}
+	if err := set(v); err != nil {
+		t.Fatalf("forwarding %s in %s: %v", v, d.Server, err)
+	}
+	if !on {
+		t.Cleanup(func() { set("1") })
+	}
+}
+
 // ServerNS is the server namespace, for the corpus loaders (UFW,
 // Firewalld, KubeProxyShaped).
 func (d *DiffNet) ServerNS() *Namespace {
