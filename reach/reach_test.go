@@ -482,3 +482,37 @@ func TestAnalyzeLoopbackAddress(t *testing.T) {
 		t.Errorf("127.0.0.1:80 from loopback: %v; want reachable", as[1].Verdict)
 	}
 }
+
+// TestSampleSources: one address of each class and family, loopback's
+// being 127.0.0.1.
+func TestSampleSources(t *testing.T) {
+	got := map[string][]string{}
+	for _, s := range SampleSources(testHost()) {
+		for _, p := range s.From {
+			if !p.IsSingleIP() {
+				t.Errorf("%s sample %v is not one address", s.Name, p)
+			}
+			got[s.Name] = append(got[s.Name], p.Addr().String())
+		}
+	}
+	if !slices.Contains(got["loopback"], "127.0.0.1") || !slices.Contains(got["loopback"], "::1") {
+		t.Errorf("loopback samples %v; want 127.0.0.1 and ::1", got["loopback"])
+	}
+	if len(got["internet"]) != 2 || len(got["lan"]) != 1 {
+		t.Errorf("samples %v; want two internet addresses (v4, v6) and one LAN address (the host has IPv4 only)", got)
+	}
+}
+
+// TestSummarizeOpened: with the socket layer left out, a port the rules
+// open where nothing listens counts as reachable from where they let it.
+func TestSummarizeOpened(t *testing.T) {
+	h := testHost()
+	in := Input{Port: 5432, Proto: TCP, Ruleset: dbRuleset(), Host: h, Sources: classes(h)}
+	as := Analyze(in)
+	if s := Summarize(as, false); s.Exposure != Nobody {
+		t.Errorf("with the socket layer: %v; want nobody (nothing listens)", s.Exposure)
+	}
+	if s := Summarize(as, true); s.Exposure != FromLAN || !s.Partial {
+		t.Errorf("without the socket layer: %v (partial %v); want the LAN, partly", s.Exposure, s.Partial)
+	}
+}
