@@ -936,6 +936,29 @@ table inet f {
 	}
 }
 `},
+	{name: "rp-filter", ports: []uint16{22, 53, 80},
+		// The server's route back to 203.0.113.0/24 leads out fwd0, not
+		// veth0 where those clients' packets come in: strict
+		// reverse-path filtering drops them, after prerouting.
+		load: func(t *testing.T, d *testnet.DiffNet) {
+			d.Exec(t, d.Server, "", "ip", "route", "replace", "203.0.113.0/24", "via", "172.31.9.2")
+			d.SetRPFilter(t, 1)
+		},
+		after: func(t *testing.T, d *testnet.DiffNet) {
+			d.SetRPFilter(t, 0)
+			d.Exec(t, d.Server, "", "ip", "route", "replace", "203.0.113.0/24", "via", "192.168.77.2")
+		}, nft: `
+table inet f {
+	chain pre {
+		type filter hook prerouting priority -150; policy accept;
+		tcp dport 80 counter
+	}
+	chain in {
+		type filter hook input priority 0; policy accept;
+		udp dport 53 drop
+	}
+}
+`},
 	{name: "ipv6-heavy", nft: `
 table ip6 f {
 	set trusted {

@@ -280,6 +280,23 @@ func (d *DiffNet) SetForwarding(t testing.TB, on bool) {
 	}
 }
 
+// SetRPFilter sets the server's reverse-path filter
+// (net.ipv4.conf.{all,veth0}.rp_filter: 0 off, 1 strict, 2 loose).
+func (d *DiffNet) SetRPFilter(t testing.TB, mode int) {
+	t.Helper()
+	var err error
+	In(t, d.Server, func() {
+		for _, k := range []string{"all", "veth0"} {
+			if e := os.WriteFile("/proc/sys/net/ipv4/conf/"+k+"/rp_filter", []byte(strconv.Itoa(mode)), 0); e != nil {
+				err = e
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("rp_filter %d in %s: %v", mode, d.Server, err)
+	}
+}
+
 // ServerNS is the server namespace, for the corpus loaders (UFW,
 // Firewalld, KubeProxyShaped).
 func (d *DiffNet) ServerNS() *Namespace {
