@@ -452,15 +452,25 @@ func pieceGroups(ps []reach.Piece) [][]reach.Piece {
 }
 
 // printFixes writes what to change, layer by layer: every step is needed,
-// any one option of a step does it.
+// any one option of a step does it. What lets the port in and what keeps
+// it closed as a deny intends (a DNAT that goes round it) are apart.
 func printFixes(streams *term.IO, steps []reach.FixStep) {
+	var open, closed []reach.FixStep
+	for _, s := range steps {
+		if s.Close {
+			closed = append(closed, s)
+		} else {
+			open = append(open, s)
+		}
+	}
+	printFixSteps(streams, "to reach it", open)
+	printFixSteps(streams, "to keep it closed, as the deny it goes round intends", closed)
+}
+
+func printFixSteps(streams *term.IO, head string, steps []reach.FixStep) {
 	w, st := streams.Out, streams.Style()
 	if len(steps) == 0 {
 		return
-	}
-	head := "to reach it"
-	if steps[0].Close {
-		head = "to keep it closed, as the deny it goes round intends"
 	}
 	if len(steps) > 1 {
 		head += ", change each"
