@@ -282,9 +282,10 @@ func outsideNetfilter(p *diffProbe, kd testnet.TraceEvent) bool {
 // unsettledWords mark, in the trace's text of a rule, a match whose
 // outcome Evaluate cannot know: a rate limit, a quota, a random number,
 // or a packet field its Packet does not carry (length, TTL, DSCP, packet
-// type, source port, conntrack mark).
+// type, source port, conntrack mark, the local socket's owner, fragment
+// offset).
 var unsettledWords = []string{"limit rate", "quota", "numgen", "-m limit", "-m recent", "-m hashlimit", "meta length", " ttl ", "hoplimit",
-	"dscp", "pkttype", "iiftype", "sport", "ct mark"}
+	"dscp", "pkttype", "iiftype", "sport", "ct mark", "skuid", "skgid", "frag-off"}
 
 // unsettled says whether a rule the packet met in the kernel holds such a
 // match: the kernel took one branch, Evaluate may have followed another

@@ -365,7 +365,8 @@ func (g *gen) match() string {
 		// Packet fields Evaluate may not know; it must say unknown
 		// rather than guess.
 		if v4 {
-			parts = append(parts, g.pick([]string{"ip saddr & 255.255.255.0 == 192.168.77.0", "ip ttl 64", "ip ttl != 64", "meta pkttype host", "meta length > 100", "meta iiftype loopback", "ip dscp cs0"}))
+			parts = append(parts, g.pick([]string{"ip saddr & 255.255.255.0 == 192.168.77.0", "ip ttl 64", "ip ttl != 64", "meta pkttype host", "meta length > 100", "meta iiftype loopback", "ip dscp cs0",
+				"ip frag-off & 0x1fff != 0", "ip frag-off & 0x1fff == 0"}))
 		} else {
 			parts = append(parts, g.pick([]string{"ip6 saddr & ffff:ffff:: == 2001:db8::", "ip6 hoplimit 64", "meta pkttype != broadcast", "meta iiftype ether", "meta length < 100"}))
 		}
@@ -375,6 +376,10 @@ func (g *gen) match() string {
 	}
 	if proto == "tcp" && g.chance(0.1) {
 		parts = append(parts, g.pick([]string{"tcp flags syn", "tcp flags & (syn | ack) == syn", "tcp flags ack"}))
+	}
+	if g.hook == "output" && g.chance(0.15) {
+		// The local client's socket: its owner is the test's (root).
+		parts = append(parts, g.pick([]string{"meta skuid 0", "meta skuid != 0", "meta skgid 0"}))
 	}
 	if g.hook == "forward" && g.chance(0.3) {
 		parts = append(parts, g.pick([]string{`oifname "fwd0"`, `oifname != "fwd0"`, `oifname "veth*"`}))
