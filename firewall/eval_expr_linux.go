@@ -211,8 +211,12 @@ func (w *walk) expr(r *Rule, rg *regs, x any) (v ruleVerdict, stop bool) {
 	case *expr.Connlimit:
 		return w.matched(r, maybe, "a connection-count limit")
 	case *expr.Dynset:
-		// Adding or updating the packet's key in a set: a meter's limit
-		// decides; a plain add does not match or fail.
+		// Adding or updating the packet's key in a set: later lookups in
+		// the same walk find it; a meter's limit decides; a plain add
+		// does not match or fail.
+		if e.Operation != 2 { // NFT_DYNSET_OP_ADD, _UPDATE
+			w.addToSet(r, rg, e)
+		}
 		if len(e.Exprs) > 0 {
 			return w.matched(r, maybe, "a per-key meter on set "+e.SetName)
 		}

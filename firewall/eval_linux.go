@@ -150,6 +150,8 @@ type walk struct {
 	untracked bool  // a notrack before conntrack took the packet out of it
 	ctSeen    int8  // whether conntrack has seen the packet at prio -200: 0 not asked, 1 yes, 2 no
 
+	added map[*Set]*addedKeys // keys the packet added to sets on its way
+
 	pending []string  // the current rule's unsettled matches
 	saved   walkState // the walk as it was before the first of them
 }

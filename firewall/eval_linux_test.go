@@ -48,6 +48,8 @@ table inet b { chain c { type filter hook input priority 10; tcp dport 7100 drop
 		{"iifname wildcard", `table inet a { chain c { type filter hook input priority 0; iifname "pt*" tcp dport 7100 drop comment "D"; }; }`, port, firewall.Drop, "D"},
 		{"redirect to another port", `table ip a { chain p { type nat hook prerouting priority -100; tcp dport 7100 redirect to :7101 comment "N"; }; }
 table inet b { chain c { type filter hook input priority 0; tcp dport 7100 drop comment "D"; }; }`, port, firewall.Accept, "N"},
+		{"a key the packet adds to a set", `table inet a { set s { type ipv4_addr; flags dynamic; }
+ chain c { type filter hook input priority 0; tcp dport 7100 add @s { ip saddr } comment "A"; ip saddr @s drop comment "D"; }; }`, port, firewall.Drop, "D"},
 		{"nat chains run at the nat hook's priority", `table ip a { chain p { type nat hook prerouting priority -150; tcp dport 7100 redirect to :7101 comment "N"; }; }
 table ip b { chain c { type filter hook prerouting priority -120; tcp dport 7101 drop comment "D"; }; }`, port, firewall.Accept, "N"},
 	}

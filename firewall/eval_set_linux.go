@@ -161,6 +161,22 @@ func (w *walk) lookup(r *Rule, rg *regs, e *expr.Lookup) (ruleVerdict, bool) {
 	}
 	el := w.find(ix, rg, lo, key)
 	found := el != nil
+	if !found && w.added != nil {
+		switch added := w.added[s]; {
+		case added == nil:
+		case added.unknown:
+			if e.IsDestRegSet {
+				return unknownVerdict(r, "a map lookup in "+s.Name+" after this packet added a key the first packet does not fix")
+			}
+			return w.matched(r, maybe, "a lookup in set "+s.Name+" after this packet added a key the first packet does not fix")
+		case added.keys[string(key)]:
+			if e.IsDestRegSet {
+				return unknownVerdict(r, "a map lookup in "+s.Name+" of a key this packet added")
+			}
+			found = true
+			w.pin() // the key may hold the source address
+		}
+	}
 	if e.Invert {
 		found = !found
 	}
@@ -180,6 +196,41 @@ func (w *walk) lookup(r *Rule, rg *regs, e *expr.Lookup) (ruleVerdict, bool) {
 		return unknownVerdict(r, "a map lookup into a bad register")
 	}
 	return ruleVerdict{}, false
+}
+
+// addedKeys are the keys a packet added to a set on its way.
+type addedKeys struct {
+	keys    map[string]bool
+	unknown bool // a key the first packet does not fix
+}
+
+// addToSet records a dynset's add or update.
+func (w *walk) addToSet(r *Rule, rg *regs, e *expr.Dynset) {
+	s := w.findSet(r.Chain.Table, e.SetID, e.SetName)
+	if s == nil {
+		return
+	}
+	if w.added == nil {
+		w.added = map[*Set]*addedKeys{}
+	}
+	a := w.added[s]
+	if a == nil {
+		a = &addedKeys{keys: map[string]bool{}}
+		w.added[s] = a
+	}
+	n := int(s.KeyLen)
+	lo, _, ok := span(e.SrcRegKey, uint32(n))
+	if !ok || n == 0 {
+		a.unknown = true
+		return
+	}
+	for i := lo; i < lo+n; i++ {
+		if rg.known[i] != 0xff {
+			a.unknown = true
+			return
+		}
+	}
+	a.keys[string(rg.data[lo:lo+n])] = true
 }
 
 // find returns the element holding key, and narrows the source range to
