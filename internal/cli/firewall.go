@@ -643,8 +643,12 @@ func runFwAllow(ctx context.Context, streams *term.IO, opts fwAllowOptions) erro
 		switch {
 		case res.Reachable:
 			fmt.Fprintf(w, "Port %s is already reachable from %s: nothing to open.\n", target, fromNames(as))
+		case !firewallBlocks(as):
+			fmt.Fprintf(w, "The firewall lets port %s in already: another layer stops it.\n", target)
 		default:
 			fmt.Fprintf(w, "%s: %s.\n", st.Bold("fw allow opens nothing itself"), allowWhy)
+		}
+		if !res.Reachable {
 			for _, a := range as {
 				if a.Verdict == reach.Reachable {
 					continue
@@ -670,6 +674,20 @@ func runFwAllow(ctx context.Context, streams *term.IO, opts fwAllowOptions) erro
 		return negativef("")
 	}
 	return nil
+}
+
+// firewallBlocks says whether a rule stops the port for some source.
+func firewallBlocks(as []reach.Answer) bool {
+	for _, a := range as {
+		for _, p := range a.Pieces {
+			for _, l := range p.Layers {
+				if l.Layer == reach.LayerFirewall && l.Verdict == reach.Block {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func fromNames(as []reach.Answer) string {
