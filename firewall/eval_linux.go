@@ -426,6 +426,9 @@ func (w *walk) hookWalk(hook HookNum, withNAT bool) (Verdict, bool) {
 	// Conntrack runs in a namespace only once a rule needs it; without it
 	// nf_nat sees no connection and walks no nat chain.
 	if withNAT && len(nat) > 0 && w.tracked() {
+		// Inside nf_nat's hook too, of equal priorities the chain made
+		// later runs first.
+		slices.Reverse(nat)
 		slices.SortStableFunc(nat, func(a, b *Chain) int { return cmp.Compare(a.Hook.Priority, b.Hook.Priority) })
 		prio := int32(natSrcPriority)
 		if hook == hookPrerouting || hook == hookOutput {

@@ -240,6 +240,7 @@ type setIndex struct {
 	fields []int // padded byte offsets of a concatenation's fields; nil for one field
 	lens   []int // their unpadded lengths
 	broken string
+	filled bool // rules add to the set as packets pass
 }
 
 type keyRange struct {

@@ -18,8 +18,30 @@ var typeSizes = map[string]uint32{
 }
 
 func (s *Set) index() *setIndex {
-	s.once.Do(func() { s.idx = buildIndex(s) })
+	s.once.Do(func() {
+		s.idx = buildIndex(s)
+		s.idx.filled = filledByRules(s)
+	})
 	return s.idx
+}
+
+// filledByRules says whether rules add to the set as packets pass (a
+// dynset add or update, a meter): what it holds then depends on the
+// traffic before.
+func filledByRules(s *Set) bool {
+	if s.Table == nil {
+		return false
+	}
+	for _, c := range s.Table.Chains {
+		for _, r := range c.Rules {
+			for _, x := range r.Exprs {
+				if d, ok := x.(*expr.Dynset); ok && d.Operation != 2 && (d.SetName == s.Name || d.SetName == "" && d.SetID == s.ID) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func buildIndex(s *Set) *setIndex {
@@ -161,6 +183,14 @@ func (w *walk) lookup(r *Rule, rg *regs, e *expr.Lookup) (ruleVerdict, bool) {
 	}
 	el := w.find(ix, rg, lo, key)
 	found := el != nil
+	if !found && ix.filled && (w.added == nil || w.added[s] == nil || !w.added[s].keys[string(key)]) {
+		// Not there now; earlier packets of the same client may have put
+		// it there by the time this one comes.
+		if e.IsDestRegSet {
+			return unknownVerdict(r, "a map lookup in "+s.Name+", which rules fill as packets pass")
+		}
+		return w.matched(r, maybe, "a lookup in set "+s.Name+", which rules fill as packets pass")
+	}
 	if !found && w.added != nil {
 		switch added := w.added[s]; {
 		case added == nil:

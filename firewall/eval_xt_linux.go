@@ -286,11 +286,12 @@ func (w *walk) addrType(src, dst uint16, invSrc, invDst, ifaceIn, ifaceOut bool)
 		case a.IsMulticast():
 			return 1 << 5
 		case w.isLocal(a):
-			if ifaceIn && !w.local {
-				// Only addresses of the input device count as local.
+			if ifaceIn {
+				// Only addresses of the input device count as local (for a
+				// client on this machine, lo's).
 				if i, ok := w.iface(w.iif); ok {
 					for _, p := range i.Addrs {
-						if p.Addr() == a {
+						if p.Addr() == a || w.iif == "lo" && a.IsLoopback() {
 							return 1 << 2
 						}
 					}

@@ -34,8 +34,9 @@ const (
 type Result struct {
 	Verdict Verdict `json:"verdict"`
 	// Decider is the step that settled the verdict: the dropping or
-	// rejecting rule, a drop policy, or for accept the last base chain's
-	// accepting rule or policy. Nil for unknown.
+	// rejecting rule, a drop policy, or for accept the last rule on the
+	// way that accepted (a DNAT or redirect included, a source NAT not),
+	// else the last accept policy. Nil for unknown.
 	Decider *Step `json:"decider,omitempty"`
 	// Steps are the rules that matched on the way, in the order the kernel
 	// would meet them, and the policies applied.
