@@ -88,7 +88,7 @@ func internetClient(t *testing.T, ns string) reach.Answer {
 	case c == nil:
 		t.Errorf("reach 6379 --from internet: no answer")
 	case c.Verdict == reach.Unknown:
-		t.Logf("reach 6379 --from internet: unknown for part of the class (%d pieces); 1.2.3.4 and the rest: reachable", len(c.Pieces))
+		t.Logf("reach 6379 --from internet: unknown for part of the class (%d pieces); from 1.2.3.4: reachable", len(c.Pieces))
 	case c.Verdict != reach.Reachable:
 		t.Errorf("reach 6379 --from internet: %s; want reachable (or unknown), never unreachable", brief(c))
 	}
