@@ -630,7 +630,7 @@ func (w *walk) fib(r *Rule, rg *regs, e *expr.Fib) (ruleVerdict, bool) {
 	addr := w.p.Dst
 	if e.FlagSADDR {
 		addr = w.p.Src
-		w.pin()
+		w.narrowByRoutes()
 	}
 	// Prerouting packets over lo and from this machine are not looked up:
 	// the kernel answers with the input device.

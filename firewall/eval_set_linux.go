@@ -452,6 +452,38 @@ func (w *walk) narrowAround(run srcRunInfo, ranges [][2][]byte) {
 	}
 }
 
+// narrowByRoutes narrows the source range to the addresses the routing
+// table answers alike for: the same longest-prefix route, and none of this
+// machine's own addresses unless the source is one.
+func (w *walk) narrowByRoutes() {
+	src := w.p.Src
+	n := len(src.AsSlice())
+	var ranges [][2][]byte
+	for _, r := range w.h.Routes {
+		if r.Dst.Addr().Is4() != src.Is4() {
+			continue
+		}
+		ranges = append(ranges, [2][]byte{r.Dst.Masked().Addr().AsSlice(), lastOf(r.Dst).AsSlice()})
+	}
+	for _, i := range w.h.Interfaces {
+		for _, a := range i.Addrs {
+			if a.Addr().Is4() == src.Is4() {
+				b := a.Addr().AsSlice()
+				ranges = append(ranges, [2][]byte{b, b})
+			}
+		}
+	}
+	for _, special := range []string{"127.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32", "::1/128", "ff00::/8"} {
+		p := netip.MustParsePrefix(special)
+		if p.Addr().Is4() == src.Is4() {
+			ranges = append(ranges, [2][]byte{p.Addr().AsSlice(), lastOf(p).AsSlice()})
+		}
+	}
+	if len(ranges) > 0 && len(ranges[0][0]) == n {
+		w.narrowAround(srcRunInfo{ok: true, full: true, bits: n * 8}, ranges)
+	}
+}
+
 // narrowPoint narrows for a comparison of register bytes with c.
 func (w *walk) narrowPoint(rg *regs, lo int, c []byte) {
 	w.narrowRange(rg, lo, c, c)

@@ -306,7 +306,7 @@ func (w *walk) addrType(src, dst uint16, invSrc, invDst, ifaceIn, ifaceOut bool)
 		return 1 << 7 // unreachable
 	}
 	if src != 0 {
-		w.pin()
+		w.narrowByRoutes()
 		t = and(t, triOf((typeOf(w.p.Src)&src != 0) != invSrc))
 	}
 	if dst != 0 {

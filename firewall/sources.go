@@ -156,13 +156,26 @@ func EvaluateFrom(rs *Ruleset, h *Host, p Packet, from []netip.Prefix) []Piece {
 		res    Result
 	}
 	var spans []span
+	var last span // the last evaluation and the whole range it holds for
+	evals := 0
 	for _, pf := range from {
 		if pf.Addr().Is4() != p.Dst.Is4() {
 			continue
 		}
 		lo, end := pf.Masked().Addr(), lastOf(pf)
 		for lo.IsValid() && lo.Compare(end) <= 0 {
-			if len(spans) >= maxPieces {
+			// The last evaluation holds on past the prefix it was made
+			// for: the next prefix starts inside what it covers.
+			if last.lo.IsValid() && lo.Compare(last.hi) <= 0 && lo.Compare(last.lo) >= 0 && p.InIface != "" {
+				b := last.hi
+				if b.Compare(end) > 0 {
+					b = end
+				}
+				spans = append(spans, span{lo, b, last.res})
+				lo = b.Next()
+				continue
+			}
+			if evals >= maxPieces {
 				spans = append(spans, span{lo, end, Result{Verdict: Unknown, DependsOn: []string{fmt.Sprintf("more than %d pieces: narrow --from", maxPieces)}}})
 				break
 			}
@@ -172,7 +185,8 @@ func EvaluateFrom(rs *Ruleset, h *Host, p Packet, from []netip.Prefix) []Piece {
 				q.InIface = h.InboundIface(lo)
 			}
 			res, a, b := evaluate(rs, h, q)
-			_ = a
+			evals++
+			last = span{a, b, res}
 			if b.Compare(end) > 0 {
 				b = end
 			}
