@@ -35,10 +35,7 @@ func Reachability(rs *firewall.Ruleset, h *firewall.Host, socks []sockets.Socket
 		ls = append(ls, ReachListener(s))
 	}
 	slices.SortFunc(order, func(a, b key) int { return cmp.Or(cmp.Compare(a.proto, b.proto), cmp.Compare(a.port, b.port)) })
-	var srcs []reach.Source
-	for _, c := range firewall.Classes {
-		srcs = append(srcs, reach.ClassSource(c, h))
-	}
+	srcs := reach.SpreadSources(h, reach.SpreadClients)
 	fw := &Firewall{Ports: make([]PortReach, 0, len(order))}
 	for _, k := range order {
 		pr := PortReach{Proto: k.proto, Protocol: k.proto.String(), Port: k.port}

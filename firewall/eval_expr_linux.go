@@ -14,6 +14,17 @@ import (
 // rule evaluates one rule's expressions in order, as nft_do_chain does:
 // a failed match ends the rule, a verdict ends it too.
 func (w *walk) rule(r *Rule) ruleVerdict {
+	r.quickOnce.Do(func() { r.quick = quickOf(r.Exprs) })
+	if q := &r.quick; q.nfproto != 0 || q.l4proto != 0 || q.hasDport {
+		nf := uint8(unix.NFPROTO_IPV4)
+		if w.v6 {
+			nf = unix.NFPROTO_IPV6
+		}
+		if q.nfproto != 0 && q.nfproto != nf || q.l4proto != 0 && q.l4proto != w.p.Proto ||
+			q.hasDport && (w.p.DstPort < q.dportLo || w.p.DstPort > q.dportHi) {
+			return ruleVerdict{kind: vNoMatch}
+		}
+	}
 	var rg regs
 	w.pending = w.pending[:0]
 	v := ruleVerdict{kind: vContinue}
@@ -49,6 +60,69 @@ func (w *walk) rule(r *Rule) ruleVerdict {
 func (w *walk) changed() bool {
 	s := w.saved
 	return w.p != s.p || w.mark != s.mark || w.markKnown != s.markKnown || w.ctmark != s.ctmark || w.ctStatus != s.ctStatus || w.nat != s.nat || w.natDone != s.natDone
+}
+
+// quickOf reads what a rule's leading matches (meta nfproto, meta
+// l4proto, th dport, as nft compiles them: a load, then an equality or a
+// range) require. It stops at the first expression of any other kind, so
+// that nothing with an effect comes before what it reads.
+func quickOf(exprs []any) quickFilter {
+	var q quickFilter
+	what := map[uint32]string{}
+	for _, x := range exprs {
+		switch e := x.(type) {
+		case *expr.Meta:
+			if e.SourceRegister {
+				return q
+			}
+			switch e.Key {
+			case expr.MetaKeyNFPROTO:
+				what[e.Register] = "nfproto"
+			case expr.MetaKeyL4PROTO:
+				what[e.Register] = "l4proto"
+			default:
+				delete(what, e.Register)
+			}
+		case *expr.Payload:
+			if e.OperationType != expr.PayloadLoad {
+				return q
+			}
+			if e.Base == expr.PayloadBaseTransportHeader && e.Offset == 2 && e.Len == 2 {
+				what[e.DestRegister] = "dport"
+			} else {
+				delete(what, e.DestRegister)
+			}
+		case *expr.Cmp:
+			if e.Op != expr.CmpOpEq {
+				return q
+			}
+			switch what[e.Register] {
+			case "nfproto":
+				if len(e.Data) == 1 {
+					q.nfproto = e.Data[0]
+				}
+			case "l4proto":
+				if len(e.Data) == 1 {
+					q.l4proto = e.Data[0]
+				}
+			case "dport":
+				if len(e.Data) == 2 && !q.hasDport {
+					p := binary.BigEndian.Uint16(e.Data)
+					q.dportLo, q.dportHi, q.hasDport = p, p, true
+				}
+			default:
+				return q
+			}
+		case *expr.Range:
+			if e.Op != expr.CmpOpEq || what[e.Register] != "dport" || len(e.FromData) != 2 || len(e.ToData) != 2 || q.hasDport {
+				return q
+			}
+			q.dportLo, q.dportHi, q.hasDport = binary.BigEndian.Uint16(e.FromData), binary.BigEndian.Uint16(e.ToData), true
+		default:
+			return q
+		}
+	}
+	return q
 }
 
 // matched turns a three-valued match into the rule's fate: stop with

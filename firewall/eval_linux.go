@@ -42,18 +42,19 @@ const maxRuns = 64
 // tries both answers; the verdict is certain only when every way agrees,
 // and unknown otherwise, naming what it depends on.
 func Evaluate(rs *Ruleset, h *Host, p Packet) Result {
-	res, _, _ := evaluate(rs, h, p)
+	res, _ := evaluate(rs, h, p)
 	return res
 }
 
 // evaluate also returns the range of source addresses, around p.Src, for
 // which every comparison on the way answers alike: the whole range gets
 // the same result.
-func evaluate(rs *Ruleset, h *Host, p Packet) (Result, netip.Addr, netip.Addr) {
+func evaluate(rs *Ruleset, h *Host, p Packet) (Result, scope) {
 	if h == nil {
 		h = &Host{}
 	}
 	lo, hi := familyBounds(p.Src)
+	var conds []memberCond
 	var choices []bool
 	var first *walk
 	var results []*walk
@@ -66,6 +67,7 @@ func evaluate(rs *Ruleset, h *Host, p Packet) (Result, netip.Addr, netip.Addr) {
 		if w.hi.Compare(hi) < 0 {
 			hi = w.hi
 		}
+		conds = append(conds, w.conds...)
 		if first == nil {
 			first = w
 		}
@@ -82,7 +84,7 @@ func evaluate(rs *Ruleset, h *Host, p Packet) (Result, netip.Addr, netip.Addr) {
 		}
 		if run+1 >= maxRuns {
 			first.depends = append(first.depends, fmt.Sprintf("more than %d ways through the ruleset", maxRuns))
-			return first.result(Unknown), lo, hi
+			return first.result(Unknown), scope{lo, hi, conds}
 		}
 		choices = append(slices.Clone(choices[:i]), true)
 	}
@@ -102,7 +104,7 @@ func evaluate(rs *Ruleset, h *Host, p Packet) (Result, netip.Addr, netip.Addr) {
 	} else {
 		first.depends = nil
 	}
-	return first.result(v), lo, hi
+	return first.result(v), scope{lo, hi, conds}
 }
 
 func uniq(s []string) []string {
@@ -151,6 +153,7 @@ type walk struct {
 	ctSeen    int8  // whether conntrack has seen the packet at prio -200: 0 not asked, 1 yes, 2 no
 
 	added map[*Set]*addedKeys // keys the packet added to sets on its way
+	conds []memberCond        // source addresses in or out of sets, beside [lo, hi]
 
 	pending []string  // the current rule's unsettled matches
 	saved   walkState // the walk as it was before the first of them

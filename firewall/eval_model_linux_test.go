@@ -98,7 +98,7 @@ func TestEvaluateFromSplitsSources(t *testing.T) {
 			got = append(got, f.String()+"="+string(p.Result.Verdict))
 		}
 	}
-	want := []string{"8.0.0.0/7=drop", "10.0.0.0/8=accept", "11.0.0.0/8=drop"}
+	want := []string{"8.0.0.0/7=drop", "11.0.0.0/8=drop", "10.0.0.0/8=accept"} // grouped by outcome
 	if len(got) != len(want) {
 		t.Fatalf("pieces %v, want %v", got, want)
 	}
@@ -123,7 +123,7 @@ func TestEvaluateFromPartialLoad(t *testing.T) {
 		port uint16
 		want []string
 	}{
-		{5432, []string{"8.0.0.0/7=drop", "10.0.0.0/8=accept", "11.0.0.0/8=drop"}},
+		{5432, []string{"8.0.0.0/7=drop", "11.0.0.0/8=drop", "10.0.0.0/8=accept"}},
 		{6379, []string{"8.0.0.0/6=drop"}},
 	} {
 		pkt := Packet{Proto: 6, Dst: netip.MustParseAddr("192.0.2.10"), DstPort: c.port, InIface: "eth0"}
@@ -135,6 +135,45 @@ func TestEvaluateFromPartialLoad(t *testing.T) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("port %d: pieces %v, want %v", c.port, got, c.want)
+		}
+	}
+}
+
+// A lookup of the source address in a set splits sources into members and
+// the rest, two pieces however many elements the set has.
+func TestEvaluateFromSetMembership(t *testing.T) {
+	rs := testRuleset(PolicyAccept, []any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{2}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Lookup{SourceRegister: 1, SetName: "block"},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	})
+	tb := rs.Tables[0]
+	block := &Set{Table: tb, Name: "block", KeyType: "ipv4_addr", KeyLen: 4, Interval: true}
+	for i := 0; i < 1000; i++ {
+		a := netip.AddrFrom4([4]byte{8, byte(i >> 8), byte(i), 0})
+		block.Elements = append(block.Elements, Element{Key: a.AsSlice()}, Element{Key: netip.AddrFrom4([4]byte{8, byte(i >> 8), byte(i), 128}).AsSlice(), IntervalEnd: true})
+	}
+	tb.Sets = append(tb.Sets, block)
+	pkt := Packet{Proto: 6, Dst: netip.MustParseAddr("192.0.2.10"), DstPort: 22, InIface: "eth0"}
+	pieces := EvaluateFrom(rs, testHost(), pkt, []netip.Prefix{netip.MustParsePrefix("8.0.0.0/8")})
+	if len(pieces) != 2 {
+		t.Fatalf("%d pieces, want 2 (members and the rest)", len(pieces))
+	}
+	for _, p := range pieces {
+		n := len(p.From) + p.More
+		switch p.Result.Verdict {
+		case Drop:
+			if n != 1000 {
+				t.Errorf("dropped: %d prefixes, want the set's 1000", n)
+			}
+		case Accept:
+			if n < 1000 {
+				t.Errorf("accepted: %d prefixes, want the gaps between the set's 1000", n)
+			}
+		default:
+			t.Errorf("verdict %s", p.Result.Verdict)
 		}
 	}
 }

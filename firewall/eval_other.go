@@ -7,12 +7,12 @@ import "net/netip"
 // The evaluator walks the expressions of github.com/google/nftables/expr,
 // which builds on Linux alone; elsewhere there is no nftables ruleset to
 // walk, and every evaluation is unknown.
-func evaluate(rs *Ruleset, h *Host, p Packet) (Result, netip.Addr, netip.Addr) {
-	return Result{Verdict: Unknown, Steps: []Step{}, DependsOn: []string{"evaluating nftables rules is supported on Linux only"}}, p.Src, p.Src
+func evaluate(rs *Ruleset, h *Host, p Packet) (Result, scope) {
+	return Result{Verdict: Unknown, Steps: []Step{}, DependsOn: []string{"evaluating nftables rules is supported on Linux only"}}, scope{lo: p.Src, hi: p.Src}
 }
 
 // Evaluate walks p through rs as the kernel would on h: on Linux only.
 func Evaluate(rs *Ruleset, h *Host, p Packet) Result {
-	r, _, _ := evaluate(rs, h, p)
+	r, _ := evaluate(rs, h, p)
 	return r
 }

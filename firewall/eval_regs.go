@@ -3,6 +3,7 @@ package firewall
 import (
 	"encoding/binary"
 	"net/netip"
+	"sync"
 )
 
 // regs is the register file of nf_tables: the verdict register apart, four
@@ -241,6 +242,9 @@ type setIndex struct {
 	lens   []int // their unpadded lengths
 	broken string
 	filled bool // rules add to the set as packets pass
+
+	addrOnce sync.Once
+	addrSet  addrSet // the elements as addresses, made on first use
 }
 
 type keyRange struct {

@@ -136,15 +136,23 @@ func inc(b []byte) []byte {
 }
 
 func (w *walk) findSet(t *Table, id uint32, name string) *Set {
-	for _, s := range t.Sets {
-		if name != "" && s.Name == name {
-			return s
+	t.setsOnce.Do(func() {
+		t.setNames = make(map[string]*Set, len(t.Sets))
+		t.setIDs = make(map[uint32]*Set, len(t.Sets))
+		for _, s := range t.Sets {
+			if _, dup := t.setNames[s.Name]; !dup {
+				t.setNames[s.Name] = s
+			}
+			if _, dup := t.setIDs[s.ID]; s.ID != 0 && !dup {
+				t.setIDs[s.ID] = s
+			}
 		}
+	})
+	if s := t.setNames[name]; name != "" && s != nil {
+		return s
 	}
-	for _, s := range t.Sets {
-		if id != 0 && s.ID == id {
-			return s
-		}
+	if id != 0 {
+		return t.setIDs[id]
 	}
 	return nil
 }
@@ -228,6 +236,22 @@ func (w *walk) lookup(r *Rule, rg *regs, e *expr.Lookup) (ruleVerdict, bool) {
 	return ruleVerdict{}, false
 }
 
+// addrs are the set's elements as addresses, for a set of whole IPv4 or
+// IPv6 addresses.
+func (ix *setIndex) addrs() addrSet {
+	ix.addrOnce.Do(func() {
+		for _, r := range ix.ranges {
+			a, ok1 := netip.AddrFromSlice(r.lo)
+			b, ok2 := netip.AddrFromSlice(r.hi)
+			if ok1 && ok2 {
+				ix.addrSet = append(ix.addrSet, addrRange{a, b})
+			}
+		}
+		ix.addrSet = ix.addrSet.normal()
+	})
+	return ix.addrSet
+}
+
 // addedKeys are the keys a packet added to a set on its way.
 type addedKeys struct {
 	keys    map[string]bool
@@ -271,18 +295,11 @@ func (w *walk) find(ix *setIndex, rg *regs, lo int, key []byte) *Element {
 		// ranges[i] is the first range whose end is not below key.
 		var el *Element
 		if run, ok := w.srcRun(rg, lo, len(key)); ok && run.full {
-			var gapLo, gapHi []byte
-			if i < len(ix.ranges) && bytes.Compare(ix.ranges[i].lo, key) <= 0 {
-				gapLo, gapHi = ix.ranges[i].lo, ix.ranges[i].hi
-			} else {
-				if i > 0 {
-					gapLo = inc(ix.ranges[i-1].hi)
-				}
-				if i < len(ix.ranges) {
-					gapHi = dec(ix.ranges[i].lo)
-				}
-			}
-			w.narrowBytes(run, gapLo, gapHi)
+			// The answer is the same for every source address in the set,
+			// and for every one out of it: say which, rather than narrow
+			// to the gap between two elements.
+			in := i < len(ix.ranges) && bytes.Compare(ix.ranges[i].lo, key) <= 0
+			w.conds = append(w.conds, memberCond{set: ix.addrs(), in: in})
 		} else if ok {
 			w.narrowMasked(run)
 		}

@@ -97,6 +97,10 @@ type Table struct {
 	// Objects are the named stateful objects rules refer to with objref,
 	// by name: counters, quotas, limits.
 	Objects map[string]ObjectKind
+
+	setsOnce sync.Once
+	setNames map[string]*Set // Sets by name, made on first use
+	setIDs   map[uint32]*Set
 }
 
 // ObjectKind is the type of a named stateful object (NFT_OBJECT_*).
@@ -140,6 +144,19 @@ type Rule struct {
 	// Text is the rule as its source spells it, where known (the
 	// iptables-save line for a legacy rule).
 	Text string
+
+	quickOnce sync.Once
+	quick     quickFilter // what the rule's first matches ask of protocol and port
+}
+
+// quickFilter is what a rule's leading matches require of the packet's
+// family, protocol and destination port, read once, so that a walk can
+// pass over a rule for another port without evaluating it.
+type quickFilter struct {
+	nfproto          uint8 // 0: any
+	l4proto          uint8 // 0: any
+	dportLo, dportHi uint16
+	hasDport         bool
 }
 
 // Opaque is an expression the reader could not decode, or a legacy match

@@ -25,8 +25,11 @@ var Classes = []Class{Internet, LAN, Loopback}
 // Piece is part of a source range that the ruleset treats alike, and what
 // happens to a packet from it.
 type Piece struct {
-	From   []netip.Prefix `json:"from"`
-	Result Result         `json:"result"`
+	From []netip.Prefix `json:"from"`
+	// More is how many more prefixes the piece holds than From lists (a
+	// set of 100,000 addresses makes a piece of as many).
+	More   int    `json:"more_prefixes,omitempty"`
+	Result Result `json:"result"`
 }
 
 // special are the IPv4 and IPv6 ranges that are not the public internet:
@@ -145,65 +148,76 @@ func rangePrefixes(lo, hi netip.Addr) []netip.Prefix {
 }
 
 // EvaluateFrom evaluates p from every source address in from, split into
-// the pieces the ruleset tells apart (at most maxPieces; a last piece with
-// an unknown verdict covers what is left). Adjacent pieces with the same
-// verdict and deciding rule are merged. p.Src is ignored; p.InIface, when
-// empty, is the device the route back to each piece leaves by.
+// the pieces the ruleset tells apart: each evaluation stands for every
+// source address for which each comparison on its way answers alike — a
+// range, and within it the addresses in (or out of) the sets it looked the
+// source up in. At most maxPieces evaluations are made; a last piece with
+// an unknown verdict covers what is left. Pieces with the same verdict and
+// deciding rule are joined, even when apart. p.Src is ignored; p.InIface,
+// when empty, is the device the route back to each piece leaves by.
 func EvaluateFrom(rs *Ruleset, h *Host, p Packet, from []netip.Prefix) []Piece {
-	var out []Piece
-	type span struct {
-		lo, hi netip.Addr
-		res    Result
-	}
-	var spans []span
-	var last span // the last evaluation and the whole range it holds for
-	evals := 0
+	var fam []netip.Prefix
 	for _, pf := range from {
-		if pf.Addr().Is4() != p.Dst.Is4() {
-			continue
-		}
-		lo, end := pf.Masked().Addr(), lastOf(pf)
-		for lo.IsValid() && lo.Compare(end) <= 0 {
-			// The last evaluation holds on past the prefix it was made
-			// for: the next prefix starts inside what it covers.
-			if last.lo.IsValid() && lo.Compare(last.hi) <= 0 && lo.Compare(last.lo) >= 0 && p.InIface != "" {
-				b := last.hi
-				if b.Compare(end) > 0 {
-					b = end
-				}
-				spans = append(spans, span{lo, b, last.res})
-				lo = b.Next()
-				continue
-			}
-			if evals >= maxPieces {
-				spans = append(spans, span{lo, end, Result{Verdict: Unknown, DependsOn: []string{fmt.Sprintf("more than %d pieces: narrow --from", maxPieces)}}})
-				break
-			}
-			q := p
-			q.Src = lo
-			if q.InIface == "" {
-				q.InIface = h.InboundIface(lo)
-			}
-			res, a, b := evaluate(rs, h, q)
-			evals++
-			last = span{a, b, res}
-			if b.Compare(end) > 0 {
-				b = end
-			}
-			spans = append(spans, span{lo, b, res})
-			lo = b.Next()
+		if pf.Addr().Is4() == p.Dst.Is4() {
+			fam = append(fam, pf)
 		}
 	}
-	for i := 0; i < len(spans); i++ {
-		s := spans[i]
-		for i+1 < len(spans) && sameOutcome(s.res, spans[i+1].res) && s.hi.Next() == spans[i+1].lo {
-			s.hi = spans[i+1].hi
-			i++
+	left := setOfPrefixes(fam)
+	type part struct {
+		res  Result
+		addr addrSet
+	}
+	var parts []part
+	add := func(res Result, s addrSet) {
+		for i := range parts {
+			if sameOutcome(parts[i].res, res) {
+				parts[i].addr = append(parts[i].addr, s...)
+				return
+			}
 		}
-		out = append(out, Piece{From: rangePrefixes(s.lo, s.hi), Result: s.res})
+		parts = append(parts, part{res, s})
+	}
+	for evals := 0; len(left) > 0; evals++ {
+		if evals >= maxPieces {
+			add(Result{Verdict: Unknown, Steps: []Step{}, DependsOn: []string{fmt.Sprintf("more than %d pieces: narrow --from", maxPieces)}}, left)
+			break
+		}
+		q := p
+		q.Src = left[0].lo
+		if q.InIface == "" {
+			q.InIface = h.InboundIface(q.Src)
+		}
+		res, sc := evaluate(rs, h, q)
+		got := sc.covers().intersect(left)
+		if len(got) == 0 {
+			// Cannot be (the scope holds the packet's own source), but
+			// never loop on it.
+			got = addrSet{{q.Src, q.Src}}
+		}
+		if p.InIface == "" {
+			// Another device leads back to other addresses: keep to the
+			// route's own prefix.
+			if r, ok := h.route(q.Src); ok {
+				got = got.intersect(addrSet{{r.Dst.Masked().Addr(), lastOf(r.Dst)}})
+			}
+		}
+		add(res, got)
+		left = left.minus(got)
+	}
+	var out []Piece
+	for _, pt := range parts {
+		pfx := pt.addr.normal().prefixes()
+		pc := Piece{From: pfx, Result: pt.res}
+		if len(pfx) > maxListed {
+			pc.From, pc.More = pfx[:maxListed], len(pfx)-maxListed
+		}
+		out = append(out, pc)
 	}
 	return out
 }
+
+// maxListed bounds the prefixes a piece lists.
+const maxListed = 64
 
 func sameOutcome(a, b Result) bool {
 	if a.Verdict != b.Verdict {
@@ -226,6 +240,37 @@ type ClassResult struct {
 	Mixed bool `json:"mixed"`
 	// Other is, when Mixed, the outcome of one that fares otherwise.
 	Other *Piece `json:"other,omitempty"`
+}
+
+// ClassSamples are n clients of class c spread over its address space, for
+// each family the class has addresses of here, as one-address prefixes:
+// a quick look at what the ruleset does to the class, where covering it
+// (EvaluateFrom over ClassPrefixes) would take too long.
+func ClassSamples(c Class, h *Host, n int) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v4 := range []bool{true, false} {
+		var fam []netip.Prefix
+		for _, p := range ClassPrefixes(c, h) {
+			if p.Addr().Is4() == v4 {
+				fam = append(fam, p)
+			}
+		}
+		if len(fam) == 0 {
+			continue
+		}
+		if c == Loopback {
+			a := netip.IPv6Loopback()
+			if v4 {
+				a = netip.MustParseAddr("127.0.0.1")
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		for _, a := range spread(fam, n) {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return out
 }
 
 // samples is how many clients of a class EvaluateClass tries.
@@ -276,7 +321,8 @@ func EvaluateClass(rs *Ruleset, h *Host, p Packet, c Class) (ClassResult, bool) 
 			}
 			q.Dst = a
 		}
-		res, lo, hi := evaluate(rs, h, q)
+		res, sc := evaluate(rs, h, q)
+		lo, hi := sc.lo, sc.hi
 		size := rangeSize(lo, hi)
 		switch {
 		case bestSize < 0:

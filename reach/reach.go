@@ -57,6 +57,23 @@ func ClassSource(c firewall.Class, h *firewall.Host) Source {
 	return Source{Name: string(c), Class: c, From: classPrefixes(c, h)}
 }
 
+// SpreadClients is how many clients of each class, and family,
+// SpreadSources spreads.
+const SpreadClients = 8
+
+// SpreadSources are the three classes on h, each as n clients spread over
+// its address space (per family): what fw, audit and the dashboard use to
+// say who may reach each of many ports, where covering every address would
+// take too long on a large ruleset. A class whose clients fare differently
+// comes out partial.
+func SpreadSources(h *firewall.Host, n int) []Source {
+	var out []Source
+	for _, c := range firewall.Classes {
+		out = append(out, Source{Name: string(c), Class: c, From: firewall.ClassSamples(c, h, n)})
+	}
+	return out
+}
+
 // SampleSources are the three classes on h, each reduced to one address
 // of its range (and one of each family): a quick look, for many ports,
 // at what the ruleset does to a typical client of each class.
@@ -850,15 +867,14 @@ func bypass(in Input, pkt firewall.Packet) *firewall.Step {
 func withoutNAT(rs *firewall.Ruleset) *firewall.Ruleset {
 	out := &firewall.Ruleset{Incomplete: rs.Incomplete}
 	for _, t := range rs.Tables {
-		c := *t
-		c.Chains = nil
+		c := &firewall.Table{Family: t.Family, Name: t.Name, Source: t.Source, Dormant: t.Dormant, Sets: t.Sets, Objects: t.Objects}
 		for _, ch := range t.Chains {
 			if ch.Hook != nil && ch.Hook.Type == "nat" {
 				continue
 			}
 			c.Chains = append(c.Chains, ch)
 		}
-		out.Tables = append(out.Tables, &c)
+		out.Tables = append(out.Tables, c)
 	}
 	return out
 }

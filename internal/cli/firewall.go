@@ -137,7 +137,7 @@ func firewallView(m *model) firewallResult {
 		}
 	}
 	classes := func(port uint16, proto uint8) []reach.Answer {
-		return reach.Analyze(reach.Input{Port: port, Proto: proto, Sources: sourcesOf(nil, m.host),
+		return reach.Analyze(reach.Input{Port: port, Proto: proto, Sources: reach.SpreadSources(m.host, reach.SpreadClients),
 			Listeners: m.listeners, Ruleset: m.rs, Host: m.host})
 	}
 	type key struct {
