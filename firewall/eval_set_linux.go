@@ -20,28 +20,12 @@ var typeSizes = map[string]uint32{
 func (s *Set) index() *setIndex {
 	s.once.Do(func() {
 		s.idx = buildIndex(s)
-		s.idx.filled = filledByRules(s)
+		if s.Table != nil {
+			s.Table.setsOnce.Do(func() { indexSets(s.Table) })
+			s.idx.filled = s.Table.filled[s]
+		}
 	})
 	return s.idx
-}
-
-// filledByRules says whether rules add to the set as packets pass (a
-// dynset add or update, a meter): what it holds then depends on the
-// traffic before.
-func filledByRules(s *Set) bool {
-	if s.Table == nil {
-		return false
-	}
-	for _, c := range s.Table.Chains {
-		for _, r := range c.Rules {
-			for _, x := range r.Exprs {
-				if d, ok := x.(*expr.Dynset); ok && d.Operation != 2 && (d.SetName == s.Name || d.SetName == "" && d.SetID == s.ID) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 func buildIndex(s *Set) *setIndex {
@@ -136,18 +120,7 @@ func inc(b []byte) []byte {
 }
 
 func (w *walk) findSet(t *Table, id uint32, name string) *Set {
-	t.setsOnce.Do(func() {
-		t.setNames = make(map[string]*Set, len(t.Sets))
-		t.setIDs = make(map[uint32]*Set, len(t.Sets))
-		for _, s := range t.Sets {
-			if _, dup := t.setNames[s.Name]; !dup {
-				t.setNames[s.Name] = s
-			}
-			if _, dup := t.setIDs[s.ID]; s.ID != 0 && !dup {
-				t.setIDs[s.ID] = s
-			}
-		}
-	})
+	t.setsOnce.Do(func() { indexSets(t) })
 	if s := t.setNames[name]; name != "" && s != nil {
 		return s
 	}
@@ -155,6 +128,38 @@ func (w *walk) findSet(t *Table, id uint32, name string) *Set {
 		return t.setIDs[id]
 	}
 	return nil
+}
+
+// indexSets makes t's sets findable by name and ID, and marks those that
+// rules fill as packets pass (a dynset add or update, a meter): what they
+// hold then depends on the traffic before.
+func indexSets(t *Table) {
+	t.setNames = make(map[string]*Set, len(t.Sets))
+	t.setIDs = make(map[uint32]*Set, len(t.Sets))
+	t.filled = map[*Set]bool{}
+	for _, s := range t.Sets {
+		if _, dup := t.setNames[s.Name]; !dup {
+			t.setNames[s.Name] = s
+		}
+		if _, dup := t.setIDs[s.ID]; s.ID != 0 && !dup {
+			t.setIDs[s.ID] = s
+		}
+	}
+	for _, c := range t.Chains {
+		for _, r := range c.Rules {
+			for _, x := range r.Exprs {
+				d, ok := x.(*expr.Dynset)
+				if !ok || d.Operation == 2 {
+					continue
+				}
+				if s := t.setNames[d.SetName]; d.SetName != "" && s != nil {
+					t.filled[s] = true
+				} else if s := t.setIDs[d.SetID]; s != nil {
+					t.filled[s] = true
+				}
+			}
+		}
+	}
 }
 
 // lookup is a set membership test, or a map's lookup into a register.

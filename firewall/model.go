@@ -101,6 +101,7 @@ type Table struct {
 	setsOnce sync.Once
 	setNames map[string]*Set // Sets by name, made on first use
 	setIDs   map[uint32]*Set
+	filled   map[*Set]bool // sets rules add to as packets pass
 }
 
 // ObjectKind is the type of a named stateful object (NFT_OBJECT_*).

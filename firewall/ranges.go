@@ -120,11 +120,20 @@ type memberCond struct {
 	in  bool
 }
 
-// covers is the addresses of the scope.
-func (s scope) covers() addrSet {
-	out := addrSet{{s.lo, s.hi}}
+// covers is the addresses of the scope within [lo, hi].
+func (s scope) covers(lo, hi netip.Addr) addrSet {
+	if s.lo.Compare(lo) > 0 {
+		lo = s.lo
+	}
+	if s.hi.Compare(hi) < 0 {
+		hi = s.hi
+	}
+	if lo.Compare(hi) > 0 {
+		return nil
+	}
+	out := addrSet{{lo, hi}}
 	for _, c := range s.conds {
-		set := c.set.window(s.lo, s.hi)
+		set := c.set.window(lo, hi)
 		if c.in {
 			out = out.intersect(set)
 		} else {

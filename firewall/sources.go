@@ -188,7 +188,13 @@ func EvaluateFrom(rs *Ruleset, h *Host, p Packet, from []netip.Prefix) []Piece {
 			q.InIface = h.InboundIface(q.Src)
 		}
 		res, sc := evaluate(rs, h, q)
-		got := sc.covers().intersect(left)
+		// What the evaluation holds for, range by range of what is left:
+		// a window of a set per range costs little when the ranges are
+		// few addresses each (sampled clients).
+		var got addrSet
+		for _, r := range left.window(sc.lo, sc.hi) {
+			got = append(got, sc.covers(r.lo, r.hi)...)
+		}
 		if len(got) == 0 {
 			// Cannot be (the scope holds the packet's own source), but
 			// never loop on it.
