@@ -25,11 +25,14 @@ func (w *walk) rule(r *Rule) ruleVerdict {
 			return ruleVerdict{kind: vNoMatch}
 		}
 	}
-	var rg regs
+	// One register file per walk, cleared for each rule: a rule's own
+	// would escape to the heap, an allocation per rule visited.
+	rg := &w.rg
+	*rg = regs{}
 	w.pending = w.pending[:0]
 	v := ruleVerdict{kind: vContinue}
 	for _, x := range r.Exprs {
-		if xv, stop := w.expr(r, &rg, x); stop {
+		if xv, stop := w.expr(r, rg, x); stop {
 			v = xv
 			break
 		}

@@ -152,6 +152,7 @@ type walk struct {
 	untracked bool  // a notrack before conntrack took the packet out of it
 	ctSeen    int8  // whether conntrack has seen the packet at prio -200: 0 not asked, 1 yes, 2 no
 
+	rg    regs                // the registers of the rule being evaluated
 	added map[*Set]*addedKeys // keys the packet added to sets on its way
 	conds []memberCond        // source addresses in or out of sets, beside [lo, hi]
 
