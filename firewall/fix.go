@@ -126,7 +126,10 @@ func openFix(res Result, want FixRequest) []string {
 		// which the model does not keep: find it by its NodePort.
 		return []string{fmt.Sprintf("kubectl get services -A | grep ':%d/'   (kube-proxy rejects: the service has no ready endpoints)", want.Port)}
 	case OwnerPortctl:
-		return []string{"portctl fw unblock " + strconv.Itoa(int(want.Port)) + " --proto " + want.Proto + fromFlag(want)}
+		// Which block holds the port (its protocols, its source) the rule
+		// does not say: the plain unblock lifts the usual one, fw blocks
+		// lists them all.
+		return []string{"portctl fw unblock " + strconv.Itoa(int(want.Port)), "portctl fw blocks   (the blocks, with their protocols and sources)"}
 	}
 	return handFix(d, want, "accept")
 }

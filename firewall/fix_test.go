@@ -79,7 +79,7 @@ func TestFix(t *testing.T) {
 			[]string{`kubectl -n default patch service web -p '{"spec":{"type":"ClusterIP"}}'   (no NodePort)`, "portctl fw block 30080 --proto tcp"}},
 		{"portctl's block", Result{Verdict: Drop, Decider: step(FamilyINet, "portctl", "pre", "drop", &Rule{Owner: Owner{OwnerPortctl, ""}}, NFTables)},
 			FixRequest{Port: 8080, Proto: "udp", Open: true},
-			[]string{"portctl fw unblock 8080 --proto udp"}},
+			[]string{"portctl fw unblock 8080", "portctl fw blocks   (the blocks, with their protocols and sources)"}},
 		{"legacy hand rule", Result{Verdict: Drop, Decider: step(FamilyIPv6, "filter", "INPUT", "drop", legacyDrop, Legacy)},
 			FixRequest{Port: 22, Proto: "tcp", Open: true, From: p("2001:db8::/32")},
 			[]string{"ip6tables-legacy -I INPUT 3 -s 2001:db8::/32 -p tcp --dport 22 -j ACCEPT", "ip6tables-legacy -D INPUT 3"}},
