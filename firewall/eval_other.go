@@ -2,7 +2,6 @@
 
 package firewall
 
-import "net/netip"
 
 // The evaluator walks the expressions of github.com/google/nftables/expr,
 // which builds on Linux alone; elsewhere there is no nftables ruleset to
