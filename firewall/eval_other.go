@@ -2,7 +2,6 @@
 
 package firewall
 
-
 // The evaluator walks the expressions of github.com/google/nftables/expr,
 // which builds on Linux alone; elsewhere there is no nftables ruleset to
 // walk, and every evaluation is unknown.
