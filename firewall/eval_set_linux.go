@@ -141,6 +141,11 @@ func indexSets(t *Table) {
 		if _, dup := t.setNames[s.Name]; !dup {
 			t.setNames[s.Name] = s
 		}
+		if s.Dynamic {
+			// flags dynamic: rules update it from the packet path, also
+			// through expressions this package could not decode.
+			t.filled[s] = true
+		}
 		if _, dup := t.setIDs[s.ID]; s.ID != 0 && !dup {
 			t.setIDs[s.ID] = s
 		}
