@@ -83,10 +83,12 @@ func newTestServer(t *testing.T, src Source, opts Options) (*Server, *httptest.S
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The server listens before the first sample, so that the sample sees
+	// its listener (the metrics' reach counts it).
+	ts := httptest.NewServer(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
-	ts := httptest.NewServer(s)
 	t.Cleanup(func() {
 		cancel()
 		<-done
