@@ -279,7 +279,13 @@ func analyzeSource(in Input, src Source) Answer {
 	}
 	a.Pieces = mergePieces(a.Pieces)
 	if len(a.Pieces) == 0 {
+		// A class of clients with no address of this machine to connect
+		// to reaches nothing here; a given address or range is another
+		// matter (it may be this machine's own, or mistyped).
 		a.Verdict = Unknown
+		if src.Class != "" && !in.Addr.IsValid() {
+			a.Verdict = Unreachable
+		}
 		a.Note = "no address of this machine in the source's address family"
 		if len(skipped) > 0 {
 			a.Note = "this machine has no " + strings.Join(skipped, " or ") + " address to reach"
