@@ -89,7 +89,10 @@ one included); 3 when the socket table cannot be read.`,
 			if opts.JSON && opts.SARIF == "-" {
 				return usageErrorf("--json and --sarif - both write to stdout: write the SARIF to a file instead")
 			}
-			opts.NetNS = netnsPath(opts.NetNS)
+			var err error
+			if opts.NetNS, err = checkNetNS(opts.NetNS); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

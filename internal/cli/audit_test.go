@@ -27,9 +27,9 @@ func TestAuditFlags(t *testing.T) {
 	}{
 		{"defaults", nil, auditOptions{RemoteTimeout: 2 * time.Second}},
 		{"everything", []string{"--policy", "p.yaml", "--json", "--sarif", "out.sarif", "--fail-on", "high",
-			"--netns", "blue", "--remote", "db1", "--remote-timeout", "500ms"},
+			"--netns", "/proc/self/ns/net", "--remote", "db1", "--remote-timeout", "500ms"},
 			auditOptions{Policy: "p.yaml", JSON: true, SARIF: "out.sarif", FailOn: registry.SevHigh,
-				NetNS: "/run/netns/blue", Remote: "db1", RemoteTimeout: 500 * time.Millisecond}},
+				NetNS: "/proc/self/ns/net", Remote: "db1", RemoteTimeout: 500 * time.Millisecond}},
 		{"never fail, namespace path", []string{"--fail-on", "never", "--netns", "/proc/1/ns/net", "--sarif", "-"},
 			auditOptions{FailOn: audit.Never, NetNS: "/proc/1/ns/net", SARIF: "-", RemoteTimeout: 2 * time.Second}},
 	}

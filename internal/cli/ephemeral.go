@@ -45,7 +45,10 @@ Exit status: 1 when a group uses more than --warn percent of the range.`,
 			if opts.Top < 1 {
 				return usageErrorf("--top %d: want 1 or more", opts.Top)
 			}
-			opts.NetNS = netnsPath(opts.NetNS)
+			var err error
+			if opts.NetNS, err = checkNetNS(opts.NetNS); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

@@ -58,7 +58,9 @@ or a container holds the port, says which command frees it for good.`,
 			if opts.Timeout <= 0 {
 				return usageErrorf("--timeout %s: want a positive duration such as 5s", opts.Timeout)
 			}
-			opts.NetNS = netnsPath(opts.NetNS)
+			if opts.NetNS, err = checkNetNS(opts.NetNS); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

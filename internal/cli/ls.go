@@ -82,7 +82,9 @@ reports and '?' for the process; a line on stderr says how many.`,
 			if opts.PID < 0 {
 				return usageErrorf("--pid %d: want a process ID", opts.PID)
 			}
-			opts.NetNS = netnsPath(opts.NetNS)
+			if opts.NetNS, err = checkNetNS(opts.NetNS); err != nil {
+				return err
+			}
 			if opts.AllNetNS && opts.NetNS != "" {
 				return usageErrorf("--netns and --all-netns: give one (--all-netns lists every namespace)")
 			}

@@ -80,19 +80,6 @@ func parseReachProto(s string) (uint8, error) {
 	return 0, usageErrorf("--proto %q: want tcp or udp", s)
 }
 
-// checkNetNS turns a --netns value into the namespace's file, checking
-// that it exists.
-func checkNetNS(s string) (string, error) {
-	path := netnsPath(s)
-	if path == "" {
-		return "", nil
-	}
-	if _, err := os.Stat(path); err != nil {
-		return "", usageErrorf("--netns %q: no such network namespace (want a name under /run/netns, as 'ip netns list' shows, or a path such as /proc/PID/ns/net)", s)
-	}
-	return path, nil
-}
-
 func newReachCmd(streams *term.IO, runF func(context.Context, reachOptions) error) *cobra.Command {
 	var (
 		opts  reachOptions

@@ -140,13 +140,11 @@ func (o *serveOptions) validate() error {
 	if o.AllowKill {
 		return usageErrorf("--allow-kill with --netns %q: stopping a port's holders works in this namespace only", o.NetNS)
 	}
-	o.NetNS = netnsPath(o.NetNS)
 	// A dashboard of a namespace that is not there would only show the
 	// error, for as long as it runs: refuse at once.
-	if _, err := os.Stat(o.NetNS); err != nil {
-		return usageErrorf("--netns %q: no such network namespace ('ip netns list' shows them)", o.NetNS)
-	}
-	return nil
+	path, err := checkNetNS(o.NetNS)
+	o.NetNS = path
+	return err
 }
 
 func runServe(ctx context.Context, streams *term.IO, opts serveOptions) error {

@@ -43,7 +43,7 @@ func TestServeUsageErrors(t *testing.T) {
 		{[]string{"serve", "--interval", "1ms"}, []string{"1ms", "100ms"}},
 		{[]string{"serve", "--interval", "soon"}, []string{"soon"}},
 		{[]string{"serve", "extra"}, []string{"extra"}},
-		{[]string{"serve", "--netns", "portctl-no-such-ns"}, []string{"/run/netns/portctl-no-such-ns", "ip netns list"}},
+		{[]string{"serve", "--netns", "portctl-no-such-ns"}, []string{`--netns "portctl-no-such-ns"`, "ip netns list"}},
 		{[]string{"serve", "--tls-cert", short}, []string{"--tls-key", "both"}},
 		{[]string{"serve", "--tls-cert", short, "--tls-key", empty}, []string{short}},
 	} {

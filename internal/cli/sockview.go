@@ -3,7 +3,9 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/user"
@@ -90,6 +92,19 @@ func netnsPath(s string) string {
 		return "/run/netns/" + s
 	}
 	return s
+}
+
+// checkNetNS turns a --netns value into the namespace's file, checking
+// that it exists.
+func checkNetNS(s string) (string, error) {
+	path := netnsPath(s)
+	if path == "" {
+		return "", nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", usageErrorf("--netns %q: no such network namespace (want a name under /run/netns, as 'ip netns list' shows, or a path such as /proc/PID/ns/net)", s)
+	}
+	return path, nil
 }
 
 // ephemeralRange is this host's client port range, read once.

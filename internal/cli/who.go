@@ -62,7 +62,9 @@ Exit status: 0 when something holds the port, 1 when it is free.`,
 			if opts.Port, opts.Addr, err = parsePortArg(args[0]); err != nil {
 				return err
 			}
-			opts.NetNS = netnsPath(opts.NetNS)
+			if opts.NetNS, err = checkNetNS(opts.NetNS); err != nil {
+				return err
+			}
 			if opts.AllNetNS && opts.NetNS != "" {
 				return usageErrorf("--netns and --all-netns: give one (--all-netns looks in every namespace)")
 			}
