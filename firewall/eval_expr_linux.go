@@ -337,7 +337,7 @@ func (w *walk) expr(r *Rule, rg *regs, x any) (v ruleVerdict, stop bool) {
 		}
 		rg.unknown(e.DestRegister, 4)
 	default:
-		// Numgen, hash, exthdr, rt, socket, tproxy, synproxy, dup, fwd …:
+		// Exthdr, rt, socket, tproxy, synproxy, dup, fwd …:
 		// values and side effects this package does not model.
 		if reg, ok := destRegister(x); ok {
 			rg.unknown(reg, 16)
@@ -352,10 +352,6 @@ func (w *walk) expr(r *Rule, rg *regs, x any) (v ruleVerdict, stop bool) {
 // writes, for the loads this package cannot know the value of.
 func destRegister(x any) (uint32, bool) {
 	switch e := x.(type) {
-	case *expr.Numgen:
-		return e.Register, true
-	case *expr.Hash:
-		return e.DestRegister, true
 	case *expr.Exthdr:
 		if e.SourceRegister == 0 {
 			return e.DestRegister, true
@@ -542,46 +538,30 @@ func (w *walk) meta(r *Rule, rg *regs, e *expr.Meta) (ruleVerdict, bool) {
 			return unknownVerdict(r, "meta into a bad register")
 		}
 		return ruleVerdict{}, false
-	case expr.MetaKeyIIF, expr.MetaKeyOIF:
-		name := in
-		if e.Key == expr.MetaKeyOIF {
-			name = out
-		}
-		if name == "" {
-			return store(u32(0))
-		}
-		i, ok := w.iface(name)
-		if !ok {
-			rg.unknown(reg, 4)
-			return ruleVerdict{}, false
-		}
-		return store(u32(uint32(i.Index)))
 	case expr.MetaKeyIIFNAME:
 		return store(ifname(in))
 	case expr.MetaKeyOIFNAME:
 		return store(ifname(out))
-	case expr.MetaKeyIIFTYPE, expr.MetaKeyOIFTYPE:
+	case expr.MetaKeyIIF, expr.MetaKeyOIF, expr.MetaKeyIIFTYPE, expr.MetaKeyOIFTYPE, expr.MetaKeyIIFGROUP, expr.MetaKeyOIFGROUP:
 		name := in
-		if e.Key == expr.MetaKeyOIFTYPE {
+		if e.Key == expr.MetaKeyOIF || e.Key == expr.MetaKeyOIFTYPE || e.Key == expr.MetaKeyOIFGROUP {
 			name = out
+		}
+		if name == "" && (e.Key == expr.MetaKeyIIF || e.Key == expr.MetaKeyOIF) {
+			return store(u32(0)) // no device: index 0
 		}
 		i, ok := w.iface(name)
 		if !ok {
 			rg.unknown(reg, 4)
 			return ruleVerdict{}, false
 		}
-		return store(u16(i.Type))
-	case expr.MetaKeyIIFGROUP, expr.MetaKeyOIFGROUP:
-		name := in
-		if e.Key == expr.MetaKeyOIFGROUP {
-			name = out
+		switch e.Key {
+		case expr.MetaKeyIIFTYPE, expr.MetaKeyOIFTYPE:
+			return store(u16(i.Type))
+		case expr.MetaKeyIIFGROUP, expr.MetaKeyOIFGROUP:
+			return store(u32(i.Group))
 		}
-		i, ok := w.iface(name)
-		if !ok {
-			rg.unknown(reg, 4)
-			return ruleVerdict{}, false
-		}
-		return store(u32(i.Group))
+		return store(u32(uint32(i.Index)))
 	case expr.MetaKeyPKTTYPE:
 		return store([]byte{unix.PACKET_HOST})
 	case expr.MetaKeySKUID, expr.MetaKeySKGID:

@@ -477,9 +477,6 @@ func (w *walk) hookWalk(hook HookNum, withNAT bool) (Verdict, bool) {
 				break // the connection's NAT is set up: later nat chains are skipped
 			}
 		}
-		if e.nat != nil && (hook == hookPrerouting || hook == hookOutput) && w.nat != nil {
-			w.ctStatus |= ctDstNAT
-		}
 	}
 	return "", false
 }

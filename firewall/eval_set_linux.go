@@ -441,22 +441,6 @@ func addrOf(b []byte) (netip.Addr, bool) {
 	return a, ok
 }
 
-// narrowBytes narrows to [lo, hi] given as address bytes (nil: unbounded).
-func (w *walk) narrowBytes(run srcRunInfo, lo, hi []byte) {
-	a, b := w.lo, w.hi
-	if lo != nil {
-		if x, ok := addrOf(lo); ok {
-			a = x
-		}
-	}
-	if hi != nil {
-		if x, ok := addrOf(hi); ok {
-			b = x
-		}
-	}
-	w.narrowTo(a, b)
-}
-
 // narrowAround narrows around the source address given the address ranges
 // that decide: inside one, to it; between them, to the gap.
 func (w *walk) narrowAround(run srcRunInfo, ranges [][2][]byte) {

@@ -92,11 +92,6 @@ func (s addrSet) minus(t addrSet) addrSet {
 	return out
 }
 
-// complementIn is the addresses of [lo, hi] not in s.
-func (s addrSet) complementIn(lo, hi netip.Addr) addrSet {
-	return addrSet{{lo, hi}}.minus(s)
-}
-
 // prefixes covers s with prefixes.
 func (s addrSet) prefixes() []netip.Prefix {
 	var out []netip.Prefix

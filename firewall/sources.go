@@ -2,7 +2,6 @@ package firewall
 
 import (
 	"fmt"
-	"math"
 	"net/netip"
 	"slices"
 )
@@ -235,19 +234,6 @@ func sameOutcome(a, b Result) bool {
 	return a.Decider == nil || a.Decider.Rule == b.Decider.Rule && a.Decider.Action == b.Decider.Action && a.Decider.Chain == b.Decider.Chain
 }
 
-// ClassResult is what the ruleset does to the clients of one class, for
-// one address family.
-type ClassResult struct {
-	Class Class `json:"class"`
-	// Result is the outcome for most of the class: of the clients tried,
-	// the one whose piece of the class is largest.
-	Result Result `json:"result"`
-	// Mixed is true when some clients of the class fare otherwise.
-	Mixed bool `json:"mixed"`
-	// Other is, when Mixed, the outcome of one that fares otherwise.
-	Other *Piece `json:"other,omitempty"`
-}
-
 // ClassSamples are n clients of class c spread over its address space, for
 // each family the class has addresses of here, as one-address prefixes:
 // a quick look at what the ruleset does to the class, where covering it
@@ -277,88 +263,6 @@ func ClassSamples(c Class, h *Host, n int) []netip.Prefix {
 		}
 	}
 	return out
-}
-
-// samples is how many clients of a class EvaluateClass tries.
-const samples = 16
-
-// EvaluateClass evaluates p from clients of class c: p.Dst and p.DstPort
-// name the destination (an unspecified p.Dst, 0.0.0.0 or ::, stands for
-// this machine's address on the device each client comes in by); p.Src is
-// ignored. The clients tried are spread
-// over the class's address space, each standing for the piece of it the
-// ruleset treats alike. ok is false when the class has no addresses of
-// p.Dst's family here.
-func EvaluateClass(rs *Ruleset, h *Host, p Packet, c Class) (ClassResult, bool) {
-	var prefixes []netip.Prefix
-	for _, pf := range ClassPrefixes(c, h) {
-		if pf.Addr().Is4() == p.Dst.Is4() {
-			prefixes = append(prefixes, pf)
-		}
-	}
-	if len(prefixes) == 0 {
-		return ClassResult{}, false
-	}
-	out := ClassResult{Class: c}
-	if c == Loopback {
-		q := p
-		q.InIface = "lo"
-		q.Src = netip.MustParseAddr("127.0.0.1")
-		if !p.Dst.Is4() {
-			q.Src = netip.IPv6Loopback()
-		}
-		if q.Dst.IsUnspecified() || !q.Dst.IsLoopback() && !hostHas(h, q.Dst) {
-			q.Dst = q.Src
-		}
-		out.Result = Evaluate(rs, h, q)
-		return out, true
-	}
-	var bestSize float64 = -1
-	for _, src := range spread(prefixes, samples) {
-		q := p
-		q.Src = src
-		if q.InIface == "" {
-			q.InIface = h.InboundIface(src)
-		}
-		if q.Dst.IsUnspecified() {
-			a, ok := h.Address(q.InIface, q.Dst.Is4())
-			if !ok {
-				continue
-			}
-			q.Dst = a
-		}
-		res, sc := evaluate(rs, h, q)
-		lo, hi := sc.lo, sc.hi
-		size := rangeSize(lo, hi)
-		switch {
-		case bestSize < 0:
-			out.Result, bestSize = res, size
-		case !sameOutcome(res, out.Result):
-			other := Piece{From: rangePrefixes(lo, hi), Result: res}
-			if size > bestSize {
-				other = Piece{From: nil, Result: out.Result}
-				out.Result, bestSize = res, size
-			}
-			out.Mixed, out.Other = true, &other
-		case size > bestSize:
-			bestSize = size
-		}
-	}
-	return out, true
-}
-
-func hostHas(h *Host, a netip.Addr) bool {
-	if h == nil {
-		return false
-	}
-	for _, i := range h.Interfaces {
-		for _, p := range i.Addrs {
-			if p.Addr() == a {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // spread picks n addresses spread over the prefixes, by their sizes.
@@ -396,18 +300,6 @@ func spread(prefixes []netip.Prefix, n int) []netip.Addr {
 		}
 	}
 	return out
-}
-
-// rangeSize is log2 of the number of addresses in [lo, hi], roughly.
-func rangeSize(lo, hi netip.Addr) float64 {
-	a, b := lo.AsSlice(), hi.AsSlice()
-	for i := range a {
-		if a[i] != b[i] {
-			d := float64(b[i]) - float64(a[i])
-			return float64(len(a)-1-i)*8 + math.Log2(d+1)
-		}
-	}
-	return 0
 }
 
 // InboundIface is the device a packet from src arrives on: the one the
