@@ -245,6 +245,20 @@ const (
 	undecided // the walk cannot go on: a verdict this package cannot know
 )
 
+// ends says whether a base chain's outcome ends the packet's walk, and
+// with which verdict: a drop, a reject, or one that cannot be known.
+func (o outcome) ends() (Verdict, bool) {
+	switch o {
+	case dropped:
+		return Drop, true
+	case rejected:
+		return Reject, true
+	case undecided:
+		return Unknown, true
+	}
+	return "", false
+}
+
 // run walks the packet through every hook on its way in.
 func (w *walk) run() {
 	if len(w.rs.Incomplete) > 0 {
@@ -358,13 +372,8 @@ func (w *walk) ingress() (Verdict, bool) {
 	slices.SortStableFunc(chains, func(a, b *Chain) int { return cmp.Compare(a.Hook.Priority, b.Hook.Priority) })
 	w.hook = hookIngress
 	for _, c := range chains {
-		switch w.chain(c, "ingress") {
-		case dropped:
-			return Drop, true
-		case rejected:
-			return Reject, true
-		case undecided:
-			return Unknown, true
+		if v, ended := w.chain(c, "ingress").ends(); ended {
+			return v, true
 		}
 	}
 	return "", false
@@ -465,13 +474,8 @@ func (w *walk) hookWalk(hook HookNum, withNAT bool) (Verdict, bool) {
 		}
 		w.natDone = false
 		for _, c := range chains {
-			switch w.chain(c, name) {
-			case dropped:
-				return Drop, true
-			case rejected:
-				return Reject, true
-			case undecided:
-				return Unknown, true
+			if v, ended := w.chain(c, name).ends(); ended {
+				return v, true
 			}
 			if e.nat != nil && w.natDone {
 				break // the connection's NAT is set up: later nat chains are skipped
