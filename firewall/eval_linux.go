@@ -34,18 +34,6 @@ const (
 // when it meets matches it cannot settle.
 const maxRuns = 64
 
-// Evaluate walks p through rs as the kernel would on h, and says what
-// happens to it. It sends nothing and changes nothing.
-//
-// Where a match cannot be settled from the packet (a rate limit, an
-// expression this package does not model, a field the client chooses), it
-// tries both answers; the verdict is certain only when every way agrees,
-// and unknown otherwise, naming what it depends on.
-func Evaluate(rs *Ruleset, h *Host, p Packet) Result {
-	res, _ := evaluate(rs, h, p)
-	return res
-}
-
 // evaluate also returns the range of source addresses, around p.Src, for
 // which every comparison on the way answers alike: the whole range gets
 // the same result.

@@ -8,9 +8,3 @@ package firewall
 func evaluate(rs *Ruleset, h *Host, p Packet) (Result, scope) {
 	return Result{Verdict: Unknown, Steps: []Step{}, DependsOn: []string{"evaluating nftables rules is supported on Linux only"}}, scope{lo: p.Src, hi: p.Src}
 }
-
-// Evaluate walks p through rs as the kernel would on h: on Linux only.
-func Evaluate(rs *Ruleset, h *Host, p Packet) Result {
-	r, _ := evaluate(rs, h, p)
-	return r
-}

@@ -146,6 +146,19 @@ func rangePrefixes(lo, hi netip.Addr) []netip.Prefix {
 	return out
 }
 
+// Evaluate walks p through rs as the kernel would on h, and says what
+// happens to it. It sends nothing and changes nothing. It evaluates on
+// Linux only: elsewhere every verdict is unknown.
+//
+// Where a match cannot be settled from the packet (a rate limit, an
+// expression this package does not model, a field the client chooses), it
+// tries both answers; the verdict is certain only when every way agrees,
+// and unknown otherwise, naming what it depends on.
+func Evaluate(rs *Ruleset, h *Host, p Packet) Result {
+	res, _ := evaluate(rs, h, p)
+	return res
+}
+
 // EvaluateFrom evaluates p from every source address in from, split into
 // the pieces the ruleset tells apart: each evaluation stands for every
 // source address for which each comparison on its way answers alike — a

@@ -54,7 +54,7 @@ type Source struct {
 
 // ClassSource is the source of class c on host h.
 func ClassSource(c firewall.Class, h *firewall.Host) Source {
-	return Source{Name: string(c), Class: c, From: classPrefixes(c, h)}
+	return Source{Name: string(c), Class: c, From: firewall.ClassPrefixes(c, h)}
 }
 
 // SpreadClients is how many clients of each class, and family,
@@ -82,7 +82,7 @@ func SampleSources(h *firewall.Host) []Source {
 	for _, c := range firewall.Classes {
 		s := Source{Name: string(c), Class: c}
 		seen := map[bool]bool{}
-		for _, p := range classPrefixes(c, h) {
+		for _, p := range firewall.ClassPrefixes(c, h) {
 			a := p.Addr()
 			if c == firewall.Loopback && a.Is4() {
 				a = a.Next() // 127.0.0.1
@@ -462,7 +462,7 @@ func analyzeGroup(in Input, source Source, from []netip.Prefix, iface string, fa
 	}
 	pkt := firewall.Packet{Proto: in.Proto, Src: from[0].Addr(), Dst: dst.Addr(), SrcPort: 40000, DstPort: dst.Port(), InIface: iface}
 	var out []Piece
-	fps := evaluateFrom(in.Ruleset, in.Host, pkt, from)
+	fps := firewall.EvaluateFrom(in.Ruleset, in.Host, pkt, from)
 	if len(from) > 1 && len(from) <= maxRetry && slices.ContainsFunc(fps, overBudget) {
 		// The evaluator gave up splitting the whole: one prefix at a time
 		// each gets its whole budget of pieces, and mergePieces joins
@@ -471,7 +471,7 @@ func analyzeGroup(in Input, source Source, from []netip.Prefix, iface string, fa
 		// rarely better.
 		fps = fps[:0]
 		for _, f := range from {
-			fps = append(fps, evaluateFrom(in.Ruleset, in.Host, pkt, []netip.Prefix{f})...)
+			fps = append(fps, firewall.EvaluateFrom(in.Ruleset, in.Host, pkt, []netip.Prefix{f})...)
 		}
 	}
 	for _, fp := range fps {
