@@ -1012,18 +1012,6 @@ func parseSavePorts(s string) (lo, hi uint16, ok bool) {
 var tcpFlagBits = map[string]uint8{"FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08,
 	"ACK": 0x10, "URG": 0x20, "ALL": 0x3f, "NONE": 0}
 
-func parseTCPFlags(s string) (uint8, bool) {
-	var v uint8
-	for _, f := range strings.Split(s, ",") {
-		b, ok := tcpFlagBits[strings.ToUpper(f)]
-		if !ok {
-			return 0, false
-		}
-		v |= b
-	}
-	return v, true
-}
-
 // tcpudpExprs translates -m tcp / -m udp as iptables-nft does: ports and
 // flags as payload compares when it can, else the xt match itself.
 func tcpudpExprs(isTCP bool, opts []saveOpt) ([]any, bool) {
@@ -1062,8 +1050,8 @@ func tcpudpExprs(isTCP bool, opts []saveOpt) ([]any, bool) {
 				t.FlagsMask, t.FlagsCmp = 0x17, 0x02 // FIN,SYN,RST,ACK SYN
 			} else {
 				var ok1, ok2 bool
-				t.FlagsMask, ok1 = parseTCPFlags(o.args[0])
-				t.FlagsCmp, ok2 = parseTCPFlags(o.args[1])
+				t.FlagsMask, ok1 = parseSaveBits(o.args[0], tcpFlagBits)
+				t.FlagsCmp, ok2 = parseSaveBits(o.args[1], tcpFlagBits)
 				if !ok1 || !ok2 {
 					return nil, false
 				}
@@ -1204,8 +1192,10 @@ var ctStateBits = map[string]uint16{"INVALID": 1 << 0, "ESTABLISHED": 1 << 1,
 var ctStatusBits = map[string]uint16{"NONE": 0, "EXPECTED": 1, "SEEN_REPLY": 2,
 	"ASSURED": 4, "CONFIRMED": 8}
 
-func parseSaveBits(s string, names map[string]uint16) (uint16, bool) {
-	var v uint16
+// parseSaveBits ORs the bits of a comma-separated list of names, as
+// iptables-save writes flags and states; false for a name not in names.
+func parseSaveBits[T uint8 | uint16](s string, names map[string]T) (T, bool) {
+	var v T
 	for _, f := range strings.Split(s, ",") {
 		b, ok := names[strings.ToUpper(f)]
 		if !ok {
