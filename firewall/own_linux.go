@@ -205,20 +205,27 @@ func ensureOwn(c *nftables.Conn, st ownState) (map[string]*nftables.Set, error) 
 		if ok && n == len(rules) {
 			continue
 		}
-		accept := nftables.ChainPolicyAccept
-		chain := c.AddChain(&nftables.Chain{
-			Name: ch.name, Table: ownTable, Type: nftables.ChainTypeFilter,
-			Hooknum: ch.hook, Priority: nftables.ChainPriorityRef(blockPriority), Policy: &accept,
-		})
-		if ok {
-			c.FlushChain(chain)
-		}
-		for _, exprs := range rules {
-			c.AddRule(&nftables.Rule{Table: ownTable, Chain: chain, Exprs: exprs,
-				UserData: userdata.AppendString(nil, userdata.TypeComment, BlockComment)})
-		}
+		addOwnChain(c, ch.name, ch.hook, blockPriority, ok, rules, BlockComment)
 	}
 	return sets, nil
+}
+
+// addOwnChain queues a base chain of portctl's table at the hook and
+// priority, with the rules, each commented comment; a chain that exists
+// is flushed first.
+func addOwnChain(c *nftables.Conn, name string, hook *nftables.ChainHook, prio nftables.ChainPriority, exists bool, rules [][]expr.Any, comment string) {
+	accept := nftables.ChainPolicyAccept
+	chain := c.AddChain(&nftables.Chain{
+		Name: name, Table: ownTable, Type: nftables.ChainTypeFilter,
+		Hooknum: hook, Priority: nftables.ChainPriorityRef(prio), Policy: &accept,
+	})
+	if exists {
+		c.FlushChain(chain)
+	}
+	for _, exprs := range rules {
+		c.AddRule(&nftables.Rule{Table: ownTable, Chain: chain, Exprs: exprs,
+			UserData: userdata.AppendString(nil, userdata.TypeComment, comment)})
+	}
 }
 
 // elemsOf are the set elements of a block of one protocol.

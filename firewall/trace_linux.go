@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
@@ -258,22 +257,13 @@ func addTraceChains(opts Options, f TraceFilter) error {
 		return err
 	}
 	c.AddTable(ownTable)
-	accept := nftables.ChainPolicyAccept
+	rules := traceRules(f)
 	for _, ch := range []struct {
 		name string
 		hook *nftables.ChainHook
 	}{{tracePreChain, nftables.ChainHookPrerouting}, {traceOutChain, nftables.ChainHookOutput}} {
-		chain := c.AddChain(&nftables.Chain{
-			Name: ch.name, Table: ownTable, Type: nftables.ChainTypeFilter,
-			Hooknum: ch.hook, Priority: nftables.ChainPriorityRef(tracePriority), Policy: &accept,
-		})
-		if _, ok := st.chains[ch.name]; ok {
-			c.FlushChain(chain)
-		}
-		for _, ex := range traceRules(f) {
-			c.AddRule(&nftables.Rule{Table: ownTable, Chain: chain, Exprs: ex,
-				UserData: userdata.AppendString(nil, userdata.TypeComment, TraceComment)})
-		}
+		_, ok := st.chains[ch.name]
+		addOwnChain(c, ch.name, ch.hook, tracePriority, ok, rules, TraceComment)
 	}
 	if err := c.Flush(); err != nil {
 		return ownErr("trace: add the marking chains", err)
