@@ -673,8 +673,33 @@ type Trace struct {
 	mu     sync.Mutex
 	events []TraceEvent
 	passes map[traceKey][]*tracePass // made from events by the first Packet
+	lost   bool                      // the monitor said the kernel dropped events
 	done   chan struct{}
 	ready  chan struct{}
+}
+
+// monitorLost is what nft monitor prints when its socket overflowed and
+// the kernel dropped events.
+const monitorLost = "We lost some netlink events"
+
+// lostWatch watches the monitor's stderr for monitorLost.
+type lostWatch struct{ tr *Trace }
+
+func (w lostWatch) Write(b []byte) (int, error) {
+	if strings.Contains(string(b), monitorLost) {
+		w.tr.mu.Lock()
+		w.tr.lost = true
+		w.tr.mu.Unlock()
+	}
+	return len(b), nil
+}
+
+// Lost says whether the monitor missed events: a packet's trace may then
+// stop short. Call it after Stop.
+func (tr *Trace) Lost() bool {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.lost
 }
 
 // TraceTable is the table Trace adds.
@@ -696,6 +721,7 @@ func (d *DiffNet) StartTrace(t testing.TB) *Trace {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr.cmd.Stderr = lostWatch{tr}
 	if err := tr.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -706,6 +732,11 @@ func (d *DiffNet) StartTrace(t testing.TB) *Trace {
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		readyOnce := sync.OnceFunc(func() { close(tr.ready) })
 		for sc.Scan() {
+			if strings.Contains(sc.Text(), monitorLost) {
+				tr.mu.Lock()
+				tr.lost = true
+				tr.mu.Unlock()
+			}
 			if e, ok := parseTraceLine(sc.Text()); ok {
 				tr.mu.Lock()
 				tr.events = append(tr.events, e)
