@@ -30,6 +30,9 @@
 #   podman, conmon, runc,  Podman's Docker-compatible API service, likewise
 #   netavark, aardvark-dns,
 #   catatonit
+#   knockd, fwknop-client  the knock clients guard's knocking and SPA are tested with
+#   masscan, hping3        raw-packet scanners guard must detect (run only inside
+#                          the tests' own namespaces)
 #   npm (when missing)     fetches the SARIF 2.1.0 schema (audit's test)
 #
 # The packages' own services must not start on their standard ports: while
@@ -42,7 +45,8 @@ pkgs=(gcc libc6-dev mawk iproute2 nftables util-linux nmap libxml2-utils dnsmasq
   nginx openssh-server exim4-daemon-light vsftpd dovecot-imapd dovecot-pop3d
   redis-server mariadb-server postgresql chrony memcached busybox-static
   slapd mosquitto nats-server beanstalkd ngircd git lighttpd tinyproxy unbound coturn
-  chromium prometheus docker.io podman conmon runc netavark aardvark-dns catatonit ufw firewalld iptables)
+  chromium prometheus docker.io podman conmon runc netavark aardvark-dns catatonit ufw firewalld iptables
+  knockd fwknop-client masscan hping3)
 only_named=
 if [ $# -gt 0 ]; then
   pkgs=("$@")
