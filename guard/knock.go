@@ -103,7 +103,7 @@ type Knocker struct {
 type knockState struct {
 	step  []int       // per rule: knocks done
 	start []time.Time // per rule: when its first knock came
-	last  Probe // the last knock taken, to know it again
+	last  Probe       // the last knock taken, to know it again
 	seen  time.Time
 }
 
