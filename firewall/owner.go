@@ -538,15 +538,19 @@ func ParseUFWRules(text string) []UFWRule {
 // "in_eth0", a route "route:allow …" and a comment "comment=HEX".
 func ParseUFWTuple(s string) (UFWRule, bool) {
 	var r UFWRule
-	s, comment, _ := strings.Cut(s, " comment=")
-	if comment = strings.TrimSpace(comment); comment != "" {
-		if b, err := hex.DecodeString(comment); err == nil {
-			r.Comment = string(b)
-		} else {
-			r.Comment = comment
-		}
-	}
 	f := strings.Fields(s)
+	// The comment is the last field, comment=HEX; split on any blank, as
+	// Fields splits the rest, so that a tuple reads back the same.
+	if i := slices.IndexFunc(f, func(x string) bool { return strings.HasPrefix(x, "comment=") }); i >= 0 {
+		if comment := strings.TrimPrefix(strings.Join(f[i:], " "), "comment="); comment != "" {
+			if b, err := hex.DecodeString(comment); err == nil {
+				r.Comment = string(b)
+			} else {
+				r.Comment = comment
+			}
+		}
+		f = f[:i]
+	}
 	if len(f) < 6 || len(f) > 9 {
 		return r, false
 	}
