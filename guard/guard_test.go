@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -177,7 +178,7 @@ func TestKnocker(t *testing.T) {
 			k := NewKnocker([]KnockRule{rule}, 10*time.Second)
 			opened := false
 			for i, kt := range tc.knock {
-				if got, ok := k.See(knockProbe("10.9.0.2", kt, uint16(50000+i), time.Duration(i)*tc.gaps)); ok {
+				if got, ok, _ := k.See(knockProbe("10.9.0.2", kt, uint16(50000+i), time.Duration(i)*tc.gaps)); ok {
 					opened = true
 					if got != rule.Open {
 						t.Errorf("opened %s; want %s", got, rule.Open)
@@ -196,7 +197,7 @@ func TestKnocker(t *testing.T) {
 	k.See(knockProbe("10.9.0.2", seq[0], 50000, time.Second))
 	k.See(knockProbe("10.9.0.3", seq[1], 50001, time.Second))
 	k.See(knockProbe("10.9.0.2", seq[1], 50002, 2*time.Second))
-	if _, ok := k.See(knockProbe("10.9.0.2", seq[2], 50003, 3*time.Second)); !ok {
+	if _, ok, _ := k.See(knockProbe("10.9.0.2", seq[2], 50003, 3*time.Second)); !ok {
 		t.Error("a retransmitted first knock reset the sequence")
 	}
 }
@@ -214,7 +215,7 @@ func TestKnockerRandomScans(t *testing.T) {
 		}
 		rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
 		for i, kt := range all {
-			if _, ok := k.See(knockProbe("10.9.0.2", kt, uint16(1024+i%60000), time.Duration(i)*time.Microsecond)); ok {
+			if _, ok, _ := k.See(knockProbe("10.9.0.2", kt, uint16(1024+i%60000), time.Duration(i)*time.Microsecond)); ok {
 				t.Fatalf("scan %d opened the port after %d probes", scan, i+1)
 			}
 		}
@@ -285,5 +286,28 @@ func FuzzParseKnock(f *testing.F) {
 		if err != nil || r2.String() != r.String() {
 			t.Errorf("ParseKnock(%q).String() = %q does not read back: %v", s, r.String(), err)
 		}
+	})
+}
+
+func TestParseFile(t *testing.T) {
+	f, err := ParseFile(strings.NewReader("block: 10m\ngroup4: 24\nallow: [192.0.2.10, 10.1.0.0/16]\nknock:\n  - tcp/7000,udp/8000,tcp/9000:22\nopen_for: 45s\nspa:\n  key: /k\n  port: 62201\ntarpit:\n  ports: [2222]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(f.Block) != 10*time.Minute || f.Group4 != 24 || len(f.AllowPrefixes) != 2 || len(f.Knocks) != 1 ||
+		time.Duration(f.OpenFor) != 45*time.Second || f.SPA.Port != 62201 || f.Tarpit.Ports[0] != 2222 {
+		t.Errorf("ParseFile = %+v", f)
+	}
+	for _, bad := range []string{"blok: 1m", "block: soon", "group4: 33", "allow: [nowhere]", "knock: [tcp/1]", "tarpit: {ports: [0]}", "block: [1"} {
+		if _, err := ParseFile(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseFile(%q): no error", bad)
+		}
+	}
+}
+
+func FuzzParseFile(f *testing.F) {
+	f.Add("block: 10m\nknock: [tcp/7000,udp/8000:22]\nallow: [10.0.0.0/8]\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		ParseFile(strings.NewReader(s))
 	})
 }

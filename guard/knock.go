@@ -132,10 +132,11 @@ func (k *Knocker) Guarded(t Target) bool {
 }
 
 // See takes one first contact and returns the port it opens to its source,
-// if it ends a sequence.
-func (k *Knocker) See(p Probe) (Target, bool) {
+// if it ends a sequence (ok), and whether it is a knock on the way
+// (knocked), which the detector should not count as a failure.
+func (k *Knocker) See(p Probe) (open Target, ok, knocked bool) {
 	if len(k.rules) == 0 || p.Kind == KindReset {
-		return Target{}, false
+		return Target{}, false, false
 	}
 	src := p.Src.Addr().Unmap()
 	st := k.state[src]
@@ -144,13 +145,13 @@ func (k *Knocker) See(p Probe) (Target, bool) {
 		st = nil
 	}
 	if st != nil && st.last.Proto == p.Proto && st.last.Src == p.Src && st.last.Dst == p.Dst {
-		return Target{}, false // a retransmission of the last knock
+		return Target{}, false, true // a retransmission of the last knock
 	}
 	knock := (p.Proto == TCP && p.Kind == KindSYN) || p.Proto == UDP
 	t := Target{p.Proto, p.Dst.Port()}
 	if st == nil {
 		if !knock || !k.starts(t) {
-			return Target{}, false
+			return Target{}, false, false
 		}
 		if len(k.state) >= maxKnockers {
 			k.prune(p.Time)
@@ -170,7 +171,7 @@ func (k *Knocker) See(p Probe) (Target, bool) {
 			st.step[i]++
 			if st.step[i] == len(r.Seq) {
 				delete(k.state, src)
-				return r.Open, true
+				return r.Open, true, true
 			}
 			progress = true
 		case knock && r.Seq[0] == t:
@@ -183,7 +184,7 @@ func (k *Knocker) See(p Probe) (Target, bool) {
 	if !progress {
 		delete(k.state, src)
 	}
-	return Target{}, false
+	return Target{}, false, progress
 }
 
 // starts says whether t is the first knock of a rule.

@@ -42,7 +42,7 @@ type Advice struct {
 // counters count what happened in between (and the texts say over how
 // long); without it, since the namespace was made. It does no I/O.
 func Advise(cur Status, prev *Status) []Advice {
-	c, since := cur.Counters, "since boot"
+	c, since := cur.Counters, Since(cur)
 	if prev != nil && prev.Inode == cur.Inode && !prev.Time.IsZero() && cur.Time.After(prev.Time) {
 		c = cur.Counters.Sub(prev.Counters)
 		since = "in the last " + cur.Time.Sub(prev.Time).Round(time.Second).String()
@@ -99,6 +99,15 @@ func Advise(cur Status, prev *Status) []Advice {
 		out = append(out, Advice{Kind: SyncookiesFailed, Text: fmt.Sprintf("%s ACKs carried a SYN cookie that did not check out %s (SyncookiesFailed): forged ACKs (an ACK flood) or clients slower than the cookie's lifetime", count(c.SyncookiesFailed), since)})
 	}
 	return out
+}
+
+// Since says since when the counters of st count: "since boot" for the
+// host's namespace, "since the namespace was made" for another.
+func Since(st Status) string {
+	if st.NetNS == "host" {
+		return "since boot"
+	}
+	return "since the namespace was made"
 }
 
 // name names a listener's program, or says it is unknown.
