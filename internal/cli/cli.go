@@ -82,6 +82,7 @@ func NewRootCmd(streams *term.IO) *cobra.Command {
 		newServeCmd(streams, nil),
 		newReachCmd(streams, nil),
 		newFirewallCmd(streams, nil),
+		newGuardCmd(streams, nil),
 	)
 	return root
 }
