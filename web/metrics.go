@@ -13,6 +13,7 @@ import (
 
 	"github.com/portctl/portctl/ephemeral"
 	"github.com/portctl/portctl/firewall"
+	"github.com/portctl/portctl/guard/flood"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
 )
@@ -54,6 +55,8 @@ var (
 	descReachable = prometheus.NewDesc("portctl_reachable_ports",
 		"Listening ports (by protocol) that the socket's bind address, the routes and the firewall let new connections reach from a source class: internet, lan or loopback; as of the latest sample.",
 		[]string{"source"}, nil)
+	descFullQueues = prometheus.NewDesc("portctl_tcp_full_accept_queues",
+		"TCP listeners whose accept queue holds as many connections as their backlog: the kernel turns the next away.", nil, nil)
 	descBuild = prometheus.NewDesc("portctl_build_info",
 		"Always 1; the version label says which portctl serves these metrics.", []string{"version"}, nil)
 
@@ -71,14 +74,55 @@ var (
 		"1 when a forwarding rule's backend passes its health check, 0 when not.", []string{"pid", "rule", "backend"}, nil)
 )
 
+// floodCounters are the kernel's TCP counters of SYN floods and
+// overflowing queues (flood.Counters), exported per network namespace.
+var floodCounters = []struct {
+	desc  *prometheus.Desc
+	value func(flood.Counters) uint64
+}{
+	{floodDesc("listen_overflows_total", "Connections a listener's full accept queue turned away (TcpExt ListenOverflows)."),
+		func(c flood.Counters) uint64 { return c.ListenOverflows }},
+	{floodDesc("listen_drops_total", "SYNs and ACKs listeners dropped for any reason, overflows included (TcpExt ListenDrops)."),
+		func(c flood.Counters) uint64 { return c.ListenDrops }},
+	{floodDesc("syncookies_sent_total", "SYN-ACKs sent with a SYN cookie because the SYN queue was full (TcpExt SyncookiesSent)."),
+		func(c flood.Counters) uint64 { return c.SyncookiesSent }},
+	{floodDesc("syncookies_recv_total", "ACKs that came back with a valid SYN cookie (TcpExt SyncookiesRecv)."),
+		func(c flood.Counters) uint64 { return c.SyncookiesRecv }},
+	{floodDesc("syncookies_failed_total", "ACKs with a SYN cookie that did not check out (TcpExt SyncookiesFailed)."),
+		func(c flood.Counters) uint64 { return c.SyncookiesFailed }},
+	{floodDesc("req_q_full_drops_total", "SYNs dropped because the SYN queue was full and SYN cookies were off (TcpExt TCPReqQFullDrop)."),
+		func(c flood.Counters) uint64 { return c.TCPReqQFullDrop }},
+	{floodDesc("req_q_full_do_cookies_total", "SYNs answered with a SYN cookie because the SYN queue was full (TcpExt TCPReqQFullDoCookies)."),
+		func(c flood.Counters) uint64 { return c.TCPReqQFullDoCookies }},
+}
+
+func floodDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc("portctl_tcp_"+name, help, []string{"netns"}, nil)
+}
+
+// FloodSource is a Source that can also read the kernel's SYN-flood
+// counters (flood.Read); /metrics then exports them. Machine is one.
+type FloodSource interface {
+	Flood(ctx context.Context) (flood.Status, error)
+}
+
+// Flood reads the SYN-flood counters of the machine (or of NetNS),
+// without its listeners, which the scrape's walk counts.
+func (m Machine) Flood(ctx context.Context) (flood.Status, error) {
+	return flood.Read(ctx, flood.Options{NetNS: m.NetNS, SkipListeners: true})
+}
+
 // collector computes the metrics at each scrape.
 type collector struct{ s *Server }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSockets, descListening, descEphRange, descEphInUse, descEphDest, descEphRatio,
 		descFindings, descFwRules, descFwRead, descReachable, descScrapeDur, descScrapeOK, descBuild, descFwdConns, descFwdActive, descFwdBytes, descFwdRefused,
-		descFwdErrors, descFwdBackend} {
+		descFwdErrors, descFwdBackend, descFullQueues} {
 		ch <- d
+	}
+	for _, f := range floodCounters {
+		ch <- f.desc
 	}
 }
 
@@ -109,6 +153,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	start := time.Now()
 	states := map[stateKey]int{}
 	listeners := map[listenKey]int{}
+	fullQueues := 0
 	eph := ephemeral.NewCounter(host)
 	err := s.src.Walk(ctx, func(x *sockets.Socket) {
 		name := x.State.Name()
@@ -122,6 +167,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		eph.Add(x)
 		if !x.Listening() {
 			return
+		}
+		if x.State == sockets.Listen && (flood.Listener{Queue: x.RecvQ, Backlog: x.SendQ}).Full() {
+			fullQueues++
 		}
 		k := listenKey{proto: x.Proto, port: strconv.Itoa(int(x.Local.Port())), scope: scopeOf(x.Local)}
 		if x.Proto == sockets.UDP && host.InEphemeral(x.Local.Port()) {
@@ -137,6 +185,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for k, n := range states {
 			gauge(descSockets, float64(n), k.proto.String(), k.state)
 		}
+		gauge(descFullQueues, float64(fullQueues))
 		keys := make([]listenKey, 0, len(listeners))
 		for k := range listeners {
 			keys = append(keys, k)
@@ -182,6 +231,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if fw := st.fw; fw != nil {
 			collectFirewall(fw, gauge)
+		}
+	}
+	if fs, ok := s.src.(FloodSource); ok {
+		if st, err := fs.Flood(ctx); err == nil { // not on this OS, or no way into the namespace
+			for _, f := range floodCounters {
+				counter(f.desc, float64(f.value(st.Counters)), st.NetNS)
+			}
 		}
 	}
 	for _, p := range s.src.Forwarders(ctx) {

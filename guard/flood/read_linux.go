@@ -33,12 +33,15 @@ func Read(ctx context.Context, o Options) (Status, error) {
 		return Status{}, rerr
 	}
 	st.NetNS = label(o.NetNS, st.Inode)
+	st.Listeners = []Listener{}
+	if o.SkipListeners {
+		return st, nil
+	}
 	t, err := sockets.List(ctx, sockets.Query{Protos: sockets.TCP, Families: sockets.AllFamilies,
 		States: sockets.StatesOf(sockets.Listen), Processes: o.Processes, NetNS: o.NetNS})
 	if err != nil {
 		return Status{}, fmt.Errorf("flood: listeners: %w", err)
 	}
-	st.Listeners = make([]Listener, 0, len(t.Sockets))
 	for _, s := range t.Sockets {
 		l := Listener{Local: s.Local, Queue: s.RecvQ, Backlog: s.SendQ}
 		if len(s.Processes) > 0 {

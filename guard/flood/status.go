@@ -20,6 +20,9 @@ type Options struct {
 	// Processes asks for the programs holding the listeners, for advice
 	// that names them; it costs a walk of /proc.
 	Processes bool
+	// SkipListeners leaves Status.Listeners empty, for a caller that walks
+	// the socket table itself (the Prometheus collector).
+	SkipListeners bool
 }
 
 // Status is what Read found in one network namespace. Its JSON field names
