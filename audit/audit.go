@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portctl/portctl/guard/flood"
 	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/port"
 	"github.com/portctl/portctl/registry"
@@ -43,6 +44,10 @@ type Input struct {
 	// listeners (Reachability); the rules about the firewall run only
 	// with it.
 	Firewall *Firewall
+	// Flood, when not nil, holds the kernel's TCP counters of the
+	// namespace (flood.Read); the rules about overflowed queues and SYN
+	// floods run only with it.
+	Flood *flood.Counters
 }
 
 // Remote is the result of a TCP connect scan of this machine's listening
@@ -506,6 +511,7 @@ func Check(in Input, p *Policy) Report {
 			}
 		}
 		add(serviceRule(l))
+		add(queueFullRule(l))
 		if !client {
 			add(allInterfacesRule(l))
 			add(unknownRule(l))
@@ -537,6 +543,12 @@ func Check(in Input, p *Policy) Report {
 	}
 	if known {
 		for _, f := range kernelRules(in.Host, in.OS) {
+			p.override(&f)
+			all = append(all, f)
+		}
+	}
+	if in.Flood != nil {
+		for _, f := range floodRules(*in.Flood) {
 			p.override(&f)
 			all = append(all, f)
 		}
@@ -747,10 +759,7 @@ func notAllowedRule(l *listener, allow []Allow) (Finding, bool) {
 // kernelRules checks the host's port settings.
 func kernelRules(h netconf.Host, goos string) []Finding {
 	var out []Finding
-	kf := func(rule string, sev registry.Severity, setting, value, title, why string) Finding {
-		return Finding{Rule: rule, Severity: sev, Title: title, Why: why, Fix: ruleHelp(rule),
-			Key: rule + ":" + setting, Setting: setting, Value: value}
-	}
+	kf := kernelFinding
 	if h.TCPSyncookies == 0 {
 		out = append(out, kf(RuleSyncookiesOff, registry.SevMedium, "net.ipv4.tcp_syncookies", "0", "TCP SYN cookies are off",
 			"Without SYN cookies, a flood of SYN packets from forged addresses fills the listen queues and every TCP service stops accepting connections; with them (1, the default) the kernel answers without keeping state once a queue overflows."))
@@ -773,6 +782,44 @@ func kernelRules(h netconf.Host, goos string) []Finding {
 		out = append(out, kf(RuleUnprivilegedPortFrom, registry.SevLow, "net.ipv4.ip_unprivileged_port_start", strconv.Itoa(h.UnprivilegedStart),
 			fmt.Sprintf("Unprivileged users may bind ports from %d up", h.UnprivilegedStart),
 			fmt.Sprintf("ip_unprivileged_port_start is %d, so any local user may bind ports from %d to 1023, which clients trust to be the system's: when sshd or the web server is down or restarting, a user's program can take its port and collect logins. Inside a container this is the runtime's default and matters less.", h.UnprivilegedStart, h.UnprivilegedStart)))
+	}
+	return out
+}
+
+// kernelFinding starts a finding about a kernel setting or counter.
+func kernelFinding(rule string, sev registry.Severity, setting, value, title, why string) Finding {
+	return Finding{Rule: rule, Severity: sev, Title: title, Why: why, Fix: ruleHelp(rule),
+		Key: rule + ":" + setting, Setting: setting, Value: value}
+}
+
+// queueFullRule reports a TCP listener whose accept queue is full.
+func queueFullRule(l *listener) (Finding, bool) {
+	for _, s := range l.socks {
+		q := flood.Listener{Queue: s.RecvQ, Backlog: s.SendQ}
+		if s.State != sockets.Listen || !q.Full() {
+			continue
+		}
+		title := fmt.Sprintf("The accept queue of %s on %s %s is full (%d of %d)", l.label(), l.proto, s.Local, s.RecvQ, s.SendQ)
+		why := fmt.Sprintf("%d connections wait for the program to accept them, as many as its backlog of %d allows: it accepts too slowly, is hung, or is flooded with connections, and the kernel turns the next clients away (ListenOverflows).", s.RecvQ, s.SendQ)
+		f := l.finding(RuleAcceptQueueFull, registry.SevMedium, title, why, ruleHelp(RuleAcceptQueueFull))
+		f.Socket = s
+		return f, true
+	}
+	return Finding{}, false
+}
+
+// floodRules checks the kernel's counters of overflowed queues.
+func floodRules(c flood.Counters) []Finding {
+	var out []Finding
+	if c.ListenOverflows > 0 {
+		out = append(out, kernelFinding(RuleListenOverflows, registry.SevLow, "TcpExt ListenOverflows", strconv.FormatUint(c.ListenOverflows, 10),
+			fmt.Sprintf("Full accept queues have turned away %s", plural(int(min(c.ListenOverflows, 1<<31)), "connection")),
+			fmt.Sprintf("The kernel counted %d connections dropped because a listener's accept queue was full (ListenOverflows), out of %d it took in: a program accepts too slowly for its load, or its listen backlog is too small.", c.ListenOverflows, c.PassiveOpens)))
+	}
+	if c.SyncookiesSent > 0 {
+		out = append(out, kernelFinding(RuleSyncookiesSent, registry.SevLow, "TcpExt SyncookiesSent", strconv.FormatUint(c.SyncookiesSent, 10),
+			fmt.Sprintf("The SYN queue has overflowed: %s sent", plural(int(min(c.SyncookiesSent, 1<<31)), "SYN cookie")),
+			fmt.Sprintf("The kernel answered %d SYNs with SYN cookies because a SYN queue was full (%d came back valid): a SYN flood, or a backlog too small for the load.", c.SyncookiesSent, c.SyncookiesRecv)))
 	}
 	return out
 }

@@ -47,6 +47,12 @@
 //	                                     lets the internet reach its container
 //	reach-not-allowed       high         with a policy reach: key, a port reachable from a
 //	                                     class the key does not allow it for
+//	accept-queue-full       medium       a TCP listener's accept queue holds as many
+//	                                     connections as its backlog (Recv-Q against Send-Q)
+//	listen-overflows        low          with Input.Flood, the kernel's ListenOverflows
+//	                                     counter is not zero
+//	syncookies-sent         low          with Input.Flood, the kernel's SyncookiesSent
+//	                                     counter is not zero: a SYN queue overflowed
 //
 // The firewall rules need Input.Firewall, what the kernel's ruleset does
 // to new connections from the internet, the LAN and loopback to each

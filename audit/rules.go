@@ -36,6 +36,9 @@ const (
 	RuleNetBIOSFromOutside   = "netbios-from-outside"
 	RuleDockerBypass         = "docker-bypass"
 	RuleReachNotAllowed      = "reach-not-allowed"
+	RuleAcceptQueueFull      = "accept-queue-full"
+	RuleListenOverflows      = "listen-overflows"
+	RuleSyncookiesSent       = "syncookies-sent"
 )
 
 // rules is the catalog of rules, in the order findings of equal severity
@@ -101,6 +104,18 @@ var rules = []Rule{
 		Short: "A port reachable from a source class the policy does not allow",
 		Full:  "With reach: in the policy, every listening port the firewall lets in from the internet (or the LAN) that the policy's list for that class does not name.",
 		Help:  "Close the port to that class in the firewall, or add it to the policy's reach: list."},
+	{ID: RuleAcceptQueueFull, Name: "AcceptQueueFull", Severity: registry.SevMedium,
+		Short: "A TCP listener's accept queue is full",
+		Full:  "A TCP listener holds as many connections waiting to be accepted as its backlog (ss's Recv-Q against Send-Q): the program accepts too slowly, is hung, or is under a connection flood, and the kernel turns the next clients away.",
+		Help:  "Find out why the program does not accept (portctl who PORT); raise its listen backlog and net.core.somaxconn if it is only slow; portctl guard --status shows the counters."},
+	{ID: RuleListenOverflows, Name: "ListenOverflows", Severity: registry.SevLow, Kernel: true,
+		Short: "Full accept queues have turned connections away",
+		Full:  "The kernel's ListenOverflows counter (/proc/net/netstat, TcpExt) is not zero: since boot, or since the namespace was made, a listener's full accept queue dropped connections.",
+		Help:  "Find the listener whose queue fills (portctl guard --status), and raise its listen backlog and net.core.somaxconn, or make it accept faster."},
+	{ID: RuleSyncookiesSent, Name: "SyncookiesSent", Severity: registry.SevLow, Kernel: true,
+		Short: "The SYN queue has overflowed and SYN cookies answered",
+		Full:  "The kernel's SyncookiesSent counter (/proc/net/netstat, TcpExt) is not zero: a SYN queue overflowed, from a SYN flood or from a backlog too small for the load, and the kernel answered with SYN cookies.",
+		Help:  "Keep net.ipv4.tcp_syncookies=1; without a flood, raise net.ipv4.tcp_max_syn_backlog and the listeners' backlogs (portctl guard --status)."},
 }
 
 // Rules returns every rule, in a stable order. The caller must not modify

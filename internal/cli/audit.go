@@ -17,6 +17,7 @@ import (
 
 	"github.com/portctl/portctl/audit"
 	"github.com/portctl/portctl/firewall"
+	"github.com/portctl/portctl/guard/flood"
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/registry"
@@ -154,6 +155,12 @@ func runAudit(ctx context.Context, streams *term.IO, opts auditOptions) error {
 	}
 
 	in := audit.Input{Sockets: t.Sockets, Host: host, OS: runtime.GOOS}
+	// The kernel's counters of overflowed queues and SYN floods.
+	if signs, err := flood.Read(ctx, flood.Options{NetNS: opts.NetNS, SkipListeners: true}); err == nil {
+		in.Flood = &signs.Counters
+	} else if !errors.Is(err, flood.ErrNotImplemented) {
+		fmt.Fprintf(streams.Err, "portctl: the kernel's TCP counters were not checked: %v\n", err)
+	}
 	// The firewall's verdicts, for the rules about what is really exposed.
 	if rs, fh, err := readRuleset(ctx, opts.NetNS); err != nil {
 		fmt.Fprintf(streams.Err, "portctl: the firewall was not checked (%s): the rules about what it lets in did not run\n", reachNote(err))
