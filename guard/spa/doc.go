@@ -53,7 +53,8 @@
 //	fwknop-rijndael BASE64                fwknop's Rijndael key, 1 to 32 bytes
 //	fwknop-hmac-sha256 BASE64             fwknop's HMAC key, 1 to 128 bytes
 //
-// BASE64 is standard base64, with or without padding. fwknop's own
+// BASE64 is standard base64, with or without padding (a passphrase given
+// to fwknop with --key-rijndael is written here as the base64 of its bytes). fwknop's own
 // spelling of the last two, as `fwknop --key-gen` prints them
 // (KEY_BASE64: and HMAC_KEY_BASE64:), is read too. A client's file holds
 // the one key it signs with; a server's file may hold several HMAC

@@ -20,7 +20,7 @@ fwknop-hmac-sha256 YGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8=
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairs, _ := ks.fwknopPairs()
+	pairs, _ := ks.FwknopPairs()
 	return ks[0], ks[1], pairs[0], ks
 }
 

@@ -34,9 +34,9 @@ func fwknopTestKeys(t testing.TB) (rij, mac string, server Keys) {
 
 func fwknopPair(t testing.TB, ks Keys) FwknopKey {
 	t.Helper()
-	p, err := ks.fwknopPairs()
+	p, err := ks.FwknopPairs()
 	if err != nil || len(p) != 1 {
-		t.Fatalf("fwknopPairs = %v, %v; want one pair", p, err)
+		t.Fatalf("FwknopPairs = %v, %v; want one pair", p, err)
 	}
 	return p[0]
 }

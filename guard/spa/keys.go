@@ -172,7 +172,7 @@ func LoadKeys(r io.Reader) (Keys, error) {
 	if len(ks) == 0 {
 		return nil, fmt.Errorf("%w: no key in it (want lines such as \"portctl-spa hmac-sha256 BASE64\")", ErrKeyFile)
 	}
-	if _, err := ks.fwknopPairs(); err != nil {
+	if _, err := ks.FwknopPairs(); err != nil {
 		return nil, err
 	}
 	return ks, nil
@@ -239,9 +239,11 @@ type FwknopKey struct {
 	Rijndael, HMAC []byte
 }
 
-// fwknopPairs pairs each fwknop-rijndael key with the fwknop-hmac-sha256
-// key after it (or, for fwknop's own order, before it).
-func (ks Keys) fwknopPairs() ([]FwknopKey, error) {
+// FwknopPairs returns the fwknop keys, each fwknop-rijndael key paired
+// with the fwknop-hmac-sha256 key after it (or before it: fwknop's
+// --key-gen prints the HMAC key second, access.conf takes either order).
+// A key without its pair is an error naming its line.
+func (ks Keys) FwknopPairs() ([]FwknopKey, error) {
 	var (
 		pairs   []FwknopKey
 		pending *Key

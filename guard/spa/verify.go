@@ -65,7 +65,7 @@ func NewVerifier(keys Keys, cache *ReplayCache, maxAge time.Duration) *Verifier 
 	}
 	// LoadKeys has checked the pairing; unpaired keys made in code are
 	// left out.
-	v.fwknop, _ = keys.fwknopPairs()
+	v.fwknop, _ = keys.FwknopPairs()
 	return v
 }
 
