@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"syscall"
@@ -85,6 +86,9 @@ tcp/22 for --for, authenticated with the key in FILE (an HMAC secret or an
 Ed25519 private key), stamped with the time and a random nonce so that it
 cannot be replayed. The server opens the port to the packet's source
 address; behind NAT, --addr names the address the server sees you from.
+A key file with fwknop's keys (fwknop-rijndael and fwknop-hmac-sha256
+lines, or fwknop's KEY_BASE64 and HMAC_KEY_BASE64) and no portctl key
+sends the packet fwknop's client would, for fwknopd.
 
 portctl knock --new-key hmac FILE writes a new shared secret to FILE (mode
 0600): the client and the server both need it. --new-key ed25519 FILE
@@ -416,18 +420,14 @@ func runSPA(ctx context.Context, streams *term.IO, opts knockOptions) error {
 	if err != nil {
 		return fmt.Errorf("knock: key file %s: %w", opts.KeyFile, err)
 	}
-	key, err := keys.Signer()
-	if err != nil {
-		return fmt.Errorf("knock: key file %s: %w", opts.KeyFile, err)
-	}
 	addr, err := knockResolve(ctx, opts)
 	if err != nil {
 		return err
 	}
 	req := spa.Request{Proto: opts.Open.Proto, Port: opts.Open.Port, For: opts.For, Addr: opts.Addr}
-	pkt, err := spa.Encode(req, key, time.Now())
+	pkt, keyName, err := encodeSPA(req, keys)
 	if err != nil {
-		return fmt.Errorf("knock: %w", err)
+		return fmt.Errorf("knock: key file %s: %w", opts.KeyFile, err)
 	}
 	to := netip.AddrPortFrom(addr, opts.Port)
 	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(to))
@@ -439,7 +439,7 @@ func runSPA(ctx context.Context, streams *term.IO, opts knockOptions) error {
 		return fmt.Errorf("knock: send SPA packet to %s: %w", to, err)
 	}
 	doc := spaDoc{Host: opts.Host, Address: to.String(), Open: opts.Open.String(), ForS: int64(opts.For.Round(time.Second) / time.Second),
-		Key: key.Kind.String(), Bytes: len(pkt)}
+		Key: keyName, Bytes: len(pkt)}
 	whom := "the packet's source address"
 	if opts.Addr.IsValid() {
 		doc.OpenFor = opts.Addr.String()
@@ -447,12 +447,34 @@ func runSPA(ctx context.Context, streams *term.IO, opts knockOptions) error {
 	}
 	if !opts.Quiet {
 		fmt.Fprintf(streams.Err, "sent an SPA packet (%d bytes, %s) to %s: open %s to %s for %s\n",
-			len(pkt), key.Kind, to, opts.Open, whom, opts.For)
+			len(pkt), keyName, to, opts.Open, whom, opts.For)
 	}
 	if opts.JSON {
 		return writeJSON(streams.Out, doc)
 	}
 	return nil
+}
+
+// encodeSPA builds the packet for req with the key file's signing key,
+// or, in a file with fwknop keys and no portctl key to sign with, the
+// packet fwknop's client would send, for fwknopd. It returns the kind of
+// key used.
+func encodeSPA(req spa.Request, keys spa.Keys) ([]byte, string, error) {
+	key, signErr := keys.Signer()
+	if signErr == nil {
+		pkt, err := spa.Encode(req, key, time.Now())
+		return pkt, key.Kind.String(), err
+	}
+	pairs, err := keys.FwknopPairs()
+	if err != nil || len(pairs) == 0 {
+		return nil, "", signErr
+	}
+	name := "portctl"
+	if u, err := user.Current(); err == nil && u.Username != "" && !strings.ContainsAny(u.Username, ":\x00") && len(u.Username) <= 64 {
+		name = u.Username
+	}
+	pkt, err := spa.EncodeFwknop(req, pairs[0], name, time.Now())
+	return pkt, "fwknop", err
 }
 
 func runNewKey(streams *term.IO, opts knockOptions) error {

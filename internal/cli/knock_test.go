@@ -327,3 +327,38 @@ func TestKnockSPA(t *testing.T) {
 		})
 	}
 }
+
+// TestKnockSPAFwknop: a key file with fwknop's keys sends fwknop's packet.
+func TestKnockSPAFwknop(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "fwknop.keys")
+	text := "KEY_BASE64: QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=\nHMAC_KEY_BASE64: YGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8=\n"
+	if err := os.WriteFile(keyFile, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := spa.LoadKeys(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	port := strconv.Itoa(conn.LocalAddr().(*net.UDPAddr).Port)
+	args := []string{"knock", "127.0.0.1", "--spa", "--key", keyFile, "--open", "udp/1194", "--for", "2m", "--port", port, "--addr", "192.0.2.8"}
+	code, _, stderr := runCLI(t, args...)
+	if code != ExitOK || !strings.Contains(stderr, "fwknop") {
+		t.Fatalf("portctl %q: exit %d, stderr %q", args, code, stderr)
+	}
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 2048)
+	n, from, err := conn.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := spa.NewVerifier(keys, nil, 0).Check(buf[:n], from.Addr(), time.Now())
+	want := spa.Grant{Proto: "udp", Port: 1194, Addr: netip.MustParseAddr("192.0.2.8"), For: 2 * time.Minute, Format: "fwknop", User: g.User}
+	if err != nil || g != want || g.User == "" {
+		t.Errorf("Check = %+v, %v; want %+v", g, err, want)
+	}
+}
