@@ -14,7 +14,7 @@ import (
 )
 
 // TestIntegrationTarpitSSH holds OpenSSH's client in a tarpit listening
-// in a namespace of the test's own: the client reads the lines as lines
+// on every address of a namespace of the test's own: the client reads the lines as lines
 // before the server's version and waits through them until timeout stops
 // it.
 func TestIntegrationTarpitSSH(t *testing.T) {
@@ -39,7 +39,7 @@ func TestIntegrationTarpitSSH(t *testing.T) {
 		t.Fatalf("ip link set lo up: %v: %s", err, out)
 	}
 	rec := &recorder{}
-	tp, err := Start(context.Background(), Options{Ports: []uint16{0}, Addr: netip.MustParseAddr("::1"), Interval: 100 * time.Millisecond, NetNS: "/run/netns/" + ns}, rec.add)
+	tp, err := Start(context.Background(), Options{Ports: []uint16{0}, Interval: 100 * time.Millisecond, NetNS: "/run/netns/" + ns}, rec.add)
 	if err != nil {
 		t.Fatal(err)
 	}

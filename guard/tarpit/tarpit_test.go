@@ -337,3 +337,57 @@ func TestLine(t *testing.T) {
 		t.Errorf("Line() made %d lengths in 10,000 lines; want all %d", len(lens), maxLineLen)
 	}
 }
+
+// TestTarpitDefaultBound fills the default bound, 1,024 connections, over
+// loopback: the next are closed at once, and every held one is written to.
+// It logs what a held connection costs the tarpit.
+func TestTarpitDefaultBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 2,000 sockets")
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heap0, g0 := ms.HeapInuse, runtime.NumGoroutine()
+	tp, rec := start(t, Options{Ports: []uint16{0}, Addr: loopback, Interval: 200 * time.Millisecond})
+	port := tp.Ports()[0]
+	conns := make([]net.Conn, 0, DefaultMaxConns)
+	for range DefaultMaxConns {
+		conns = append(conns, dial(t, port))
+	}
+	waitHeld(t, tp, DefaultMaxConns)
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	t.Logf("%d held connections: %.1f KB of heap and %.1f goroutines each (client ends included)",
+		DefaultMaxConns, float64(ms.HeapInuse-heap0)/DefaultMaxConns/1024, float64(runtime.NumGoroutine()-g0)/DefaultMaxConns)
+	for range 10 {
+		c := dial(t, port)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
+			t.Fatalf("read past the default bound: %v; want the connection closed at once", err)
+		}
+	}
+	// Every held connection gets its first line within a few intervals.
+	deadline := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 64)
+	for i, c := range conns {
+		c.SetReadDeadline(deadline)
+		if _, err := c.Read(buf); err != nil {
+			t.Fatalf("held connection %d: %v; want a line", i, err)
+		}
+	}
+	if tp.Held() != DefaultMaxConns {
+		t.Errorf("Held() = %d; want %d", tp.Held(), DefaultMaxConns)
+	}
+	rec.mu.Lock()
+	refused := 0
+	for _, e := range rec.events {
+		if e.Refused {
+			refused++
+		}
+	}
+	rec.mu.Unlock()
+	if refused != 10 {
+		t.Errorf("%d refused events; want 10", refused)
+	}
+}
