@@ -50,7 +50,10 @@ func Run(ctx context.Context, cfg Config, emit func(Event), reload <-chan Config
 
 	queue := make(chan logged, queueLen)
 	var dropped atomic.Int64
-	nf, err := nflog.Open(&nflog.Config{NetNS: nsfd, Group: cfg.Group, Copymode: nflog.CopyPacket, Bufsize: 1500})
+	// The kernel batches log messages: up to 32, or 50 ms (its default,
+	// 100 or a second, would hold a slow scan's probes back that long).
+	nf, err := nflog.Open(&nflog.Config{NetNS: nsfd, Group: cfg.Group, Copymode: nflog.CopyPacket, Bufsize: 1500,
+		QThresh: 32, Timeout: 5})
 	if err != nil {
 		return permission(fmt.Errorf("guard: nflog: %w", err))
 	}
@@ -108,6 +111,8 @@ func Run(ctx context.Context, cfg Config, emit func(Event), reload <-chan Config
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	settled := time.NewTicker(settle / 2)
+	defer settled.Stop()
 	lastDropped := int64(0)
 	for {
 		select {
@@ -131,6 +136,8 @@ func Run(ctx context.Context, cfg Config, emit func(Event), reload <-chan Config
 				continue
 			}
 			emit(Event{Time: time.Now(), Type: EventReload, Message: w.describe()})
+		case now := <-settled.C:
+			w.flush(ctx, now)
 		case <-tick.C:
 			if n := dropped.Load(); n != lastDropped {
 				emit(Event{Time: time.Now(), Type: EventError,
@@ -160,6 +167,7 @@ type watcher struct {
 	guarded map[Target]bool
 	opened  map[openKey]time.Time // until when
 	ls      listeners
+	pending []Probe // waiting for conntrack's events to settle
 }
 
 type openKey struct {
@@ -234,7 +242,6 @@ func (w *watcher) handle(ctx context.Context, l logged) {
 		w.spa(ctx, p)
 		return
 	}
-	t := Target{p.Proto, p.Dst.Port()}
 	if open, ok, knocked := w.knock.See(p); ok {
 		w.open(ctx, src, open, w.cfg.OpenFor, Event{Time: p.Time, Type: EventKnock, Source: src.String(),
 			Proto: protoName(open.Proto), Ports: []uint16{open.Port}})
@@ -242,8 +249,40 @@ func (w *watcher) handle(ctx context.Context, l logged) {
 	} else if knocked {
 		return // a knock on the way is no failure
 	}
+	if p.Kind != KindSYN && p.Kind != KindUDP {
+		// A packet that starts no connection may be a late one of a flow
+		// conntrack has just forgotten: the same packet made conntrack
+		// drop the old entry, and its destroy event may come a moment
+		// after the log message. The detector gets it after settle.
+		w.pending = append(w.pending, p)
+		return
+	}
+	w.detect(ctx, p)
+}
+
+// settle is how long a probe that starts no connection waits for
+// conntrack's destroy events before the detector takes it.
+const settle = 250 * time.Millisecond
+
+// flush hands the detector the waiting probes that have settled.
+func (w *watcher) flush(ctx context.Context, now time.Time) {
+	n := 0
+	for _, p := range w.pending {
+		if now.Sub(p.Time) < settle {
+			break
+		}
+		w.detect(ctx, p)
+		n++
+	}
+	w.pending = append(w.pending[:0], w.pending[n:]...)
+}
+
+// detect feeds one probe to the detector, with its outcome, and acts on
+// the events it decides.
+func (w *watcher) detect(ctx context.Context, p Probe) {
+	src := p.Src.Addr().Unmap()
 	o := Outcome(w.ls.listening(ctx, p.Proto, p.Dst))
-	if o == Success && w.guarded[t] && !w.isOpen(src, t, p.Time) {
+	if o == Success && w.guarded[Target{p.Proto, p.Dst.Port()}] && !w.isOpen(src, Target{p.Proto, p.Dst.Port()}, p.Time) {
 		o = Failure
 	}
 	for _, ev := range w.det.See(p, o) {

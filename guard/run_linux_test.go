@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -327,4 +328,52 @@ func setSource(t *testing.T, g *guardNet, dst, src netip.Addr) {
 	route := fmt.Sprintf("%s/%d", dst, bits)
 	testnet.Run(t, "ip", fam, "-n", g.Scanner, "route", "replace", route, "dev", g.ScannerIf, "src", src.String())
 	t.Cleanup(func() { exec.Command("ip", fam, "-n", g.Scanner, "route", "del", route).Run() })
+}
+
+// TestIntegrationGuardLatePackets: packets of connections conntrack has
+// forgotten (idle longer than its timeout, then talking again) come in as
+// new and look like ACK probes; conntrack's destroy events tell guard they
+// are late, so four such connections to four ports are no scan.
+func TestIntegrationGuardLatePackets(t *testing.T) {
+	g := startGuard(t, 2, Config{})
+	testnet.Run(t, "ip", "netns", "exec", g.Target, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_timeout_established=2")
+	var conns []net.Conn
+	for port := uint16(5001); port <= 5004; port++ {
+		var l net.Listener
+		var err error
+		testnet.In(t, g.Target, func() { l, err = net.Listen("tcp", netip.AddrPortFrom(g.Target4, port).String()) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(io.Discard, c); c.Close() }()
+			}
+		}()
+		var c net.Conn
+		testnet.In(t, g.Scanner, func() {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: g.Sources4[0].AsSlice()}, Timeout: time.Second}
+			c, err = d.Dial("tcp", netip.AddrPortFrom(g.Target4, port).String())
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns = append(conns, c)
+	}
+	time.Sleep(4 * time.Second) // conntrack forgets the idle connections
+	for _, c := range conns {
+		if _, err := c.Write([]byte("late\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	if evs := g.ev.from(g.Sources4[0].String()); len(evs) > 0 {
+		t.Errorf("late packets of four connections: events %+v", evs)
+	}
 }
