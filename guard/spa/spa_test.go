@@ -368,3 +368,32 @@ func TestSPAReplayCacheLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSPAConcurrentReplay: of one packet checked by many goroutines at
+// once, exactly one is accepted.
+func TestSPAConcurrentReplay(t *testing.T) {
+	hk, _, server := testKeys(t)
+	v := NewVerifier(server, nil, 0)
+	pkt, _ := Encode(Request{Proto: "tcp", Port: 22}, hk, t0)
+	const n = 16
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := v.Check(pkt, client, t0)
+			errs <- err
+		}()
+	}
+	accepted := 0
+	for range n {
+		err := <-errs
+		switch {
+		case err == nil:
+			accepted++
+		case !errors.Is(err, ErrReplay):
+			t.Errorf("Check = %v; want nil or ErrReplay", err)
+		}
+	}
+	if accepted != 1 {
+		t.Errorf("%d of %d concurrent Checks of one packet accepted it; want 1", accepted, n)
+	}
+}

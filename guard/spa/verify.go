@@ -44,8 +44,8 @@ type Verifier struct {
 }
 
 // NewVerifier returns a Verifier of packets authenticated by keys (HMAC
-// secrets, Ed25519 public or private keys, fwknop key pairs; a client's
-// signing key, as it may be, counts for the server too) whose timestamp
+// secrets, Ed25519 public keys, fwknop key pairs; an Ed25519 private key
+// counts as its public key) whose timestamp
 // lies within maxAge of now (DefaultMaxAge when maxAge <= 0). Accepted
 // packets are recorded in cache; a nil cache is a new one of the default
 // size.
