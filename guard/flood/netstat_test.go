@@ -137,3 +137,17 @@ func FuzzParseNetstat(f *testing.F) {
 		_ = CountersFrom(got)
 	})
 }
+
+func BenchmarkParseNetstat(b *testing.B) {
+	text, err := os.ReadFile(filepath.Join("testdata", "netstat"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		if _, err := ParseNetstat(bytes.NewReader(text)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

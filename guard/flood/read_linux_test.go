@@ -245,3 +245,24 @@ func TestIntegrationFloodStatus(t *testing.T) {
 		t.Errorf("listener %s = %+v (found %v); want backlog 16", victim, l, ok)
 	}
 }
+
+// BenchmarkRead reads this process's namespace: the counters and
+// settings alone (as /metrics does), and with the listeners.
+func BenchmarkRead(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		o    Options
+	}{
+		{"counters", Options{SkipListeners: true}},
+		{"listeners", Options{}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Read(context.Background(), bc.o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
