@@ -145,8 +145,10 @@ func knockParse(cmd *cobra.Command, opts *knockOptions, args []string, open, add
 		if len(args) != 1 {
 			return usageErrorf("knock --new-key %s takes one FILE to write the key to; got %d arguments", opts.NewKey, len(args))
 		}
-		if opts.SPA {
-			return usageErrorf("--new-key writes a key and sends nothing: leave out --spa")
+		for _, name := range append(spaOnly, "spa", "delay", "ipv4", "ipv6") {
+			if cmd.Flags().Changed(name) {
+				return usageErrorf("--new-key writes a key and sends nothing: leave out --%s", name)
+			}
 		}
 		if args[0] == "" {
 			return usageErrorf("knock --new-key: empty FILE name")
@@ -158,6 +160,9 @@ func knockParse(cmd *cobra.Command, opts *knockOptions, args []string, open, add
 			return usageErrorf("knock --spa takes one HOST (the sequence is for knocking without --spa); got %d arguments", len(args))
 		}
 		opts.Host = args[0]
+		if cmd.Flags().Changed("delay") {
+			return usageErrorf("--delay is for a knock sequence; --spa sends one packet")
+		}
 		if opts.KeyFile == "" {
 			return usageErrorf("knock --spa needs --key FILE (write one with 'portctl knock --new-key hmac FILE')")
 		}

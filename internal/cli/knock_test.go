@@ -97,6 +97,8 @@ func TestKnockUsageErrors(t *testing.T) {
 		{"missing key file", []string{"knock", "127.0.0.1", "--spa", "--key", filepath.Join(dir, "none"), "--open", "22"}, []string{"none", "no such file", "--new-key"}},
 		{"bad --new-key", []string{"knock", "--new-key", "rsa", filepath.Join(dir, "k")}, []string{`"rsa"`, "hmac or ed25519"}},
 		{"--new-key without FILE", []string{"knock", "--new-key", "hmac"}, []string{"one FILE"}},
+		{"--new-key with --open", []string{"knock", "--new-key", "hmac", filepath.Join(dir, "k"), "--open", "22"}, []string{"leave out --open"}},
+		{"--spa with --delay", []string{"knock", "127.0.0.1", "--spa", "--key", exists, "--open", "22", "--delay", "1s"}, []string{"--delay is for a knock sequence"}},
 		{"--new-key over a file", []string{"knock", "--new-key", "hmac", exists}, []string{exists, "never overwritten"}},
 	}
 	for _, tt := range tests {
