@@ -40,7 +40,10 @@
 // seen from, found some other way), and then the port is opened for that
 // address instead. The packet is authenticated, so only a holder of the
 // key can name an address; a third party that captures the packet cannot
-// change it, and cannot send it again (see Replay).
+// change it, and cannot send it again (see Replay). The other way round, a
+// packet that names no address opens for whichever source it arrives from
+// first: an attacker on the path who races a captured packet to the server
+// gets the port instead of its sender. Naming the address closes that gap.
 //
 // # Key files
 //
@@ -60,7 +63,7 @@
 // the one key it signs with; a server's file may hold several HMAC
 // secrets and public keys (a private key there stands for its public key)
 // and fwknop keys, each fwknop-rijndael key paired with the
-// fwknop-hmac-sha256 key that follows it.
+// fwknop-hmac-sha256 key next to it.
 //
 // # fwknop's packet
 //
