@@ -229,7 +229,7 @@ func (t *Tarpit) hold(ctx context.Context, c net.Conn, remote netip.AddrPort, po
 		// A client that reads nothing fills its window in the end: a write
 		// that cannot finish within an interval gives it up.
 		c.SetWriteDeadline(time.Now().Add(t.o.Interval))
-		n, err := c.Write(Line(buf[:0]))
+		n, err := c.Write(line(buf[:0]))
 		sent += n
 		if err != nil {
 			return
@@ -237,10 +237,10 @@ func (t *Tarpit) hold(ctx context.Context, c net.Conn, remote netip.AddrPort, po
 	}
 }
 
-// Line appends a random line fragment to b: 1 to 32 printable ASCII
+// line appends a random line fragment to b: 1 to 32 printable ASCII
 // characters and CRLF, never starting with "SSH-", so that an SSH client
 // takes it for a line before the server's version string.
-func Line(b []byte) []byte {
+func line(b []byte) []byte {
 	n := 1 + rand.IntN(maxLineLen)
 	for i := range n {
 		c := byte(' ' + rand.IntN('~'-' '+1))

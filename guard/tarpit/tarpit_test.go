@@ -318,23 +318,23 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
-func TestLine(t *testing.T) {
+func TestLineFragment(t *testing.T) {
 	lens := map[int]bool{}
 	for range 10000 {
-		b := Line(nil)
+		b := line(nil)
 		s := string(b)
 		if !strings.HasSuffix(s, "\r\n") || len(b) < 3 || len(b) > maxLineLen+2 || strings.HasPrefix(s, "SSH-") {
-			t.Fatalf("Line() = %q; want 1-%d printable characters and CRLF, not SSH-", s, maxLineLen)
+			t.Fatalf("line() = %q; want 1-%d printable characters and CRLF, not SSH-", s, maxLineLen)
 		}
 		for _, c := range b[:len(b)-2] {
 			if c < ' ' || c > '~' {
-				t.Fatalf("Line() = %q: %q is not printable", s, c)
+				t.Fatalf("line() = %q: %q is not printable", s, c)
 			}
 		}
 		lens[len(b)-2] = true
 	}
 	if len(lens) != maxLineLen {
-		t.Errorf("Line() made %d lengths in 10,000 lines; want all %d", len(lens), maxLineLen)
+		t.Errorf("line() made %d lengths in 10,000 lines; want all %d", len(lens), maxLineLen)
 	}
 }
 
