@@ -291,7 +291,7 @@ func runGuard(ctx context.Context, streams *term.IO, opts guardOptions) error {
 			out.emit(ev)
 		})
 		if err != nil {
-			return fmt.Errorf("tarpit: %w", err)
+			return err // it names the tarpit
 		}
 		defer tp.Close()
 	}
