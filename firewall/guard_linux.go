@@ -192,31 +192,11 @@ func Unguard(ctx context.Context, opts Options) error {
 	if !st.exists {
 		return nil
 	}
-	empty := true
-	for name := range st.chains {
-		switch name {
-		case guardChain, guardInChain, blockPreChain, blockOutChain:
-		default:
-			empty = false
-		}
+	var sets []*nftables.Set
+	for _, s := range guardSets() {
+		sets = append(sets, s)
 	}
-	for _, els := range st.elems {
-		if len(els) > 0 {
-			empty = false
-		}
-	}
-	if empty {
-		c.DelTable(ownTable)
-	} else {
-		for _, name := range []string{guardChain, guardInChain} {
-			if _, ok := st.chains[name]; ok {
-				c.DelChain(&nftables.Chain{Name: name, Table: ownTable})
-			}
-		}
-		for _, s := range guardSets() {
-			c.DelSet(s)
-		}
-	}
+	removeOwn(c, st, []string{guardChain, guardInChain}, sets)
 	if err := c.Flush(); err != nil {
 		return ownErr("guard: remove the chains", err)
 	}

@@ -228,6 +228,35 @@ func addOwnChain(c *nftables.Conn, name string, hook *nftables.ChainHook, prio n
 	}
 }
 
+// removeOwn queues the removal of chains (and sets) of portctl's table,
+// or of the whole table when, with them gone, it would hold nothing but
+// empty block chains: no block, no chain of anyone else's.
+func removeOwn(c *nftables.Conn, st ownState, chains []string, sets []*nftables.Set) {
+	empty := true
+	for name := range st.chains {
+		if !slices.Contains(chains, name) && name != blockPreChain && name != blockOutChain {
+			empty = false
+		}
+	}
+	for _, els := range st.elems {
+		if len(els) > 0 {
+			empty = false
+		}
+	}
+	if empty {
+		c.DelTable(ownTable)
+		return
+	}
+	for _, name := range chains {
+		if _, ok := st.chains[name]; ok {
+			c.DelChain(&nftables.Chain{Name: name, Table: ownTable})
+		}
+	}
+	for _, s := range sets {
+		c.DelSet(s)
+	}
+}
+
 // elemsOf are the set elements of a block of one protocol.
 func elemsOf(b PortBlock, timeout bool) (string, nftables.SetElement) {
 	e := b.elems()[0]

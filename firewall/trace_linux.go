@@ -287,28 +287,7 @@ func removeTraceChains(opts Options) error {
 	if !st.exists {
 		return nil
 	}
-	empty := true
-	for name := range st.chains {
-		switch name {
-		case tracePreChain, traceOutChain, blockPreChain, blockOutChain:
-		default:
-			empty = false
-		}
-	}
-	for _, els := range st.elems {
-		if len(els) > 0 {
-			empty = false
-		}
-	}
-	if empty {
-		c.DelTable(ownTable)
-	} else {
-		for _, name := range []string{tracePreChain, traceOutChain} {
-			if _, ok := st.chains[name]; ok {
-				c.DelChain(&nftables.Chain{Name: name, Table: ownTable})
-			}
-		}
-	}
+	removeOwn(c, st, []string{tracePreChain, traceOutChain}, nil)
 	if err := c.Flush(); err != nil {
 		return ownErr("trace: remove the marking chains", err)
 	}
