@@ -50,8 +50,8 @@ type guardOptions struct {
 	// Read from the flags and the config file.
 	cfg        guard.Config
 	tarpits    []uint16
-	set        func(name string) bool // whether a flag was given
-	nonceCache *spa.ReplayCache
+	set     func(name string) bool // whether a flag was given
+	flagsAs *guardOptions          // the options as the flags gave them, for SIGHUP
 }
 
 const guardLong = `Watch this machine's ports from the receiving side, until Ctrl-C.
@@ -139,6 +139,10 @@ func (o *guardOptions) complete() error {
 	}
 	if o.Status {
 		return nil
+	}
+	if o.flagsAs == nil {
+		flags := *o
+		o.flagsAs = &flags
 	}
 	if o.Config != "" {
 		b, err := os.ReadFile(o.Config)
@@ -307,9 +311,8 @@ func runGuard(ctx context.Context, streams *term.IO, opts guardOptions) error {
 					return
 				case <-hup:
 				}
-				again := opts
-				again.Block, again.Allow, again.Knocks = 0, nil, nil
-				again.set = func(string) bool { return false }
+				// The flags given win over the file, as at the start.
+				again := *opts.flagsAs
 				if err := again.complete(); err != nil {
 					out.emit(guard.Event{Time: time.Now(), Type: guard.EventError, Message: "reload: " + err.Error()})
 					continue

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,4 +225,41 @@ func TestIntegrationGuardSPA(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestIntegrationGuardReload: SIGHUP reads --config again: a knock
+// sequence changed in the file is the one that opens the port.
+func TestIntegrationGuardReload(t *testing.T) {
+	p := testnet.NewPair(t, 1)
+	testnet.ListenIn(t, p.Target, netip.AddrPortFrom(p.Target4, 22))
+	conf := filepath.Join(t.TempDir(), "guard.yaml")
+	os.WriteFile(conf, []byte("knock: [\"tcp/7000:22\"]\nopen_for: 30s\n"), 0o600)
+	g := startGuardCmd(t, "--netns", p.Target, "--config", conf)
+	os.WriteFile(conf, []byte("knock: [\"udp/7100,tcp/7200:22\"]\nopen_for: 30s\n"), 0o600)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := g.wait(t, 5*time.Second, func(e guard.Event) bool { return e.Type == guard.EventReload }); !ok {
+		t.Fatal("no reload event after SIGHUP")
+	}
+	src, ssh := p.Sources4[0], netip.AddrPortFrom(p.Target4, 22)
+	knock := func(seq string) {
+		streams, _, errOut := term.Test("")
+		var code int
+		testnet.In(t, p.Scanner, func() { code = Run([]string{"knock", "-q", p.Target4.String(), seq}, streams) })
+		if code != 0 {
+			t.Fatalf("knock %s: exit %d: %s", seq, code, errOut)
+		}
+	}
+	knock("tcp/7000")
+	if dialFrom(t, p.Scanner, src, ssh, 500*time.Millisecond) {
+		t.Error("the sequence of the old config still opens the port")
+	}
+	knock("udp/7100,tcp/7200")
+	if _, ok := g.wait(t, 5*time.Second, func(e guard.Event) bool { return e.Type == guard.EventKnock }); !ok {
+		t.Fatal("the new sequence opened nothing")
+	}
+	if !dialFrom(t, p.Scanner, src, ssh, time.Second) {
+		t.Error("port 22 is not open after the new sequence")
+	}
 }
