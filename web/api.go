@@ -45,12 +45,15 @@ type session struct {
 	Hostname  string `json:"hostname"`
 	Interval  int64  `json:"interval_ms"`
 	MaxRows   int    `json:"max_rows"`
+	// Guard is true when the server follows guard's events
+	// (/api/v1/guard).
+	Guard bool `json:"guard"`
 }
 
 func (s *Server) apiSession(w http.ResponseWriter, r *http.Request) {
 	host, _ := os.Hostname()
 	writeJSON(w, http.StatusOK, session{CSRFToken: s.csrf, AllowKill: s.opts.Kill != nil, Version: s.opts.Version,
-		Hostname: host, Interval: s.opts.Interval.Milliseconds(), MaxRows: s.opts.MaxRows})
+		Hostname: host, Interval: s.opts.Interval.Milliseconds(), MaxRows: s.opts.MaxRows, Guard: s.guard != nil})
 }
 
 // socketsAnswer is the body of /api/v1/sockets.

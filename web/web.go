@@ -62,6 +62,11 @@ type Options struct {
 	Registry *registry.Registry
 	// Version is shown on the page.
 	Version string
+	// GuardEvents is the file portctl guard appends its events to (guard
+	// --events FILE): when set, FollowGuard follows it for /api/v1/guard,
+	// the page's Guard view and the portctl_guard_ metrics. The file may
+	// appear later, be truncated or be rotated.
+	GuardEvents string
 }
 
 // Server is the dashboard. It is safe for concurrent use.
@@ -72,6 +77,7 @@ type Server struct {
 	mux     *http.ServeMux
 	csrf    string
 	metrics *prometheus.Registry
+	guard   *guardFeed // nil without Options.GuardEvents
 
 	sampling sync.Mutex   // held while a sample is taken
 	lastUse  atomic.Int64 // when an API request last asked, in Unix nanoseconds
@@ -119,6 +125,12 @@ func New(opts Options) (*Server, error) {
 	if err := s.metrics.Register(&collector{s: s}); err != nil {
 		return nil, err
 	}
+	if opts.GuardEvents != "" {
+		s.guard = newGuardFeed(opts.GuardEvents)
+		if err := s.metrics.Register(guardCollector{s.guard}); err != nil {
+			return nil, err
+		}
+	}
 	s.routes()
 	return s, nil
 }
@@ -157,6 +169,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /api/v1/events", s.apiEvents)
 	mux.HandleFunc("GET /api/v1/reach", s.apiReach)
 	mux.HandleFunc("GET /api/v1/firewall", s.apiFirewall)
+	mux.HandleFunc("GET /api/v1/guard", s.apiGuard)
 	mux.HandleFunc("POST /api/v1/ports/{port}/kill", s.apiKill)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path+" (see the README's list under /api/v1/)")
