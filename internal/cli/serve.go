@@ -31,7 +31,9 @@ type serveOptions struct {
 	NetNS     string
 	TLSCert   string
 	TLSKey    string
-	tls       *tls.Config
+	// GuardEvents is the file of portctl guard --events FILE to follow.
+	GuardEvents string
+	tls         *tls.Config
 }
 
 // defaultServeListen is where `serve` listens unless told otherwise.
@@ -60,11 +62,22 @@ It listens on 127.0.0.1 by default. Any other address needs --token (or
 TOKEN", or in a browser by opening /?token=TOKEN once. Stopping a port's
 holders from the page is off unless --allow-kill. Off loopback, serve HTTPS
 (--tls-cert, --tls-key) so that the token does not cross the network in the
-clear.`,
+clear.
+
+With --guard-events FILE, the file portctl guard appends its events to
+(guard --events FILE), serve follows it as tail -F does: its last 500 lines
+at start, then every line appended, through truncation and rotation, and a
+file that appears only later. The page then has a Guard view of the latest
+events (scans, blocks, knocks, ...), /api/v1/guard has the latest 200 and
+the counts by type, and /metrics counts them (portctl_guard_events_total by
+type and kind, portctl_guard_sources_blocked_total,
+portctl_guard_malformed_lines_total,
+portctl_guard_last_event_timestamp_seconds).`,
 		Example: `  portctl serve
   portctl serve --listen 0.0.0.0:9753 --token-file /etc/portctl/token \
     --tls-cert /etc/portctl/cert.pem --tls-key /etc/portctl/key.pem
-  portctl serve --allow-kill --policy audit.yaml`,
+  portctl serve --allow-kill --policy audit.yaml
+  portctl serve --guard-events /var/log/portctl/guard.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.validate(); err != nil {
@@ -86,6 +99,7 @@ clear.`,
 	f.StringVar(&opts.NetNS, "netns", "", "show this network namespace (a name under /run/netns, or a path)")
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain)")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "and this PEM private key")
+	f.StringVar(&opts.GuardEvents, "guard-events", "", "follow this file of portctl guard --events FILE: a Guard view, /api/v1/guard and portctl_guard_ metrics")
 	return cmd
 }
 
@@ -131,6 +145,13 @@ func (o *serveOptions) validate() error {
 		}
 		o.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	if o.GuardEvents != "" {
+		// The file may come later (guard makes it), but not as a
+		// directory.
+		if fi, err := os.Stat(o.GuardEvents); err == nil && fi.IsDir() {
+			return usageErrorf("--guard-events %q is a directory: want the file of portctl guard --events FILE", o.GuardEvents)
+		}
+	}
 	if o.Token == "" && !web.IsLoopback(o.Listen) {
 		return usageErrorf("--listen %q is not a loopback address: it needs --token or --token-file", o.Listen)
 	}
@@ -156,7 +177,7 @@ func runServe(ctx context.Context, streams *term.IO, opts serveOptions) error {
 		return err
 	}
 	wo := web.Options{Source: web.Machine{NetNS: opts.NetNS, ContainerHosts: engines().Hosts}, Token: opts.Token, Policy: policy,
-		Interval: opts.Interval, Version: version()}
+		Interval: opts.Interval, Version: version(), GuardEvents: opts.GuardEvents}
 	if opts.AllowKill {
 		wo.Kill = killForWeb
 	}
@@ -171,6 +192,7 @@ func runServe(ctx context.Context, streams *term.IO, opts serveOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go srv.Run(ctx)
+	go srv.FollowGuard(ctx)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	url := "http://" + l.Addr().String() + "/"
@@ -182,6 +204,9 @@ func runServe(ctx context.Context, streams *term.IO, opts serveOptions) error {
 		url += "?token=…"
 	}
 	fmt.Fprintf(streams.Err, "portctl serve: dashboard at %s, API at /api/v1/, metrics at /metrics\n", url)
+	if opts.GuardEvents != "" {
+		fmt.Fprintf(streams.Err, "portctl serve: following portctl guard's events in %s (API at /api/v1/guard)\n", opts.GuardEvents)
+	}
 	if opts.tls == nil && !web.IsLoopback(opts.Listen) {
 		fmt.Fprintf(streams.Err, "portctl serve: without --tls-cert and --tls-key the token crosses the network in the clear\n")
 	}
