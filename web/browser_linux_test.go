@@ -162,6 +162,9 @@ func TestIntegrationBrowser(t *testing.T) {
 	})
 	do(t, ctx, chromedp.Navigate(base+"/"))
 	waitJS(t, ctx, "the live table", `document.querySelector('#status').textContent.includes('sockets')`)
+	if evalJS[bool](t, ctx, `!document.querySelector('#nav-guard').hidden`) {
+		t.Errorf("the Guard link shows without GuardEvents")
+	}
 	screenshot(t, ctx, "1-loaded")
 
 	// A Redis-like listener, opened after the page loaded, by a process
@@ -303,4 +306,45 @@ func TestIntegrationBrowserFirewall(t *testing.T) {
 		t.Errorf("the firewall page scrolls sideways on a 390 px screen")
 	}
 	screenshot(t, ctx, "12-firewall-phone")
+}
+
+// TestIntegrationBrowserGuard serves with GuardEvents (serve
+// --guard-events): the page has a Guard view, which says the file is not
+// there yet, then shows an event written to it, its text as text.
+func TestIntegrationBrowserGuard(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "guard.jsonl")
+	s, ts := newTestServer(t, &tableSource{}, Options{GuardEvents: path, Interval: 200 * time.Millisecond})
+	s.guard.poll = 20 * time.Millisecond
+	fctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.FollowGuard(fctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	ctx := browser(t)
+	do(t, ctx, chromedp.Navigate(ts.URL+"/#/guard"))
+	waitJS(t, ctx, "the Guard link", `!document.querySelector('#nav-guard').hidden`)
+	waitJS(t, ctx, "the missing file said", `document.querySelector('#guard-error')?.textContent.includes('no such file')`)
+
+	appendFile(t, path, `{"time":"2026-12-07T12:00:03Z","type":"scan","source":"10.9.0.2","kind":"syn","proto":"tcp","ports":[1,2,3,4],"probes":4,"failures":4}`+"\n"+
+		`{"time":"2026-12-07T12:00:04Z","type":"error","message":"<img src=x onerror=window.pwned=1>"}`+"\n")
+	const scan = `document.querySelector('#guard-events tr[data-type="scan"]')`
+	waitJS(t, ctx, "the scan's row", scan)
+	type rowInfo struct {
+		Cells    []string
+		Message  string
+		Elements int
+		Pwned    bool
+		Error    bool
+	}
+	got := evalJS[rowInfo](t, ctx, `({Cells: [...`+scan+`.children].map(c => c.textContent),
+		Message: document.querySelector('#guard-events tr[data-type="error"] td[data-label="Message"]').textContent,
+		Elements: document.querySelectorAll('#guard-events img').length, Pwned: window.pwned !== undefined,
+		Error: !!document.querySelector('#guard-error')})`)
+	if len(got.Cells) != 6 || got.Cells[1] != "scan" || got.Cells[2] != "10.9.0.2" || got.Cells[3] != "syn" || got.Cells[4] != "tcp/1,2,3,4" ||
+		!strings.Contains(got.Cells[5], "4 of 4 first contacts failed") {
+		t.Errorf("the scan's row: %q; want time, scan, 10.9.0.2, syn, tcp/1,2,3,4, 4 of 4 first contacts failed", got.Cells)
+	}
+	if got.Message != "<img src=x onerror=window.pwned=1>" || got.Elements != 0 || got.Pwned || got.Error {
+		t.Errorf("the error's row: %+v; want its message as text, nothing run, and the file's error gone", got)
+	}
+	screenshot(t, ctx, "13-guard")
 }

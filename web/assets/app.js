@@ -391,6 +391,61 @@ async function showFirewall() {
     (fw.incomplete || []).length ? el('p', { class: 'sev-medium' }, 'Not read: ' + fw.incomplete.join('; ')) : null);
 }
 
+// ---- guard's events ----------------------------------------------------------
+
+// guardClass colours an event's type; the word says it, the colour only
+// repeats it.
+const guardClass = {
+  scan: 'sev-medium', sweep: 'sev-medium', refused: 'sev-medium', block: 'sev-high', error: 'sev-high',
+  knock: 'sev-low', spa: 'sev-low', tarpit: 'sev-low',
+};
+
+function guardPorts(ev) {
+  const ps = (ev.ports || []).map(String);
+  const list = ps.length > 12 ? ps.slice(0, 12).join(',') + '… (' + ps.length + ' in all)' : ps.join(',');
+  return list && ev.proto ? ev.proto + '/' + list : list;
+}
+
+// guardDetail says what portctl guard's own lines say of an event.
+function guardDetail(ev) {
+  const parts = [];
+  if (ev.type === 'scan') {
+    parts.push((ev.failures || 0) + ' of ' + (ev.probes || 0) + ' first contacts failed' +
+      (ev.spoofable ? '; not blocked: such probes can be forged' : ''));
+  }
+  if (ev.type === 'sweep') parts.push('contacted ' + (ev.hosts || []).length + ' of this host\'s addresses');
+  if (ev.for) parts.push('for ' + ev.for);
+  if (ev.message) parts.push(ev.message);
+  return parts.join(' · ');
+}
+
+async function showGuard() {
+  const v = $('#view-guard');
+  let g;
+  try { g = await api('/api/v1/guard'); } catch (e) {
+    fill(v, el('p', { class: 'sev-high' }, e.message));
+    return;
+  }
+  const counts = Object.entries(g.counts).sort((a, b) => b[1] - a[1]).map(([t, n]) => n + ' ' + t).join(' · ');
+  // Newest first.
+  const rows = g.events.slice().reverse().map((ev) => el('tr', { 'data-type': ev.type, 'data-source': ev.source || '' },
+    el('td', { class: 'mono', 'data-label': 'Time' }, new Date(ev.time).toLocaleString()),
+    el('td', { class: Object.hasOwn(guardClass, ev.type) ? guardClass[ev.type] : null, 'data-label': 'Type' }, ev.type),
+    el('td', { class: 'mono', 'data-label': 'Source' }, ev.source || ''),
+    el('td', { 'data-label': 'Kind' }, ev.kind || ''),
+    el('td', { class: 'mono ports', 'data-label': 'Ports' }, guardPorts(ev)),
+    el('td', { 'data-label': 'Message' }, guardDetail(ev))));
+  fill(v, el('h2', {}, 'Guard'),
+    g.error ? el('p', { class: 'sev-medium', id: 'guard-error' }, 'The events file cannot be read now: ' + g.error) : null,
+    el('p', { class: 'muted', id: 'guard-counts' },
+      counts ? 'Counted (the file\'s last 500 lines when serve started, and every line since): ' + counts : 'No events yet.',
+      g.malformed_lines ? ' · ' + g.malformed_lines + ' malformed lines skipped' : ''),
+    el('div', { class: 'card' }, el('h3', {}, 'Latest events'),
+      rows.length ? el('table', { id: 'guard-events' },
+        el('thead', {}, el('tr', {}, ['Time', 'Type', 'Source', 'Kind', 'Ports', 'Message'].map((h) => el('th', {}, h)))),
+        el('tbody', {}, rows)) : el('p', { class: 'muted' }, 'portctl guard has written no event to the file yet.')));
+}
+
 // ---- routing ---------------------------------------------------------------
 
 let refreshTimer = null;
@@ -404,12 +459,13 @@ function route() {
   else if (hash === '#/ephemeral') view = 'ephemeral';
   else if (hash === '#/forward') view = 'forward';
   else if (hash === '#/firewall') view = 'firewall';
+  else if (hash === '#/guard') view = 'guard';
   app.view = view;
   for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== 'view-' + view;
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.view === view);
   clearInterval(refreshTimer);
   const every = Math.max(1000, (app.session && app.session.interval_ms) || 2000);
-  const refresh = { port: () => showPort(arg), audit: showAudit, ephemeral: showEphemeral, forward: showForward, firewall: showFirewall }[view];
+  const refresh = { port: () => showPort(arg), audit: showAudit, ephemeral: showEphemeral, forward: showForward, firewall: showFirewall, guard: showGuard }[view];
   if (refresh) {
     refresh();
     if (view !== 'port') refreshTimer = setInterval(refresh, every);
@@ -424,6 +480,7 @@ async function main() {
     return;
   }
   document.title = 'portctl · ' + app.session.hostname;
+  $('#nav-guard').hidden = !app.session.guard;
   for (const id of ['#filter-text', '#filter-proto', '#filter-state']) $(id).addEventListener('input', queueRender);
   window.addEventListener('hashchange', route);
   route();
