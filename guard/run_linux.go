@@ -122,11 +122,8 @@ func Run(ctx context.Context, cfg Config, emit func(Event), reload <-chan Config
 		case l := <-queue:
 			w.handle(ctx, l)
 		case ev := <-ctEvents:
-			if f := ev.Flow; f != nil && f.Status.SeenReply() {
-				o := f.TupleOrig
-				w.det.Ended(o.Proto.Protocol,
-					netip.AddrPortFrom(o.IP.SourceAddress, o.Proto.SourcePort),
-					netip.AddrPortFrom(o.IP.DestinationAddress, o.Proto.DestinationPort), time.Now())
+			if proto, client, server, ok := endedFlow(ev); ok {
+				w.det.Ended(proto, client, server, time.Now())
 			}
 		case c := <-reload:
 			c = c.withDefaults()
@@ -146,6 +143,19 @@ func Run(ctx context.Context, cfg Config, emit func(Event), reload <-chan Config
 			}
 		}
 	}
+}
+
+// endedFlow reads a conntrack destroy event: the flow's protocol and
+// ends, if it was a flow that saw replies (a connection, not a probe).
+func endedFlow(ev conntrack.Event) (proto uint8, client, server netip.AddrPort, ok bool) {
+	f := ev.Flow
+	if f == nil || !f.Status.SeenReply() {
+		return 0, client, server, false
+	}
+	o := f.TupleOrig
+	client = netip.AddrPortFrom(o.IP.SourceAddress, o.Proto.SourcePort)
+	server = netip.AddrPortFrom(o.IP.DestinationAddress, o.Proto.DestinationPort)
+	return o.Proto.Protocol, client, server, client.IsValid() && server.IsValid()
 }
 
 // permission makes a refusal for want of privilege an os.ErrPermission.
