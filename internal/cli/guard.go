@@ -48,8 +48,8 @@ type guardOptions struct {
 	NflogGroup  uint16
 
 	// Read from the flags and the config file.
-	cfg        guard.Config
-	tarpits    []uint16
+	cfg     guard.Config
+	tarpits []uint16
 	set     func(name string) bool // whether a flag was given
 	flagsAs *guardOptions          // the options as the flags gave them, for SIGHUP
 }
