@@ -205,7 +205,7 @@ func (s *Server) FollowGuard(ctx context.Context) {
 	if s.guard == nil {
 		return
 	}
-	t := &tailer{path: s.guard.path, line: s.guard.line, tooLong: s.guard.tooLong}
+	t := &tailer{path: s.guard.path, line: s.guard.line, tooLong: s.guard.tooLong, max: guardMaxLine}
 	defer t.close()
 	s.guard.setErr(t.start(ctx))
 	tick := time.NewTicker(s.guard.poll)
@@ -228,7 +228,8 @@ func (s *Server) FollowGuard(ctx context.Context) {
 type tailer struct {
 	path    string
 	line    func([]byte)
-	tooLong func() // a line past guardMaxLine was skipped
+	tooLong func() // a line past max was skipped
+	max     int    // the longest line handed over (guardMaxLine when 0)
 
 	f       *os.File
 	off     int64  // how far f has been read
@@ -319,12 +320,15 @@ func (t *tailer) read(ctx context.Context) error {
 
 // split hands over the lines b completes.
 func (t *tailer) split(b []byte) {
+	if t.max == 0 {
+		t.max = guardMaxLine
+	}
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			if !t.skip {
 				t.partial = append(t.partial, b...)
-				if len(t.partial) > guardMaxLine {
+				if len(t.partial) > t.max {
 					t.tooLong()
 					t.reset()
 					t.skip = true
@@ -342,7 +346,7 @@ func (t *tailer) split(b []byte) {
 			t.partial = append(t.partial, line...)
 			line = t.partial
 		}
-		if len(line) > guardMaxLine {
+		if len(line) > t.max {
 			t.tooLong()
 		} else {
 			t.line(line)

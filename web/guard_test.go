@@ -135,6 +135,43 @@ func TestTailStart(t *testing.T) {
 	}
 }
 
+// FuzzTailerSplit: whatever the data and however it arrives, in one
+// piece or in two, the tailer hands over the same lines as splitting the
+// whole at its newlines, and counts each line past its bound once (an
+// unfinished one as soon as it is past it).
+func FuzzTailerSplit(f *testing.F) {
+	f.Add([]byte("a\nbb\n\nccc"), 1, 8)
+	f.Add([]byte("aaaaaaaaaaaa\nb\n"), 5, 4)
+	f.Add([]byte("\n\n\n"), 0, 1)
+	f.Fuzz(func(t *testing.T, data []byte, cut, max int) {
+		if max <= 0 || max > 64 {
+			max = 8
+		}
+		if cut < 0 || cut > len(data) {
+			cut = len(data) / 2
+		}
+		var want []string
+		wantLong := 0
+		lines := bytes.Split(data, []byte("\n"))
+		for i, l := range lines {
+			switch {
+			case len(l) > max:
+				wantLong++ // counted once past max, finished or not
+			case i < len(lines)-1: // the last is unfinished
+				want = append(want, string(l))
+			}
+		}
+		var got []string
+		long := 0
+		tl := &tailer{max: max, line: func(b []byte) { got = append(got, string(b)) }, tooLong: func() { long++ }}
+		tl.split(data[:cut])
+		tl.split(data[cut:])
+		if diff := cmp.Diff(want, got); diff != "" || long != wantLong {
+			t.Errorf("split(%q | %q), max %d: lines (-want +got):\n%s\nlong lines %d; want %d", data[:cut], data[cut:], max, diff, long, wantLong)
+		}
+	})
+}
+
 // eventLine is an event as a line of guard's events file.
 func eventLine(typ, source string, kind guard.Kind, at time.Time) string {
 	b, _ := json.Marshal(guard.Event{Time: at, Type: typ, Source: source, Kind: kind, Ports: []uint16{22, 80}, Message: "<b>m</b>"})
