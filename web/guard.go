@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,11 @@ const (
 	guardMaxLine = 256 << 10
 	// guardPoll is how often the file is looked at for new lines.
 	guardPoll = 500 * time.Millisecond
+	// An event kept for the API lists at most guardKeepList ports and
+	// hosts (guard's own default bound), and a message of at most
+	// guardKeepMessage bytes: 200 kept events take a few MB at most.
+	guardKeepList    = 1024
+	guardKeepMessage = 4 << 10
 )
 
 // guardTypes are the event types guard writes; any other is counted as
@@ -136,7 +143,7 @@ func (g *guardFeed) line(b []byte) {
 		g.malformed++
 		return
 	}
-	g.ring[g.next] = ev
+	g.ring[g.next] = trimGuardEvent(ev)
 	g.next = (g.next + 1) % len(g.ring)
 	g.n = min(g.n+1, len(g.ring))
 	g.counts[guardKeyOf(&ev)]++
@@ -146,6 +153,20 @@ func (g *guardFeed) line(b []byte) {
 	if ev.Time.After(g.last) {
 		g.last = ev.Time
 	}
+}
+
+// trimGuardEvent bounds what an event kept holds.
+func trimGuardEvent(ev guard.Event) guard.Event {
+	if len(ev.Ports) > guardKeepList {
+		ev.Ports = slices.Clone(ev.Ports[:guardKeepList]) // the rest's memory goes
+	}
+	if len(ev.Hosts) > guardKeepList {
+		ev.Hosts = slices.Clone(ev.Hosts[:guardKeepList])
+	}
+	if len(ev.Message) > guardKeepMessage {
+		ev.Message = strings.ToValidUTF8(ev.Message[:guardKeepMessage], "") + "…"
+	}
+	return ev
 }
 
 // tooLong counts a line past guardMaxLine as malformed.
@@ -166,7 +187,8 @@ func (g *guardFeed) setErr(err error) {
 
 // guardAnswer is the body of /api/v1/guard.
 type guardAnswer struct {
-	// Events are the latest events, newest last.
+	// Events are the latest events, newest last (each with at most 1,024
+	// ports and hosts and 4 KiB of message).
 	Events []guard.Event `json:"events"`
 	// Counts are the events read by type (those in the file when serve
 	// started, at most its last 500 lines, and all appended since).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -359,6 +361,25 @@ func TestGuardFollowLongLine(t *testing.T) {
 	ans := waitGuard(t, s, "the event after the long line", func(a guardAnswer) bool { return sources(a) == "a" })
 	if ans.MalformedLines != 2 {
 		t.Errorf("%d malformed lines; want 2", ans.MalformedLines)
+	}
+}
+
+// TestGuardKeepsEventsSmall: an event kept for the API holds at most
+// 1,024 ports and hosts and 4 KiB of message; the counts are whole.
+func TestGuardKeepsEventsSmall(t *testing.T) {
+	ev := guard.Event{Time: guardT0, Type: "scan", Kind: guard.KindSYN, Ports: make([]uint16, 5000), Hosts: make([]netip.Addr, 2000),
+		Message: strings.Repeat("é", 3000)}
+	b, _ := json.Marshal(ev)
+	g := newGuardFeed("")
+	g.line(b)
+	ans := g.answer()
+	if len(ans.Events) != 1 || ans.Counts["scan"] != 1 {
+		t.Fatalf("answer = %d events, counts %v; want 1 scan", len(ans.Events), ans.Counts)
+	}
+	got := ans.Events[0]
+	if len(got.Ports) != 1024 || cap(got.Ports) != 1024 || len(got.Hosts) != 1024 || len(got.Message) > 4<<10+len("…") || !utf8.ValidString(got.Message) {
+		t.Errorf("kept %d ports (cap %d), %d hosts, a message of %d bytes (valid UTF-8 %v); want 1,024, 1,024, at most 4 KiB",
+			len(got.Ports), cap(got.Ports), len(got.Hosts), len(got.Message), utf8.ValidString(got.Message))
 	}
 }
 
