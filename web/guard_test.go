@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -456,7 +457,8 @@ func metricValue(body, name, labels string) (float64, bool) {
 	return v, err == nil
 }
 
-// TestGuardMetrics reads the guard's counters from the text of /metrics.
+// TestGuardMetrics reads the guard's counters from the text of /metrics,
+// and lints it with promtool.
 func TestGuardMetrics(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events")
 	appendFile(t, path, eventLine("start", "", "", guardT0))
@@ -496,5 +498,14 @@ func TestGuardMetrics(t *testing.T) {
 		if !strings.Contains(body, help) {
 			t.Errorf("/metrics lacks %q", help)
 		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("needs promtool (Debian's prometheus package; test-deps.sh installs it)")
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
