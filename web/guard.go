@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"slices"
@@ -179,8 +180,12 @@ func (g *guardFeed) tooLong() {
 func (g *guardFeed) setErr(err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.err = ""
-	if err != nil {
+	switch {
+	case err == nil:
+		g.err = ""
+	case errors.Is(err, fs.ErrNotExist):
+		g.err = err.Error() + " (yet: portctl guard --events FILE makes it)"
+	default:
 		g.err = err.Error()
 	}
 }
