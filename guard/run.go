@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"errors"
 	"net/netip"
 	"time"
 )
@@ -32,6 +33,10 @@ type Config struct {
 	// knocks open: the ports signed packets may open.
 	Guarded []Target
 }
+
+// ErrGroupTaken is returned by Run when another program holds the NFLOG
+// group.
+var ErrGroupTaken = errors.New("choose another group")
 
 // DefaultGroup is the NFLOG group guard logs to unless told otherwise.
 const DefaultGroup = 2222

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -84,8 +85,10 @@ func Run(ctx context.Context, cfg Config, emit func(Event), reload <-chan Config
 		return 0 // an overrun: the kernel dropped messages; read on
 	}
 	if err := nf.RegisterWithErrorFunc(logCtx, hook, onErr); err != nil {
-		if errors.Is(err, unix.EBUSY) {
-			return fmt.Errorf("guard: nflog group %d is taken by another program: choose another", cfg.Group)
+		// The kernel refuses to bind a group another socket holds with
+		// EPERM, as it refuses the unprivileged.
+		if strings.Contains(err.Error(), unix.EPERM.Error()) && os.Geteuid() == 0 {
+			return fmt.Errorf("guard: nflog group %d is taken by another program (another portctl guard, ulogd...): %w", cfg.Group, ErrGroupTaken)
 		}
 		return permission(fmt.Errorf("guard: nflog group %d: %w", cfg.Group, err))
 	}

@@ -267,7 +267,7 @@ func runGuard(ctx context.Context, streams *term.IO, opts guardOptions) error {
 	if opts.Events != "" {
 		f, err := os.OpenFile(opts.Events, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
-			return err
+			return fmt.Errorf("--events %s: %w", opts.Events, errors.Unwrap(err))
 		}
 		defer f.Close()
 		out.file = f
@@ -322,14 +322,18 @@ func runGuard(ctx context.Context, streams *term.IO, opts guardOptions) error {
 			}
 		}()
 	}
-	return guard.Run(ctx, opts.cfg, out.emit, reload)
+	err := guard.Run(ctx, opts.cfg, out.emit, reload)
+	if errors.Is(err, guard.ErrGroupTaken) {
+		return usageErrorf("--nflog-group %d: %v", opts.NflogGroup, err)
+	}
+	return err
 }
 
 // spaChecker loads the keys and the nonces of packets seen.
 func (o *guardOptions) spaChecker() (guard.SPAChecker, error) {
 	f, err := os.Open(o.SPAKey)
 	if err != nil {
-		return nil, err
+		return nil, usageErrorf("--spa-key %s: %v", o.SPAKey, errors.Unwrap(err))
 	}
 	defer f.Close()
 	keys, err := spa.LoadKeys(f)

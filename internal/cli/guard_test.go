@@ -65,6 +65,8 @@ func TestGuardBadInput(t *testing.T) {
 		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, "no such file or directory"},
 		{[]string{"--spa-key", "/k", "--spa-open", "sctp/22"}, "the protocol must be tcp or udp"},
 		{[]string{"--netns", "no-such-namespace-here"}, "no-such-namespace-here"},
+		{[]string{"--spa-key", filepath.Join(dir, "missing.keys")}, "--spa-key " + filepath.Join(dir, "missing.keys") + ": no such file"},
+		{[]string{"--spa-key", bad}, "--spa-key " + bad + ": "},
 	} {
 		streams, _, errOut := term.Test("")
 		code := Run(append([]string{"guard"}, tc.args...), streams)
