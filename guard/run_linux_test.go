@@ -102,22 +102,6 @@ func startGuard(t *testing.T, sources int, cfg Config) *guardNet {
 	return g
 }
 
-// dial connects from src in the scanner to dst, and says whether it did.
-func (g *guardNet) dial(t *testing.T, src netip.Addr, dst netip.AddrPort, timeout time.Duration) bool {
-	t.Helper()
-	var c net.Conn
-	var err error
-	testnet.In(t, g.Scanner, func() {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: timeout}
-		c, err = d.Dial("tcp", dst.String())
-	})
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
-
 func needTool(t *testing.T, tool, pkg string) {
 	t.Helper()
 	if _, err := exec.LookPath(tool); err != nil {
@@ -197,12 +181,12 @@ func TestIntegrationGuardScans(t *testing.T) {
 			if i%3 == 0 {
 				port = 22
 			}
-			if !g.dial(t, client, netip.AddrPortFrom(g.Target4, port), time.Second) {
+			if !g.Connects(t, client, netip.AddrPortFrom(g.Target4, port), time.Second) {
 				t.Fatalf("client connection %d to port %d failed", i, port)
 			}
 		}
 		for range 10 {
-			g.dial(t, retry, netip.AddrPortFrom(g.Target4, 8080), 200*time.Millisecond)
+			g.Connects(t, retry, netip.AddrPortFrom(g.Target4, 8080), 200*time.Millisecond)
 			time.Sleep(50 * time.Millisecond)
 		}
 		time.Sleep(time.Second)
@@ -233,17 +217,17 @@ func TestIntegrationGuardBlock(t *testing.T) {
 	if _, ok := g.ev.wait(5*time.Second, func(e Event) bool { return e.Type == EventBlock && e.Source == scanner.String() }); !ok {
 		t.Fatalf("no block event for %s: %+v", scanner, g.ev.from(scanner.String()))
 	}
-	if g.dial(t, scanner, web, 500*time.Millisecond) {
+	if g.Connects(t, scanner, web, 500*time.Millisecond) {
 		t.Error("the blocked scanner still connects")
 	}
-	if !g.dial(t, other, web, time.Second) {
+	if !g.Connects(t, other, web, time.Second) {
 		t.Error("another source is blocked too")
 	}
-	if !g.dial(t, finner, web, time.Second) {
+	if !g.Connects(t, finner, web, time.Second) {
 		t.Errorf("the FIN scanner is blocked: %+v", g.ev.from(finner.String()))
 	}
 	time.Sleep(3500 * time.Millisecond)
-	if !g.dial(t, scanner, web, time.Second) {
+	if !g.Connects(t, scanner, web, time.Second) {
 		t.Error("the block did not end after 3s")
 	}
 }
@@ -273,7 +257,7 @@ func TestIntegrationGuardKnock(t *testing.T) {
 	} {
 		t.Run(fam.name, func(t *testing.T) {
 			ssh := netip.AddrPortFrom(fam.target, 22)
-			if g.dial(t, fam.knocker, ssh, 500*time.Millisecond) {
+			if g.Connects(t, fam.knocker, ssh, 500*time.Millisecond) {
 				t.Fatal("port 22 is open before any knock")
 			}
 			// knock has no option for its source address: the route to the
@@ -290,14 +274,14 @@ func TestIntegrationGuardKnock(t *testing.T) {
 			if _, ok := g.ev.wait(5*time.Second, func(e Event) bool { return e.Type == EventKnock && e.Source == fam.knocker.String() }); !ok {
 				t.Fatalf("no knock event: %+v", g.ev.from(fam.knocker.String()))
 			}
-			if !g.dial(t, fam.knocker, ssh, time.Second) {
+			if !g.Connects(t, fam.knocker, ssh, time.Second) {
 				t.Error("port 22 is not open to the knocker")
 			}
-			if g.dial(t, fam.others, ssh, 500*time.Millisecond) {
+			if g.Connects(t, fam.others, ssh, 500*time.Millisecond) {
 				t.Error("port 22 is open to another source")
 			}
 			time.Sleep(3500 * time.Millisecond)
-			if g.dial(t, fam.knocker, ssh, 500*time.Millisecond) {
+			if g.Connects(t, fam.knocker, ssh, 500*time.Millisecond) {
 				t.Error("port 22 is still open to the knocker after --open-for")
 			}
 		})
@@ -319,7 +303,7 @@ func TestIntegrationGuardKnock(t *testing.T) {
 			}
 		}
 		for _, port := range []uint16{22, 23} {
-			if g.dial(t, src, netip.AddrPortFrom(g.Target4, port), 500*time.Millisecond) {
+			if g.Connects(t, src, netip.AddrPortFrom(g.Target4, port), 500*time.Millisecond) {
 				t.Errorf("port %d is open to the scanner", port)
 			}
 		}

@@ -85,21 +85,6 @@ func (g *guardRun) wait(t *testing.T, limit time.Duration, match func(guard.Even
 	}
 }
 
-func dialFrom(t *testing.T, ns string, src netip.Addr, dst netip.AddrPort, timeout time.Duration) bool {
-	t.Helper()
-	var c net.Conn
-	var err error
-	testnet.In(t, ns, func() {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: timeout}
-		c, err = d.Dial("tcp", dst.String())
-	})
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
-
 // TestIntegrationGuardSPA: a packet signed by `portctl knock --spa`, and
 // one from Debian's fwknop client, open port 22 to the right source alone
 // (IPv4 and IPv6) for --open-for; a packet sent again is refused, also
@@ -151,7 +136,7 @@ func TestIntegrationGuardSPA(t *testing.T) {
 	} {
 		t.Run("portctl knock "+fam.name, func(t *testing.T) {
 			ssh := netip.AddrPortFrom(fam.target, 22)
-			if dialFrom(t, p.Scanner, fam.sender, ssh, 500*time.Millisecond) {
+			if p.Connects(t, fam.sender, ssh, 500*time.Millisecond) {
 				t.Fatal("port 22 is open before the signed packet")
 			}
 			// The packet leaves from the sender's address.
@@ -162,14 +147,14 @@ func TestIntegrationGuardSPA(t *testing.T) {
 				all, _ := os.ReadFile(g.events)
 				t.Fatalf("no spa event from %s; events:\n%s", fam.sender, all)
 			}
-			if !dialFrom(t, p.Scanner, fam.sender, ssh, time.Second) {
+			if !p.Connects(t, fam.sender, ssh, time.Second) {
 				t.Error("port 22 is not open to the sender")
 			}
-			if dialFrom(t, p.Scanner, fam.other, ssh, 500*time.Millisecond) {
+			if p.Connects(t, fam.other, ssh, 500*time.Millisecond) {
 				t.Error("port 22 is open to another source")
 			}
 			time.Sleep(3500 * time.Millisecond)
-			if dialFrom(t, p.Scanner, fam.sender, ssh, 500*time.Millisecond) {
+			if p.Connects(t, fam.sender, ssh, 500*time.Millisecond) {
 				t.Error("port 22 is still open after --for 3s")
 			}
 		})
@@ -196,7 +181,7 @@ func TestIntegrationGuardSPA(t *testing.T) {
 		if !strings.Contains(ev.Message, p.Sources4[0].String()) {
 			t.Errorf("event %+v does not say it was sent from %s", ev, p.Sources4[0])
 		}
-		if !dialFrom(t, p.Scanner, allow, netip.AddrPortFrom(p.Target4, 22), time.Second) {
+		if !p.Connects(t, allow, netip.AddrPortFrom(p.Target4, 22), time.Second) {
 			t.Error("port 22 is not open to the address fwknop's packet names")
 		}
 		packet, err := os.ReadFile(save)
@@ -252,14 +237,14 @@ func TestIntegrationGuardReload(t *testing.T) {
 		}
 	}
 	knock("tcp/7000")
-	if dialFrom(t, p.Scanner, src, ssh, 500*time.Millisecond) {
+	if p.Connects(t, src, ssh, 500*time.Millisecond) {
 		t.Error("the sequence of the old config still opens the port")
 	}
 	knock("udp/7100,tcp/7200")
 	if _, ok := g.wait(t, 5*time.Second, func(e guard.Event) bool { return e.Type == guard.EventKnock }); !ok {
 		t.Fatal("the new sequence opened nothing")
 	}
-	if !dialFrom(t, p.Scanner, src, ssh, time.Second) {
+	if !p.Connects(t, src, ssh, time.Second) {
 		t.Error("port 22 is not open after the new sequence")
 	}
 }

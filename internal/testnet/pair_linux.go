@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -95,4 +96,21 @@ func (p *Pair) Exec(t testing.TB, ns string, limit time.Duration, name string, a
 		t.Fatalf("%s %v: still running after %s: %s", name, args, limit, out)
 	}
 	return string(out), err
+}
+
+// Connects says whether a TCP connection from src, in the scanner, to dst
+// is made within timeout; it is closed at once.
+func (p *Pair) Connects(t testing.TB, src netip.Addr, dst netip.AddrPort, timeout time.Duration) bool {
+	t.Helper()
+	var c net.Conn
+	var err error
+	In(t, p.Scanner, func() {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: timeout}
+		c, err = d.Dial("tcp", dst.String())
+	})
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
