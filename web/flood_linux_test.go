@@ -1,88 +1,20 @@
 package web
 
 import (
-	"errors"
-	"fmt"
-	"math/rand/v2"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/portctl/portctl/netns"
+	"github.com/portctl/portctl/internal/testnet"
 )
 
 // TestIntegrationMetricsFlood serves a namespace of its own where a
 // listener with backlog 1 that never accepts was sent 8 connections:
 // /metrics counts the overflows for that namespace and the full queue.
 func TestIntegrationMetricsFlood(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to make a network namespace")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (Debian's iproute2; test-deps.sh installs it)")
-	}
-	name := fmt.Sprintf("pcfloodweb-%06x", rand.Uint32()&0xffffff)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
+	name, _ := testnet.OverflowedListener(t)
 	path := "/run/netns/" + name
-	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("ip link set lo up: %v: %s", err, out)
-	}
-	var fds []int
-	t.Cleanup(func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	})
-	var err error
-	if derr := netns.Do(path, func() {
-		l, e := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if e != nil {
-			err = e
-			return
-		}
-		fds = append(fds, l)
-		lo := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
-		if err = unix.Bind(l, lo); err != nil {
-			return
-		}
-		if err = unix.Listen(l, 1); err != nil {
-			return
-		}
-		sa, e := unix.Getsockname(l)
-		if e != nil {
-			err = e
-			return
-		}
-		lo.Port = sa.(*unix.SockaddrInet4).Port
-		for range 8 {
-			c, e := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-			if e != nil {
-				err = e
-				return
-			}
-			fds = append(fds, c)
-			if e := unix.Connect(c, lo); e != nil && !errors.Is(e, unix.EINPROGRESS) {
-				err = e
-				return
-			}
-		}
-	}); derr != nil {
-		t.Fatal(derr)
-	}
-	if err != nil {
-		t.Fatalf("listener with backlog 1 in %s: %v", name, err)
-	}
 
 	s, _ := serveMachine(t, Options{Source: Machine{NetNS: path, StatsDir: t.TempDir()}, Version: "test", Interval: time.Hour})
 	var body string
