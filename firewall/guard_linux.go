@@ -127,18 +127,11 @@ const (
 // it if need be), as g says. Called again, it replaces the chains' rules
 // and the guarded ports, and keeps the blocks and openings made so far.
 func Guard(ctx context.Context, opts Options, g GuardRules) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c, done, err := ownConn(opts)
+	c, st, done, err := openOwn(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer done()
-	st, err := readOwn(c)
-	if err != nil {
-		return err
-	}
 	c.AddTable(ownTable)
 	sets := guardSets()
 	for _, name := range []string{guardBan4, guardBan6, guardOpen4, guardOpen6, guardPorts} {
@@ -180,15 +173,11 @@ func Guard(ctx context.Context, opts Options, g GuardRules) error {
 // Unguard removes guard's chains and sets, and portctl's table when
 // nothing else is left in it.
 func Unguard(ctx context.Context, opts Options) error {
-	c, done, err := ownConn(opts)
+	c, st, done, err := openOwn(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer done()
-	st, err := readOwn(c)
-	if err != nil {
-		return err
-	}
 	if !st.exists {
 		return nil
 	}

@@ -36,6 +36,23 @@ func ownConn(opts Options) (*nftables.Conn, func(), error) {
 	return c, func() { f.Close() }, nil
 }
 
+// openOwn connects to the namespace of opts and reads portctl's table;
+// done releases the connection.
+func openOwn(ctx context.Context, opts Options) (c *nftables.Conn, st ownState, done func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, st, nil, err
+	}
+	c, done, err = ownConn(opts)
+	if err != nil {
+		return nil, st, nil, err
+	}
+	if st, err = readOwn(c); err != nil {
+		done()
+		return nil, st, nil, err
+	}
+	return c, st, done, nil
+}
+
 // ownErr wraps an error of the kernel's, making a refusal for want of
 // privilege an ErrPermission (and an os.ErrPermission).
 func ownErr(what string, err error) error {
@@ -278,18 +295,11 @@ func Block(ctx context.Context, opts Options, b PortBlock) error {
 	if err := b.check(); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c, done, err := ownConn(opts)
+	c, st, done, err := openOwn(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer done()
-	st, err := readOwn(c)
-	if err != nil {
-		return err
-	}
 	have, err := st.blocks()
 	if err != nil {
 		return err
@@ -332,18 +342,11 @@ func Unblock(ctx context.Context, opts Options, b PortBlock) error {
 	if err := b.check(); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c, done, err := ownConn(opts)
+	c, st, done, err := openOwn(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer done()
-	st, err := readOwn(c)
-	if err != nil {
-		return err
-	}
 	if !st.exists {
 		return fmt.Errorf("unblock %s: %w", b, ErrNotBlocked)
 	}
@@ -406,18 +409,11 @@ func (st ownState) idle() bool {
 // Blocks lists the blocks of portctl's table, with the time each has
 // left; a block made for both protocols is one entry with Proto "".
 func Blocks(ctx context.Context, opts Options) ([]PortBlock, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	c, done, err := ownConn(opts)
+	_, st, done, err := openOwn(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	st, err := readOwn(c)
-	if err != nil {
-		return nil, err
-	}
 	bs, err := st.blocks()
 	if err != nil {
 		return nil, err

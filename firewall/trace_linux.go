@@ -247,15 +247,11 @@ func traceRules(f TraceFilter) [][]expr.Any {
 // addTraceChains adds portctl's table if need be and the chains that mark
 // f's packets, replacing the rules of chains a trace left behind.
 func addTraceChains(opts Options, f TraceFilter) error {
-	c, done, err := ownConn(opts)
+	c, st, done, err := openOwn(context.Background(), opts)
 	if err != nil {
 		return err
 	}
 	defer done()
-	st, err := readOwn(c)
-	if err != nil {
-		return err
-	}
 	c.AddTable(ownTable)
 	rules := traceRules(f)
 	for _, ch := range []struct {
@@ -275,15 +271,11 @@ func addTraceChains(opts Options, f TraceFilter) error {
 // them when they were all it held (no block left, no chain of anyone
 // else's).
 func removeTraceChains(opts Options) error {
-	c, done, err := ownConn(opts)
+	c, st, done, err := openOwn(context.Background(), opts)
 	if err != nil {
 		return err
 	}
 	defer done()
-	st, err := readOwn(c)
-	if err != nil {
-		return err
-	}
 	if !st.exists {
 		return nil
 	}
