@@ -33,6 +33,9 @@
 #   knockd, fwknop-client  the knock clients guard's knocking and SPA are tested with
 #   masscan, hping3        raw-packet scanners guard must detect (run only inside
 #                          the tests' own namespaces)
+#   miniupnpd-nftables, miniupnpc, natpmpc  a real UPnP IGD / NAT-PMP / PCP router
+#                          in the tests' own namespaces (the miniupnpd binary alone,
+#                          no service), and the reference clients upnpc and natpmpc
 #   npm (when missing)     fetches the SARIF 2.1.0 schema (audit's test)
 #
 # The packages' own services must not start on their standard ports: while
@@ -46,7 +49,7 @@ pkgs=(gcc libc6-dev mawk iproute2 nftables util-linux nmap libxml2-utils dnsmasq
   redis-server mariadb-server postgresql chrony memcached busybox-static
   slapd mosquitto nats-server beanstalkd ngircd git lighttpd tinyproxy unbound coturn
   chromium prometheus docker.io podman conmon runc netavark aardvark-dns catatonit ufw firewalld iptables
-  knockd fwknop-client masscan hping3)
+  knockd fwknop-client masscan hping3 miniupnpd-nftables miniupnpc natpmpc)
 only_named=
 if [ $# -gt 0 ]; then
   pkgs=("$@")
