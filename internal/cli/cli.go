@@ -83,6 +83,7 @@ func NewRootCmd(streams *term.IO) *cobra.Command {
 		newReachCmd(streams, nil),
 		newFirewallCmd(streams, nil),
 		newGuardCmd(streams, nil),
+		newReflectCmd(streams, nil),
 		newKnockCmd(streams, nil),
 	)
 	return root
