@@ -1,0 +1,385 @@
+//go:build linux
+
+package testnet
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Router is a real NAT router made for one test: Debian's miniupnpd
+// (UPnP IGD, NAT-PMP and PCP in one daemon, nftables backend) in a
+// "router" namespace that forwards and masquerades between a "lan"
+// namespace, where the client under test runs, and a "wan" namespace, the
+// outside. The three are linked only to each other:
+//
+//	wan 11.77.0.2/24 ─ veth ─ (rw) 11.77.0.1/24  router  192.168.77.1/24 (rl) ─ veth ─ 192.168.77.10/24 lan
+//
+// The addresses exist only inside the namespaces; the WAN side's lie
+// outside the ranges miniupnpd treats as private (where it would refuse
+// to forward). Its methods are not safe for concurrent use.
+type Router struct {
+	// LAN, Router and WAN are the namespaces, as ip netns names them.
+	LAN, Router, WAN string
+	// LANAddr is the lan host's address; RouterLAN the router's address
+	// on the lan side (the gateway the lan sees); External the router's
+	// address on the wan side (its external address); WANAddr the wan
+	// host's address.
+	LANAddr, RouterLAN, External, WANAddr netip.Addr
+	// Dir holds miniupnpd's configuration (miniupnpd.conf), its PID file
+	// and its log (miniupnpd.log, appended at each start).
+	Dir string
+	// HTTPPort is the port of miniupnpd's UPnP HTTP server on RouterLAN
+	// (its description is at /rootDesc.xml); it changes at each start.
+	HTTPPort uint16
+
+	cfg  RouterConfig
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has been waited for
+	log  *os.File
+}
+
+// RouterConfig sets what miniupnpd is started with; the zero value gives
+// the defaults below.
+type RouterConfig struct {
+	// MinLifetime and MaxLifetime bound the leases miniupnpd grants through
+	// NAT-PMP and PCP (whole seconds; default 10 s and 600 s). A shorter
+	// lease asked for is raised to MinLifetime.
+	MinLifetime, MaxLifetime time.Duration
+	// Rules are miniupnpd's permission lines, in order, replacing the
+	// default "allow 1024-65535 192.168.77.0/24 1024-65535" then "deny
+	// 0-65535 0.0.0.0/0 0-65535" (ports below 1024 refused).
+	Rules []string
+	// Extra lines appended to the configuration file.
+	Extra []string
+}
+
+// The router's addresses: the same in every test, as each test's
+// namespaces are its own.
+var (
+	routerWANHost = netip.MustParseAddr("11.77.0.2")
+	routerWANIf   = netip.MustParseAddr("11.77.0.1")
+	routerLANIf   = netip.MustParseAddr("192.168.77.1")
+	routerLANHost = netip.MustParseAddr("192.168.77.10")
+)
+
+// routerRuleset is the router's nftables ruleset: forwarding from the lan,
+// back for established flows, and miniupnpd's chains; masquerade on the
+// way out.
+const routerRuleset = `table inet filter {
+	chain miniupnpd {
+	}
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+		ct state established,related accept
+		iifname "rl" accept
+		jump miniupnpd
+	}
+}
+table inet nat {
+	chain prerouting_miniupnpd {
+	}
+	chain postrouting_miniupnpd {
+	}
+	chain prerouting {
+		type nat hook prerouting priority -100; policy accept;
+		jump prerouting_miniupnpd
+	}
+	chain postrouting {
+		type nat hook postrouting priority 100; policy accept;
+		jump postrouting_miniupnpd
+		oifname "rw" masquerade
+	}
+}
+`
+
+// NewRouter makes the three namespaces, loads the router's ruleset and
+// starts miniupnpd inside the router namespace, with cfg (at most one) or
+// the defaults; it returns once miniupnpd answers a NAT-PMP request from
+// the lan. Everything is stopped and removed when the test ends. It skips
+// the test, saying why, without root, ip, nft or miniupnpd.
+func NewRouter(t testing.TB, cfg ...RouterConfig) *Router {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make network namespaces")
+	}
+	for _, tool := range []struct{ name, pkg string }{{"ip", "iproute2"}, {"nft", "nftables"}, {"miniupnpd", "miniupnpd-nftables"}} {
+		if _, err := exec.LookPath(tool.name); err != nil {
+			t.Skipf("needs %s (Debian package %s; bash test-deps.sh installs it)", tool.name, tool.pkg)
+		}
+	}
+	if len(cfg) > 1 {
+		t.Fatalf("NewRouter: at most one RouterConfig, got %d", len(cfg))
+	}
+	r := &Router{LANAddr: routerLANHost, RouterLAN: routerLANIf, External: routerWANIf, WANAddr: routerWANHost, Dir: t.TempDir()}
+	if len(cfg) == 1 {
+		r.cfg = cfg[0]
+	}
+	id := rand.Uint32() & 0xffffff
+	r.LAN = fmt.Sprintf("portctl-lan-%06x", id)
+	r.Router = fmt.Sprintf("portctl-rtr-%06x", id)
+	r.WAN = fmt.Sprintf("portctl-wan-%06x", id)
+	for _, ns := range []string{r.LAN, r.Router, r.WAN} {
+		Run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() {
+			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+				t.Errorf("ip netns del %s: %v: %s", ns, err, out)
+			}
+		})
+	}
+	// The veth pairs are made inside the router namespace and their far
+	// ends moved straight into the others: no interface of the host's
+	// namespace is touched.
+	Run(t, "ip", "-n", r.Router, "link", "add", "rw", "type", "veth", "peer", "name", "wr", "netns", r.WAN)
+	Run(t, "ip", "-n", r.Router, "link", "add", "rl", "type", "veth", "peer", "name", "lr", "netns", r.LAN)
+	for _, x := range []struct{ ns, dev, addr string }{
+		{r.Router, "rw", r.External.String() + "/24"},
+		{r.Router, "rl", r.RouterLAN.String() + "/24"},
+		{r.WAN, "wr", r.WANAddr.String() + "/24"},
+		{r.LAN, "lr", r.LANAddr.String() + "/24"},
+	} {
+		Run(t, "ip", "-n", x.ns, "addr", "add", x.addr, "dev", x.dev)
+		Run(t, "ip", "-n", x.ns, "link", "set", x.dev, "up")
+		Run(t, "ip", "-n", x.ns, "link", "set", "lo", "up")
+	}
+	Run(t, "ip", "-n", r.LAN, "route", "add", "default", "via", r.RouterLAN.String())
+	// The router's default route points at the wan host: miniupnpd looks
+	// for its external interface's address, and replies to the outside
+	// need a way out.
+	Run(t, "ip", "-n", r.Router, "route", "add", "default", "via", r.WANAddr.String())
+	// Per namespace: this is the router's forwarding, not the host's.
+	Run(t, "ip", "netns", "exec", r.Router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	rules := filepath.Join(r.Dir, "ruleset.nft")
+	if err := os.WriteFile(rules, []byte(routerRuleset), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	Run(t, "ip", "netns", "exec", r.Router, "nft", "-f", rules)
+	if err := os.WriteFile(r.conf(), []byte(r.config()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.stop(); err != nil {
+			t.Errorf("stopping miniupnpd: %v", err)
+		}
+	})
+	r.start(t)
+	return r
+}
+
+func (r *Router) conf() string { return filepath.Join(r.Dir, "miniupnpd.conf") }
+
+// config is miniupnpd's configuration file.
+func (r *Router) config() string {
+	minL, maxL := r.cfg.MinLifetime, r.cfg.MaxLifetime
+	if minL <= 0 {
+		minL = 10 * time.Second
+	}
+	if maxL <= 0 {
+		maxL = 600 * time.Second
+	}
+	rules := r.cfg.Rules
+	if rules == nil {
+		p, _ := r.LANAddr.Prefix(24)
+		rules = []string{"allow 1024-65535 " + p.String() + " 1024-65535", "deny 0-65535 0.0.0.0/0 0-65535"}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `ext_ifname=rw
+listening_ip=rl
+port=0
+enable_natpmp=yes
+enable_upnp=yes
+secure_mode=yes
+uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b
+min_lifetime=%d
+max_lifetime=%d
+upnp_table_name=filter
+upnp_nat_table_name=nat
+upnp_forward_chain=miniupnpd
+upnp_nat_chain=prerouting_miniupnpd
+upnp_nat_postrouting_chain=postrouting_miniupnpd
+`, int(minL/time.Second), int(maxL/time.Second))
+	for _, l := range append(rules, r.cfg.Extra...) {
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// httpListening is miniupnpd's log line naming its HTTP port.
+var httpListening = regexp.MustCompile(`HTTP listening on port (\d+)`)
+
+// start starts miniupnpd in the foreground (-d) inside the router
+// namespace and waits, at most 10 s, until it answers NAT-PMP from the
+// lan and has said its HTTP port.
+func (r *Router) start(t testing.TB) {
+	t.Helper()
+	logPath := filepath.Join(r.Dir, "miniupnpd.log")
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ip netns exec execs miniupnpd in its own process: the PID is
+	// miniupnpd's.
+	cmd := exec.Command("ip", "netns", "exec", r.Router, "miniupnpd", "-d", "-f", r.conf(), "-P", filepath.Join(r.Dir, "miniupnpd.pid"))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		t.Fatalf("starting miniupnpd: %v", err)
+	}
+	r.cmd, r.log, r.done = cmd, log, make(chan struct{})
+	go func(done chan struct{}) { cmd.Wait(); close(done) }(r.done)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-r.done:
+			out, _ := os.ReadFile(logPath)
+			t.Fatalf("miniupnpd exited at start (%v):\n%s", cmd.ProcessState, out)
+		default:
+		}
+		out, _ := os.ReadFile(logPath)
+		m := httpListening.FindAllSubmatch(out, -1)
+		if len(m) > 0 && r.answers(t) {
+			port, _ := strconv.ParseUint(string(m[len(m)-1][1]), 10, 16)
+			r.HTTPPort = uint16(port)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("miniupnpd does not answer NAT-PMP on %s after 10 s; its log:\n%s", r.RouterLAN, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// answers says whether the router answers a NAT-PMP external address
+// request (RFC 6886 3.2: version 0, opcode 0) from the lan within 200 ms
+// with its external address.
+func (r *Router) answers(t testing.TB) bool {
+	t.Helper()
+	var c *net.UDPConn
+	var err error
+	In(t, r.LAN, func() { c, err = net.ListenUDP("udp4", nil) })
+	if err != nil {
+		t.Fatalf("udp socket in %s: %v", r.LAN, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := c.WriteToUDPAddrPort([]byte{0, 0}, netip.AddrPortFrom(r.RouterLAN, 5351)); err != nil {
+		return false
+	}
+	b := make([]byte, 64)
+	n, err := c.Read(b)
+	if err != nil || n != 12 || b[1] != 128 || binary.BigEndian.Uint16(b[2:]) != 0 {
+		return false
+	}
+	return netip.AddrFrom4([4]byte(b[8:12])) == r.External
+}
+
+// stop stops miniupnpd, if it runs, by its PID: SIGTERM (it removes its
+// mappings on the way out), then SIGKILL after 5 s.
+func (r *Router) stop() error {
+	if r.cmd == nil {
+		return nil
+	}
+	defer func() { r.log.Close(); r.cmd = nil }()
+	select {
+	case <-r.done:
+		return fmt.Errorf("miniupnpd had exited already (%v)", r.cmd.ProcessState)
+	default:
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-time.After(5 * time.Second):
+	}
+	r.cmd.Process.Kill()
+	<-r.done
+	return errors.New("miniupnpd did not stop within 5 s of SIGTERM; killed")
+}
+
+// Restart stops miniupnpd and starts it again, as a router that reboots:
+// its chains are flushed in between (miniupnpd leaves its rules in place
+// when it stops, and takes them up again when it starts), so its mapping
+// table is lost, and its NAT-PMP/PCP epoch starts again from zero.
+// HTTPPort changes.
+func (r *Router) Restart(t testing.TB) {
+	t.Helper()
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"filter miniupnpd", "nat prerouting_miniupnpd", "nat postrouting_miniupnpd"} {
+		Run(t, "ip", append([]string{"netns", "exec", r.Router, "nft", "flush", "chain", "inet"}, strings.Fields(c)...)...)
+	}
+	r.start(t)
+}
+
+// Log returns what miniupnpd has logged so far, for a failing test's
+// message.
+func (r *Router) Log() string {
+	b, _ := os.ReadFile(filepath.Join(r.Dir, "miniupnpd.log"))
+	return string(b)
+}
+
+// Exec runs a command inside namespace ns (r.LAN for upnpc or natpmpc)
+// for at most limit and returns its combined output; a failure to start,
+// or a timeout, fails the test.
+func (r *Router) Exec(t testing.TB, ns string, limit time.Duration, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %v: still running after %s: %s", name, args, limit, out)
+	}
+	return string(out), err
+}
+
+// Connects says whether a TCP connection from the wan namespace to dst
+// (r.External and a mapped port) is made within timeout and reaches a
+// listener (the connection is closed at once).
+func (r *Router) Connects(t testing.TB, dst netip.AddrPort, timeout time.Duration) bool {
+	t.Helper()
+	var c net.Conn
+	var err error
+	In(t, r.WAN, func() { c, err = net.DialTimeout("tcp", dst.String(), timeout) })
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// Redirects returns miniupnpd's rules in the router's nat table's
+// prerouting_miniupnpd chain, one per line, as nft lists them.
+func (r *Router) Redirects(t testing.TB) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", r.Router, "nft", "list", "chain", "inet", "nat", "prerouting_miniupnpd").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list chain: %v: %s", err, out)
+	}
+	var rules []string
+	for _, l := range strings.Split(string(out), "\n") {
+		l = strings.TrimSpace(l)
+		if strings.Contains(l, "dnat") {
+			rules = append(rules, l)
+		}
+	}
+	return rules
+}
