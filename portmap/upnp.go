@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -298,13 +300,13 @@ type igdConn interface {
 // clientsAt reads the device description at loc and returns a client for
 // each WAN connection service in it.
 func clientsAt(ctx context.Context, loc *url.URL, opts UPnPOptions) ([]*IGD, error) {
-	root, err := goupnp.DeviceByURLCtx(ctx, loc)
-	if err != nil {
-		return nil, fmt.Errorf("device description %s: %w", loc, err)
-	}
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 5 * time.Second}
+	}
+	root, err := fetchDescription(ctx, hc, loc)
+	if err != nil {
+		return nil, fmt.Errorf("device description %s: %w", loc, err)
 	}
 	var conns []igdConn
 	ip2, _ := internetgateway2.NewWANIPConnection2ClientsFromRootDevice(root, loc)
@@ -330,6 +332,73 @@ func clientsAt(ctx context.Context, loc *url.URL, opts UPnPOptions) ([]*IGD, err
 		out = append(out, &IGD{opts: opts, conn: c, udn: root.Device.UDN})
 	}
 	return out, nil
+}
+
+// maxDescription bounds the size of a device description.
+const maxDescription = 1 << 20
+
+// fetchDescription GETs the device description at loc with hc (not
+// goupnp's DeviceByURLCtx, which uses the process-wide
+// http.DefaultClient: the caller's client may dial in another network
+// namespace, or through a proxy).
+func fetchDescription(ctx context.Context, hc *http.Client, loc *url.URL) (*goupnp.RootDevice, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	return parseDescription(io.LimitReader(resp.Body, maxDescription), loc)
+}
+
+// parseDescription decodes a UPnP device description fetched from loc.
+// Its URLBase is taken only when it is an http URL on loc's host;
+// otherwise the control URLs are resolved against loc, so that a
+// description cannot send the SOAP requests to another host.
+func parseDescription(r io.Reader, loc *url.URL) (*goupnp.RootDevice, error) {
+	root := new(goupnp.RootDevice)
+	d := xml.NewDecoder(r)
+	d.DefaultSpace = goupnp.DeviceXMLNamespace
+	d.CharsetReader = func(charset string, input io.Reader) (io.Reader, error) {
+		switch strings.ToLower(charset) {
+		case "utf-8", "us-ascii", "ascii", "iso-8859-1", "latin1":
+			return input, nil // the names and URLs that matter are ASCII
+		}
+		return nil, fmt.Errorf("charset %q", charset)
+	}
+	if err := d.Decode(root); err != nil {
+		return nil, err
+	}
+	base := loc
+	if root.URLBaseStr != "" {
+		if u, err := url.Parse(strings.TrimSpace(root.URLBaseStr)); err == nil && u.Scheme == "http" && u.Hostname() == loc.Hostname() {
+			base = u
+		}
+	}
+	root.SetURLBase(base)
+	for _, s := range serviceTypes {
+		for _, srv := range root.Device.FindService(s) {
+			ctl := srv.ControlURL.URL
+			if ctl.Scheme != "http" || ctl.Hostname() != loc.Hostname() {
+				return nil, fmt.Errorf("%s's control URL %q is not on %s", s, ctl.String(), loc.Hostname())
+			}
+		}
+	}
+	return root, nil
+}
+
+// serviceTypes are the WAN connection services IGD works with, the
+// preferred first.
+var serviceTypes = []string{
+	internetgateway2.URN_WANIPConnection_2,
+	internetgateway2.URN_WANIPConnection_1,
+	internetgateway2.URN_WANPPPConnection_1,
 }
 
 // IGD is a client of one WAN connection service (WANIPConnection:1 or :2,

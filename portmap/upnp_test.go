@@ -1,9 +1,12 @@
 package portmap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
+	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -374,4 +377,67 @@ func TestLeaseSeconds(t *testing.T) {
 			t.Errorf("leaseSeconds(%v) = %d; want %d", tt.in, got, tt.want)
 		}
 	}
+}
+
+func TestParseDescription(t *testing.T) {
+	miniupnpd, err := os.ReadFile("testdata/upnp/miniupnpd-rootDesc.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, _ := url.Parse("http://192.168.77.1:44083/rootDesc.xml")
+	withBase := func(base, ctl string) string {
+		return strings.Replace(strings.Replace(fakeDescription, "<specVersion>", "<URLBase>"+base+"</URLBase><specVersion>", 1),
+			"<controlURL>/ctl/IPConn</controlURL>", "<controlURL>"+ctl+"</controlURL>", 1)
+	}
+	tests := []struct {
+		name, in string
+		want     string // the first service's control URL, or "" for an error
+	}{
+		{"miniupnpd", string(miniupnpd), "http://192.168.77.1:44083/ctl/IPConn"},
+		{"fake", fakeDescription, "http://192.168.77.1:44083/ctl/IPConn"},
+		{"URLBase on the same host", withBase("http://192.168.77.1:5000/", "ctl"), "http://192.168.77.1:5000/ctl"},
+		{"URLBase elsewhere ignored", withBase("http://10.9.9.9:5000/", "/ctl"), "http://192.168.77.1:44083/ctl"},
+		{"control URL elsewhere", withBase("", "http://10.9.9.9/ctl"), ""},
+		{"control URL https", withBase("", "https://192.168.77.1/ctl"), ""},
+		{"not XML", "<root", ""},
+		{"odd charset", `<?xml version="1.0" encoding="EBCDIC"?><root/>`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root, err := parseDescription(strings.NewReader(tt.in), loc)
+			var got string
+			if err == nil {
+				for _, s := range serviceTypes {
+					if srvs := root.Device.FindService(s); len(srvs) > 0 {
+						got = srvs[0].ControlURL.URL.String()
+						break
+					}
+				}
+			}
+			if got != tt.want {
+				t.Errorf("parseDescription = control URL %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseDescription(f *testing.F) {
+	if b, err := os.ReadFile("testdata/upnp/miniupnpd-rootDesc.xml"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(fakeDescription))
+	loc, _ := url.Parse("http://192.168.77.1:44083/rootDesc.xml")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		root, err := parseDescription(bytes.NewReader(b), loc)
+		if err != nil {
+			return
+		}
+		for _, s := range serviceTypes {
+			for _, srv := range root.Device.FindService(s) {
+				if u := srv.ControlURL.URL; u.Scheme != "http" || u.Hostname() != loc.Hostname() {
+					t.Fatalf("parseDescription(%q) took control URL %v", b, &u)
+				}
+			}
+		}
+	})
 }
