@@ -1,0 +1,98 @@
+package portmap
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClient is a router in memory: its epoch, and whether it fails.
+type fakeClient struct {
+	mu     sync.Mutex
+	epoch  uint32
+	lease  time.Duration
+	fail   bool
+	maps   int
+	unmaps int
+}
+
+func (f *fakeClient) Protocol() Protocol { return NATPMP }
+func (f *fakeClient) ExternalAddress(context.Context) (netip.Addr, uint32, error) {
+	return netip.MustParseAddr("203.0.113.1"), f.epoch, nil
+}
+func (f *fakeClient) Map(_ context.Context, r Request) (Mapping, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.maps++
+	if f.fail {
+		return Mapping{}, errors.New("no answer")
+	}
+	f.epoch += 1
+	return Mapping{Protocol: NATPMP, Proto: r.Proto, Internal: r.Internal, Lease: f.lease, Epoch: f.epoch,
+		External: netip.AddrPortFrom(netip.MustParseAddr("203.0.113.1"), 18080)}, nil
+}
+func (f *fakeClient) Unmap(context.Context, Mapping) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unmaps++
+	return nil
+}
+
+func TestKeep(t *testing.T) {
+	f := &fakeClient{lease: 200 * time.Millisecond, epoch: 1000}
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var events []KeepEvent
+	done := make(chan error, 1)
+	go func() {
+		done <- Keep(ctx, f, Request{Proto: "tcp", Internal: netip.MustParseAddrPort("192.168.77.10:8080")}, KeepOptions{Retry: 50 * time.Millisecond},
+			func(e KeepEvent) { mu.Lock(); events = append(events, e); mu.Unlock() })
+	}()
+	time.Sleep(250 * time.Millisecond) // two renewals
+	f.mu.Lock()
+	f.epoch = 1 // the router restarted
+	f.mu.Unlock()
+	time.Sleep(150 * time.Millisecond)
+	f.mu.Lock()
+	f.fail = true
+	f.mu.Unlock()
+	time.Sleep(150 * time.Millisecond)
+	f.mu.Lock()
+	f.fail = false
+	f.mu.Unlock()
+	time.Sleep(150 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Keep: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	count := map[string]int{}
+	for _, e := range events {
+		count[e.Type]++
+	}
+	if count["mapped"] != 1 || count["renewed"] < 2 || count["remapped"] < 1 || count["retry"] < 1 || count["unmapped"] != 1 || f.unmaps != 1 {
+		t.Errorf("events %v (unmaps %d); want mapped once, renewals, a remap after the epoch went back, a retry, unmapped once", count, f.unmaps)
+	}
+}
+
+func TestLostEpoch(t *testing.T) {
+	for _, tc := range []struct {
+		before, now uint32
+		elapsed     time.Duration
+		lost        bool
+	}{
+		{1000, 1060, time.Minute, false},
+		{1000, 1050, time.Minute, false}, // 7/8 of 60 s is 52: less 2, 50 is fine
+		{1000, 10, time.Minute, true},
+		{0, 0, time.Hour, false},
+		{1000, 1000, time.Hour, true},
+	} {
+		if got := lostEpoch(tc.before, tc.now, tc.elapsed); got != tc.lost {
+			t.Errorf("lostEpoch(%d, %d, %s) = %v; want %v", tc.before, tc.now, tc.elapsed, got, tc.lost)
+		}
+	}
+}
