@@ -477,8 +477,10 @@ func parseExternal(s string) (netip.Addr, error) {
 
 // Map makes or renews a mapping (AddPortMapping), with the protocol name
 // in upper case as routers expect. An unspecified internal address is
-// this host's address on the route to the router; an external port of 0
-// asks for the internal port. A router that only takes permanent leases
+// this host's address on the route to the router. An external port of 0
+// lets an IGDv2 router (WANIPConnection:2, AddAnyPortMapping) choose, near
+// the internal port, and asks others for the internal port. Leases are
+// at most a week, as IGDv2 allows. A router that only takes permanent leases
 // (error 725) is asked again with lease 0, and the mapping returned is
 // permanent (Lease 0): the caller must Unmap it. The external address is
 // left unknown when the router does not report one.
@@ -504,6 +506,16 @@ func (c *IGD) Map(ctx context.Context, r Request) (Mapping, error) {
 	lease := leaseSeconds(r.Lease)
 	add := func(lease uint32) error {
 		return c.do(ctx, "AddPortMapping", func(conn igdConn) error {
+			if v2, ok := conn.(*internetgateway2.WANIPConnection2); ok && r.External == 0 {
+				// IGDv2 lets the router pick a free port near the one
+				// asked for.
+				got, err := v2.AddAnyPortMappingCtx(ctx, "", ext, proto, r.Internal.Port(), internal.String(),
+					true, r.Description, lease)
+				if err == nil && got != 0 {
+					ext = got
+				}
+				return err
+			}
 			return conn.AddPortMappingCtx(ctx, "", ext, proto, r.Internal.Port(), internal.String(),
 				true, r.Description, lease)
 		})
@@ -530,15 +542,19 @@ func (c *IGD) Map(ctx context.Context, r Request) (Mapping, error) {
 	return m, nil
 }
 
-// leaseSeconds turns a lease into UPnP's seconds, rounding up, at most
-// the 32-bit field's range; 0 stays permanent.
+// maxLease is the longest lease IGDv2 allows (a week); Map asks for no
+// more, from routers of either version.
+const maxLease = 604800
+
+// leaseSeconds turns a lease into UPnP's seconds, rounding up, at most a
+// week; 0 stays permanent.
 func leaseSeconds(d time.Duration) uint32 {
 	if d <= 0 {
 		return 0
 	}
 	s := (d + time.Second - 1) / time.Second
-	if s > 1<<32-1 {
-		return 1<<32 - 1
+	if s > maxLease {
+		return maxLease
 	}
 	return uint32(s)
 }

@@ -164,6 +164,23 @@ func TestIntegrationUPnP(t *testing.T) {
 		t.Errorf("List after Unmap = %+v, %v; want none", list, err)
 	}
 
+	// External port 0: miniupnpd (IGDv2) picks one through
+	// AddAnyPortMapping.
+	in(t, r, func() {
+		m, err = c.Map(ctx, Request{Proto: "tcp", Internal: netip.AddrPortFrom(netip.IPv4Unspecified(), l.Port()),
+			Lease: time.Minute, Description: desc})
+	})
+	if err != nil || m.External.Port() == 0 || m.External.Addr() != r.External {
+		t.Fatalf("Map with external port 0 = %+v, %v; want a port the router chose", m, err)
+	}
+	if !connectsWithin(t, r, m.External, 5*time.Second) {
+		t.Errorf("%v (the router's choice) does not connect from the wan; rules %q", m.External, r.Redirects(t))
+	}
+	in(t, r, func() { err = c.Unmap(ctx, m) })
+	if err != nil {
+		t.Fatalf("Unmap: %v", err)
+	}
+
 	// The default rules deny ports below 1024.
 	in(t, r, func() {
 		_, err = c.Map(ctx, Request{Proto: "tcp", Internal: netip.AddrPortFrom(netip.IPv4Unspecified(), l.Port()),

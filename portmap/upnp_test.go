@@ -370,7 +370,8 @@ func TestLeaseSeconds(t *testing.T) {
 		{-time.Second, 0},
 		{time.Millisecond, 1},
 		{2 * time.Hour, 7200},
-		{1 << 62, 1<<32 - 1},
+		{8 * 24 * time.Hour, 604800},
+		{1 << 62, 604800},
 	}
 	for _, tt := range tests {
 		if got := leaseSeconds(tt.in); got != tt.want {
