@@ -241,6 +241,11 @@ func (s *Server) sampleLocked(ctx context.Context) {
 	if next.fw != nil {
 		in.Firewall = next.fw.reach
 	}
+	if fs, ok := s.src.(FloodSource); ok {
+		if st, err := fs.Flood(ctx); err == nil {
+			in.Flood = &st.Counters
+		}
+	}
 	next.audit = audit.Check(in, s.opts.Policy)
 	next.eph = ephemeral.Usage(host, socks, 80, 10)
 	next.forwarders = s.src.Forwarders(ctx)
