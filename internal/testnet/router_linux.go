@@ -293,8 +293,9 @@ func (r *Router) answers(t testing.TB) bool {
 	return netip.AddrFrom4([4]byte(b[8:12])) == r.External
 }
 
-// stop stops miniupnpd, if it runs, by its PID: SIGTERM (it removes its
-// mappings on the way out), then SIGKILL after 5 s.
+// stop stops miniupnpd, if it runs, by its PID: SIGTERM (its rules stay
+// in the chains), then SIGKILL after 15 s (it reads SIGTERM's
+// flag between requests, and a request its rules deny takes it a while).
 func (r *Router) stop() error {
 	if r.cmd == nil {
 		return nil
@@ -311,11 +312,11 @@ func (r *Router) stop() error {
 	select {
 	case <-r.done:
 		return nil
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second):
 	}
 	r.cmd.Process.Kill()
 	<-r.done
-	return errors.New("miniupnpd did not stop within 5 s of SIGTERM; killed")
+	return errors.New("miniupnpd did not stop within 15 s of SIGTERM; killed")
 }
 
 // Restart stops miniupnpd and starts it again, as a router that reboots:
