@@ -279,3 +279,25 @@ func TestIntegrationRestartEpoch(t *testing.T) {
 		}
 	})
 }
+
+// TestIntegrationExternalAddressLatency measures ExternalAddress against
+// the real router: the median of 20 (PCP's is two round trips: a MAP and
+// its deletion).
+func TestIntegrationExternalAddressLatency(t *testing.T) {
+	forEachProtocol(t, testnet.RouterConfig{}, func(t *testing.T, rc routerClient) {
+		var took []time.Duration
+		for range 20 {
+			start := time.Now()
+			if _, _, err := rc.external(t); err != nil {
+				t.Fatalf("ExternalAddress: %v", err)
+			}
+			took = append(took, time.Since(start))
+		}
+		slices.Sort(took)
+		median := (took[9] + took[10]) / 2
+		t.Logf("ExternalAddress: median of 20 %s (fastest %s, slowest %s)", median, took[0], took[19])
+		if median > 250*time.Millisecond {
+			t.Errorf("ExternalAddress: median of 20 %s; want under 250 ms on this link", median)
+		}
+	})
+}
