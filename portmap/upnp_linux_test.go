@@ -226,18 +226,22 @@ func TestIntegrationUPnPRouterRestart(t *testing.T) {
 }
 
 // TestIntegrationUPnPLatency measures discovery and ExternalAddress
-// against the real router: the median of 20, each with a new client.
+// against the real router, each time with a new client (no kept
+// connection): the median of 20, and of its three steps: the SSDP search
+// (multicast, and unicast to the gateway, ending at its answer), the
+// device description, GetExternalIPAddress.
 func TestIntegrationUPnPLatency(t *testing.T) {
 	r, _, _ := upnpRouter(t)
 	ctx := testContext(t)
-	var took []time.Duration
+	var total, search, desc, soap []time.Duration
 	for range 20 {
 		hc := nsHTTPClient(t, r.LAN)
+		opts := UPnPOptions{HTTPClient: hc, Gateway: r.RouterLAN, Wait: 2 * time.Second}
 		var err error
 		start := time.Now()
 		in(t, r, func() {
 			var cs []*IGD
-			cs, err = DiscoverUPnP(ctx, UPnPOptions{HTTPClient: hc, Gateway: r.RouterLAN, Wait: 2 * time.Second})
+			cs, err = DiscoverUPnP(ctx, opts)
 			if err == nil {
 				_, _, err = cs[0].ExternalAddress(ctx)
 			}
@@ -245,11 +249,36 @@ func TestIntegrationUPnPLatency(t *testing.T) {
 		if err != nil {
 			t.Fatalf("discovery and ExternalAddress: %v", err)
 		}
-		took = append(took, time.Since(start))
+		total = append(total, time.Since(start))
+
+		// The same, step by step.
+		var answers []ssdpAnswer
+		var cs []*IGD
+		t0 := time.Now()
+		in(t, r, func() { answers, err = searchSSDP(ctx, opts) })
+		t1 := time.Now()
+		if err == nil && len(answers) > 0 {
+			in(t, r, func() { cs, err = clientsAt(ctx, answers[0].Location, opts) })
+		}
+		t2 := time.Now()
+		if err == nil && len(cs) > 0 {
+			in(t, r, func() { _, _, err = cs[0].ExternalAddress(ctx) })
+		}
+		t3 := time.Now()
+		if err != nil || len(cs) == 0 {
+			t.Fatalf("step by step: %d answers, %d clients, %v", len(answers), len(cs), err)
+		}
+		search, desc, soap = append(search, t1.Sub(t0)), append(desc, t2.Sub(t1)), append(soap, t3.Sub(t2))
 	}
-	slices.Sort(took)
-	t.Logf("discovery (multicast and unicast to the gateway, ending at its answer) + ExternalAddress, 20 runs: median %v, min %v, max %v",
-		took[len(took)/2].Round(10*time.Microsecond), took[0].Round(10*time.Microsecond), took[len(took)-1].Round(10*time.Microsecond))
+	t.Logf("discovery + ExternalAddress, 20 runs: median %v (min %v, max %v); steps' medians: SSDP search %v, device description %v, GetExternalIPAddress %v",
+		median(total), slices.Min(total).Round(10*time.Microsecond), slices.Max(total).Round(10*time.Microsecond),
+		median(search), median(desc), median(soap))
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2].Round(10 * time.Microsecond)
 }
 
 // connectsWithin tries to connect from the wan to dst until it works or
