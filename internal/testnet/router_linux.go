@@ -40,6 +40,11 @@ type Router struct {
 	// address on the wan side (its external address); WANAddr the wan
 	// host's address.
 	LANAddr, RouterLAN, External, WANAddr netip.Addr
+	// LAN6, RouterLAN6, External6 and WAN6 are the same hosts' IPv6
+	// addresses, with RouterConfig.IPv6 only: no NAT there, the router
+	// routes the lan's /64 and forwards what miniupnpd's pinholes (PCP
+	// MAP from an IPv6 address) let in.
+	LAN6, RouterLAN6, External6, WAN6 netip.Addr
 	// Dir holds miniupnpd's configuration (miniupnpd.conf), its PID file
 	// and its log (miniupnpd.log, appended at each start).
 	Dir string
@@ -66,6 +71,10 @@ type RouterConfig struct {
 	Rules []string
 	// Extra lines appended to the configuration file.
 	Extra []string
+	// IPv6 gives the namespaces IPv6 addresses too (in 2001:db8:77::/48,
+	// the documentation range), and the router IPv6 forwarding: miniupnpd
+	// then listens for PCP on IPv6 as well.
+	IPv6 bool
 }
 
 // The router's addresses: the same in every test, as each test's
@@ -157,6 +166,20 @@ func NewRouter(t testing.TB, cfg ...RouterConfig) *Router {
 		Run(t, "ip", "-n", x.ns, "link", "set", "lo", "up")
 	}
 	Run(t, "ip", "-n", r.LAN, "route", "add", "default", "via", r.RouterLAN.String())
+	if r.cfg.IPv6 {
+		r.LAN6, r.RouterLAN6 = netip.MustParseAddr("2001:db8:77:1::10"), netip.MustParseAddr("2001:db8:77:1::1")
+		r.External6, r.WAN6 = netip.MustParseAddr("2001:db8:77::1"), netip.MustParseAddr("2001:db8:77::2")
+		for _, x := range []struct {
+			ns, dev string
+			a       netip.Addr
+		}{{r.Router, "rw", r.External6}, {r.Router, "rl", r.RouterLAN6}, {r.WAN, "wr", r.WAN6}, {r.LAN, "lr", r.LAN6}} {
+			Run(t, "ip", "-n", x.ns, "addr", "add", x.a.String()+"/64", "dev", x.dev, "nodad")
+		}
+		Run(t, "ip", "-n", r.LAN, "-6", "route", "add", "default", "via", r.RouterLAN6.String())
+		Run(t, "ip", "-n", r.WAN, "-6", "route", "add", "2001:db8:77:1::/64", "via", r.External6.String())
+		Run(t, "ip", "-n", r.Router, "-6", "route", "add", "default", "via", r.WAN6.String())
+		Run(t, "ip", "netns", "exec", r.Router, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
+	}
 	// The router's default route points at the wan host: miniupnpd looks
 	// for its external interface's address, and replies to the outside
 	// need a way out.
@@ -358,7 +381,8 @@ func (r *Router) Exec(t testing.TB, ns string, limit time.Duration, name string,
 }
 
 // Connects says whether a TCP connection from the wan namespace to dst
-// (r.External and a mapped port) is made within timeout and reaches a
+// (r.External and a mapped port, or with RouterConfig.IPv6 an address of
+// the lan's behind a pinhole) is made within timeout and reaches a
 // listener (the connection is closed at once).
 func (r *Router) Connects(t testing.TB, dst netip.AddrPort, timeout time.Duration) bool {
 	t.Helper()
