@@ -84,6 +84,7 @@ func NewRootCmd(streams *term.IO) *cobra.Command {
 		newFirewallCmd(streams, nil),
 		newGuardCmd(streams, nil),
 		newReflectCmd(streams, nil),
+		newMapCmd(streams),
 		newKnockCmd(streams, nil),
 	)
 	return root

@@ -1,0 +1,461 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portctl/portctl/internal/term"
+	"github.com/portctl/portctl/portmap"
+)
+
+// writeJSONLine writes v as one line of JSON.
+func writeJSONLine(w io.Writer, v any) {
+	b, _ := json.Marshal(v)
+	w.Write(append(b, '\n'))
+}
+
+// mapOptions are the flags of `portctl map` and its subcommands.
+type mapOptions struct {
+	Gateway     netip.Addr
+	JSON        bool
+	Reflect     string // probe: a reflector to ask for the outside view
+	Port        uint16 // add, rm: the internal port
+	External    uint16
+	Protos      []string // "tcp", "udp"
+	Lease       time.Duration
+	Protocol    portmap.Protocol // "" for auto
+	Description string
+	Once        bool
+	Verify      string
+}
+
+func newMapCmd(streams *term.IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "map",
+		Short: "Ask the router to forward a port here (PCP, NAT-PMP, UPnP IGD), keep it, prove it from outside",
+		Long: `Ask the home or office router to forward a port to this host, through
+whichever of PCP (RFC 6887), NAT-PMP (RFC 6886) and UPnP IGD (v1, v2) it
+answers.
+
+  map probe    which protocols the gateway answers, its external address, and
+               whether another NAT lies beyond it (--reflect HOST:PORT compares
+               the outside view of a portctl reflect)
+  map add PORT map PORT and stay: renew at half the lease, map again when the
+               router restarts, delete on Ctrl-C (--once: map and exit);
+               --verify HOST:PORT asks a portctl reflect outside whether the
+               port is reachable from there
+  map ls       the router's mappings (UPnP), portctl's marked
+  map rm PORT  delete a mapping
+
+The gateway is the default route's unless --gateway is given.`,
+	}
+	cmd.AddCommand(newMapProbeCmd(streams, nil), newMapAddCmd(streams, nil), newMapLsCmd(streams, nil), newMapRmCmd(streams, nil))
+	return cmd
+}
+
+// gatewayFlag adds --gateway and resolves it in the options.
+func gatewayFlag(cmd *cobra.Command, opts *mapOptions) func() error {
+	var gw string
+	cmd.Flags().StringVar(&gw, "gateway", "", "the router to ask (default: the default route's gateway)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return func() error {
+		if gw == "" {
+			a, err := portmap.DefaultGateway()
+			if err != nil {
+				return usageErrorf("no default gateway found (%v): name the router with --gateway", err)
+			}
+			opts.Gateway = a
+			return nil
+		}
+		a, err := netip.ParseAddr(gw)
+		if err != nil || !a.Is4() {
+			return usageErrorf("--gateway %q: want the router's IPv4 address", gw)
+		}
+		opts.Gateway = a
+		return nil
+	}
+}
+
+func newMapProbeCmd(streams *term.IO, runF func(context.Context, mapOptions) error) *cobra.Command {
+	var opts mapOptions
+	cmd := &cobra.Command{
+		Use:     "probe",
+		Short:   "Which of PCP, NAT-PMP and UPnP IGD the gateway answers, and its external address",
+		Example: "  portctl map probe\n  portctl map probe --reflect 203.0.113.5:7654 --json",
+		Args:    cobra.NoArgs,
+	}
+	resolve := gatewayFlag(cmd, &opts)
+	cmd.Flags().StringVar(&opts.Reflect, "reflect", "", "also ask a portctl reflect at HOST:PORT which address it sees this host come from")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := resolve(); err != nil {
+			return err
+		}
+		if runF != nil {
+			return runF(cmd.Context(), opts)
+		}
+		return runMapProbe(cmd.Context(), streams, opts)
+	}
+	return cmd
+}
+
+// probeResult is what `map probe --json` prints.
+type probeResult struct {
+	portmap.ProbeReport
+	// Outside is the address a reflector saw this host come from.
+	Outside netip.Addr `json:"outside,omitzero"`
+	// ReflectError says why the reflector could not be asked.
+	ReflectError string `json:"reflect_error,omitempty"`
+}
+
+func runMapProbe(ctx context.Context, streams *term.IO, opts mapOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	res := probeResult{ProbeReport: portmap.Probe(ctx, portmap.ProbeOptions{Gateway: opts.Gateway})}
+	if opts.Reflect != "" {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ans, err := portmap.Reflect(rctx, opts.Reflect, "tcp", 1, netip.Addr{})
+		cancel()
+		if err != nil {
+			res.ReflectError = err.Error()
+		} else {
+			res.Outside = ans.Seen.Addr()
+			if res.External.IsValid() && res.Outside != res.External && res.DoubleNAT == "" {
+				res.DoubleNAT = fmt.Sprintf("double NAT: the router says its external address is %s, but %s sees this host come from %s",
+					res.External, opts.Reflect, res.Outside)
+			}
+		}
+	}
+	if opts.JSON {
+		if err := writeJSON(streams.Out, res); err != nil {
+			return err
+		}
+	} else {
+		w := streams.Out
+		fmt.Fprintf(w, "Gateway %s\n", res.Gateway)
+		t := term.NewTable("PROTOCOL", "ANSWERS", "EXTERNAL", "TIME", "DETAIL")
+		for _, p := range res.Protocols {
+			ans, ext, detail := "no", "", p.Error
+			if p.Answered {
+				ans, detail = "yes", p.Service
+				if p.Epoch != 0 {
+					detail = "epoch " + strconv.FormatUint(uint64(p.Epoch), 10)
+				}
+			}
+			if p.External.IsValid() {
+				ext = p.External.String()
+			}
+			t.Row(string(p.Protocol), ans, ext, p.Latency.Round(time.Millisecond).String(), detail)
+		}
+		t.Render(w, streams.Width(), streams.Style())
+		if res.Outside.IsValid() {
+			fmt.Fprintf(w, "Seen from outside (%s) as %s\n", opts.Reflect, res.Outside)
+		}
+		if res.ReflectError != "" {
+			fmt.Fprintf(w, "Reflector: %s\n", res.ReflectError)
+		}
+		if res.DoubleNAT != "" {
+			fmt.Fprintf(w, "%s\n", res.DoubleNAT)
+		}
+	}
+	if res.Client("") == nil {
+		return negativef("the gateway %s answers none of PCP, NAT-PMP and UPnP IGD", opts.Gateway)
+	}
+	return nil
+}
+
+// mapFlags adds the flags add and rm share.
+func mapFlags(cmd *cobra.Command, opts *mapOptions) func(args []string) error {
+	var proto, protocol string
+	cmd.Flags().StringVar(&proto, "proto", "tcp", "tcp, udp or both")
+	cmd.Flags().StringVar(&protocol, "protocol", "auto", "auto, pcp, natpmp or upnp")
+	cmd.Flags().Uint16Var(&opts.External, "external", 0, "the external port to ask for (default: the same as PORT)")
+	return func(args []string) error {
+		p, err := strconv.ParseUint(args[0], 10, 16)
+		if err != nil || p == 0 {
+			return usageErrorf("port %q: want a port from 1 to 65535", args[0])
+		}
+		opts.Port = uint16(p)
+		if opts.External == 0 {
+			opts.External = opts.Port
+		}
+		switch proto {
+		case "tcp", "udp":
+			opts.Protos = []string{proto}
+		case "both":
+			opts.Protos = []string{"tcp", "udp"}
+		default:
+			return usageErrorf("--proto %q: want tcp, udp or both", proto)
+		}
+		switch portmap.Protocol(protocol) {
+		case portmap.PCP, portmap.NATPMP, portmap.UPnP:
+			opts.Protocol = portmap.Protocol(protocol)
+		case "auto":
+		default:
+			return usageErrorf("--protocol %q: want auto, pcp, natpmp or upnp", protocol)
+		}
+		return nil
+	}
+}
+
+func newMapAddCmd(streams *term.IO, runF func(context.Context, mapOptions) error) *cobra.Command {
+	opts := mapOptions{Lease: 2 * time.Hour}
+	cmd := &cobra.Command{
+		Use:   "add PORT",
+		Short: "Map PORT at the router and keep it until Ctrl-C",
+		Example: `  portctl map add 8080
+  portctl map add 51413 --proto both --lease 1h
+  portctl map add 22 --external 2222 --once
+  portctl map add 8080 --verify 203.0.113.5:7654`,
+		Args: cobra.ExactArgs(1),
+	}
+	resolve := gatewayFlag(cmd, &opts)
+	parse := mapFlags(cmd, &opts)
+	cmd.Flags().DurationVar(&opts.Lease, "lease", opts.Lease, "the lease to ask for (renewed at half)")
+	cmd.Flags().StringVar(&opts.Description, "description", "", "the mapping's description in the router's table (UPnP)")
+	cmd.Flags().BoolVar(&opts.Once, "once", false, "map, print and exit (the mapping lasts its lease)")
+	cmd.Flags().StringVar(&opts.Verify, "verify", "", "ask a portctl reflect at HOST:PORT whether the port is reachable from there")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := parse(args); err != nil {
+			return err
+		}
+		if opts.Lease < 0 {
+			return usageErrorf("--lease %s: want a duration of 0 (permanent) or more", opts.Lease)
+		}
+		if err := resolve(); err != nil {
+			return err
+		}
+		if opts.Description == "" {
+			host, _ := os.Hostname()
+			opts.Description = fmt.Sprintf("portctl map %s:%d", host, opts.Port)
+		}
+		if runF != nil {
+			return runF(cmd.Context(), opts)
+		}
+		return runMapAdd(cmd.Context(), streams, opts)
+	}
+	return cmd
+}
+
+// mapClient probes the gateway and returns the client of the protocol
+// asked, or of the first that answers, and the external address it
+// reported.
+func mapClient(ctx context.Context, opts mapOptions) (portmap.Client, netip.Addr, error) {
+	rep := portmap.Probe(ctx, portmap.ProbeOptions{Gateway: opts.Gateway})
+	if c := rep.Client(opts.Protocol); c != nil {
+		return c, rep.External, nil
+	}
+	var why []string
+	for _, p := range rep.Protocols {
+		if opts.Protocol == "" || p.Protocol == opts.Protocol {
+			why = append(why, fmt.Sprintf("%s: %s", p.Protocol, p.Error))
+		}
+	}
+	return nil, netip.Addr{}, fmt.Errorf("the gateway %s does not answer (%s)", opts.Gateway, strings.Join(why, "; "))
+}
+
+func runMapAdd(ctx context.Context, streams *term.IO, opts mapOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c, external, err := mapClient(ctx, opts)
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	print := func(e portmap.KeepEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !e.Mapping.External.Addr().IsValid() && external.IsValid() {
+			// NAT-PMP's answer has the port alone: the address is the
+			// one the router reported.
+			e.Mapping.External = netip.AddrPortFrom(external, e.Mapping.External.Port())
+		}
+		if opts.JSON {
+			writeJSONLine(streams.Out, e)
+			return
+		}
+		m := e.Mapping
+		line := fmt.Sprintf("%s %s %s -> %s (%s, %s", e.Time.Local().Format("15:04:05"), e.Type, m.External, m.Internal, m.Proto, m.Protocol)
+		if m.Lease > 0 {
+			line += ", lease " + m.Lease.String()
+		} else {
+			line += ", permanent: deleted on exit"
+		}
+		line += ")"
+		if e.Reason != "" {
+			line += ": " + e.Reason
+		}
+		fmt.Fprintln(streams.Out, line)
+	}
+	req := func(proto string) portmap.Request {
+		return portmap.Request{Proto: proto, Internal: netip.AddrPortFrom(netip.IPv4Unspecified(), opts.Port),
+			External: opts.External, Lease: opts.Lease, Description: opts.Description}
+	}
+	if opts.Once {
+		for _, proto := range opts.Protos {
+			m, err := c.Map(ctx, req(proto))
+			if err != nil {
+				return err
+			}
+			print(portmap.KeepEvent{Time: time.Now(), Type: "mapped", Mapping: m})
+			if err := verify(ctx, streams, opts, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(opts.Protos))
+	for i, proto := range opts.Protos {
+		wg.Go(func() {
+			errs[i] = portmap.Keep(ctx, c, req(proto), portmap.KeepOptions{}, func(e portmap.KeepEvent) {
+				print(e)
+				if e.Type == "mapped" {
+					if err := verify(ctx, streams, opts, e.Mapping); err != nil {
+						mu.Lock()
+						fmt.Fprintf(streams.Err, "portctl: %v\n", err)
+						mu.Unlock()
+					}
+				}
+			})
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// verify asks the reflector, with --verify, whether m is reachable.
+func verify(ctx context.Context, streams *term.IO, opts mapOptions, m portmap.Mapping) error {
+	if opts.Verify == "" {
+		return nil
+	}
+	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ans, err := portmap.Reflect(vctx, opts.Verify, m.Proto, m.External.Port(), netip.Addr{})
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		writeJSONLine(streams.Out, ans)
+	} else if ans.Reachable {
+		fmt.Fprintf(streams.Out, "reachable from outside: %s connected to %s in %s\n", opts.Verify, ans.Tried, ans.RTT.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(streams.Out, "NOT reachable from outside: %s could not connect to %s: %s\n", opts.Verify, ans.Tried, ans.Error)
+	}
+	if !ans.Reachable {
+		return negativef("")
+	}
+	return nil
+}
+
+func newMapLsCmd(streams *term.IO, runF func(context.Context, mapOptions) error) *cobra.Command {
+	var opts mapOptions
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "The router's port mappings (UPnP IGD), portctl's marked",
+		Args:  cobra.NoArgs,
+	}
+	resolve := gatewayFlag(cmd, &opts)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := resolve(); err != nil {
+			return err
+		}
+		if runF != nil {
+			return runF(cmd.Context(), opts)
+		}
+		return runMapLs(cmd.Context(), streams, opts)
+	}
+	return cmd
+}
+
+func runMapLs(ctx context.Context, streams *term.IO, opts mapOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	opts.Protocol = portmap.UPnP
+	c, _, err := mapClient(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("%w: only UPnP IGD lists a router's mappings", err)
+	}
+	ms, err := c.(*portmap.IGD).List(ctx)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		if ms == nil {
+			ms = []portmap.Mapping{}
+		}
+		return writeJSON(streams.Out, ms)
+	}
+	t := term.NewTable("EXTERNAL", "INTERNAL", "PROTO", "LEASE", "DESCRIPTION", "")
+	for _, m := range ms {
+		lease, mine := "permanent", ""
+		if m.Lease > 0 {
+			lease = m.Lease.String()
+		}
+		if strings.HasPrefix(m.Description, "portctl") {
+			mine = "portctl"
+		}
+		t.Row(m.External.String(), m.Internal.String(), m.Proto, lease, m.Description, mine)
+	}
+	return t.Render(streams.Out, streams.Width(), streams.Style())
+}
+
+func newMapRmCmd(streams *term.IO, runF func(context.Context, mapOptions) error) *cobra.Command {
+	var opts mapOptions
+	cmd := &cobra.Command{
+		Use:     "rm PORT",
+		Short:   "Delete a mapping of PORT (the internal port; --external for UPnP's external one)",
+		Example: "  portctl map rm 8080\n  portctl map rm 8080 --proto both --protocol upnp",
+		Args:    cobra.ExactArgs(1),
+	}
+	resolve := gatewayFlag(cmd, &opts)
+	parse := mapFlags(cmd, &opts)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := parse(args); err != nil {
+			return err
+		}
+		if err := resolve(); err != nil {
+			return err
+		}
+		if runF != nil {
+			return runF(cmd.Context(), opts)
+		}
+		return runMapRm(cmd.Context(), streams, opts)
+	}
+	return cmd
+}
+
+func runMapRm(ctx context.Context, streams *term.IO, opts mapOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c, _, err := mapClient(ctx, opts)
+	if err != nil {
+		return err
+	}
+	for _, proto := range opts.Protos {
+		m := portmap.Mapping{Protocol: c.Protocol(), Proto: proto,
+			Internal: netip.AddrPortFrom(netip.IPv4Unspecified(), opts.Port),
+			External: netip.AddrPortFrom(netip.IPv4Unspecified(), opts.External)}
+		if err := c.Unmap(ctx, m); err != nil {
+			return err
+		}
+		if !opts.JSON {
+			fmt.Fprintf(streams.Out, "deleted the %s mapping of port %d (%s)\n", proto, opts.Port, c.Protocol())
+		}
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portctl/portctl/internal/testnet"
+	"github.com/portctl/portctl/portmap"
+)
+
+// inLAN runs portctl ARGS inside the router's lan namespace, as its own
+// process (its goroutines' sockets must be made there too), and returns
+// its exit code and output.
+func inLAN(t *testing.T, r *testnet.Router, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", r.LAN, os.Args[0], "-test.run=^$", "--"}, args...)...)
+	cmd.Env = append(os.Environ(), "PORTCTL_TEST_HELPER=portctl")
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("portctl %q: %v", args, err)
+	}
+	return code, out.String(), errOut.String()
+}
+
+// TestIntegrationMapProbe: map probe against Debian's miniupnpd finds
+// NAT-PMP, PCP and UPnP IGD and the router's external address, with no
+// double NAT; the latency of 20 probes is logged.
+func TestIntegrationMapProbe(t *testing.T) {
+	r := testnet.NewRouter(t)
+	code, out, errOut := inLAN(t, r, "map", "probe", "--gateway", r.RouterLAN.String(), "--json")
+	if code != 0 {
+		t.Fatalf("map probe: exit %d: %s%s", code, out, errOut)
+	}
+	var rep probeResult
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("map probe --json: %v\n%s", err, out)
+	}
+	for _, p := range rep.Protocols {
+		if !p.Answered || p.External != r.External {
+			t.Errorf("%s: %+v; want an answer with external address %s", p.Protocol, p, r.External)
+		}
+	}
+	if rep.DoubleNAT != "" {
+		t.Errorf("double NAT %q behind a router with a public address", rep.DoubleNAT)
+	}
+	// The time the slowest protocol took, of 20 probes.
+	var took []time.Duration
+	for range 20 {
+		_, out, _ := inLAN(t, r, "map", "probe", "--gateway", r.RouterLAN.String(), "--json")
+		var rep probeResult
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		var slowest time.Duration
+		for _, p := range rep.Protocols {
+			slowest = max(slowest, p.Latency)
+		}
+		took = append(took, slowest)
+	}
+	slices.Sort(took)
+	t.Logf("map probe, all three protocols at once: median %s, slowest %s (of 20)", took[10].Round(100*time.Microsecond), took[19].Round(100*time.Microsecond))
+}
+
+// TestIntegrationMapAdd: map add through each protocol makes a connection
+// from the wan namespace reach the lan listener, renews, and deletes the
+// mapping on Ctrl-C; --once --verify asks a reflector in the wan.
+func TestIntegrationMapAdd(t *testing.T) {
+	r := testnet.NewRouter(t)
+	testnet.ListenIn(t, r.LAN, netip.AddrPortFrom(r.LANAddr, 8080))
+	for i, protocol := range []string{"natpmp", "pcp", "upnp"} {
+		t.Run(protocol, func(t *testing.T) {
+			ext := netip.AddrPortFrom(r.External, uint16(18080+i))
+			start := time.Now()
+			cmd := exec.Command("ip", "netns", "exec", r.LAN, os.Args[0], "-test.run=^$", "--", "map", "add", "8080",
+				"--external", strconv.Itoa(int(ext.Port())), "--protocol", protocol, "--gateway", r.RouterLAN.String(), "--lease", "20s")
+			cmd.Env = append(os.Environ(), "PORTCTL_TEST_HELPER=portctl")
+			stdout, _ := cmd.StdoutPipe()
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			stopped := false
+			t.Cleanup(func() {
+				if !stopped {
+					cmd.Process.Kill()
+					<-done
+				}
+			})
+			lines := make(chan string, 16)
+			go func() {
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+				close(lines)
+			}()
+			select {
+			case l := <-lines:
+				if !strings.Contains(l, "mapped "+ext.String()) {
+					t.Fatalf("first line %q; want it mapped to %s", l, ext)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("map add printed nothing in 15s")
+			}
+			for !r.Connects(t, ext, 500*time.Millisecond) {
+				if time.Since(start) > 10*time.Second {
+					t.Fatalf("no connection from the wan through %s", ext)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			t.Logf("%s: from map add to a connection from outside: %s", protocol, time.Since(start).Round(time.Millisecond))
+			cmd.Process.Signal(os.Interrupt)
+			stopped = true
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("map add after Ctrl-C: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("map add did not exit in 10s after Ctrl-C")
+			}
+			if r.Connects(t, ext, 500*time.Millisecond) {
+				t.Errorf("%s still reaches the lan after map add exited", ext)
+			}
+		})
+	}
+
+	t.Run("once and verify", func(t *testing.T) {
+		var l net.Listener
+		var err error
+		testnet.In(t, r.WAN, func() { l, err = net.Listen("tcp", netip.AddrPortFrom(r.WANAddr, 7654).String()) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan error, 1)
+		go func() { served <- portmap.ServeReflector(ctx, l, portmap.ReflectOptions{Timeout: 2 * time.Second}) }()
+		defer func() { cancel(); <-served }()
+		code, out, errOut := inLAN(t, r, "map", "add", "8080", "--external", "18090", "--once", "--protocol", "natpmp",
+			"--gateway", r.RouterLAN.String(), "--verify", netip.AddrPortFrom(r.WANAddr, 7654).String())
+		if code != 0 || !strings.Contains(out, "reachable from outside") {
+			t.Errorf("map add --once --verify: exit %d: %s%s", code, out, errOut)
+		}
+		code, out, errOut = inLAN(t, r, "map", "rm", "8080", "--external", "18090", "--protocol", "natpmp", "--gateway", r.RouterLAN.String())
+		if code != 0 || r.Connects(t, netip.AddrPortFrom(r.External, 18090), 500*time.Millisecond) {
+			t.Errorf("map rm: exit %d: %s%s; the port must be gone", code, out, errOut)
+		}
+	})
+}

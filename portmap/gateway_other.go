@@ -1,0 +1,13 @@
+//go:build !linux
+
+package portmap
+
+import (
+	"errors"
+	"net/netip"
+)
+
+// DefaultGateway is not read on this OS yet: name the router.
+func DefaultGateway() (netip.Addr, error) {
+	return netip.Addr{}, errors.New("reading the default gateway is supported on Linux only")
+}

@@ -1,0 +1,122 @@
+package portmap
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// ProbeOptions say whom Probe asks.
+type ProbeOptions struct {
+	// Gateway is the router to ask (PCP and NAT-PMP, and UPnP's unicast
+	// search); invalid is the default route's gateway, which the caller
+	// finds (DefaultGateway on Linux).
+	Gateway netip.Addr
+	// UPnP tunes UPnP's discovery (its Gateway is set from Gateway).
+	UPnP UPnPOptions
+	// Timeout bounds each protocol (default 2 s).
+	Timeout time.Duration
+}
+
+// ProtocolProbe is one protocol's answer.
+type ProtocolProbe struct {
+	Protocol Protocol `json:"protocol"`
+	Answered bool     `json:"answered"`
+	// External is the external address the router reports.
+	External netip.Addr `json:"external,omitzero"`
+	Epoch    uint32     `json:"epoch,omitempty"`
+	// Service is, for UPnP, the service found (WANIPConnection:2...).
+	Service string `json:"service,omitempty"`
+	// Latency is how long the answer took.
+	Latency time.Duration `json:"latency_ns"`
+	Error   string        `json:"error,omitempty"`
+
+	client Client
+}
+
+// ProbeReport is what Probe found.
+type ProbeReport struct {
+	Gateway   netip.Addr      `json:"gateway"`
+	Protocols []ProtocolProbe `json:"protocols"`
+	// External is the external address the answering protocols agree
+	// on (the first one's).
+	External netip.Addr `json:"external,omitzero"`
+	// DoubleNAT says why there is another NAT beyond the router, or is
+	// empty.
+	DoubleNAT string `json:"double_nat,omitempty"`
+}
+
+// Probe asks the gateway over PCP, NAT-PMP and UPnP IGD at once which it
+// answers, and what external address it reports.
+func Probe(ctx context.Context, o ProbeOptions) ProbeReport {
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Second
+	}
+	rep := ProbeReport{Gateway: o.Gateway, Protocols: make([]ProtocolProbe, 3)}
+	var wg sync.WaitGroup
+	ask := func(i int, p Protocol, get func(ctx context.Context) (Client, error)) {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+			defer cancel()
+			start := time.Now()
+			pp := ProtocolProbe{Protocol: p}
+			c, err := get(ctx)
+			if err == nil {
+				pp.External, pp.Epoch, err = c.ExternalAddress(ctx)
+				if errors.Is(err, ErrExternalUnknown) {
+					err = nil // it answers, without an address
+				}
+			}
+			pp.Latency = time.Since(start)
+			if err != nil {
+				pp.Error = err.Error()
+			} else {
+				pp.Answered, pp.client = true, c
+				if igd, ok := c.(*IGD); ok {
+					pp.Service, _ = igd.Service()
+				}
+			}
+			rep.Protocols[i] = pp
+		})
+	}
+	ask(0, PCP, func(context.Context) (Client, error) { return NewPCP(o.Gateway, netip.Addr{}), nil })
+	ask(1, NATPMP, func(context.Context) (Client, error) { return NewNATPMP(o.Gateway), nil })
+	ask(2, UPnP, func(ctx context.Context) (Client, error) {
+		uo := o.UPnP
+		if !uo.Gateway.IsValid() {
+			uo.Gateway = o.Gateway
+		}
+		igds, err := DiscoverUPnP(ctx, uo)
+		if err != nil {
+			return nil, err
+		}
+		if len(igds) == 0 {
+			return nil, ErrNoAnswer
+		}
+		return igds[0], nil
+	})
+	wg.Wait()
+	for _, p := range rep.Protocols {
+		if p.Answered && p.External.IsValid() && !p.External.IsUnspecified() {
+			rep.External = p.External
+			break
+		}
+	}
+	if rep.External.IsValid() {
+		rep.DoubleNAT = Behind(rep.External)
+	}
+	return rep
+}
+
+// Client returns the client of the first protocol in order that
+// answered the probe: PCP, then NAT-PMP, then UPnP; nil when none did.
+func (r ProbeReport) Client(p Protocol) Client {
+	for _, pp := range r.Protocols {
+		if pp.Answered && (p == "" || p == pp.Protocol) {
+			return pp.client
+		}
+	}
+	return nil
+}
