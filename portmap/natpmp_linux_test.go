@@ -68,7 +68,8 @@ func (rc routerClient) mapPort(t *testing.T, req Request) (Mapping, error) {
 	t.Helper()
 	var m Mapping
 	var err error
-	testnet.In(t, rc.r.LAN, func() { m, err = rc.c.Map(ctxFor(t, 5*time.Second), req) })
+	// 10 s: a request the router denies takes miniupnpd 2.3.1 a while.
+	testnet.In(t, rc.r.LAN, func() { m, err = rc.c.Map(ctxFor(t, 10*time.Second), req) })
 	return m, err
 }
 

@@ -172,10 +172,12 @@ func (s *fakeServer) requests() [][]byte {
 
 func slicesClone(b [][]byte) [][]byte { return append([][]byte(nil), b...) }
 
-// testNATPMP is a NAT-PMP client of addr with a fast schedule.
+// testNATPMP is a NAT-PMP client of addr with a schedule of 100 ms,
+// 200 ms, 400 ms, 800 ms: a loopback answer is never so late that the
+// request goes again.
 func testNATPMP(addr netip.AddrPort) *natpmpClient {
 	c := NewNATPMP(addr.Addr()).(*natpmpClient)
-	c.port, c.first, c.tries = addr.Port(), 20*time.Millisecond, 4
+	c.port, c.first, c.tries = addr.Port(), 100*time.Millisecond, 4
 	return c
 }
 
@@ -208,6 +210,7 @@ func TestNATPMPClientRetransmits(t *testing.T) {
 func TestNATPMPClientNoAnswer(t *testing.T) {
 	s, addr := newFakeServer(t, func(int, []byte) [][]byte { return nil })
 	c := testNATPMP(addr)
+	c.first = 20 * time.Millisecond
 	start := time.Now()
 	_, _, err := c.ExternalAddress(t.Context())
 	if !errors.Is(err, ErrNoAnswer) {

@@ -153,10 +153,10 @@ func FuzzPCPResponse(f *testing.F) {
 	})
 }
 
-// testPCP is a PCP client of addr with a fast schedule.
+// testPCP is a PCP client of addr with testNATPMP's schedule.
 func testPCP(addr netip.AddrPort) *pcpClient {
 	c := NewPCP(addr.Addr(), netip.Addr{}).(*pcpClient)
-	c.port, c.first, c.tries = addr.Port(), 20*time.Millisecond, 4
+	c.port, c.first, c.tries = addr.Port(), 100*time.Millisecond, 4
 	return c
 }
 
