@@ -330,6 +330,24 @@ func (f *fakeIGD) act(action string, args map[string]string) ([][2]string, int) 
 			}
 		}
 		return nil, 714
+	case "GetSpecificPortMappingEntry":
+		p, ok := proto()
+		ext, ok1 := port("NewExternalPort")
+		if !ok || !ok1 {
+			return nil, 402
+		}
+		for _, m := range f.mappings {
+			if m.proto == p && m.ext == ext {
+				return [][2]string{
+					{"NewInternalPort", strconv.Itoa(int(m.in))},
+					{"NewInternalClient", m.client},
+					{"NewEnabled", "1"},
+					{"NewPortMappingDescription", m.description},
+					{"NewLeaseDuration", strconv.FormatUint(uint64(m.lease), 10)},
+				}, 0
+			}
+		}
+		return nil, 714
 	case "GetGenericPortMappingEntry":
 		i, ok := port("NewPortMappingIndex")
 		if !ok {

@@ -260,7 +260,7 @@ func sendMulticast(pc net.PacketConn, names []string) (int, error) {
 		for _, name := range names {
 			ifi, err := net.InterfaceByName(name)
 			if err != nil {
-				return 0, err
+				return 0, fmt.Errorf("interface %q: %w", name, err)
 			}
 			ifs = append(ifs, *ifi)
 		}
@@ -294,6 +294,8 @@ type igdConn interface {
 	DeletePortMappingCtx(ctx context.Context, remoteHost string, externalPort uint16, proto string) error
 	GetGenericPortMappingEntryCtx(ctx context.Context, index uint16) (remoteHost string, externalPort uint16,
 		proto string, internalPort uint16, internalClient string, enabled bool, description string, lease uint32, err error)
+	GetSpecificPortMappingEntryCtx(ctx context.Context, remoteHost string, externalPort uint16, proto string) (
+		internalPort uint16, internalClient string, enabled bool, description string, lease uint32, err error)
 	GetServiceClient() *goupnp.ServiceClient
 }
 
@@ -607,6 +609,43 @@ func (c *IGD) Unmap(ctx context.Context, m Mapping) error {
 		return nil
 	}
 	return err
+}
+
+// Lookup asks the router for its entry of m's external port and
+// protocol (GetSpecificPortMappingEntry): the mapping as the router has
+// it (the lease is what remains of it), and false when the router has
+// none (error 714, NoSuchEntryInArray): a mapping that vanished before
+// its lease ended.
+func (c *IGD) Lookup(ctx context.Context, m Mapping) (Mapping, bool, error) {
+	proto, err := upnpProto(m.Proto)
+	if err != nil {
+		return Mapping{}, false, err
+	}
+	var (
+		inPort uint16
+		client string
+		desc   string
+		lease  uint32
+	)
+	err = c.do(ctx, "GetSpecificPortMappingEntry", func(conn igdConn) (err error) {
+		inPort, client, _, desc, lease, err = conn.GetSpecificPortMappingEntryCtx(ctx, "", m.External.Port(), proto)
+		return err
+	})
+	if errorCode(err) == 714 {
+		return Mapping{}, false, nil
+	}
+	if err != nil {
+		return Mapping{}, false, err
+	}
+	in, _ := netip.ParseAddr(strings.TrimSpace(client))
+	return Mapping{
+		Protocol:    UPnP,
+		Proto:       strings.ToLower(proto),
+		Internal:    netip.AddrPortFrom(in.Unmap(), inPort),
+		External:    m.External,
+		Lease:       time.Duration(lease) * time.Second,
+		Description: desc,
+	}, true, nil
 }
 
 // List reads the router's mapping table (GetGenericPortMappingEntry from

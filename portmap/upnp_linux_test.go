@@ -91,6 +91,20 @@ func TestIntegrationUPnP(t *testing.T) {
 		t.Errorf("DiscoverUPnP by unicast to %v = %v, %v; want the router", r.RouterLAN, cs, err)
 	}
 
+	// Multicast on the named interface only.
+	in(t, r, func() {
+		cs, err = DiscoverUPnP(ctx, UPnPOptions{HTTPClient: hc, Interfaces: []string{"lr"}, Wait: 2 * time.Second})
+	})
+	if err != nil || len(cs) == 0 || cs[0].Gateway() != r.RouterLAN {
+		t.Errorf("DiscoverUPnP by multicast on lr = %v, %v; want the router", cs, err)
+	}
+	in(t, r, func() {
+		_, err = DiscoverUPnP(ctx, UPnPOptions{HTTPClient: hc, Interfaces: []string{"nosuch0"}, Wait: 200 * time.Millisecond})
+	})
+	if err == nil || !strings.Contains(err.Error(), "nosuch0") {
+		t.Errorf("DiscoverUPnP on interface nosuch0: %v; want an error naming it", err)
+	}
+
 	var ext netip.Addr
 	in(t, r, func() { ext, _, err = c.ExternalAddress(ctx) })
 	if err != nil || ext != r.External {
@@ -144,6 +158,13 @@ func TestIntegrationUPnP(t *testing.T) {
 		}
 	}
 
+	var got Mapping
+	var ok bool
+	in(t, r, func() { got, ok, err = c.Lookup(ctx, m) })
+	if err != nil || !ok || got.Internal != want.Internal || got.Description != desc || got.Lease <= 0 || got.Lease > want.Lease {
+		t.Errorf("Lookup = %+v, %v, %v; want %+v with what remains of its lease", got, ok, err, want)
+	}
+
 	var list []Mapping
 	in(t, r, func() { list, err = c.List(ctx) })
 	if err != nil || !slices.ContainsFunc(list, func(x Mapping) bool {
@@ -162,6 +183,10 @@ func TestIntegrationUPnP(t *testing.T) {
 	in(t, r, func() { list, err = c.List(ctx) })
 	if err != nil || len(list) != 0 {
 		t.Errorf("List after Unmap = %+v, %v; want none", list, err)
+	}
+	in(t, r, func() { got, ok, err = c.Lookup(ctx, m) })
+	if err != nil || ok {
+		t.Errorf("Lookup after Unmap = %+v, %v, %v; want false", got, ok, err)
 	}
 
 	// External port 0: miniupnpd (IGDv2) picks one through

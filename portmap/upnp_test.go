@@ -213,7 +213,13 @@ func TestUPnPVanishedMapping(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Map: %v", err)
 	}
+	if got, ok, err := c.Lookup(ctx, m); err != nil || !ok || got != m {
+		t.Fatalf("Lookup before it vanished = %+v, %v, %v; want %+v, true", got, ok, err, m)
+	}
 	f.vanish()
+	if got, ok, err := c.Lookup(ctx, m); err != nil || ok {
+		t.Fatalf("Lookup after the router lost the mapping = %+v, %v, %v; want false", got, ok, err)
+	}
 	if l, err := c.List(ctx); err != nil || len(l) != 0 {
 		t.Fatalf("List after the router lost the mapping = %v, %v; want none", l, err)
 	}
