@@ -56,9 +56,8 @@ type UPnPOptions struct {
 	// Wait is how long to wait for answers; zero means 2 seconds. The
 	// context's deadline, when earlier, ends it too.
 	Wait time.Duration
-	// HTTPClient makes the SOAP requests; nil means one with a 5-second
-	// timeout. (goupnp fetches the device description with its own
-	// client, http.DefaultClient, bounded to 3 seconds.)
+	// HTTPClient fetches the device description and makes the SOAP
+	// requests; nil means one with a 5-second timeout.
 	HTTPClient *http.Client
 
 	// ssdpPort is the gateway's SSDP port (1900 when zero); tests set it.
@@ -210,7 +209,10 @@ func searchSSDP(ctx context.Context, opts UPnPOptions) ([]ssdpAnswer, error) {
 		n, addr, err := pc.ReadFrom(buf)
 		if err != nil {
 			if ctx.Err() != nil {
-				return answers, fmt.Errorf("upnp: ssdp search: %w", ctx.Err())
+				if len(answers) > 0 {
+					break // the context ended the wait; what came is enough
+				}
+				return nil, fmt.Errorf("upnp: ssdp search: %w", ctx.Err())
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
