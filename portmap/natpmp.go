@@ -191,11 +191,15 @@ func NewNATPMP(gateway netip.Addr) Client {
 // Protocol returns NATPMP.
 func (c *natpmpClient) Protocol() Protocol { return NATPMP }
 
-// ExternalAddress asks the router for its external address and epoch.
+// ExternalAddress asks the router for its external address and epoch. A
+// router that says 0.0.0.0 gives ErrExternalUnknown, with the epoch.
 func (c *natpmpClient) ExternalAddress(ctx context.Context) (netip.Addr, uint32, error) {
 	r, _, err := c.do(ctx, natpmpExternalRequest(), natpmpOpExternal, 0)
 	if err != nil {
 		return netip.Addr{}, 0, fmt.Errorf("natpmp: external address: %w", err)
+	}
+	if r.External.IsUnspecified() {
+		return r.External, r.Epoch, fmt.Errorf("natpmp: %w", ErrExternalUnknown)
 	}
 	return r.External, r.Epoch, nil
 }

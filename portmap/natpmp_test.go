@@ -286,3 +286,13 @@ func TestNATPMPClientBadRequests(t *testing.T) {
 		})
 	}
 }
+
+func TestNATPMPClientExternalUnknown(t *testing.T) {
+	_, addr := newFakeServer(t, func(int, []byte) [][]byte {
+		return [][]byte{unhex(t, "0080 0000 00000011 00000000")}
+	})
+	a, epoch, err := testNATPMP(addr).ExternalAddress(t.Context())
+	if !errors.Is(err, ErrExternalUnknown) || epoch != 17 {
+		t.Fatalf("ExternalAddress = %s, %d, %v; want ErrExternalUnknown with epoch 17", a, epoch, err)
+	}
+}

@@ -285,7 +285,8 @@ func (c *pcpClient) forget(k pcpKey) {
 // ExternalAddress learns the router's external address and epoch as PCP
 // allows, with a MAP: of the client socket's own UDP port (which only it
 // uses), for the shortest lease, deleted again at once. It is refused
-// where the router's rules refuse that port.
+// where the router's rules refuse that port. A router that says an
+// unspecified address gives ErrExternalUnknown, with the epoch.
 func (c *pcpClient) ExternalAddress(ctx context.Context) (netip.Addr, uint32, error) {
 	server := netip.AddrPortFrom(c.gateway, c.port)
 	conn, err := dialUDP(c.client, server)
@@ -303,6 +304,9 @@ func (c *pcpClient) ExternalAddress(ctx context.Context) (netip.Addr, uint32, er
 	req.Lifetime = 0
 	if _, err := c.exchangeOn(ctx, conn, req); err != nil {
 		return resp.External, resp.Epoch, fmt.Errorf("pcp: external address: deleting the mapping that asked: %w", err)
+	}
+	if !resp.External.IsValid() || resp.External.IsUnspecified() {
+		return resp.External, resp.Epoch, fmt.Errorf("pcp: %w", ErrExternalUnknown)
 	}
 	return resp.External, resp.Epoch, nil
 }

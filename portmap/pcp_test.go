@@ -269,3 +269,16 @@ func TestPCPClientNATPMPOnly(t *testing.T) {
 		t.Fatalf("Map = %v; want UNSUPP_VERSION", err)
 	}
 }
+
+func TestPCPClientExternalUnknown(t *testing.T) {
+	_, addr := newFakeServer(t, func(_ int, req []byte) [][]byte {
+		resp := pcpAnswer(req, PCPSuccess)
+		ext := netip.IPv4Unspecified().As16()
+		copy(resp[pcpHeaderLen+20:], ext[:])
+		return [][]byte{resp}
+	})
+	a, epoch, err := testPCP(addr).ExternalAddress(t.Context())
+	if !errors.Is(err, ErrExternalUnknown) || epoch != 5 {
+		t.Fatalf("ExternalAddress = %s, %d, %v; want ErrExternalUnknown with epoch 5", a, epoch, err)
+	}
+}
