@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -49,10 +50,15 @@ func TestUPnPDiscoverUnicastOnlySSDP(t *testing.T) {
 
 func TestUPnPDiscoverNoAnswer(t *testing.T) {
 	f := newFakeIGD(t)
+	silent, err := net.ListenPacket("udp4", "127.0.0.1:0") // takes the searches, answers none
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
 	opts := f.options()
-	opts.ssdpPort = 9 // nothing answers there
+	opts.ssdpPort = uint16(silent.LocalAddr().(*net.UDPAddr).Port)
 	opts.Wait = 300 * time.Millisecond
-	_, err := DiscoverUPnP(testContext(t), opts)
+	_, err = DiscoverUPnP(testContext(t), opts)
 	if !errors.Is(err, ErrNoAnswer) {
 		t.Fatalf("DiscoverUPnP with nobody answering: %v; want ErrNoAnswer", err)
 	}
