@@ -140,6 +140,14 @@ func TestIntegrationExternalAddress(t *testing.T) {
 			t.Errorf("ExternalAddress() = %s; want the router's WAN address %s", a, rc.r.External)
 		}
 		t.Logf("external address %s, epoch %d", a, epoch)
+		// The reference client says the same.
+		if _, err := exec.LookPath("natpmpc"); err != nil {
+			t.Skip("needs natpmpc (Debian package natpmpc; bash test-deps.sh installs it)")
+		}
+		out, err := rc.r.Exec(t, rc.r.LAN, 10*time.Second, "natpmpc", "-g", rc.r.RouterLAN.String())
+		if want := "Public IP address : " + a.String(); err != nil || !strings.Contains(out, want) {
+			t.Errorf("natpmpc -g %s: %v; want %q in\n%s", rc.r.RouterLAN, err, want, out)
+		}
 	})
 }
 
