@@ -33,6 +33,7 @@ type fakeIGD struct {
 	upperOnly     bool                   // a protocol name not in upper case gives 402
 	endless       bool                   // GetGenericPortMappingEntry never says 713
 	deny          func(port uint16) bool // AddPortMapping of such an external port gives 606
+	ppp           bool                   // the service is WANPPPConnection:1, not WANIPConnection:1
 	srv           *httptest.Server
 	mappings      []fakeMapping
 	calls         []fakeCall
@@ -213,7 +214,13 @@ func (f *fakeIGD) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/rootDesc.xml":
 		w.Header().Set("Content-Type", "text/xml")
-		io.WriteString(w, fakeDescription)
+		desc := fakeDescription
+		f.mu.Lock()
+		if f.ppp {
+			desc = strings.ReplaceAll(desc, "WANIPConnection:1", "WANPPPConnection:1")
+		}
+		f.mu.Unlock()
+		io.WriteString(w, desc)
 		return
 	case r.Method == http.MethodPost && r.URL.Path == "/ctl/IPConn":
 	default:

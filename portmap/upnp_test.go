@@ -48,6 +48,23 @@ func TestUPnPDiscoverUnicastOnlySSDP(t *testing.T) {
 	}
 }
 
+func TestUPnPWANPPPConnection(t *testing.T) {
+	f := newFakeIGD(t)
+	f.set(func(f *fakeIGD) { f.ppp = true })
+	c := f.discover(t)
+	if urn, _ := c.Service(); urn != "urn:schemas-upnp-org:service:WANPPPConnection:1" {
+		t.Errorf("Service() = %q; want WANPPPConnection:1", urn)
+	}
+	ctx := testContext(t)
+	m, err := c.Map(ctx, Request{Proto: "udp", Internal: netip.MustParseAddrPort("127.0.0.1:5000"), External: 15000, Lease: time.Hour})
+	if err != nil {
+		t.Fatalf("Map: %v", err)
+	}
+	if err := c.Unmap(ctx, m); err != nil {
+		t.Fatalf("Unmap: %v", err)
+	}
+}
+
 func TestUPnPDiscoverNoAnswer(t *testing.T) {
 	f := newFakeIGD(t)
 	silent, err := net.ListenPacket("udp4", "127.0.0.1:0") // takes the searches, answers none
