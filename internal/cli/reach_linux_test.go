@@ -96,8 +96,10 @@ func internetClient(t *testing.T, ns string) reach.Answer {
 }
 
 // dial connects from this namespace to addr, and says whether it got in.
+// It waits long enough for one retransmission of the SYN (at 1 s): on a
+// busy machine the first may be lost while the neighbour is resolved.
 func dial(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 700*time.Millisecond)
+	c, err := net.DialTimeout("tcp", addr, 1500*time.Millisecond)
 	if err == nil {
 		c.Close()
 	}
