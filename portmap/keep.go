@@ -68,6 +68,14 @@ func Keep(ctx context.Context, c Client, r Request, o KeepOptions, on func(KeepE
 			return err
 		case <-t.C:
 		}
+		// A router that can say whether it still has the mapping (UPnP)
+		// is asked first: one that lost it gets it again, as a remap.
+		vanished := false
+		if l, ok := c.(lookuper); ok {
+			if _, found, err := l.Lookup(ctx, m); err == nil && !found {
+				vanished = true
+			}
+		}
 		// Renew what the router granted: the same external port.
 		again := r
 		if m.External.Port() != 0 {
@@ -89,6 +97,8 @@ func Keep(ctx context.Context, c Client, r Request, o KeepOptions, on func(KeepE
 		typ, reason := "renewed", ""
 		now := o.Now()
 		switch {
+		case vanished:
+			typ, reason = "remapped", "the router had lost the mapping before its lease ended"
 		case lostEpoch(m.Epoch, n.Epoch, now.Sub(at)):
 			typ, reason = "remapped", "the router's epoch went back: it restarted and lost its mappings"
 		case n.External.Port() != m.External.Port() && m.External.Port() != 0:
@@ -97,6 +107,12 @@ func Keep(ctx context.Context, c Client, r Request, o KeepOptions, on func(KeepE
 		on(KeepEvent{Time: now, Type: typ, Mapping: n, Reason: reason})
 		m, at = n, now
 	}
+}
+
+// lookuper is a client that can ask the router whether it still has a
+// mapping (UPnP's GetSpecificPortMappingEntry).
+type lookuper interface {
+	Lookup(ctx context.Context, m Mapping) (Mapping, bool, error)
 }
 
 // lostEpoch says whether the router's epoch, seen as before and now after

@@ -79,6 +79,33 @@ func TestKeep(t *testing.T) {
 	}
 }
 
+// lookingClient is a fakeClient that can say whether the router still
+// has the mapping.
+type lookingClient struct {
+	*fakeClient
+	gone bool
+}
+
+func (l *lookingClient) Lookup(context.Context, Mapping) (Mapping, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	gone := l.gone
+	l.gone = false
+	return Mapping{}, !gone, nil
+}
+
+func TestKeepVanished(t *testing.T) {
+	l := &lookingClient{fakeClient: &fakeClient{lease: 100 * time.Millisecond, epoch: 0}, gone: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Millisecond)
+	defer cancel()
+	var types []string
+	Keep(ctx, l, Request{Proto: "tcp", Internal: netip.MustParseAddrPort("192.168.77.10:8080")}, KeepOptions{},
+		func(e KeepEvent) { types = append(types, e.Type) })
+	if len(types) < 2 || types[1] != "remapped" {
+		t.Errorf("events %v; want mapped, then remapped (the router lost it)", types)
+	}
+}
+
 func TestLostEpoch(t *testing.T) {
 	for _, tc := range []struct {
 		before, now uint32
