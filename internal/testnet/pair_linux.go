@@ -102,10 +102,21 @@ func (p *Pair) Exec(t testing.TB, ns string, limit time.Duration, name string, a
 // is made within timeout; it is closed at once.
 func (p *Pair) Connects(t testing.TB, src netip.Addr, dst netip.AddrPort, timeout time.Duration) bool {
 	t.Helper()
+	return ConnectsFrom(t, p.Scanner, src, dst, timeout)
+}
+
+// ConnectsFrom says whether a TCP connection from namespace ns (from the
+// address src, when valid) to dst is made within timeout; it is closed at
+// once.
+func ConnectsFrom(t testing.TB, ns string, src netip.Addr, dst netip.AddrPort, timeout time.Duration) bool {
+	t.Helper()
 	var c net.Conn
 	var err error
-	In(t, p.Scanner, func() {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: timeout}
+	In(t, ns, func() {
+		d := net.Dialer{Timeout: timeout}
+		if src.IsValid() {
+			d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+		}
 		c, err = d.Dial("tcp", dst.String())
 	})
 	if err != nil {

@@ -386,14 +386,7 @@ func (r *Router) Exec(t testing.TB, ns string, limit time.Duration, name string,
 // listener (the connection is closed at once).
 func (r *Router) Connects(t testing.TB, dst netip.AddrPort, timeout time.Duration) bool {
 	t.Helper()
-	var c net.Conn
-	var err error
-	In(t, r.WAN, func() { c, err = net.DialTimeout("tcp", dst.String(), timeout) })
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
+	return ConnectsFrom(t, r.WAN, netip.Addr{}, dst, timeout)
 }
 
 // Redirects returns miniupnpd's rules in the router's nat table's
