@@ -1,5 +1,7 @@
 package firewall
 
+import "time"
+
 // portctl guard's part of portctl's own table (see package guard):
 //
 //	table inet portctl {
@@ -8,6 +10,8 @@ package firewall
 //		set guard-open4 { type ipv4_addr . inet_proto . inet_service; flags timeout; }
 //		set guard-open6 { type ipv6_addr . inet_proto . inet_service; flags timeout; }
 //		set guard-ports { type inet_proto . inet_service; }
+//		set guard-seen4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags dynamic,timeout; size 65536; }
+//		set guard-seen6 { (the same of ipv6_addr) }
 //		chain guard {
 //			type filter hook prerouting priority -120; policy accept;
 //			iifname "lo" return
@@ -19,11 +23,17 @@ package firewall
 //			ip saddr @guard-ban4 drop
 //			ip6 saddr @guard-ban6 drop
 //			udp dport SPA log group G snaplen 1280 prefix "portctl-spa" drop
-//			ct state new,invalid,untracked log group G snaplen 96 prefix "portctl-new"
+//			ct state new,invalid,untracked jump guard-log
 //			ct state established,related return
 //			ip saddr . meta l4proto . th dport @guard-open4 return
 //			ip6 saddr . meta l4proto . th dport @guard-open6 return
 //			meta l4proto . th dport @guard-ports drop
+//		}
+//		chain guard-log {
+//			(with Dedup, for IPv4 and likewise IPv6:)
+//			ct state new ip saddr . ip daddr . meta l4proto . th dport @guard-seen4 return
+//			ct state new add @guard-seen4 { ip saddr . ip daddr . meta l4proto . th dport timeout DEDUP }
+//			log group G snaplen 96 prefix "portctl-new"
 //		}
 //	}
 //
@@ -43,12 +53,16 @@ const (
 
 	guardChain    = "guard"
 	guardInChain  = "guard-in"
+	guardLogChain = "guard-log"
 	guardPriority = -120
 	guardBan4     = "guard-ban4"
 	guardBan6     = "guard-ban6"
 	guardOpen4    = "guard-open4"
 	guardOpen6    = "guard-open6"
 	guardPorts    = "guard-ports"
+	guardSeen4    = "guard-seen4"
+	guardSeen6    = "guard-seen6"
+	seenSize      = 1 << 16
 )
 
 // GuardRules is what guard's chains do.
@@ -61,6 +75,11 @@ type GuardRules struct {
 	// SPAPort, when not zero, is the UDP port whose datagrams are logged
 	// whole (up to 1,280 bytes) as signed packets and dropped.
 	SPAPort uint16
+	// Dedup, when not zero, logs a new connection of the same source,
+	// destination, protocol and port once in that time: a client that
+	// reconnects, a retry, is no new first contact. It costs the kernel a
+	// set of at most 65,536 contacts, and spares a message per connection.
+	Dedup time.Duration
 	// Guarded are the ports dropped for new connections from anyone not
 	// let in (GuardOpen): the ports knock sequences and signed packets
 	// open.

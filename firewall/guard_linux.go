@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/google/nftables"
@@ -24,12 +25,21 @@ func guardSets() map[string]*nftables.Set {
 		guardOpen4: set(guardOpen4, nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService), true, true),
 		guardOpen6: set(guardOpen6, nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService), true, true),
 		guardPorts: set(guardPorts, nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService), true, false),
+		guardSeen4: seenSet(guardSeen4, nftables.TypeIPAddr),
+		guardSeen6: seenSet(guardSeen6, nftables.TypeIP6Addr),
 	}
+}
+
+// seenSet is a set of the contacts logged lately (source . destination .
+// protocol . port), which the kernel fills and empties by itself.
+func seenSet(name string, addr nftables.SetDatatype) *nftables.Set {
+	return &nftables.Set{Table: ownTable, Name: name, Concatenation: true, HasTimeout: true, Dynamic: true, Size: seenSize,
+		KeyType: nftables.MustConcatSetType(addr, addr, nftables.TypeInetProto, nftables.TypeInetService)}
 }
 
 // guardRules are the expressions of the rules of guard's chains (see
 // GuardRules' comment for them in nft's words).
-func guardRules(g GuardRules, sets map[string]*nftables.Set) (base, in [][]expr.Any) {
+func guardRules(g GuardRules, sets map[string]*nftables.Set) (base, in, logs [][]expr.Any) {
 	lookup := func(name string, reg uint32) *expr.Lookup {
 		return &expr.Lookup{SourceRegister: reg, SetName: name, SetID: sets[name].ID}
 	}
@@ -92,7 +102,7 @@ func guardRules(g GuardRules, sets map[string]*nftables.Set) (base, in [][]expr.
 			log(GuardSPAPrefix, spaSnaplen), verdict(expr.VerdictDrop)))
 	}
 	in = append(in,
-		append(ctState(ctStateNew|ctStateInvalid|ctStateUntracked), log(GuardNewPrefix, snap)),
+		append(ctState(ctStateNew|ctStateInvalid|ctStateUntracked), &expr.Verdict{Kind: expr.VerdictJump, Chain: guardLogChain}),
 		append(ctState(ctStateEstablished|ctStateRelated), verdict(expr.VerdictReturn)),
 		append(nfproto(unix.NFPROTO_IPV4),
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
@@ -110,7 +120,34 @@ func guardRules(g GuardRules, sets map[string]*nftables.Set) (base, in [][]expr.
 			lookup(guardPorts, 1), verdict(expr.VerdictDrop),
 		},
 	)
-	return base, in
+	// The log chain: with Dedup, a new connection whose source,
+	// destination, protocol and port were logged within Dedup is not
+	// logged again (a client reconnecting, a retry: no new first contact).
+	seen4 := append(nfproto(unix.NFPROTO_IPV4),
+		&expr.Payload{DestRegister: 8, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 10},
+		&expr.Payload{DestRegister: 11, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2})
+	seen6 := append(nfproto(unix.NFPROTO_IPV6),
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16},
+		&expr.Payload{DestRegister: 2, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 16},
+		&expr.Payload{DestRegister: 17, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2})
+	if g.Dedup > 0 {
+		for _, x := range []struct {
+			load []expr.Any
+			set  string
+			reg  uint32
+		}{{seen4, guardSeen4, 8}, {seen6, guardSeen6, 1}} {
+			newOnly := append(ctState(ctStateNew), x.load...)
+			logs = append(logs,
+				append(slices.Clone(newOnly), lookup(x.set, x.reg), verdict(expr.VerdictReturn)),
+				append(slices.Clone(newOnly), &expr.Dynset{SrcRegKey: x.reg, SetName: x.set, SetID: sets[x.set].ID,
+					Operation: unix.NFT_DYNSET_OP_ADD, Timeout: g.Dedup}))
+		}
+	}
+	logs = append(logs, []expr.Any{log(GuardNewPrefix, snap)})
+	return base, in, logs
 }
 
 // Conntrack's state bits, as nft's ct state compares them
@@ -134,7 +171,7 @@ func Guard(ctx context.Context, opts Options, g GuardRules) error {
 	defer done()
 	c.AddTable(ownTable)
 	sets := guardSets()
-	for _, name := range []string{guardBan4, guardBan6, guardOpen4, guardOpen6, guardPorts} {
+	for _, name := range []string{guardBan4, guardBan6, guardOpen4, guardOpen6, guardPorts, guardSeen4, guardSeen6} {
 		if err := c.AddSet(sets[name], nil); err != nil {
 			return fmt.Errorf("guard: set %s: %w", name, err)
 		}
@@ -152,15 +189,20 @@ func Guard(ctx context.Context, opts Options, g GuardRules) error {
 			return err
 		}
 	}
-	base, in := guardRules(g, sets)
-	_, inExists := st.chains[guardInChain]
-	inChain := c.AddChain(&nftables.Chain{Name: guardInChain, Table: ownTable})
-	if inExists {
-		c.FlushChain(inChain)
-	}
-	for _, exprs := range in {
-		c.AddRule(&nftables.Rule{Table: ownTable, Chain: inChain, Exprs: exprs,
-			UserData: userdata.AppendString(nil, userdata.TypeComment, GuardComment)})
+	base, in, logs := guardRules(g, sets)
+	for _, ch := range []struct {
+		name  string
+		rules [][]expr.Any
+	}{{guardLogChain, logs}, {guardInChain, in}} {
+		_, exists := st.chains[ch.name]
+		chain := c.AddChain(&nftables.Chain{Name: ch.name, Table: ownTable})
+		if exists {
+			c.FlushChain(chain)
+		}
+		for _, exprs := range ch.rules {
+			c.AddRule(&nftables.Rule{Table: ownTable, Chain: chain, Exprs: exprs,
+				UserData: userdata.AppendString(nil, userdata.TypeComment, GuardComment)})
+		}
 	}
 	_, exists := st.chains[guardChain]
 	addOwnChain(c, guardChain, nftables.ChainHookPrerouting, guardPriority, exists, base, GuardComment)
@@ -185,7 +227,7 @@ func Unguard(ctx context.Context, opts Options) error {
 	for _, s := range guardSets() {
 		sets = append(sets, s)
 	}
-	removeOwn(c, st, []string{guardChain, guardInChain}, sets)
+	removeOwn(c, st, []string{guardChain, guardInChain, guardLogChain}, sets)
 	if err := c.Flush(); err != nil {
 		return ownErr("guard: remove the chains", err)
 	}

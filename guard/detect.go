@@ -49,8 +49,9 @@ type DetectConfig struct {
 	MaxSources int
 	// MaxPorts bounds the ports an event lists (default 1,024).
 	MaxPorts int
-	// FlowMemory is how long a flow conntrack ended is remembered, so that
-	// its late packets are not probes (default 10 minutes).
+	// FlowMemory is how long a source's connection to a listening port
+	// is remembered, so that late packets of it (after conntrack forgot
+	// the connection) are not probes (default a day).
 	FlowMemory time.Duration
 }
 
@@ -80,7 +81,7 @@ func (c DetectConfig) withDefaults() DetectConfig {
 		c.MaxPorts = 1024
 	}
 	if c.FlowMemory <= 0 {
-		c.FlowMemory = 10 * time.Minute
+		c.FlowMemory = 24 * time.Hour
 	}
 	return c
 }
@@ -132,9 +133,11 @@ type walk struct {
 	reported bool
 }
 
+// flowKey is a client's contact with a server's port: its late packets
+// come from the same address to the same port.
 type flowKey struct {
 	proto  uint8
-	client netip.AddrPort
+	client netip.Addr
 	server netip.AddrPort
 }
 
@@ -184,16 +187,16 @@ func (d *Detector) Allowed(a netip.Addr) bool {
 	return slices.ContainsFunc(d.cfg.Allow, func(p netip.Prefix) bool { return p.Contains(a) })
 }
 
-// Ended tells the detector that conntrack forgot a flow that had seen
-// replies: late packets of it (an ACK or a FIN after the entry timed out)
-// are then not probes. client is the flow's originator.
-func (d *Detector) Ended(proto uint8, client, server netip.AddrPort, at time.Time) {
-	k := flowKey{proto, unmapPort(client), unmapPort(server)}
+// connected remembers that p's source reached a listening port: packets
+// from it to that port that start no connection are late packets of one
+// conntrack forgot, not probes.
+func (d *Detector) connected(p Probe) {
+	k := flowKey{p.Proto, p.Src.Addr().Unmap(), unmapPort(p.Dst)}
 	if _, ok := d.flows[k]; !ok {
 		d.flowOrder = append(d.flowOrder, k)
 	}
-	d.flows[k] = at
-	d.expireFlows(at)
+	d.flows[k] = p.Time
+	d.expireFlows(p.Time)
 }
 
 // maxFlows bounds the flows remembered.
@@ -217,16 +220,10 @@ func (d *Detector) expireFlows(now time.Time) {
 	}
 }
 
-// lateOf says whether p belongs to a flow conntrack ended, either way.
+// lateOf says whether p comes from a source that reached its port
+// before: a late packet of a connection conntrack forgot.
 func (d *Detector) lateOf(p Probe) bool {
-	if len(d.flows) == 0 {
-		return false
-	}
-	src, dst := unmapPort(p.Src), unmapPort(p.Dst)
-	if t, ok := d.flows[flowKey{p.Proto, src, dst}]; ok && p.Time.Sub(t) < d.cfg.FlowMemory {
-		return true
-	}
-	t, ok := d.flows[flowKey{p.Proto, dst, src}]
+	t, ok := d.flows[flowKey{TCP, p.Src.Addr().Unmap(), unmapPort(p.Dst)}]
 	return ok && p.Time.Sub(t) < d.cfg.FlowMemory
 }
 
@@ -247,6 +244,9 @@ func (d *Detector) See(p Probe, o Outcome) []Event {
 	}
 	if p.Kind != KindSYN && p.Kind != KindUDP && d.lateOf(p) {
 		return nil
+	}
+	if o == Success && p.Kind == KindSYN {
+		d.connected(p)
 	}
 	if p.Kind != KindSYN && p.Kind != KindUDP {
 		// A packet that starts no connection never counts as a success:

@@ -70,13 +70,22 @@ func TestDetectorDecides(t *testing.T) {
 
 func TestDetectorLatePacketsAndAllow(t *testing.T) {
 	d := NewDetector(DetectConfig{Allow: []netip.Prefix{netip.MustParsePrefix("10.9.0.100/32")}})
-	// Late ACKs of four flows conntrack ended are no probes.
+	// Late ACKs to four ports the source connected to are no probes; to
+	// four others they are an ACK scan.
 	for i := range 4 {
-		p := probe("10.9.0.2", uint16(1000+i), KindACK, time.Duration(i)*time.Second)
-		d.Ended(TCP, p.Src, p.Dst, t0)
-		if evs := d.See(p, Failure); len(evs) > 0 {
+		d.See(probe("10.9.0.2", uint16(1000+i), KindSYN, 0), Success)
+	}
+	for i := range 4 {
+		if evs := d.See(probe("10.9.0.2", uint16(1000+i), KindACK, time.Duration(i)*time.Hour), Failure); len(evs) > 0 {
 			t.Fatalf("late packet %d: %+v", i, evs)
 		}
+	}
+	var evs []Event
+	for i := range 4 {
+		evs = append(evs, d.See(probe("10.9.0.2", uint16(2000+i), KindACK, 5*time.Hour), Failure)...)
+	}
+	if len(evs) != 1 || evs[0].Kind != KindACK {
+		t.Errorf("ACKs to four ports never connected to: %+v; want an ack scan", evs)
 	}
 	for i := range 10 {
 		if evs := d.See(probe("10.9.0.100", uint16(i+1), KindSYN, time.Second), Failure); len(evs) > 0 {

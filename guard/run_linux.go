@@ -12,8 +12,6 @@ import (
 
 	nflog "github.com/florianl/go-nflog/v2"
 	"github.com/mdlayher/netlink"
-	"github.com/ti-mo/conntrack"
-	"github.com/ti-mo/netfilter"
 	"golang.org/x/sys/unix"
 
 	"github.com/portctl/portctl/firewall"
@@ -93,18 +91,6 @@ func Run(ctx context.Context, cfg Config, emit func(Event), reload <-chan Config
 		return permission(fmt.Errorf("guard: nflog group %d: %w", cfg.Group, err))
 	}
 
-	// Conntrack's destroy events: flows that existed, whose late packets
-	// are no probes. Without them (no conntrack module) guard goes on.
-	var ctEvents chan conntrack.Event
-	if ct, err := conntrack.Dial(&netlink.Config{NetNS: nsfd}); err == nil {
-		defer ct.Close()
-		ct.SetOption(netlink.NoENOBUFS, true)
-		ctEvents = make(chan conntrack.Event, 1024)
-		if _, err := ct.Listen(ctEvents, 1, []netfilter.NetlinkGroup{netfilter.GroupCTDestroy}); err != nil {
-			ctEvents = nil
-		}
-	}
-
 	w := newWatcher(cfg, opts, emit)
 	if err := firewall.Guard(ctx, opts, w.rules()); err != nil {
 		return err
@@ -114,8 +100,6 @@ func Run(ctx context.Context, cfg Config, emit func(Event), reload <-chan Config
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	settled := time.NewTicker(settle / 2)
-	defer settled.Stop()
 	lastDropped := int64(0)
 	for {
 		select {
@@ -124,10 +108,6 @@ func Run(ctx context.Context, cfg Config, emit func(Event), reload <-chan Config
 			return nil
 		case l := <-queue:
 			w.handle(ctx, l)
-		case ev := <-ctEvents:
-			if proto, client, server, ok := endedFlow(ev); ok {
-				w.det.Ended(proto, client, server, time.Now())
-			}
 		case c := <-reload:
 			c = c.withDefaults()
 			c.NetNS, c.Group = cfg.NetNS, cfg.Group
@@ -136,8 +116,6 @@ func Run(ctx context.Context, cfg Config, emit func(Event), reload <-chan Config
 				continue
 			}
 			emit(Event{Time: time.Now(), Type: EventReload, Message: w.describe()})
-		case now := <-settled.C:
-			w.flush(ctx, now)
 		case <-tick.C:
 			if n := dropped.Load(); n != lastDropped {
 				emit(Event{Time: time.Now(), Type: EventError,
@@ -146,19 +124,6 @@ func Run(ctx context.Context, cfg Config, emit func(Event), reload <-chan Config
 			}
 		}
 	}
-}
-
-// endedFlow reads a conntrack destroy event: the flow's protocol and
-// ends, if it was a flow that saw replies (a connection, not a probe).
-func endedFlow(ev conntrack.Event) (proto uint8, client, server netip.AddrPort, ok bool) {
-	f := ev.Flow
-	if f == nil || !f.Status.SeenReply() {
-		return 0, client, server, false
-	}
-	o := f.TupleOrig
-	client = netip.AddrPortFrom(o.IP.SourceAddress, o.Proto.SourcePort)
-	server = netip.AddrPortFrom(o.IP.DestinationAddress, o.Proto.DestinationPort)
-	return o.Proto.Protocol, client, server, client.IsValid() && server.IsValid()
 }
 
 // permission makes a refusal for want of privilege an os.ErrPermission.
@@ -180,7 +145,6 @@ type watcher struct {
 	guarded map[Target]bool
 	opened  map[openKey]time.Time // until when
 	ls      listeners
-	pending []Probe // waiting for conntrack's events to settle
 }
 
 type openKey struct {
@@ -217,9 +181,19 @@ func (w *watcher) reload(ctx context.Context, c Config) error {
 
 func (w *watcher) rules() firewall.GuardRules { return w.cfg.rulesOf() }
 
+// dedup is how long the kernel keeps a logged contact from being logged
+// again (without knocks).
+const dedup = time.Minute
+
 // rulesOf is what guard's chains must do for c.
 func (c Config) rulesOf() firewall.GuardRules {
 	r := firewall.GuardRules{Group: c.Group}
+	if len(c.Knocks) == 0 {
+		// A contact logged again within a minute is no new first
+		// contact: the detector counts each destination once. Knocks
+		// need every contact, so that one between knocks resets.
+		r.Dedup = dedup
+	}
 	if c.SPA != nil {
 		r.SPAPort = c.SPAPort
 	}
@@ -262,32 +236,7 @@ func (w *watcher) handle(ctx context.Context, l logged) {
 	} else if knocked {
 		return // a knock on the way is no failure
 	}
-	if p.Kind != KindSYN && p.Kind != KindUDP {
-		// A packet that starts no connection may be a late one of a flow
-		// conntrack has just forgotten: the same packet made conntrack
-		// drop the old entry, and its destroy event may come a moment
-		// after the log message. The detector gets it after settle.
-		w.pending = append(w.pending, p)
-		return
-	}
 	w.detect(ctx, p)
-}
-
-// settle is how long a probe that starts no connection waits for
-// conntrack's destroy events before the detector takes it.
-const settle = 250 * time.Millisecond
-
-// flush hands the detector the waiting probes that have settled.
-func (w *watcher) flush(ctx context.Context, now time.Time) {
-	n := 0
-	for _, p := range w.pending {
-		if now.Sub(p.Time) < settle {
-			break
-		}
-		w.detect(ctx, p)
-		n++
-	}
-	w.pending = append(w.pending[:0], w.pending[n:]...)
 }
 
 // detect feeds one probe to the detector, with its outcome, and acts on
