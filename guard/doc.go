@@ -18,9 +18,12 @@
 //     alone, and any other contact from it in between starts it over.
 //
 // Run (Linux) feeds them: rules in portctl's own nftables table (see
-// firewall.Guard) send each new inbound connection attempt to an NFLOG
-// group, conntrack's destroy events say which flows existed (so a late
-// packet of a forgotten connection is not a probe), and the socket table
-// says which ports listen. Its actions go through the same table: a
-// source's block with a timeout, a port opened to one source.
+// firewall.Guard) send each new inbound connection attempt, as conntrack
+// sees it, to an NFLOG group (without knock rules, one contact of a
+// source with a destination port a minute: the kernel keeps the rest
+// back), and the socket table says which ports listen. A packet that
+// starts no connection, from a source that reached that port before, is
+// a late packet of a connection conntrack forgot, not a probe. Its
+// actions go through the same table: a source's block with a timeout, a
+// port opened to one source.
 package guard

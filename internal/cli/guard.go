@@ -57,9 +57,10 @@ type guardOptions struct {
 const guardLong = `Watch this machine's ports from the receiving side, until Ctrl-C.
 
 Rules in portctl's own nftables table (inet portctl) log every new inbound
-connection attempt to an NFLOG group; conntrack says which flows existed,
-the socket table which ports listen. No libpcap, IPv4 and IPv6, inside any
-network namespace (--netns). On exit the rules go.
+connection attempt (as conntrack sees it) to an NFLOG group, once a minute
+per source, destination and port; the socket table says which ports listen.
+No libpcap, IPv4 and IPv6, inside any network namespace (--netns). On exit
+the rules go.
 
 Scans: per source, a sequential test on its first contacts (Threshold
 Random Walk): a scanner mostly meets closed ports, a client open ones, so
