@@ -14,6 +14,7 @@ import "time"
 //		set guard-seen6 { (the same of ipv6_addr) }
 //		chain guard {
 //			type filter hook prerouting priority -120; policy accept;
+//			ct state established,related return
 //			iifname "lo" return
 //			fib daddr type != local return
 //			meta l4proto tcp jump guard-in
