@@ -2,7 +2,6 @@ package guard
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -262,7 +261,7 @@ func TestIntegrationGuardKnock(t *testing.T) {
 			}
 			// knock has no option for its source address: the route to the
 			// target goes from the knocker's address for this while.
-			setSource(t, g, fam.target, fam.knocker)
+			g.SourceFor(t, fam.target, fam.knocker)
 			args := []string{"-d", "100"}
 			if fam.flag != "" {
 				args = append(args, fam.flag)
@@ -274,16 +273,7 @@ func TestIntegrationGuardKnock(t *testing.T) {
 			if _, ok := g.ev.wait(5*time.Second, func(e Event) bool { return e.Type == EventKnock && e.Source == fam.knocker.String() }); !ok {
 				t.Fatalf("no knock event: %+v", g.ev.from(fam.knocker.String()))
 			}
-			if !g.Connects(t, fam.knocker, ssh, time.Second) {
-				t.Error("port 22 is not open to the knocker")
-			}
-			if g.Connects(t, fam.others, ssh, 500*time.Millisecond) {
-				t.Error("port 22 is open to another source")
-			}
-			time.Sleep(3500 * time.Millisecond)
-			if g.Connects(t, fam.knocker, ssh, 500*time.Millisecond) {
-				t.Error("port 22 is still open to the knocker after --open-for")
-			}
+			g.OpenToOnly(t, fam.knocker, fam.others, ssh, 3*time.Second)
 		})
 	}
 	t.Run("20 full scans", func(t *testing.T) {
@@ -308,19 +298,6 @@ func TestIntegrationGuardKnock(t *testing.T) {
 			}
 		}
 	})
-}
-
-// setSource makes the scanner's packets to dst leave from src until the
-// test ends.
-func setSource(t *testing.T, g *guardNet, dst, src netip.Addr) {
-	t.Helper()
-	fam, bits := "-4", 32
-	if dst.Is6() {
-		fam, bits = "-6", 128
-	}
-	route := fmt.Sprintf("%s/%d", dst, bits)
-	testnet.Run(t, "ip", fam, "-n", g.Scanner, "route", "replace", route, "dev", g.ScannerIf, "src", src.String())
-	t.Cleanup(func() { exec.Command("ip", fam, "-n", g.Scanner, "route", "del", route).Run() })
 }
 
 // TestIntegrationGuardLatePackets: packets of connections conntrack has

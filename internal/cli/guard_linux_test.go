@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -139,24 +138,13 @@ func TestIntegrationGuardSPA(t *testing.T) {
 			if p.Connects(t, fam.sender, ssh, 500*time.Millisecond) {
 				t.Fatal("port 22 is open before the signed packet")
 			}
-			// The packet leaves from the sender's address.
-			route := fam.target.String() + "/" + strconv.Itoa(fam.target.BitLen())
-			testnet.Run(t, "ip", "-n", p.Scanner, "route", "replace", route, "dev", p.ScannerIf, "src", fam.sender.String())
+			p.SourceFor(t, fam.target, fam.sender) // the packet leaves from the sender's address
 			knock(fam.target)
 			if _, ok := g.wait(t, 5*time.Second, func(e guard.Event) bool { return e.Type == guard.EventSPA && e.Source == fam.sender.String() }); !ok {
 				all, _ := os.ReadFile(g.events)
 				t.Fatalf("no spa event from %s; events:\n%s", fam.sender, all)
 			}
-			if !p.Connects(t, fam.sender, ssh, time.Second) {
-				t.Error("port 22 is not open to the sender")
-			}
-			if p.Connects(t, fam.other, ssh, 500*time.Millisecond) {
-				t.Error("port 22 is open to another source")
-			}
-			time.Sleep(3500 * time.Millisecond)
-			if p.Connects(t, fam.sender, ssh, 500*time.Millisecond) {
-				t.Error("port 22 is still open after --for 3s")
-			}
+			p.OpenToOnly(t, fam.sender, fam.other, ssh, 3*time.Second)
 		})
 	}
 

@@ -125,3 +125,33 @@ func ConnectsFrom(t testing.TB, ns string, src netip.Addr, dst netip.AddrPort, t
 	c.Close()
 	return true
 }
+
+// SourceFor makes the scanner's packets to dst leave from src until the
+// test ends (for clients that cannot be told their source address).
+func (p *Pair) SourceFor(t testing.TB, dst, src netip.Addr) {
+	t.Helper()
+	fam := "-4"
+	if dst.Is6() {
+		fam = "-6"
+	}
+	route := netip.PrefixFrom(dst, dst.BitLen()).String()
+	Run(t, "ip", fam, "-n", p.Scanner, "route", "replace", route, "dev", p.ScannerIf, "src", src.String())
+	t.Cleanup(func() { exec.Command("ip", fam, "-n", p.Scanner, "route", "del", route).Run() })
+}
+
+// OpenToOnly checks that dst takes connections from allowed and not from
+// other, and no longer from allowed once closesIn has passed.
+func (p *Pair) OpenToOnly(t testing.TB, allowed, other netip.Addr, dst netip.AddrPort, closesIn time.Duration) {
+	t.Helper()
+	start := time.Now()
+	if !p.Connects(t, allowed, dst, time.Second) {
+		t.Errorf("%s is not open to %s", dst, allowed)
+	}
+	if p.Connects(t, other, dst, 500*time.Millisecond) {
+		t.Errorf("%s is open to %s too", dst, other)
+	}
+	time.Sleep(closesIn + 500*time.Millisecond - time.Since(start))
+	if p.Connects(t, allowed, dst, 500*time.Millisecond) {
+		t.Errorf("%s is still open to %s after %s", dst, allowed, closesIn)
+	}
+}
