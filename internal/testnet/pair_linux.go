@@ -84,9 +84,15 @@ func NewPair(t testing.TB, sources int) *Pair {
 	return p
 }
 
-// Exec runs a command inside namespace ns for at most limit and returns
-// its combined output; a failure to start, or a timeout, fails the test.
+// Exec runs a command inside namespace ns (ExecIn).
 func (p *Pair) Exec(t testing.TB, ns string, limit time.Duration, name string, args ...string) (string, error) {
+	t.Helper()
+	return ExecIn(t, ns, limit, name, args...)
+}
+
+// ExecIn runs a command inside namespace ns for at most limit and returns
+// its combined output; a timeout fails the test.
+func ExecIn(t testing.TB, ns string, limit time.Duration, name string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()

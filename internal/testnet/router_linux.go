@@ -3,7 +3,6 @@
 package testnet
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -370,14 +369,7 @@ func (r *Router) Log() string {
 // or a timeout, fails the test.
 func (r *Router) Exec(t testing.TB, ns string, limit time.Duration, name string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("%s %v: still running after %s: %s", name, args, limit, out)
-	}
-	return string(out), err
+	return ExecIn(t, ns, limit, name, args...)
 }
 
 // Connects says whether a TCP connection from the wan namespace to dst
