@@ -411,13 +411,16 @@ type eventWriter struct {
 func (e *eventWriter) emit(ev guard.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	line, _ := json.Marshal(ev)
-	if e.file != nil {
-		e.file.Write(append(line, '\n'))
-	}
-	if e.json {
-		e.w.Write(append(line, '\n'))
-		return
+	if e.file != nil || e.json {
+		line, _ := json.Marshal(ev)
+		line = append(line, '\n')
+		if e.file != nil {
+			e.file.Write(line)
+		}
+		if e.json {
+			e.w.Write(line)
+			return
+		}
 	}
 	fmt.Fprintln(e.w, eventLine(ev))
 }
