@@ -119,11 +119,22 @@ func Wait(ctx context.Context, targets []Target, cfg WaitConfig) ([]WaitResult, 
 	return out, nil
 }
 
+// ended says whether the wait is over: the context is done, or its
+// deadline has passed (a dial bounded by the deadline can return a moment
+// before the context's own timer marks it done).
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
 func waitOne(ctx context.Context, p pool, t Target, cfg Config, delay, limit time.Duration, start time.Time, report func(Progress)) WaitResult {
 	res := WaitResult{Target: t}
 	for {
 		r := best(attempt(ctx, p, t, cfg, true))
-		if ctx.Err() != nil && r.State != StateOpen && res.Attempts > 0 {
+		if ended(ctx) && r.State != StateOpen && res.Attempts > 0 {
 			// The attempt was cut short by the end of the wait: keep the
 			// last real answer.
 			break
