@@ -1,6 +1,7 @@
 package portmap
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -48,4 +49,27 @@ func FuzzParseRouteTable(f *testing.F) {
 			t.Errorf("ParseRouteTable = %v, %v, %v", gw, ok, err)
 		}
 	})
+}
+
+// TestNoPublicAddress: the answers that say a router has no public
+// address of its own, and some that do not.
+func TestNoPublicAddress(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"upnp empty", fmt.Errorf("upnp: %w", ErrExternalUnknown), true},
+		{"natpmp network failure", &ResultError{Protocol: NATPMP, Code: uint16(NATPMPNetworkFailure)}, true},
+		{"natpmp not authorized", &ResultError{Protocol: NATPMP, Code: uint16(NATPMPNotAuthorized)}, false},
+		{"pcp network failure", &ResultError{Protocol: PCP, Code: uint16(PCPNetworkFailure)}, true},
+		{"pcp cannot provide external", &ResultError{Protocol: PCP, Code: uint16(PCPCannotProvideExternal)}, true},
+		{"pcp no resources", &ResultError{Protocol: PCP, Code: uint16(PCPNoResources)}, false},
+		{"timeout", ErrNoAnswer, false},
+	} {
+		if got := noPublicAddress(c.err); got != c.want {
+			t.Errorf("%s: noPublicAddress(%v) = %v; want %v", c.name, c.err, got, c.want)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,7 +24,10 @@ type ProbeOptions struct {
 // ProtocolProbe is one protocol's answer.
 type ProtocolProbe struct {
 	Protocol Protocol `json:"protocol"`
-	Answered bool     `json:"answered"`
+	// Answered says the router speaks the protocol: it answered, maybe
+	// with a refusal (then Error says which, and Refused is set).
+	Answered bool `json:"answered"`
+	Refused  bool `json:"refused,omitempty"`
 	// External is the external address the router reports.
 	External netip.Addr `json:"external,omitzero"`
 	Epoch    uint32     `json:"epoch,omitempty"`
@@ -43,9 +47,34 @@ type ProbeReport struct {
 	// External is the external address the answering protocols agree
 	// on (the first one's).
 	External netip.Addr `json:"external,omitzero"`
+	// NoPublicAddress says the router answers but has no public address
+	// of its own: NAT-PMP's or PCP's NETWORK_FAILURE, PCP's
+	// CANNOT_PROVIDE_EXTERNAL, or UPnP's empty or 0.0.0.0 external
+	// address, and no protocol naming one. miniupnpd answers so when its
+	// WAN address is private or shared, that is behind another NAT.
+	NoPublicAddress bool `json:"no_public_address,omitempty"`
 	// DoubleNAT says why there is another NAT beyond the router, or is
 	// empty.
 	DoubleNAT string `json:"double_nat,omitempty"`
+}
+
+// noPublicAddress says whether err is a router's way of saying it has
+// no public address.
+func noPublicAddress(err error) bool {
+	if errors.Is(err, ErrExternalUnknown) {
+		return true
+	}
+	var re *ResultError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.Protocol {
+	case NATPMP:
+		return re.Code == uint16(NATPMPNetworkFailure)
+	case PCP:
+		return re.Code == uint16(PCPNetworkFailure) || re.Code == uint16(PCPCannotProvideExternal)
+	}
+	return false
 }
 
 // Probe asks the gateway over PCP, NAT-PMP and UPnP IGD at once which it
@@ -55,6 +84,7 @@ func Probe(ctx context.Context, o ProbeOptions) ProbeReport {
 		o.Timeout = 2 * time.Second
 	}
 	rep := ProbeReport{Gateway: o.Gateway, Protocols: make([]ProtocolProbe, 3)}
+	var noPublic [3]bool
 	var wg sync.WaitGroup
 	ask := func(i int, p Protocol, get func(ctx context.Context) (Client, error)) {
 		wg.Go(func() {
@@ -65,6 +95,9 @@ func Probe(ctx context.Context, o ProbeOptions) ProbeReport {
 			c, err := get(ctx)
 			if err == nil {
 				pp.External, pp.Epoch, err = c.ExternalAddress(ctx)
+				if noPublicAddress(err) {
+					noPublic[i] = true
+				}
 				if errors.Is(err, ErrExternalUnknown) {
 					err = nil // it answers, without an address
 				}
@@ -72,6 +105,8 @@ func Probe(ctx context.Context, o ProbeOptions) ProbeReport {
 			pp.Latency = time.Since(start)
 			if err != nil {
 				pp.Error = err.Error()
+				pp.Refused = errors.Is(err, ErrRefused)
+				pp.Answered = pp.Refused
 			} else {
 				pp.Answered, pp.client = true, c
 				if igd, ok := c.(*IGD); ok {
@@ -106,15 +141,32 @@ func Probe(ctx context.Context, o ProbeOptions) ProbeReport {
 	}
 	if rep.External.IsValid() {
 		rep.DoubleNAT = Behind(rep.External)
+		return rep
+	}
+	var said []string
+	for i, p := range rep.Protocols {
+		if noPublic[i] {
+			why := "no external address"
+			if p.Error != "" {
+				why = p.Error[strings.LastIndex(p.Error, ": ")+2:]
+			}
+			said = append(said, string(p.Protocol)+": "+why)
+		}
+	}
+	if len(said) > 0 {
+		rep.NoPublicAddress = true
+		rep.DoubleNAT = "double NAT, or the router is offline: it answers but has no public address (" +
+			strings.Join(said, "; ") + "): another NAT (a provider's CGNAT, a modem) lies beyond it"
 	}
 	return rep
 }
 
 // Client returns the client of the first protocol in order that
-// answered the probe: PCP, then NAT-PMP, then UPnP; nil when none did.
+// answered the probe without refusing: PCP, then NAT-PMP, then UPnP; nil
+// when none did.
 func (r ProbeReport) Client(p Protocol) Client {
 	for _, pp := range r.Protocols {
-		if pp.Answered && (p == "" || p == pp.Protocol) {
+		if pp.Answered && !pp.Refused && (p == "" || p == pp.Protocol) {
 			return pp.client
 		}
 	}

@@ -131,9 +131,13 @@ func runMapProbe(ctx context.Context, streams *term.IO, opts mapOptions) error {
 			res.ReflectError = err.Error()
 		} else {
 			res.Outside = ans.Seen.Addr()
-			if res.External.IsValid() && res.Outside != res.External && res.DoubleNAT == "" {
+			switch {
+			case res.External.IsValid() && res.Outside != res.External && res.DoubleNAT == "":
 				res.DoubleNAT = fmt.Sprintf("double NAT: the router says its external address is %s, but %s sees this host come from %s",
 					res.External, opts.Reflect, res.Outside)
+			case res.NoPublicAddress:
+				res.DoubleNAT = fmt.Sprintf("double NAT: the router has no public address, but %s sees this host come from %s: another NAT beyond the router has it",
+					opts.Reflect, res.Outside)
 			}
 		}
 	}
@@ -147,16 +151,21 @@ func runMapProbe(ctx context.Context, streams *term.IO, opts mapOptions) error {
 		t := term.NewTable("PROTOCOL", "ANSWERS", "EXTERNAL", "TIME", "DETAIL")
 		for _, p := range res.Protocols {
 			ans, ext, detail := "no", "", p.Error
-			if p.Answered {
+			if p.Refused {
+				ans = "refuses"
+			} else if p.Answered {
 				ans, detail = "yes", p.Service
 				if p.Epoch != 0 {
 					detail = "epoch " + strconv.FormatUint(uint64(p.Epoch), 10)
 				}
 			}
-			if p.External.IsValid() {
+			if p.External.IsValid() && !p.External.IsUnspecified() {
 				ext = p.External.String()
+			} else if p.Answered && !p.Refused {
+				ext = "none"
 			}
-			t.Row(string(p.Protocol), ans, ext, p.Latency.Round(time.Millisecond).String(), detail)
+			detail = strings.TrimPrefix(detail, string(p.Protocol)+": ")
+			t.Row(string(p.Protocol), ans, ext, fmt.Sprintf("%.1fms", float64(p.Latency)/float64(time.Millisecond)), detail)
 		}
 		t.Render(w, streams.Width(), streams.Style())
 		if res.Outside.IsValid() {
@@ -170,6 +179,11 @@ func runMapProbe(ctx context.Context, streams *term.IO, opts mapOptions) error {
 		}
 	}
 	if res.Client("") == nil {
+		for _, p := range res.Protocols {
+			if p.Refused {
+				return negativef("the gateway %s refuses every protocol it answers", opts.Gateway)
+			}
+		}
 		return negativef("the gateway %s answers none of PCP, NAT-PMP and UPnP IGD", opts.Gateway)
 	}
 	return nil
@@ -249,28 +263,44 @@ func newMapAddCmd(streams *term.IO, runF func(context.Context, mapOptions) error
 }
 
 // mapClient probes the gateway and returns the client of the protocol
-// asked, or of the first that answers, and the external address it
-// reported.
-func mapClient(ctx context.Context, opts mapOptions) (portmap.Client, netip.Addr, error) {
+// asked, or of the first that answers, and the probe's report.
+func mapClient(ctx context.Context, opts mapOptions) (portmap.Client, portmap.ProbeReport, error) {
 	rep := portmap.Probe(ctx, portmap.ProbeOptions{Gateway: opts.Gateway})
 	if c := rep.Client(opts.Protocol); c != nil {
-		return c, rep.External, nil
+		return c, rep, nil
 	}
 	var why []string
+	verb := "does not answer"
 	for _, p := range rep.Protocols {
 		if opts.Protocol == "" || p.Protocol == opts.Protocol {
-			why = append(why, fmt.Sprintf("%s: %s", p.Protocol, p.Error))
+			why = append(why, fmt.Sprintf("%s: %s", p.Protocol, strings.TrimPrefix(p.Error, string(p.Protocol)+": ")))
+			if p.Refused {
+				verb = "refuses"
+			}
 		}
 	}
-	return nil, netip.Addr{}, fmt.Errorf("the gateway %s does not answer (%s)", opts.Gateway, strings.Join(why, "; "))
+	err := fmt.Errorf("the gateway %s %s (%s)", opts.Gateway, verb, strings.Join(why, "; "))
+	if rep.DoubleNAT != "" {
+		err = fmt.Errorf("%w; %s", err, rep.DoubleNAT)
+	}
+	return nil, rep, err
 }
 
 func runMapAdd(ctx context.Context, streams *term.IO, opts mapOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	c, external, err := mapClient(ctx, opts)
+	c, rep, err := mapClient(ctx, opts)
 	if err != nil {
+		return err
+	}
+	external := rep.External
+	// explain adds the probe's double-NAT verdict to a refusal: the
+	// likely reason the router maps nothing.
+	explain := func(err error) error {
+		if err != nil && rep.DoubleNAT != "" {
+			return fmt.Errorf("%w; %s", err, rep.DoubleNAT)
+		}
 		return err
 	}
 	var mu sync.Mutex
@@ -307,7 +337,7 @@ func runMapAdd(ctx context.Context, streams *term.IO, opts mapOptions) error {
 		for _, proto := range opts.Protos {
 			m, err := c.Map(ctx, req(proto))
 			if err != nil {
-				return err
+				return explain(err)
 			}
 			print(portmap.KeepEvent{Time: time.Now(), Type: "mapped", Mapping: m})
 			if err := verify(ctx, streams, opts, m); err != nil {
@@ -333,7 +363,7 @@ func runMapAdd(ctx context.Context, streams *term.IO, opts mapOptions) error {
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return explain(errors.Join(errs...))
 }
 
 // verify asks the reflector, with --verify, whether m is reachable.

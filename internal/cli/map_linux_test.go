@@ -143,18 +143,8 @@ func TestIntegrationMapAdd(t *testing.T) {
 	}
 
 	t.Run("once and verify", func(t *testing.T) {
-		var l net.Listener
-		var err error
-		testnet.In(t, r.WAN, func() { l, err = net.Listen("tcp", netip.AddrPortFrom(r.WANAddr, 7654).String()) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		served := make(chan error, 1)
-		go func() { served <- portmap.ServeReflector(ctx, l, portmap.ReflectOptions{Timeout: 2 * time.Second}) }()
-		defer func() { cancel(); <-served }()
 		code, out, errOut := inLAN(t, r, "map", "add", "8080", "--external", "18090", "--once", "--protocol", "natpmp",
-			"--gateway", r.RouterLAN.String(), "--verify", netip.AddrPortFrom(r.WANAddr, 7654).String())
+			"--gateway", r.RouterLAN.String(), "--verify", reflectorIn(t, r).String())
 		if code != 0 || !strings.Contains(out, "reachable from outside") {
 			t.Errorf("map add --once --verify: exit %d: %s%s", code, out, errOut)
 		}
@@ -163,4 +153,59 @@ func TestIntegrationMapAdd(t *testing.T) {
 			t.Errorf("map rm: exit %d: %s%s; the port must be gone", code, out, errOut)
 		}
 	})
+}
+
+// reflectorIn runs a portctl reflector in the router's wan namespace
+// until the test ends, and returns its address.
+func reflectorIn(t *testing.T, r *testnet.Router) netip.AddrPort {
+	t.Helper()
+	var l net.Listener
+	var err error
+	testnet.In(t, r.WAN, func() { l, err = net.Listen("tcp", netip.AddrPortFrom(r.WANAddr, 0).String()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- portmap.ServeReflector(ctx, l, portmap.ReflectOptions{Timeout: 2 * time.Second}) }()
+	t.Cleanup(func() { cancel(); <-served })
+	return l.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// TestIntegrationMapProbeDoubleNAT: behind a second NAT (the router's WAN
+// address in 100.64.0.0/10, a masquerading isp namespace beyond it, where
+// Debian's miniupnpd answers but maps nothing) map probe says double NAT
+// from the router's answers alone, and with --reflect from a reflector in
+// the wan that sees the isp's address; map add fails saying why.
+func TestIntegrationMapProbeDoubleNAT(t *testing.T) {
+	r := testnet.NewRouter(t, testnet.RouterConfig{Behind: true})
+	code, out, errOut := inLAN(t, r, "map", "probe", "--gateway", r.RouterLAN.String(), "--json")
+	var rep probeResult
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("map probe --json: exit %d: %v\n%s%s", code, err, out, errOut)
+	}
+	if !rep.NoPublicAddress || !strings.HasPrefix(rep.DoubleNAT, "double NAT") {
+		t.Errorf("map probe --json behind a second NAT: no_public_address %v, double_nat %q; want true and a double NAT verdict\n%s",
+			rep.NoPublicAddress, rep.DoubleNAT, out)
+	}
+	for _, p := range rep.Protocols {
+		if !p.Answered {
+			t.Errorf("%s: %+v; want an answer (a refusal, or no address)", p.Protocol, p)
+		}
+	}
+
+	refl := reflectorIn(t, r)
+	code, out, errOut = inLAN(t, r, "map", "probe", "--gateway", r.RouterLAN.String(), "--reflect", refl.String())
+	want := "sees this host come from " + r.Outside.String()
+	t.Logf("map probe --reflect:\n%s", out)
+	if code != 0 || !strings.Contains(out, "double NAT") || !strings.Contains(out, want) {
+		t.Errorf("map probe --reflect %s: exit %d; want exit 0 and %q in:\n%s%s", refl, code, want, out, errOut)
+	}
+
+	testnet.ListenIn(t, r.LAN, netip.AddrPortFrom(r.LANAddr, 8080))
+	code, out, errOut = inLAN(t, r, "map", "add", "8080", "--once", "--gateway", r.RouterLAN.String())
+	if code == 0 || !strings.Contains(errOut, "double NAT") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("map add behind a second NAT: exit %d; want a failure, one line naming double NAT:\n%s%s", code, out, errOut)
+	}
+	t.Logf("map add: %s", errOut)
 }

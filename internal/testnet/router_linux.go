@@ -44,6 +44,12 @@ type Router struct {
 	// routes the lan's /64 and forwards what miniupnpd's pinholes (PCP
 	// MAP from an IPv6 address) let in.
 	LAN6, RouterLAN6, External6, WAN6 netip.Addr
+	// ISP is, with RouterConfig.Behind, the namespace of the second NAT
+	// between the router and the wan, and Outside its address on the wan
+	// side: what the wan sees the lan's connections come from. Without
+	// Behind, ISP is empty and Outside is External.
+	ISP     string
+	Outside netip.Addr
 	// Dir holds miniupnpd's configuration (miniupnpd.conf), its PID file
 	// and its log (miniupnpd.log, appended at each start).
 	Dir string
@@ -74,6 +80,14 @@ type RouterConfig struct {
 	// the documentation range), and the router IPv6 forwarding: miniupnpd
 	// then listens for PCP on IPv6 as well.
 	IPv6 bool
+	// Behind puts the router behind a second NAT, an "isp" namespace that
+	// masquerades (a carrier-grade NAT, no port mapping), as double NAT
+	// is met in the field: the router's WAN address is then 100.64.77.2,
+	// in the shared range, which miniupnpd takes for "no public
+	// address": it answers, but maps nothing.
+	//
+	//	wan 11.77.0.2 ─ 11.77.0.1 isp 100.64.77.1 ─ 100.64.77.2 router 192.168.77.1 ─ 192.168.77.10 lan
+	Behind bool
 }
 
 // The router's addresses: the same in every test, as each test's
@@ -83,7 +97,21 @@ var (
 	routerWANIf   = netip.MustParseAddr("11.77.0.1")
 	routerLANIf   = netip.MustParseAddr("192.168.77.1")
 	routerLANHost = netip.MustParseAddr("192.168.77.10")
+	// With RouterConfig.Behind: the router's WAN address and the isp's
+	// address facing it.
+	routerBehindIf = netip.MustParseAddr("100.64.77.2")
+	ispRouterIf    = netip.MustParseAddr("100.64.77.1")
 )
+
+// ispRuleset is the second NAT's: it masquerades what leaves toward the
+// wan, and forwards nothing in.
+const ispRuleset = `table ip nat {
+	chain postrouting {
+		type nat hook postrouting priority 100; policy accept;
+		oifname "iw" masquerade
+	}
+}
+`
 
 // routerRuleset is the router's nftables ruleset: forwarding from the lan,
 // back for established flows, and miniupnpd's chains; masquerade on the
@@ -133,7 +161,7 @@ func NewRouter(t testing.TB, cfg ...RouterConfig) *Router {
 	if len(cfg) > 1 {
 		t.Fatalf("NewRouter: at most one RouterConfig, got %d", len(cfg))
 	}
-	r := &Router{LANAddr: routerLANHost, RouterLAN: routerLANIf, External: routerWANIf, WANAddr: routerWANHost, Dir: t.TempDir()}
+	r := &Router{LANAddr: routerLANHost, RouterLAN: routerLANIf, External: routerWANIf, Outside: routerWANIf, WANAddr: routerWANHost, Dir: t.TempDir()}
 	if len(cfg) == 1 {
 		r.cfg = cfg[0]
 	}
@@ -141,7 +169,16 @@ func NewRouter(t testing.TB, cfg ...RouterConfig) *Router {
 	r.LAN = fmt.Sprintf("portctl-lan-%06x", id)
 	r.Router = fmt.Sprintf("portctl-rtr-%06x", id)
 	r.WAN = fmt.Sprintf("portctl-wan-%06x", id)
-	for _, ns := range []string{r.LAN, r.Router, r.WAN} {
+	spaces := []string{r.LAN, r.Router, r.WAN}
+	if r.cfg.Behind {
+		if r.cfg.IPv6 {
+			t.Fatal("NewRouter: RouterConfig.Behind is IPv4 only")
+		}
+		r.ISP = fmt.Sprintf("portctl-isp-%06x", id)
+		r.External = routerBehindIf
+		spaces = append(spaces, r.ISP)
+	}
+	for _, ns := range spaces {
 		Run(t, "ip", "netns", "add", ns)
 		t.Cleanup(func() {
 			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
@@ -152,14 +189,26 @@ func NewRouter(t testing.TB, cfg ...RouterConfig) *Router {
 	// The veth pairs are made inside the router namespace and their far
 	// ends moved straight into the others: no interface of the host's
 	// namespace is touched.
-	Run(t, "ip", "-n", r.Router, "link", "add", "rw", "type", "veth", "peer", "name", "wr", "netns", r.WAN)
-	Run(t, "ip", "-n", r.Router, "link", "add", "rl", "type", "veth", "peer", "name", "lr", "netns", r.LAN)
-	for _, x := range []struct{ ns, dev, addr string }{
+	// With Behind, the router's wan side leads to the isp instead, and
+	// the isp's to the wan.
+	up := r.WAN
+	links := []struct{ ns, dev, addr string }{
 		{r.Router, "rw", r.External.String() + "/24"},
 		{r.Router, "rl", r.RouterLAN.String() + "/24"},
 		{r.WAN, "wr", r.WANAddr.String() + "/24"},
 		{r.LAN, "lr", r.LANAddr.String() + "/24"},
-	} {
+	}
+	if r.cfg.Behind {
+		up = r.ISP
+		Run(t, "ip", "-n", r.ISP, "link", "add", "iw", "type", "veth", "peer", "name", "wr", "netns", r.WAN)
+		links[2] = struct{ ns, dev, addr string }{r.ISP, "wr", ispRouterIf.String() + "/24"}
+		links = append(links,
+			struct{ ns, dev, addr string }{r.ISP, "iw", r.Outside.String() + "/24"},
+			struct{ ns, dev, addr string }{r.WAN, "wr", r.WANAddr.String() + "/24"})
+	}
+	Run(t, "ip", "-n", r.Router, "link", "add", "rw", "type", "veth", "peer", "name", "wr", "netns", up)
+	Run(t, "ip", "-n", r.Router, "link", "add", "rl", "type", "veth", "peer", "name", "lr", "netns", r.LAN)
+	for _, x := range links {
 		Run(t, "ip", "-n", x.ns, "addr", "add", x.addr, "dev", x.dev)
 		Run(t, "ip", "-n", x.ns, "link", "set", x.dev, "up")
 		Run(t, "ip", "-n", x.ns, "link", "set", "lo", "up")
@@ -182,7 +231,18 @@ func NewRouter(t testing.TB, cfg ...RouterConfig) *Router {
 	// The router's default route points at the wan host: miniupnpd looks
 	// for its external interface's address, and replies to the outside
 	// need a way out.
-	Run(t, "ip", "-n", r.Router, "route", "add", "default", "via", r.WANAddr.String())
+	if r.cfg.Behind {
+		Run(t, "ip", "-n", r.Router, "route", "add", "default", "via", ispRouterIf.String())
+		Run(t, "ip", "-n", r.ISP, "route", "add", "default", "via", r.WANAddr.String())
+		Run(t, "ip", "netns", "exec", r.ISP, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+		isp := filepath.Join(r.Dir, "isp.nft")
+		if err := os.WriteFile(isp, []byte(ispRuleset), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		Run(t, "ip", "netns", "exec", r.ISP, "nft", "-f", isp)
+	} else {
+		Run(t, "ip", "-n", r.Router, "route", "add", "default", "via", r.WANAddr.String())
+	}
 	// Per namespace: this is the router's forwarding, not the host's.
 	Run(t, "ip", "netns", "exec", r.Router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
 	rules := filepath.Join(r.Dir, "ruleset.nft")
@@ -293,7 +353,9 @@ func (r *Router) start(t testing.TB) {
 
 // answers says whether the router answers a NAT-PMP external address
 // request (RFC 6886 3.2: version 0, opcode 0) from the lan within 200 ms
-// with its external address.
+// with its external address; behind a second NAT, with result 3,
+// "network failure", miniupnpd's answer when its WAN address is not
+// public.
 func (r *Router) answers(t testing.TB) bool {
 	t.Helper()
 	var c *net.UDPConn
@@ -309,10 +371,13 @@ func (r *Router) answers(t testing.TB) bool {
 	}
 	b := make([]byte, 64)
 	n, err := c.Read(b)
-	if err != nil || n != 12 || b[1] != 128 || binary.BigEndian.Uint16(b[2:]) != 0 {
+	if err != nil || n != 12 || b[1] != 128 {
 		return false
 	}
-	return netip.AddrFrom4([4]byte(b[8:12])) == r.External
+	if r.cfg.Behind {
+		return binary.BigEndian.Uint16(b[2:]) == 3
+	}
+	return binary.BigEndian.Uint16(b[2:]) == 0 && netip.AddrFrom4([4]byte(b[8:12])) == r.External
 }
 
 // stop stops miniupnpd, if it runs, by its PID: SIGTERM (its rules stay
