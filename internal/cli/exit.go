@@ -69,7 +69,8 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &ue), errors.Is(err, registry.ErrSyntax):
 		code = ExitUsage
 	case errors.Is(err, os.ErrPermission):
-		msg += " (run as root, or grant the capability the command names)"
+		// Which capability, and how to grant it (capability.go).
+		msg += permissionAdvice(err)
 	}
 	if msg != "" {
 		fmt.Fprintln(stderr, "portctl: "+oneLine(msg))

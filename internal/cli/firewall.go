@@ -471,7 +471,7 @@ func firewallWriteError(err error) error {
 	case errors.Is(err, firewall.ErrUnsupported):
 		return fmt.Errorf("firewall: not supported on this OS")
 	case errors.Is(err, firewall.ErrPermission), errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("changing table inet %s needs root or CAP_NET_ADMIN: run with sudo, or grant CAP_NET_ADMIN", firewall.OwnTable)
+		return needCapability("changing table inet "+firewall.OwnTable, "CAP_NET_ADMIN", "", nil)
 	}
 	return fmt.Errorf("table inet %s: %w", firewall.OwnTable, err)
 }

@@ -327,6 +327,11 @@ func runGuard(ctx context.Context, streams *term.IO, opts guardOptions) error {
 	if errors.Is(err, guard.ErrGroupTaken) {
 		return usageErrorf("--nflog-group %d: %v", opts.NflogGroup, err)
 	}
+	// Its rules (nftables) and NFLOG need CAP_NET_ADMIN. The NFLOG
+	// library's refusal keeps only the errno's text.
+	if errors.Is(err, os.ErrPermission) || err != nil && strings.Contains(err.Error(), syscall.EPERM.Error()) {
+		return needCapability("guard", "CAP_NET_ADMIN", "", err)
+	}
 	return err
 }
 

@@ -198,7 +198,7 @@ func firewallError(err error) error {
 		return fmt.Errorf("firewall: not supported on this OS")
 	case errors.Is(err, firewall.ErrPermission), errors.Is(err, os.ErrPermission):
 		// The wrapped chain says the same thrice: one line with what to do.
-		return errors.New("reading the firewall ruleset needs root or CAP_NET_ADMIN: run with sudo, or grant CAP_NET_ADMIN")
+		return needCapability("reading the firewall ruleset", "CAP_NET_ADMIN", "", nil)
 	}
 	return fmt.Errorf("cannot read the firewall ruleset: %w", err)
 }

@@ -402,7 +402,7 @@ func runScan(ctx context.Context, streams *term.IO, opts scanOptions) error {
 	}
 	switch {
 	case errors.Is(runErr, os.ErrPermission) && plan.SYN != nil:
-		return usageErrorf("-sS (SYN scan) needs root or CAP_NET_RAW; run as root, or use -sT (connect scan), which needs no privilege")
+		return needCapability("-sS (SYN scan)", "CAP_NET_RAW", "or use -sT (connect scan), which needs no privilege", nil)
 	case errors.Is(runErr, scan.ErrUnsupported):
 		return usageErrorf("%v", runErr)
 	case errors.Is(runErr, context.Canceled):
