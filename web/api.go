@@ -139,6 +139,10 @@ func (s *Server) apiForwarders(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, orEmpty(s.current(r.Context()).forwarders))
 }
 
+func (s *Server) apiMappings(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, orEmpty(s.current(r.Context()).mappings))
+}
+
 // subscriber is one page following the table.
 type subscriber struct {
 	ch   chan []byte

@@ -18,6 +18,7 @@ import (
 	"github.com/portctl/portctl/audit"
 	"github.com/portctl/portctl/firewall"
 	"github.com/portctl/portctl/internal/testnet"
+	"github.com/portctl/portctl/portmap"
 )
 
 // artifactDir is where the browser tests leave their screenshots:
@@ -347,4 +348,52 @@ func TestIntegrationBrowserGuard(t *testing.T) {
 		t.Errorf("the error's row: %+v; want its message as text, nothing run, and the file's error gone", got)
 	}
 	screenshot(t, ctx, "13-guard")
+}
+
+// mapSource is a table the test writes, with the mappings of the
+// running `portctl map add` processes it publishes itself.
+type mapSource struct {
+	*tableSource
+	keepers []portmap.Keeper
+}
+
+func (m *mapSource) Mappings(context.Context) []portmap.Keeper { return m.keepers }
+
+// TestIntegrationBrowserMap: the Port maps view lists each kept mapping
+// with its renewals and state, a failing renewal marked, a description as
+// text.
+func TestIntegrationBrowserMap(t *testing.T) {
+	now := time.Now()
+	in := netip.MustParseAddrPort("192.168.1.10:8080")
+	src := &mapSource{tableSource: &tableSource{}, keepers: []portmap.Keeper{{PID: 4242, Gateway: netip.MustParseAddr("192.168.1.1"), Mappings: []portmap.Kept{
+		{Mapping: portmap.Mapping{Protocol: portmap.PCP, Proto: "tcp", Internal: in, External: netip.MustParseAddrPort("203.0.113.7:8080"),
+			Lease: 2 * time.Hour, Description: "<img src=x onerror=window.pwned=1>"}, Since: now.Add(-time.Hour), Renewed: now.Add(-30 * time.Second), Renewals: 3},
+		{Mapping: portmap.Mapping{Protocol: portmap.PCP, Proto: "udp", Internal: in, External: netip.MustParseAddrPort("203.0.113.7:8080"),
+			Lease: 2 * time.Hour}, Since: now.Add(-time.Hour), Renewed: now.Add(-time.Hour), Error: "no answer"},
+	}}}}
+	_, ts := newTestServer(t, src, Options{})
+	ctx := browser(t)
+	do(t, ctx, chromedp.Navigate(ts.URL+"/#/map"))
+	const tcp = `document.querySelector('#mappings tr[data-proto="tcp"]')`
+	waitJS(t, ctx, "the tcp mapping's row", tcp)
+	type view struct {
+		TCP, UDP []string
+		Pwned    bool
+		Images   int
+	}
+	got := evalJS[view](t, ctx, `({TCP: [...`+tcp+`.children].map(c => c.textContent),
+		UDP: [...document.querySelector('#mappings tr[data-proto="udp"]').children].map(c => c.textContent),
+		Pwned: window.pwned !== undefined, Images: document.querySelectorAll('#mappings img').length})`)
+	if len(got.TCP) != 8 || got.TCP[0] != "4242" || got.TCP[1] != "tcp/203.0.113.7:8080" || got.TCP[2] != "192.168.1.10:8080" ||
+		got.TCP[3] != "pcp at 192.168.1.1" || got.TCP[4] != "2 h" || !strings.Contains(got.TCP[5], "3 renewals") || got.TCP[6] != "kept" ||
+		got.TCP[7] != "<img src=x onerror=window.pwned=1>" {
+		t.Errorf("the tcp mapping's row: %q", got.TCP)
+	}
+	if len(got.UDP) != 8 || got.UDP[6] != "renewal failing: no answer" {
+		t.Errorf("the udp mapping's row: %q; want its renewal failing", got.UDP)
+	}
+	if got.Pwned || got.Images != 0 {
+		t.Errorf("the description ran as HTML: %+v", got)
+	}
+	screenshot(t, ctx, "14-map")
 }

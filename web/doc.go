@@ -5,8 +5,9 @@
 //
 // A Server samples its Source while Run runs: the socket table with the
 // processes holding each socket, the audit findings over it, the ephemeral
-// port usage (kept as a history for the chart) and the counters of running
-// forwarders, and, from a FirewallSource (Machine is one; reading needs
+// port usage (kept as a history for the chart), the counters of running
+// forwarders, the port mappings that `portctl map add` processes keep at
+// the router (from a MapSource), and, from a FirewallSource (Machine is one; reading needs
 // root or CAP_NET_ADMIN), the ruleset with who may reach each listening
 // port from the internet, the LAN and loopback (audit.Reachability, which
 // asks package reach); every Options.Interval while someone looks, every

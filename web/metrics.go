@@ -72,6 +72,20 @@ var (
 		"Connections a forwarding rule lost to an unreachable or resetting backend.", []string{"pid", "rule"}, nil)
 	descFwdBackend = prometheus.NewDesc("portctl_forward_backend_up",
 		"1 when a forwarding rule's backend passes its health check, 0 when not.", []string{"pid", "rule", "backend"}, nil)
+
+	descMapInfo = prometheus.NewDesc("portctl_map_mapping_info",
+		"Always 1: a port mapping a portctl map add keeps at the router (protocol is pcp, natpmp or upnp).",
+		[]string{"pid", "gateway", "protocol", "proto", "internal", "external", "description"}, nil)
+	descMapLease = prometheus.NewDesc("portctl_map_lease_seconds",
+		"The lease the router granted a kept mapping at its last renewal; 0 is permanent.", []string{"pid", "proto", "internal"}, nil)
+	descMapExpiry = prometheus.NewDesc("portctl_map_lease_expiry_timestamp_seconds",
+		"When a kept mapping's lease ends unless renewed (Unix time); absent for a permanent one.", []string{"pid", "proto", "internal"}, nil)
+	descMapRenewals = prometheus.NewDesc("portctl_map_renewals_total",
+		"Renewals of a kept mapping.", []string{"pid", "proto", "internal"}, nil)
+	descMapRemaps = prometheus.NewDesc("portctl_map_remaps_total",
+		"Times the router had lost a kept mapping (it restarted, or the mapping vanished) and it was made again.", []string{"pid", "proto", "internal"}, nil)
+	descMapFailing = prometheus.NewDesc("portctl_map_renewal_failing",
+		"1 while a kept mapping's last renewal failed (it is retried), 0 when it succeeded.", []string{"pid", "proto", "internal"}, nil)
 )
 
 // floodCounters are the kernel's TCP counters of SYN floods and
@@ -118,7 +132,7 @@ type collector struct{ s *Server }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSockets, descListening, descEphRange, descEphInUse, descEphDest, descEphRatio,
 		descFindings, descFwRules, descFwRead, descReachable, descScrapeDur, descScrapeOK, descBuild, descFwdConns, descFwdActive, descFwdBytes, descFwdRefused,
-		descFwdErrors, descFwdBackend, descFullQueues} {
+		descFwdErrors, descFwdBackend, descFullQueues, descMapInfo, descMapLease, descMapExpiry, descMapRenewals, descMapRemaps, descMapFailing} {
 		ch <- d
 	}
 	for _, f := range floodCounters {
@@ -255,6 +269,26 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 					up = 1
 				}
 				gauge(descFwdBackend, up, pid, r.Name, b.Target)
+			}
+		}
+	}
+	if ms, ok := s.src.(MapSource); ok {
+		for _, k := range ms.Mappings(ctx) {
+			pid := strconv.Itoa(k.PID)
+			for _, m := range k.Mappings {
+				in := m.Internal.String()
+				gauge(descMapInfo, 1, pid, k.Gateway.String(), string(m.Protocol), m.Proto, in, m.External.String(), m.Description)
+				gauge(descMapLease, m.Lease.Seconds(), pid, m.Proto, in)
+				if m.Lease > 0 {
+					gauge(descMapExpiry, float64(m.Renewed.Add(m.Lease).Unix()), pid, m.Proto, in)
+				}
+				counter(descMapRenewals, float64(m.Renewals), pid, m.Proto, in)
+				counter(descMapRemaps, float64(m.Remaps), pid, m.Proto, in)
+				failing := 0.0
+				if m.Error != "" {
+					failing = 1
+				}
+				gauge(descMapFailing, failing, pid, m.Proto, in)
 			}
 		}
 	}

@@ -8,7 +8,9 @@ import (
 	"github.com/portctl/portctl/firewall"
 	"github.com/portctl/portctl/forward"
 	"github.com/portctl/portctl/netconf"
+	"github.com/portctl/portctl/portmap"
 	"github.com/portctl/portctl/sockets"
+	"github.com/portctl/portctl/statsock"
 )
 
 // Source is where a Server gets its data. Machine is the real one.
@@ -75,6 +77,22 @@ func (m Machine) Forwarders(ctx context.Context) []forward.Process {
 		dir = forward.StatsDir()
 	}
 	return forward.CollectStats(ctx, dir)
+}
+
+// MapSource is a Source that can also list the port mappings that
+// `portctl map add` processes keep at the router. Machine is one.
+type MapSource interface {
+	Mappings(ctx context.Context) []portmap.Keeper
+}
+
+// Mappings asks the running `portctl map add` processes for the
+// mappings they keep.
+func (m Machine) Mappings(ctx context.Context) []portmap.Keeper {
+	dir := m.StatsDir
+	if dir == "" {
+		dir = forward.StatsDir()
+	}
+	return statsock.Collect[portmap.Keeper](ctx, dir, "map")
 }
 
 // FirewallSource is a Source that can also read the packet filter: the

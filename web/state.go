@@ -16,6 +16,7 @@ import (
 	"github.com/portctl/portctl/forward"
 	"github.com/portctl/portctl/netconf"
 	"github.com/portctl/portctl/port"
+	"github.com/portctl/portctl/portmap"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
 )
@@ -71,7 +72,8 @@ type state struct {
 	eph        ephemeral.Report
 	history    []EphemeralPoint
 	forwarders []forward.Process
-	fw         *fwState // nil when the Source reads no firewall
+	mappings   []portmap.Keeper // nil when the Source lists none
+	fw         *fwState         // nil when the Source reads no firewall
 	err        string
 }
 
@@ -249,6 +251,9 @@ func (s *Server) sampleLocked(ctx context.Context) {
 	next.audit = audit.Check(in, s.opts.Policy)
 	next.eph = ephemeral.Usage(host, socks, 80, 10)
 	next.forwarders = s.src.Forwarders(ctx)
+	if ms, ok := s.src.(MapSource); ok {
+		next.mappings = ms.Mappings(ctx)
+	}
 
 	s.mu.Lock()
 	prev := s.state

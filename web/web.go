@@ -166,6 +166,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /api/v1/audit", s.apiAudit)
 	mux.HandleFunc("GET /api/v1/ephemeral", s.apiEphemeral)
 	mux.HandleFunc("GET /api/v1/forwarders", s.apiForwarders)
+	mux.HandleFunc("GET /api/v1/mappings", s.apiMappings)
 	mux.HandleFunc("GET /api/v1/events", s.apiEvents)
 	mux.HandleFunc("GET /api/v1/reach", s.apiReach)
 	mux.HandleFunc("GET /api/v1/firewall", s.apiFirewall)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/portmap"
+	"github.com/portctl/portctl/statsock"
 )
 
 // writeJSONLine writes v as one line of JSON.
@@ -303,15 +304,22 @@ func runMapAdd(ctx context.Context, streams *term.IO, opts mapOptions) error {
 		}
 		return err
 	}
+	// complete fills in what the protocol's answer leaves out: NAT-PMP's
+	// has the external port alone (the address is the one the router
+	// reported), and NAT-PMP and PCP keep no description.
+	complete := func(m portmap.Mapping) portmap.Mapping {
+		if !m.External.Addr().IsValid() && external.IsValid() {
+			m.External = netip.AddrPortFrom(external, m.External.Port())
+		}
+		if m.Description == "" {
+			m.Description = opts.Description
+		}
+		return m
+	}
 	var mu sync.Mutex
 	print := func(e portmap.KeepEvent) {
 		mu.Lock()
 		defer mu.Unlock()
-		if !e.Mapping.External.Addr().IsValid() && external.IsValid() {
-			// NAT-PMP's answer has the port alone: the address is the
-			// one the router reported.
-			e.Mapping.External = netip.AddrPortFrom(external, e.Mapping.External.Port())
-		}
 		if opts.JSON {
 			writeJSONLine(streams.Out, e)
 			return
@@ -339,6 +347,7 @@ func runMapAdd(ctx context.Context, streams *term.IO, opts mapOptions) error {
 			if err != nil {
 				return explain(err)
 			}
+			m = complete(m)
 			print(portmap.KeepEvent{Time: time.Now(), Type: "mapped", Mapping: m})
 			if err := verify(ctx, streams, opts, m); err != nil {
 				return err
@@ -346,11 +355,27 @@ func runMapAdd(ctx context.Context, streams *term.IO, opts mapOptions) error {
 		}
 		return nil
 	}
+	// The mappings held are published for the dashboard (serve).
+	var tracker portmap.Tracker
+	gateway := opts.Gateway
+	if igd, ok := c.(*portmap.IGD); ok {
+		gateway = igd.Gateway()
+	}
+	stopPublish, perr := statsock.Publish(statsock.Dir(os.Getenv("XDG_RUNTIME_DIR"), os.Geteuid()), "map", func() any {
+		return portmap.Keeper{PID: os.Getpid(), Gateway: gateway, Mappings: tracker.Mappings()}
+	})
+	if perr != nil {
+		fmt.Fprintf(streams.Err, "portctl: the dashboard will not see these mappings: %v\n", perr)
+	} else {
+		defer stopPublish()
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(opts.Protos))
 	for i, proto := range opts.Protos {
 		wg.Go(func() {
 			errs[i] = portmap.Keep(ctx, c, req(proto), portmap.KeepOptions{}, func(e portmap.KeepEvent) {
+				e.Mapping = complete(e.Mapping)
+				tracker.Event(e)
 				print(e)
 				if e.Type == "mapped" {
 					if err := verify(ctx, streams, opts, e.Mapping); err != nil {

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/portctl/portctl/internal/testnet"
 	"github.com/portctl/portctl/portmap"
+	"github.com/portctl/portctl/web"
 )
 
 // inLAN runs portctl ARGS inside the router's lan namespace, as its own
@@ -208,4 +212,101 @@ func TestIntegrationMapProbeDoubleNAT(t *testing.T) {
 		t.Errorf("map add behind a second NAT: exit %d; want a failure, one line naming double NAT:\n%s%s", code, out, errOut)
 	}
 	t.Logf("map add: %s", errOut)
+}
+
+// TestIntegrationMapDashboard: a map add that stays publishes what it
+// keeps; the dashboard (serve's web.Server over the machine) shows it in
+// /api/v1/mappings and /metrics, renewed, and no more once map add exits.
+func TestIntegrationMapDashboard(t *testing.T) {
+	r := testnet.NewRouter(t, testnet.RouterConfig{MinLifetime: 2 * time.Second})
+	testnet.ListenIn(t, r.LAN, netip.AddrPortFrom(r.LANAddr, 8080))
+	runtime := t.TempDir()
+	cmd := exec.Command("ip", "netns", "exec", r.LAN, os.Args[0], "-test.run=^$", "--", "map", "add", "8080",
+		"--external", "18100", "--protocol", "natpmp", "--gateway", r.RouterLAN.String(), "--lease", "2s", "--description", "dash")
+	cmd.Env = append(os.Environ(), "PORTCTL_TEST_HELPER=portctl", "XDG_RUNTIME_DIR="+runtime)
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	exited := false
+	t.Cleanup(func() {
+		if !exited {
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+
+	s, err := web.New(web.Options{Source: web.Machine{StatsDir: filepath.Join(runtime, "portctl")}, Interval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { s.Run(ctx); close(ran) }()
+	defer func() { cancel(); <-ran }()
+	get := func(path string) string {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1"+path, nil))
+		if rec.Code != 200 {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+		return rec.Body.String()
+	}
+	// A 2 s lease is renewed every second: wait for a renewal.
+	var keepers []portmap.Keeper
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		body := get("/api/v1/mappings")
+		if err := json.Unmarshal([]byte(body), &keepers); err != nil {
+			t.Fatalf("GET /api/v1/mappings = %s: %v", body, err)
+		}
+		if len(keepers) == 1 && len(keepers[0].Mappings) == 1 && keepers[0].Mappings[0].Renewals > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /api/v1/mappings = %s; want map add's mapping, renewed, within 15 s", body)
+		}
+	}
+	k := keepers[0]
+	m := k.Mappings[0]
+	if k.PID != cmd.Process.Pid || k.Gateway != r.RouterLAN || m.Protocol != portmap.NATPMP || m.Proto != "tcp" ||
+		m.External != netip.AddrPortFrom(r.External, 18100) || m.Internal.Port() != 8080 || m.Error != "" {
+		t.Errorf("the dashboard's mapping: %+v of %d at %s; want natpmp tcp %s:18100 -> :8080 of %d at %s",
+			m, k.PID, k.Gateway, r.External, cmd.Process.Pid, r.RouterLAN)
+	}
+	metrics := get("/metrics")
+	for _, want := range []string{
+		`portctl_map_mapping_info{description="dash",external="` + r.External.String() + `:18100",gateway="` + r.RouterLAN.String() + `",internal="` + r.LANAddr.String() + `:8080"`,
+		`portctl_map_lease_seconds{internal="` + r.LANAddr.String() + `:8080",pid="`,
+		`portctl_map_renewal_failing{internal="` + r.LANAddr.String() + `:8080",pid="` + strconv.Itoa(k.PID) + `",proto="tcp"} 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "portctl_map_"))
+		}
+	}
+
+	cmd.Process.Signal(os.Interrupt)
+	exited = true
+	if err := <-done; err != nil {
+		t.Errorf("map add after Ctrl-C: %v", err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if body := get("/api/v1/mappings"); strings.TrimSpace(body) == "[]" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("after map add exited, GET /api/v1/mappings = %s; want []", body)
+		}
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

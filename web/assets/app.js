@@ -344,6 +344,40 @@ async function showForward() {
       : el('p', { class: 'muted' }, 'No portctl forward runs on this machine.'));
 }
 
+// ---- port mappings at the router -----------------------------------------------
+
+function ago(iso) {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 120 ? s + ' s ago' : (s < 7200 ? Math.round(s / 60) + ' min ago' : Math.round(s / 3600) + ' h ago');
+}
+
+function secs(s) {
+  return s % 3600 === 0 ? s / 3600 + ' h' : (s % 60 === 0 ? s / 60 + ' min' : s + ' s');
+}
+
+async function showMap() {
+  const v = $('#view-map');
+  let keepers;
+  try { keepers = await api('/api/v1/mappings'); } catch (e) {
+    fill(v, el('p', { class: 'sev-high' }, e.message));
+    return;
+  }
+  const rows = keepers.flatMap((k) => k.mappings.map((m) => el('tr', { 'data-proto': m.proto, 'data-internal': m.internal },
+    el('td', { 'data-label': 'PID' }, String(k.pid)),
+    el('td', { class: 'mono', 'data-label': 'External' }, m.proto + '/' + m.external),
+    el('td', { class: 'mono', 'data-label': 'Internal' }, m.internal),
+    el('td', { 'data-label': 'Via' }, m.protocol + ' at ' + k.gateway),
+    el('td', { 'data-label': 'Lease' }, m.lease ? secs(Math.round(m.lease / 1e9)) : 'permanent'),
+    el('td', { 'data-label': 'Renewed' }, ago(m.renewed) + ' (' + m.renewals + ' renewals, ' + m.remaps + ' remaps)'),
+    el('td', { 'data-label': 'State', class: m.error ? 'sev-high' : '' }, m.error ? 'renewal failing: ' + m.error : 'kept'),
+    el('td', { 'data-label': 'Description' }, m.description || ''))));
+  fill(v, el('h2', {}, 'Port mappings at the router'),
+    rows.length ? el('table', { id: 'mappings' },
+      el('thead', {}, el('tr', {}, ['PID', 'External', 'Internal', 'Via', 'Lease', 'Renewed', 'State', 'Description'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, rows))
+      : el('p', { class: 'muted' }, 'No portctl map add runs on this machine.'));
+}
+
 // ---- firewall ----------------------------------------------------------------
 
 async function showFirewall() {
@@ -458,6 +492,7 @@ function route() {
   else if (hash === '#/audit') view = 'audit';
   else if (hash === '#/ephemeral') view = 'ephemeral';
   else if (hash === '#/forward') view = 'forward';
+  else if (hash === '#/map') view = 'map';
   else if (hash === '#/firewall') view = 'firewall';
   else if (hash === '#/guard') view = 'guard';
   app.view = view;
@@ -465,7 +500,7 @@ function route() {
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.view === view);
   clearInterval(refreshTimer);
   const every = Math.max(1000, (app.session && app.session.interval_ms) || 2000);
-  const refresh = { port: () => showPort(arg), audit: showAudit, ephemeral: showEphemeral, forward: showForward, firewall: showFirewall, guard: showGuard }[view];
+  const refresh = { port: () => showPort(arg), audit: showAudit, ephemeral: showEphemeral, forward: showForward, map: showMap, firewall: showFirewall, guard: showGuard }[view];
   if (refresh) {
     refresh();
     if (view !== 'port') refreshTimer = setInterval(refresh, every);
