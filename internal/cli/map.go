@@ -454,13 +454,23 @@ func runMapLs(ctx context.Context, streams *term.IO, opts mapOptions) error {
 		}
 		return writeJSON(streams.Out, ms)
 	}
+	// portctl's own: those a map add running here keeps (named by its
+	// PID), and those whose description says portctl.
+	keeper := map[string]int{}
+	for _, k := range statsock.Collect[portmap.Keeper](ctx, statsock.Dir(os.Getenv("XDG_RUNTIME_DIR"), os.Geteuid()), "map") {
+		for _, m := range k.Mappings {
+			keeper[m.Proto+"/"+strconv.Itoa(int(m.External.Port()))] = k.PID
+		}
+	}
 	t := term.NewTable("EXTERNAL", "INTERNAL", "PROTO", "LEASE", "DESCRIPTION", "")
 	for _, m := range ms {
 		lease, mine := "permanent", ""
 		if m.Lease > 0 {
 			lease = m.Lease.String()
 		}
-		if strings.HasPrefix(m.Description, "portctl") {
+		if pid, ok := keeper[m.Proto+"/"+strconv.Itoa(int(m.External.Port()))]; ok {
+			mine = "portctl (kept by PID " + strconv.Itoa(pid) + ")"
+		} else if strings.HasPrefix(m.Description, "portctl") {
 			mine = "portctl"
 		}
 		t.Row(m.External.String(), m.Internal.String(), m.Proto, lease, m.Description, mine)

@@ -27,8 +27,14 @@ import (
 // its exit code and output.
 func inLAN(t *testing.T, r *testnet.Router, args ...string) (int, string, string) {
 	t.Helper()
+	return inLANEnv(t, r, nil, args...)
+}
+
+// inLANEnv is inLAN with env added to the environment.
+func inLANEnv(t *testing.T, r *testnet.Router, env []string, args ...string) (int, string, string) {
+	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", r.LAN, os.Args[0], "-test.run=^$", "--"}, args...)...)
-	cmd.Env = append(os.Environ(), "PORTCTL_TEST_HELPER=portctl")
+	cmd.Env = append(append(os.Environ(), "PORTCTL_TEST_HELPER=portctl"), env...)
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -216,7 +222,8 @@ func TestIntegrationMapProbeDoubleNAT(t *testing.T) {
 
 // TestIntegrationMapDashboard: a map add that stays publishes what it
 // keeps; the dashboard (serve's web.Server over the machine) shows it in
-// /api/v1/mappings and /metrics, renewed, and no more once map add exits.
+// /api/v1/mappings and /metrics, renewed, and no more once map add exits;
+// map ls marks it as kept by map add.
 func TestIntegrationMapDashboard(t *testing.T) {
 	r := testnet.NewRouter(t, testnet.RouterConfig{MinLifetime: 2 * time.Second})
 	testnet.ListenIn(t, r.LAN, netip.AddrPortFrom(r.LANAddr, 8080))
@@ -284,6 +291,13 @@ func TestIntegrationMapDashboard(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "portctl_map_"))
 		}
+	}
+
+	// map ls marks it as portctl's, kept by map add's PID.
+	code, out, errOut := inLANEnv(t, r, []string{"XDG_RUNTIME_DIR=" + runtime}, "map", "ls", "--gateway", r.RouterLAN.String())
+	want := "portctl (kept by PID " + strconv.Itoa(cmd.Process.Pid) + ")"
+	if code != 0 || !strings.Contains(grepLines(out, ":18100"), want) {
+		t.Errorf("map ls: exit %d; want the mapping of 18100 marked %q:\n%s%s", code, want, out, errOut)
 	}
 
 	cmd.Process.Signal(os.Interrupt)
