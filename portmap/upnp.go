@@ -150,8 +150,15 @@ func searchSSDP(ctx context.Context, opts UPnPOptions) ([]ssdpAnswer, error) {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	// Over IPv6 (a gateway given by its IPv6 address: IGDv2's pinholes
+	// are asked for from the address they open to) the search is unicast
+	// only.
+	network, v6 := "udp4", opts.Gateway.Is6() && !opts.Gateway.Is4In6()
+	if v6 {
+		network, opts.NoMulticast = "udp6", true
+	}
 	var lc net.ListenConfig
-	pc, err := lc.ListenPacket(ctx, "udp4", ":0")
+	pc, err := lc.ListenPacket(ctx, network, ":0")
 	if err != nil {
 		return nil, fmt.Errorf("upnp: ssdp: %w", err)
 	}
@@ -329,11 +336,18 @@ func clientsAt(ctx context.Context, loc *url.URL, opts UPnPOptions) ([]*IGD, err
 		return nil, fmt.Errorf("device %s (%q) has no WANIPConnection or WANPPPConnection service",
 			loc, root.Device.FriendlyName)
 	}
+	// The IPv6 firewall control, for pinholes: IGDv2 puts it beside the
+	// WAN connection services.
+	var fc *internetgateway2.WANIPv6FirewallControl1
+	if fcs, _ := internetgateway2.NewWANIPv6FirewallControl1ClientsFromRootDevice(root, loc); len(fcs) > 0 {
+		fc = fcs[0]
+		fc.SOAPClient.HTTPClient = *hc
+	}
 	var out []*IGD
 	for _, c := range conns {
 		sc := c.GetServiceClient()
 		sc.SOAPClient.HTTPClient = *hc
-		out = append(out, &IGD{opts: opts, conn: c, udn: root.Device.UDN})
+		out = append(out, &IGD{opts: opts, conn: c, fc: fc, udn: root.Device.UDN})
 	}
 	return out, nil
 }
@@ -386,7 +400,7 @@ func parseDescription(r io.Reader, loc *url.URL) (*goupnp.RootDevice, error) {
 		}
 	}
 	root.SetURLBase(base)
-	for _, s := range serviceTypes {
+	for _, s := range append(serviceTypes, internetgateway2.URN_WANIPv6FirewallControl_1) {
 		for _, srv := range root.Device.FindService(s) {
 			ctl := srv.ControlURL.URL
 			if ctl.Scheme != "http" || ctl.Hostname() != loc.Hostname() {
@@ -419,6 +433,10 @@ type IGD struct {
 
 	mu   sync.Mutex
 	conn igdConn
+	// fc is the device's WANIPv6FirewallControl service, or nil;
+	// pinholes the IDs of the pinholes Map opened.
+	fc       *internetgateway2.WANIPv6FirewallControl1
+	pinholes map[pinholeKey]uint16
 }
 
 var _ Client = (*IGD)(nil)
@@ -496,12 +514,15 @@ func (c *IGD) Map(ctx context.Context, r Request) (Mapping, error) {
 	if r.Internal.Port() == 0 {
 		return Mapping{}, errors.New("upnp: map: internal port 0")
 	}
-	internal := r.Internal.Addr()
+	internal := r.Internal.Addr().Unmap()
 	if !internal.IsValid() || internal.IsUnspecified() {
 		internal, err = c.localAddr(ctx)
 		if err != nil {
 			return Mapping{}, err
 		}
+	}
+	if internal.Is6() {
+		return c.mapPinhole(ctx, r, internal)
 	}
 	ext := r.External
 	if ext == 0 {
@@ -604,6 +625,9 @@ func (c *IGD) Unmap(ctx context.Context, m Mapping) error {
 	if err != nil {
 		return err
 	}
+	if m.Internal.Addr().Unmap().Is6() {
+		return c.unmapPinhole(ctx, m)
+	}
 	err = c.do(ctx, "DeletePortMapping", func(conn igdConn) error {
 		return conn.DeletePortMappingCtx(ctx, "", m.External.Port(), proto)
 	})
@@ -622,6 +646,9 @@ func (c *IGD) Lookup(ctx context.Context, m Mapping) (Mapping, bool, error) {
 	proto, err := upnpProto(m.Proto)
 	if err != nil {
 		return Mapping{}, false, err
+	}
+	if m.Internal.Addr().Unmap().Is6() {
+		return c.lookupPinhole(ctx, m)
 	}
 	var (
 		inPort uint16
@@ -740,7 +767,7 @@ func (c *IGD) rediscover(ctx context.Context) (igdConn, error) {
 	for _, f := range found {
 		if f.udn == c.udn && f.current().GetServiceClient().Service.ServiceType == st {
 			c.mu.Lock()
-			c.conn = f.conn
+			c.conn, c.fc = f.conn, f.fc
 			c.mu.Unlock()
 			return f.conn, nil
 		}
@@ -770,6 +797,16 @@ var upnpErrorNames = map[int]string{
 	402: "Invalid Args",
 	501: "Action Failed",
 	606: "Action not authorized",
+	// WANIPv6FirewallControl's.
+	701: "PinholeSpaceExhausted",
+	702: "FirewallDisabled",
+	703: "InboundPinholeNotAllowed",
+	704: "NoSuchEntry",
+	705: "ProtocolNotSupported",
+	706: "InternalPortWildcardingNotAllowed",
+	707: "ProtocolWildcardingNotAllowed",
+	708: "WildCardNotPermittedInSrcIP",
+	709: "NoPacketSent",
 	713: "SpecifiedArrayIndexInvalid",
 	714: "NoSuchEntryInArray",
 	715: "WildCardNotPermittedInSrcIP",

@@ -471,3 +471,26 @@ func FuzzParseDescription(f *testing.F) {
 		}
 	})
 }
+
+// TestUPnPPinholeWithoutFirewallControl: an IPv6 mapping through a device
+// without WANIPv6FirewallControl (an IGDv1) fails saying so, and asks the
+// router nothing.
+func TestUPnPPinholeWithoutFirewallControl(t *testing.T) {
+	f := newFakeIGD(t)
+	c := f.discover(t)
+	_, err := c.Map(testContext(t), Request{Proto: "tcp", Internal: netip.MustParseAddrPort("[2001:db8::10]:8080"), Lease: time.Hour})
+	if !errors.Is(err, errNoFirewallControl) {
+		t.Errorf("Map of an IPv6 address = %v; want %v", err, errNoFirewallControl)
+	}
+	if got := f.table(); len(got) != 0 {
+		t.Errorf("router's table = %v; want empty", got)
+	}
+}
+
+func TestPinholeLease(t *testing.T) {
+	for d, want := range map[time.Duration]uint32{0: 86400, time.Second: 1, 90 * time.Second: 90, 48 * time.Hour: 86400, time.Millisecond: 1} {
+		if got := pinholeLease(d); got != want {
+			t.Errorf("pinholeLease(%s) = %d; want %d", d, got, want)
+		}
+	}
+}
