@@ -50,6 +50,9 @@ pkgs=(gcc libc6-dev mawk iproute2 nftables util-linux nmap libxml2-utils dnsmasq
   slapd mosquitto nats-server beanstalkd ngircd git lighttpd tinyproxy unbound coturn
   chromium prometheus docker.io podman conmon runc netavark aardvark-dns catatonit ufw firewalld iptables
   knockd fwknop-client masscan hping3 miniupnpd-nftables miniupnpc natpmpc)
+# forward/sshtun's tests: ssh-keygen and ssh-agent (openssh-client), curl as
+# the SOCKS5 client; the server is openssh-server above.
+pkgs+=(openssh-client curl)
 only_named=
 if [ $# -gt 0 ]; then
   pkgs=("$@")

@@ -138,15 +138,16 @@ func matching(a, b []ssh.Signer) []ssh.Signer {
 	return out
 }
 
-// authError explains a refused login in one line.
-func (c *credentials) authError(e *endpoint, err error) error {
+// authError explains a refused login in one line: what was offered and
+// what was missing.
+func (c *credentials) authError(e *endpoint) error {
 	offered := "no key"
 	if len(c.keys) > 0 {
 		offered = "keys: " + strings.Join(c.keys, ", ")
 	}
-	msg := fmt.Sprintf("%s (offered %s", strings.TrimPrefix(err.Error(), "ssh: "), offered)
+	msg := "offered " + offered
 	if len(c.notes) > 0 {
 		msg += "; " + strings.Join(c.notes, "; ")
 	}
-	return fmt.Errorf("%w as %s: %s)", ErrAuth, e, msg)
+	return fmt.Errorf("ssh %s: %w (%s)", e, ErrAuth, msg)
 }

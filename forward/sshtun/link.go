@@ -154,7 +154,7 @@ func (o *Options) handshake(ctx context.Context, e *endpoint, conn net.Conn) (*s
 		case errors.As(err, &he):
 			return nil, fmt.Errorf("ssh %s: %w", e, he)
 		case strings.Contains(err.Error(), "unable to authenticate"):
-			return nil, cr.authError(e, err)
+			return nil, cr.authError(e)
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("ssh %s: handshake: %w", e, ctx.Err())
 		}
