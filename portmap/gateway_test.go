@@ -41,6 +41,47 @@ func TestBehind(t *testing.T) {
 	}
 }
 
+const ipv6RouteTable = `fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000002 00000000 00000001     eth0
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000003 00000000 00000003     eth0
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 20010db8000000000000000000000001 00000100 00000003 00000000 00000003    wlan0
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo
+00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000004 00000000 80200001       lo
+`
+
+func TestParseIPv6RouteTable(t *testing.T) {
+	for _, c := range []struct {
+		name, table string
+		gw          string
+		iface       string
+		ok          bool
+	}{
+		{"lowest metric", ipv6RouteTable, "2001:db8::1", "wlan0", true},
+		{"link-local gets its zone", strings.Replace(ipv6RouteTable, "00000100 00000003 00000000 00000003    wlan0", "00000500 00000003 00000000 00000003    wlan0", 1), "fe80::1%eth0", "eth0", true},
+		{"no default route through a gateway", strings.Join(append(strings.Split(ipv6RouteTable, "\n")[:1], strings.Split(ipv6RouteTable, "\n")[3:]...), "\n"), "", "", false},
+		{"empty", "", "", "", false},
+	} {
+		gw, iface, ok, err := ParseIPv6RouteTable(strings.NewReader(c.table))
+		if err != nil || ok != c.ok || iface != c.iface || (c.ok && gw.String() != c.gw) {
+			t.Errorf("%s: ParseIPv6RouteTable = %v, %q, %v, %v; want %s, %q, %v", c.name, gw, iface, ok, err, c.gw, c.iface, c.ok)
+		}
+	}
+	for _, bad := range []string{"00 00\n", strings.Replace(ipv6RouteTable, "fe80", "zz80", 1)} {
+		if _, _, _, err := ParseIPv6RouteTable(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseIPv6RouteTable(%q): no error", bad)
+		}
+	}
+}
+
+func FuzzParseIPv6RouteTable(f *testing.F) {
+	f.Add(ipv6RouteTable)
+	f.Fuzz(func(t *testing.T, s string) {
+		gw, _, ok, err := ParseIPv6RouteTable(strings.NewReader(s))
+		if ok && (err != nil || !gw.Is6()) {
+			t.Errorf("ParseIPv6RouteTable(%q) = %v, ok, %v", s, gw, err)
+		}
+	})
+}
+
 func FuzzParseRouteTable(f *testing.F) {
 	f.Add(routeTable)
 	f.Fuzz(func(t *testing.T, s string) {

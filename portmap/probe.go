@@ -77,8 +77,15 @@ func noPublicAddress(err error) bool {
 	return false
 }
 
+// errNATPMPIPv4Only is NAT-PMP's answer for a gateway given by its IPv6
+// address: the protocol is IPv4's only (RFC 6886).
+var errNATPMPIPv4Only = errors.New("natpmp: IPv4 only (asked nothing)")
+
 // Probe asks the gateway over PCP, NAT-PMP and UPnP IGD at once which it
-// answers, and what external address it reports.
+// answers, and what external address it reports. A gateway given by its
+// IPv6 address is asked over IPv6: PCP (whose external address is then
+// this host's own, as pinholes translate nothing) and UPnP (by unicast
+// search); NAT-PMP is IPv4 only.
 func Probe(ctx context.Context, o ProbeOptions) ProbeReport {
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Second
@@ -117,7 +124,12 @@ func Probe(ctx context.Context, o ProbeOptions) ProbeReport {
 		})
 	}
 	ask(0, PCP, func(context.Context) (Client, error) { return NewPCP(o.Gateway, netip.Addr{}), nil })
-	ask(1, NATPMP, func(context.Context) (Client, error) { return NewNATPMP(o.Gateway), nil })
+	ask(1, NATPMP, func(context.Context) (Client, error) {
+		if o.Gateway.Is6() && !o.Gateway.Is4In6() {
+			return nil, errNATPMPIPv4Only
+		}
+		return NewNATPMP(o.Gateway), nil
+	})
 	ask(2, UPnP, func(ctx context.Context) (Client, error) {
 		uo := o.UPnP
 		if !uo.Gateway.IsValid() {

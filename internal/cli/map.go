@@ -29,6 +29,7 @@ func writeJSONLine(w io.Writer, v any) {
 // mapOptions are the flags of `portctl map` and its subcommands.
 type mapOptions struct {
 	Gateway     netip.Addr
+	IPv6        bool // asked over IPv6: pinholes to this host's IPv6 address
 	JSON        bool
 	Reflect     string // probe: a reflector to ask for the outside view
 	Port        uint16 // add, rm: the internal port
@@ -59,33 +60,54 @@ answers.
   map ls       the router's mappings (UPnP), portctl's marked
   map rm PORT  delete a mapping
 
-The gateway is the default route's unless --gateway is given.`,
+The gateway is the default route's unless --gateway is given. Over IPv6
+(--ipv6, or a gateway given by its IPv6 address) there is no translation:
+map add opens a pinhole in the router's firewall to this host's IPv6
+address and PORT, through PCP or UPnP IGDv2's WANIPv6FirewallControl.`,
 	}
 	cmd.AddCommand(newMapProbeCmd(streams, nil), newMapAddCmd(streams, nil), newMapLsCmd(streams, nil), newMapRmCmd(streams, nil))
 	return cmd
 }
 
-// gatewayFlag adds --gateway and resolves it in the options.
+// gatewayFlag adds --gateway and --ipv6 and resolves them in the options.
 func gatewayFlag(cmd *cobra.Command, opts *mapOptions) func() error {
 	var gw string
-	cmd.Flags().StringVar(&gw, "gateway", "", "the router to ask (default: the default route's gateway)")
+	cmd.Flags().StringVar(&gw, "gateway", "", "the router to ask, by its IPv4 or IPv6 address (default: the default route's gateway)")
+	cmd.Flags().BoolVarP(&opts.IPv6, "ipv6", "6", false, "over IPv6: IPv6 pinholes to this host, through PCP or IGDv2 (default gateway: the default IPv6 route's)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return func() error {
 		if gw == "" {
-			a, err := portmap.DefaultGateway()
+			find, route := portmap.DefaultGateway, "default route"
+			if opts.IPv6 {
+				find, route = portmap.DefaultGateway6, "default IPv6 route"
+			}
+			a, err := find()
 			if err != nil {
-				return usageErrorf("no default gateway found (%v): name the router with --gateway", err)
+				return usageErrorf("no gateway found on the %s (%v): name the router with --gateway", route, err)
 			}
 			opts.Gateway = a
 			return nil
 		}
 		a, err := netip.ParseAddr(gw)
-		if err != nil || !a.Is4() {
-			return usageErrorf("--gateway %q: want the router's IPv4 address", gw)
+		switch {
+		case err != nil:
+			return usageErrorf("--gateway %q: want the router's IPv4 or IPv6 address", gw)
+		case opts.IPv6 && !a.Is6():
+			return usageErrorf("--gateway %q with --ipv6: want the router's IPv6 address", gw)
 		}
-		opts.Gateway = a
+		opts.Gateway = a.Unmap()
+		opts.IPv6 = opts.Gateway.Is6()
 		return nil
 	}
+}
+
+// unspecified is the internal address a request names for this host:
+// the client fills in its address towards the router.
+func (o mapOptions) unspecified() netip.Addr {
+	if o.IPv6 {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
 }
 
 func newMapProbeCmd(streams *term.IO, runF func(context.Context, mapOptions) error) *cobra.Command {
@@ -232,7 +254,8 @@ func newMapAddCmd(streams *term.IO, runF func(context.Context, mapOptions) error
 		Example: `  portctl map add 8080
   portctl map add 51413 --proto both --lease 1h
   portctl map add 22 --external 2222 --once
-  portctl map add 8080 --verify 203.0.113.5:7654`,
+  portctl map add 8080 --verify 203.0.113.5:7654
+  portctl map add 8080 --ipv6`,
 		Args: cobra.ExactArgs(1),
 	}
 	resolve := gatewayFlag(cmd, &opts)
@@ -250,6 +273,9 @@ func newMapAddCmd(streams *term.IO, runF func(context.Context, mapOptions) error
 		}
 		if err := resolve(); err != nil {
 			return err
+		}
+		if opts.IPv6 && opts.External != opts.Port {
+			return usageErrorf("--external %d: an IPv6 pinhole opens port %d itself (IPv6 has no translation)", opts.External, opts.Port)
 		}
 		if opts.Description == "" {
 			host, _ := os.Hostname()
@@ -338,7 +364,7 @@ func runMapAdd(ctx context.Context, streams *term.IO, opts mapOptions) error {
 		fmt.Fprintln(streams.Out, line)
 	}
 	req := func(proto string) portmap.Request {
-		return portmap.Request{Proto: proto, Internal: netip.AddrPortFrom(netip.IPv4Unspecified(), opts.Port),
+		return portmap.Request{Proto: proto, Internal: netip.AddrPortFrom(opts.unspecified(), opts.Port),
 			External: opts.External, Lease: opts.Lease, Description: opts.Description}
 	}
 	if opts.Once {
@@ -495,6 +521,9 @@ func newMapRmCmd(streams *term.IO, runF func(context.Context, mapOptions) error)
 		if err := resolve(); err != nil {
 			return err
 		}
+		if opts.IPv6 {
+			return usageErrorf("map rm over IPv6: a pinhole is closed by the map add that opened it (Ctrl-C), or ends with its lease")
+		}
 		if runF != nil {
 			return runF(cmd.Context(), opts)
 		}
@@ -513,8 +542,8 @@ func runMapRm(ctx context.Context, streams *term.IO, opts mapOptions) error {
 	}
 	for _, proto := range opts.Protos {
 		m := portmap.Mapping{Protocol: c.Protocol(), Proto: proto,
-			Internal: netip.AddrPortFrom(netip.IPv4Unspecified(), opts.Port),
-			External: netip.AddrPortFrom(netip.IPv4Unspecified(), opts.External)}
+			Internal: netip.AddrPortFrom(opts.unspecified(), opts.Port),
+			External: netip.AddrPortFrom(opts.unspecified(), opts.External)}
 		if err := c.Unmap(ctx, m); err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http/httptest"
 	"net/netip"
@@ -86,6 +85,91 @@ func TestIntegrationMapProbe(t *testing.T) {
 	t.Logf("map probe, all three protocols at once: median %s, slowest %s (of 20)", took[10].Round(100*time.Microsecond), took[19].Round(100*time.Microsecond))
 }
 
+// mapAddProc is a `portctl map add` running in the router's lan, its
+// output's lines on a channel.
+type mapAddProc struct {
+	cmd     *exec.Cmd
+	lines   chan string
+	done    chan error
+	stopped bool
+}
+
+// startMapAdd starts portctl ARGS (a map add that stays) in the lan, with
+// env added to its environment; it is killed when the test ends unless
+// stopped.
+func startMapAdd(t *testing.T, r *testnet.Router, env []string, args ...string) *mapAddProc {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", r.LAN, os.Args[0], "-test.run=^$", "--"}, args...)...)
+	cmd.Env = append(append(os.Environ(), "PORTCTL_TEST_HELPER=portctl"), env...)
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &mapAddProc{cmd: cmd, lines: make(chan string, 16), done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	t.Cleanup(func() {
+		if !p.stopped {
+			cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// interrupt sends Ctrl-C and waits, at most 10 s, for a clean exit.
+func (p *mapAddProc) interrupt(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(os.Interrupt)
+	p.stopped = true
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("map add after Ctrl-C: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		t.Fatal("map add did not exit in 10s after Ctrl-C")
+	}
+}
+
+// mapAddReaches runs portctl ARGS (a map add) in the lan and checks that
+// its first line says it mapped ext, that a connection from the wan to
+// ext then reaches the lan's listener (the time to that is logged), and
+// that after Ctrl-C it no longer does.
+func mapAddReaches(t *testing.T, r *testnet.Router, ext netip.AddrPort, env []string, args ...string) {
+	t.Helper()
+	start := time.Now()
+	p := startMapAdd(t, r, env, args...)
+	select {
+	case l := <-p.lines:
+		if !strings.Contains(l, "mapped "+ext.String()) {
+			t.Fatalf("first line %q; want it mapped to %s", l, ext)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("map add printed nothing in 15s")
+	}
+	for !r.Connects(t, ext, 500*time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("no connection from the wan through %s", ext)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("%q: from map add to a connection from outside: %s", args, time.Since(start).Round(time.Millisecond))
+	p.interrupt(t)
+	if r.Connects(t, ext, 500*time.Millisecond) {
+		t.Errorf("%s still reaches the lan after map add exited", ext)
+	}
+}
+
 // TestIntegrationMapAdd: map add through each protocol makes a connection
 // from the wan namespace reach the lan listener, renews, and deletes the
 // mapping on Ctrl-C; --once --verify asks a reflector in the wan.
@@ -95,60 +179,8 @@ func TestIntegrationMapAdd(t *testing.T) {
 	for i, protocol := range []string{"natpmp", "pcp", "upnp"} {
 		t.Run(protocol, func(t *testing.T) {
 			ext := netip.AddrPortFrom(r.External, uint16(18080+i))
-			start := time.Now()
-			cmd := exec.Command("ip", "netns", "exec", r.LAN, os.Args[0], "-test.run=^$", "--", "map", "add", "8080",
-				"--external", strconv.Itoa(int(ext.Port())), "--protocol", protocol, "--gateway", r.RouterLAN.String(), "--lease", "20s")
-			cmd.Env = append(os.Environ(), "PORTCTL_TEST_HELPER=portctl")
-			stdout, _ := cmd.StdoutPipe()
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			stopped := false
-			t.Cleanup(func() {
-				if !stopped {
-					cmd.Process.Kill()
-					<-done
-				}
-			})
-			lines := make(chan string, 16)
-			go func() {
-				sc := bufio.NewScanner(stdout)
-				for sc.Scan() {
-					lines <- sc.Text()
-				}
-				close(lines)
-			}()
-			select {
-			case l := <-lines:
-				if !strings.Contains(l, "mapped "+ext.String()) {
-					t.Fatalf("first line %q; want it mapped to %s", l, ext)
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatal("map add printed nothing in 15s")
-			}
-			for !r.Connects(t, ext, 500*time.Millisecond) {
-				if time.Since(start) > 10*time.Second {
-					t.Fatalf("no connection from the wan through %s", ext)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			t.Logf("%s: from map add to a connection from outside: %s", protocol, time.Since(start).Round(time.Millisecond))
-			cmd.Process.Signal(os.Interrupt)
-			stopped = true
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("map add after Ctrl-C: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("map add did not exit in 10s after Ctrl-C")
-			}
-			if r.Connects(t, ext, 500*time.Millisecond) {
-				t.Errorf("%s still reaches the lan after map add exited", ext)
-			}
+			mapAddReaches(t, r, ext, nil, "map", "add", "8080", "--external", strconv.Itoa(int(ext.Port())), "--protocol", protocol,
+				"--gateway", r.RouterLAN.String(), "--lease", "20s")
 		})
 	}
 
@@ -228,22 +260,13 @@ func TestIntegrationMapDashboard(t *testing.T) {
 	r := testnet.NewRouter(t, testnet.RouterConfig{MinLifetime: 2 * time.Second})
 	testnet.ListenIn(t, r.LAN, netip.AddrPortFrom(r.LANAddr, 8080))
 	runtime := t.TempDir()
-	cmd := exec.Command("ip", "netns", "exec", r.LAN, os.Args[0], "-test.run=^$", "--", "map", "add", "8080",
+	p := startMapAdd(t, r, []string{"XDG_RUNTIME_DIR=" + runtime}, "map", "add", "8080",
 		"--external", "18100", "--protocol", "natpmp", "--gateway", r.RouterLAN.String(), "--lease", "2s", "--description", "dash")
-	cmd.Env = append(os.Environ(), "PORTCTL_TEST_HELPER=portctl", "XDG_RUNTIME_DIR="+runtime)
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	exited := false
-	t.Cleanup(func() {
-		if !exited {
-			cmd.Process.Kill()
-			<-done
+	cmd := p.cmd
+	go func() {
+		for range p.lines {
 		}
-	})
+	}()
 
 	s, err := web.New(web.Options{Source: web.Machine{StatsDir: filepath.Join(runtime, "portctl")}, Interval: 50 * time.Millisecond})
 	if err != nil {
@@ -300,11 +323,7 @@ func TestIntegrationMapDashboard(t *testing.T) {
 		t.Errorf("map ls: exit %d; want the mapping of 18100 marked %q:\n%s%s", code, want, out, errOut)
 	}
 
-	cmd.Process.Signal(os.Interrupt)
-	exited = true
-	if err := <-done; err != nil {
-		t.Errorf("map add after Ctrl-C: %v", err)
-	}
+	p.interrupt(t)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if body := get("/api/v1/mappings"); strings.TrimSpace(body) == "[]" {
 			break
@@ -323,4 +342,38 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestIntegrationMapIPv6: over IPv6, map probe asks PCP and UPnP (NAT-PMP
+// is IPv4 only), the gateway found on the default IPv6 route with --ipv6;
+// map add opens a pinhole to the lan's listener through PCP and through
+// IGDv2's WANIPv6FirewallControl that a connection from the wan passes,
+// closed on Ctrl-C.
+func TestIntegrationMapIPv6(t *testing.T) {
+	r := testnet.NewRouter(t, testnet.RouterConfig{IPv6: true})
+	code, out, errOut := inLAN(t, r, "map", "probe", "--ipv6", "--json")
+	var rep probeResult
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
+		t.Fatalf("map probe --ipv6 --json: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if rep.Gateway != r.RouterLAN6 {
+		t.Errorf("map probe --ipv6 asked %s; want the default IPv6 route's gateway %s", rep.Gateway, r.RouterLAN6)
+	}
+	for _, p := range rep.Protocols {
+		want := p.Protocol != portmap.NATPMP
+		if p.Answered != want {
+			t.Errorf("%s over IPv6: %+v; want answered %v", p.Protocol, p, want)
+		}
+	}
+	testnet.ListenIn(t, r.LAN, netip.AddrPortFrom(r.LAN6, 8080))
+	hole := netip.AddrPortFrom(r.LAN6, 8080)
+	for _, protocol := range []string{"pcp", "upnp"} {
+		t.Run(protocol, func(t *testing.T) {
+			mapAddReaches(t, r, hole, nil, "map", "add", "8080", "--protocol", protocol, "--gateway", r.RouterLAN6.String(), "--lease", "20s")
+		})
+	}
+	code, _, errOut = inLAN(t, r, "map", "add", "8080", "--ipv6", "--external", "9090")
+	if code != 2 || !strings.Contains(errOut, "--external 9090") {
+		t.Errorf("map add --ipv6 --external 9090: exit %d, %q; want a usage error naming --external", code, errOut)
+	}
 }

@@ -44,8 +44,10 @@ func TestMapBadInput(t *testing.T) {
 		{[]string{"map", "add", "http", "--gateway", "192.168.1.1"}, `port "http"`},
 		{[]string{"map", "add", "80", "--gateway", "192.168.1.1", "--proto", "sctp"}, `--proto "sctp": want tcp, udp or both`},
 		{[]string{"map", "add", "80", "--gateway", "192.168.1.1", "--protocol", "igd"}, `--protocol "igd": want auto, pcp, natpmp or upnp`},
-		{[]string{"map", "add", "80", "--gateway", "router"}, `--gateway "router": want the router's IPv4 address`},
-		{[]string{"map", "rm", "80", "--gateway", "::1"}, `--gateway "::1"`},
+		{[]string{"map", "add", "80", "--gateway", "router"}, `--gateway "router": want the router's IPv4 or IPv6 address`},
+		{[]string{"map", "add", "80", "--gateway", "192.168.1.1", "--ipv6"}, `--gateway "192.168.1.1" with --ipv6: want the router's IPv6 address`},
+		{[]string{"map", "add", "80", "--gateway", "fe80::1", "--external", "81"}, `--external 81: an IPv6 pinhole opens port 80 itself`},
+		{[]string{"map", "rm", "80", "--gateway", "::1"}, `map rm over IPv6: a pinhole is closed by the map add that opened it`},
 		{[]string{"map", "probe", "--gateway", "1.2.3"}, `--gateway "1.2.3"`},
 	} {
 		streams, _, errOut := term.Test("")
