@@ -27,12 +27,17 @@ type KeepOptions struct {
 	Retry time.Duration
 	// Now is the clock (time.Now when nil); tests set it.
 	Now func() time.Time
+	// Renew, when it receives, makes Keep renew at once rather than at
+	// half the lease: the router announced that it restarted
+	// (WatchAnnouncements), so the mapping is likely gone.
+	Renew <-chan struct{}
 }
 
 // Keep maps r through c and keeps the mapping: it renews at half the
 // lease the router granted, makes it again when the router lost it (a
 // NAT-PMP or PCP epoch that went back: the router restarted; a mapping
-// that answers differently), and deletes it when ctx ends. It returns
+// that answers differently; at once when o.Renew says the router
+// announced a restart), and deletes it when ctx ends. It returns
 // the first mapping's error, or nil after the deletion.
 func Keep(ctx context.Context, c Client, r Request, o KeepOptions, on func(KeepEvent)) error {
 	if o.Check <= 0 {
@@ -56,6 +61,7 @@ func Keep(ctx context.Context, c Client, r Request, o KeepOptions, on func(KeepE
 			wait = o.Check
 		}
 		t := time.NewTimer(wait)
+		announced := false
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -67,6 +73,9 @@ func Keep(ctx context.Context, c Client, r Request, o KeepOptions, on func(KeepE
 			}
 			return err
 		case <-t.C:
+		case <-o.Renew:
+			t.Stop()
+			announced = true
 		}
 		// A router that can say whether it still has the mapping (UPnP)
 		// is asked first: one that lost it gets it again, as a remap.
@@ -99,10 +108,12 @@ func Keep(ctx context.Context, c Client, r Request, o KeepOptions, on func(KeepE
 		switch {
 		case vanished:
 			typ, reason = "remapped", "the router had lost the mapping before its lease ended"
-		case lostEpoch(m.Epoch, n.Epoch, now.Sub(at)):
+		case m.Protocol != UPnP && lostEpoch(m.Epoch, n.Epoch, now.Sub(at)):
 			typ, reason = "remapped", "the router's epoch went back: it restarted and lost its mappings"
 		case n.External.Port() != m.External.Port() && m.External.Port() != 0:
 			typ, reason = "remapped", "the router gave another external port"
+		case announced:
+			reason = "the router announced a restart or a new external address"
 		}
 		on(KeepEvent{Time: now, Type: typ, Mapping: n, Reason: reason})
 		m, at = n, now
@@ -118,11 +129,9 @@ type lookuper interface {
 // lostEpoch says whether the router's epoch, seen as before and now after
 // elapsed, went back: RFC 6886 3.6 and RFC 6887 8.5 allow a client to
 // think the router restarted when the new epoch is less than the old
-// one plus seven eighths of the time elapsed, less 2 seconds.
+// one plus seven eighths of the time elapsed, less 2 seconds. (UPnP has
+// no epoch: the caller does not ask for it.)
 func lostEpoch(before, now uint32, elapsed time.Duration) bool {
-	if before == 0 && now == 0 {
-		return false // UPnP: no epoch
-	}
 	expect := int64(before) + int64(elapsed/time.Second)*7/8 - 2
 	return int64(now) < expect
 }

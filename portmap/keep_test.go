@@ -115,11 +115,42 @@ func TestLostEpoch(t *testing.T) {
 		{1000, 1060, time.Minute, false},
 		{1000, 1050, time.Minute, false}, // 7/8 of 60 s is 52: less 2, 50 is fine
 		{1000, 10, time.Minute, true},
-		{0, 0, time.Hour, false},
+		{0, 0, time.Hour, true}, // a router restarted within a second of the mapping
+		{0, 3, 5 * time.Second, false},
 		{1000, 1000, time.Hour, true},
 	} {
 		if got := lostEpoch(tc.before, tc.now, tc.elapsed); got != tc.lost {
 			t.Errorf("lostEpoch(%d, %d, %s) = %v; want %v", tc.before, tc.now, tc.elapsed, got, tc.lost)
 		}
+	}
+}
+
+// TestKeepRenewsOnAnnouncement: a signal on Renew renews at once, long
+// before half the lease.
+func TestKeepRenewsOnAnnouncement(t *testing.T) {
+	f := &fakeClient{lease: time.Hour, epoch: 1000}
+	ctx, cancel := context.WithCancel(context.Background())
+	renew := make(chan struct{}, 1)
+	events := make(chan KeepEvent, 8)
+	done := make(chan error, 1)
+	go func() {
+		done <- Keep(ctx, f, Request{Proto: "tcp", Internal: netip.MustParseAddrPort("192.168.77.10:8080")}, KeepOptions{Renew: renew},
+			func(e KeepEvent) { events <- e })
+	}()
+	if e := <-events; e.Type != "mapped" {
+		t.Fatalf("first event %+v; want mapped", e)
+	}
+	renew <- struct{}{}
+	select {
+	case e := <-events:
+		if e.Type != "renewed" {
+			t.Errorf("after Renew: %+v; want renewed", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no renewal within 5 s of Renew (the lease is an hour)")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Keep: %v", err)
 	}
 }

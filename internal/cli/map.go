@@ -395,11 +395,30 @@ func runMapAdd(ctx context.Context, streams *term.IO, opts mapOptions) error {
 	} else {
 		defer stopPublish()
 	}
+	// A NAT-PMP or PCP router announces a restart: every mapping is
+	// renewed then, not at half its lease.
+	renew := make([]chan struct{}, len(opts.Protos))
+	for i := range renew {
+		renew[i] = make(chan struct{}, 1)
+	}
+	if c.Protocol() != portmap.UPnP {
+		err := portmap.WatchAnnouncements(ctx, opts.Gateway, func(a portmap.Announcement) {
+			for _, ch := range renew {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		})
+		if err != nil {
+			fmt.Fprintf(streams.Err, "portctl: a router restart will be noticed at the next renewal only: %v\n", err)
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(opts.Protos))
 	for i, proto := range opts.Protos {
 		wg.Go(func() {
-			errs[i] = portmap.Keep(ctx, c, req(proto), portmap.KeepOptions{}, func(e portmap.KeepEvent) {
+			errs[i] = portmap.Keep(ctx, c, req(proto), portmap.KeepOptions{Renew: renew[i]}, func(e portmap.KeepEvent) {
 				e.Mapping = complete(e.Mapping)
 				tracker.Event(e)
 				print(e)

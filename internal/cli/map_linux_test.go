@@ -214,6 +214,56 @@ func reflectorIn(t *testing.T, r *testnet.Router) netip.AddrPort {
 	return l.Addr().(*net.TCPAddr).AddrPort()
 }
 
+// TestIntegrationMapAddRouterRestart: when miniupnpd restarts (its
+// mappings lost) it announces so on 224.0.0.1:5350; map add, whose lease
+// is renewed only every 5 minutes, maps again within seconds, through
+// NAT-PMP and through PCP, and the wan reaches the lan again.
+func TestIntegrationMapAddRouterRestart(t *testing.T) {
+	for i, protocol := range []string{"natpmp", "pcp"} {
+		t.Run(protocol, func(t *testing.T) {
+			r := testnet.NewRouter(t)
+			testnet.ListenIn(t, r.LAN, netip.AddrPortFrom(r.LANAddr, 8080))
+			ext := netip.AddrPortFrom(r.External, uint16(18110+i))
+			p := startMapAdd(t, r, nil, "map", "add", "8080", "--external", strconv.Itoa(int(ext.Port())), "--protocol", protocol,
+				"--gateway", r.RouterLAN.String(), "--lease", "10m")
+			select {
+			case l := <-p.lines:
+				if !strings.Contains(l, "mapped "+ext.String()) {
+					t.Fatalf("first line %q; want it mapped to %s", l, ext)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("map add printed nothing in 15s")
+			}
+			if !r.Connects(t, ext, 2*time.Second) {
+				t.Fatalf("%s does not reach the lan after map add", ext)
+			}
+			// Epochs are whole seconds, and one that went back is told
+			// from clocks that differ by up to 2 s plus an eighth.
+			time.Sleep(5 * time.Second)
+			r.Restart(t)
+			restarted := time.Now()
+			var remapped time.Duration
+			select {
+			case l := <-p.lines:
+				remapped = time.Since(restarted)
+				if !strings.Contains(l, "remapped") {
+					t.Errorf("after the router restarted: %q; want remapped", l)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("map add did not map again within 10 s of the router's restart")
+			}
+			for !r.Connects(t, ext, 500*time.Millisecond) {
+				if time.Since(restarted) > 10*time.Second {
+					t.Fatalf("%s does not reach the lan again after the router's restart", ext)
+				}
+			}
+			t.Logf("%s: from the router's restart (its announcement) to map add's remapping: %s, to a connection from outside: %s",
+				protocol, remapped.Round(time.Millisecond), time.Since(restarted).Round(time.Millisecond))
+			p.interrupt(t)
+		})
+	}
+}
+
 // TestIntegrationMapProbeDoubleNAT: behind a second NAT (the router's WAN
 // address in 100.64.0.0/10, a masquerading isp namespace beyond it, where
 // Debian's miniupnpd answers but maps nothing) map probe says double NAT
