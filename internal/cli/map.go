@@ -566,7 +566,11 @@ func runMapRm(ctx context.Context, streams *term.IO, opts mapOptions) error {
 		if err := c.Unmap(ctx, m); err != nil {
 			return err
 		}
-		if !opts.JSON {
+		if opts.JSON {
+			writeJSONLine(streams.Out, struct {
+				Deleted portmap.Mapping `json:"deleted"`
+			}{m})
+		} else {
 			fmt.Fprintf(streams.Out, "deleted the %s mapping of port %d (%s)\n", proto, opts.Port, c.Protocol())
 		}
 	}

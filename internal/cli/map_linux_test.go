@@ -190,9 +190,11 @@ func TestIntegrationMapAdd(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "reachable from outside") {
 			t.Errorf("map add --once --verify: exit %d: %s%s", code, out, errOut)
 		}
-		code, out, errOut = inLAN(t, r, "map", "rm", "8080", "--external", "18090", "--protocol", "natpmp", "--gateway", r.RouterLAN.String())
-		if code != 0 || r.Connects(t, netip.AddrPortFrom(r.External, 18090), 500*time.Millisecond) {
-			t.Errorf("map rm: exit %d: %s%s; the port must be gone", code, out, errOut)
+		code, out, errOut = inLAN(t, r, "map", "rm", "8080", "--external", "18090", "--protocol", "natpmp", "--gateway", r.RouterLAN.String(), "--json")
+		var rm struct{ Deleted portmap.Mapping }
+		if code != 0 || json.Unmarshal([]byte(out), &rm) != nil || rm.Deleted.Internal.Port() != 8080 ||
+			r.Connects(t, netip.AddrPortFrom(r.External, 18090), 500*time.Millisecond) {
+			t.Errorf("map rm --json: exit %d: %s%s; want the deleted mapping in JSON, and the port gone", code, out, errOut)
 		}
 	})
 }
