@@ -187,6 +187,16 @@ func appendKnownHost(file, hostname string, key ssh.PublicKey) error {
 		return fmt.Errorf("known_hosts: %w", err)
 	}
 	line := knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key) + "\n"
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		// A last line without its newline would swallow ours.
+		last := make([]byte, 1)
+		if r, err := os.Open(file); err == nil {
+			if _, err := r.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+				line = "\n" + line
+			}
+			r.Close()
+		}
+	}
 	if _, err := f.WriteString(line); err != nil {
 		f.Close()
 		return fmt.Errorf("known_hosts: %s: %w", file, err)

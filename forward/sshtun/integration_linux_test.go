@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -445,6 +446,21 @@ func TestIntegrationOneConnection(t *testing.T) {
 	if st := h.State(); st.Conns != n || st.Connects != 1 {
 		t.Errorf("State = %+v; want %d conns over 1 connection", st, n)
 	}
+	// CloseHost ends the connection; the next Host starts a new one.
+	if err := m.CloseHost("ssh://tunnel"); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.State(); st.State != StateClosed {
+		t.Errorf("State after CloseHost = %v; want closed", st.State)
+	}
+	h3 := host(t, m, "ssh://tunnel")
+	if h3 == h {
+		t.Fatal("Host after CloseHost returned the closed host")
+	}
+	upload(t, dial(t, h3, sink))
+	if got := d.Logins(); got != 2 {
+		t.Errorf("sshd accepted %d logins after CloseHost and a new Host; want 2", got)
+	}
 }
 
 // TestIntegrationReconnect: sshd killed mid-transfer. The transfer fails
@@ -703,5 +719,69 @@ func TestIntegrationUDP(t *testing.T) {
 	}
 	if _, err := h.Listen(context.Background(), "udp", "127.0.0.1:53"); !errors.Is(err, ErrTCPOnly) {
 		t.Errorf("Listen udp = %v; want ErrTCPOnly", err)
+	}
+}
+
+// TestIntegrationNoLeaks: once the Manager is closed, the goroutines of
+// its links, keepalives, remote listeners and relays are gone.
+func TestIntegrationNoLeaks(t *testing.T) {
+	d := testnet.StartSSHD(t, testnet.SSHDOptions{})
+	s := newSetup(t, map[string]*testnet.SSHD{"tunnel": d}, "")
+	source, sink := dataServers(t)
+	before := runtime.NumGoroutine()
+
+	m := NewManager(s.options(t))
+	h := host(t, m, "ssh://tunnel")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ln, err := h.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); serveSink(c) }()
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload(t, c)
+	c.Close()
+	fl, _ := net.Listen("tcp", "127.0.0.1:0")
+	fctx, fcancel := context.WithCancel(context.Background())
+	fdone := make(chan struct{})
+	go func() { h.Forward(fctx, fl, source); close(fdone) }()
+	c, err = net.Dial("tcp", fl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	download(t, c)
+	// One left open over Close.
+	open, err := h.Dial(ctx, "tcp", sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fcancel()
+	<-fdone
+	m.Close()
+	if _, err := open.Write([]byte("x")); err == nil {
+		t.Error("a tunnelled connection still writes after Close")
+	}
+	if _, err := h.Dial(ctx, "tcp", sink); !errors.Is(err, ErrClosed) {
+		t.Errorf("Dial after Close = %v; want ErrClosed", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

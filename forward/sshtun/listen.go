@@ -20,14 +20,16 @@ func (h *Host) Listen(ctx context.Context, network, addr string) (net.Listener, 
 		return nil, err
 	}
 	rl := &remoteListener{h: h, network: network, want: addr, conns: make(chan net.Conn), done: make(chan struct{})}
-	for attempt := 0; ; attempt++ {
+	ctx, cancel := h.waitContext(ctx)
+	defer cancel()
+	for {
 		l, err := h.link(ctx)
 		if err != nil {
 			return nil, err
 		}
 		ln, err := l.client.Listen(network, addr)
 		if err != nil {
-			if l.lost() && attempt < 3 {
+			if l.lost() && ctx.Err() == nil {
 				continue // the link broke under us: wait for the next one
 			}
 			return nil, fmt.Errorf("ssh %s: listen on %s (server side): %w", h.chain.last(), addr, err)

@@ -68,11 +68,13 @@ func (m *Manager) Host(target string) (*Host, error) {
 	h := &Host{
 		m: m, chain: c, name: t.String(),
 		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
 		changed:   make(chan struct{}),
 		listeners: map[*remoteListener]struct{}{},
 		state:     StateConnecting,
 		since:     time.Now(),
 	}
+	h.ctx, h.cancel = context.WithCancel(m.ctx)
 	m.hosts[k] = h
 	m.wg.Go(h.run)
 	return h, nil
@@ -86,6 +88,30 @@ func (m *Manager) Dial(ctx context.Context, target, network, addr string) (net.C
 		return nil, err
 	}
 	return h.Dial(ctx, network, addr)
+}
+
+// CloseHost closes the connection of the host target resolves to, its
+// remote forwards and tunnelled connections, and forgets it; the next
+// Host call for it starts afresh. For a forwarder whose last rule through
+// a host went away.
+func (m *Manager) CloseHost(target string) error {
+	t, err := ParseTarget(target)
+	if err != nil {
+		return err
+	}
+	c, err := m.opts.resolve(t)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	h := m.hosts[c.key()]
+	delete(m.hosts, c.key())
+	m.mu.Unlock()
+	if h != nil {
+		h.shutdown()
+		<-h.done
+	}
+	return nil
 }
 
 // States returns every host's state, sorted by name.
@@ -131,6 +157,9 @@ const (
 	StateClosed                    // the Manager was closed
 )
 
+// MarshalText gives the state's name, for JSON.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 func (s State) String() string {
 	switch s {
 	case StateConnecting:
@@ -147,30 +176,33 @@ func (s State) String() string {
 
 // HostState is a snapshot of one host: its link and its counters.
 type HostState struct {
-	Target    string    // the target as first given, ssh://...
-	Address   string    // user@host:port logged in to (after the config)
-	Via       []string  // jump hosts, in order
-	State     State     //
-	Since     time.Time // when State began (for reconnecting: since when)
-	LastError string    // the last connection error ("" if none yet)
-	ErrorAt   time.Time //
-	RTT       time.Duration
-	Connects  uint64 // successful logins
-	Attempts  uint64 // connection attempts
-	Conns     uint64 // tunnelled connections opened (Dial, and accepted by remote listeners)
-	Active    int64  // open now
-	Failed    uint64 // Dials that failed
-	BytesOut  uint64 // written into the tunnel
-	BytesIn   uint64 // read from the tunnel
-	Listeners int    // remote forwards
+	Target    string        `json:"target"`           // the target as first given, ssh://...
+	Address   string        `json:"address"`          // user@host:port logged in to (after the config)
+	Via       []string      `json:"via,omitempty"`    // jump hosts, in order
+	State     State         `json:"state"`            //
+	Since     time.Time     `json:"since"`            // when State began (for reconnecting: since when)
+	LastError string        `json:"last_error"`       // the last connection error ("" if none yet)
+	ErrorAt   time.Time     `json:"error_at"`         //
+	RTT       time.Duration `json:"rtt_ns"`           // of the last keepalive
+	Connects  uint64        `json:"connects"`         // successful logins
+	Attempts  uint64        `json:"attempts"`         // connection attempts
+	Conns     uint64        `json:"conns"`            // tunnelled connections opened (Dial, and accepted by remote listeners)
+	Active    int64         `json:"active"`           // open now
+	Failed    uint64        `json:"failed"`           // Dials that failed
+	BytesOut  uint64        `json:"bytes_out"`        // written into the tunnel
+	BytesIn   uint64        `json:"bytes_in"`         // read from the tunnel
+	Listeners int           `json:"remote_listeners"` // remote forwards
 }
 
 // Host is one SSH server with the single connection every tunnel through
 // it shares. It is safe for concurrent use.
 type Host struct {
-	m     *Manager
-	chain *chain
-	name  string
+	m      *Manager
+	chain  *chain
+	name   string
+	ctx    context.Context // ends with CloseHost or the Manager's Close
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run returns
 
 	mu        sync.Mutex
 	cur       *link
@@ -235,7 +267,8 @@ func (h *Host) kick() {
 
 // run connects, watches the link and reconnects, until the Manager closes.
 func (h *Host) run() {
-	ctx := h.m.ctx
+	defer close(h.done)
+	ctx := h.ctx
 	var backoff time.Duration
 	for ctx.Err() == nil {
 		h.attempts.Add(1)
@@ -396,11 +429,18 @@ func (h *Host) ping(l *link) {
 	h.mu.Unlock()
 }
 
+// errWaited is the cause of a wait's context that ran out of connect
+// timeout (rather than being cancelled by the caller).
+var errWaited = errors.New("connect timeout")
+
+// waitContext bounds a wait for the link by the connect timeout.
+func (h *Host) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, h.chain.last().connectTimeout, errWaited)
+}
+
 // link returns the live link, waiting for one while it is down until ctx
-// ends or the connect timeout passes; a refused login or host key fails at
-// once.
+// ends (see waitContext); a refused login or host key fails at once.
 func (h *Host) link(ctx context.Context) (*link, error) {
-	var timer <-chan time.Time
 	start := time.Now()
 	for {
 		h.mu.Lock()
@@ -410,7 +450,7 @@ func (h *Host) link(ctx context.Context) (*link, error) {
 		switch {
 		case closed:
 			return nil, ErrClosed
-		case l != nil:
+		case l != nil && !l.lost():
 			select {
 			case <-l.dead:
 				// Gone, the loop has not noticed yet.
@@ -420,19 +460,12 @@ func (h *Host) link(ctx context.Context) (*link, error) {
 		case permanent && lastErr != nil && (errAt.After(start) || time.Since(errAt) < time.Second):
 			return nil, lastErr
 		}
-		if timer == nil {
-			t := time.NewTimer(h.chain.last().connectTimeout)
-			defer t.Stop()
-			timer = t.C
-		}
 		h.kick()
 		select {
 		case <-changed:
 		case <-l.deadChan():
 		case <-ctx.Done():
-			return nil, h.downError(ctx.Err(), start)
-		case <-timer:
-			return nil, h.downError(nil, start)
+			return nil, h.downError(ctx, start)
 		}
 	}
 }
@@ -445,8 +478,9 @@ func (l *link) deadChan() <-chan struct{} {
 	return l.dead
 }
 
-// downError explains a Dial or Listen that found no link.
-func (h *Host) downError(cause error, start time.Time) error {
+// downError explains a Dial or Listen that found no link before ctx
+// ended.
+func (h *Host) downError(ctx context.Context, start time.Time) error {
 	h.mu.Lock()
 	lastErr, since := h.lastErr, h.since
 	h.mu.Unlock()
@@ -455,10 +489,10 @@ func (h *Host) downError(cause error, start time.Time) error {
 	if lastErr != nil {
 		msg += ": " + lastErr.Error()
 	}
-	if cause != nil {
-		return fmt.Errorf("%w: %s: %w", ErrLinkDown, msg, cause)
+	if context.Cause(ctx) == errWaited {
+		return fmt.Errorf("%w: %s", ErrLinkDown, msg)
 	}
-	return fmt.Errorf("%w: %s", ErrLinkDown, msg)
+	return fmt.Errorf("%w: %s: %w", ErrLinkDown, msg, ctx.Err())
 }
 
 // Dial connects to addr ("host:port", resolved by the SSH server) from the
@@ -473,20 +507,27 @@ func (h *Host) Dial(ctx context.Context, network, addr string) (net.Conn, error)
 	if err := checkNetwork(network); err != nil {
 		return nil, err
 	}
-	l, err := h.link(ctx)
-	if err != nil {
+	wctx, cancel := h.waitContext(ctx)
+	defer cancel()
+	for {
+		l, err := h.link(wctx)
+		if err != nil {
+			h.failed.Add(1)
+			return nil, err
+		}
+		c, err := l.client.DialContext(wctx, network, addr)
+		if err == nil {
+			return h.wrap(c, l), nil
+		}
+		if l.lost() && wctx.Err() == nil {
+			continue // the link broke under us: wait for the next one
+		}
 		h.failed.Add(1)
-		return nil, err
-	}
-	c, err := l.client.DialContext(ctx, network, addr)
-	if err != nil {
-		h.failed.Add(1)
-		if l.lost() {
-			return nil, fmt.Errorf("ssh %s: dial %s: link lost: %w", h.chain.last(), addr, err)
+		if wctx.Err() != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("ssh %s: dial %s: no answer within the connect timeout (%s)", h.chain.last(), addr, h.chain.last().connectTimeout)
 		}
 		return nil, fmt.Errorf("ssh %s: dial %s: %w", h.chain.last(), addr, err)
 	}
-	return h.wrap(c, l), nil
 }
 
 func checkNetwork(network string) error {
@@ -497,9 +538,10 @@ func checkNetwork(network string) error {
 	return fmt.Errorf("%w: network %q (want tcp, tcp4 or tcp6)", ErrTCPOnly, network)
 }
 
-// shutdown closes the host's link and listeners (the Manager's context is
-// cancelled already, so the loop ends).
+// shutdown ends the reconnect loop and closes the host's link and
+// listeners.
 func (h *Host) shutdown() {
+	h.cancel()
 	h.mu.Lock()
 	h.closed = true
 	l := h.cur
