@@ -89,7 +89,7 @@ func DiscoverUPnP(ctx context.Context, opts UPnPOptions) ([]*IGD, error) {
 		clients = append(clients, cs...)
 	}
 	if len(clients) == 0 {
-		return nil, fmt.Errorf("upnp: %w", errors.Join(errs...))
+		return nil, fmt.Errorf("upnp: %w", oneLine(errs))
 	}
 	return clients, nil
 }
@@ -194,7 +194,7 @@ func searchSSDP(ctx context.Context, opts UPnPOptions) ([]ssdpAnswer, error) {
 			if len(errs) == 0 {
 				return errors.New("no interface to search on (no gateway given, no multicast interface up)")
 			}
-			return errors.Join(errs...)
+			return oneLine(errs)
 		}
 		return nil
 	}
@@ -291,7 +291,7 @@ func sendMulticast(pc net.PacketConn, names []string) (int, error) {
 			sent++
 		}
 	}
-	return sent, errors.Join(errs...)
+	return sent, oneLine(errs)
 }
 
 // igdConn is what IGD needs of goupnp's generated WANIPConnection1,
@@ -849,4 +849,24 @@ func (c *IGD) String() string {
 		short = urn[i+len(":service:"):]
 	}
 	return short + " at " + ctl
+}
+
+// oneLine joins errors on one line ("; "), each message once, keeping
+// the first to unwrap; nil when there are none.
+func oneLine(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	var msgs []string
+	for _, e := range errs {
+		if m := e.Error(); !seen[m] {
+			seen[m] = true
+			msgs = append(msgs, m)
+		}
+	}
+	if len(msgs) == 1 {
+		return errs[0]
+	}
+	return fmt.Errorf("%w; %s", errs[0], strings.Join(msgs[1:], "; "))
 }
