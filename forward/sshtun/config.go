@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -60,18 +64,63 @@ var ErrConfig = errors.New("bad ssh config")
 // ProxyJump, ServerAliveInterval, ServerAliveCountMax,
 // StrictHostKeyChecking, UserKnownHostsFile, Ciphers and ConnectTimeout,
 // and checks their values; other keywords are skipped, as are Match
-// sections (their options apply to no host) and Include lines. Keywords
-// are case-insensitive and may be followed by '=' or spaces; arguments may
-// be quoted with double quotes.
+// sections (their options apply to no host) and Include lines (which
+// ParseConfigFile follows). Keywords are case-insensitive and may be
+// followed by '=' or spaces; arguments may be quoted with double quotes.
 func ParseConfig(r io.Reader) (*Config, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxConfigSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: read: %v", ErrConfig, err)
 	}
-	if len(data) > maxConfigSize {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrConfig, maxConfigSize)
+	p := &configParser{c: &Config{blocks: []block{{}}}}
+	if err := p.parse("", data, 0); err != nil {
+		return nil, err
 	}
-	c := &Config{blocks: []block{{}}}
+	return p.c, nil
+}
+
+// ParseConfigFile reads the ssh_config file at path as ParseConfig does,
+// following Include lines: their file names may hold glob patterns, and
+// relative ones are taken from homeDir/.ssh, as OpenSSH takes them for the
+// user's config. A file that does not exist is no error for Include (nor
+// does a missing path itself: that is an empty config, as for ssh).
+func ParseConfigFile(path, homeDir string) (*Config, error) {
+	p := &configParser{c: &Config{blocks: []block{{}}}, home: homeDir, follow: true}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return p.c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if err := p.parse(path, data, 0); err != nil {
+		return nil, err
+	}
+	return p.c, nil
+}
+
+// maxIncludeDepth bounds nested Include lines, as OpenSSH does.
+const maxIncludeDepth = 16
+
+type configParser struct {
+	c      *Config
+	home   string
+	follow bool // read Include files
+	total  int  // bytes read, over every file
+}
+
+// parse adds the lines of one file (name "" for a reader) to the config.
+func (p *configParser) parse(name string, data []byte, depth int) error {
+	where := func(n int) string {
+		if name == "" {
+			return fmt.Sprintf("line %d", n)
+		}
+		return fmt.Sprintf("%s line %d", name, n)
+	}
+	p.total += len(data)
+	if p.total > maxConfigSize {
+		return fmt.Errorf("%w: larger than %d bytes", ErrConfig, maxConfigSize)
+	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), maxConfigSize)
 	n := 0
@@ -79,7 +128,7 @@ func ParseConfig(r io.Reader) (*Config, error) {
 		n++
 		words, err := splitConfigLine(sc.Text())
 		if err != nil {
-			return nil, fmt.Errorf("%w: line %d: %v", ErrConfig, n, err)
+			return fmt.Errorf("%w: %s: %v", ErrConfig, where(n), err)
 		}
 		if len(words) == 0 {
 			continue
@@ -89,31 +138,79 @@ func ParseConfig(r io.Reader) (*Config, error) {
 		switch key {
 		case "host":
 			if len(args) == 0 {
-				return nil, fmt.Errorf("%w: line %d: Host without a pattern", ErrConfig, n)
+				return fmt.Errorf("%w: %s: Host without a pattern", ErrConfig, where(n))
 			}
 			pats := make([]string, len(args))
 			for i, a := range args {
 				pats[i] = strings.ToLower(a)
 			}
-			c.blocks = append(c.blocks, block{patterns: pats})
+			p.c.blocks = append(p.c.blocks, block{patterns: pats})
 			continue
 		case "match":
-			c.blocks = append(c.blocks, block{match: true})
+			p.c.blocks = append(p.c.blocks, block{match: true})
+			continue
+		case "include":
+			if len(args) == 0 {
+				return fmt.Errorf("%w: %s: Include without a file", ErrConfig, where(n))
+			}
+			if !p.follow {
+				continue
+			}
+			if depth >= maxIncludeDepth {
+				return fmt.Errorf("%w: %s: Include nested more than %d deep", ErrConfig, where(n), maxIncludeDepth)
+			}
+			// The included lines belong to the section the Include is in,
+			// until they start one of their own; after the file that
+			// section goes on.
+			outer := p.c.blocks[len(p.c.blocks)-1]
+			for _, a := range args {
+				if err := p.include(a, depth); err != nil {
+					return err
+				}
+			}
+			p.c.blocks = append(p.c.blocks, block{patterns: outer.patterns, match: outer.match})
 			continue
 		}
 		if _, known := keywords[key]; !known {
 			continue
 		}
 		if err := checkOption(key, args); err != nil {
-			return nil, fmt.Errorf("%w: line %d: %s: %v", ErrConfig, n, words[0], err)
+			return fmt.Errorf("%w: %s: %s: %v", ErrConfig, where(n), words[0], err)
 		}
-		b := &c.blocks[len(c.blocks)-1]
+		b := &p.c.blocks[len(p.c.blocks)-1]
 		b.opts = append(b.opts, option{key: key, args: args, line: n})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: line %d: %v", ErrConfig, n+1, err)
+		return fmt.Errorf("%w: %s: %v", ErrConfig, where(n+1), err)
 	}
-	return c, nil
+	return nil
+}
+
+// include parses the files an Include argument names, in name order.
+func (p *configParser) include(pattern string, depth int) error {
+	if pattern == "~" || strings.HasPrefix(pattern, "~/") {
+		pattern = p.home + pattern[1:]
+	} else if !filepath.IsAbs(pattern) {
+		pattern = filepath.Join(p.home, ".ssh", pattern)
+	}
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		return fmt.Errorf("%w: Include %q: %v", ErrConfig, pattern, err)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return fmt.Errorf("%w: Include: %v", ErrConfig, err)
+		}
+		if err := p.parse(f, data, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // keywords are the options ParseConfig keeps.

@@ -2,6 +2,8 @@ package sshtun
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -183,4 +185,59 @@ func FuzzParseConfig(f *testing.F) {
 			o.resolve(Target{Host: "a"}) // must not panic or loop
 		}
 	})
+}
+
+func TestParseConfigFileInclude(t *testing.T) {
+	home := t.TempDir()
+	ssh := filepath.Join(home, ".ssh")
+	os.MkdirAll(filepath.Join(ssh, "config.d"), 0o700)
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(ssh, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("config", `Include config.d/*.conf
+Host outer
+  Include ~/.ssh/inner
+  Port 2200
+Host *
+  User fallback
+`)
+	write("config.d/10-a.conf", "Host a\n  HostName 10.0.0.1\n")
+	write("config.d/20-b.conf", "Host b\n  HostName 10.0.0.2\n  Include loop\n")
+	write("loop", "Include loop\n")
+	write("inner", "User inner-user\nHost innerhost\n  User other\n")
+	_, err := ParseConfigFile(filepath.Join(ssh, "config"), home)
+	if err == nil || !strings.Contains(err.Error(), "nested more than") {
+		t.Fatalf("ParseConfigFile with an Include loop = %v; want the nesting error", err)
+	}
+	write("loop", "")
+	c, err := ParseConfigFile(filepath.Join(ssh, "config"), home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		host string
+		want HostConfig
+	}{
+		{"a", HostConfig{HostName: "10.0.0.1", User: "fallback"}},
+		{"b", HostConfig{HostName: "10.0.0.2", User: "fallback"}},
+		// The included file's first lines belong to Host outer, and after it
+		// Host outer goes on (Port).
+		{"outer", HostConfig{User: "inner-user", Port: 2200}},
+		{"innerhost", HostConfig{User: "other"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, c.Lookup(tt.host)); diff != "" {
+			t.Errorf("Lookup(%q) (-want +got):\n%s", tt.host, diff)
+		}
+	}
+	// A missing file is an empty config; a bad line names the file.
+	if c, err := ParseConfigFile(filepath.Join(home, "none"), home); err != nil || len(c.blocks) != 1 {
+		t.Errorf("ParseConfigFile(missing) = %v, %v; want an empty config", c, err)
+	}
+	write("config.d/30-bad.conf", "Port x\n")
+	if _, err := ParseConfigFile(filepath.Join(ssh, "config"), home); err == nil || !strings.Contains(err.Error(), "30-bad.conf line 1") {
+		t.Errorf("bad included line: %v; want the file and line named", err)
+	}
 }

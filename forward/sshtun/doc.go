@@ -17,4 +17,18 @@
 // variables and prompts for nothing: the caller passes the config path,
 // home directory, agent socket and, when it has a terminal, a
 // keyboard-interactive callback, in Options.
+//
+// A forwarder uses it like this (the CLI fills Options from the
+// environment and the terminal):
+//
+//	cfg, err := sshtun.ParseConfigFile(home+"/.ssh/config", home)
+//	m := sshtun.NewManager(sshtun.Options{Config: cfg, HomeDir: home,
+//		LocalUser: user, AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
+//		GlobalKnownHostsFiles: []string{"/etc/ssh/ssh_known_hosts"}})
+//	defer m.Close()
+//	h, err := m.Host("ssh://bastion")          // one per rule's --via; shared
+//	c, err := h.Dial(ctx, "tcp", "db.internal:5432") // -L: per accepted client
+//	ln, err := h.Listen(ctx, "tcp", "0.0.0.0:8080")  // -R: accept, dial local
+//	go (&sshtun.SOCKS5{Dial: h.Dial}).Serve(ctx, l)  // -D
+//	st := h.State()                             // --stats, /metrics
 package sshtun

@@ -151,10 +151,10 @@ type State uint8
 
 // The states of a host's connection.
 const (
-	StateConnecting   State = iota // the first attempt has not succeeded yet
+	StateConnecting   State = iota // the first attempt has not ended yet
 	StateConnected                 // logged in
-	StateReconnecting              // lost, or never up: retrying with back-off
-	StateClosed                    // the Manager was closed
+	StateReconnecting              // lost, or an attempt failed: retrying with back-off
+	StateClosed                    // closed by CloseHost or the Manager's Close
 )
 
 // MarshalText gives the state's name, for JSON.
@@ -281,13 +281,7 @@ func (h *Host) run() {
 			permanent := errors.Is(err, ErrAuth) || errors.Is(err, ErrHostKeyChanged) || errors.Is(err, ErrHostKeyUnknown)
 			h.mu.Lock()
 			h.lastErr, h.errAt, h.permanent = err, time.Now(), permanent
-			if h.state == StateConnected {
-				h.state = StateReconnecting
-			}
-			if h.state == StateConnecting && h.connects.Load() == 0 && h.attempts.Load() > 1 {
-				h.state = StateReconnecting
-			}
-			h.setLocked(h.state)
+			h.setLocked(StateReconnecting)
 			h.mu.Unlock()
 			backoff = nextBackoff(backoff, permanent, h.m.opts.MaxBackoff)
 			h.sleep(ctx, start, backoff, permanent)

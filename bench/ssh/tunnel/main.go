@@ -13,6 +13,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/portctl/portctl/forward/sshtun"
@@ -23,6 +26,7 @@ func main() {
 	target := flag.String("target", "", "ssh://[USER@]HOST[:PORT]")
 	listen := flag.String("listen", "127.0.0.1:0", "local `address` to listen on")
 	to := flag.String("to", "", "`host:port` to reach from the SSH server")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to `file` (ends on SIGTERM)")
 	flag.Parse()
 	if *target == "" || *to == "" || flag.NArg() > 0 {
 		flag.Usage()
@@ -30,17 +34,12 @@ func main() {
 	}
 	opts := sshtun.Options{LocalUser: os.Getenv("USER"), HomeDir: os.Getenv("HOME"), AgentSocket: os.Getenv("SSH_AUTH_SOCK")}
 	if *cfgPath != "" {
-		f, err := os.Open(*cfgPath)
+		c, err := sshtun.ParseConfigFile(*cfgPath, opts.HomeDir)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "tunnel:", err)
 			os.Exit(1)
 		}
-		opts.Config, err = sshtun.ParseConfig(f)
-		f.Close()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "tunnel:", err)
-			os.Exit(1)
-		}
+		opts.Config = c
 	}
 	m := sshtun.NewManager(opts)
 	defer m.Close()
@@ -63,7 +62,18 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("ready", ln.Addr())
-	if err := h.Forward(context.Background(), ln, *to); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tunnel:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if err := h.Forward(ctx, ln, *to); err != nil && ctx.Err() == nil {
 		fmt.Fprintln(os.Stderr, "tunnel:", err)
 		os.Exit(1)
 	}
