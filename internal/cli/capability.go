@@ -87,8 +87,12 @@ func capabilityOf(err error) (cap string, named bool) {
 	if errors.Is(err, firewall.ErrPermission) {
 		return "CAP_NET_ADMIN", true
 	}
-	// Binding a port below net.ipv4.ip_unprivileged_port_start.
+	// Binding a port below net.ipv4.ip_unprivileged_port_start: the net
+	// package's listen, or a bind(2) of one's own.
 	if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Op == "listen" && errors.Is(err, syscall.EACCES) {
+		return "CAP_NET_BIND_SERVICE", false
+	}
+	if se, ok := errors.AsType[*os.SyscallError](err); ok && se.Syscall == "bind" && errors.Is(se.Err, syscall.EACCES) {
 		return "CAP_NET_BIND_SERVICE", false
 	}
 	if m := capabilityName.FindString(err.Error()); m != "" {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/portctl/portctl/firewall"
 	"github.com/portctl/portctl/registry"
 )
 
@@ -68,7 +69,7 @@ func exitCode(err error, stderr io.Writer) int {
 		code = ExitNegative
 	case errors.As(err, &ue), errors.Is(err, registry.ErrSyntax):
 		code = ExitUsage
-	case errors.Is(err, os.ErrPermission):
+	case errors.Is(err, os.ErrPermission), errors.Is(err, firewall.ErrPermission):
 		// Which capability, and how to grant it (capability.go).
 		msg += permissionAdvice(err)
 	}

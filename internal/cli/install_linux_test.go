@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/portctl/portctl/firewall"
+)
+
+func TestBuildInfoFrom(t *testing.T) {
+	const rev = "0123456789abcdef0123456789abcdef01234567"
+	settings := func(modified string) []debug.BuildSetting {
+		return []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: rev},
+			{Key: "vcs.time", Value: "2026-12-07T14:56:00Z"}, {Key: "vcs.modified", Value: modified}}
+	}
+	tests := []struct {
+		name     string
+		bi       *debug.BuildInfo
+		override string
+		want     buildInfo
+		line     string
+	}{
+		{"no build info", nil, "", buildInfo{Version: "dev"}, "portctl dev ("},
+		{"go run, no VCS", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "", buildInfo{Version: "dev"}, "portctl dev ("},
+		{"checkout", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261207145600-0123456789ab"}, Settings: settings("false")}, "",
+			buildInfo{Version: "v0.0.0-20261207145600-0123456789ab", Commit: rev, Date: "2026-12-07T14:56:00Z"},
+			"portctl v0.0.0-20261207145600-0123456789ab (commit 0123456789ab, 2026-12-07T14:56:00Z, "},
+		{"checkout with changes", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261207145600-0123456789ab+dirty"}, Settings: settings("true")}, "",
+			buildInfo{Version: "v0.0.0-20261207145600-0123456789ab+dirty", Commit: rev, Date: "2026-12-07T14:56:00Z", Modified: true},
+			"portctl v0.0.0-20261207145600-0123456789ab+dirty (commit 0123456789ab with changes, 2026-12-07T14:56:00Z, "},
+		{"go install @v1.2.3", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "", buildInfo{Version: "v1.2.3"}, "portctl v1.2.3 ("},
+		{"-ldflags -X wins", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}, Settings: settings("false")}, "v9.9.9",
+			buildInfo{Version: "v9.9.9", Commit: rev, Date: "2026-12-07T14:56:00Z"}, "portctl v9.9.9 (commit 0123456789ab, "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := buildInfoFrom(tt.bi, tt.override)
+			got.Go, got.OS, got.Arch = "", "", ""
+			if got != tt.want {
+				t.Errorf("buildInfoFrom = %+v; want %+v", got, tt.want)
+			}
+			if line := buildInfoFrom(tt.bi, tt.override).String(); !strings.HasPrefix(line, tt.line) {
+				t.Errorf("String() = %q; want it to start %q", line, tt.line)
+			}
+		})
+	}
+}
+
+func TestPermissionAdvice(t *testing.T) {
+	exe := executable()
+	tests := []struct {
+		name string
+		err  error
+		want []string // in the message with its advice, in order
+	}{
+		{"a command's own", needCapability("-sS (SYN scan)", "CAP_NET_RAW", "or use -sT", nil),
+			[]string{"-sS (SYN scan) needs root or CAP_NET_RAW; grant it with 'sudo setcap cap_net_raw+ep " + exe + "'", "AmbientCapabilities=CAP_NET_RAW", "; or use -sT"}},
+		{"firewall's", fmt.Errorf("read: %w", firewall.ErrPermission),
+			[]string{"needs root or CAP_NET_ADMIN; grant it with 'sudo setcap cap_net_admin+ep ", "AmbientCapabilities=CAP_NET_ADMIN"}},
+		{"a bind below 1024", fmt.Errorf("forward: 80:127.0.0.1:22: %w", &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}),
+			[]string{"bind: permission denied; it needs root or CAP_NET_BIND_SERVICE; grant it with 'sudo setcap cap_net_bind_service+ep ", "AmbientCapabilities=CAP_NET_BIND_SERVICE"}},
+		{"a bind(2) below 1024", fmt.Errorf("forward: 80:127.0.0.1:22: %w", os.NewSyscallError("bind", syscall.EACCES)),
+			[]string{"bind: permission denied; it needs root or CAP_NET_BIND_SERVICE; grant it with 'sudo setcap cap_net_bind_service+ep "}},
+		{"a library naming one", fmt.Errorf("flood: needs root or CAP_SYS_ADMIN: %w", os.ErrPermission),
+			[]string{"needs root or CAP_SYS_ADMIN: permission denied; grant it with 'sudo setcap cap_sys_admin+ep ", "AmbientCapabilities=CAP_SYS_ADMIN"}},
+		{"none named", fmt.Errorf("open /proc/1/fd: %w", os.ErrPermission),
+			[]string{"open /proc/1/fd: permission denied (run as root, or grant the capability the command names)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr strings.Builder
+			if code := exitCode(tt.err, &stderr); code != ExitFailure {
+				t.Errorf("exitCode = %d; want %d", code, ExitFailure)
+			}
+			msg := stderr.String()
+			if strings.Count(msg, "\n") != 1 {
+				t.Errorf("message %q: want one line", msg)
+			}
+			at := 0
+			for _, w := range tt.want {
+				i := strings.Index(msg[at:], w)
+				if i < 0 {
+					t.Fatalf("message %q: want %q (after offset %d)", msg, w, at)
+				}
+				at += i + len(w)
+			}
+		})
+	}
+}
+
+// TestIntegrationCapabilityAdvice runs portctl as an unprivileged user
+// (nobody) the three ways: without the capability a command needs (it must
+// say which, and how to grant it), with the capability as a file
+// capability on a copy of the binary (setcap cap_…+ep, as the message
+// advises), and as an ambient capability (as the systemd units give it).
+// Commands that change the firewall or listen run in a network namespace
+// of their own.
+func TestIntegrationCapabilityAdvice(t *testing.T) {
+	requireRoot(t)
+	for _, tool := range []string{"setpriv", "setcap", "unshare", "ip", "timeout"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (util-linux, libcap2-bin, iproute2, coreutils: test-deps.sh installs them)", tool)
+		}
+	}
+	// A directory nobody can reach: the test's own are root's alone.
+	dir, err := os.MkdirTemp("/tmp", "portctl-caps-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "portctl")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/portctl/portctl/cmd/portctl").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := l.Addr().(*net.TCPAddr).Port
+
+	tests := []struct {
+		name    string
+		cap     string
+		args    []string
+		ownNS   bool           // in a network namespace of its own
+		stays   bool           // runs until stopped (SIGINT after 2 s)
+		success *regexp.Regexp // in the output with the capability
+	}{
+		{"scan -sS", "CAP_NET_RAW", []string{"scan", "-sS", "127.0.0.1", "-p", fmt.Sprint(port)}, false, false,
+			regexp.MustCompile(fmt.Sprintf(`(?m)^\s*%d/tcp\s+open\s`, port))},
+		{"firewall", "CAP_NET_ADMIN", []string{"firewall"}, true, false, regexp.MustCompile(`(?s).`)},
+		{"guard", "CAP_NET_ADMIN", []string{"guard"}, true, true, regexp.MustCompile(`watching new connections`)},
+		{"forward below 1024", "CAP_NET_BIND_SERVICE", []string{"forward", "127.0.0.1:80:127.0.0.1:9"}, true, true,
+			regexp.MustCompile(`tcp 127\.0\.0\.1:80 -> 127\.0\.0\.1:9`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lower := strings.ToLower(tt.cap)
+			capBin := filepath.Join(dir, "portctl-"+strings.TrimPrefix(lower, "cap_"))
+			if _, err := os.Stat(capBin); err != nil {
+				b, err := os.ReadFile(bin)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(capBin, b, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := exec.Command("setcap", lower+"+ep", capBin).CombinedOutput(); err != nil {
+					t.Fatalf("setcap %s+ep: %v\n%s", lower, err, out)
+				}
+			}
+
+			code, out := runAsNobody(t, tt.ownNS, false, "", bin, tt.args...)
+			if code != ExitFailure {
+				t.Errorf("without %s: exit %d; want %d:\n%s", tt.cap, code, ExitFailure, out)
+			}
+			for _, want := range []string{"needs root or " + tt.cap, "sudo setcap " + lower + "+ep " + bin, "AmbientCapabilities=" + tt.cap} {
+				if !strings.Contains(out, want) {
+					t.Errorf("without %s: the message says no %q:\n%s", tt.cap, want, out)
+				}
+			}
+
+			for _, way := range []struct {
+				name, bin, ambient string
+			}{{"setcap " + lower + "+ep", capBin, ""}, {"ambient " + tt.cap, bin, strings.TrimPrefix(lower, "cap_")}} {
+				code, out := runAsNobody(t, tt.ownNS, tt.stays, way.ambient, way.bin, tt.args...)
+				if tt.stays && code == 124 {
+					code = 0 // still running when stopped: what a service does
+				}
+				if code != ExitOK || !tt.success.MatchString(out) || strings.Contains(out, tt.cap) {
+					t.Errorf("with %s: exit %d; want 0 and %s:\n%s", way.name, code, tt.success, out)
+				}
+			}
+		})
+	}
+}
+
+// runAsNobody runs bin as nobody (UID and GID 65534, no groups), with the
+// ambient capability named (as net_raw) when not empty, in a network
+// namespace of its own with loopback up when ownNS, stopped with SIGINT
+// after 2 s when stays. It returns the exit code and the output.
+func runAsNobody(t *testing.T, ownNS, stays bool, ambient, bin string, args ...string) (int, string) {
+	t.Helper()
+	cmd := []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
+	if ambient != "" {
+		cmd = append(cmd, "--inh-caps=+"+ambient, "--ambient-caps=+"+ambient)
+	}
+	cmd = append(append(cmd, bin), args...)
+	if stays {
+		cmd = append([]string{"timeout", "-s", "INT", "2"}, cmd...)
+	}
+	if ownNS {
+		cmd = append([]string{"unshare", "--net", "sh", "-c", `ip link set lo up && exec "$@"`, "sh"}, cmd...)
+	}
+	c := exec.Command(cmd[0], cmd[1:]...)
+	out, err := c.CombinedOutput()
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+		return ee.ExitCode(), string(out)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", strings.Join(cmd, " "), err)
+	}
+	return 0, string(out)
+}
