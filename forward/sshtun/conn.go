@@ -58,18 +58,35 @@ func (c *conn) Close() error {
 }
 
 // Relay copies between a and b in both directions until both are done,
-// passing on half-closes (CloseWrite), then closes both. It returns the
-// bytes copied from a to b and from b to a, and the first error other
-// than the ends closing normally.
+// passing on half-closes (CloseWrite), then closes both. When a direction
+// fails (a read or write error, a broken SSH link) both connections are
+// aborted at once, TCP ones with a reset, so that neither peer mistakes
+// the failure for a clean end. It returns the bytes copied from a to b
+// and from b to a, and the first error.
 func Relay(a, b net.Conn) (ab, ba int64, err error) {
+	var once sync.Once
+	abort := func() {
+		once.Do(func() {
+			for _, c := range []net.Conn{a, b} {
+				if tc, ok := c.(*net.TCPConn); ok {
+					tc.SetLinger(0)
+				}
+				c.Close()
+			}
+		})
+	}
 	var wg sync.WaitGroup
 	var errAB, errBA error
 	wg.Go(func() {
 		ab, errAB = io.Copy(b, a)
-		halfClose(b, errAB)
+		if errAB != nil || closeWrite(b) != nil {
+			abort()
+		}
 	})
 	ba, errBA = io.Copy(a, b)
-	halfClose(a, errBA)
+	if errBA != nil || closeWrite(a) != nil {
+		abort()
+	}
 	wg.Wait()
 	a.Close()
 	b.Close()
@@ -79,16 +96,10 @@ func Relay(a, b net.Conn) (ab, ba int64, err error) {
 	return ab, ba, errBA
 }
 
-// halfClose passes the end of one direction on: EOF as CloseWrite, an
-// error by closing (so the peer sees a failure, not a clean end).
-func halfClose(c net.Conn, err error) {
-	if err == nil {
-		if cw, ok := c.(closeWriter); ok && cw.CloseWrite() == nil {
-			return
-		}
+// closeWrite passes a clean end of one direction on.
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(closeWriter); ok {
+		return cw.CloseWrite()
 	}
-	if tc, ok := c.(*net.TCPConn); ok && err != nil {
-		tc.SetLinger(0) // a reset: the peer learns the transfer failed
-	}
-	c.Close()
+	return errors.New("cannot half-close")
 }

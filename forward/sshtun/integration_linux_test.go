@@ -501,29 +501,54 @@ func TestIntegrationReconnect(t *testing.T) {
 		}
 	}()
 
+	// Two transfers: one on a Dial'd connection, one through Forward's
+	// listener from a plain TCP client (the -L rule's view).
+	fl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, fcancel := context.WithCancel(context.Background())
+	fdone := make(chan struct{})
+	go func() { h.Forward(fctx, fl, endless.String()); close(fdone) }()
+	defer func() { fcancel(); <-fdone }()
+	viaForward, err := net.Dial("tcp", fl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viaForward.Close()
 	c := dial(t, h, endless.String())
 	buf := make([]byte, 32<<10)
-	var n int
-	for n < 1<<20 {
-		k, err := c.Read(buf)
-		if err != nil {
-			t.Fatalf("read before the kill: %v", err)
+	for _, c := range []net.Conn{c, viaForward} {
+		var n int
+		for n < 1<<20 {
+			k, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("read before the kill: %v", err)
+			}
+			n += k
 		}
-		n += k
 	}
 	d.Kill()
 	killed := time.Now()
-	var rerr error
-	for rerr == nil {
-		_, rerr = c.Read(buf)
+	readErr := func(c net.Conn) error {
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return err
+			}
+		}
 	}
+	rerr := readErr(c)
 	if rerr == io.EOF || !errors.Is(rerr, io.ErrUnexpectedEOF) {
 		t.Errorf("read after the kill: %v; want an error wrapping io.ErrUnexpectedEOF, not a clean EOF", rerr)
 	}
-	if el := time.Since(killed); el > 5*time.Second {
-		t.Errorf("the transfer took %s to fail", el)
+	ferr := readErr(viaForward)
+	if !errors.Is(ferr, syscall.ECONNRESET) {
+		t.Errorf("read through Forward after the kill: %v; want a connection reset, not a clean EOF", ferr)
 	}
-	t.Logf("transfer failed %s after the kill: %v", time.Since(killed).Round(time.Millisecond), rerr)
+	if el := time.Since(killed); el > 5*time.Second {
+		t.Errorf("the transfers took %s to fail", el)
+	}
+	t.Logf("transfers failed %s after the kill: %v; through Forward: %v", time.Since(killed).Round(time.Millisecond), rerr, ferr)
 
 	// Down: a Dial waits the connect timeout, then fails cleanly.
 	start := time.Now()
