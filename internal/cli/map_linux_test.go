@@ -124,6 +124,19 @@ func startMapAdd(t *testing.T, r *testnet.Router, env []string, args ...string) 
 	return p
 }
 
+// mapped checks that map add's first line says it mapped ext, within 15 s.
+func (p *mapAddProc) mapped(t *testing.T, ext netip.AddrPort) {
+	t.Helper()
+	select {
+	case l := <-p.lines:
+		if !strings.Contains(l, "mapped "+ext.String()) {
+			t.Fatalf("first line %q; want it mapped to %s", l, ext)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("map add printed nothing in 15s")
+	}
+}
+
 // interrupt sends Ctrl-C and waits, at most 10 s, for a clean exit.
 func (p *mapAddProc) interrupt(t *testing.T) {
 	t.Helper()
@@ -149,14 +162,7 @@ func mapAddReaches(t *testing.T, r *testnet.Router, ext netip.AddrPort, env []st
 	t.Helper()
 	start := time.Now()
 	p := startMapAdd(t, r, env, args...)
-	select {
-	case l := <-p.lines:
-		if !strings.Contains(l, "mapped "+ext.String()) {
-			t.Fatalf("first line %q; want it mapped to %s", l, ext)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("map add printed nothing in 15s")
-	}
+	p.mapped(t, ext)
 	for !r.Connects(t, ext, 500*time.Millisecond) {
 		if time.Since(start) > 10*time.Second {
 			t.Fatalf("no connection from the wan through %s", ext)
@@ -228,14 +234,7 @@ func TestIntegrationMapAddRouterRestart(t *testing.T) {
 			ext := netip.AddrPortFrom(r.External, uint16(18110+i))
 			p := startMapAdd(t, r, nil, "map", "add", "8080", "--external", strconv.Itoa(int(ext.Port())), "--protocol", protocol,
 				"--gateway", r.RouterLAN.String(), "--lease", "10m")
-			select {
-			case l := <-p.lines:
-				if !strings.Contains(l, "mapped "+ext.String()) {
-					t.Fatalf("first line %q; want it mapped to %s", l, ext)
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatal("map add printed nothing in 15s")
-			}
+			p.mapped(t, ext)
 			if !r.Connects(t, ext, 2*time.Second) {
 				t.Fatalf("%s does not reach the lan after map add", ext)
 			}

@@ -235,21 +235,13 @@ func NewRouter(t testing.TB, cfg ...RouterConfig) *Router {
 		Run(t, "ip", "-n", r.Router, "route", "add", "default", "via", ispRouterIf.String())
 		Run(t, "ip", "-n", r.ISP, "route", "add", "default", "via", r.WANAddr.String())
 		Run(t, "ip", "netns", "exec", r.ISP, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-		isp := filepath.Join(r.Dir, "isp.nft")
-		if err := os.WriteFile(isp, []byte(ispRuleset), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		Run(t, "ip", "netns", "exec", r.ISP, "nft", "-f", isp)
+		r.loadRuleset(t, r.ISP, "isp.nft", ispRuleset)
 	} else {
 		Run(t, "ip", "-n", r.Router, "route", "add", "default", "via", r.WANAddr.String())
 	}
 	// Per namespace: this is the router's forwarding, not the host's.
 	Run(t, "ip", "netns", "exec", r.Router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-	rules := filepath.Join(r.Dir, "ruleset.nft")
-	if err := os.WriteFile(rules, []byte(routerRuleset), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	Run(t, "ip", "netns", "exec", r.Router, "nft", "-f", rules)
+	r.loadRuleset(t, r.Router, "ruleset.nft", routerRuleset)
 	if err := os.WriteFile(r.conf(), []byte(r.config()), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -260,6 +252,17 @@ func NewRouter(t testing.TB, cfg ...RouterConfig) *Router {
 	})
 	r.start(t)
 	return r
+}
+
+// loadRuleset writes an nftables ruleset to name in r.Dir and loads it
+// into namespace ns.
+func (r *Router) loadRuleset(t testing.TB, ns, name, ruleset string) {
+	t.Helper()
+	path := filepath.Join(r.Dir, name)
+	if err := os.WriteFile(path, []byte(ruleset), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	Run(t, "ip", "netns", "exec", ns, "nft", "-f", path)
 }
 
 func (r *Router) conf() string { return filepath.Join(r.Dir, "miniupnpd.conf") }
