@@ -18,7 +18,29 @@ type Config struct {
 	// backend that cannot be reached, an accept that failed. It is called
 	// from many goroutines.
 	OnError func(rule string, err error)
+	// DataPath chooses how TCP connections are relayed; the zero value
+	// is the best the OS has (DataPathLoops on Linux).
+	DataPath DataPath
 }
+
+// DataPath is a way of relaying TCP connections.
+type DataPath string
+
+// The data paths.
+const (
+	// DataPathAuto is DataPathLoops where there are event loops (Linux),
+	// else DataPathGoroutines.
+	DataPathAuto DataPath = ""
+	// DataPathLoops relays on epoll event loops, one per CPU, each on
+	// an OS thread of its own, with no goroutine per connection:
+	// through a buffer while a flow is short, by splice(2) once it has
+	// shown itself bulk. Linux only.
+	DataPathLoops DataPath = "loops"
+	// DataPathGoroutines relays each connection with two goroutines
+	// and io.Copy (which splices on Linux). It is the path for
+	// connections that are not plain sockets, and for other OSes.
+	DataPathGoroutines DataPath = "goroutines"
+)
 
 // Forwarder runs forwarding rules. It is safe for concurrent use.
 type Forwarder struct {
@@ -27,6 +49,7 @@ type Forwarder struct {
 	rules   map[string]*running // by Rule.Key
 	retired map[*running]bool   // rules removed, their connections still running
 	closed  bool
+	loops   *loops // started with the first TCP rule on the loops
 }
 
 // New returns a Forwarder with no rules; Apply starts some.
@@ -45,6 +68,7 @@ type Stats struct {
 	BytesOut uint64         `json:"bytes_out"` // backend to client
 	Refused  uint64         `json:"refused"`   // by allow/deny or the connection limit
 	Errors   uint64         `json:"errors"`    // backend unreachable, resets
+	Spliced  uint64         `json:"spliced"`   // connections the event loops moved to splice(2) (a bulk flow)
 	Backends []BackendStats `json:"backends"`
 }
 
@@ -57,8 +81,8 @@ type BackendStats struct {
 
 // counters are a rule's live counts.
 type counters struct {
-	conns, bytesIn, bytesOut, refused, errors atomic.Uint64
-	active                                    atomic.Int64
+	conns, bytesIn, bytesOut, refused, errors, spliced atomic.Uint64
+	active                                             atomic.Int64
 }
 
 // running is a rule at work.
@@ -67,7 +91,8 @@ type running struct {
 	rule    atomic.Pointer[Rule] // replaced on reload when only options change
 	pool    *pool
 	c       counters
-	ln      *net.TCPListener
+	ln      *net.TCPListener // the goroutine path's
+	el      *listener        // the event loops'
 	pc      *net.UDPConn
 	udp     *udpTable
 	ctx     context.Context
@@ -170,6 +195,9 @@ func (f *Forwarder) Addr(key string) (netip.AddrPort, bool) {
 	if !ok {
 		return netip.AddrPort{}, false
 	}
+	if run.el != nil {
+		return run.el.addr, true
+	}
 	if run.ln != nil {
 		return run.ln.Addr().(*net.TCPAddr).AddrPort(), true
 	}
@@ -200,16 +228,29 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 		}
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		for _, r := range runs {
-			r.kill()
+			r.cut()
 		}
 		<-done
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	f.mu.Lock()
+	ls := f.loops
+	f.mu.Unlock()
+	if ls != nil {
+		ls.stop()
+	}
+	return err
+}
+
+// useLoops reports whether the rule's TCP connections go to the event
+// loops.
+func (f *Forwarder) useLoops(r Rule) bool {
+	return r.Proto == TCP && loopsAvailable() && (f.cfg.DataPath == DataPathAuto || f.cfg.DataPath == DataPathLoops)
 }
 
 // start opens the rule's listener and starts serving.
@@ -230,6 +271,23 @@ func (f *Forwarder) start(r Rule) (*running, error) {
 		run.udp = newUDPTable(run)
 		run.conns.Go(run.serveUDP)
 	default:
+		if f.useLoops(r) {
+			if f.loops == nil {
+				ls, err := newLoops()
+				if err != nil {
+					run.kill()
+					return nil, err
+				}
+				f.loops = ls
+			}
+			el, err := f.loops.listen(run, r.Listen)
+			if err != nil {
+				run.kill()
+				return nil, fmt.Errorf("forward: %s: %w", r.Name, err)
+			}
+			run.el = el
+			break
+		}
 		ln, err := listenTCP(r.Listen)
 		if err != nil {
 			run.kill()
@@ -256,6 +314,9 @@ func (run *running) stopAccepting() {
 	if run.ln != nil {
 		run.ln.Close()
 	}
+	if run.el != nil {
+		run.f.loops.unlisten(run.el)
+	}
 	if run.pc != nil {
 		run.pc.Close() // serveUDP then ends the sessions
 	}
@@ -266,7 +327,17 @@ func (run *running) stats() Stats {
 	return Stats{Name: r.Name, Proto: r.Proto, Listen: r.Listen,
 		Conns: run.c.conns.Load(), Active: run.c.active.Load(), BytesIn: run.c.bytesIn.Load(),
 		BytesOut: run.c.bytesOut.Load(), Refused: run.c.refused.Load(), Errors: run.c.errors.Load(),
+		Spliced:  run.c.spliced.Load(),
 		Backends: run.pool.stats()}
+}
+
+// cut ends the rule's connections: both directions, the client with a
+// reset.
+func (run *running) cut() {
+	run.kill()
+	if run.el != nil {
+		run.f.loops.cut(run)
+	}
 }
 
 // fail counts and reports an error of a connection.

@@ -19,9 +19,19 @@ type backend struct {
 	spec    string // as written: "host:port"
 	host    string // the host name to resolve; empty when spec is an address
 	port    uint16
-	dial    atomic.Pointer[string] // the address to dial: spec, or the resolved host and port
+	dial    atomic.Pointer[string]         // the address to dial: spec, or the resolved host and port
+	addr    atomic.Pointer[netip.AddrPort] // the address, once known (the event loops connect to it)
 	healthy atomic.Bool
 	active  atomic.Int64
+}
+
+// addrPort returns the address to connect to; not valid while a host
+// name is not resolved yet.
+func (b *backend) addrPort() netip.AddrPort {
+	if a := b.addr.Load(); a != nil {
+		return *a
+	}
+	return netip.AddrPort{}
 }
 
 // target returns the address to dial: the resolved one when there is
@@ -64,8 +74,10 @@ func (p *pool) replace(r Rule) {
 		host, port, _ := splitHostPort(spec)
 		n, _ := strconv.ParseUint(port, 10, 16)
 		b := &backend{spec: spec, host: host, port: uint16(n)}
-		if _, err := netip.ParseAddr(host); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil {
 			b.host = ""
+			ap := netip.AddrPortFrom(a.Unmap(), b.port)
+			b.addr.Store(&ap)
 		}
 		b.dial.Store(&b.spec)
 		b.healthy.Store(true)
@@ -198,8 +210,10 @@ func (p *pool) resolve(ctx context.Context, onError func(string, error), rule st
 			}
 			continue
 		}
-		a := netip.AddrPortFrom(addrs[0].Unmap(), b.port).String()
+		ap := netip.AddrPortFrom(addrs[0].Unmap(), b.port)
+		a := ap.String()
 		b.dial.Store(&a)
+		b.addr.Store(&ap)
 	}
 }
 

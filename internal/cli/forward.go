@@ -30,6 +30,7 @@ type forwardOptions struct {
 	Balance        string
 	HealthCheck    time.Duration
 	Drain          time.Duration
+	DataPath       string
 	Stats          bool
 	Check          bool
 	JSON           bool
@@ -49,9 +50,12 @@ on every interface. Several targets share the connections, in turn
 (--balance roundrobin) or to the least busy (leastconn), skipping those a
 --health-check finds down.
 
-TCP bytes move by splice(2), without a copy through user space; when one
-side shuts down writing the other is told and the other direction keeps
-flowing. UDP keeps a session per client, with any number of replies.
+On Linux, TCP connections are relayed by epoll event loops, one per CPU,
+with no goroutine per connection: short exchanges through a buffer, and a
+flow that turns out bulk by splice(2), without a copy through user space
+(--data-path goroutines: two goroutines per connection, as before). When
+one side shuts down writing the other is told and the other direction
+keeps flowing. UDP keeps a session per client, with any number of replies.
 
 --config FILE reads rules from YAML (see the README). SIGHUP, or a change
 to the file, reloads it: unchanged listeners stay open and their
@@ -87,6 +91,11 @@ datagram and several replies), and whether the rule's own targets answer.`,
 			if opts.MaxConns < 0 || opts.IdleTimeout < 0 || opts.ConnectTimeout < 0 || opts.HealthCheck < 0 || opts.Drain < 0 {
 				return usageErrorf("--max-conns, --idle-timeout, --connect-timeout, --health-check and --drain take positive values")
 			}
+			switch opts.DataPath {
+			case "", string(forward.DataPathLoops), string(forward.DataPathGoroutines):
+			default:
+				return usageErrorf("--data-path %q: want loops or goroutines", opts.DataPath)
+			}
 			switch opts.Balance {
 			case "", "roundrobin", "leastconn":
 			default:
@@ -109,6 +118,7 @@ datagram and several replies), and whether the rule's own targets answer.`,
 	f.StringVar(&opts.Balance, "balance", "", "how targets share connections: roundrobin (default) or leastconn")
 	f.DurationVar(&opts.HealthCheck, "health-check", 0, "check the targets with a TCP connect this often")
 	f.DurationVar(&opts.Drain, "drain", 30*time.Second, "on SIGTERM, wait this long for connections to end")
+	f.StringVar(&opts.DataPath, "data-path", "", "how TCP is relayed: loops (epoll event loops, Linux's default) or goroutines (two per connection)")
 	f.BoolVar(&opts.Stats, "stats", false, "show the counters of the forwarders running on this machine")
 	f.BoolVar(&opts.Check, "check", false, "test each rule's forwarding on a free port, and its targets")
 	f.BoolVar(&opts.JSON, "json", false, "with --stats or --check: print JSON")
@@ -177,7 +187,8 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(streams.Err, "%s portctl forward: %s\n", time.Now().Format(time.TimeOnly), fmt.Sprintf(format, args...))
 	}
-	f := forward.New(forward.Config{OnError: func(rule string, err error) { logf("%s: %v", rule, err) }})
+	f := forward.New(forward.Config{OnError: func(rule string, err error) { logf("%s: %v", rule, err) },
+		DataPath: forward.DataPath(opts.DataPath)})
 	if err := f.Apply(rules); err != nil {
 		f.Shutdown(context.Background())
 		return err

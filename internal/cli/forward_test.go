@@ -27,6 +27,7 @@ func TestForwardBadInput(t *testing.T) {
 		{[]string{"forward", "udp/80:a:1", "--proxy-protocol", "1"}, "UDP"},
 		{[]string{"forward", "--config", "/nonexistent.yaml"}, "/nonexistent.yaml"},
 		{[]string{"forward", "--stats", "80:a:1"}, "--stats takes no rule"},
+		{[]string{"forward", "80:a:1", "--data-path", "threads"}, `"threads"`},
 	} {
 		code, _, errOut := runCLI(t, tc.args...)
 		if code != ExitUsage || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {

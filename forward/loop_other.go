@@ -1,0 +1,29 @@
+//go:build !linux
+
+package forward
+
+import (
+	"errors"
+	"net/netip"
+)
+
+// Outside Linux there are no event loops: every TCP rule runs on the
+// goroutine path.
+
+type loops struct{}
+
+type listener struct{ addr netip.AddrPort }
+
+func loopsAvailable() bool { return false }
+
+func newLoops() (*loops, error) { return nil, errors.New("forward: event loops need Linux") }
+
+func (ls *loops) listen(run *running, addr netip.AddrPort) (*listener, error) {
+	return nil, errors.New("forward: event loops need Linux")
+}
+
+func (ls *loops) unlisten(ln *listener) {}
+
+func (ls *loops) cut(run *running) {}
+
+func (ls *loops) stop() {}

@@ -1,0 +1,128 @@
+package forward
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The event loops' system calls on non-blocking sockets and pipes, as raw
+// calls: none of them blocks, so the runtime's bookkeeping around a
+// blocking call (handing the processor on) is only cost. Each returns
+// the kernel's errno, 0 on success.
+
+func sysRead(fd int, p []byte) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(r), e
+}
+
+// sysSend writes with MSG_NOSIGNAL: a peer that has gone is an EPIPE,
+// not a signal.
+func sysSend(fd int, p []byte) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+	return int(r), e
+}
+
+func sysSplice(in, out, n int) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+	return int(r), e
+}
+
+func sysClose(fd int) {
+	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+}
+
+func sysShutdownWrite(fd int) {
+	unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), unix.SHUT_WR, 0)
+}
+
+func sysSocket(family int) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	return int(r), e
+}
+
+// sockaddr is a struct sockaddr_in or sockaddr_in6 (linux/in.h,
+// linux/in6.h) as the kernel reads and writes it.
+type sockaddr struct {
+	raw unix.RawSockaddrAny
+}
+
+// set fills sa with ap and returns its length.
+func (sa *sockaddr) set(ap netip.AddrPort) uintptr {
+	b := (*[unix.SizeofSockaddrAny]byte)(unsafe.Pointer(&sa.raw))
+	clear(b[:unix.SizeofSockaddrInet6])
+	a := ap.Addr()
+	if a.Is4() {
+		binary.NativeEndian.PutUint16(b[0:], unix.AF_INET)
+		binary.BigEndian.PutUint16(b[2:], ap.Port())
+		a4 := a.As4()
+		copy(b[4:8], a4[:])
+		return unix.SizeofSockaddrInet4
+	}
+	binary.NativeEndian.PutUint16(b[0:], unix.AF_INET6)
+	binary.BigEndian.PutUint16(b[2:], ap.Port())
+	a16 := a.As16()
+	copy(b[8:24], a16[:])
+	return unix.SizeofSockaddrInet6
+}
+
+// addrPort reads the address the kernel wrote, n bytes of it.
+func (sa *sockaddr) addrPort(n uint32) netip.AddrPort {
+	b := (*[unix.SizeofSockaddrAny]byte)(unsafe.Pointer(&sa.raw))
+	if n < 2 {
+		return netip.AddrPort{}
+	}
+	switch binary.NativeEndian.Uint16(b[0:]) {
+	case unix.AF_INET:
+		if n < unix.SizeofSockaddrInet4 {
+			return netip.AddrPort{}
+		}
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), binary.BigEndian.Uint16(b[2:]))
+	case unix.AF_INET6:
+		if n < unix.SizeofSockaddrInet6 {
+			return netip.AddrPort{}
+		}
+		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), binary.BigEndian.Uint16(b[2:]))
+	}
+	return netip.AddrPort{}
+}
+
+func sysAccept(fd int, sa *sockaddr) (int, netip.AddrPort, unix.Errno) {
+	n := uint32(unix.SizeofSockaddrAny)
+	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&sa.raw)), uintptr(unsafe.Pointer(&n)),
+		unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, netip.AddrPort{}, e
+	}
+	return int(r), sa.addrPort(n), 0
+}
+
+func sysConnect(fd int, sa *sockaddr, ap netip.AddrPort) unix.Errno {
+	n := sa.set(ap)
+	_, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.raw)), n)
+	return e
+}
+
+func sysLocalAddr(fd int, sa *sockaddr) netip.AddrPort {
+	n := uint32(unix.SizeofSockaddrAny)
+	_, _, e := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&sa.raw)), uintptr(unsafe.Pointer(&n)))
+	if e != 0 {
+		return netip.AddrPort{}
+	}
+	return sa.addrPort(n)
+}
+
+// sysResetOnClose makes the socket's close a reset (SO_LINGER 0).
+func sysResetOnClose(fd int) {
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+}
+
+func bindRaw(fd int, sa *sockaddr, n uintptr) error {
+	_, _, e := unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&sa.raw)), n)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
