@@ -98,6 +98,27 @@ func TestIntegrationUPnP(t *testing.T) {
 	if err != nil || len(cs) == 0 || cs[0].Gateway() != r.RouterLAN {
 		t.Errorf("DiscoverUPnP by multicast on lr = %v, %v; want the router", cs, err)
 	}
+	// Several interfaces, the router on one, the lan's multicast route
+	// through another: a search sent where the route says finds nothing;
+	// one on every interface (the default) finds the router.
+	// (A veth pair inside the lan: this kernel has no dummy devices.)
+	testnet.Run(t, "ip", "-n", r.LAN, "link", "add", "other0", "type", "veth", "peer", "name", "other1")
+	testnet.Run(t, "ip", "-n", r.LAN, "link", "set", "other0", "up")
+	testnet.Run(t, "ip", "-n", r.LAN, "link", "set", "other1", "up")
+	testnet.Run(t, "ip", "-n", r.LAN, "addr", "add", "10.66.0.10/24", "dev", "other0")
+	testnet.Run(t, "ip", "-n", r.LAN, "route", "add", "239.0.0.0/8", "dev", "other0")
+	in(t, r, func() {
+		_, err = DiscoverUPnP(ctx, UPnPOptions{HTTPClient: hc, Interfaces: []string{"other0"}, Wait: 300 * time.Millisecond})
+	})
+	if !errors.Is(err, ErrNoAnswer) {
+		t.Errorf("DiscoverUPnP on other0 alone = %v; want no answer there", err)
+	}
+	in(t, r, func() { cs, err = DiscoverUPnP(ctx, UPnPOptions{HTTPClient: hc, Wait: 2 * time.Second}) })
+	if err != nil || len(cs) == 0 || cs[0].Gateway() != r.RouterLAN {
+		t.Errorf("DiscoverUPnP on every interface, the multicast route through other0 = %v, %v; want the router", cs, err)
+	}
+	testnet.Run(t, "ip", "-n", r.LAN, "link", "del", "other0") // upnpc -l, below, fails while it is there
+
 	in(t, r, func() {
 		_, err = DiscoverUPnP(ctx, UPnPOptions{HTTPClient: hc, Interfaces: []string{"nosuch0"}, Wait: 200 * time.Millisecond})
 	})
