@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -10,8 +11,10 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/portctl/portctl/firewall"
 )
@@ -106,9 +109,9 @@ func TestPermissionAdvice(t *testing.T) {
 // of their own.
 func TestIntegrationCapabilityAdvice(t *testing.T) {
 	requireRoot(t)
-	for _, tool := range []string{"setpriv", "setcap", "unshare", "ip", "timeout"} {
+	for _, tool := range []string{"setpriv", "setcap", "unshare", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (util-linux, libcap2-bin, iproute2, coreutils: test-deps.sh installs them)", tool)
+			t.Skipf("needs %s (util-linux, libcap2-bin, iproute2: test-deps.sh installs them)", tool)
 		}
 	}
 	// A directory nobody can reach: the test's own are root's alone.
@@ -146,7 +149,7 @@ func TestIntegrationCapabilityAdvice(t *testing.T) {
 		cap     string
 		args    []string
 		ownNS   bool           // in a network namespace of its own
-		stays   bool           // runs until stopped (SIGINT after 2 s)
+		stays   bool           // runs until stopped (SIGINT once it says success)
 		success *regexp.Regexp // in the output with the capability
 	}{
 		{"scan -sS", "CAP_NET_RAW", []string{"scan", "-sS", "127.0.0.1", "-p", fmt.Sprint(port)}, false, false,
@@ -173,7 +176,7 @@ func TestIntegrationCapabilityAdvice(t *testing.T) {
 				}
 			}
 
-			code, out := runAsNobody(t, tt.ownNS, false, "", bin, tt.args...)
+			code, out := runAsNobody(t, tt.ownNS, nil, "", bin, tt.args...)
 			if code != ExitFailure {
 				t.Errorf("without %s: exit %d; want %d:\n%s", tt.cap, code, ExitFailure, out)
 			}
@@ -186,10 +189,11 @@ func TestIntegrationCapabilityAdvice(t *testing.T) {
 			for _, way := range []struct {
 				name, bin, ambient string
 			}{{"setcap " + lower + "+ep", capBin, ""}, {"ambient " + tt.cap, bin, strings.TrimPrefix(lower, "cap_")}} {
-				code, out := runAsNobody(t, tt.ownNS, tt.stays, way.ambient, way.bin, tt.args...)
-				if tt.stays && code == 124 {
-					code = 0 // still running when stopped: what a service does
+				var until *regexp.Regexp
+				if tt.stays {
+					until = tt.success
 				}
+				code, out := runAsNobody(t, tt.ownNS, until, way.ambient, way.bin, tt.args...)
 				if code != ExitOK || !tt.success.MatchString(out) || strings.Contains(out, tt.cap) {
 					t.Errorf("with %s: exit %d; want 0 and %s:\n%s", way.name, code, tt.success, out)
 				}
@@ -200,28 +204,86 @@ func TestIntegrationCapabilityAdvice(t *testing.T) {
 
 // runAsNobody runs bin as nobody (UID and GID 65534, no groups), with the
 // ambient capability named (as net_raw) when not empty, in a network
-// namespace of its own with loopback up when ownNS, stopped with SIGINT
-// after 2 s when stays. It returns the exit code and the output.
-func runAsNobody(t *testing.T, ownNS, stays bool, ambient, bin string, args ...string) (int, string) {
+// namespace of its own with loopback up when ownNS. A command that stays
+// (a service) is stopped with SIGINT once its output matches until, or
+// after 20 s. It returns the exit code (0 for a service that ran until
+// stopped) and the output.
+func runAsNobody(t *testing.T, ownNS bool, until *regexp.Regexp, ambient, bin string, args ...string) (int, string) {
 	t.Helper()
 	cmd := []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
 	if ambient != "" {
 		cmd = append(cmd, "--inh-caps=+"+ambient, "--ambient-caps=+"+ambient)
 	}
 	cmd = append(append(cmd, bin), args...)
-	if stays {
-		cmd = append([]string{"timeout", "-s", "INT", "2"}, cmd...)
-	}
 	if ownNS {
+		// unshare, sh and setpriv each exec the next: the process is
+		// portctl's own, which a signal reaches.
 		cmd = append([]string{"unshare", "--net", "sh", "-c", `ip link set lo up && exec "$@"`, "sh"}, cmd...)
 	}
 	c := exec.Command(cmd[0], cmd[1:]...)
-	out, err := c.CombinedOutput()
+	var out lockedBuffer
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Start(); err != nil {
+		t.Fatalf("%s: %v", strings.Join(cmd, " "), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	var err error
+	stopped := false
+	if until == nil {
+		err = <-done
+	} else {
+		deadline := time.After(20 * time.Second)
+	wait:
+		for {
+			select {
+			case err = <-done:
+				break wait
+			case <-deadline:
+			case <-time.After(50 * time.Millisecond):
+				if !until.MatchString(out.String()) {
+					continue
+				}
+			}
+			c.Process.Signal(os.Interrupt)
+			stopped = true
+			select {
+			case err = <-done:
+			case <-time.After(15 * time.Second):
+				c.Process.Kill()
+				err = <-done
+				t.Errorf("%s: still running 15 s after SIGINT", strings.Join(cmd, " "))
+			}
+			break
+		}
+	}
 	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
-		return ee.ExitCode(), string(out)
+		if stopped && (ee.ExitCode() == 130 || !ee.Exited()) {
+			return 0, out.String()
+		}
+		return ee.ExitCode(), out.String()
 	}
 	if err != nil {
 		t.Fatalf("%s: %v", strings.Join(cmd, " "), err)
 	}
-	return 0, string(out)
+	return 0, out.String()
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process's writes and the
+// test's reads at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,10 +57,24 @@ func write(dir string, date time.Time, version string) error {
 	visit(root, func(c *cobra.Command) { c.DisableAutoGenTag = true })
 	source := "portctl"
 	if version != "" {
-		source += " " + version
+		source += " " + footerVersion(version)
 	}
 	header := &doc.GenManHeader{Section: "1", Date: &date, Source: source, Manual: "portctl manual"}
 	return doc.GenManTree(root, header, dir)
+}
+
+// pseudoVersion matches Go's pseudo-version of a commit:
+// v0.0.0-20261207145600-0123456789ab, maybe with +dirty.
+var pseudoVersion = regexp.MustCompile(`^v[0-9.]+-(?:[0-9a-z.]+\.)?[0-9]{14}-([0-9a-f]{12})(\+dirty)?$`)
+
+// footerVersion shortens a pseudo-version to its commit for the pages'
+// footer, which has room for some 30 characters beside the page's title
+// and date: a release's version stays as it is.
+func footerVersion(v string) string {
+	if m := pseudoVersion.FindStringSubmatch(v); m != nil {
+		return "commit " + m[1][:7]
+	}
+	return v
 }
 
 func visit(c *cobra.Command, f func(*cobra.Command)) {
