@@ -333,31 +333,25 @@ done`
 			"serve", "--listen", "0.0.0.0:9753", "--token", token)
 		url := fmt.Sprintf("http://%s:19753/api/v1/sockets", docker.NS.Peer)
 		client := &http.Client{Timeout: 2 * time.Second}
-		var body []byte
-		var status int
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			req, _ := http.NewRequest("GET", url, nil)
-			req.Header.Set("Authorization", "Bearer "+token)
-			resp, err := client.Do(req)
-			if err == nil {
-				body, _ = io.ReadAll(resp.Body)
-				resp.Body.Close()
-				status = resp.StatusCode
-				if status == http.StatusOK {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				logs, _ := exec.Command("docker", "-H", docker.Host, "logs", "serve").CombinedOutput()
-				t.Fatalf("GET %s: %v, status %d: %s\ncontainer log:\n%s", url, err, status, body, logs)
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
-		t.Logf("GET %s (published port) from the container's serve: %d, %d bytes", url, status, len(body))
-		if !bytes.Contains(body, []byte("9753")) {
+		body := getWithToken(t, client, docker, "serve", url, token)
+		if !bytes.Contains(body, []byte(`"port": 9753`)) {
 			t.Errorf("GET %s from the container: no socket on 9753 (its own listener):\n%.2000s", url, body)
 		}
+
+		// The README's run for the host's dashboard: host network and PID
+		// namespace (here the daemon's namespace is the "host"), read-only,
+		// root in the container with two capabilities and no others. It
+		// must name the docker-proxy that publishes 19753, a process of the
+		// "host".
+		docker.Run(t, "run", "-d", "--name", "hostserve", "--network", "host", "--pid", "host", "--read-only",
+			"--user", "0", "--cap-drop", "ALL", "--cap-add", "SYS_PTRACE", "--cap-add", "DAC_READ_SEARCH", image,
+			"serve", "--listen", "0.0.0.0:19754", "--token", token)
+		hostURL := fmt.Sprintf("http://%s:19754/api/v1/sockets", docker.NS.Peer)
+		hostBody := getWithToken(t, client, docker, "hostserve", hostURL, token)
+		if !bytes.Contains(hostBody, []byte(`"process": "docker-proxy"`)) || !bytes.Contains(hostBody, []byte(`"port": 19753`)) {
+			t.Errorf("GET %s (serve with --network host --pid host): no docker-proxy holding 19753:\n%.3000s", hostURL, hostBody)
+		}
+
 		resp, err := client.Get(url)
 		if err != nil {
 			t.Fatal(err)
@@ -367,6 +361,35 @@ done`
 			t.Errorf("GET %s without the token: status %d; want 401", url, resp.StatusCode)
 		}
 	})
+}
+
+// getWithToken GETs url with the bearer token until it answers 200 (a
+// minute at most) and returns the body; the container's log goes with a
+// failure.
+func getWithToken(t *testing.T, client *http.Client, docker *testnet.Engine, container, url, token string) []byte {
+	t.Helper()
+	var body []byte
+	var status int
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			status = resp.StatusCode
+			if status == http.StatusOK {
+				t.Logf("GET %s from the container's serve: %d, %d bytes", url, status, len(body))
+				return body
+			}
+		}
+		if time.Now().After(deadline) {
+			logs, _ := exec.Command("docker", "-H", docker.Host, "logs", container).CombinedOutput()
+			t.Fatalf("GET %s: %v, status %d: %s\ncontainer log:\n%s", url, err, status, body, logs)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 }
 
 // units are the systemd units the packages hold.
