@@ -78,12 +78,12 @@ func Relay(a, b net.Conn) (ab, ba int64, err error) {
 	var wg sync.WaitGroup
 	var errAB, errBA error
 	wg.Go(func() {
-		ab, errAB = io.Copy(b, a)
+		ab, errAB = copyBuf(b, a)
 		if errAB != nil || closeWrite(b) != nil {
 			abort()
 		}
 	})
-	ba, errBA = io.Copy(a, b)
+	ba, errBA = copyBuf(a, b)
 	if errBA != nil || closeWrite(a) != nil {
 		abort()
 	}
@@ -102,4 +102,18 @@ func closeWrite(c net.Conn) error {
 		return cw.CloseWrite()
 	}
 	return errors.New("cannot half-close")
+}
+
+// relayBufs are Relay's copy buffers, io.Copy's size (an SSH packet holds
+// 32 KiB at most), reused: short connections through a tunnel otherwise
+// spend a good part of their CPU time allocating them and collecting them.
+var relayBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyBuf is io.Copy through a pooled buffer. The ReaderFrom and WriterTo
+// shortcuts are skipped: between a TCP connection and an SSH channel they
+// only fall back to io.Copy with a buffer of their own.
+func copyBuf(dst io.Writer, src io.Reader) (int64, error) {
+	bp := relayBufs.Get().(*[]byte)
+	defer relayBufs.Put(bp)
+	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
 }
