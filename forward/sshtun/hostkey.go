@@ -34,8 +34,8 @@ type HostKeyError struct {
 
 func (e *HostKeyError) Error() string {
 	if e.Changed {
-		return fmt.Sprintf("host key for %s has CHANGED: known_hosts expects %s, the server presented %s; refusing to connect (someone may be intercepting the connection; if the key really changed, remove the old line)",
-			e.Host, strings.Join(e.Expected, ", "), e.Presented)
+		return fmt.Sprintf("host key for %s has CHANGED: known_hosts expects %s, the server presented %s; refusing to connect (someone may be intercepting the connection; if the key really changed, remove the old one: ssh-keygen -R '%s')",
+			e.Host, strings.Join(e.Expected, ", "), e.Presented, knownhosts.Normalize(e.Host))
 	}
 	files := "no known_hosts file"
 	if len(e.Files) > 0 {

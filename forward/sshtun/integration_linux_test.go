@@ -673,6 +673,16 @@ func TestIntegrationHostKeys(t *testing.T) {
 	m = newManager(t, s.options(t))
 	upload(t, dial(t, host(t, m, "ssh://tunnel"), sink))
 	m.Close()
+	// Hashed, as Debian's ssh writes it (HashKnownHosts yes): still known.
+	if out, err := exec.Command("ssh-keygen", "-H", "-f", s.known).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen -H: %v: %s", err, out)
+	}
+	if kh, _ := os.ReadFile(s.known); !strings.HasPrefix(string(kh), "|1|") {
+		t.Fatalf("known_hosts after ssh-keygen -H = %q; want hashed", kh)
+	}
+	m = newManager(t, s.options(t))
+	upload(t, dial(t, host(t, m, "ssh://tunnel"), sink))
+	m.Close()
 
 	// Changed: known_hosts holds another key for the address.
 	other := testnet.SSHKey(t, t.TempDir(), "other", "ed25519")
