@@ -1,0 +1,108 @@
+package sshtun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portctl/portctl/internal/testnet"
+)
+
+func TestNextBackoff(t *testing.T) {
+	var d time.Duration
+	var got []time.Duration
+	for range 6 {
+		d = nextBackoff(d, false, 500*time.Millisecond)
+		got = append(got, d)
+	}
+	if fmt.Sprint(got) != "[100ms 200ms 400ms 500ms 500ms 500ms]" {
+		t.Errorf("network back-off = %v", got)
+	}
+	d = 0
+	for range 12 {
+		d = nextBackoff(d, true, 500*time.Millisecond)
+	}
+	if d != maxAuthBackoff {
+		t.Errorf("refused login back-off = %v; want %v", d, maxAuthBackoff)
+	}
+}
+
+// TestBackoffDown: a host where nothing listens is retried with back-off,
+// not in a tight loop; a Dial waits the connect timeout and fails with the
+// last error, and Dials waiting make attempts sooner, but not more often
+// than every 100 ms.
+func TestBackoffDown(t *testing.T) {
+	closed := testnet.ClosedPort(t, "127.0.0.1")
+	m := NewManager(Options{LocalUser: "u", ConnectTimeout: 700 * time.Millisecond, MaxBackoff: 400 * time.Millisecond})
+	defer m.Close()
+	h, err := m.Host("ssh://" + closed.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	st := h.State()
+	if st.Attempts < 4 || st.Attempts > 20 || st.State != StateReconnecting || !strings.Contains(st.LastError, "refused") {
+		t.Errorf("after 2 s down: %+v; want 4-20 attempts, reconnecting, connection refused", st)
+	}
+	before := st.Attempts
+	start := time.Now()
+	_, err = h.Dial(context.Background(), "tcp", "127.0.0.1:1")
+	el := time.Since(start)
+	if !errors.Is(err, ErrLinkDown) || !strings.Contains(err.Error(), "refused") || strings.ContainsRune(err.Error(), '\n') {
+		t.Errorf("Dial = %v; want ErrLinkDown with the last error, one line", err)
+	}
+	if el < 650*time.Millisecond || el > 2*time.Second {
+		t.Errorf("Dial failed after %s; want the connect timeout, 700 ms", el)
+	}
+	n := h.State().Attempts - before
+	if n < 2 || n > 9 {
+		t.Errorf("%d attempts while a Dial waited 700 ms; want 2-9 (sooner than the back-off, at most one per 100 ms)", n)
+	}
+	// The caller's context ends the wait too, and says so.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := h.Dial(ctx, "tcp", "127.0.0.1:1"); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrLinkDown) {
+		t.Errorf("Dial with a 100 ms context = %v; want ErrLinkDown and context.DeadlineExceeded", err)
+	}
+}
+
+func TestSOCKSGreeting(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    []byte
+		reply []byte
+		ok    bool
+	}{
+		{"no auth", []byte{5, 2, 2, 0}, []byte{5, 0}, true},
+		{"password only", []byte{5, 1, 2}, []byte{5, 0xff}, false},
+		{"socks4", []byte{4, 1, 0, 80}, nil, false},
+		{"short", []byte{5, 3, 0}, nil, false},
+	}
+	for _, tt := range tests {
+		a, b := net.Pipe()
+		go func() { b.Write(tt.in); b.Close() }()
+		done := make(chan error, 1)
+		var reply []byte
+		go func() {
+			buf := make([]byte, 16)
+			for {
+				n, err := b.Read(buf)
+				reply = append(reply, buf[:n]...)
+				if err != nil {
+					done <- nil
+					return
+				}
+			}
+		}()
+		err := socksGreeting(a)
+		a.Close()
+		<-done
+		if (err == nil) != tt.ok || string(reply) != string(tt.reply) {
+			t.Errorf("%s: socksGreeting = %v, replied %v; want ok %v, %v", tt.name, err, reply, tt.ok, tt.reply)
+		}
+	}
+}
