@@ -1,10 +1,11 @@
 package sshtun
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -83,26 +84,13 @@ func TestSOCKSGreeting(t *testing.T) {
 		{"short", []byte{5, 3, 0}, nil, false},
 	}
 	for _, tt := range tests {
-		a, b := net.Pipe()
-		go func() { b.Write(tt.in); b.Close() }()
-		done := make(chan error, 1)
-		var reply []byte
-		go func() {
-			buf := make([]byte, 16)
-			for {
-				n, err := b.Read(buf)
-				reply = append(reply, buf[:n]...)
-				if err != nil {
-					done <- nil
-					return
-				}
-			}
-		}()
-		err := socksGreeting(a)
-		a.Close()
-		<-done
-		if (err == nil) != tt.ok || string(reply) != string(tt.reply) {
-			t.Errorf("%s: socksGreeting = %v, replied %v; want ok %v, %v", tt.name, err, reply, tt.ok, tt.reply)
+		var out bytes.Buffer
+		err := socksGreeting(struct {
+			io.Reader
+			io.Writer
+		}{bytes.NewReader(tt.in), &out})
+		if (err == nil) != tt.ok || !bytes.Equal(out.Bytes(), tt.reply) {
+			t.Errorf("%s: socksGreeting = %v, replied %v; want ok %v, %v", tt.name, err, out.Bytes(), tt.ok, tt.reply)
 		}
 	}
 }
