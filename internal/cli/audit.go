@@ -205,7 +205,7 @@ func runAudit(ctx context.Context, streams *term.IO, opts auditOptions) error {
 	}
 	if t.Unattributed > 0 {
 		if runtime.GOOS != "windows" && os.Geteuid() != 0 {
-			fmt.Fprintf(streams.Err, "portctl: no process found for %s: run as root (sudo portctl audit) for the rules about programs\n", plural(t.Unattributed, "socket"))
+			fmt.Fprintf(streams.Err, "portctl: no process found for %s: for the rules about programs, %s\n", plural(t.Unattributed, "socket"), seeOtherUsers("portctl audit"))
 		} else {
 			fmt.Fprintf(streams.Err, "portctl: no process found for %s (another PID namespace, or the kernel's)\n", plural(t.Unattributed, "socket"))
 		}

@@ -61,6 +61,18 @@ func grantAdvice(cap string) string {
 		strings.ToLower(cap), executable(), cap)
 }
 
+// seeOtherUsers says how to see the processes of other users behind
+// sockets: root (sudo and the command line cmd, "portctl who …"), or on
+// Linux the two capabilities that let a process read another user's
+// /proc/PID/fd, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH.
+func seeOtherUsers(cmd string) string {
+	if runtime.GOOS != "linux" {
+		return "run as root (sudo " + cmd + ")"
+	}
+	return fmt.Sprintf("run as root (sudo %s) or grant CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: 'sudo setcap cap_sys_ptrace,cap_dac_read_search+ep %s' or, in a systemd unit, AmbientCapabilities=CAP_SYS_PTRACE CAP_DAC_READ_SEARCH",
+		cmd, executable())
+}
+
 // executable is the path of the running binary, for the setcap advice.
 func executable() string {
 	p, err := os.Executable()

@@ -432,7 +432,7 @@ func attributionHint(streams *term.IO, unattributed int) {
 		return
 	}
 	if runtime.GOOS != "windows" && os.Geteuid() != 0 {
-		fmt.Fprintf(streams.Err, "portctl: %s of other users' processes shown with '?'; run as root (sudo portctl …) to see who holds them\n", plural(unattributed, "socket"))
+		fmt.Fprintf(streams.Err, "portctl: %s of other users' processes shown with '?'; to see who holds them, %s\n", plural(unattributed, "socket"), seeOtherUsers("portctl …"))
 		return
 	}
 	fmt.Fprintf(streams.Err, "portctl: %s held by processes not visible here (another PID namespace, or kernel-owned) shown with '?'\n", plural(unattributed, "socket"))

@@ -498,7 +498,7 @@ func whoAdvice(use sockets.PortUse, host netconf.Host, port uint16, pubs []publi
 	case sockets.VerdictListening, sockets.VerdictBound:
 		if len(holders) == 0 {
 			if os.Geteuid() != 0 {
-				adv = append(adv, "the holder belongs to another user: run as root (sudo portctl who …) to see it")
+				adv = append(adv, "the holder belongs to another user: to see it, "+seeOtherUsers("portctl who …"))
 			} else {
 				adv = append(adv, "no process visible here holds the socket: it belongs to another PID namespace (a container) or to the kernel")
 			}
