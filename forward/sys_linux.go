@@ -116,7 +116,34 @@ func sysLocalAddr(fd int, sa *sockaddr) netip.AddrPort {
 
 // sysResetOnClose makes the socket's close a reset (SO_LINGER 0).
 func sysResetOnClose(fd int) {
-	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	l := unix.Linger{Onoff: 1, Linger: 0}
+	unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER, uintptr(unsafe.Pointer(&l)), unsafe.Sizeof(l), 0)
+}
+
+func sysSetInt(fd, level, opt, v int) unix.Errno {
+	v32 := int32(v)
+	_, _, e := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&v32)), 4, 0)
+	return e
+}
+
+// sysSocketError is the socket's pending error (SO_ERROR).
+func sysSocketError(fd int) unix.Errno {
+	var v int32
+	n := uint32(4)
+	if _, _, e := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_ERROR, uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&n)), 0); e != 0 {
+		return e
+	}
+	return unix.Errno(v)
+}
+
+// sysEventfd adds 1 to an eventfd's counter, or reads it back to 0.
+func sysEventfd(fd int, write bool) {
+	var v uint64
+	nr := uintptr(unix.SYS_READ)
+	if write {
+		v, nr = 1, unix.SYS_WRITE
+	}
+	unix.RawSyscall(nr, uintptr(fd), uintptr(unsafe.Pointer(&v)), 8)
 }
 
 func bindRaw(fd int, sa *sockaddr, n uintptr) error {

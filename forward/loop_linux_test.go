@@ -1,0 +1,233 @@
+package forward_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portctl/portctl/forward"
+)
+
+// fds counts this process's open file descriptors.
+func fds(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// settledPipes counts this process's pipes once the pipes that earlier
+// tests' splices left in Go's pool are gone (the pool drops them at
+// garbage collection, and a cleanup closes them soon after).
+func settledPipes(t *testing.T) int {
+	runtime.GC()
+	runtime.GC()
+	last, same := pipes(t), 0
+	for i := 0; i < 100 && same < 3; i++ {
+		time.Sleep(10 * time.Millisecond)
+		n := pipes(t)
+		if n == last {
+			same++
+		} else {
+			last, same = n, 0
+		}
+	}
+	return last
+}
+
+// waitIdle waits until the rule has no connection open.
+func waitIdle(t *testing.T, f *forward.Forwarder) forward.Stats {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := f.Stats()[0]
+		if s.Active == 0 {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d connections open: %+v", s.Active, s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSpliceSwitch: a long transfer moves to splice(2) after its first
+// bytes (a pipe appears, the rule counts a spliced connection), with all
+// bytes intact; short exchanges, small requests and a 32 KiB answer, stay
+// on the copy through the loop's buffer: no pipe, none counted.
+func TestSpliceSwitch(t *testing.T) {
+	backend := serve(t, "127.0.0.1:0", func(c *net.TCPConn) {
+		var n [1]byte
+		if _, err := io.ReadFull(c, n[:]); err != nil {
+			return
+		}
+		switch n[0] {
+		case 's': // short: echo one small message
+			buf := make([]byte, 64)
+			k, _ := c.Read(buf)
+			c.Write(buf[:k])
+		case 'm': // a 32 KiB answer
+			c.Write(bytes.Repeat([]byte("m"), 32<<10))
+		case 'l': // long: all the bytes back, through a buffer (the
+			// test counts pipes: no splice of its own)
+			io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{c})
+		}
+	})
+	f, addrs := start(t, "127.0.0.1:0:"+backend.String())
+	before := settledPipes(t)
+	for i := range 20 {
+		c := dial(t, addrs[0])
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		msg := []byte("s hello")
+		c.Write(msg)
+		got := make([]byte, len(msg)-1)
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != " hello" {
+			t.Fatalf("short exchange %d: %q, %v", i, got, err)
+		}
+		c.Close()
+	}
+	c := dial(t, addrs[0])
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("m"))
+	if n, err := io.Copy(io.Discard, c); n != 32<<10 {
+		t.Fatalf("32 KiB answer: %d bytes, %v", n, err)
+	}
+	c.Close()
+	if s := waitIdle(t, f); s.Spliced != 0 || pipes(t) > before {
+		t.Fatalf("after short exchanges: %d spliced, %d pipes (%d before); want none", s.Spliced, pipes(t), before)
+	}
+
+	// The long one: 16 MiB there and back, checked.
+	c = dial(t, addrs[0])
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	data := make([]byte, 16<<20)
+	rand.Read(data)
+	c.Write([]byte("l"))
+	var during atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; i < len(data); i += 1 << 20 {
+			c.Write(data[i : i+1<<20])
+			if i == 8<<20 {
+				during.Store(int64(pipes(t)))
+			}
+		}
+		c.CloseWrite()
+	})
+	back, err := io.ReadAll(c)
+	wg.Wait()
+	if err != nil || !bytes.Equal(back, data) {
+		t.Fatalf("16 MiB through and back: %d bytes, %v; equal: %v", len(back), err, bytes.Equal(back, data))
+	}
+	c.Close()
+	s := waitIdle(t, f)
+	if s.Spliced != 1 {
+		t.Errorf("after a 16 MiB transfer: %d connections spliced; want 1", s.Spliced)
+	}
+	if d := during.Load(); d <= int64(before) {
+		t.Errorf("%d pipes during the transfer, %d before: it did not splice", d, before)
+	}
+	if want := uint64(1 + len(data)); s.BytesIn < want || s.BytesOut < uint64(len(data)) {
+		t.Errorf("bytes in %d, out %d; want at least %d and %d", s.BytesIn, s.BytesOut, want, len(data))
+	}
+}
+
+// TestLeaks runs 10,000 connections through the event loops, some of
+// them bulk (spliced), then shuts down: goroutines, file descriptors and
+// pipes are back where they were. While it runs, the loops hold no more
+// than their listener, their epoll and eventfd descriptors and their
+// pools of empty pipes.
+func TestLeaks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 connections")
+	}
+	backend := serve(t, "127.0.0.1:0", func(c *net.TCPConn) {
+		buf := make([]byte, 64)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return
+		}
+		if buf[0] == 'b' { // bulk: 1 MiB back
+			c.Write(bytes.Repeat(buf, 1<<14))
+			return
+		}
+		c.Write(buf)
+	})
+	// Let the test's own machinery settle before counting.
+	p0 := settledPipes(t)
+	g0, fd0 := runtime.NumGoroutine(), fds(t)
+
+	f := forward.New(forward.Config{DataPath: forward.DataPathLoops})
+	r, _ := forward.ParseRule("127.0.0.1:0:" + backend.String())
+	if err := f.Apply([]forward.Rule{r}); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := f.Addr(r.Key())
+	const total, workers = 10000, 8
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			msg := make([]byte, 64)
+			for {
+				i := next.Add(1)
+				if i > total {
+					return
+				}
+				copy(msg, "s")
+				want := 64
+				if i%1000 == 0 {
+					copy(msg, "b")
+					want = 1 << 20
+				}
+				c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+				if err != nil {
+					failed.Add(1)
+					t.Log(err)
+					continue
+				}
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				c.Write(msg)
+				n, err := io.Copy(io.Discard, c)
+				c.Close()
+				if n != int64(want) {
+					failed.Add(1)
+					t.Logf("connection %d: %d bytes, %v; want %d", i, n, err, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s := waitIdle(t, f)
+	if failed.Load() != 0 || s.Conns != total || s.Spliced != total/1000 {
+		t.Errorf("%d failed; stats %+v; want %d connections, %d spliced", failed.Load(), s, total, total/1000)
+	}
+	loops := runtime.GOMAXPROCS(0)
+	if got, limit := fds(t)-fd0, 1+2*loops+2*16*loops; got > limit {
+		t.Errorf("%d more descriptors after %d connections, with the rule running; want at most %d", got, total, limit)
+	}
+	if err := f.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g, fd, p := runtime.NumGoroutine(), fds(t), pipes(t)
+		if g <= g0 && fd <= fd0 && p <= p0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("after Shutdown: %d goroutines (%d before), %d descriptors (%d), %d pipes (%d)\n%s",
+				g, g0, fd, fd0, p, p0, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
