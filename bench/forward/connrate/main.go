@@ -10,11 +10,18 @@
 // in all, whichever comes first; every connection has a deadline of
 // -timeout, so a run lasts at most -d plus -timeout.
 //
-// It prints one line on stdout, the round trips that completed and those
-// that failed, the seconds from start until the last worker finished, and
-// their rate:
+// With -udp, each worker instead sends -size byte datagrams from a socket
+// of its own to -addr and waits up to -timeout for each to come back (the
+// server must echo them: bench/forward/echo -udp does): datagram round
+// trips a second, one at a time per worker.
 //
-//	ok 123456 failed 0 seconds 5.002 rate 24681.3
+// It prints one line on stdout, the round trips that completed and those
+// that failed, the seconds from start until the last worker finished,
+// their rate, and the 50th and 99th percentiles of the completed round
+// trips' times in microseconds (from dial to close; UDP: from send to
+// reply):
+//
+//	ok 123456 failed 0 seconds 5.002 rate 24681.3 p50 512.0 p99 2048.5
 //
 // and on standard error how many failed of each kind (dial, write, read,
 // reply, close), with the first error of each, and whether -max cut the run short.
@@ -30,6 +37,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +47,7 @@ import (
 // worker has its own, merged at the end.
 type tally struct {
 	ok     int64
+	times  []time.Duration  // of the round trips that completed
 	failed map[string]int64 // by kind: dial, write, read, reply, close
 	first  map[string]error // the first error of each kind
 }
@@ -58,6 +67,7 @@ func main() {
 	size := flag.Int("size", 64, "bytes written and read back on each connection")
 	timeout := flag.Duration("timeout", 2*time.Second, "deadline of each connection, from dial to close")
 	serverClose := flag.Bool("server-close", true, "after the reply, wait for the server to close before closing")
+	udp := flag.Bool("udp", false, "send datagrams, each worker from a socket of its own, instead of connecting")
 	flag.Parse()
 	if flag.NArg() > 0 || *workers < 1 || *workers > 10000 || *dur <= 0 || *limit < 1 ||
 		*size < 1 || *size > 1<<20 || *timeout <= 0 {
@@ -78,12 +88,30 @@ func main() {
 			for j := range req {
 				req[j] = byte('a' + (i+j)%26)
 			}
-			resp := make([]byte, *size)
+			resp := make([]byte, *size+1)
+			var uc net.Conn
+			if *udp {
+				var err error
+				if uc, err = net.Dial("udp", *addr); err != nil {
+					t.fail("dial", err)
+					return
+				}
+				defer uc.Close()
+			}
 			for time.Now().Before(end) && started.Add(1) <= *limit {
-				if kind, err := roundTrip(*addr, req, resp, *timeout, *serverClose); err != nil {
+				t0 := time.Now()
+				var kind string
+				var err error
+				if *udp {
+					kind, err = datagram(uc, req, resp, *timeout)
+				} else {
+					kind, err = roundTrip(*addr, req, resp[:*size], *timeout, *serverClose)
+				}
+				if err != nil {
 					t.fail(kind, err)
 				} else {
 					t.ok++
+					t.times = append(t.times, time.Since(t0))
 				}
 			}
 		})
@@ -92,8 +120,17 @@ func main() {
 	secs := time.Since(begin).Seconds()
 
 	var ok, failed int64
+	var times []time.Duration
 	for _, t := range tallies {
 		ok += t.ok
+		times = append(times, t.times...)
+	}
+	slices.Sort(times)
+	pct := func(p float64) float64 {
+		if len(times) == 0 {
+			return 0
+		}
+		return float64(times[min(len(times)-1, int(p*float64(len(times))))].Nanoseconds()) / 1e3
 	}
 	for _, kind := range []string{"dial", "write", "read", "reply", "close"} {
 		var n int64
@@ -112,7 +149,7 @@ func main() {
 	if started.Load() > *limit {
 		fmt.Fprintf(os.Stderr, "connrate: stopped at -max %d connections before -d %v\n", *limit, *dur)
 	}
-	fmt.Printf("ok %d failed %d seconds %.3f rate %.1f\n", ok, failed, secs, float64(ok)/secs)
+	fmt.Printf("ok %d failed %d seconds %.3f rate %.1f p50 %.1f p99 %.1f\n", ok, failed, secs, float64(ok)/secs, pct(0.50), pct(0.99))
 }
 
 // roundTrip connects to addr, writes req, reads len(resp) bytes back into
@@ -146,4 +183,22 @@ func roundTrip(addr string, req, resp []byte, timeout time.Duration, serverClose
 		}
 	}
 	return "", nil
+}
+
+// datagram sends req on c and waits until timeout for it to come back
+// whole; a late reply to an earlier datagram is skipped.
+func datagram(c net.Conn, req, resp []byte, timeout time.Duration) (kind string, err error) {
+	if _, err := c.Write(req); err != nil {
+		return "write", err
+	}
+	c.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		n, err := c.Read(resp)
+		if err != nil {
+			return "read", err
+		}
+		if n == len(req) && bytes.Equal(resp[:n], req) {
+			return "", nil
+		}
+	}
 }

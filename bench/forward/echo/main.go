@@ -1,4 +1,4 @@
-// Command echo is the TCP echo server of the forwarding benchmark
+// Command echo is the TCP (with -udp, UDP) echo server of the forwarding benchmark
 // (bench/forward/run): it writes back whatever a connection sends, one
 // goroutine per connection, and closes the connection once it has written
 // back -close-after bytes, or once the client has closed its side. It prints
@@ -27,10 +27,28 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:7000", "`host:port` to listen on")
 	closeAfter := flag.Int64("close-after", 0, "close a connection once this many `bytes` are echoed (0: when the client closes)")
 	hold := flag.Duration("hold", 30*time.Minute, "exit after this long at the latest")
+	udp := flag.Bool("udp", false, "echo UDP datagrams instead, each back to its sender")
 	flag.Parse()
 	if flag.NArg() > 0 || *closeAfter < 0 || *hold <= 0 {
 		flag.Usage()
 		os.Exit(2)
+	}
+	if *udp {
+		pc, err := net.ListenPacket("udp", *addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "echo:", err)
+			os.Exit(1)
+		}
+		time.AfterFunc(*hold, func() { os.Exit(0) })
+		fmt.Println("ready")
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				continue
+			}
+			pc.WriteTo(buf[:n], from)
+		}
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
