@@ -22,6 +22,9 @@ type capabilityError struct {
 	cap  string // the capability, as CAP_NET_RAW
 	alt  string // a way that needs no privilege, or ""
 	err  error  // the refusal, or nil
+	// sudo, when not empty, is the command line to run as root instead
+	// of granting cap: a capability no binary anyone may run should have.
+	sudo string
 }
 
 // needCapability says that what needs capability cap (CAP_…); alt, when
@@ -30,7 +33,17 @@ func needCapability(what, cap, alt string, err error) error {
 	return &capabilityError{what: what, cap: cap, alt: alt, err: err}
 }
 
+// needRoot says that what needs root or capability cap, and that only
+// root should do it (sudo: the command line): cap on a binary would let
+// anyone who runs it do so too.
+func needRoot(what, cap, sudo string) error {
+	return &capabilityError{what: what, cap: cap, sudo: sudo}
+}
+
 func (e *capabilityError) Error() string {
+	if e.sudo != "" {
+		return fmt.Sprintf("%s needs root or %s: run 'sudo %s' (%s on the binary would let anyone who runs it do the same)", e.what, e.cap, e.sudo, e.cap)
+	}
 	s := fmt.Sprintf("%s needs root or %s; %s", e.what, e.cap, grantAdvice(e.cap))
 	if e.alt != "" {
 		s += "; " + e.alt

@@ -67,6 +67,8 @@ func TestPermissionAdvice(t *testing.T) {
 	}{
 		{"a command's own", needCapability("-sS (SYN scan)", "CAP_NET_RAW", "or use -sT", nil),
 			[]string{"-sS (SYN scan) needs root or CAP_NET_RAW; grant it with 'sudo setcap cap_net_raw+ep " + exe + "'", "AmbientCapabilities=CAP_NET_RAW", "; or use -sT"}},
+		{"root's alone", needRoot("port 80 is held by another user's process: stopping it", "CAP_KILL", "portctl kill 80"),
+			[]string{"stopping it needs root or CAP_KILL: run 'sudo portctl kill 80' (CAP_KILL on the binary would let anyone who runs it do the same)\n"}},
 		{"firewall's", fmt.Errorf("read: %w", firewall.ErrPermission),
 			[]string{"needs root or CAP_NET_ADMIN; grant it with 'sudo setcap cap_net_admin+ep ", "AmbientCapabilities=CAP_NET_ADMIN"}},
 		{"a bind below 1024", fmt.Errorf("forward: 80:127.0.0.1:22: %w", &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}),

@@ -192,7 +192,7 @@ func planKill(ctx context.Context, opts killOptions) (killResult, []int, error) 
 	}
 	if len(holders) == 0 {
 		if os.Geteuid() != 0 {
-			return killResult{}, nil, fmt.Errorf("port %d is held by another user's process: %w", opts.Port, os.ErrPermission)
+			return killResult{}, nil, needRoot(fmt.Sprintf("port %d is held by another user's process: stopping it", opts.Port), "CAP_KILL", fmt.Sprintf("portctl kill %d", opts.Port))
 		}
 		return killResult{}, nil, negativef("port %d is held by a process not visible here (another PID namespace, or the kernel)", opts.Port)
 	}
