@@ -5,16 +5,34 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"time"
 )
 
-// conn is a tunnelled connection: it counts bytes for its host and tells
-// a broken link from the far end closing.
+// conn is a tunnelled connection: it counts bytes for its host, tells a
+// broken link from the far end closing, and adds deadlines, which SSH
+// channels do not have.
 type conn struct {
 	net.Conn
-	h    *Host
-	l    *link
-	once sync.Once
+	h      *Host
+	l      *link
+	once   sync.Once
+	closed chan struct{}
+
+	rmu      sync.Mutex // one Read at a time once deadlines are in use
+	dmu      sync.Mutex
+	rdl, wdl time.Time
+	changed  chan struct{} // closed and replaced when the read deadline changes
+	pump     chan chunk    // the channel's data, read ahead, once a read deadline was set
+	left     []byte        // the rest of the last chunk
+	leftErr  error
+}
+
+// chunk is what one read of the channel gave.
+type chunk struct {
+	b   []byte
+	err error
 }
 
 // closeWriter is what ssh's channel connections implement.
@@ -23,20 +41,149 @@ type closeWriter interface{ CloseWrite() error }
 func (h *Host) wrap(c net.Conn, l *link) *conn {
 	h.conns.Add(1)
 	h.active.Add(1)
-	return &conn{Conn: c, h: h, l: l}
+	return &conn{Conn: c, h: h, l: l, closed: make(chan struct{}), changed: make(chan struct{})}
+}
+
+// lostErr turns the io.EOF of a link that broke into an error.
+func (c *conn) lostErr(err error) error {
+	if err == io.EOF && c.l.lost() {
+		return fmt.Errorf("ssh %s: link lost: %w", c.h.chain.last(), io.ErrUnexpectedEOF)
+	}
+	return err
 }
 
 func (c *conn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.h.bytesIn.Add(uint64(n))
-	if err == io.EOF && c.l.lost() {
-		err = fmt.Errorf("ssh %s: link lost: %w", c.h.chain.last(), io.ErrUnexpectedEOF)
+	c.dmu.Lock()
+	pump := c.pump
+	c.dmu.Unlock()
+	if pump == nil {
+		// No deadline ever: straight from the channel.
+		n, err := c.Conn.Read(p)
+		c.h.bytesIn.Add(uint64(n))
+		return n, c.lostErr(err)
 	}
-	return n, err
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for len(c.left) == 0 && c.leftErr == nil {
+		c.dmu.Lock()
+		dl, changed := c.rdl, c.changed
+		c.dmu.Unlock()
+		var timeout <-chan time.Time
+		if !dl.IsZero() {
+			d := time.Until(dl)
+			if d <= 0 {
+				return 0, os.ErrDeadlineExceeded
+			}
+			t := time.NewTimer(d)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case ch := <-pump:
+			c.left, c.leftErr = ch.b, ch.err
+		case <-timeout:
+			return 0, os.ErrDeadlineExceeded
+		case <-changed:
+		case <-c.closed:
+			return 0, net.ErrClosed
+		}
+	}
+	n := copy(p, c.left)
+	c.left = c.left[n:]
+	c.h.bytesIn.Add(uint64(n))
+	if n == 0 && len(c.left) == 0 {
+		return 0, c.lostErr(c.leftErr)
+	}
+	return n, nil
+}
+
+// readAhead reads the channel for Read once a read deadline is in use,
+// until the channel ends or the connection is closed.
+func (c *conn) readAhead(out chan<- chunk) {
+	for {
+		b := make([]byte, 32<<10)
+		n, err := c.Conn.Read(b)
+		select {
+		case out <- chunk{b[:n], err}:
+		case <-c.closed:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// SetReadDeadline makes a Read that waits past t fail with
+// os.ErrDeadlineExceeded (a net.Error whose Timeout is true); the
+// connection stays usable, as with TCP. The first call starts a goroutine
+// that reads the channel ahead.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	c.rdl = t
+	close(c.changed)
+	c.changed = make(chan struct{})
+	if c.pump == nil && !t.IsZero() {
+		ch := make(chan chunk)
+		c.pump = ch
+		go c.readAhead(ch)
+	}
+	return nil
+}
+
+// SetWriteDeadline makes a Write that is still blocked at t (the far end
+// not reading) fail with os.ErrDeadlineExceeded. Unlike TCP, the
+// connection is closed then: part of the data may have gone, and the
+// Write goes on in the background until the far end answers the close.
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	c.dmu.Lock()
+	c.wdl = t
+	c.dmu.Unlock()
+	return nil
+}
+
+// SetDeadline sets both deadlines.
+func (c *conn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
 }
 
 func (c *conn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
+	c.dmu.Lock()
+	dl := c.wdl
+	c.dmu.Unlock()
+	var n int
+	var err error
+	if dl.IsZero() {
+		n, err = c.Conn.Write(p)
+	} else {
+		d := time.Until(dl)
+		if d <= 0 {
+			return 0, os.ErrDeadlineExceeded
+		}
+		type result struct {
+			n   int
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			n, err := c.Conn.Write(p)
+			done <- result{n, err}
+		}()
+		t := time.NewTimer(d)
+		select {
+		case r := <-done:
+			t.Stop()
+			n, err = r.n, r.err
+		case <-t.C:
+			// The blocked write ends when the far end answers the close
+			// (or the link goes); its bytes are counted then.
+			c.Close()
+			go func() { c.h.bytesOut.Add(uint64((<-done).n)) }()
+			return 0, os.ErrDeadlineExceeded
+		}
+	}
 	c.h.bytesOut.Add(uint64(n))
 	if err != nil && c.l.lost() {
 		err = fmt.Errorf("ssh %s: link lost: %w", c.h.chain.last(), err)
@@ -53,7 +200,10 @@ func (c *conn) CloseWrite() error {
 }
 
 func (c *conn) Close() error {
-	c.once.Do(func() { c.h.active.Add(-1) })
+	c.once.Do(func() {
+		c.h.active.Add(-1)
+		close(c.closed)
+	})
 	return c.Conn.Close()
 }
 

@@ -820,3 +820,68 @@ func TestIntegrationNoLeaks(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestIntegrationDeadlines: SSH channels have no deadlines; the tunnel's
+// connections do. A read deadline fails a Read with a timeout and the
+// connection goes on; a write deadline fails a blocked Write.
+func TestIntegrationDeadlines(t *testing.T) {
+	d := testnet.StartSSHD(t, testnet.SSHDOptions{})
+	s := newSetup(t, map[string]*testnet.SSHD{"tunnel": d}, "")
+	m := newManager(t, s.options(t))
+	h := host(t, m, "ssh://tunnel")
+	// Answers "hello" to each byte it gets.
+	hello := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		b := make([]byte, 1)
+		for {
+			if _, err := c.Read(b); err != nil {
+				return
+			}
+			c.Write([]byte("hello"))
+		}
+	})
+	c := dial(t, h, hello.String())
+	buf := make([]byte, 16)
+	for i := range 2 {
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		start := time.Now()
+		_, err := c.Read(buf)
+		var ne net.Error
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("Read past the deadline = %v; want a timeout", err)
+		}
+		if el := time.Since(start); el < 150*time.Millisecond || el > 2*time.Second {
+			t.Errorf("Read timed out after %s; want 200 ms", el)
+		}
+		c.SetReadDeadline(time.Time{})
+		c.Write([]byte{byte(i)})
+		if _, err := io.ReadFull(c, buf[:5]); err != nil || string(buf[:5]) != "hello" {
+			t.Fatalf("Read after a timeout = %q, %v; want hello", buf[:5], err)
+		}
+	}
+	// A deadline in the past fails at once.
+	c.SetDeadline(time.Now().Add(-time.Second))
+	if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Read with a past deadline = %v", err)
+	}
+	if _, err := c.Write(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Write with a past deadline = %v", err)
+	}
+
+	// The far end does not read: the windows fill and Write blocks.
+	stop := make(chan struct{})
+	deaf := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) { <-stop })
+	t.Cleanup(func() { close(stop) }) // before Serve's cleanup, which waits for the handler
+	w := dial(t, h, deaf.String())
+	w.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	start := time.Now()
+	var err error
+	for err == nil && time.Since(start) < 10*time.Second {
+		_, err = w.Write(payload)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Write to a far end that does not read = %v; want a timeout", err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("Write timed out after %s; want about 300 ms", el)
+	}
+}

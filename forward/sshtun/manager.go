@@ -494,9 +494,10 @@ func (h *Host) downError(ctx context.Context, start time.Time) error {
 // down it waits up to the connect timeout (or until ctx ends) for it to
 // come back. network must be tcp, tcp4 or tcp6.
 //
-// The connection supports CloseWrite (half-close) but not deadlines. If
-// the SSH link breaks, its Read returns an error wrapping
-// io.ErrUnexpectedEOF, not io.EOF.
+// The connection supports CloseWrite (half-close) and deadlines (see
+// conn.SetReadDeadline: a passed write deadline closes it). If the SSH
+// link breaks, its Read returns an error wrapping io.ErrUnexpectedEOF,
+// not io.EOF.
 func (h *Host) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, err
