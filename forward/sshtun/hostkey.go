@@ -32,6 +32,7 @@ type HostKeyError struct {
 	Changed   bool
 }
 
+// Error says which key was presented, which were expected and what to do.
 func (e *HostKeyError) Error() string {
 	if e.Changed {
 		return fmt.Sprintf("host key for %s has CHANGED: known_hosts expects %s, the server presented %s; refusing to connect (someone may be intercepting the connection; if the key really changed, remove the old one: ssh-keygen -R '%s')",

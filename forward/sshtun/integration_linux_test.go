@@ -745,8 +745,8 @@ func TestIntegrationLogin(t *testing.T) {
 	}
 }
 
-// TestIntegrationUDP: SSH carries TCP only.
-func TestIntegrationUDP(t *testing.T) {
+// TestTCPOnly: SSH carries TCP only.
+func TestTCPOnly(t *testing.T) {
 	m := newManager(t, Options{LocalUser: "x"})
 	h := host(t, m, "ssh://127.0.0.1:1")
 	if _, err := h.Dial(context.Background(), "udp", "127.0.0.1:53"); !errors.Is(err, ErrTCPOnly) {

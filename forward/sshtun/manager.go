@@ -160,6 +160,7 @@ const (
 // MarshalText gives the state's name, for JSON.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// String returns the state's name: connecting, connected, reconnecting, closed.
 func (s State) String() string {
 	switch s {
 	case StateConnecting:
