@@ -6,12 +6,15 @@ import (
 	"crypto/rand"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/portctl/portctl/forward"
 )
@@ -229,5 +232,101 @@ func TestLeaks(t *testing.T) {
 				g, g0, fd, fd0, p, p0, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTimeouts: a backend that never completes the handshake (its accept
+// queue is full, so the kernel drops the SYN) is given up after the
+// connect timeout, the client reset and the error counted; a connection
+// idle for the idle timeout is closed, one that keeps moving is not.
+func TestTimeouts(t *testing.T) {
+	full, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(full)
+	if err := unix.Bind(full, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(full, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(full)
+	fullAddr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port))
+	for range 2 { // fill the queue: these are never accepted
+		d := net.Dialer{Timeout: 200 * time.Millisecond}
+		if c, err := d.Dial("tcp", fullAddr.String()); err == nil {
+			defer c.Close()
+		}
+	}
+	r, _ := forward.ParseRule("127.0.0.1:0:" + fullAddr.String())
+	r.ConnectTimeout = 300 * time.Millisecond
+	f := forward.New(forward.Config{DataPath: forward.DataPathLoops})
+	if err := f.Apply([]forward.Rule{r}); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Shutdown(context.Background())
+	addr, _ := f.Addr(r.Key())
+	c := dial(t, addr)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	begin := time.Now()
+	_, err = c.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); ok && ne.Timeout() || err == nil {
+		t.Fatalf("a backend that does not answer: Read = %v; want the connection closed after the connect timeout", err)
+	}
+	if d := time.Since(begin); d < 250*time.Millisecond || d > 3*time.Second {
+		t.Errorf("closed after %v; the connect timeout is 300 ms", d)
+	}
+	if s := f.Stats()[0]; s.Errors != 1 {
+		t.Errorf("errors %d; want 1", s.Errors)
+	}
+
+	backend := serve(t, "127.0.0.1:0", echo)
+	r, _ = forward.ParseRule("127.0.0.1:0:" + backend.String())
+	r.IdleTimeout = 300 * time.Millisecond
+	if err := f.Apply([]forward.Rule{r}); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ = f.Addr(r.Key())
+	idle, busy := dial(t, addr), dial(t, addr)
+	buf := make([]byte, 4)
+	for i := range 10 { // 1 s, a round trip every 100 ms
+		busy.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := busy.Write([]byte("ping")); err != nil {
+			t.Fatalf("busy connection, round trip %d: %v", i, err)
+		}
+		if _, err := io.ReadFull(busy, buf); err != nil {
+			t.Fatalf("busy connection, round trip %d: %v", i, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	idle.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := idle.Read(buf); err == nil {
+		t.Error("the idle connection read bytes")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Error("the idle connection is still open 1 s after its idle timeout of 300 ms")
+	}
+}
+
+// TestGoroutinePath: the path for other OSes and for connections that are
+// not plain sockets still relays, half-closes and counts on Linux.
+func TestGoroutinePath(t *testing.T) {
+	backend := serve(t, "127.0.0.1:0", echo)
+	r, _ := forward.ParseRule("127.0.0.1:0:" + backend.String())
+	f := forward.New(forward.Config{DataPath: forward.DataPathGoroutines})
+	if err := f.Apply([]forward.Rule{r}); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := f.Addr(r.Key())
+	for i := range 20 {
+		if err := roundTrip(addr, "through the goroutines"); err != nil {
+			t.Fatalf("round trip %d: %v", i, err)
+		}
+	}
+	if err := f.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.Stats()[0]; s.Conns != 20 || s.BytesIn != 20*22 || s.BytesOut != 20*22 || s.Spliced != 0 {
+		t.Errorf("stats %+v; want 20 connections, 440 bytes each way", s)
 	}
 }
