@@ -604,6 +604,25 @@ func TestIntegrationKeepAlive(t *testing.T) {
 	h := host(t, m, "ssh://tunnel")
 	_, sink := dataServers(t)
 	upload(t, dial(t, h, sink))
+	// A remote forward on a fixed port, which the stopped session will
+	// keep holding.
+	remotePort := testnet.ClosedPort(t, "127.0.0.1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ln, err := h.Listen(ctx, "tcp", remotePort.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); serveSink(c) }()
+		}
+	}()
 	pids := d.SessionPIDs()
 	if len(pids) == 0 {
 		t.Fatal("no sshd session process")
@@ -629,6 +648,42 @@ func TestIntegrationKeepAlive(t *testing.T) {
 	}
 	t.Logf("dead link found and replaced in %s: %s", time.Since(stopped).Round(time.Millisecond), st.LastError)
 	upload(t, dial(t, h, sink))
+
+	// The stopped session still holds the remote port: the new connection
+	// cannot have it yet, and says why.
+	for ListenerErr(ln) == nil {
+		if time.Since(stopped) > 5*time.Second {
+			t.Fatal("the remote forward was granted again while the old session holds its port")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("remote forward while the old session holds the port: %v", ListenerErr(ln))
+	// The old session goes: the forward is retried and comes back.
+	for _, p := range pids {
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+	pids = nil // nothing to continue at cleanup
+	gone := time.Now()
+	for {
+		// A connection can still reach the dying session's listener and
+		// be reset: try again then.
+		c, err := net.Dial("tcp", remotePort.String())
+		if err == nil {
+			c.Write([]byte("x"))
+			c.(*net.TCPConn).CloseWrite()
+			var got []byte
+			got, err = io.ReadAll(c)
+			c.Close()
+			if err == nil && string(got) == sum([]byte("x")) {
+				break // through the new session, to our sink
+			}
+		}
+		if time.Since(gone) > 3*time.Second {
+			t.Fatalf("the remote forward is not back 3 s after the old session went: %v", ListenerErr(ln))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("remote forward back %s after the old session went", time.Since(gone).Round(time.Millisecond))
 }
 
 // TestIntegrationHostKeys: an unknown host is refused, or accepted and
