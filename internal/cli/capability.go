@@ -70,6 +70,9 @@ func grantAdvice(cap string) string {
 	default:
 		return "run it as root (sudo)"
 	}
+	if cap == "CAP_SYS_ADMIN" {
+		return "run it with sudo (CAP_SYS_ADMIN on the binary would make it as good as root for anyone who runs it)"
+	}
 	return fmt.Sprintf("grant it with 'sudo setcap %s+ep %s' (then anyone who runs that file has it) or, in a systemd unit, AmbientCapabilities=%s",
 		strings.ToLower(cap), executable(), cap)
 }
@@ -119,6 +122,10 @@ func capabilityOf(err error) (cap string, named bool) {
 	}
 	if se, ok := errors.AsType[*os.SyscallError](err); ok && se.Syscall == "bind" && errors.Is(se.Err, syscall.EACCES) {
 		return "CAP_NET_BIND_SERVICE", false
+	}
+	// Entering another network namespace (--netns): setns(2).
+	if strings.Contains(err.Error(), "enter network namespace") {
+		return "CAP_SYS_ADMIN", false
 	}
 	if m := capabilityName.FindString(err.Error()); m != "" {
 		return m, true

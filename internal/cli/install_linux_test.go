@@ -75,8 +75,12 @@ func TestPermissionAdvice(t *testing.T) {
 			[]string{"bind: permission denied; it needs root or CAP_NET_BIND_SERVICE; grant it with 'sudo setcap cap_net_bind_service+ep ", "AmbientCapabilities=CAP_NET_BIND_SERVICE"}},
 		{"a bind(2) below 1024", fmt.Errorf("forward: 80:127.0.0.1:22: %w", os.NewSyscallError("bind", syscall.EACCES)),
 			[]string{"bind: permission denied; it needs root or CAP_NET_BIND_SERVICE; grant it with 'sudo setcap cap_net_bind_service+ep "}},
+		{"--netns", fmt.Errorf("sockets: %w (enter network namespace /run/netns/lab: operation not permitted)", os.ErrPermission),
+			[]string{"operation not permitted); it needs root or CAP_SYS_ADMIN; run it with sudo (CAP_SYS_ADMIN on the binary would make it as good as root"}},
 		{"a library naming one", fmt.Errorf("flood: needs root or CAP_SYS_ADMIN: %w", os.ErrPermission),
-			[]string{"needs root or CAP_SYS_ADMIN: permission denied; grant it with 'sudo setcap cap_sys_admin+ep ", "AmbientCapabilities=CAP_SYS_ADMIN"}},
+			[]string{"needs root or CAP_SYS_ADMIN: permission denied; run it with sudo (CAP_SYS_ADMIN on the binary"}},
+		{"a library naming another", fmt.Errorf("conntrack: needs root or CAP_NET_ADMIN: %w", os.ErrPermission),
+			[]string{"needs root or CAP_NET_ADMIN: permission denied; grant it with 'sudo setcap cap_net_admin+ep ", "AmbientCapabilities=CAP_NET_ADMIN"}},
 		{"none named", fmt.Errorf("open /proc/1/fd: %w", os.ErrPermission),
 			[]string{"open /proc/1/fd: permission denied (run as root, or grant the capability the command names)"}},
 	}
@@ -222,6 +226,39 @@ func TestIntegrationCapabilityAdvice(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIntegrationNetNSAdvice: --netns as an unprivileged user says that
+// it needs root (CAP_SYS_ADMIN, which no binary anyone may run should
+// have).
+func TestIntegrationNetNSAdvice(t *testing.T) {
+	requireRoot(t)
+	for _, tool := range []string{"setpriv", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (util-linux, iproute2: test-deps.sh installs them)", tool)
+		}
+	}
+	ns := fmt.Sprintf("portctl-caps-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	dir, err := os.MkdirTemp("/tmp", "portctl-netns-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	cli := filepath.Join(dir, "portctl")
+	if out, err := exec.Command("go", "build", "-o", cli, "github.com/portctl/portctl/cmd/portctl").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"ls", "--netns", ns}, {"ephemeral", "--netns", ns}} {
+		code, out := runAsNobody(t, false, nil, "", cli, args...)
+		if code != ExitFailure || !strings.Contains(out, "needs root or CAP_SYS_ADMIN; run it with sudo") || strings.Count(out, "\n") != 1 {
+			t.Errorf("%s as nobody: exit %d; want %d and one line naming CAP_SYS_ADMIN and sudo:\n%s", strings.Join(args, " "), code, ExitFailure, out)
+		}
 	}
 }
 
