@@ -288,7 +288,6 @@ func (h *Host) run() {
 			h.sleep(ctx, start, backoff, permanent)
 			continue
 		}
-		backoff = 0
 		h.connects.Add(1)
 		h.mu.Lock()
 		if h.closed {
@@ -315,11 +314,24 @@ func (h *Host) run() {
 			h.setLocked(StateReconnecting)
 		}
 		h.mu.Unlock()
+		// A link that lived a while is tried again at once; one that
+		// keeps dying soon after login (a server that closes, a path
+		// that drops keepalives) is not reconnected in a tight loop.
+		if time.Since(l.since) >= stableLink {
+			backoff = 0
+		} else {
+			backoff = nextBackoff(backoff, false, h.m.opts.MaxBackoff)
+			h.sleep(ctx, time.Now(), backoff, false)
+		}
 	}
 	h.mu.Lock()
 	h.setLocked(StateClosed)
 	h.mu.Unlock()
 }
+
+// stableLink is how long a link must have lived for the back-off to
+// start again from nothing when it is lost.
+const stableLink = 10 * time.Second
 
 // nextBackoff doubles the wait from minBackoff up to the cap: max for
 // network errors, a minute after a refused login or host key.

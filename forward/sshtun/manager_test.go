@@ -3,12 +3,19 @@ package sshtun
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/portctl/portctl/internal/testnet"
 )
@@ -92,5 +99,36 @@ func TestSOCKSGreeting(t *testing.T) {
 		if (err == nil) != tt.ok || !bytes.Equal(out.Bytes(), tt.reply) {
 			t.Errorf("%s: socksGreeting = %v, replied %v; want ok %v, %v", tt.name, err, out.Bytes(), tt.ok, tt.reply)
 		}
+	}
+}
+
+// TestFlappingLink: a server that closes every connection right after
+// the login is not reconnected to in a tight loop.
+func TestFlappingLink(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	cfg := &ssh.ServerConfig{NoClientAuth: true}
+	cfg.AddHostKey(signer)
+	var logins atomic.Int32
+	addr := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		sc, _, _, err := ssh.NewServerConn(c, cfg)
+		if err != nil {
+			return
+		}
+		logins.Add(1)
+		sc.Close()
+	})
+	home := t.TempDir()
+	m := NewManager(Options{LocalUser: "u", HomeDir: home, AcceptNew: true, KnownHostsFiles: []string{filepath.Join(home, "kh")},
+		KeyboardInteractive: func(string, string, []string, []bool) ([]string, error) { return nil, nil }})
+	defer m.Close()
+	if _, err := m.Host("ssh://" + addr.String()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	n := logins.Load()
+	t.Logf("%d logins in 2 s", n)
+	if n < 3 || n > 20 {
+		t.Errorf("%d logins in 2 s to a server that closes each at once; want 3-20 (back-off, not a tight loop)", n)
 	}
 }
