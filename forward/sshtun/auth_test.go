@@ -111,3 +111,22 @@ func TestKeyboardInteractive(t *testing.T) {
 		t.Errorf("without a terminal: %v; want ErrAuth naming the missing terminal", err)
 	}
 }
+
+// TestBadKnownHosts: a known_hosts file that does not parse fails the
+// connection at once, naming the file.
+func TestBadKnownHosts(t *testing.T) {
+	addr, _ := kbdServer(t)
+	known := filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(known, []byte("127.0.0.1 ssh-ed25519 not-base64!\n"), 0o600)
+	m := NewManager(Options{LocalUser: "me", KnownHostsFiles: []string{known}, ConnectTimeout: 5 * time.Second})
+	defer m.Close()
+	start := time.Now()
+	_, err := m.Dial(context.Background(), "ssh://"+addr, "tcp", "127.0.0.1:1")
+	if !errors.Is(err, ErrKnownHosts) || !strings.Contains(err.Error(), known) || strings.Contains(err.Error(), "handshake failed") {
+		t.Errorf("Dial with a bad known_hosts = %v; want ErrKnownHosts naming %s", err, known)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("took %s; want at once", el)
+	}
+	t.Log(err)
+}

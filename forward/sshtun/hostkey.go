@@ -22,6 +22,10 @@ var ErrHostKeyUnknown = errors.New("host key unknown")
 // server (or the key is revoked).
 var ErrHostKeyChanged = errors.New("host key changed")
 
+// ErrKnownHosts is wrapped when a known_hosts file cannot be read, parsed
+// or written.
+var ErrKnownHosts = errors.New("known_hosts")
+
 // HostKeyError is a host key known_hosts does not vouch for. It wraps
 // ErrHostKeyUnknown or ErrHostKeyChanged.
 type HostKeyError struct {
@@ -90,7 +94,7 @@ func (h *hostKeys) load() (ssh.HostKeyCallback, []string, error) {
 	}
 	cb, err := knownhosts.New(files...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("known_hosts: %w", err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrKnownHosts, err)
 	}
 	return cb, files, nil
 }
@@ -164,7 +168,7 @@ func (h *hostKeys) callback(hostname string, remote net.Addr, key ssh.PublicKey)
 		return &HostKeyError{Host: hostname, Presented: describeKey(key) + " (revoked)", Files: files, Changed: true,
 			Expected: []string{fmt.Sprintf("not this revoked key (%s:%d)", re.Revoked.Filename, re.Revoked.Line)}}
 	default:
-		return fmt.Errorf("known_hosts: %w", err)
+		return fmt.Errorf("%w: %w", ErrKnownHosts, err)
 	}
 	if h.strict != "accept-new" && h.strict != "no" {
 		return &HostKeyError{Host: hostname, Presented: describeKey(key), Files: files}
@@ -181,11 +185,11 @@ func appendKnownHost(file, hostname string, key ssh.PublicKey) error {
 	appendMu.Lock()
 	defer appendMu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return fmt.Errorf("known_hosts: %w", err)
+		return fmt.Errorf("%w: %w", ErrKnownHosts, err)
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("known_hosts: %w", err)
+		return fmt.Errorf("%w: %w", ErrKnownHosts, err)
 	}
 	line := knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key) + "\n"
 	if st, err := f.Stat(); err == nil && st.Size() > 0 {
@@ -200,10 +204,10 @@ func appendKnownHost(file, hostname string, key ssh.PublicKey) error {
 	}
 	if _, err := f.WriteString(line); err != nil {
 		f.Close()
-		return fmt.Errorf("known_hosts: %s: %w", file, err)
+		return fmt.Errorf("%w: %s: %w", ErrKnownHosts, file, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("known_hosts: %s: %w", file, err)
+		return fmt.Errorf("%w: %s: %w", ErrKnownHosts, file, err)
 	}
 	return nil
 }

@@ -153,6 +153,14 @@ func (o *Options) handshake(ctx context.Context, e *endpoint, conn net.Conn) (*s
 		switch {
 		case errors.As(err, &he):
 			return nil, fmt.Errorf("ssh %s: %w", e, he)
+		case errors.Is(err, ErrKnownHosts):
+			for inner := err; inner != nil; inner = errors.Unwrap(inner) {
+				if strings.HasPrefix(inner.Error(), ErrKnownHosts.Error()) {
+					err = inner // without x/crypto's "handshake failed"
+					break
+				}
+			}
+			return nil, fmt.Errorf("ssh %s: %w", e, err)
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			return nil, cr.authError(e)
 		case ctx.Err() != nil:

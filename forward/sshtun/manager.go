@@ -279,7 +279,7 @@ func (h *Host) run() {
 			if ctx.Err() != nil {
 				break
 			}
-			permanent := errors.Is(err, ErrAuth) || errors.Is(err, ErrHostKeyChanged) || errors.Is(err, ErrHostKeyUnknown)
+			permanent := errors.Is(err, ErrAuth) || errors.Is(err, ErrHostKeyChanged) || errors.Is(err, ErrHostKeyUnknown) || errors.Is(err, ErrKnownHosts)
 			h.mu.Lock()
 			h.lastErr, h.errAt, h.permanent = err, time.Now(), permanent
 			h.setLocked(StateReconnecting)
