@@ -38,9 +38,10 @@
 #                          no service), and the reference clients upnpc and natpmpc
 #   npm (when missing)     fetches the SARIF 2.1.0 schema (audit's test)
 #   lintian, rpm, man-db,  packaging's test: lintian on the .deb, the .rpm installed
-#   bash-completion,       into a scratch root, man -l on every page, the bash
-#   systemd, libcap2-bin   completion loaded, systemd-analyze verify/security on the
-#                          units, setcap for the capability tests as an unprivileged user
+#   bash-completion, zsh,  into a scratch root, man -l on every page, the bash, zsh
+#   fish, systemd,         and fish completions loaded, systemd-analyze verify/security
+#   libcap2-bin            on the units, setcap for the capability tests as an
+#                          unprivileged user
 #
 # The packages' own services must not start on their standard ports: while
 # installing, a policy-rc.d that denies every start is put in place if there
@@ -54,7 +55,7 @@ pkgs=(gcc libc6-dev mawk iproute2 nftables util-linux nmap libxml2-utils dnsmasq
   slapd mosquitto nats-server beanstalkd ngircd git lighttpd tinyproxy unbound coturn
   chromium prometheus docker.io podman conmon runc netavark aardvark-dns catatonit ufw firewalld iptables
   knockd fwknop-client masscan hping3 miniupnpd-nftables miniupnpc natpmpc
-  lintian rpm man-db bash-completion systemd libcap2-bin)
+  lintian rpm man-db bash-completion zsh fish systemd libcap2-bin)
 # forward/sshtun's tests: ssh-keygen and ssh-agent (openssh-client), curl as
 # the SOCKS5 client; the server is openssh-server above.
 pkgs+=(openssh-client curl)
