@@ -391,11 +391,18 @@ func (h *Host) sleep(ctx context.Context, start time.Time, d time.Duration, perm
 // row went unanswered for an interval each. Each answer updates the RTT.
 func (h *Host) keepAlive(ctx context.Context, l *link) error {
 	e := h.chain.last()
-	h.ping(l) // the first RTT at once
 	t := time.NewTicker(e.aliveInterval)
 	defer t.Stop()
 	var missed int
 	var pending atomic.Int32
+	send := func() {
+		pending.Add(1)
+		go func() {
+			defer pending.Add(-1)
+			h.ping(l)
+		}()
+	}
+	send() // the first RTT at once
 	for {
 		select {
 		case <-ctx.Done():
@@ -408,16 +415,10 @@ func (h *Host) keepAlive(ctx context.Context, l *link) error {
 				if missed >= e.aliveCount {
 					return fmt.Errorf("no answer to %d keepalives in %s", missed, time.Duration(missed)*e.aliveInterval)
 				}
-			} else {
-				missed = 0
+				continue
 			}
-			if pending.Load() == 0 {
-				pending.Add(1)
-				go func() {
-					defer pending.Add(-1)
-					h.ping(l)
-				}()
-			}
+			missed = 0
+			send()
 		}
 	}
 }
