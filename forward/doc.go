@@ -27,7 +27,9 @@
 //
 // UDP keeps a session per client address, each with its own socket toward
 // the backend, so any number of replies reach the right client; sessions
-// end after an idle timeout, and their number is bounded.
+// end after an idle timeout, and their number is bounded. On the event
+// loops a UDP rule's socket and its sessions belong to one loop; on the
+// goroutine path the rule's socket has a goroutine, and each session one.
 //
 // A Forwarder runs a set of rules and applies a new set by difference
 // (Apply): unchanged listeners stay open and their connections keep

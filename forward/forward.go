@@ -93,6 +93,7 @@ type running struct {
 	c       counters
 	ln      *net.TCPListener // the goroutine path's
 	el      *listener        // the event loops'
+	eu      *udpListener     // the event loops' UDP socket
 	pc      *net.UDPConn
 	udp     *udpTable
 	ctx     context.Context
@@ -198,6 +199,9 @@ func (f *Forwarder) Addr(key string) (netip.AddrPort, bool) {
 	if run.el != nil {
 		return run.el.addr, true
 	}
+	if run.eu != nil {
+		return run.eu.addr, true
+	}
 	if run.ln != nil {
 		return run.ln.Addr().(*net.TCPAddr).AddrPort(), true
 	}
@@ -247,10 +251,23 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// useLoops reports whether the rule's TCP connections go to the event
-// loops.
+// startLoops starts the event loops if they do not run yet.
+func (f *Forwarder) startLoops() error {
+	if f.loops != nil {
+		return nil
+	}
+	ls, err := newLoops()
+	if err != nil {
+		return err
+	}
+	f.loops = ls
+	return nil
+}
+
+// useLoops reports whether the rule's connections (UDP: datagrams) go to
+// the event loops.
 func (f *Forwarder) useLoops(r Rule) bool {
-	return r.Proto == TCP && loopsAvailable() && (f.cfg.DataPath == DataPathAuto || f.cfg.DataPath == DataPathLoops)
+	return loopsAvailable() && (f.cfg.DataPath == DataPathAuto || f.cfg.DataPath == DataPathLoops)
 }
 
 // start opens the rule's listener and starts serving.
@@ -262,6 +279,19 @@ func (f *Forwarder) start(r Rule) (*running, error) {
 	run.pool = newPool(r)
 	switch r.Proto {
 	case UDP:
+		if f.useLoops(r) {
+			if err := f.startLoops(); err != nil {
+				run.kill()
+				return nil, err
+			}
+			eu, err := f.loops.listenUDP(run, r.Listen)
+			if err != nil {
+				run.kill()
+				return nil, fmt.Errorf("forward: %s: %w", r.Name, err)
+			}
+			run.eu = eu
+			break
+		}
 		pc, err := listenUDP(r.Listen)
 		if err != nil {
 			run.kill()
@@ -272,13 +302,9 @@ func (f *Forwarder) start(r Rule) (*running, error) {
 		run.conns.Go(run.serveUDP)
 	default:
 		if f.useLoops(r) {
-			if f.loops == nil {
-				ls, err := newLoops()
-				if err != nil {
-					run.kill()
-					return nil, err
-				}
-				f.loops = ls
+			if err := f.startLoops(); err != nil {
+				run.kill()
+				return nil, err
 			}
 			el, err := f.loops.listen(run, r.Listen)
 			if err != nil {
@@ -316,6 +342,9 @@ func (run *running) stopAccepting() {
 	}
 	if run.el != nil {
 		run.f.loops.unlisten(run.el)
+	}
+	if run.eu != nil {
+		run.f.loops.unlistenUDP(run.eu) // and its sessions end
 	}
 	if run.pc != nil {
 		run.pc.Close() // serveUDP then ends the sessions

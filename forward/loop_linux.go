@@ -46,7 +46,12 @@ const (
 	hWake = iota
 	hListen
 	hConn
+	hUDP     // a UDP rule's socket
+	hUDPSess // a UDP session's socket toward the backend
 )
+
+// expirer is what a loop's timer ends: a connection or a UDP session.
+type expirer interface{ expire(*loop) }
 
 // handle is what an epoll event points at, by its file descriptor and a
 // generation number that tells a reused descriptor from the old one.
@@ -60,6 +65,8 @@ type handle struct {
 	rdhup    bool // the peer shut down writing: a short read was the last
 	c        *conn
 	ln       *listener
+	u        *udpListener
+	s        *udpFlow
 }
 
 // listener is a TCP rule's listening socket, in every loop's epoll set.
@@ -96,7 +103,7 @@ type conn struct {
 	spliced    bool
 	last       int64 // the loop's clock at the last byte either way
 	idle       int64
-	t          timer[*conn]
+	t          timer[expirer]
 	prev, next *conn // the loop's connections
 }
 
@@ -107,8 +114,9 @@ type loops struct {
 	all     []*loop
 	wg      sync.WaitGroup
 	base    time.Time
-	mu      sync.Mutex // serialises each and stop
+	mu      sync.Mutex // serialises each, on and stop
 	stopped bool
+	next    int // the loop the next UDP rule goes to
 }
 
 // loop is one event loop; only its own goroutine touches its fields,
@@ -128,7 +136,7 @@ type loop struct {
 	sa      sockaddr
 	pipes   []*pipe
 	free    []*conn
-	w       wheel[*conn]
+	w       wheel[expirer]
 	now     int64
 	conns   *conn
 	stop    bool
@@ -412,6 +420,10 @@ func (l *loop) dispatch(events []unix.EpollEvent) {
 			l.accept(h.ln)
 		case hConn:
 			l.event(h, ev.Events)
+		case hUDP:
+			l.udpIn(h.u)
+		case hUDPSess:
+			l.udpOut(h.s)
 		}
 	}
 	if l.w.n > 0 {
@@ -818,10 +830,11 @@ func (l *loop) abortErr(c *conn, err error) {
 // abort ends both ways with a reset to the client.
 func (l *loop) abort(c *conn, _ error) { l.finish(c, true) }
 
+func (l *loop) expire(t *timer[expirer]) { t.v.expire(l) }
+
 // expire is a connection's timer: the connect timeout, or the idle
 // timeout once the last byte is idle long enough ago.
-func (l *loop) expire(t *timer[*conn]) {
-	c := t.v
+func (c *conn) expire(l *loop) {
 	if c.dead {
 		return
 	}

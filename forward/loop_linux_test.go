@@ -329,4 +329,28 @@ func TestGoroutinePath(t *testing.T) {
 	if s := f.Stats()[0]; s.Conns != 20 || s.BytesIn != 20*22 || s.BytesOut != 20*22 || s.Spliced != 0 {
 		t.Errorf("stats %+v; want 20 connections, 440 bytes each way", s)
 	}
+
+	// UDP on the goroutine path: a datagram and its two replies.
+	ub := udpBackend(t, 3)
+	r, _ = forward.ParseRule("udp/127.0.0.1:0:" + ub.String())
+	f = forward.New(forward.Config{DataPath: forward.DataPathGoroutines})
+	if err := f.Apply([]forward.Rule{r}); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Shutdown(context.Background())
+	addr, _ = f.Addr(r.Key())
+	c, err := net.Dial("udp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("datagram"))
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 64)
+	for _, want := range []string{"datagram", "reply 1 of datagram", "reply 2 of datagram"} {
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != want {
+			t.Fatalf("UDP: %q, %v; want %q", buf[:n], err, want)
+		}
+	}
 }

@@ -14,6 +14,8 @@ type loops struct{}
 
 type listener struct{ addr netip.AddrPort }
 
+type udpListener struct{ addr netip.AddrPort }
+
 func loopsAvailable() bool { return false }
 
 func newLoops() (*loops, error) { return nil, errors.New("forward: event loops need Linux") }
@@ -23,6 +25,12 @@ func (ls *loops) listen(run *running, addr netip.AddrPort) (*listener, error) {
 }
 
 func (ls *loops) unlisten(ln *listener) {}
+
+func (ls *loops) listenUDP(run *running, addr netip.AddrPort) (*udpListener, error) {
+	return nil, errors.New("forward: event loops need Linux")
+}
+
+func (ls *loops) unlistenUDP(u *udpListener) {}
 
 func (ls *loops) cut(run *running) {}
 
