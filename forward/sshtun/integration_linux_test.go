@@ -940,3 +940,26 @@ func TestIntegrationDeadlines(t *testing.T) {
 		t.Errorf("Write timed out after %s; want about 300 ms", el)
 	}
 }
+
+// TestIntegrationRefused: a server that allows no forwarding refuses the
+// channel and the remote forward; the errors say so and the link stays.
+func TestIntegrationRefused(t *testing.T) {
+	d := testnet.StartSSHD(t, testnet.SSHDOptions{Extra: []string{"AllowTcpForwarding no"}})
+	s := newSetup(t, map[string]*testnet.SSHD{"tunnel": d}, "")
+	m := newManager(t, s.options(t))
+	h := host(t, m, "ssh://tunnel")
+	_, sink := dataServers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := h.Dial(ctx, "tcp", sink)
+	var oe *ssh.OpenChannelError
+	if !errors.As(err, &oe) || oe.Reason != ssh.Prohibited {
+		t.Errorf("Dial = %v; want the server's administrative refusal", err)
+	}
+	if _, err := h.Listen(ctx, "tcp", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "denied") {
+		t.Errorf("Listen = %v; want the server's refusal", err)
+	}
+	if st := h.State(); st.State != StateConnected || st.Connects != 1 || st.Failed != 1 {
+		t.Errorf("State = %+v; want still connected, one failed Dial", st)
+	}
+}

@@ -27,7 +27,7 @@ func (h *Host) Listen(ctx context.Context, network, addr string) (net.Listener, 
 		if err != nil {
 			return nil, err
 		}
-		ln, err := l.client.Listen(network, addr)
+		ln, err := listenContext(ctx, l, network, addr)
 		if err != nil {
 			if l.lost() && ctx.Err() == nil {
 				continue // the link broke under us: wait for the next one
@@ -50,6 +50,31 @@ func (h *Host) Listen(ctx context.Context, network, addr string) (net.Listener, 
 			go rl.bind(cur)
 		}
 		return rl, nil
+	}
+}
+
+// listenContext asks the server for a remote forward, giving up when ctx
+// ends (a forward granted after that is cancelled).
+func listenContext(ctx context.Context, l *link, network, addr string) (net.Listener, error) {
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ln, err := l.client.Listen(network, addr)
+		done <- result{ln, err}
+	}()
+	select {
+	case r := <-done:
+		return r.ln, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.ln != nil {
+				r.ln.Close()
+			}
+		}()
+		return nil, ctx.Err()
 	}
 }
 

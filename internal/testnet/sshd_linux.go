@@ -37,7 +37,8 @@ type SSHD struct {
 
 // SSHDOptions adjust StartSSHD.
 type SSHDOptions struct {
-	// Extra lines for sshd_config.
+	// Extra lines for sshd_config. They come first, so they override the
+	// defaults (sshd takes the first value of a keyword); no Match blocks.
 	Extra []string
 	// AuthorizedKeys are public keys (authorized_keys lines) let in besides
 	// the server's own ClientKey.
@@ -75,12 +76,14 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 		t.Fatal(err)
 	}
 	s.Addr = ClosedPort(t, "127.0.0.1")
-	conf := []string{
-		"Port " + strconv.Itoa(int(s.Addr.Port())),
+	// sshd takes the first value of each keyword: the extra lines go first.
+	conf := append([]string(nil), opts.Extra...)
+	conf = append(conf,
+		"Port "+strconv.Itoa(int(s.Addr.Port())),
 		"ListenAddress 127.0.0.1",
-		"HostKey " + s.HostKey,
+		"HostKey "+s.HostKey,
 		"PidFile none",
-		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
+		"AuthorizedKeysFile "+filepath.Join(dir, "authorized_keys"),
 		"StrictModes no",
 		"UsePAM no",
 		"PermitRootLogin prohibit-password",
@@ -94,8 +97,7 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 		"MaxStartups 100",
 		"LogLevel DEBUG1",
 		"Subsystem sftp internal-sftp",
-	}
-	conf = append(conf, opts.Extra...)
+	)
 	if err := os.WriteFile(s.Config, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
