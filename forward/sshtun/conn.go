@@ -44,12 +44,16 @@ func (h *Host) wrap(c net.Conn, l *link) *conn {
 	return &conn{Conn: c, h: h, l: l, closed: make(chan struct{}), changed: make(chan struct{})}
 }
 
-// lostErr turns the io.EOF of a link that broke into an error.
+// lostErr turns the end of a read on a link that broke (io.EOF, or the
+// transport's own error) into one error wrapping io.ErrUnexpectedEOF.
 func (c *conn) lostErr(err error) error {
-	if err == io.EOF && c.l.lost() {
+	if err == nil || !c.l.lost() {
+		return err
+	}
+	if err == io.EOF {
 		return fmt.Errorf("ssh %s: link lost: %w", c.h.chain.last(), io.ErrUnexpectedEOF)
 	}
-	return err
+	return fmt.Errorf("ssh %s: link lost (%v): %w", c.h.chain.last(), err, io.ErrUnexpectedEOF)
 }
 
 func (c *conn) Read(p []byte) (int, error) {

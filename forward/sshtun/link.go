@@ -54,8 +54,8 @@ func (l *link) watch() {
 func (l *link) lost() bool { return l.wire.broken.Load() }
 
 // wireConn is the transport under an SSH connection. It records a failed
-// read before the SSH layer sees it, so that a channel's io.EOF can be
-// told from a link that broke (see conn.Read).
+// read or write before the SSH layer sees it, so that a channel's io.EOF
+// can be told from a link that broke (see conn.Read).
 type wireConn struct {
 	net.Conn
 	broken atomic.Bool
@@ -65,6 +65,18 @@ func (w *wireConn) Read(p []byte) (int, error) {
 	n, err := w.Conn.Read(p)
 	if err != nil {
 		w.broken.Store(true)
+	}
+	return n, err
+}
+
+// Write marks the link broken when the transport fails, and closes it, so
+// that the reading side ends too (after a reset, Linux reports the error
+// to one call; a read after it sees only the end of the stream).
+func (w *wireConn) Write(p []byte) (int, error) {
+	n, err := w.Conn.Write(p)
+	if err != nil {
+		w.broken.Store(true)
+		w.Conn.Close()
 	}
 	return n, err
 }

@@ -356,15 +356,8 @@ func (h *Host) sleep(ctx context.Context, start time.Time, d time.Duration, perm
 	d = d/2 + rand.N(d/2+1)
 	t := time.NewTimer(time.Until(start.Add(d)))
 	defer t.Stop()
-	// Drain a kick from before this attempt failed: the waiter that sent it
-	// has seen the failure.
-	select {
-	case <-h.wake:
-		if !permanent && time.Since(start) >= minBackoff {
-			return
-		}
-	default:
-	}
+	// A kick already waiting counts: the waiter that sent it may have seen
+	// this attempt fail and will not send another until the next one does.
 	for {
 		select {
 		case <-ctx.Done():
@@ -395,11 +388,17 @@ func (h *Host) keepAlive(ctx context.Context, l *link) error {
 	defer t.Stop()
 	var missed int
 	var pending atomic.Int32
+	failed := make(chan error, 1)
 	send := func() {
 		pending.Add(1)
 		go func() {
 			defer pending.Add(-1)
-			h.ping(l)
+			if err := h.ping(l); err != nil {
+				select {
+				case failed <- err:
+				default:
+				}
+			}
 		}()
 	}
 	send() // the first RTT at once
@@ -409,6 +408,8 @@ func (h *Host) keepAlive(ctx context.Context, l *link) error {
 			return ErrClosed
 		case <-l.dead:
 			return l.err
+		case err := <-failed:
+			return fmt.Errorf("keepalive: %w", err)
 		case <-t.C:
 			if pending.Load() > 0 {
 				missed++
@@ -423,18 +424,20 @@ func (h *Host) keepAlive(ctx context.Context, l *link) error {
 	}
 }
 
-// ping sends one keepalive request and records its round trip.
-func (h *Host) ping(l *link) {
+// ping sends one keepalive request and records its round trip; an error
+// means the link is gone.
+func (h *Host) ping(l *link) error {
 	start := time.Now()
 	// OpenSSH answers an unknown request with a failure: an answer all the
 	// same.
 	if _, _, err := l.client.SendRequest("keepalive@openssh.com", true, nil); err != nil {
-		return
+		return err
 	}
 	rtt := time.Since(start)
 	h.mu.Lock()
 	h.rtt = rtt
 	h.mu.Unlock()
+	return nil
 }
 
 // errWaited is the cause of a wait's context that ran out of connect
