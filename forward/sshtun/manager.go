@@ -472,21 +472,14 @@ func (h *Host) link(ctx context.Context) (*link, error) {
 			return nil, lastErr
 		}
 		h.kick()
+		// A lost link is replaced (cur set to nil, then a new one) with a
+		// state change each: changed closes.
 		select {
 		case <-changed:
-		case <-l.deadChan():
 		case <-ctx.Done():
 			return nil, h.downError(ctx, start)
 		}
 	}
-}
-
-// deadChan is nil for no link.
-func (l *link) deadChan() <-chan struct{} {
-	if l == nil {
-		return nil
-	}
-	return l.dead
 }
 
 // downError explains a Dial or Listen that found no link before ctx
