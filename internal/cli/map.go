@@ -493,12 +493,6 @@ func runMapLs(ctx context.Context, streams *term.IO, opts mapOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.JSON {
-		if ms == nil {
-			ms = []portmap.Mapping{}
-		}
-		return writeJSON(streams.Out, ms)
-	}
 	// portctl's own: those a map add running here keeps (named by its
 	// PID), and those whose description says portctl.
 	keeper := map[string]int{}
@@ -507,20 +501,38 @@ func runMapLs(ctx context.Context, streams *term.IO, opts mapOptions) error {
 			keeper[m.Proto+"/"+strconv.Itoa(int(m.External.Port()))] = k.PID
 		}
 	}
+	entries := make([]lsEntry, len(ms))
+	for i, m := range ms {
+		e := lsEntry{Mapping: m, KeptBy: keeper[m.Proto+"/"+strconv.Itoa(int(m.External.Port()))]}
+		e.Portctl = e.KeptBy != 0 || strings.HasPrefix(m.Description, "portctl")
+		entries[i] = e
+	}
+	if opts.JSON {
+		return writeJSON(streams.Out, entries)
+	}
 	t := term.NewTable("EXTERNAL", "INTERNAL", "PROTO", "LEASE", "DESCRIPTION", "")
-	for _, m := range ms {
+	for _, e := range entries {
 		lease, mine := "permanent", ""
-		if m.Lease > 0 {
-			lease = m.Lease.String()
+		if e.Lease > 0 {
+			lease = e.Lease.String()
 		}
-		if pid, ok := keeper[m.Proto+"/"+strconv.Itoa(int(m.External.Port()))]; ok {
-			mine = "portctl (kept by PID " + strconv.Itoa(pid) + ")"
-		} else if strings.HasPrefix(m.Description, "portctl") {
+		switch {
+		case e.KeptBy != 0:
+			mine = "portctl (kept by PID " + strconv.Itoa(e.KeptBy) + ")"
+		case e.Portctl:
 			mine = "portctl"
 		}
-		t.Row(m.External.String(), m.Internal.String(), m.Proto, lease, m.Description, mine)
+		t.Row(e.External.String(), e.Internal.String(), e.Proto, lease, e.Description, mine)
 	}
 	return t.Render(streams.Out, streams.Width(), streams.Style())
+}
+
+// lsEntry is a row of map ls: a mapping of the router's, and whether it
+// is portctl's (kept by a map add running here, or so described).
+type lsEntry struct {
+	portmap.Mapping
+	Portctl bool `json:"portctl"`
+	KeptBy  int  `json:"kept_by,omitempty"`
 }
 
 func newMapRmCmd(streams *term.IO, runF func(context.Context, mapOptions) error) *cobra.Command {

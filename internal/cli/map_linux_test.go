@@ -373,6 +373,11 @@ func TestIntegrationMapDashboard(t *testing.T) {
 	if code != 0 || !strings.Contains(grepLines(out, ":18100"), want) {
 		t.Errorf("map ls: exit %d; want the mapping of 18100 marked %q:\n%s%s", code, want, out, errOut)
 	}
+	code, out, errOut = inLANEnv(t, r, []string{"XDG_RUNTIME_DIR=" + runtime}, "map", "ls", "--gateway", r.RouterLAN.String(), "--json")
+	var ls []lsEntry
+	if err := json.Unmarshal([]byte(out), &ls); err != nil || code != 0 || len(ls) != 1 || !ls[0].Portctl || ls[0].KeptBy != cmd.Process.Pid {
+		t.Errorf("map ls --json: exit %d, %v; want the one mapping, portctl's, kept by %d:\n%s%s", code, err, cmd.Process.Pid, out, errOut)
+	}
 
 	p.interrupt(t)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
