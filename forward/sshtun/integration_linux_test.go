@@ -1,6 +1,7 @@
 package sshtun
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -961,5 +963,41 @@ func TestIntegrationRefused(t *testing.T) {
 	}
 	if st := h.State(); st.State != StateConnected || st.Connects != 1 || st.Failed != 1 {
 		t.Errorf("State = %+v; want still connected, one failed Dial", st)
+	}
+}
+
+// TestIntegrationShortConnections: a short connection through the tunnel
+// (open, 64 bytes there and back, the server closes) takes about a round
+// trip per step, not the 40 ms a delayed ACK adds when sshd, which sends
+// without TCP_NODELAY, holds its EOF back behind the data (ssh -L takes
+// 44 ms for this; bench/ssh).
+func TestIntegrationShortConnections(t *testing.T) {
+	d := testnet.StartSSHD(t, testnet.SSHDOptions{})
+	s := newSetup(t, map[string]*testnet.SSHD{"tunnel": d}, "")
+	m := newManager(t, s.options(t))
+	h := host(t, m, "ssh://tunnel")
+	echo := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		b := make([]byte, 64)
+		if _, err := io.ReadFull(c, b); err == nil {
+			c.Write(b)
+		}
+	})
+	var times []time.Duration
+	msg := bytes.Repeat([]byte("x"), 64)
+	for range 15 {
+		start := time.Now()
+		c := dial(t, h, echo.String())
+		c.Write(msg)
+		got, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("round trip: %q, %v", got, err)
+		}
+		times = append(times, time.Since(start))
+	}
+	slices.Sort(times)
+	t.Logf("round trips: median %s, slowest %s", times[len(times)/2], times[len(times)-1])
+	if med := times[len(times)/2]; med > 20*time.Millisecond {
+		t.Errorf("median short connection %s; want well under the 40 ms of a delayed ACK", med)
 	}
 }

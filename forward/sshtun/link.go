@@ -58,13 +58,16 @@ func (l *link) lost() bool { return l.wire.broken.Load() }
 // can be told from a link that broke (see conn.Read).
 type wireConn struct {
 	net.Conn
-	broken atomic.Bool
+	broken   atomic.Bool
+	quickAck func() // nil: not TCP, or not Linux
 }
 
 func (w *wireConn) Read(p []byte) (int, error) {
 	n, err := w.Conn.Read(p)
 	if err != nil {
 		w.broken.Store(true)
+	} else if w.quickAck != nil {
+		w.quickAck()
 	}
 	return n, err
 }
@@ -114,7 +117,7 @@ func (o *Options) connect(ctx context.Context, c *chain) (*link, error) {
 				return fail(fmt.Errorf("ssh %s: through %s: %w", e, c.hops[i-1], err))
 			}
 		}
-		w := &wireConn{Conn: raw}
+		w := &wireConn{Conn: raw, quickAck: quickAcker(raw)}
 		client, err := o.handshake(ctx, e, w)
 		if err != nil {
 			raw.Close()
