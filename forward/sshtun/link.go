@@ -66,7 +66,10 @@ func (w *wireConn) Read(p []byte) (int, error) {
 	n, err := w.Conn.Read(p)
 	if err != nil {
 		w.broken.Store(true)
-	} else if w.quickAck != nil {
+	} else if w.quickAck != nil && n < len(p) {
+		// Caught up with the sender (the socket is drained): acknowledge
+		// at once. Reads that fill the buffer are a stream in full flow,
+		// where the ACKs go out anyway.
 		w.quickAck()
 	}
 	return n, err
