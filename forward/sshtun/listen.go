@@ -13,8 +13,9 @@ import (
 // connections it accepts, like ssh -R. The listener outlives the SSH
 // connection: after a reconnect it is requested again by itself. The first
 // request is made before Listen returns, waiting up to the connect timeout
-// for the link, and its refusal is Listen's error. network must be tcp,
-// tcp4 or tcp6.
+// for the link, and its refusal is Listen's error. With port 0 the server
+// may pick another port after a reconnect (Addr tells). network must be
+// tcp, tcp4 or tcp6.
 func (h *Host) Listen(ctx context.Context, network, addr string) (net.Listener, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, err

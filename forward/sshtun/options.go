@@ -38,7 +38,9 @@ type Options struct {
 	// AcceptNew adds the key of a host that no known_hosts file knows and
 	// connects, like StrictHostKeyChecking=accept-new. A changed key is
 	// refused all the same. Without it, StrictHostKeyChecking from the
-	// config decides, and by default an unknown host is refused.
+	// config decides, and by default an unknown host is refused; "no" and
+	// "off" are taken as accept-new (a changed key is never accepted),
+	// "ask" as yes (there is nobody to ask).
 	AcceptNew bool
 	// KeyboardInteractive answers keyboard-interactive challenges (a
 	// terminal prompt); nil when there is no terminal.
