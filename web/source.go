@@ -72,11 +72,15 @@ func (m Machine) Host() netconf.Host {
 
 // Forwarders asks the running forwarders for their counters.
 func (m Machine) Forwarders(ctx context.Context) []forward.Process {
-	dir := m.StatsDir
-	if dir == "" {
-		dir = forward.StatsDir()
+	return forward.CollectStats(ctx, m.statsDir())
+}
+
+// statsDir is where running portctl processes publish their state.
+func (m Machine) statsDir() string {
+	if m.StatsDir != "" {
+		return m.StatsDir
 	}
-	return forward.CollectStats(ctx, dir)
+	return forward.StatsDir()
 }
 
 // MapSource is a Source that can also list the port mappings that
@@ -88,11 +92,7 @@ type MapSource interface {
 // Mappings asks the running `portctl map add` processes for the
 // mappings they keep.
 func (m Machine) Mappings(ctx context.Context) []portmap.Keeper {
-	dir := m.StatsDir
-	if dir == "" {
-		dir = forward.StatsDir()
-	}
-	return statsock.Collect[portmap.Keeper](ctx, dir, "map")
+	return statsock.Collect[portmap.Keeper](ctx, m.statsDir(), "map")
 }
 
 // FirewallSource is a Source that can also read the packet filter: the
