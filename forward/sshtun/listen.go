@@ -227,6 +227,24 @@ func ListenerErr(ln net.Listener) error {
 // connections still open and returns. A connection the tunnel cannot open
 // is closed with a reset.
 func (h *Host) Forward(ctx context.Context, ln net.Listener, addr string) error {
+	return serve(ctx, ln, func(ctx context.Context, c net.Conn) {
+		r, err := h.Dial(ctx, "tcp", addr)
+		if err != nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+			c.Close()
+			return
+		}
+		Relay(c, r)
+	})
+}
+
+// serve accepts connections on ln and runs handle for each on a
+// goroutine of its own, until ln is closed or ctx ends; then it cancels
+// the context handle got, closes the connections still open, waits for
+// the handlers and returns.
+func serve(ctx context.Context, ln net.Listener, handle func(context.Context, net.Conn)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
@@ -260,15 +278,7 @@ func (h *Host) Forward(ctx context.Context, ln net.Listener, addr string) error 
 				delete(open, c)
 				mu.Unlock()
 			}()
-			r, err := h.Dial(ctx, "tcp", addr)
-			if err != nil {
-				if tc, ok := c.(*net.TCPConn); ok {
-					tc.SetLinger(0)
-				}
-				c.Close()
-				return
-			}
-			Relay(c, r)
+			handle(ctx, c)
 		})
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -42,40 +41,7 @@ const (
 // Serve accepts SOCKS clients on ln until it is closed or ctx ends, then
 // closes the connections still open and returns.
 func (s *SOCKS5) Serve(ctx context.Context, ln net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	open := map[net.Conn]struct{}{}
-	defer func() {
-		cancel()
-		mu.Lock()
-		for c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
-		}
-		mu.Lock()
-		open[c] = struct{}{}
-		mu.Unlock()
-		wg.Go(func() {
-			s.ServeConn(ctx, c)
-			mu.Lock()
-			delete(open, c)
-			mu.Unlock()
-		})
-	}
+	return serve(ctx, ln, func(ctx context.Context, c net.Conn) { s.ServeConn(ctx, c) })
 }
 
 // ServeConn serves one SOCKS client and closes c. The error says why the
