@@ -82,18 +82,8 @@ func (t *udpTable) session(client netip.AddrPort) *udpSession {
 	if s := t.sessions[client]; s != nil {
 		return s
 	}
-	r := run.rule.Load()
-	max := r.MaxConns
-	if max <= 0 {
-		max = defaultUDPSessions
-	}
-	if !r.allowed(client.Addr()) || len(t.sessions) >= max {
-		run.c.refused.Add(1)
-		return nil
-	}
-	b := run.pool.pick()
+	b, r := run.admitUDP(client, len(t.sessions))
 	if b == nil {
-		run.fail(errors.New("no backend available"))
 		return nil
 	}
 	c, err := net.Dial("udp", b.target())
@@ -167,4 +157,25 @@ func (t *udpTable) closeAll() {
 		s.conn.Close()
 	}
 	t.mu.Unlock()
+}
+
+// admitUDP decides whether a new UDP session of client may open, with
+// sessions open already: the rule's allow and deny lists and its session
+// limit (a refusal is counted), then a backend. It returns nil when the
+// session must not open; with the rule it decided by.
+func (run *running) admitUDP(client netip.AddrPort, sessions int) (*backend, *Rule) {
+	r := run.rule.Load()
+	limit := r.MaxConns
+	if limit <= 0 {
+		limit = defaultUDPSessions
+	}
+	if !r.allowed(client.Addr()) || sessions >= limit {
+		run.c.refused.Add(1)
+		return nil, r
+	}
+	b := run.pool.pick()
+	if b == nil {
+		run.fail(errors.New("no backend available"))
+	}
+	return b, r
 }

@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -170,18 +169,8 @@ func (l *loop) udpIn(u *udpListener) {
 // datagram is refused.
 func (l *loop) udpOpen(u *udpListener, client netip.AddrPort, saLen uint32) *udpFlow {
 	run := u.run
-	r := run.rule.Load()
-	limit := r.MaxConns
-	if limit <= 0 {
-		limit = defaultUDPSessions
-	}
-	if !r.allowed(client.Addr()) || len(u.sessions) >= limit {
-		run.c.refused.Add(1)
-		return nil
-	}
-	b := run.pool.pick()
+	b, r := run.admitUDP(client, len(u.sessions))
 	if b == nil {
-		run.fail(errors.New("no backend available"))
 		return nil
 	}
 	ap := b.addrPort()
