@@ -396,20 +396,8 @@ func TestIntegrationOneConnection(t *testing.T) {
 	_, sink := dataServers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ln, err := h.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenSink(t, ctx, h, "127.0.0.1:0")
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); serveSink(c) }()
-		}
-	}()
 	const n = 16
 	var conns []net.Conn
 	for i := range n {
@@ -488,20 +476,8 @@ func TestIntegrationReconnect(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	remotePort := testnet.ClosedPort(t, "127.0.0.1")
-	ln, err := h.Listen(ctx, "tcp", remotePort.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenSink(t, ctx, h, remotePort.String())
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); serveSink(c) }()
-		}
-	}()
 
 	// Two transfers: one on a Dial'd connection, one through Forward's
 	// listener from a plain TCP client (the -L rule's view).
@@ -611,20 +587,8 @@ func TestIntegrationKeepAlive(t *testing.T) {
 	remotePort := testnet.ClosedPort(t, "127.0.0.1")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ln, err := h.Listen(ctx, "tcp", remotePort.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenSink(t, ctx, h, remotePort.String())
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); serveSink(c) }()
-		}
-	}()
 	pids := d.SessionPIDs()
 	if len(pids) == 0 {
 		t.Fatal("no sshd session process")
@@ -826,19 +790,7 @@ func TestIntegrationNoLeaks(t *testing.T) {
 	h := host(t, m, "ssh://tunnel")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ln, err := h.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); serveSink(c) }()
-		}
-	}()
+	ln := listenSink(t, ctx, h, "127.0.0.1:0")
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -1000,4 +952,24 @@ func TestIntegrationShortConnections(t *testing.T) {
 	if med := times[len(times)/2]; med > 30*time.Millisecond {
 		t.Errorf("median short connection %s; want well under the 40 ms of a delayed ACK", med)
 	}
+}
+
+// listenSink asks h for a remote forward on addr (ssh -R) and serves
+// every connection it brings with serveSink until the listener closes.
+func listenSink(t *testing.T, ctx context.Context, h *Host, addr string) net.Listener {
+	t.Helper()
+	ln, err := h.Listen(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); serveSink(c) }()
+		}
+	}()
+	return ln
 }
