@@ -762,18 +762,26 @@ func (l *loop) readDone(c *conn, f *flow, src *handle, n int, errno unix.Errno, 
 	return false
 }
 
+// wrote says whether a write (op) to dst that returned errno went
+// through: EAGAIN marks dst full, another error aborts the connection.
+func (l *loop) wrote(c *conn, dst *handle, op string, errno unix.Errno) bool {
+	switch errno {
+	case 0:
+		return true
+	case unix.EAGAIN:
+		dst.writable = false
+	default:
+		l.abortErr(c, os.NewSyscallError(op, errno))
+	}
+	return false
+}
+
 // flush writes what flow f holds to dst; false when dst takes no more
 // (or the connection ended).
 func (l *loop) flush(c *conn, f *flow, dst *handle) bool {
 	if f.inPipe > 0 {
 		w, errno := sysSplice(f.p.r, dst.fd, f.inPipe)
-		switch errno {
-		case 0:
-		case unix.EAGAIN:
-			dst.writable = false
-			return false
-		default:
-			l.abortErr(c, os.NewSyscallError("splice", errno))
+		if !l.wrote(c, dst, "splice", errno) {
 			return false
 		}
 		// A short count is no sign that the socket is full (its writable
@@ -782,13 +790,7 @@ func (l *loop) flush(c *conn, f *flow, dst *handle) bool {
 		return true
 	}
 	w, errno := sysSend(dst.fd, f.buf[f.off:])
-	switch errno {
-	case 0:
-	case unix.EAGAIN:
-		dst.writable = false
-		return false
-	default:
-		l.abortErr(c, os.NewSyscallError("write", errno))
+	if !l.wrote(c, dst, "write", errno) {
 		return false
 	}
 	f.off += w
