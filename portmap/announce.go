@@ -2,7 +2,6 @@ package portmap
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -72,11 +71,7 @@ func WatchAnnouncements(ctx context.Context, gateway netip.Addr, fn func(Announc
 		for {
 			n, from, err := pc.ReadFrom(buf)
 			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					continue
-				}
-				return // closed: ctx ended
+				return // closed: ctx ended (no deadline is set)
 			}
 			ua, ok := from.(*net.UDPAddr)
 			if !ok || ua.AddrPort().Addr().Unmap().WithZone("") != gateway.Unmap().WithZone("") {

@@ -38,6 +38,9 @@ type ProtocolProbe struct {
 	Error   string        `json:"error,omitempty"`
 
 	client Client
+	// noPublic says the answer was the router's way of saying it has
+	// no public address (noPublicAddress).
+	noPublic bool
 }
 
 // ProbeReport is what Probe found.
@@ -91,7 +94,6 @@ func Probe(ctx context.Context, o ProbeOptions) ProbeReport {
 		o.Timeout = 2 * time.Second
 	}
 	rep := ProbeReport{Gateway: o.Gateway, Protocols: make([]ProtocolProbe, 3)}
-	var noPublic [3]bool
 	var wg sync.WaitGroup
 	ask := func(i int, p Protocol, get func(ctx context.Context) (Client, error)) {
 		wg.Go(func() {
@@ -102,9 +104,7 @@ func Probe(ctx context.Context, o ProbeOptions) ProbeReport {
 			c, err := get(ctx)
 			if err == nil {
 				pp.External, pp.Epoch, err = c.ExternalAddress(ctx)
-				if noPublicAddress(err) {
-					noPublic[i] = true
-				}
+				pp.noPublic = noPublicAddress(err)
 				if errors.Is(err, ErrExternalUnknown) {
 					err = nil // it answers, without an address
 				}
@@ -156,8 +156,8 @@ func Probe(ctx context.Context, o ProbeOptions) ProbeReport {
 		return rep
 	}
 	var said []string
-	for i, p := range rep.Protocols {
-		if noPublic[i] {
+	for _, p := range rep.Protocols {
+		if p.noPublic {
 			why := "no external address"
 			if p.Error != "" {
 				why = p.Error[strings.LastIndex(p.Error, ": ")+2:]
