@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portctl/portctl/forward"
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/portmap"
 	"github.com/portctl/portctl/statsock"
@@ -387,7 +388,7 @@ func runMapAdd(ctx context.Context, streams *term.IO, opts mapOptions) error {
 	if igd, ok := c.(*portmap.IGD); ok {
 		gateway = igd.Gateway()
 	}
-	stopPublish, perr := statsock.Publish(statsock.Dir(os.Getenv("XDG_RUNTIME_DIR"), os.Geteuid()), "map", func() any {
+	stopPublish, perr := statsock.Publish(forward.StatsDir(), "map", func() any {
 		return portmap.Keeper{PID: os.Getpid(), Gateway: gateway, Mappings: tracker.Mappings()}
 	})
 	if perr != nil {
@@ -495,15 +496,16 @@ func runMapLs(ctx context.Context, streams *term.IO, opts mapOptions) error {
 	}
 	// portctl's own: those a map add running here keeps (named by its
 	// PID), and those whose description says portctl.
+	key := func(m portmap.Mapping) string { return m.Proto + "/" + strconv.Itoa(int(m.External.Port())) }
 	keeper := map[string]int{}
-	for _, k := range statsock.Collect[portmap.Keeper](ctx, statsock.Dir(os.Getenv("XDG_RUNTIME_DIR"), os.Geteuid()), "map") {
+	for _, k := range statsock.Collect[portmap.Keeper](ctx, forward.StatsDir(), "map") {
 		for _, m := range k.Mappings {
-			keeper[m.Proto+"/"+strconv.Itoa(int(m.External.Port()))] = k.PID
+			keeper[key(m.Mapping)] = k.PID
 		}
 	}
 	entries := make([]lsEntry, len(ms))
 	for i, m := range ms {
-		e := lsEntry{Mapping: m, KeptBy: keeper[m.Proto+"/"+strconv.Itoa(int(m.External.Port()))]}
+		e := lsEntry{Mapping: m, KeptBy: keeper[key(m)]}
 		e.Portctl = e.KeptBy != 0 || strings.HasPrefix(m.Description, "portctl")
 		entries[i] = e
 	}
