@@ -345,13 +345,7 @@ func (f *fakeIGD) act(action string, args map[string]string) ([][2]string, int) 
 		}
 		for _, m := range f.mappings {
 			if m.proto == p && m.ext == ext {
-				return [][2]string{
-					{"NewInternalPort", strconv.Itoa(int(m.in))},
-					{"NewInternalClient", m.client},
-					{"NewEnabled", "1"},
-					{"NewPortMappingDescription", m.description},
-					{"NewLeaseDuration", strconv.FormatUint(uint64(m.lease), 10)},
-				}, 0
+				return m.entry(), 0
 			}
 		}
 		return nil, 714
@@ -369,18 +363,22 @@ func (f *fakeIGD) act(action string, args map[string]string) ([][2]string, int) 
 		default:
 			return nil, 713
 		}
-		return [][2]string{
-			{"NewRemoteHost", ""},
-			{"NewExternalPort", strconv.Itoa(int(m.ext))},
-			{"NewProtocol", m.proto},
-			{"NewInternalPort", strconv.Itoa(int(m.in))},
-			{"NewInternalClient", m.client},
-			{"NewEnabled", "1"},
-			{"NewPortMappingDescription", m.description},
-			{"NewLeaseDuration", strconv.FormatUint(uint64(m.lease), 10)},
-		}, 0
+		return append([][2]string{{"NewRemoteHost", ""}, {"NewExternalPort", strconv.Itoa(int(m.ext))}, {"NewProtocol", m.proto}},
+			m.entry()...), 0
 	}
 	return nil, 401
+}
+
+// entry is what both GetSpecificPortMappingEntry and
+// GetGenericPortMappingEntry answer of m.
+func (m fakeMapping) entry() [][2]string {
+	return [][2]string{
+		{"NewInternalPort", strconv.Itoa(int(m.in))},
+		{"NewInternalClient", m.client},
+		{"NewEnabled", "1"},
+		{"NewPortMappingDescription", m.description},
+		{"NewLeaseDuration", strconv.FormatUint(uint64(m.lease), 10)},
+	}
 }
 
 // discover finds the fake by unicast SSDP only, and returns its client.
