@@ -6,30 +6,16 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/portctl/portctl/internal/testnet"
 )
 
 // TestHandOver: a connection whose backend has no address yet (a host
 // name not resolved) goes from the event loop to the goroutine path,
 // whose dialer resolves it, and is relayed and counted as any other.
 func TestHandOver(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	r, _ := ParseRule("127.0.0.1:0:" + ln.Addr().String())
+	echo := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) { io.Copy(c, c) })
+	r, _ := ParseRule("127.0.0.1:0:" + echo.String())
 	f := New(Config{DataPath: DataPathLoops})
 	if err := f.Apply([]Rule{r}); err != nil {
 		t.Fatal(err)
