@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/portctl/portctl/forward/sshtun"
 )
 
 // CheckResult is the outcome of Check for one rule.
@@ -28,10 +30,18 @@ type CheckResult struct {
 // shut down writing) and 16 MiB back; for UDP an 8,000-byte datagram
 // that must come back whole, and a second reply to it. It does not touch
 // the rule's own listen address, so it runs beside a forwarder in use.
-func Check(ctx context.Context, r Rule) CheckResult {
+//
+// A rule through SSH is driven through its tunnel, with ssh (see
+// checkTunnel); a SOCKS5 rule through a SOCKS5 request.
+func Check(ctx context.Context, r Rule, ssh *sshtun.Manager) CheckResult {
 	res := CheckResult{Rule: r.Name}
 	pass := func(format string, args ...any) { res.Checks = append(res.Checks, fmt.Sprintf(format, args...)) }
 	fail := func(format string, args ...any) { res.Failed = append(res.Failed, fmt.Sprintf(format, args...)) }
+	if r.Via != "" {
+		checkTunnel(ctx, r, ssh, &res, pass, fail)
+		res.Passed = len(res.Failed) == 0
+		return res
+	}
 	// The rule's own targets.
 	d := net.Dialer{Timeout: 3 * time.Second}
 	for _, b := range r.Backends {
@@ -51,22 +61,51 @@ func Check(ctx context.Context, r Rule) CheckResult {
 	test.Name = "check"
 	test.Listen = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0)
 	test.Allow, test.Deny, test.ProxyProtocol, test.MaxConns = nil, nil, 0, 0
-	if r.Proto == UDP {
+	switch {
+	case r.Proto == UDP:
 		checkUDP(test, pass, fail)
-	} else {
-		checkTCP(test, pass, fail)
+	case r.Mode == ModeSOCKS:
+		// The SOCKS client asks for the built-in backend.
+		l, err := sumBackend()
+		if err != nil {
+			fail("backend: %v", err)
+			break
+		}
+		defer l.Close()
+		addr, stop, err := startChecked(test, nil, nil)
+		if err != nil {
+			fail("listen: %v", err)
+			break
+		}
+		defer stop()
+		checkStream(func() (net.Conn, error) { return dialSOCKS(addr.String(), l.Addr().String()) }, pass, fail)
+	default:
+		l, err := sumBackend()
+		if err != nil {
+			fail("backend: %v", err)
+			break
+		}
+		defer l.Close()
+		addr, stop, err := startChecked(test, []string{l.Addr().String()}, nil)
+		if err != nil {
+			fail("listen: %v", err)
+			break
+		}
+		defer stop()
+		checkStream(func() (net.Conn, error) { return net.DialTimeout("tcp", addr.String(), 3*time.Second) }, pass, fail)
 	}
 	res.Passed = len(res.Failed) == 0
 	return res
 }
 
-func checkTCP(r Rule, pass, fail func(string, ...any)) {
+// sumBackend listens on a free loopback port for checkStream's clients:
+// it reads to the client's half-close, answers with the sha256 of what
+// came, then sends 16 MiB of its own and closes.
+func sumBackend() (net.Listener, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		fail("backend: %v", err)
-		return
+		return nil, err
 	}
-	defer l.Close()
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -85,13 +124,13 @@ func checkTCP(r Rule, pass, fail func(string, ...any)) {
 			}()
 		}
 	}()
-	addr, stop, err := startChecked(r, l.Addr().String())
-	if err != nil {
-		fail("listen: %v", err)
-		return
-	}
-	defer stop()
-	c, err := net.DialTimeout("tcp", addr.String(), 3*time.Second)
+	return l, nil
+}
+
+// checkStream drives a sumBackend through a connection dial opens: 64
+// MiB there checked by sha256, the answer after a half-close, 16 MiB back.
+func checkStream(dial func() (net.Conn, error), pass, fail func(string, ...any)) {
+	c, err := dial()
 	if err != nil {
 		fail("connect through the forwarder: %v", err)
 		return
@@ -105,7 +144,7 @@ func checkTCP(r Rule, pass, fail func(string, ...any)) {
 		fail("send 64 MiB: %v", err)
 		return
 	}
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
 		fail("half-close: %v", err)
 		return
 	}
@@ -147,7 +186,7 @@ func checkUDP(r Rule, pass, fail func(string, ...any)) {
 			pc.WriteToUDPAddrPort(sum[:], from)
 		}
 	}()
-	addr, stop, err := startChecked(r, pc.LocalAddr().String())
+	addr, stop, err := startChecked(r, []string{pc.LocalAddr().String()}, nil)
 	if err != nil {
 		fail("listen: %v", err)
 		return
@@ -179,11 +218,11 @@ func checkUDP(r Rule, pass, fail func(string, ...any)) {
 	pass("a second reply to the same datagram reached the client")
 }
 
-// startChecked runs r alone toward backend, and returns where it
+// startChecked runs r alone toward backends, and returns where it
 // listens and how to stop it.
-func startChecked(r Rule, backend string) (netip.AddrPort, func(), error) {
-	r.Backends = []string{backend}
-	f := New(Config{})
+func startChecked(r Rule, backends []string, ssh *sshtun.Manager) (netip.AddrPort, func(), error) {
+	r.Backends = backends
+	f := New(Config{SSH: ssh})
 	if err := f.Apply([]Rule{r}); err != nil {
 		return netip.AddrPort{}, nil, err
 	}

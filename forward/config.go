@@ -30,9 +30,16 @@ import (
 //	    proxy_protocol: 2
 //	    health_check: 5s
 //	    name: web
+//	  - rule: "127.0.0.1:5432:db.internal:5432"
+//	    via: ssh://deploy@bastion          # through SSH (ssh -L)
+//	  - rule: "0.0.0.0:8080:127.0.0.1:3000"
+//	    remote: true                       # listen on the SSH server (ssh -R)
+//	    via: ssh://host
+//	  - rule: "socks5://127.0.0.1:1080"    # a SOCKS5 server (ssh -D with via)
+//	    via: ssh://bastion
 //
 // Every option may also be given at the top level, as a default for all
-// rules.
+// rules (via too: then every rule goes through that SSH server).
 
 type fileRule struct {
 	Rule           string   `yaml:"rule"`
@@ -48,6 +55,8 @@ type fileRule struct {
 	Deny           []string `yaml:"deny"`
 	ProxyProtocol  *int     `yaml:"proxy_protocol"`
 	HealthCheck    string   `yaml:"health_check"`
+	Via            string   `yaml:"via"`
+	Remote         bool     `yaml:"remote"`
 }
 
 type fileConfig struct {
@@ -64,8 +73,8 @@ func ParseConfig(data []byte) ([]Rule, error) {
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
-	if fc.Rule != "" || fc.Listen != "" || len(fc.Backends) > 0 {
-		return nil, fmt.Errorf("%w: rule, listen and backends go in a rule under \"rules:\"", ErrSyntax)
+	if fc.Rule != "" || fc.Listen != "" || len(fc.Backends) > 0 || fc.Remote {
+		return nil, fmt.Errorf("%w: rule, listen, backends and remote go in a rule under \"rules:\"", ErrSyntax)
 	}
 	var rules []Rule
 	for i, fr := range fc.Rules {
@@ -85,8 +94,12 @@ func (fr fileRule) toRule(def fileRule) (Rule, error) {
 	case fr.Rule != "" && (fr.Listen != "" || len(fr.Backends) > 0):
 		return r, fmt.Errorf("give either rule or listen and backends, not both")
 	case fr.Rule != "":
+		parse := ParseRule
+		if fr.Remote {
+			parse = ParseRemoteRule
+		}
 		var err error
-		if r, err = ParseRule(fr.Rule); err != nil {
+		if r, err = parse(fr.Rule); err != nil {
 			return r, err
 		}
 	default:
@@ -97,11 +110,17 @@ func (fr fileRule) toRule(def fileRule) (Rule, error) {
 		listen := fr.Listen
 		if _, err := strconv.ParseUint(listen, 10, 16); err != nil && !strings.Contains(listen, ":") {
 			return r, fmt.Errorf("listen %q: want a port or ADDRESS:PORT", listen)
-		} else if err == nil {
+		} else if err == nil && !fr.Remote {
 			listen = "[::]:" + listen
 		}
+		text := proto + "/" + listen + ":" + strings.Join(fr.Backends, ",")
 		var err error
-		if r, err = ParseRule(proto + "/" + listen + ":" + strings.Join(fr.Backends, ",")); err != nil {
+		if fr.Remote {
+			r, err = ParseRemoteRule(text)
+		} else {
+			r, err = ParseRule(text)
+		}
+		if err != nil {
 			return r, err
 		}
 	}
@@ -155,6 +174,10 @@ func (fr fileRule) toRule(def fileRule) (Rule, error) {
 			return r, fmt.Errorf("proxy_protocol is for TCP rules")
 		}
 		r.ProxyProtocol = *n
+	}
+	r.Via = cmp.Or(fr.Via, def.Via)
+	if err := r.Validate(); err != nil {
+		return r, err
 	}
 	return r, nil
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portctl/portctl/forward/sshtun"
 )
 
 // Config configures a Forwarder.
@@ -21,6 +23,9 @@ type Config struct {
 	// DataPath chooses how TCP connections are relayed; the zero value
 	// is the best the OS has (DataPathLoops on Linux).
 	DataPath DataPath
+	// SSH carries the rules that go Via an SSH server; the Forwarder uses
+	// it, the caller makes and closes it. Nil: such rules are refused.
+	SSH *sshtun.Manager
 }
 
 // DataPath is a way of relaying TCP connections.
@@ -69,6 +74,8 @@ type Stats struct {
 	Refused  uint64         `json:"refused"`   // by allow/deny or the connection limit
 	Errors   uint64         `json:"errors"`    // backend unreachable, resets
 	Spliced  uint64         `json:"spliced"`   // connections the event loops moved to splice(2) (a bulk flow)
+	Mode     Mode           `json:"mode,omitempty"`
+	Via      string         `json:"via,omitempty"` // the SSH server the rule goes through
 	Backends []BackendStats `json:"backends"`
 }
 
@@ -92,6 +99,7 @@ type running struct {
 	pool    *pool
 	c       counters
 	ln      *net.TCPListener // the goroutine path's
+	tl      net.Listener     // a SOCKS5 or SSH rule's (for a remote rule, on the SSH server)
 	el      *listener        // the event loops'
 	eu      *udpListener     // the event loops' UDP socket
 	pc      *net.UDPConn
@@ -117,6 +125,9 @@ func (f *Forwarder) Apply(rules []Rule) error {
 	}
 	want := map[string]Rule{}
 	for _, r := range rules {
+		if err := r.Validate(); err != nil {
+			return err
+		}
 		if _, dup := want[r.Key()]; dup {
 			return fmt.Errorf("forward: two rules listen on %s", r.Key())
 		}
@@ -187,6 +198,15 @@ func (f *Forwarder) Stats() []Stats {
 	return out
 }
 
+// Hosts returns the state and counters of the SSH servers in Config.SSH
+// (those the rules go through), by name; nil without SSH.
+func (f *Forwarder) Hosts() []sshtun.HostState {
+	if f.cfg.SSH == nil {
+		return nil
+	}
+	return f.cfg.SSH.States()
+}
+
 // Addr returns the address a rule listens on, with the port the kernel
 // picked when the rule asked for port 0; false when no rule has that key.
 func (f *Forwarder) Addr(key string) (netip.AddrPort, bool) {
@@ -204,6 +224,14 @@ func (f *Forwarder) Addr(key string) (netip.AddrPort, bool) {
 	}
 	if run.ln != nil {
 		return run.ln.Addr().(*net.TCPAddr).AddrPort(), true
+	}
+	if run.tl != nil {
+		// A remote listener's address is the server's; with port 0, the
+		// port the server picked.
+		if a, err := netip.ParseAddrPort(run.tl.Addr().String()); err == nil {
+			return a, true
+		}
+		return run.rule.Load().Listen, true
 	}
 	return run.pc.LocalAddr().(*net.UDPAddr).AddrPort(), true
 }
@@ -277,8 +305,14 @@ func (f *Forwarder) start(r Rule) (*running, error) {
 	run.killCtx, run.kill = context.WithCancel(context.Background())
 	run.ctx, run.cancel = context.WithCancel(run.killCtx)
 	run.pool = newPool(r)
-	switch r.Proto {
-	case UDP:
+	switch {
+	case r.Via != "" || r.Mode != ModeForward:
+		if err := f.startTunnel(run, r); err != nil {
+			run.kill()
+			return nil, fmt.Errorf("forward: %s: %w", r.Name, err)
+		}
+		return run, nil
+	case r.Proto == UDP:
 		if f.useLoops(r) {
 			if err := f.startLoops(); err != nil {
 				run.kill()
@@ -340,6 +374,9 @@ func (run *running) stopAccepting() {
 	if run.ln != nil {
 		run.ln.Close()
 	}
+	if run.tl != nil {
+		run.tl.Close()
+	}
 	if run.el != nil {
 		run.f.loops.unlisten(run.el)
 	}
@@ -356,7 +393,7 @@ func (run *running) stats() Stats {
 	return Stats{Name: r.Name, Proto: r.Proto, Listen: r.Listen,
 		Conns: run.c.conns.Load(), Active: run.c.active.Load(), BytesIn: run.c.bytesIn.Load(),
 		BytesOut: run.c.bytesOut.Load(), Refused: run.c.refused.Load(), Errors: run.c.errors.Load(),
-		Spliced:  run.c.spliced.Load(),
+		Spliced: run.c.spliced.Load(), Mode: r.Mode, Via: r.Via,
 		Backends: run.pool.stats()}
 }
 

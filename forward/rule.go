@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portctl/portctl/forward/sshtun"
 )
 
 // Proto is the transport a rule forwards.
@@ -27,6 +29,23 @@ const (
 	LeastConn  Balance = "leastconn"
 )
 
+// Mode is what a rule does with the connections it accepts.
+type Mode string
+
+// The modes. Through SSH (Rule.Via) they are ssh -L, -R and -D.
+const (
+	// ModeForward sends each connection to one of the backends, through
+	// Via when it is set (ssh -L).
+	ModeForward Mode = ""
+	// ModeRemote listens on the SSH server Via names, and sends what it
+	// accepts there to the backends, from here (ssh -R).
+	ModeRemote Mode = "remote"
+	// ModeSOCKS is a SOCKS5 server: each client names its target, which is
+	// reached through Via (ssh -D), or from here without it. It has no
+	// backends.
+	ModeSOCKS Mode = "socks5"
+)
+
 // Rule is one forwarding: what to listen on and where to send it.
 type Rule struct {
 	// Name identifies the rule in logs and statistics; by default the
@@ -40,6 +59,13 @@ type Rule struct {
 	// rule starts and again every 30 seconds.
 	Backends []string
 	Balance  Balance
+	// Mode is ModeForward unless the rule is a remote forward or a SOCKS5
+	// server.
+	Mode Mode
+	// Via, "ssh://[USER@]HOST[:PORT]", carries the rule's connections
+	// through that SSH server (Config.SSH connects to it): the backends
+	// are reached from it, and are resolved by it. Empty: direct. TCP only.
+	Via string
 
 	MaxConns       int            // TCP connections (UDP: sessions) at once; 0: no limit (UDP: 4,096)
 	IdleTimeout    time.Duration  // close after this long without a byte either way; 0: none (UDP: 60 s)
@@ -55,12 +81,74 @@ type Rule struct {
 }
 
 // Key names what a listener is bound to: rules with the same key are the
-// same listener.
-func (r Rule) Key() string { return string(r.Proto) + "/" + r.Listen.String() }
+// same listener. A remote rule's listener is on its SSH server.
+func (r Rule) Key() string {
+	if r.Mode == ModeRemote {
+		return "remote/" + r.Via + "/" + r.Listen.String()
+	}
+	return string(r.Proto) + "/" + r.Listen.String()
+}
 
-// String writes the rule as ParseRule reads it.
+// String writes the rule as ParseRule (ParseRemoteRule for a remote rule)
+// reads it, with " via ssh://..." after it when it goes through SSH.
 func (r Rule) String() string {
-	return fmt.Sprintf("%s/%s:%s", r.Proto, r.Listen, strings.Join(r.Backends, ","))
+	var s string
+	switch r.Mode {
+	case ModeSOCKS:
+		s = "socks5://" + r.Listen.String()
+	case ModeRemote:
+		s = fmt.Sprintf("remote/%s:%s", r.Listen, strings.Join(r.Backends, ","))
+	default:
+		s = fmt.Sprintf("%s/%s:%s", r.Proto, r.Listen, strings.Join(r.Backends, ","))
+	}
+	if r.Via != "" {
+		s += " via " + r.Via
+	}
+	return s
+}
+
+// Validate checks what ParseRule cannot see alone: the combination of a
+// rule's mode, protocol, SSH server and options. Apply calls it; errors
+// wrap ErrSyntax and name the rule.
+func (r Rule) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w %q: %s", ErrSyntax, r.Name, fmt.Sprintf(format, args...))
+	}
+	if r.Via != "" {
+		if _, err := sshtun.ParseTarget(r.Via); err != nil {
+			return bad("%v", strings.TrimPrefix(err.Error(), sshtun.ErrTarget.Error()+" "))
+		}
+		if r.Proto == UDP {
+			return bad("SSH carries TCP only: a UDP rule cannot go via %s", r.Via)
+		}
+		if r.HealthCheck > 0 && r.Mode == ModeForward {
+			return bad("health checks are not made through SSH: the targets are reached from %s", r.Via)
+		}
+	}
+	switch r.Mode {
+	case ModeForward:
+	case ModeRemote:
+		if r.Via == "" {
+			return bad("a remote rule listens on an SSH server: give it via ssh://[USER@]HOST[:PORT]")
+		}
+	case ModeSOCKS:
+		if r.Proto != TCP {
+			return bad("a SOCKS5 server is TCP")
+		}
+		if len(r.Backends) > 0 {
+			return bad("a SOCKS5 server has no targets: its clients name them")
+		}
+		if r.ProxyProtocol != 0 || r.HealthCheck > 0 {
+			return bad("proxy_protocol and health_check are not for a SOCKS5 server")
+		}
+		return nil
+	default:
+		return bad("mode %q; want remote, socks5 or none", r.Mode)
+	}
+	if len(r.Backends) == 0 {
+		return bad("no target")
+	}
+	return nil
 }
 
 func (r Rule) connectTimeout() time.Duration {
@@ -81,7 +169,65 @@ var ErrSyntax = errors.New("forward: bad rule")
 // Without LISTEN_ADDR the rule listens on every interface; listen port 0
 // takes any free port (Forwarder.Addr tells which). Several backends are
 // separated by commas.
+//
+// "socks5://[LISTEN_ADDR:]LISTEN_PORT" is a SOCKS5 server (ModeSOCKS);
+// without LISTEN_ADDR it listens on 127.0.0.1 only, as ssh -D does: an
+// open proxy on every interface must be asked for.
 func ParseRule(s string) (Rule, error) {
+	if rest, ok := cutPrefixFold(s, "socks5://"); ok {
+		return parseSOCKS(s, rest)
+	}
+	return parseRule(s, netip.IPv6Unspecified())
+}
+
+// ParseRemoteRule reads a remote forward's rule (ModeRemote, ssh -R):
+//
+//	[LISTEN_ADDR:]LISTEN_PORT:HOST:PORT[,HOST:PORT…]
+//
+// LISTEN_ADDR is on the SSH server; without it the server listens on its
+// loopback address, as for ssh -R (sshd's GatewayPorts decides whether
+// another address is granted). The targets are reached from here. The
+// rule still needs Via.
+func ParseRemoteRule(s string) (Rule, error) {
+	text := strings.TrimPrefix(s, "tcp/")
+	if strings.HasPrefix(text, "udp/") {
+		return Rule{}, fmt.Errorf("%w %q: SSH carries TCP only: a remote forward cannot be UDP", ErrSyntax, s)
+	}
+	r, err := parseRule(text, netip.AddrFrom4([4]byte{127, 0, 0, 1}))
+	if err != nil {
+		return Rule{}, err
+	}
+	r.Name, r.Mode = "remote/"+text, ModeRemote
+	return r, nil
+}
+
+// cutPrefixFold is strings.CutPrefix, ignoring case.
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// parseSOCKS reads the [ADDR:]PORT of a socks5:// rule s.
+func parseSOCKS(s, rest string) (Rule, error) {
+	r := Rule{Proto: TCP, Name: s, Mode: ModeSOCKS}
+	rest = strings.TrimSuffix(rest, "/")
+	if p, err := strconv.ParseUint(rest, 10, 16); err == nil {
+		r.Listen = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(p))
+		return r, nil
+	}
+	ap, err := netip.ParseAddrPort(rest)
+	if err != nil {
+		return Rule{}, fmt.Errorf("%w %q: want socks5://[LISTEN_ADDR:]LISTEN_PORT, such as socks5://127.0.0.1:1080", ErrSyntax, s)
+	}
+	r.Listen = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	return r, nil
+}
+
+// parseRule reads a forwarding rule; defaultListen is the listen address
+// when the rule gives only a port.
+func parseRule(s string, defaultListen netip.Addr) (Rule, error) {
 	r := Rule{Proto: TCP, Name: s}
 	rest := s
 	if p, after, ok := strings.Cut(rest, "/"); ok && (p == "tcp" || p == "udp") {
@@ -111,7 +257,7 @@ func ParseRule(s string) (Rule, error) {
 		}
 		if _, err := strconv.ParseUint(first, 10, 16); err == nil {
 			portText, rest = first, after
-			listenAddr = netip.IPv6Unspecified()
+			listenAddr = defaultListen
 		} else {
 			a, err := netip.ParseAddr(first)
 			if err != nil || !a.Is4() {

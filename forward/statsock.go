@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/portctl/portctl/forward/sshtun"
 	"github.com/portctl/portctl/statsock"
 )
 
@@ -12,6 +13,8 @@ import (
 type Process struct {
 	PID   int     `json:"pid"`
 	Rules []Stats `json:"rules"`
+	// SSH is the state of the SSH servers its rules go through.
+	SSH []sshtun.HostState `json:"ssh,omitempty"`
 }
 
 // StatsDir returns the directory where running forwarders publish their
@@ -27,7 +30,7 @@ func StatsDir() string {
 // the counters as JSON. The returned function closes and removes the
 // socket.
 func PublishStats(f *Forwarder, dir string) (stop func(), err error) {
-	return statsock.Publish(dir, "forward", func() any { return Process{PID: os.Getpid(), Rules: f.Stats()} })
+	return statsock.Publish(dir, "forward", func() any { return Process{PID: os.Getpid(), Rules: f.Stats(), SSH: f.Hosts()} })
 }
 
 // CollectStats asks every forwarder publishing in dir for its counters. A

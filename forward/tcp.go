@@ -35,9 +35,16 @@ func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
 
 // serveTCP accepts until the listener closes.
 func (run *running) serveTCP() {
+	run.serve(run.ln, func(c net.Conn, client netip.AddrPort, r *Rule) { run.handle(c.(*net.TCPConn), client, r) })
+}
+
+// serve accepts on ln until it closes, refuses the clients the rule does
+// not allow or has no room for, and runs handle for the others, each in a
+// goroutine of its own.
+func (run *running) serve(ln net.Listener, handle func(c net.Conn, client netip.AddrPort, r *Rule)) {
 	var pause time.Duration
 	for {
-		c, err := run.ln.AcceptTCP()
+		c, err := ln.Accept()
 		if err != nil {
 			if run.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -57,20 +64,27 @@ func (run *running) serveTCP() {
 		}
 		pause = 0
 		r := run.rule.Load()
-		client := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+		client := addrPort(c.RemoteAddr())
 		if !r.allowed(client.Addr()) || r.MaxConns > 0 && run.c.active.Load() >= int64(r.MaxConns) {
 			run.c.refused.Add(1)
-			c.SetLinger(0) // a reset: the client learns at once
-			c.Close()
+			abortConn(c) // the client learns at once
 			continue
 		}
 		run.c.conns.Add(1)
 		run.c.active.Add(1)
 		run.conns.Go(func() {
 			defer run.c.active.Add(-1)
-			run.handle(c, client, r)
+			handle(c, client, r)
 		})
 	}
+}
+
+// abortConn closes c, with a reset when it is a TCP connection.
+func abortConn(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
 }
 
 // handle relays one client connection, from client, to a backend.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portctl/portctl/forward"
+	"github.com/portctl/portctl/forward/sshtun"
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/scan"
 )
@@ -21,6 +23,10 @@ import (
 // forwardOptions are the flags and arguments of `portctl forward`.
 type forwardOptions struct {
 	Rules          []string
+	Remote         []string
+	Via            string
+	AcceptNew      bool
+	SSHConfig      string
 	Config         string
 	MaxConns       int
 	IdleTimeout    time.Duration
@@ -39,8 +45,8 @@ type forwardOptions struct {
 func newForwardCmd(streams *term.IO, runF func(context.Context, forwardOptions) error) *cobra.Command {
 	var opts forwardOptions
 	cmd := &cobra.Command{
-		Use:   "forward RULE... | --config FILE",
-		Short: "Forward TCP and UDP ports to other addresses",
+		Use:   "forward RULE... [--via ssh://HOST] | --remote RULE --via ssh://HOST | --config FILE",
+		Short: "Forward TCP and UDP ports to other addresses, also through SSH",
 		Long: `Send what arrives on a local port to another address, until stopped.
 
 A rule is [tcp/|udp/][LISTEN_ADDR:]LISTEN_PORT:HOST:PORT[,HOST:PORT...]:
@@ -57,6 +63,22 @@ flow that turns out bulk by splice(2), without a copy through user space
 one side shuts down writing the other is told and the other direction
 keeps flowing. UDP keeps a session per client, with any number of replies.
 
+Through SSH, with --via ssh://[USER@]HOST[:PORT] (one connection per
+server, shared by its rules, kept alive and reconnected with back-off;
+the rules come back by themselves):
+  8080:db.internal:5432 --via ssh://bastion      like ssh -L: the target is
+                                                 reached from the server
+  --remote 0.0.0.0:8080:127.0.0.1:3000 --via ...  like ssh -R: the server
+                                                 listens (loopback without
+                                                 an address), we connect
+  socks5://127.0.0.1:1080 --via ssh://bastion    like ssh -D: a SOCKS5 server
+                                                 whose clients' targets are
+                                                 reached from the server
+~/.ssh/config (or --ssh-config FILE), ssh-agent, your keys and known_hosts
+are used as ssh uses them; an unknown host key is refused unless
+--accept-new. SSH carries TCP only. A rule's --via applies to the rules
+on the command line; in a config file, give via: per rule or at the top.
+
 --config FILE reads rules from YAML (see the README). SIGHUP, or a change
 to the file, reloads it: unchanged listeners stay open and their
 connections run on, new rules start, removed rules stop accepting and
@@ -71,6 +93,9 @@ datagram and several replies), and whether the rule's own targets answer.`,
 		Example: `  portctl forward 8080:127.0.0.1:80
   portctl forward udp/5353:10.0.0.1:53 --idle-timeout 30s
   portctl forward 443:10.0.0.1:443,10.0.0.2:443 --balance leastconn --health-check 5s
+  portctl forward 127.0.0.1:5432:db.internal:5432 --via ssh://deploy@bastion
+  portctl forward --remote 8080:127.0.0.1:3000 --via ssh://devbox
+  portctl forward socks5://127.0.0.1:1080 --via ssh://bastion
   portctl forward --config forward.yaml
   portctl forward --stats
   portctl forward --check 8080:127.0.0.1:80`,
@@ -80,8 +105,10 @@ datagram and several replies), and whether the rule's own targets answer.`,
 			case opts.Stats && (len(args) > 0 || opts.Config != "" || opts.Check):
 				return usageErrorf("--stats takes no rule: it shows the running forwarders' counters")
 			case opts.Stats:
-			case len(args) == 0 && opts.Config == "":
+			case len(args) == 0 && opts.Config == "" && len(opts.Remote) == 0:
 				return usageErrorf("forward needs a RULE such as 8080:127.0.0.1:80, or --config FILE")
+			case len(opts.Remote) > 0 && opts.Via == "":
+				return usageErrorf("--remote %s needs --via ssh://[USER@]HOST[:PORT]: the SSH server that listens", opts.Remote[0])
 			case opts.Check && opts.Config != "":
 				return usageErrorf("--check takes rules on the command line, not --config")
 			}
@@ -109,6 +136,10 @@ datagram and several replies), and whether the rule's own targets answer.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Config, "config", "", "read rules from a YAML FILE (reloaded on SIGHUP or when it changes)")
+	f.StringVar(&opts.Via, "via", "", "carry the command line's rules through SSH: ssh://[USER@]HOST[:PORT]")
+	f.StringArrayVar(&opts.Remote, "remote", nil, "a remote forward, like ssh -R: [ADDR:]PORT:HOST:PORT, listened on by the --via server")
+	f.BoolVar(&opts.AcceptNew, "accept-new", false, "add the key of an SSH server known_hosts does not know (a changed key is refused all the same)")
+	f.StringVar(&opts.SSHConfig, "ssh-config", "", "read this ssh_config instead of ~/.ssh/config (none: no file)")
 	f.IntVar(&opts.MaxConns, "max-conns", 0, "at most this many connections (UDP: sessions) per rule (0: no limit)")
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", 0, "close a connection or UDP session idle this long (0: never; UDP: 60s)")
 	f.DurationVar(&opts.ConnectTimeout, "connect-timeout", 0, "give up connecting to a target after this long (default 5s)")
@@ -136,11 +167,17 @@ func forwardRules(opts forwardOptions) ([]forward.Rule, error) {
 		return nil, usageErrorf("--deny: %v", err)
 	}
 	var rules []forward.Rule
-	for _, s := range opts.Rules {
-		r, err := forward.ParseRule(s)
+	cmdline := append(append([]string{}, opts.Rules...), opts.Remote...)
+	for i, s := range cmdline {
+		parse := forward.ParseRule
+		if i >= len(opts.Rules) {
+			parse = forward.ParseRemoteRule
+		}
+		r, err := parse(s)
 		if err != nil {
 			return nil, usageErrorf("%v", strings.TrimPrefix(err.Error(), "forward: "))
 		}
+		r.Via = opts.Via
 		r.MaxConns, r.IdleTimeout, r.ConnectTimeout = opts.MaxConns, opts.IdleTimeout, opts.ConnectTimeout
 		r.Allow, r.Deny, r.HealthCheck = allow, deny, opts.HealthCheck
 		r.Balance = forward.Balance(opts.Balance)
@@ -149,6 +186,9 @@ func forwardRules(opts forwardOptions) ([]forward.Rule, error) {
 				return nil, usageErrorf("--proxy-protocol is for TCP rules; %s is UDP", s)
 			}
 			r.ProxyProtocol = opts.ProxyProtocol
+		}
+		if err := r.Validate(); err != nil {
+			return nil, usageErrorf("%v", strings.TrimPrefix(err.Error(), "forward: "))
 		}
 		rules = append(rules, r)
 	}
@@ -180,23 +220,42 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 	if err != nil {
 		return err
 	}
+	// The SSH transport, when a rule needs it, or may after a reload.
+	var ssh *sshtun.Manager
+	if usesSSH(rules) || opts.Config != "" {
+		m, err := newSSHManager(streams, opts)
+		if err != nil && usesSSH(rules) {
+			return err
+		}
+		if err == nil {
+			ssh = m
+			defer ssh.Close()
+		}
+	}
 	if opts.Check {
-		return runForwardCheck(ctx, streams, rules, opts.JSON)
+		return runForwardCheck(ctx, streams, rules, ssh, opts.JSON)
 	}
 	scan.RaiseFileLimit()
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(streams.Err, "%s portctl forward: %s\n", time.Now().Format(time.TimeOnly), fmt.Sprintf(format, args...))
 	}
 	f := forward.New(forward.Config{OnError: func(rule string, err error) { logf("%s: %v", rule, err) },
-		DataPath: forward.DataPath(opts.DataPath)})
+		DataPath: forward.DataPath(opts.DataPath), SSH: ssh})
 	if err := f.Apply(rules); err != nil {
 		f.Shutdown(context.Background())
 		return err
 	}
+	if ssh != nil {
+		// Like ssh: nothing is forwarded until the first login worked.
+		if err := waitSSH(ctx, ssh, sshWait); err != nil {
+			f.Shutdown(context.Background())
+			return err
+		}
+	}
 	logRules := func() {
 		for _, r := range f.Rules() {
 			a, _ := f.Addr(r.Key())
-			logf("%s %s -> %s", r.Proto, a, strings.Join(r.Backends, ", "))
+			logf("%s", ruleLine(r, a))
 		}
 	}
 	logStats := func() {
@@ -253,6 +312,28 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 			return nil
 		}
 	}
+}
+
+// sshWait bounds the wait for the first SSH logins: sshtun's connect
+// timeout (10 s), and a little more.
+const sshWait = 12 * time.Second
+
+// ruleLine is a running rule on one log line: where it listens, where it
+// goes, and through what.
+func ruleLine(r forward.Rule, a netip.AddrPort) string {
+	var line string
+	switch r.Mode {
+	case forward.ModeSOCKS:
+		line = fmt.Sprintf("socks5 %s -> any target", a)
+	case forward.ModeRemote:
+		line = fmt.Sprintf("tcp %s on %s -> %s", a, r.Via, strings.Join(r.Backends, ", "))
+	default:
+		line = fmt.Sprintf("%s %s -> %s", r.Proto, a, strings.Join(r.Backends, ", "))
+	}
+	if r.Via != "" && r.Mode != forward.ModeRemote {
+		line += " via " + r.Via
+	}
+	return line
 }
 
 // shutdownForward drains the forwarder for at most drain.
@@ -315,21 +396,39 @@ func printForwardStats(ctx context.Context, streams *term.IO, asJSON bool) error
 				}
 				targets = append(targets, b.Target+state)
 			}
-			t.Row(strconv.Itoa(p.PID), r.Name, fmt.Sprintf("%s/%s", r.Proto, r.Listen), strconv.FormatUint(r.Conns, 10),
+			listen := fmt.Sprintf("%s/%s", r.Proto, r.Listen)
+			switch r.Mode {
+			case forward.ModeRemote:
+				listen = fmt.Sprintf("%s on %s", r.Listen, r.Via)
+			case forward.ModeSOCKS:
+				listen = "socks5/" + r.Listen.String()
+				targets = []string{"the clients' choice"}
+			}
+			if r.Via != "" && r.Mode != forward.ModeRemote {
+				targets = append(targets, "via "+r.Via)
+			}
+			t.Row(strconv.Itoa(p.PID), r.Name, listen, strconv.FormatUint(r.Conns, 10),
 				strconv.FormatInt(r.Active, 10), humanBytes(r.BytesIn), humanBytes(r.BytesOut),
 				strconv.FormatUint(r.Refused, 10), strconv.FormatUint(r.Errors, 10), strings.Join(targets, ", "))
 		}
 	}
-	return t.Render(streams.Out, streams.Width(), st)
+	if err := t.Render(streams.Out, streams.Width(), st); err != nil {
+		return err
+	}
+	if hosts := sshHostsTable(procs, st); hosts.Len() > 0 {
+		fmt.Fprintln(streams.Out)
+		return hosts.Render(streams.Out, streams.Width(), st)
+	}
+	return nil
 }
 
 // runForwardCheck tests each rule's options on a free loopback port
 // against built-in backends.
-func runForwardCheck(ctx context.Context, streams *term.IO, rules []forward.Rule, asJSON bool) error {
+func runForwardCheck(ctx context.Context, streams *term.IO, rules []forward.Rule, ssh *sshtun.Manager, asJSON bool) error {
 	var results []forward.CheckResult
 	failed := false
 	for _, r := range rules {
-		res := forward.Check(ctx, r)
+		res := forward.Check(ctx, r, ssh)
 		failed = failed || !res.Passed
 		results = append(results, res)
 	}
