@@ -216,24 +216,28 @@ func (f *Forwarder) Addr(key string) (netip.AddrPort, bool) {
 	if !ok {
 		return netip.AddrPort{}, false
 	}
-	if run.el != nil {
-		return run.el.addr, true
-	}
-	if run.eu != nil {
-		return run.eu.addr, true
-	}
-	if run.ln != nil {
-		return run.ln.Addr().(*net.TCPAddr).AddrPort(), true
-	}
-	if run.tl != nil {
-		// A remote listener's address is the server's; with port 0, the
-		// port the server picked.
+	return run.addr(), true
+}
+
+// addr is where the rule listens, with the port the kernel (or the SSH
+// server) picked for port 0.
+func (run *running) addr() netip.AddrPort {
+	switch {
+	case run.el != nil:
+		return run.el.addr
+	case run.eu != nil:
+		return run.eu.addr
+	case run.ln != nil:
+		return run.ln.Addr().(*net.TCPAddr).AddrPort()
+	case run.tl != nil:
 		if a, err := netip.ParseAddrPort(run.tl.Addr().String()); err == nil {
-			return a, true
+			return a
 		}
-		return run.rule.Load().Listen, true
+		return run.rule.Load().Listen
+	case run.pc != nil:
+		return run.pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	}
-	return run.pc.LocalAddr().(*net.UDPAddr).AddrPort(), true
+	return run.rule.Load().Listen
 }
 
 // Shutdown stops accepting on every rule and waits for the connections to
@@ -390,7 +394,7 @@ func (run *running) stopAccepting() {
 
 func (run *running) stats() Stats {
 	r := run.rule.Load()
-	return Stats{Name: r.Name, Proto: r.Proto, Listen: r.Listen,
+	return Stats{Name: r.Name, Proto: r.Proto, Listen: run.addr(),
 		Conns: run.c.conns.Load(), Active: run.c.active.Load(), BytesIn: run.c.bytesIn.Load(),
 		BytesOut: run.c.bytesOut.Load(), Refused: run.c.refused.Load(), Errors: run.c.errors.Load(),
 		Spliced: run.c.spliced.Load(), Mode: r.Mode, Via: r.Via,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/portctl/portctl/ephemeral"
 	"github.com/portctl/portctl/firewall"
+	"github.com/portctl/portctl/forward/sshtun"
 	"github.com/portctl/portctl/guard/flood"
 	"github.com/portctl/portctl/registry"
 	"github.com/portctl/portctl/sockets"
@@ -73,6 +74,23 @@ var (
 	descFwdBackend = prometheus.NewDesc("portctl_forward_backend_up",
 		"1 when a forwarding rule's backend passes its health check, 0 when not.", []string{"pid", "rule", "backend"}, nil)
 
+	descSSHUp = prometheus.NewDesc("portctl_forward_ssh_up",
+		"1 when a forwarder's SSH connection to a server (the via of its rules) is up, 0 while it connects or reconnects.", []string{"pid", "ssh", "address"}, nil)
+	descSSHSince = prometheus.NewDesc("portctl_forward_ssh_state_since_timestamp_seconds",
+		"When the SSH connection's state (up, or down) began: for a lost connection, since when it reconnects.", []string{"pid", "ssh"}, nil)
+	descSSHRTT = prometheus.NewDesc("portctl_forward_ssh_rtt_seconds",
+		"Round-trip time of the last SSH keepalive request to the server.", []string{"pid", "ssh"}, nil)
+	descSSHLogins = prometheus.NewDesc("portctl_forward_ssh_logins_total",
+		"Successful SSH logins to the server: the first, then one per reconnection.", []string{"pid", "ssh"}, nil)
+	descSSHAttempts = prometheus.NewDesc("portctl_forward_ssh_attempts_total",
+		"SSH connection attempts to the server, failed ones included.", []string{"pid", "ssh"}, nil)
+	descSSHConns = prometheus.NewDesc("portctl_forward_ssh_tunnelled_connections_total",
+		"Connections opened through the SSH server (local and SOCKS5 rules), or accepted by its remote forwards.", []string{"pid", "ssh"}, nil)
+	descSSHActive = prometheus.NewDesc("portctl_forward_ssh_active_connections",
+		"Connections through the SSH server open now.", []string{"pid", "ssh"}, nil)
+	descSSHBytes = prometheus.NewDesc("portctl_forward_ssh_bytes_total",
+		"Bytes through the SSH connection's tunnels: sent is into the tunnel, received out of it.", []string{"pid", "ssh", "direction"}, nil)
+
 	descMapInfo = prometheus.NewDesc("portctl_map_mapping_info",
 		"Always 1: a port mapping a portctl map add keeps at the router (protocol is pcp, natpmp or upnp).",
 		[]string{"pid", "gateway", "protocol", "proto", "internal", "external", "description"}, nil)
@@ -132,7 +150,8 @@ type collector struct{ s *Server }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSockets, descListening, descEphRange, descEphInUse, descEphDest, descEphRatio,
 		descFindings, descFwRules, descFwRead, descReachable, descScrapeDur, descScrapeOK, descBuild, descFwdConns, descFwdActive, descFwdBytes, descFwdRefused,
-		descFwdErrors, descFwdBackend, descFullQueues, descMapInfo, descMapLease, descMapExpiry, descMapRenewals, descMapRemaps, descMapFailing} {
+		descFwdErrors, descFwdBackend, descSSHUp, descSSHSince, descSSHRTT, descSSHLogins, descSSHAttempts, descSSHConns, descSSHActive, descSSHBytes,
+		descFullQueues, descMapInfo, descMapLease, descMapExpiry, descMapRenewals, descMapRemaps, descMapFailing} {
 		ch <- d
 	}
 	for _, f := range floodCounters {
@@ -270,6 +289,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				}
 				gauge(descFwdBackend, up, pid, r.Name, b.Target)
 			}
+		}
+		for _, h := range p.SSH {
+			up := 0.0
+			if h.State == sshtun.StateConnected {
+				up = 1
+			}
+			gauge(descSSHUp, up, pid, h.Target, h.Address)
+			gauge(descSSHSince, float64(h.Since.UnixNano())/1e9, pid, h.Target)
+			gauge(descSSHRTT, h.RTT.Seconds(), pid, h.Target)
+			counter(descSSHLogins, float64(h.Connects), pid, h.Target)
+			counter(descSSHAttempts, float64(h.Attempts), pid, h.Target)
+			counter(descSSHConns, float64(h.Conns), pid, h.Target)
+			gauge(descSSHActive, float64(h.Active), pid, h.Target)
+			counter(descSSHBytes, float64(h.BytesOut), pid, h.Target, "sent")
+			counter(descSSHBytes, float64(h.BytesIn), pid, h.Target, "received")
 		}
 	}
 	if ms, ok := s.src.(MapSource); ok {

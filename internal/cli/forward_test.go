@@ -28,6 +28,13 @@ func TestForwardBadInput(t *testing.T) {
 		{[]string{"forward", "--config", "/nonexistent.yaml"}, "/nonexistent.yaml"},
 		{[]string{"forward", "--stats", "80:a:1"}, "--stats takes no rule"},
 		{[]string{"forward", "80:a:1", "--data-path", "threads"}, `"threads"`},
+		{[]string{"forward", "udp/53:a:53", "--via", "ssh://bastion"}, "SSH carries TCP only"},
+		{[]string{"forward", "--remote", "8080:127.0.0.1:3000"}, "needs --via"},
+		{[]string{"forward", "80:a:1", "--via", "bastion"}, "ssh://"},
+		{[]string{"forward", "80:a:1", "--via", "ssh://u:pw@bastion"}, "password"},
+		{[]string{"forward", "socks5://localhost:1080"}, "socks5://localhost:1080"},
+		{[]string{"forward", "--remote", "udp/53:a:53", "--via", "ssh://b"}, "TCP only"},
+		{[]string{"forward", "80:a:1", "--via", "ssh://b", "--ssh-config", "/nonexistent/ssh_config"}, "/nonexistent/ssh_config"},
 	} {
 		code, _, errOut := runCLI(t, tc.args...)
 		if code != ExitUsage || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {

@@ -335,13 +335,25 @@ async function showForward() {
     fill(v, el('p', { class: 'sev-high' }, e.message));
     return;
   }
-  const rows = procs.flatMap((p) => p.rules.map((r) => [
-    String(p.pid), mono(r.name), mono(r.proto + '/' + r.listen), String(r.connections), String(r.active),
-    bytes(r.bytes_in), bytes(r.bytes_out), String(r.refused), String(r.errors),
-    mono((r.backends || []).map((b) => b.target + (b.healthy ? '' : ' (down)')).join(', '))]));
+  const rows = procs.flatMap((p) => p.rules.map((r) => {
+    let listen = r.proto + '/' + r.listen;
+    let targets = (r.backends || []).map((b) => b.target + (b.healthy ? '' : ' (down)'));
+    if (r.mode === 'remote') listen = r.listen + ' on ' + r.via;
+    if (r.mode === 'socks5') { listen = 'socks5/' + r.listen; targets = ["the clients' choice"]; }
+    if (r.via && r.mode !== 'remote') targets.push('via ' + r.via);
+    return [String(p.pid), mono(r.name), mono(listen), String(r.connections), String(r.active),
+      bytes(r.bytes_in), bytes(r.bytes_out), String(r.refused), String(r.errors), mono(targets.join(', '))];
+  }));
+  const hosts = procs.flatMap((p) => (p.ssh || []).map((h) => [
+    String(p.pid), mono(h.target + (h.address ? ' (' + h.address + ')' : '')),
+    el('span', { class: h.state === 'reconnecting' ? 'sev-high' : '' }, h.state),
+    ago(h.since), h.rtt_ns ? (h.rtt_ns / 1e6).toFixed(2) + ' ms' : '-', String(h.conns), String(h.active),
+    bytes(h.bytes_out), bytes(h.bytes_in), h.last_error || '-']));
   fill(v, el('h2', {}, 'Forwarding'),
     rows.length ? table({}, ['PID', 'Rule', 'Listen', 'Conns', 'Active', 'In', 'Out', 'Refused', 'Errors', 'Targets'], rows)
-      : el('p', { class: 'muted' }, 'No portctl forward runs on this machine.'));
+      : el('p', { class: 'muted' }, 'No portctl forward runs on this machine.'),
+    ...(hosts.length ? [el('h3', {}, 'SSH servers'),
+      table({ id: 'ssh-hosts' }, ['PID', 'Server', 'State', 'Since', 'RTT', 'Conns', 'Active', 'Sent', 'Received', 'Last error'], hosts)] : []));
 }
 
 // ---- port mappings at the router -----------------------------------------------
