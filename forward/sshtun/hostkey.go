@@ -42,12 +42,12 @@ func (e *HostKeyError) Error() string {
 		return fmt.Sprintf("host key for %s has CHANGED: known_hosts expects %s, the server presented %s; refusing to connect (someone may be intercepting the connection; if the key really changed, remove the old one: ssh-keygen -R '%s')",
 			e.Host, strings.Join(e.Expected, ", "), e.Presented, knownhosts.Normalize(e.Host))
 	}
-	files := "no known_hosts file"
+	where := "there is no known_hosts file"
 	if len(e.Files) > 0 {
-		files = strings.Join(e.Files, ", ")
+		where = "not in " + strings.Join(e.Files, ", ")
 	}
-	return fmt.Sprintf("host key of %s is unknown (%s, not in %s): check it and add it, or accept new keys (--accept-new, StrictHostKeyChecking=accept-new)",
-		e.Host, e.Presented, files)
+	return fmt.Sprintf("host key of %s is unknown (%s; %s): check it and add it, or accept new keys (--accept-new, StrictHostKeyChecking=accept-new)",
+		e.Host, e.Presented, where)
 }
 
 // Unwrap returns ErrHostKeyChanged or ErrHostKeyUnknown.
