@@ -344,3 +344,23 @@ func TestIntegrationForwardViaCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationForwardViaProxyJump reaches the target through a second
+// sshd named by ProxyJump in ~/.ssh/config: each server sees one login.
+func TestIntegrationForwardViaProxyJump(t *testing.T) {
+	jump := testnet.StartSSHD(t, testnet.SSHDOptions{})
+	target := testnet.StartSSHD(t, testnet.SSHDOptions{})
+	home := sshHome(t, map[string]*testnet.SSHD{"jump": jump, "inner": target})
+	conf := filepath.Join(home, ".ssh", "config")
+	b, _ := os.ReadFile(conf)
+	writeTestFile(t, conf, "Host inner\n  ProxyJump jump\n"+string(b))
+	echo := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) { io.Copy(c, c) })
+	l := testnet.ClosedPort(t, "127.0.0.1")
+	startForward(t, forwardOptions{Rules: []string{l.String() + ":" + echo.String()}, Via: "ssh://inner"})
+	if err := echoOnce(l.String()); err != nil {
+		t.Fatalf("through the jump host: %v", err)
+	}
+	if j, i := jump.Logins(), target.Logins(); j != 1 || i != 1 {
+		t.Errorf("logins: jump host %d, target %d; want 1 each", j, i)
+	}
+}
