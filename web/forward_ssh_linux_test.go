@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,18 +42,7 @@ func TestIntegrationForwarderSSH(t *testing.T) {
 		t.Fatal(err)
 	}
 	rule.Name, rule.Via = "db", "ssh://bastion"
-	f := forward.New(forward.Config{SSH: m})
-	defer f.Shutdown(context.Background())
-	if err := f.Apply([]forward.Rule{rule}); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	stop, err := forward.PublishStats(f, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	addr, _ := f.Addr(rule.Key())
+	addr, dir := publishForwarder(t, forward.Config{SSH: m}, rule)
 	c, err := net.Dial("tcp", addr.String())
 	if err != nil {
 		t.Fatal(err)

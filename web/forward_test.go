@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -22,18 +23,7 @@ func TestForwarderCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	rule.Name = "echo"
-	f := forward.New(forward.Config{})
-	defer f.Shutdown(context.Background())
-	if err := f.Apply([]forward.Rule{rule}); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	stop, err := forward.PublishStats(f, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	addr, _ := f.Addr(rule.Key())
+	addr, dir := publishForwarder(t, forward.Config{}, rule)
 	c, err := net.Dial("tcp", addr.String())
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +56,26 @@ func TestForwarderCounters(t *testing.T) {
 			t.Errorf("/metrics lacks %s:\n%s", want, m)
 		}
 	}
+}
+
+// publishForwarder runs a forwarder with cfg and rule until the test
+// ends, publishing its counters in a directory of its own, as `portctl
+// forward` does; it returns where the rule listens, and the directory.
+func publishForwarder(t *testing.T, cfg forward.Config, rule forward.Rule) (netip.AddrPort, string) {
+	t.Helper()
+	f := forward.New(cfg)
+	t.Cleanup(func() { f.Shutdown(context.Background()) })
+	if err := f.Apply([]forward.Rule{rule}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	stop, err := forward.PublishStats(f, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	addr, _ := f.Addr(rule.Key())
+	return addr, dir
 }
 
 // machineStats is a table the test writes, with the real forwarders of a
