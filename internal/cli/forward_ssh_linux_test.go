@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,8 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/portctl/portctl/internal/term"
 	"github.com/portctl/portctl/internal/testnet"
@@ -362,5 +366,96 @@ func TestIntegrationForwardViaProxyJump(t *testing.T) {
 	}
 	if j, i := jump.Logins(), target.Logins(); j != 1 || i != 1 {
 		t.Errorf("logins: jump host %d, target %d; want 1 each", j, i)
+	}
+}
+
+// kbdServer is an SSH server that lets in whoever answers "portctl" to a
+// keyboard-interactive question (OpenSSH would need a system account
+// with a password for that), and refuses every channel.
+func kbdServer(t *testing.T) string {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &ssh.ServerConfig{KeyboardInteractiveCallback: func(_ ssh.ConnMetadata, ask ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+		ans, err := ask("", "a question", []string{"Word: "}, []bool{false})
+		if err != nil || len(ans) != 1 || ans[0] != "portctl" {
+			return nil, fmt.Errorf("wrong word")
+		}
+		return nil, nil
+	}}
+	cfg.AddHostKey(signer)
+	ln := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		_, chans, reqs, err := ssh.NewServerConn(c, cfg)
+		if err != nil {
+			return
+		}
+		go ssh.DiscardRequests(reqs)
+		for ch := range chans {
+			ch.Reject(ssh.Prohibited, "no channels here")
+		}
+	})
+	return ln.String()
+}
+
+// TestIntegrationForwardViaTerminalPrompt: with a terminal on stdin (a
+// pseudo-terminal made by script(1)), a keyboard-interactive question is
+// asked there without echoing the answer, and the rule starts; without a
+// terminal nothing is asked and the command ends with one line.
+func TestIntegrationForwardViaTerminalPrompt(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Fatal("no script(1): install bsdutils (test-deps.sh)")
+	}
+	addr := kbdServer(t)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	args := []string{"forward", testnet.ClosedPort(t, "127.0.0.1").String() + ":127.0.0.1:9", "--via", "ssh://me@" + addr,
+		"--accept-new", "--ssh-config", "none"}
+
+	code, _, errOut := runCLI(t, args...)
+	if code != ExitFailure || !strings.Contains(errOut, "no terminal") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Errorf("without a terminal: exit %d, stderr %q; want 3 and one line naming the missing terminal", code, errOut)
+	}
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("script", "-qfec", exe+" -- "+strings.Join(args, " "), "/dev/null")
+	cmd.Env = append(os.Environ(), "PORTCTL_TEST_HELPER=portctl")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // script and the portctl it runs, by their group
+		cmd.Wait()
+	}()
+	waitFor := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); !strings.Contains(out.String(), what); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the terminal never showed %q:\n%s", what, out)
+			}
+		}
+	}
+	waitFor("Word: ")
+	io.WriteString(in, "portctl\n")
+	waitFor(" -> ")
+	if s := out.String(); !strings.Contains(s, "a question") || strings.Contains(s, "portctl\r\n") {
+		t.Errorf("the terminal showed:\n%s\nwant the instruction, and the answer not echoed", s)
 	}
 }
