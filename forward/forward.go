@@ -134,19 +134,14 @@ func (f *Forwarder) Apply(rules []Rule) error {
 		want[r.Key()] = r
 	}
 	for key, run := range f.rules {
-		if _, keep := want[key]; !keep {
-			delete(f.rules, key)
-			run.stopAccepting()
-			// Shutdown waits for its connections, or cuts them, as for
-			// the running rules'.
-			f.retired[run] = true
-			go func() {
-				run.conns.Wait()
-				f.mu.Lock()
-				delete(f.retired, run)
-				f.mu.Unlock()
-			}()
+		r, keep := want[key]
+		if old := run.rule.Load(); keep && old.Via == r.Via && old.Mode == r.Mode {
+			continue
 		}
+		// Gone, or through another transport (another SSH server, or
+		// none): that takes a listener of its own, opened below.
+		delete(f.rules, key)
+		f.retire(run)
 	}
 	var errs []error
 	keys := make([]string, 0, len(want))
@@ -168,6 +163,19 @@ func (f *Forwarder) Apply(rules []Rule) error {
 		f.rules[key] = run
 	}
 	return errors.Join(errs...)
+}
+
+// retire stops a rule's accepting; Shutdown waits for its connections,
+// or cuts them, as for the running rules'. f.mu is held.
+func (f *Forwarder) retire(run *running) {
+	run.stopAccepting()
+	f.retired[run] = true
+	go func() {
+		run.conns.Wait()
+		f.mu.Lock()
+		delete(f.retired, run)
+		f.mu.Unlock()
+	}()
 }
 
 // Rules returns the running rules, by name.
