@@ -26,6 +26,7 @@ type credentials struct {
 	keys    []string // what the public key method offers, for messages
 	notes   []string // what could not be used, and why
 	agent   net.Conn // closed after the handshake
+	asked   bool     // the terminal was asked something (and the answer refused)
 }
 
 func (c *credentials) close() {
@@ -112,12 +113,18 @@ func (o *Options) credentials(e *endpoint) *credentials {
 	if len(signers) > 0 {
 		cr.methods = append(cr.methods, ssh.PublicKeys(signers...))
 	}
-	if o.KeyboardInteractive != nil {
-		cr.methods = append(cr.methods, ssh.KeyboardInteractive(o.KeyboardInteractive))
+	if ask := o.KeyboardInteractive; ask != nil {
+		cr.methods = append(cr.methods, ssh.KeyboardInteractive(func(name, instruction string, questions []string, echos []bool) ([]string, error) {
+			cr.asked = cr.asked || len(questions) > 0
+			return ask(name, instruction, questions, echos)
+		}))
 	}
 	if o.Password != nil {
 		user, host := e.user, e.addr()
-		cr.methods = append(cr.methods, ssh.PasswordCallback(func() (string, error) { return o.Password(user, host) }))
+		cr.methods = append(cr.methods, ssh.PasswordCallback(func() (string, error) {
+			cr.asked = true
+			return o.Password(user, host)
+		}))
 	}
 	if o.KeyboardInteractive == nil && o.Password == nil {
 		cr.notes = append(cr.notes, "no terminal to ask for a password")
@@ -146,6 +153,9 @@ func (c *credentials) authError(e *endpoint) error {
 		offered = "keys: " + strings.Join(c.keys, ", ")
 	}
 	msg := "offered " + offered
+	if c.asked {
+		msg += ", and answers on the terminal"
+	}
 	if len(c.notes) > 0 {
 		msg += "; " + strings.Join(c.notes, "; ")
 	}
