@@ -31,6 +31,15 @@
 // loops a UDP rule's socket and its sessions belong to one loop; on the
 // goroutine path the rule's socket has a goroutine, and each session one.
 //
+// A rule may go through an SSH server (Rule.Via, with Config.SSH, an
+// sshtun.Manager): a local rule's backends are then reached from that
+// server (ssh -L), a remote rule (ModeRemote) has the server listen and
+// sends what it accepts to backends reached from here (ssh -R), and a
+// SOCKS5 rule (ModeSOCKS) serves SOCKS5 clients whose targets are reached
+// through the server (ssh -D), or from here without Via. These run on the
+// goroutine path, relayed by sshtun.Relay, with the rule's counters, idle
+// timeout and limits on a wrapper of the backend's side (tunnel.go).
+//
 // A Forwarder runs a set of rules and applies a new set by difference
 // (Apply): unchanged listeners stay open and their connections keep
 // running, new rules start, removed rules stop accepting and drain.
