@@ -2,6 +2,7 @@ package sshtun
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -55,11 +56,16 @@ func (l *link) lost() bool { return l.wire.broken.Load() }
 
 // wireConn is the transport under an SSH connection. It records a failed
 // read or write before the SSH layer sees it, so that a channel's io.EOF
-// can be told from a link that broke (see conn.Read).
+// can be told from a link that broke (see conn.Read), and, with AES-GCM,
+// sends each SSH packet in one system call (see Write).
 type wireConn struct {
 	net.Conn
 	broken   atomic.Bool
 	quickAck func() // nil: not TCP, or not Linux
+
+	gcm  atomic.Bool // the packets written are AES-GCM's: hold a packet's first part
+	wmu  sync.Mutex
+	held []byte // a packet's first bufWriterSize bytes, sent with its rest
 }
 
 func (w *wireConn) Read(p []byte) (int, error) {
@@ -75,16 +81,76 @@ func (w *wireConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// bufWriterSize is the size of the bufio.Writer x/crypto/ssh writes its
+// packets through (bufio's default).
+const bufWriterSize = 4096
+
+// gcmTag is the size of AES-GCM's authentication tag after each packet.
+const gcmTag = 16
+
+// startsLongGCMPacket reports whether p, written by x/crypto/ssh with
+// AES-GCM, is the first part of a packet that goes on past p.
+//
+// x/crypto writes a packet's 4-byte length (in clear with AES-GCM) and
+// then the encrypted rest through a bufio.Writer of bufWriterSize bytes,
+// and flushes it after every packet. A packet longer than the buffer
+// therefore reaches us in two writes, the first exactly bufWriterSize
+// bytes long; the rest follows in the same call, before x/crypto returns.
+// An AES-GCM packet is 4 + length + 16 bytes, with the length a multiple
+// of 16: never bufWriterSize or twice that, so a write of that size is
+// always a first part (and never a packet's last), which the length in
+// its first 4 bytes confirms.
+func startsLongGCMPacket(p []byte) bool {
+	if len(p) != bufWriterSize {
+		return false
+	}
+	n := binary.BigEndian.Uint32(p)
+	return n%gcmTag == 0 && n <= 1<<18 && 4+int(n)+gcmTag > len(p)
+}
+
 // Write marks the link broken when the transport fails, and closes it, so
 // that the reading side ends too (after a reset, Linux reports the error
 // to one call; a read after it sees only the end of the stream).
+//
+// With AES-GCM the first part of a long packet (see startsLongGCMPacket)
+// is held and written with the rest in one writev(2): one system call a
+// packet instead of two. Nothing else is held: the write that ends a
+// packet goes out at once.
 func (w *wireConn) Write(p []byte) (int, error) {
-	n, err := w.Conn.Write(p)
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if len(w.held) == 0 && w.gcm.Load() && startsLongGCMPacket(p) {
+		w.held = append(w.held, p...)
+		return len(p), nil
+	}
+	var n int
+	var err error
+	if len(w.held) > 0 {
+		held := len(w.held)
+		bufs := net.Buffers{w.held, p}
+		var m int64
+		m, err = bufs.WriteTo(w.Conn)
+		n = max(0, int(m)-held)
+		w.held = w.held[:0]
+	} else {
+		n, err = w.Conn.Write(p)
+	}
 	if err != nil {
 		w.broken.Store(true)
 		w.Conn.Close()
 	}
 	return n, err
+}
+
+// useGCM tells w whether the packets it carries are AES-GCM's, from the
+// cipher the handshake chose for sending.
+func (w *wireConn) useGCM(c ssh.Conn) {
+	if am, ok := c.(ssh.AlgorithmsConnMetadata); ok {
+		switch am.Algorithms().Write.Cipher {
+		case ssh.CipherAES128GCM, ssh.CipherAES256GCM:
+			w.gcm.Store(true)
+		}
+	}
 }
 
 // connect logs in to every hop of c in turn, each through the one before.
@@ -185,6 +251,9 @@ func (o *Options) handshake(ctx context.Context, e *endpoint, conn net.Conn) (*s
 			return nil, fmt.Errorf("ssh %s: handshake: %w", e, ctx.Err())
 		}
 		return nil, fmt.Errorf("ssh %s: %w", e, err)
+	}
+	if w, ok := conn.(*wireConn); ok {
+		w.useGCM(c)
 	}
 	return ssh.NewClient(c, chans, reqs), nil
 }
