@@ -36,6 +36,7 @@ const (
 	spliceChunk = 1 << 20  // the most one splice moves
 	freePipes   = 16       // empty pipes a loop keeps for the next flow
 	freeConns   = 1024     // connection records a loop keeps for reuse
+	freeBufs    = 16       // loop buffers' worth a loop keeps for flows that hold bytes back
 	earlyMax    = 64 << 10 // client bytes held while the backend connects
 	wheelTick   = int64(20 * time.Millisecond)
 	wheelSlots  = 512
@@ -135,6 +136,7 @@ type loop struct {
 	buf     []byte
 	sa      sockaddr
 	pipes   []*pipe
+	bufs    [][]byte // spare buffers of loopBuf bytes
 	free    []*conn
 	w       wheel[expirer]
 	now     int64
@@ -366,6 +368,18 @@ func (l *loop) run() {
 	events := make([]unix.EpollEvent, 256)
 	f, rc := l.epf, l.rc
 	var deadline int64 = -1
+	// One closure for the loop's life: made per wait, it would be
+	// garbage per batch of events, a heap that grows and a collection
+	// that touches the whole binary's data.
+	n := 0
+	collect := func(fd uintptr) bool {
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+		if e != 0 {
+			return e != unix.EINTR && e != unix.EAGAIN
+		}
+		n = int(r)
+		return n > 0
+	}
 	for !l.stop {
 		if w := l.w.wait(l.clock()); w >= 0 {
 			if d := l.clock() + w; d != deadline {
@@ -376,15 +390,8 @@ func (l *loop) run() {
 			deadline = -1
 			f.SetReadDeadline(time.Time{})
 		}
-		n := 0
-		err := rc.Read(func(fd uintptr) bool {
-			r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-			if e != 0 {
-				return e != unix.EINTR && e != unix.EAGAIN
-			}
-			n = int(r)
-			return n > 0
-		})
+		n = 0
+		err := rc.Read(collect)
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			// The runtime cannot poll it: wait in epoll_wait itself.
 			timeout := -1
@@ -710,7 +717,7 @@ func (l *loop) move(c *conn, i int) {
 			continue
 		}
 		if !dst.writable {
-			f.buf, f.off = append(f.buf[:0], l.buf[:n]...), 0
+			f.buf, f.off = append(l.hold(f, n), l.buf[:n]...), 0
 			return
 		}
 		w, errno := sysSend(dst.fd, l.buf[:n])
@@ -723,7 +730,7 @@ func (l *loop) move(c *conn, i int) {
 			return
 		}
 		if w < n { // the rest is written at once again, until EAGAIN
-			f.buf, f.off = append(f.buf[:0], l.buf[w:n]...), 0
+			f.buf, f.off = append(l.hold(f, n-w), l.buf[w:n]...), 0
 		}
 		if f.n >= spliceAfter && f.p == nil {
 			if f.p = l.pipe(); f.p != nil && !c.spliced {
@@ -797,8 +804,9 @@ func (l *loop) flush(c *conn, f *flow, dst *handle) bool {
 	if f.off < len(f.buf) {
 		return true // again, until EAGAIN
 	}
-	if cap(f.buf) > 16<<10 {
-		f.buf = nil // a large one was for a burst; do not keep it
+	if cap(f.buf) == loopBuf {
+		l.putBuf(f.buf) // one for a burst: back to the loop
+		f.buf = nil
 	}
 	f.buf, f.off = f.buf[:0], 0
 	return true
@@ -876,6 +884,10 @@ func (l *loop) finish(c *conn, rst bool) {
 		if f.p != nil {
 			l.putPipe(f.p, f.inPipe == 0)
 		}
+		if cap(f.buf) == loopBuf {
+			l.putBuf(f.buf)
+			f.buf = nil
+		}
 	}
 	run := c.run
 	run.c.bytesIn.Add(c.d[0].n)
@@ -896,6 +908,31 @@ func (l *loop) finish(c *conn, rst bool) {
 	c.dead = true
 	if len(l.free) < freeConns {
 		l.free = append(l.free, c)
+	}
+}
+
+// hold returns f's buffer, empty, with room for n bytes that the other
+// side cannot take now: a loop buffer's worth from the loop's spares
+// when f's own is too small. The loops allocate nothing per connection
+// in their steady state: garbage would grow the heap and bring
+// collections, which touch the whole binary's data.
+func (l *loop) hold(f *flow, n int) []byte {
+	if cap(f.buf) >= n {
+		return f.buf[:0]
+	}
+	if k := len(l.bufs); k > 0 {
+		b := l.bufs[k-1]
+		l.bufs = l.bufs[:k-1]
+		return b[:0]
+	}
+	return make([]byte, 0, loopBuf)
+}
+
+// putBuf keeps a loop buffer's worth for the next flow that has to hold
+// bytes back.
+func (l *loop) putBuf(b []byte) {
+	if len(l.bufs) < freeBufs {
+		l.bufs = append(l.bufs, b[:0])
 	}
 }
 

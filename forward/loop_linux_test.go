@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -353,4 +354,96 @@ func TestGoroutinePath(t *testing.T) {
 			t.Fatalf("UDP: %q, %v; want %q", buf[:n], err, want)
 		}
 	}
+}
+
+// TestNoAllocs: once warmed up, the event loops relay connections, short
+// exchanges and bulk answers alike, without allocating: garbage would
+// grow the forwarder's heap and bring collections, and a collection
+// reads the whole binary's data (the forwarder's peak RSS is one of issue
+// 16's goals). It counts the allocations made on a loop's goroutine in
+// the memory profile, sampling every one.
+func TestNoAllocs(t *testing.T) {
+	rate := runtime.MemProfileRate
+	runtime.MemProfileRate = 1
+	t.Cleanup(func() { runtime.MemProfileRate = rate })
+	backend := serve(t, "127.0.0.1:0", func(c *net.TCPConn) {
+		buf := make([]byte, 64)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return
+		}
+		if buf[0] == 'b' { // bulk: 1 MiB back
+			c.Write(bytes.Repeat(buf, 1<<14))
+			return
+		}
+		c.Write(buf)
+	})
+	_, addrs := start(t, "127.0.0.1:0:"+backend.String())
+	relay := func(total int) {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				msg := make([]byte, 64)
+				for i := next.Add(1); i <= int64(total); i = next.Add(1) {
+					copy(msg, "s")
+					want := int64(64)
+					if i%50 == 0 {
+						copy(msg, "b")
+						want = 1 << 20
+					}
+					c, err := net.DialTimeout("tcp", addrs[0].String(), 5*time.Second)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					c.SetDeadline(time.Now().Add(10 * time.Second))
+					c.Write(msg)
+					n, err := io.Copy(io.Discard, c)
+					c.Close()
+					if n != want {
+						t.Errorf("connection %d: %d bytes back, %v; want %d", i, n, err, want)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	relay(400)
+	before := loopAllocs()
+	const total = 2000
+	relay(total)
+	if n := loopAllocs() - before; n > total/100 {
+		t.Errorf("the loops allocated %d times over %d connections; want none per connection", n, total)
+	}
+}
+
+// loopAllocs counts the allocations made so far by the event loops (in
+// a stack with a method of the loop in it).
+func loopAllocs() int64 {
+	runtime.GC() // the profile is as of the last collection's end
+	runtime.GC()
+	var recs []runtime.MemProfileRecord
+	for n := 256; ; n *= 2 {
+		recs = make([]runtime.MemProfileRecord, n)
+		if k, ok := runtime.MemProfile(recs, true); ok {
+			recs = recs[:k]
+			break
+		}
+	}
+	var total int64
+	for _, r := range recs {
+		frames := runtime.CallersFrames(r.Stack())
+		for {
+			fr, more := frames.Next()
+			if strings.Contains(fr.Function, "forward.(*loop).") {
+				total += r.AllocObjects
+				break
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return total
 }
