@@ -64,20 +64,21 @@ one side shuts down writing the other is told and the other direction
 keeps flowing. UDP keeps a session per client, with any number of replies.
 
 Through SSH, with --via ssh://[USER@]HOST[:PORT] (one connection per
-server, shared by its rules, kept alive and reconnected with back-off;
-the rules come back by themselves):
-  8080:db.internal:5432 --via ssh://bastion      like ssh -L: the target is
-                                                 reached from the server
-  --remote 0.0.0.0:8080:127.0.0.1:3000 --via ...  like ssh -R: the server
-                                                 listens (loopback without
-                                                 an address), we connect
-  socks5://127.0.0.1:1080 --via ssh://bastion    like ssh -D: a SOCKS5 server
-                                                 whose clients' targets are
-                                                 reached from the server
+server, shared by its rules, kept alive, reconnected with back-off; the
+rules come back by themselves):
+  127.0.0.1:5432:db.internal:5432 --via ssh://bastion
+      like ssh -L: the target is reached, and resolved, from the server
+      (without 127.0.0.1 the port would listen on every interface)
+  --remote 8080:127.0.0.1:3000 --via ssh://devbox
+      like ssh -R: the server listens (on its loopback without an
+      address), and its connections come to the target from here
+  socks5://127.0.0.1:1080 --via ssh://bastion
+      like ssh -D: a SOCKS5 server whose clients' targets are reached
+      from the server (socks5://PORT listens on 127.0.0.1)
 ~/.ssh/config (or --ssh-config FILE), ssh-agent, your keys and known_hosts
 are used as ssh uses them; an unknown host key is refused unless
---accept-new. SSH carries TCP only. A rule's --via applies to the rules
-on the command line; in a config file, give via: per rule or at the top.
+--accept-new. SSH carries TCP only. --via applies to the rules on the
+command line; in a config file, give via: per rule or at the top.
 
 --config FILE reads rules from YAML (see the README). SIGHUP, or a change
 to the file, reloads it: unchanged listeners stay open and their
