@@ -252,6 +252,7 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 			f.Shutdown(context.Background())
 			return err
 		}
+		go logSSH(ctx, ssh, 250*time.Millisecond, logf)
 	}
 	logRules := func() {
 		for _, r := range f.Rules() {

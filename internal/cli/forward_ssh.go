@@ -152,6 +152,41 @@ func waitSSH(ctx context.Context, m *sshtun.Manager, timeout time.Duration) erro
 	}
 }
 
+// logSSH logs every change of an SSH server's state until ctx ends: a
+// lost link with its error, each failed attempt's new error, and the
+// reconnection with how long the link was down (what autossh's log says).
+func logSSH(ctx context.Context, m *sshtun.Manager, every time.Duration, logf func(string, ...any)) {
+	last := map[string]sshtun.HostState{}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for _, h := range m.States() {
+			prev, seen := last[h.Target]
+			last[h.Target] = h
+			switch {
+			case !seen && h.State == sshtun.StateConnected:
+				logf("%s: connected as %s", h.Target, h.Address)
+			case !seen:
+			case h.State == sshtun.StateConnected && h.Connects != prev.Connects:
+				down := prev.Since // since when it was reconnecting
+				if prev.State == sshtun.StateConnected {
+					// Lost and back between two looks.
+					logf("%s: %s", h.Target, strings.TrimPrefix(h.LastError, "ssh "))
+					down = h.ErrorAt
+				}
+				logf("%s: connected again as %s (down %v)", h.Target, h.Address, h.Since.Sub(down).Round(time.Millisecond))
+			case h.State == sshtun.StateReconnecting && (prev.State != sshtun.StateReconnecting || h.LastError != prev.LastError):
+				logf("%s: %s; reconnecting", h.Target, strings.TrimPrefix(h.LastError, "ssh "))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // sshHostsTable shows the SSH servers of the running forwarders.
 func sshHostsTable(procs []forward.Process, st term.Style) *term.Table {
 	t := term.NewTable("PID", "SSH", "STATE", "SINCE", "RTT", "CONNS", "ACTIVE", "SENT", "RECEIVED", "LAST ERROR")

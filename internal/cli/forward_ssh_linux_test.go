@@ -237,7 +237,7 @@ func TestIntegrationForwardViaOutage(t *testing.T) {
 	})
 	echo := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) { io.Copy(c, c) })
 	lSlow, lEcho := testnet.ClosedPort(t, "127.0.0.1"), testnet.ClosedPort(t, "127.0.0.1")
-	startForward(t, forwardOptions{Rules: []string{lSlow.String() + ":" + slow.String(), lEcho.String() + ":" + echo.String()},
+	log := startForward(t, forwardOptions{Rules: []string{lSlow.String() + ":" + slow.String(), lEcho.String() + ":" + echo.String()},
 		Via: "ssh://bastion"})
 	c, err := net.Dial("tcp", lSlow.String())
 	if err != nil {
@@ -268,6 +268,14 @@ func TestIntegrationForwardViaOutage(t *testing.T) {
 		t.Fatalf("a connection through the rule after sshd came back: %v after %v; want success within 2 s", last, took)
 	}
 	t.Logf("through the rule again %v after sshd listened", took.Round(time.Millisecond))
+	for deadline := time.Now().Add(3 * time.Second); !strings.Contains(log.String(), "connected again as root@"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log does not tell of the reconnection:\n%s", log)
+		}
+	}
+	if !strings.Contains(log.String(), "; reconnecting") {
+		t.Errorf("the log does not tell of the lost link:\n%s", log)
+	}
 }
 
 // echoOnce sends a line through an echo server at addr and reads it back.
