@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -206,7 +207,11 @@ func (o *Options) connect(ctx context.Context, c *chain) (*link, error) {
 func unwrapOp(err error) error {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Err != nil {
-		return op.Err
+		err = op.Err
+	}
+	var sc *os.SyscallError // "connect: connection refused" after our own "connect: "
+	if errors.As(err, &sc) && sc.Err != nil {
+		return sc.Err
 	}
 	return err
 }
