@@ -144,7 +144,9 @@ func (w *wireConn) Write(p []byte) (int, error) {
 }
 
 // useGCM tells w whether the packets it carries are AES-GCM's, from the
-// cipher the handshake chose for sending.
+// cipher the handshake chose for sending. A later key exchange picks the
+// same one: the first of our list the server has, and neither list
+// changes during a connection.
 func (w *wireConn) useGCM(c ssh.Conn) {
 	if am, ok := c.(ssh.AlgorithmsConnMetadata); ok {
 		switch am.Algorithms().Write.Cipher {
