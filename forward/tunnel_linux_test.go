@@ -1,11 +1,8 @@
 package forward_test
 
 import (
-	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,17 +17,12 @@ import (
 // at once.
 func TestIntegrationViaReload(t *testing.T) {
 	d := testnet.StartSSHD(t, testnet.SSHDOptions{})
-	home := t.TempDir()
-	known := filepath.Join(home, "known_hosts")
-	if err := os.WriteFile(known, []byte(d.KnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := sshtun.ParseConfig(strings.NewReader(fmt.Sprintf("Host bastion\n  HostName %s\n  Port %d\n  User root\n  IdentityFile %s\n",
-		d.Addr.Addr(), d.Addr.Port(), d.ClientKey)))
+	conf, known := d.ClientFiles("bastion")
+	cfg, err := sshtun.ParseConfig(strings.NewReader(conf))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := sshtun.NewManager(sshtun.Options{Config: cfg, HomeDir: home, KnownHostsFiles: []string{known}})
+	m := sshtun.NewManager(sshtun.Options{Config: cfg, KnownHostsFiles: []string{known}})
 	defer m.Close()
 	echo := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) { io.Copy(c, c) })
 	listen := testnet.ClosedPort(t, "127.0.0.1")

@@ -2,11 +2,8 @@ package web
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,17 +21,12 @@ import (
 // the Forwarding view.
 func TestIntegrationForwarderSSH(t *testing.T) {
 	d := testnet.StartSSHD(t, testnet.SSHDOptions{})
-	home := t.TempDir()
-	known := filepath.Join(home, "known_hosts")
-	if err := os.WriteFile(known, []byte(d.KnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := sshtun.ParseConfig(strings.NewReader(fmt.Sprintf("Host bastion\n  HostName %s\n  Port %d\n  User root\n  IdentityFile %s\n",
-		d.Addr.Addr(), d.Addr.Port(), d.ClientKey)))
+	conf, known := d.ClientFiles("bastion")
+	cfg, err := sshtun.ParseConfig(strings.NewReader(conf))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := sshtun.NewManager(sshtun.Options{Config: cfg, HomeDir: home, KnownHostsFiles: []string{known}})
+	m := sshtun.NewManager(sshtun.Options{Config: cfg, KnownHostsFiles: []string{known}})
 	defer m.Close()
 	echo := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) { io.Copy(c, c) })
 	rule, err := forward.ParseRule("127.0.0.1:0:" + echo.String())

@@ -112,7 +112,7 @@ func newSetup(t *testing.T, servers map[string]*testnet.SSHD, extra string) *set
 	s.known = filepath.Join(s.home, ".ssh", "known_hosts")
 	var conf, known strings.Builder
 	for name, d := range servers {
-		fmt.Fprintf(&conf, "Host %s\n  HostName %s\n  Port %d\n  User root\n  IdentityFile %s\n", name, d.Addr.Addr(), d.Addr.Port(), d.ClientKey)
+		conf.WriteString(d.HostBlock(name))
 		known.WriteString(d.KnownHostsLine() + "\n")
 	}
 	s.config = extra + "\n" + conf.String()

@@ -45,8 +45,7 @@ func sshHome(t *testing.T, servers map[string]*testnet.SSHD) string {
 	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
 	var conf, known strings.Builder
 	for name, d := range servers {
-		fmt.Fprintf(&conf, "Host %s\n  HostName %s\n  Port %d\n  User root\n  IdentityFile %s\n  ServerAliveInterval 1\n",
-			name, d.Addr.Addr(), d.Addr.Port(), d.ClientKey)
+		conf.WriteString(d.HostBlock(name) + "  ServerAliveInterval 1\n")
 		known.WriteString(d.KnownHostsLine() + "\n")
 	}
 	writeTestFile(t, filepath.Join(home, ".ssh", "config"), conf.String())

@@ -249,6 +249,22 @@ func (s *SSHD) Logins() int {
 	return strings.Count(s.LogText(), "Accepted publickey for ")
 }
 
+// HostBlock is an ssh_config block that names the server alias: its
+// HostName, Port, User root and the IdentityFile authorized_keys lets in.
+func (s *SSHD) HostBlock(alias string) string {
+	return fmt.Sprintf("Host %s\n  HostName %s\n  Port %d\n  User root\n  IdentityFile %s\n", alias, s.Addr.Addr(), s.Addr.Port(), s.ClientKey)
+}
+
+// ClientFiles writes, in a temporary directory of the test, a known_hosts
+// file that knows the server, and returns it with the HostBlock of alias.
+func (s *SSHD) ClientFiles(alias string) (config, knownHosts string) {
+	knownHosts = filepath.Join(s.t.TempDir(), "known_hosts")
+	if err := os.WriteFile(knownHosts, []byte(s.KnownHostsLine()+"\n"), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	return s.HostBlock(alias), knownHosts
+}
+
 // KnownHostsLine is the known_hosts line for the server's host key, as
 // ssh writes it for a non-standard port: "[127.0.0.1]:PORT ssh-ed25519 AAAA...".
 func (s *SSHD) KnownHostsLine() string {
