@@ -113,7 +113,12 @@ func Wait(ctx context.Context, targets []Target, cfg WaitConfig) ([]WaitResult, 
 	wg.Wait()
 	for _, r := range out {
 		if !r.Ready {
-			return out, ctx.Err()
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			// The deadline passed (ended) a moment before the context's
+			// own timer marked it done.
+			return out, context.DeadlineExceeded
 		}
 	}
 	return out, nil
