@@ -57,45 +57,47 @@ func Check(ctx context.Context, r Rule, ssh *sshtun.Manager) CheckResult {
 		pass("target %s accepts connections", b)
 	}
 	// The machinery, on loopback, against a built-in backend.
-	test := r
-	test.Name = "check"
-	test.Listen = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0)
-	test.Allow, test.Deny, test.ProxyProtocol, test.MaxConns = nil, nil, 0, 0
-	switch {
-	case r.Proto == UDP:
+	test := testRule(r)
+	if r.Proto == UDP {
 		checkUDP(test, pass, fail)
-	case r.Mode == ModeSOCKS:
-		// The SOCKS client asks for the built-in backend.
-		l, err := sumBackend()
-		if err != nil {
-			fail("backend: %v", err)
-			break
-		}
+	} else if l, err := sumBackend(); err != nil {
+		fail("backend: %v", err)
+	} else {
 		defer l.Close()
-		addr, stop, err := startChecked(test, nil, nil)
-		if err != nil {
-			fail("listen: %v", err)
-			break
-		}
-		defer stop()
-		checkStream(func() (net.Conn, error) { return dialSOCKS(addr.String(), l.Addr().String()) }, pass, fail)
-	default:
-		l, err := sumBackend()
-		if err != nil {
-			fail("backend: %v", err)
-			break
-		}
-		defer l.Close()
-		addr, stop, err := startChecked(test, []string{l.Addr().String()}, nil)
-		if err != nil {
-			fail("listen: %v", err)
-			break
-		}
-		defer stop()
-		checkStream(func() (net.Conn, error) { return net.DialTimeout("tcp", addr.String(), 3*time.Second) }, pass, fail)
+		checkThrough(test, l.Addr().String(), nil, pass, fail)
 	}
 	res.Passed = len(res.Failed) == 0
 	return res
+}
+
+// testRule is r as a check runs it: on a free loopback port, without the
+// client filters, limit and PROXY header that would stand in the
+// check's way.
+func testRule(r Rule) Rule {
+	r.Name = "check"
+	r.Listen = netip.AddrPortFrom(loopback, 0)
+	r.Allow, r.Deny, r.ProxyProtocol, r.MaxConns = nil, nil, 0, 0
+	return r
+}
+
+// checkThrough runs the TCP rule test alone, with ssh, toward target (a
+// SOCKS5 rule's client asks for it), and drives checkStream through it.
+func checkThrough(test Rule, target string, ssh *sshtun.Manager, pass, fail func(string, ...any)) {
+	backends := []string{target}
+	if test.Mode == ModeSOCKS {
+		backends = nil
+	}
+	addr, stop, err := startChecked(test, backends, ssh)
+	if err != nil {
+		fail("listen: %v", err)
+		return
+	}
+	defer stop()
+	dial := func() (net.Conn, error) { return net.DialTimeout("tcp", addr.String(), 3*time.Second) }
+	if test.Mode == ModeSOCKS {
+		dial = func() (net.Conn, error) { return dialSOCKS(addr.String(), target) }
+	}
+	checkStream(dial, pass, fail)
 }
 
 // sumBackend listens on a free loopback port for checkStream's clients:

@@ -71,10 +71,7 @@ func checkTunnel(ctx context.Context, r Rule, ssh *sshtun.Manager, res *CheckRes
 		return
 	}
 	defer l.Close()
-	test := r
-	test.Name = "check"
-	test.Listen = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0)
-	test.Allow, test.Deny, test.ProxyProtocol, test.MaxConns = nil, nil, 0, 0
+	test := testRule(r)
 	if r.Mode == ModeRemote {
 		addr, stop, err := startChecked(test, []string{l.Addr().String()}, ssh)
 		if err != nil {
@@ -100,22 +97,7 @@ func checkTunnel(ctx context.Context, r Rule, ssh *sshtun.Manager, res *CheckRes
 	}
 	defer bridge.Close()
 	go bridgeTo(bridge, l.Addr().String())
-	far := bridge.Addr().String()
-	backends := []string{far}
-	if r.Mode == ModeSOCKS {
-		backends = nil
-	}
-	addr, stop, err := startChecked(test, backends, ssh)
-	if err != nil {
-		fail("listen: %v", err)
-		return
-	}
-	defer stop()
-	dial := func() (net.Conn, error) { return net.DialTimeout("tcp", addr.String(), 3*time.Second) }
-	if r.Mode == ModeSOCKS {
-		dial = func() (net.Conn, error) { return dialSOCKS(addr.String(), far) }
-	}
-	checkStream(dial, pass, fail)
+	checkThrough(test, bridge.Addr().String(), ssh, pass, fail)
 }
 
 // bridgeTo relays every connection ln accepts to addr, until ln closes.

@@ -193,13 +193,17 @@ func ParseRemoteRule(s string) (Rule, error) {
 	if strings.HasPrefix(text, "udp/") {
 		return Rule{}, fmt.Errorf("%w %q: SSH carries TCP only: a remote forward cannot be UDP", ErrSyntax, s)
 	}
-	r, err := parseRule(text, netip.AddrFrom4([4]byte{127, 0, 0, 1}))
+	r, err := parseRule(text, loopback)
 	if err != nil {
 		return Rule{}, err
 	}
 	r.Name, r.Mode = "remote/"+text, ModeRemote
 	return r, nil
 }
+
+// loopback is 127.0.0.1: where SOCKS5 servers and remote rules listen
+// without an address, and where checks run.
+var loopback = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 
 // cutPrefixFold is strings.CutPrefix, ignoring case.
 func cutPrefixFold(s, prefix string) (string, bool) {
@@ -214,7 +218,7 @@ func parseSOCKS(s, rest string) (Rule, error) {
 	r := Rule{Proto: TCP, Name: s, Mode: ModeSOCKS}
 	rest = strings.TrimSuffix(rest, "/")
 	if p, err := strconv.ParseUint(rest, 10, 16); err == nil {
-		r.Listen = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(p))
+		r.Listen = netip.AddrPortFrom(loopback, uint16(p))
 		return r, nil
 	}
 	ap, err := netip.ParseAddrPort(rest)
