@@ -3,7 +3,6 @@ package forward
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,9 +11,6 @@ import (
 
 	"github.com/portctl/portctl/forward/sshtun"
 )
-
-// loginWait bounds how long a check waits for an SSH login.
-const loginWait = 12 * time.Second
 
 // checkTunnel checks a rule that goes through SSH: the login, the rule's
 // targets as the SSH server reaches them (a remote rule's from here), and
@@ -35,11 +31,11 @@ func checkTunnel(ctx context.Context, r Rule, ssh *sshtun.Manager, res *CheckRes
 		fail("%v", err)
 		return
 	}
-	st, err := waitLogin(ctx, h)
-	if err != nil {
+	if err := h.Ready(ctx); err != nil {
 		fail("%v", err)
 		return
 	}
+	st := h.State()
 	pass("logged in to %s as %s (keepalive round trip %v)", r.Via, st.Address, st.RTT.Round(time.Microsecond))
 	warn := func(format string, args ...any) { res.Targets = append(res.Targets, fmt.Sprintf(format, args...)) }
 
@@ -115,28 +111,6 @@ func bridgeTo(ln net.Listener, addr string) {
 			}
 			sshtun.Relay(c, b)
 		}()
-	}
-}
-
-// waitLogin waits for h's first login, or its failure.
-func waitLogin(ctx context.Context, h *sshtun.Host) (sshtun.HostState, error) {
-	deadline := time.Now().Add(loginWait)
-	for {
-		st := h.State()
-		switch st.State {
-		case sshtun.StateConnected:
-			return st, nil
-		case sshtun.StateReconnecting, sshtun.StateClosed:
-			return st, errors.New(st.LastError)
-		}
-		if time.Now().After(deadline) {
-			return st, fmt.Errorf("ssh %s: no login after %v", st.Target, loginWait)
-		}
-		select {
-		case <-ctx.Done():
-			return st, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
 	}
 }
 

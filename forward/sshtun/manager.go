@@ -248,6 +248,32 @@ func (h *Host) State() HostState {
 	return s
 }
 
+// Ready waits for the end of the host's first connection attempt (each
+// attempt is bounded by the connect timeout) and returns nil when it is
+// logged in, else the attempt's error; the Host keeps trying after an
+// error all the same. Later, it reports the state of the moment: nil when
+// connected, the last error while reconnecting.
+func (h *Host) Ready(ctx context.Context) error {
+	for {
+		h.mu.Lock()
+		state, err, changed := h.state, h.lastErr, h.changed
+		h.mu.Unlock()
+		switch state {
+		case StateConnected:
+			return nil
+		case StateReconnecting:
+			return err
+		case StateClosed:
+			return ErrClosed
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // setLocked changes state and wakes the waiters; h.mu is held.
 func (h *Host) setLocked(s State) {
 	if h.state != s {

@@ -248,7 +248,7 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 	}
 	if ssh != nil {
 		// Like ssh: nothing is forwarded until the first login worked.
-		if err := waitSSH(ctx, ssh, sshWait); err != nil {
+		if err := waitSSH(ctx, ssh, rules); err != nil {
 			f.Shutdown(context.Background())
 			return err
 		}
@@ -315,10 +315,6 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 		}
 	}
 }
-
-// sshWait bounds the wait for the first SSH logins: sshtun's connect
-// timeout (10 s), and a little more.
-const sshWait = 12 * time.Second
 
 // ruleLine is a running rule on one log line: where it listens, where it
 // goes, and through what.

@@ -122,34 +122,24 @@ func (p *prompter) keyboardInteractive(name, instruction string, questions []str
 	return answers, nil
 }
 
-// waitSSH waits for the first login to every SSH server the manager
-// knows, as ssh does before it forwards anything: a refused host key or
+// waitSSH waits for the first login to every SSH server the rules go
+// through, as ssh does before it forwards anything: a refused host key or
 // login, or a server that cannot be reached, is the error, in one line.
 // Later losses are reconnected by the manager.
-func waitSSH(ctx context.Context, m *sshtun.Manager, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		pending := ""
-		for _, h := range m.States() {
-			switch h.State {
-			case sshtun.StateConnecting:
-				pending = h.Target
-			case sshtun.StateReconnecting:
-				return fmt.Errorf("%s: %s", h.Target, strings.TrimPrefix(h.LastError, "ssh "))
-			}
+func waitSSH(ctx context.Context, m *sshtun.Manager, rules []forward.Rule) error {
+	for _, r := range rules {
+		if r.Via == "" {
+			continue
 		}
-		if pending == "" {
-			return nil
+		h, err := m.Host(r.Via)
+		if err == nil {
+			err = h.Ready(ctx)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: no answer after %v", pending, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		if err != nil {
+			return fmt.Errorf("%s: %s", r.Via, strings.TrimPrefix(err.Error(), "ssh "))
 		}
 	}
+	return nil
 }
 
 // logSSH logs every change of an SSH server's state until ctx ends: a
