@@ -238,10 +238,9 @@ func (run *running) addr() netip.AddrPort {
 	case run.ln != nil:
 		return run.ln.Addr().(*net.TCPAddr).AddrPort()
 	case run.tl != nil:
-		if a, err := netip.ParseAddrPort(run.tl.Addr().String()); err == nil {
+		if a := addrPort(run.tl.Addr()); a.IsValid() {
 			return a
 		}
-		return run.rule.Load().Listen
 	case run.pc != nil:
 		return run.pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	}

@@ -87,37 +87,54 @@ func abortConn(c net.Conn) {
 	c.Close()
 }
 
-// handle relays one client connection, from client, to a backend.
-func (run *running) handle(c *net.TCPConn, client netip.AddrPort, r *Rule) {
-	defer c.Close()
+// openBackend picks a backend for the client c and connects to it with
+// dial, sending the PROXY header first when the rule asks. When it cannot
+// it counts and reports the error and returns nil: a client whose backend
+// was not reached is reset. done ends the backend's count of active
+// connections.
+func (run *running) openBackend(c net.Conn, client netip.AddrPort, r *Rule, dial func(addr string) (net.Conn, error)) (up net.Conn, done func()) {
 	b := run.pool.pick()
 	if b == nil {
 		run.fail(errors.New("no backend available"))
-		c.SetLinger(0)
-		return
+		abortConn(c)
+		return nil, nil
 	}
 	b.active.Add(1)
-	defer b.active.Add(-1)
-	// Without a context: one that can be cancelled costs a goroutine per
-	// dial; the timeout bounds it.
-	d := net.Dialer{Timeout: r.connectTimeout(), KeepAliveConfig: keepAlive}
-	bc, err := d.Dial("tcp", b.target())
+	done = func() { b.active.Add(-1) }
+	up, err := dial(b.target())
 	if err != nil {
 		run.fail(err)
-		c.SetLinger(0)
-		return
+		abortConn(c)
+		done()
+		return nil, nil
 	}
-	up := bc.(*net.TCPConn)
-	defer up.Close()
 	if r.ProxyProtocol != 0 {
-		hdr := proxyHeader(r.ProxyProtocol, client, c.LocalAddr().(*net.TCPAddr).AddrPort())
+		hdr := proxyHeader(r.ProxyProtocol, client, addrPort(c.LocalAddr()))
 		up.SetWriteDeadline(time.Now().Add(r.connectTimeout()))
 		if _, err := up.Write(hdr); err != nil {
 			run.fail(err)
-			return
+			up.Close()
+			done()
+			return nil, nil
 		}
 		up.SetWriteDeadline(time.Time{})
 	}
+	return up, done
+}
+
+// handle relays one client connection, from client, to a backend.
+func (run *running) handle(c *net.TCPConn, client netip.AddrPort, r *Rule) {
+	defer c.Close()
+	// Without a context: one that can be cancelled costs a goroutine per
+	// dial; the timeout bounds it.
+	d := net.Dialer{Timeout: r.connectTimeout(), KeepAliveConfig: keepAlive}
+	bc, done := run.openBackend(c, client, r, func(addr string) (net.Conn, error) { return d.Dial("tcp", addr) })
+	if bc == nil {
+		return
+	}
+	defer done()
+	up := bc.(*net.TCPConn)
+	defer up.Close()
 	// abort ends both directions at once: the client gets a reset.
 	abort := func() {
 		c.SetLinger(0)

@@ -73,33 +73,15 @@ func (f *Forwarder) startTunnel(run *running, r Rule) error {
 // backends, opened with dial.
 func (run *running) forwardTo(c net.Conn, client netip.AddrPort, r *Rule, dial dialFunc) {
 	defer c.Close()
-	b := run.pool.pick()
-	if b == nil {
-		run.fail(errors.New("no backend available"))
-		abortConn(c)
+	up, done := run.openBackend(c, client, r, func(addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(run.killCtx, r.connectTimeout())
+		defer cancel()
+		return dial(ctx, "tcp", addr)
+	})
+	if up == nil {
 		return
 	}
-	b.active.Add(1)
-	defer b.active.Add(-1)
-	ctx, cancel := context.WithTimeout(run.killCtx, r.connectTimeout())
-	up, err := dial(ctx, "tcp", b.target())
-	cancel()
-	if err != nil {
-		run.fail(err)
-		abortConn(c)
-		return
-	}
-	if r.ProxyProtocol != 0 {
-		hdr := proxyHeader(r.ProxyProtocol, client, addrPort(c.LocalAddr()))
-		up.SetWriteDeadline(time.Now().Add(r.connectTimeout()))
-		if _, err := up.Write(hdr); err != nil {
-			run.fail(err)
-			abortConn(c)
-			up.Close()
-			return
-		}
-		up.SetWriteDeadline(time.Time{})
-	}
+	defer done()
 	run.relay(c, run.meter(c, up, r))
 }
 
@@ -146,7 +128,7 @@ func quietEnd(err error) bool { return errors.Is(err, net.ErrClosed) }
 // rule counts its bytes, its idle timeout closes both, and so does the
 // end of the rule's connections (Shutdown past its deadline).
 func (run *running) meter(c, up net.Conn, r *Rule) *meteredConn {
-	m := &meteredConn{Conn: up, in: &run.c.bytesIn, out: &run.c.bytesOut}
+	m := &meteredConn{Conn: up, in: &run.c.bytesIn, out: &run.c.bytesOut, stamp: r.IdleTimeout > 0}
 	m.last.Store(time.Now().UnixNano())
 	abort := func() {
 		abortConn(c)
@@ -165,7 +147,8 @@ func (run *running) meter(c, up net.Conn, r *Rule) *meteredConn {
 type meteredConn struct {
 	net.Conn
 	in, out *atomic.Uint64 // written (client to backend), read (backend to client)
-	last    atomic.Int64   // Unix nanoseconds of the last byte either way
+	last    atomic.Int64   // Unix nanoseconds of the last byte either way, when stamp (an idle timeout watches it)
+	stamp   bool
 	once    sync.Once
 	onClose []func()
 }
@@ -174,7 +157,7 @@ func (m *meteredConn) Read(p []byte) (int, error) {
 	n, err := m.Conn.Read(p)
 	if n > 0 {
 		m.out.Add(uint64(n))
-		m.last.Store(time.Now().UnixNano())
+		m.touch()
 	}
 	return n, err
 }
@@ -183,9 +166,16 @@ func (m *meteredConn) Write(p []byte) (int, error) {
 	n, err := m.Conn.Write(p)
 	if n > 0 {
 		m.in.Add(uint64(n))
-		m.last.Store(time.Now().UnixNano())
+		m.touch()
 	}
 	return n, err
+}
+
+// touch records that bytes moved, for the idle timeout.
+func (m *meteredConn) touch() {
+	if m.stamp {
+		m.last.Store(time.Now().UnixNano())
+	}
 }
 
 // CloseWrite passes a half-close on.
