@@ -90,14 +90,14 @@ func ParseConfig(data []byte) ([]Rule, error) {
 // toRule builds the rule, with defaults from def.
 func (fr fileRule) toRule(def fileRule) (Rule, error) {
 	var r Rule
+	parse := ParseRule
+	if fr.Remote {
+		parse = ParseRemoteRule
+	}
 	switch {
 	case fr.Rule != "" && (fr.Listen != "" || len(fr.Backends) > 0):
 		return r, fmt.Errorf("give either rule or listen and backends, not both")
 	case fr.Rule != "":
-		parse := ParseRule
-		if fr.Remote {
-			parse = ParseRemoteRule
-		}
 		var err error
 		if r, err = parse(fr.Rule); err != nil {
 			return r, err
@@ -113,14 +113,8 @@ func (fr fileRule) toRule(def fileRule) (Rule, error) {
 		} else if err == nil && !fr.Remote {
 			listen = "[::]:" + listen
 		}
-		text := proto + "/" + listen + ":" + strings.Join(fr.Backends, ",")
 		var err error
-		if fr.Remote {
-			r, err = ParseRemoteRule(text)
-		} else {
-			r, err = ParseRule(text)
-		}
-		if err != nil {
+		if r, err = parse(proto + "/" + listen + ":" + strings.Join(fr.Backends, ",")); err != nil {
 			return r, err
 		}
 	}

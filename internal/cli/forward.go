@@ -223,14 +223,14 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 	}
 	// The SSH transport, when a rule needs it, or may after a reload.
 	var ssh *sshtun.Manager
-	if usesSSH(rules) || opts.Config != "" {
+	if needed := usesSSH(rules); needed || opts.Config != "" {
 		m, err := newSSHManager(streams, opts)
-		if err != nil && usesSSH(rules) {
-			return err
-		}
-		if err == nil {
+		switch {
+		case err == nil:
 			ssh = m
 			defer ssh.Close()
+		case needed:
+			return err
 		}
 	}
 	if opts.Check {

@@ -43,24 +43,22 @@ func newSSHManager(streams *term.IO, opts forwardOptions) (*sshtun.Manager, erro
 	}
 	o := sshtun.Options{HomeDir: home, LocalUser: local, AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
 		GlobalKnownHostsFiles: []string{"/etc/ssh/ssh_known_hosts"}, AcceptNew: opts.AcceptNew}
-	switch path := opts.SSHConfig; path {
-	case "none":
-	case "":
-		if home != "" {
-			path = filepath.Join(home, ".ssh", "config")
-			cfg, err := sshtun.ParseConfigFile(path, home)
-			if err != nil {
-				return nil, usageErrorf("%s: %v", path, strings.TrimPrefix(err.Error(), sshtun.ErrConfig.Error()+": "))
-			}
-			o.Config = cfg
-		}
-	default:
+	// The config: --ssh-config (it must exist), else ~/.ssh/config (its
+	// absence is an empty config, as for ssh).
+	path, label := opts.SSHConfig, "--ssh-config "+opts.SSHConfig
+	switch {
+	case path == "" && home != "":
+		path = filepath.Join(home, ".ssh", "config")
+		label = path
+	case path != "" && path != "none":
 		if _, err := os.Stat(path); err != nil {
-			return nil, usageErrorf("--ssh-config %s: %v", path, errors.Unwrap(err))
+			return nil, usageErrorf("%s: %v", label, errors.Unwrap(err))
 		}
+	}
+	if path != "" && path != "none" {
 		cfg, err := sshtun.ParseConfigFile(path, home)
 		if err != nil {
-			return nil, usageErrorf("--ssh-config %s: %v", path, strings.TrimPrefix(err.Error(), sshtun.ErrConfig.Error()+": "))
+			return nil, usageErrorf("%s: %v", label, strings.TrimPrefix(err.Error(), sshtun.ErrConfig.Error()+": "))
 		}
 		o.Config = cfg
 	}
