@@ -154,17 +154,7 @@ func TestLeaks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 connections")
 	}
-	backend := serve(t, "127.0.0.1:0", func(c *net.TCPConn) {
-		buf := make([]byte, 64)
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return
-		}
-		if buf[0] == 'b' { // bulk: 1 MiB back
-			c.Write(bytes.Repeat(buf, 1<<14))
-			return
-		}
-		c.Write(buf)
-	})
+	backend := shortOrBulkBackend(t)
 	// Let the test's own machinery settle before counting.
 	p0 := settledPipes(t)
 	g0, fd0 := runtime.NumGoroutine(), fds(t)
@@ -175,44 +165,11 @@ func TestLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr, _ := f.Addr(r.Key())
-	const total, workers = 10000, 8
-	var next, failed atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			msg := make([]byte, 64)
-			for {
-				i := next.Add(1)
-				if i > total {
-					return
-				}
-				copy(msg, "s")
-				want := 64
-				if i%1000 == 0 {
-					copy(msg, "b")
-					want = 1 << 20
-				}
-				c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
-				if err != nil {
-					failed.Add(1)
-					t.Log(err)
-					continue
-				}
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				c.Write(msg)
-				n, err := io.Copy(io.Discard, c)
-				c.Close()
-				if n != int64(want) {
-					failed.Add(1)
-					t.Logf("connection %d: %d bytes, %v; want %d", i, n, err, want)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	const total = 10000
+	failed := shortAndBulk(t, addr.String(), total, 8, 1000)
 	s := waitIdle(t, f)
-	if failed.Load() != 0 || s.Conns != total || s.Spliced != total/1000 {
-		t.Errorf("%d failed; stats %+v; want %d connections, %d spliced", failed.Load(), s, total, total/1000)
+	if failed != 0 || s.Conns != total || s.Spliced != total/1000 {
+		t.Errorf("%d failed; stats %+v; want %d connections, %d spliced", failed, s, total, total/1000)
 	}
 	loops := runtime.GOMAXPROCS(0)
 	if got, limit := fds(t)-fd0, 1+2*loops+2*16*loops; got > limit {
@@ -356,17 +313,10 @@ func TestGoroutinePath(t *testing.T) {
 	}
 }
 
-// TestNoAllocs: once warmed up, the event loops relay connections, short
-// exchanges and bulk answers alike, without allocating: garbage would
-// grow the forwarder's heap and bring collections, and a collection
-// reads the whole binary's data (the forwarder's peak RSS is one of issue
-// 16's goals). It counts the allocations made on a loop's goroutine in
-// the memory profile, sampling every one.
-func TestNoAllocs(t *testing.T) {
-	rate := runtime.MemProfileRate
-	runtime.MemProfileRate = 1
-	t.Cleanup(func() { runtime.MemProfileRate = rate })
-	backend := serve(t, "127.0.0.1:0", func(c *net.TCPConn) {
+// shortOrBulkBackend answers a 64-byte request with itself, or with 1 MiB
+// when it starts with 'b'.
+func shortOrBulkBackend(t *testing.T) netip.AddrPort {
+	return serve(t, "127.0.0.1:0", func(c *net.TCPConn) {
 		buf := make([]byte, 64)
 		if _, err := io.ReadFull(c, buf); err != nil {
 			return
@@ -377,37 +327,62 @@ func TestNoAllocs(t *testing.T) {
 		}
 		c.Write(buf)
 	})
+}
+
+// shortAndBulk makes total connections to a shortOrBulkBackend through
+// addr from workers clients at once, every bulkEvery-th one asking for a
+// bulk answer, and reads each answer to the end. It returns how many
+// failed, logging each.
+func shortAndBulk(t *testing.T, addr string, total, workers, bulkEvery int) int64 {
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			msg := make([]byte, 64)
+			for i := next.Add(1); i <= int64(total); i = next.Add(1) {
+				copy(msg, "s")
+				want := int64(64)
+				if i%int64(bulkEvery) == 0 {
+					copy(msg, "b")
+					want = 1 << 20
+				}
+				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					failed.Add(1)
+					t.Log(err)
+					continue
+				}
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				c.Write(msg)
+				n, err := io.Copy(io.Discard, c)
+				c.Close()
+				if n != want {
+					failed.Add(1)
+					t.Logf("connection %d: %d bytes back, %v; want %d", i, n, err, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return failed.Load()
+}
+
+// TestNoAllocs: once warmed up, the event loops relay connections, short
+// exchanges and bulk answers alike, without allocating: garbage would
+// grow the forwarder's heap and bring collections, and a collection
+// reads the whole binary's data (the forwarder's peak RSS is one of issue
+// 16's goals). It counts the allocations made on a loop's goroutine in
+// the memory profile, sampling every one.
+func TestNoAllocs(t *testing.T) {
+	rate := runtime.MemProfileRate
+	runtime.MemProfileRate = 1
+	t.Cleanup(func() { runtime.MemProfileRate = rate })
+	backend := shortOrBulkBackend(t)
 	_, addrs := start(t, "127.0.0.1:0:"+backend.String())
 	relay := func(total int) {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Go(func() {
-				msg := make([]byte, 64)
-				for i := next.Add(1); i <= int64(total); i = next.Add(1) {
-					copy(msg, "s")
-					want := int64(64)
-					if i%50 == 0 {
-						copy(msg, "b")
-						want = 1 << 20
-					}
-					c, err := net.DialTimeout("tcp", addrs[0].String(), 5*time.Second)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					c.SetDeadline(time.Now().Add(10 * time.Second))
-					c.Write(msg)
-					n, err := io.Copy(io.Discard, c)
-					c.Close()
-					if n != want {
-						t.Errorf("connection %d: %d bytes back, %v; want %d", i, n, err, want)
-						return
-					}
-				}
-			})
+		if failed := shortAndBulk(t, addrs[0].String(), total, 4, 50); failed != 0 {
+			t.Errorf("%d of %d connections failed", failed, total)
 		}
-		wg.Wait()
 	}
 	relay(400)
 	before := loopAllocs()
