@@ -3,12 +3,11 @@ package forward_test
 import (
 	"io"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/portctl/portctl/forward"
-	"github.com/portctl/portctl/forward/sshtun"
+	"github.com/portctl/portctl/internal/sshtest"
 	"github.com/portctl/portctl/internal/testnet"
 )
 
@@ -17,13 +16,7 @@ import (
 // at once.
 func TestIntegrationViaReload(t *testing.T) {
 	d := testnet.StartSSHD(t, testnet.SSHDOptions{})
-	conf, known := d.ClientFiles("bastion")
-	cfg, err := sshtun.ParseConfig(strings.NewReader(conf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := sshtun.NewManager(sshtun.Options{Config: cfg, KnownHostsFiles: []string{known}})
-	defer m.Close()
+	m := sshtest.Manager(t, d, "bastion")
 	echo := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) { io.Copy(c, c) })
 	listen := testnet.ClosedPort(t, "127.0.0.1")
 	direct, err := forward.ParseRule(listen.String() + ":" + echo.String())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/portctl/portctl/forward"
 	"github.com/portctl/portctl/forward/sshtun"
+	"github.com/portctl/portctl/internal/sshtest"
 	"github.com/portctl/portctl/internal/testnet"
 )
 
@@ -21,13 +22,7 @@ import (
 // the Forwarding view.
 func TestIntegrationForwarderSSH(t *testing.T) {
 	d := testnet.StartSSHD(t, testnet.SSHDOptions{})
-	conf, known := d.ClientFiles("bastion")
-	cfg, err := sshtun.ParseConfig(strings.NewReader(conf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := sshtun.NewManager(sshtun.Options{Config: cfg, KnownHostsFiles: []string{known}})
-	defer m.Close()
+	m := sshtest.Manager(t, d, "bastion")
 	echo := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) { io.Copy(c, c) })
 	rule, err := forward.ParseRule("127.0.0.1:0:" + echo.String())
 	if err != nil {
