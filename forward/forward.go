@@ -98,10 +98,9 @@ type running struct {
 	rule    atomic.Pointer[Rule] // replaced on reload when only options change
 	pool    *pool
 	c       counters
-	ln      *net.TCPListener // the goroutine path's
-	tl      net.Listener     // a SOCKS5 or SSH rule's (for a remote rule, on the SSH server)
-	el      *listener        // the event loops'
-	eu      *udpListener     // the event loops' UDP socket
+	ln      net.Listener // the goroutine path's: TCP, or a remote rule's on its SSH server
+	el      *listener    // the event loops'
+	eu      *udpListener // the event loops' UDP socket
 	pc      *net.UDPConn
 	udp     *udpTable
 	ctx     context.Context
@@ -236,9 +235,7 @@ func (run *running) addr() netip.AddrPort {
 	case run.eu != nil:
 		return run.eu.addr
 	case run.ln != nil:
-		return run.ln.Addr().(*net.TCPAddr).AddrPort()
-	case run.tl != nil:
-		if a := addrPort(run.tl.Addr()); a.IsValid() {
+		if a := addrPort(run.ln.Addr()); a.IsValid() {
 			return a
 		}
 	case run.pc != nil:
@@ -384,9 +381,6 @@ func (run *running) stopAccepting() {
 	run.cancel()
 	if run.ln != nil {
 		run.ln.Close()
-	}
-	if run.tl != nil {
-		run.tl.Close()
 	}
 	if run.el != nil {
 		run.f.loops.unlisten(run.el)

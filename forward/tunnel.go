@@ -45,7 +45,7 @@ func (f *Forwarder) startTunnel(run *running, r Rule) error {
 		if err != nil {
 			return err
 		}
-		run.tl = ln
+		run.ln = ln
 		handle = func(c net.Conn, client netip.AddrPort, r *Rule) { run.forwardTo(c, client, r, dial) }
 		go run.pool.maintain(run.ctx, f.cfg.OnError, r.Name)
 	case ModeSOCKS:
@@ -58,14 +58,14 @@ func (f *Forwarder) startTunnel(run *running, r Rule) error {
 		// server; there is nothing to resolve or check here.
 		handle = func(c net.Conn, client netip.AddrPort, r *Rule) { run.forwardTo(c, client, r, host.Dial) }
 	}
-	if run.tl == nil {
+	if run.ln == nil {
 		ln, err := listenTCP(r.Listen)
 		if err != nil {
 			return err
 		}
-		run.tl = ln
+		run.ln = ln
 	}
-	go run.serve(run.tl, handle)
+	go run.serve(run.ln, handle)
 	return nil
 }
 
