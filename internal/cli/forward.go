@@ -167,6 +167,11 @@ func forwardRules(opts forwardOptions) ([]forward.Rule, error) {
 	if err != nil {
 		return nil, usageErrorf("--deny: %v", err)
 	}
+	if opts.Via != "" {
+		if _, err := sshtun.ParseTarget(opts.Via); err != nil {
+			return nil, usageErrorf("--via %s", strings.TrimPrefix(err.Error(), sshtun.ErrTarget.Error()+" "))
+		}
+	}
 	var rules []forward.Rule
 	cmdline := append(append([]string{}, opts.Rules...), opts.Remote...)
 	for i, s := range cmdline {
