@@ -314,7 +314,7 @@ func (f *Forwarder) start(r Rule) (*running, error) {
 	run.ctx, run.cancel = context.WithCancel(run.killCtx)
 	run.pool = newPool(r)
 	switch {
-	case r.Via != "" || r.Mode != ModeForward:
+	case r.Tunnelled():
 		if err := f.startTunnel(run, r); err != nil {
 			run.kill()
 			return nil, fmt.Errorf("forward: %s: %w", r.Name, err)

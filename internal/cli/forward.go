@@ -242,6 +242,9 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 		return runForwardCheck(ctx, streams, rules, ssh, opts.JSON)
 	}
 	scan.RaiseFileLimit()
+	var rt forwardRuntime
+	rt.apply(rules, true)
+	defer rt.restore()
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(streams.Err, "%s portctl forward: %s\n", time.Now().Format(time.TimeOnly), fmt.Sprintf(format, args...))
 	}
@@ -298,6 +301,7 @@ func runForward(ctx context.Context, streams *term.IO, opts forwardOptions) erro
 			return
 		}
 		logStats()
+		rt.apply(rules, false)
 		if err := f.Apply(rules); err != nil {
 			logf("reloaded (%s), with errors: %v", why, err)
 		} else {
