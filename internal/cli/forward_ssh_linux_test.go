@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -163,12 +164,25 @@ func TestIntegrationForwardVia(t *testing.T) {
 	t.Cleanup(func() { web.Close() })
 	lDown, lUp, socks := testnet.ClosedPort(t, "127.0.0.1"), testnet.ClosedPort(t, "127.0.0.1"), testnet.ClosedPort(t, "127.0.0.1")
 	remote := testnet.ClosedPort(t, "127.0.0.1") // on the server: the same host here
+	procs := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { // after the forwarder's own cleanup has ended it
+		if got := runtime.GOMAXPROCS(0); got != procs {
+			t.Errorf("after the forwarder ended: GOMAXPROCS %d, want %d again", got, procs)
+		}
+	})
 	startForward(t, forwardOptions{
 		Rules: []string{lDown.String() + ":" + source, lUp.String() + ":" + sink, "socks5://" + socks.String()},
 		// Without an address the server listens on its loopback.
 		Remote: []string{fmt.Sprintf("%d:127.0.0.1:%s", remote.Port(), strings.Split(sink, ":")[1])},
 		Via:    "ssh://bastion",
 	})
+	// Every rule goes through one SSH server: the forwarder runs on one P
+	// (forwardRuntime), and gives the default back when it ends.
+	if os.Getenv("GOMAXPROCS") == "" {
+		if got := runtime.GOMAXPROCS(0); got != 1 {
+			t.Errorf("forwarding through one SSH server: GOMAXPROCS %d, want 1", got)
+		}
+	}
 	want := sha(sshPayload)
 	if got, err := download(lDown.String()); err != nil || got != want {
 		t.Errorf("-L download: sha256 %s, %v; want %s", got, err, want)
