@@ -87,7 +87,7 @@ func FromCSV(r io.Reader, version string, opts Options) (*Registry, error) {
 	case d != "":
 		version = d
 	}
-	opts.Assignments = Merge(as, builtinAssignments)
+	opts.Assignments = Merge(as, Builtin().All())
 	opts.Sources = append([]Source{{Name: "IANA service-names-port-numbers.csv (cached)", Version: version, License: "IANA registry"}}, builtinSources...)
 	if len(opts.Assignments) == 0 {
 		return nil, fmt.Errorf("registry: no assignments")

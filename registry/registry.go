@@ -50,10 +50,16 @@ type Source struct {
 
 // Registry answers lookups over the IANA assignments, the de facto uses and
 // the security notes. A Registry is safe for concurrent use.
+//
+// The assignments are either the built-in rows, which hold no pointers
+// (see builtin.go), or, for a registry built from other data, a
+// []Assignment; len, at and the other ...At methods read either.
 type Registry struct {
+	rows        []builtinRow // the built-in data; nil when assignments is used
 	assignments []Assignment // sorted by Port, Last, Proto, Name
 	byName      []int32      // indexes of assignments sorted by lowercase Name
 	aliases     []aliasRef   // sorted by lowercase alias
+	aliasText   string       // the text aliases points into
 	ranged      []int32      // indexes of assignments that cover a range
 	sources     []Source
 
@@ -62,10 +68,13 @@ type Registry struct {
 	local        *Registry // the services(5) overlay, once read
 }
 
-// aliasRef points an alias at the assignment that carries it.
+// aliasRef points an alias, aliasText[Off:Off+Len], at the assignment that
+// carries it. It holds no string, so that builtinAliases has no pointers;
+// the aliases of the index are together in aliasText so that a lookup by
+// alias reads no more than the index and that text.
 type aliasRef struct {
-	Alias string
-	Index int32
+	Index    int32
+	Off, Len uint32
 }
 
 // Options configures New.
@@ -91,11 +100,12 @@ var (
 func Builtin() *Registry {
 	builtinOnce.Do(func() {
 		builtin = &Registry{
-			assignments: builtinAssignments,
-			byName:      builtinByName,
-			aliases:     builtinAliases,
-			ranged:      builtinRanged,
-			sources:     builtinSources,
+			rows:      builtinRows[:],
+			byName:    builtinByName[:],
+			aliases:   builtinAliases[:],
+			aliasText: builtinAliasText,
+			ranged:    builtinRanged[:],
+			sources:   builtinSources,
 		}
 	})
 	return builtin
@@ -107,7 +117,7 @@ func New(opts Options) *Registry {
 	var r *Registry
 	if opts.Assignments == nil {
 		b := Builtin()
-		r = &Registry{assignments: b.assignments, byName: b.byName, aliases: b.aliases, ranged: b.ranged, sources: b.sources}
+		r = &Registry{rows: b.rows, assignments: b.assignments, byName: b.byName, aliases: b.aliases, aliasText: b.aliasText, ranged: b.ranged, sources: b.sources}
 	} else {
 		r = index(opts.Assignments)
 		r.sources = opts.Sources
@@ -120,10 +130,12 @@ func New(opts Options) *Registry {
 func index(as []Assignment) *Registry {
 	as = slices.Clone(as)
 	SortAssignments(as)
+	aliases, aliasText := aliasIndex(as)
 	return &Registry{
 		assignments: as,
 		byName:      NameIndex(as),
-		aliases:     aliasIndex(as),
+		aliases:     aliases,
+		aliasText:   aliasText,
 		ranged:      rangedIndex(as),
 	}
 }
@@ -153,15 +165,30 @@ func NameIndex(as []Assignment) []int32 {
 	return idx
 }
 
-func aliasIndex(as []Assignment) []aliasRef {
-	var refs []aliasRef
+// aliasIndex returns the aliases of as sorted by lowercase alias (and then
+// by position), with the text they point into. The generator writes the
+// built-in index the same way.
+func aliasIndex(as []Assignment) ([]aliasRef, string) {
+	type ref struct {
+		alias string
+		index int32
+	}
+	var refs []ref
 	for i, a := range as {
 		for _, al := range a.Aliases {
-			refs = append(refs, aliasRef{al, int32(i)})
+			refs = append(refs, ref{al, int32(i)})
 		}
 	}
-	slices.SortStableFunc(refs, func(a, b aliasRef) int { return compareFold(a.Alias, b.Alias) })
-	return refs
+	slices.SortStableFunc(refs, func(a, b ref) int { return compareFold(a.alias, b.alias) })
+	var (
+		out  []aliasRef
+		text strings.Builder
+	)
+	for _, r := range refs {
+		out = append(out, aliasRef{r.index, uint32(text.Len()), uint32(len(r.alias))})
+		text.WriteString(r.alias)
+	}
+	return out, text.String()
 }
 
 func rangedIndex(as []Assignment) []int32 {
@@ -196,11 +223,74 @@ func lower(c byte) byte {
 func (r *Registry) Sources() []Source { return slices.Clone(r.sources) }
 
 // Len returns the number of assignments.
-func (r *Registry) Len() int { return len(r.assignments) }
+func (r *Registry) Len() int { return r.len() }
 
 // All returns every assignment, in port order. The caller must not modify
-// the result.
-func (r *Registry) All() []Assignment { return r.assignments }
+// the result. For the built-in data the slice is built on the first call.
+func (r *Registry) All() []Assignment {
+	if r.rows != nil {
+		return builtinAssignments()
+	}
+	return r.assignments
+}
+
+func (r *Registry) len() int {
+	if r.rows != nil {
+		return len(r.rows)
+	}
+	return len(r.assignments)
+}
+
+// at returns the i-th assignment.
+func (r *Registry) at(i int) Assignment {
+	if r.rows != nil {
+		return r.rows[i].assignment()
+	}
+	return r.assignments[i]
+}
+
+// rangeAt returns the ports and protocol of the i-th assignment, without
+// building it.
+func (r *Registry) rangeAt(i int) (port, last uint16, proto Protocol) {
+	if r.rows != nil {
+		w := &r.rows[i]
+		return w.Port, w.Last, w.Proto
+	}
+	a := &r.assignments[i]
+	return a.Port, a.Last, a.Proto
+}
+
+// searchAt returns the texts of the i-th assignment that Search looks at
+// first, without building it.
+func (r *Registry) searchAt(i int) (name, description string, aliases []string) {
+	if r.rows != nil {
+		w := &r.rows[i]
+		return w.name(), w.description(), builtinAliasLists[w.Aliases]
+	}
+	a := &r.assignments[i]
+	return a.Name, a.Description, a.Aliases
+}
+
+// nameAt returns the name of the i-th assignment.
+func (r *Registry) nameAt(i int32) string {
+	if r.rows != nil {
+		return r.rows[i].name()
+	}
+	return r.assignments[i].Name
+}
+
+// alias returns the alias ref points at.
+func (r *Registry) alias(ref aliasRef) string { return r.aliasText[ref.Off : ref.Off+ref.Len] }
+
+// first returns the index of the first assignment of port p or above.
+func (r *Registry) first(p uint16) int {
+	if r.rows != nil {
+		i, _ := slices.BinarySearchFunc(r.rows, p, func(w builtinRow, p uint16) int { return cmp.Compare(w.Port, p) })
+		return i
+	}
+	i, _ := slices.BinarySearchFunc(r.assignments, p, func(a Assignment, p uint16) int { return cmp.Compare(a.Port, p) })
+	return i
+}
 
 // Port returns every assignment that covers port p, for protocols in protos
 // (AnyProtocol or 0 for all), in protocol and name order.
@@ -209,15 +299,18 @@ func (r *Registry) Port(p uint16, protos Protocol) []Assignment {
 		protos = AnyProtocol
 	}
 	var out []Assignment
-	i, _ := slices.BinarySearchFunc(r.assignments, p, func(a Assignment, p uint16) int { return cmp.Compare(a.Port, p) })
-	for ; i < len(r.assignments) && r.assignments[i].Port == p; i++ {
-		if a := r.assignments[i]; a.Proto&protos != 0 && a.Last <= a.Port {
-			out = append(out, a)
+	for i, n := r.first(p), r.len(); i < n; i++ {
+		port, last, proto := r.rangeAt(i)
+		if port != p {
+			break
+		}
+		if proto&protos != 0 && last <= port {
+			out = append(out, r.at(i))
 		}
 	}
 	for _, j := range r.ranged {
-		if a := r.assignments[j]; a.Range().Contains(p) && a.Proto&protos != 0 {
-			out = append(out, a)
+		if port, last, proto := r.rangeAt(int(j)); port <= p && p <= max(port, last) && proto&protos != 0 {
+			out = append(out, r.at(int(j)))
 		}
 	}
 	return out
@@ -243,14 +336,14 @@ func (r *Registry) Name(name string, protos Protocol) []Assignment {
 		out = append(out, a)
 	}
 	i, _ := slices.BinarySearchFunc(r.byName, name, func(idx int32, n string) int {
-		return compareFold(r.assignments[idx].Name, n)
+		return compareFold(r.nameAt(idx), n)
 	})
-	for ; i < len(r.byName) && compareFold(r.assignments[r.byName[i]].Name, name) == 0; i++ {
-		add(r.assignments[r.byName[i]])
+	for ; i < len(r.byName) && compareFold(r.nameAt(r.byName[i]), name) == 0; i++ {
+		add(r.at(int(r.byName[i])))
 	}
-	j, _ := slices.BinarySearchFunc(r.aliases, name, func(a aliasRef, n string) int { return compareFold(a.Alias, n) })
-	for ; j < len(r.aliases) && compareFold(r.aliases[j].Alias, name) == 0; j++ {
-		add(r.assignments[r.aliases[j].Index])
+	j, _ := slices.BinarySearchFunc(r.aliases, name, func(a aliasRef, n string) int { return compareFold(r.alias(a), n) })
+	for ; j < len(r.aliases) && compareFold(r.alias(r.aliases[j]), name) == 0; j++ {
+		add(r.at(int(r.aliases[j].Index)))
 	}
 	if len(out) == 0 {
 		if local := r.overlay(); local != nil {
@@ -285,10 +378,10 @@ func (r *Registry) overlay() *Registry {
 func (r *Registry) Names() []string {
 	var names []string
 	for _, i := range r.byName {
-		names = append(names, strings.ToLower(r.assignments[i].Name))
+		names = append(names, strings.ToLower(r.nameAt(i)))
 	}
 	for _, a := range r.aliases {
-		names = append(names, strings.ToLower(a.Alias))
+		names = append(names, strings.ToLower(r.alias(a)))
 	}
 	slices.Sort(names)
 	return slices.Compact(names)

@@ -1,7 +1,7 @@
 package registry
 
 // This file is in package registry, not registry_test, to check the
-// generated indexes (builtinByName, builtinAliases, builtinRanged).
+// generated tables (builtinRows, builtinByName, builtinAliases, builtinRanged).
 
 import (
 	"cmp"
@@ -331,7 +331,7 @@ func TestBuiltinAllSorted(t *testing.T) {
 }
 
 func TestBuiltinByName(t *testing.T) {
-	as := builtinAssignments
+	as := Builtin().All()
 	for i, idx := range builtinByName {
 		if idx < 0 || int(idx) >= len(as) {
 			t.Fatalf("builtinByName[%d] = %d; out of range", i, idx)
@@ -357,26 +357,37 @@ func TestBuiltinByName(t *testing.T) {
 	if named != len(builtinByName) {
 		t.Errorf("builtinByName has %d entries; want %d, one per named assignment", len(builtinByName), named)
 	}
-	if diff := gocmp.Diff(NameIndex(as), builtinByName); diff != "" {
+	if diff := gocmp.Diff(NameIndex(as), builtinByName[:]); diff != "" {
 		t.Errorf("builtinByName differs from NameIndex (-want +got):\n%s", diff)
 	}
 }
 
 func TestBuiltinAliases(t *testing.T) {
-	as := builtinAssignments
+	as := Builtin().All()
 	if len(builtinAliases) == 0 {
 		t.Fatal("builtinAliases is empty")
 	}
+	alias := func(ref aliasRef) string { return builtinAliasText[ref.Off : ref.Off+ref.Len] }
 	for i, ref := range builtinAliases {
 		if ref.Index < 0 || int(ref.Index) >= len(as) {
 			t.Fatalf("builtinAliases[%d] = %+v; index out of range", i, ref)
 		}
-		if !slices.Contains(as[ref.Index].Aliases, ref.Alias) {
-			t.Errorf("builtinAliases[%d] = %+v points at %+v, which lacks the alias", i, ref, as[ref.Index])
+		if int(ref.Off+ref.Len) > len(builtinAliasText) {
+			t.Fatalf("builtinAliases[%d] = %+v; past builtinAliasText", i, ref)
 		}
-		if i > 0 && fold(builtinAliases[i-1].Alias) > fold(ref.Alias) {
-			t.Errorf("builtinAliases[%d:%d] = %q, %q; out of order", i-1, i+1, builtinAliases[i-1].Alias, ref.Alias)
+		if !slices.Contains(as[ref.Index].Aliases, alias(ref)) {
+			t.Errorf("builtinAliases[%d] = %+v (%q) points at %+v, which lacks the alias", i, ref, alias(ref), as[ref.Index])
 		}
+		if i > 0 && fold(alias(builtinAliases[i-1])) > fold(alias(ref)) {
+			t.Errorf("builtinAliases[%d:%d] = %q, %q; out of order", i-1, i+1, alias(builtinAliases[i-1]), alias(ref))
+		}
+	}
+	refs, text := aliasIndex(as)
+	if diff := gocmp.Diff(refs, builtinAliases[:]); diff != "" {
+		t.Errorf("builtinAliases differs from aliasIndex (-want +got):\n%s", diff)
+	}
+	if text != builtinAliasText {
+		t.Errorf("builtinAliasText = %q; aliasIndex gives %q", builtinAliasText, text)
 	}
 	total := 0
 	for _, a := range as {
@@ -389,26 +400,26 @@ func TestBuiltinAliases(t *testing.T) {
 
 func TestBuiltinRanged(t *testing.T) {
 	var want []int32
-	for i, a := range builtinAssignments {
+	for i, a := range Builtin().All() {
 		if a.Last > a.Port {
 			want = append(want, int32(i))
 		}
 		if a.Last != 0 && a.Last <= a.Port {
-			t.Errorf("builtinAssignments[%d] = %+v; want Last == 0 or Last > Port", i, a)
+			t.Errorf("Builtin().All()[%d] = %+v; want Last == 0 or Last > Port", i, a)
 		}
 	}
-	if diff := gocmp.Diff(want, builtinRanged); diff != "" {
+	if diff := gocmp.Diff(want, builtinRanged[:]); diff != "" {
 		t.Errorf("builtinRanged mismatch (-want +got):\n%s", diff)
 	}
 }
 
 func TestBuiltinAssignmentsWellFormed(t *testing.T) {
-	for i, a := range builtinAssignments {
+	for i, a := range Builtin().All() {
 		if len(a.Proto.Each()) != 1 {
-			t.Errorf("builtinAssignments[%d] = %+v; want a single protocol", i, a)
+			t.Errorf("Builtin().All()[%d] = %+v; want a single protocol", i, a)
 		}
 		if a.Name != strings.TrimSpace(a.Name) || strings.ContainsAny(a.Name, " \t\n") {
-			t.Errorf("builtinAssignments[%d] = %+v; want a name without space", i, a)
+			t.Errorf("Builtin().All()[%d] = %+v; want a name without space", i, a)
 		}
 	}
 }

@@ -53,13 +53,15 @@ func (r *Registry) Search(query string, limit int) []Match {
 		}
 		return m
 	}
-	for _, a := range r.assignments {
-		if a.Name == "" {
+	for i, n := 0, r.len(); i < n; i++ {
+		name, desc, aliases := r.searchAt(i)
+		if name == "" {
 			continue // reserved entries
 		}
-		if !mayMatch(words, a.Name, a.Description, a.Aliases) {
+		if !mayMatch(words, name, desc, aliases) {
 			continue
 		}
+		a := r.at(i)
 		s := scoreName(q, words, a.Name, a.Aliases)
 		if t := scoreText(q, words, a.Name+" "+strings.Join(a.Aliases, " ")+" "+a.Description); t > s {
 			s = t

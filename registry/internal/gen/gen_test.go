@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/portctl/portctl/registry"
 )
 
@@ -22,6 +24,27 @@ func TestGeneratedIsCurrent(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatal("registry/zz_generated.go is stale: run 'go generate ./registry'")
+	}
+}
+
+// TestBuiltinRoundTrip checks that the built-in registry, read back from
+// the pointer-free rows render writes, is exactly what merge produced.
+func TestBuiltinRoundTrip(t *testing.T) {
+	as, sources, err := merge("../../sources")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := registry.Builtin()
+	if diff := cmp.Diff(as, r.All()); diff != "" {
+		t.Errorf("Builtin().All() differs from the merged sources (-merged +built in):\n%s", diff)
+	}
+	if diff := cmp.Diff(sources, r.Sources()); diff != "" {
+		t.Errorf("Builtin().Sources() differs from the sources read (-read +built in):\n%s", diff)
+	}
+	for _, a := range as[:200] {
+		if got := r.Port(a.Port, a.Proto); !slices.ContainsFunc(got, func(b registry.Assignment) bool { return cmp.Equal(a, b) }) {
+			t.Errorf("Builtin().Port(%d, %s) = %+v; lacks %+v", a.Port, a.Proto, got, a)
+		}
 	}
 }
 

