@@ -2,6 +2,7 @@ package cli
 
 import (
 	"runtime"
+	"runtime/debug"
 	"testing"
 
 	"github.com/portctl/portctl/forward"
@@ -9,6 +10,8 @@ import (
 
 func TestForwardRuntime(t *testing.T) {
 	t.Setenv("GOMAXPROCS", "")
+	t.Setenv("GOGC", "")
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	defer runtime.SetDefaultGOMAXPROCS()
 
 	rule := func(s, via string) forward.Rule {
@@ -30,6 +33,9 @@ func TestForwardRuntime(t *testing.T) {
 	if got := runtime.GOMAXPROCS(0); got != 1 {
 		t.Errorf("rules all through one SSH server: GOMAXPROCS %d, want 1", got)
 	}
+	if got := gcPercent(); got != tunnelGCPercent {
+		t.Errorf("rules through SSH: GC percent %d, want %d", got, tunnelGCPercent)
+	}
 	fr.apply(mixed, false)
 	if got := runtime.GOMAXPROCS(0); got != cpus {
 		t.Errorf("after a reload adds a direct rule: GOMAXPROCS %d, want the default %d", got, cpus)
@@ -39,11 +45,16 @@ func TestForwardRuntime(t *testing.T) {
 		t.Errorf("a reload back to tunnels only lowered GOMAXPROCS to %d; the event loops may run", got)
 	}
 
+	fr.restore()
+
 	var ended forwardRuntime
 	ended.apply(tunnels, true)
 	ended.restore()
 	if got := runtime.GOMAXPROCS(0); got != cpus {
 		t.Errorf("after the forward ended: GOMAXPROCS %d, want the default %d", got, cpus)
+	}
+	if got := gcPercent(); got != 100 {
+		t.Errorf("after the forward ended: GC percent %d, want 100 again", got)
 	}
 
 	var direct forwardRuntime
@@ -51,11 +62,26 @@ func TestForwardRuntime(t *testing.T) {
 	if got := runtime.GOMAXPROCS(0); got != cpus {
 		t.Errorf("direct rules: GOMAXPROCS %d, want the default %d", got, cpus)
 	}
+	if got := gcPercent(); got != 100 {
+		t.Errorf("direct rules: GC percent %d, want 100", got)
+	}
 
 	t.Setenv("GOMAXPROCS", "2")
+	t.Setenv("GOGC", "50")
+	debug.SetGCPercent(50)
 	var user forwardRuntime
 	user.apply(tunnels, true)
 	if got := runtime.GOMAXPROCS(0); got != cpus {
 		t.Errorf("GOMAXPROCS set by the user: changed to %d", got)
 	}
+	if got := gcPercent(); got != 50 {
+		t.Errorf("GOGC set by the user: changed to %d", got)
+	}
+}
+
+// gcPercent reads the collector's setting.
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
 }
