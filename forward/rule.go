@@ -80,8 +80,6 @@ type Rule struct {
 	HealthCheck time.Duration
 }
 
-// Key names what a listener is bound to: rules with the same key are the
-// same listener. A remote rule's listener is on its SSH server.
 // Tunnelled reports whether the rule's connections run on the goroutine
 // path of SSH tunnels and SOCKS5 (through an SSH server or not) rather than
 // the event loops.
@@ -89,6 +87,8 @@ func (r Rule) Tunnelled() bool {
 	return r.Via != "" || r.Mode != ModeForward
 }
 
+// Key names what a listener is bound to: rules with the same key are the
+// same listener. A remote rule's listener is on its SSH server.
 func (r Rule) Key() string {
 	if r.Mode == ModeRemote {
 		return "remote/" + r.Via + "/" + r.Listen.String()
