@@ -38,6 +38,8 @@ type forwardRuntime struct {
 	gcBefore int
 }
 
+// apply sets the runtime for rules, at start or before a reload applies
+// them.
 func (fr *forwardRuntime) apply(rules []forward.Rule, start bool) {
 	if !fr.gcRaised && os.Getenv("GOGC") == "" && usesSSH(rules) {
 		fr.gcBefore, fr.gcRaised = debug.SetGCPercent(tunnelGCPercent), true
@@ -45,21 +47,26 @@ func (fr *forwardRuntime) apply(rules []forward.Rule, start bool) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
 	}
-	hosts := map[string]bool{}
-	for _, r := range rules {
-		if r.Via == "" {
-			hosts = nil
-			break
-		}
-		hosts[r.Via] = true
-	}
-	switch {
-	case start && len(hosts) > 0:
-		runtime.GOMAXPROCS(min(len(hosts), runtime.GOMAXPROCS(0)))
+	switch servers := sshServers(rules); {
+	case start && servers > 0:
+		runtime.GOMAXPROCS(min(servers, runtime.GOMAXPROCS(0)))
 		fr.lowered = true
-	case hosts == nil:
+	case servers == 0:
 		fr.defaultProcs()
 	}
+}
+
+// sshServers returns how many SSH servers rules go through, or 0 when one
+// of them does not go through SSH.
+func sshServers(rules []forward.Rule) int {
+	servers := map[string]bool{}
+	for _, r := range rules {
+		if r.Via == "" {
+			return 0
+		}
+		servers[r.Via] = true
+	}
+	return len(servers)
 }
 
 // defaultProcs gives GOMAXPROCS its default back, when apply lowered it.
