@@ -78,19 +78,12 @@ func (w *builtinRow) description() string {
 	return builtinText[w.Text : w.Text+uint32(w.Len[textDescription])]
 }
 
-var (
-	builtinAllOnce sync.Once
-	builtinAll     []Assignment
-)
-
 // builtinAssignments returns the built-in rows as Assignments, built on the
 // first call: only All needs them all at once.
-func builtinAssignments() []Assignment {
-	builtinAllOnce.Do(func() {
-		builtinAll = make([]Assignment, len(builtinRows))
-		for i := range builtinRows {
-			builtinAll[i] = builtinRows[i].assignment()
-		}
-	})
-	return builtinAll
-}
+var builtinAssignments = sync.OnceValue(func() []Assignment {
+	all := make([]Assignment, len(builtinRows))
+	for i := range builtinRows {
+		all[i] = builtinRows[i].assignment()
+	}
+	return all
+})

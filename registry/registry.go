@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -160,7 +161,7 @@ func NameIndex(as []Assignment) []int32 {
 		}
 	}
 	slices.SortStableFunc(idx, func(i, j int32) int {
-		return compareFold(as[i].Name, as[j].Name)
+		return CompareFold(as[i].Name, as[j].Name)
 	})
 	return idx
 }
@@ -179,7 +180,7 @@ func aliasIndex(as []Assignment) ([]aliasRef, string) {
 			refs = append(refs, ref{al, int32(i)})
 		}
 	}
-	slices.SortStableFunc(refs, func(a, b ref) int { return compareFold(a.alias, b.alias) })
+	slices.SortStableFunc(refs, func(a, b ref) int { return CompareFold(a.alias, b.alias) })
 	var (
 		out  []aliasRef
 		text strings.Builder
@@ -201,8 +202,9 @@ func rangedIndex(as []Assignment) []int32 {
 	return idx
 }
 
-// compareFold compares ASCII strings ignoring case, without allocating.
-func compareFold(a, b string) int {
+// CompareFold compares ASCII strings ignoring case, without allocating: the
+// order of the registry's name and alias indexes.
+func CompareFold(a, b string) int {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		ca, cb := lower(a[i]), lower(b[i])
 		if ca != cb {
@@ -284,12 +286,10 @@ func (r *Registry) alias(ref aliasRef) string { return r.aliasText[ref.Off : ref
 
 // first returns the index of the first assignment of port p or above.
 func (r *Registry) first(p uint16) int {
-	if r.rows != nil {
-		i, _ := slices.BinarySearchFunc(r.rows, p, func(w builtinRow, p uint16) int { return cmp.Compare(w.Port, p) })
-		return i
-	}
-	i, _ := slices.BinarySearchFunc(r.assignments, p, func(a Assignment, p uint16) int { return cmp.Compare(a.Port, p) })
-	return i
+	return sort.Search(r.len(), func(i int) bool {
+		port, _, _ := r.rangeAt(i)
+		return port >= p
+	})
 }
 
 // Port returns every assignment that covers port p, for protocols in protos
@@ -309,7 +309,7 @@ func (r *Registry) Port(p uint16, protos Protocol) []Assignment {
 		}
 	}
 	for _, j := range r.ranged {
-		if port, last, proto := r.rangeAt(int(j)); port <= p && p <= max(port, last) && proto&protos != 0 {
+		if port, last, proto := r.rangeAt(int(j)); (Range{port, max(port, last)}).Contains(p) && proto&protos != 0 {
 			out = append(out, r.at(int(j)))
 		}
 	}
@@ -336,13 +336,13 @@ func (r *Registry) Name(name string, protos Protocol) []Assignment {
 		out = append(out, a)
 	}
 	i, _ := slices.BinarySearchFunc(r.byName, name, func(idx int32, n string) int {
-		return compareFold(r.nameAt(idx), n)
+		return CompareFold(r.nameAt(idx), n)
 	})
-	for ; i < len(r.byName) && compareFold(r.nameAt(r.byName[i]), name) == 0; i++ {
+	for ; i < len(r.byName) && CompareFold(r.nameAt(r.byName[i]), name) == 0; i++ {
 		add(r.at(int(r.byName[i])))
 	}
-	j, _ := slices.BinarySearchFunc(r.aliases, name, func(a aliasRef, n string) int { return compareFold(r.alias(a), n) })
-	for ; j < len(r.aliases) && compareFold(r.alias(r.aliases[j]), name) == 0; j++ {
+	j, _ := slices.BinarySearchFunc(r.aliases, name, func(a aliasRef, n string) int { return CompareFold(r.alias(a), n) })
+	for ; j < len(r.aliases) && CompareFold(r.alias(r.aliases[j]), name) == 0; j++ {
 		add(r.at(int(r.aliases[j].Index)))
 	}
 	if len(out) == 0 {

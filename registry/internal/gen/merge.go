@@ -171,7 +171,7 @@ func render(as []registry.Assignment, sources []registry.Source) ([]byte, error)
 			refs = append(refs, ref{al, i})
 		}
 	}
-	slices.SortStableFunc(refs, func(x, y ref) int { return strings.Compare(foldASCII(x.alias), foldASCII(y.alias)) })
+	slices.SortStableFunc(refs, func(x, y ref) int { return registry.CompareFold(x.alias, y.alias) })
 	b.WriteString("// builtinAliasText holds the aliases of builtinAliases.\n")
 	b.WriteString("const builtinAliasText = \"\" +\n")
 	for _, r := range refs {
@@ -186,17 +186,6 @@ func render(as []registry.Assignment, sources []registry.Source) ([]byte, error)
 	}
 	b.WriteString("}\n")
 	return format.Source(b.Bytes())
-}
-
-// foldASCII lowercases the ASCII letters of s, the case folding of the
-// registry's indexes.
-func foldASCII(s string) string {
-	return strings.Map(func(r rune) rune {
-		if 'A' <= r && r <= 'Z' {
-			return r + 'a' - 'A'
-		}
-		return r
-	}, s)
 }
 
 func protoExpr(p registry.Protocol) string {
