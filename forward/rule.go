@@ -123,7 +123,7 @@ func (r Rule) Validate() error {
 	}
 	if r.Via != "" {
 		if _, err := sshtun.ParseTarget(r.Via); err != nil {
-			return bad("%v", strings.TrimPrefix(err.Error(), sshtun.ErrTarget.Error()+" "))
+			return bad("%s", err.(*sshtun.TargetError).Detail())
 		}
 		if r.Proto == UDP {
 			return bad("SSH carries TCP only: a UDP rule cannot go via %s", r.Via)

@@ -22,21 +22,37 @@ type Target struct {
 // ErrTarget is wrapped by every error of ParseTarget.
 var ErrTarget = errors.New("bad ssh target")
 
+// TargetError is ParseTarget's error: the target given and what is wrong
+// with it.
+type TargetError struct {
+	Target  string
+	Problem string
+}
+
+func (e *TargetError) Error() string { return ErrTarget.Error() + " " + e.Detail() }
+
+// Detail is the error without its "bad ssh target" prefix, for callers
+// that name the target's place themselves (a flag, a rule).
+func (e *TargetError) Detail() string { return fmt.Sprintf("%q: %s", e.Target, e.Problem) }
+
+func (e *TargetError) Unwrap() error { return ErrTarget }
+
 // ParseTarget parses ssh://[USER@]HOST[:PORT]. HOST is a name, an IPv4
 // address or an IPv6 address in brackets; a trailing slash is allowed,
-// a path, query, fragment or password is not.
+// a path, query, fragment or password is not. Its errors are
+// *TargetError.
 func ParseTarget(s string) (Target, error) {
 	const scheme = "ssh://"
 	if len(s) < len(scheme) || !strings.EqualFold(s[:len(scheme)], scheme) {
-		return Target{}, fmt.Errorf("%w %q: want ssh://[USER@]HOST[:PORT]", ErrTarget, s)
+		return Target{}, &TargetError{s, "want ssh://[USER@]HOST[:PORT]"}
 	}
 	rest := strings.TrimSuffix(s[len(scheme):], "/")
 	if strings.ContainsAny(rest, "/?#") {
-		return Target{}, fmt.Errorf("%w %q: no path, query or fragment is accepted, want ssh://[USER@]HOST[:PORT]", ErrTarget, s)
+		return Target{}, &TargetError{s, "no path, query or fragment is accepted, want ssh://[USER@]HOST[:PORT]"}
 	}
 	t, err := parseHostSpec(rest)
 	if err != nil {
-		return Target{}, fmt.Errorf("%w %q: %v", ErrTarget, s, err)
+		return Target{}, &TargetError{s, err.Error()}
 	}
 	return t, nil
 }

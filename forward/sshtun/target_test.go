@@ -62,6 +62,9 @@ func FuzzParseTarget(f *testing.F) {
 			if strings.ContainsRune(err.Error(), '\n') {
 				t.Fatalf("ParseTarget(%q): error of several lines: %q", s, err)
 			}
+			if _, ok := err.(*TargetError); !ok { // forward and the CLI rely on it
+				t.Fatalf("ParseTarget(%q): error %T, want *TargetError", s, err)
+			}
 			return
 		}
 		// A parsed target prints back to one that parses the same.

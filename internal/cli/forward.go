@@ -169,7 +169,7 @@ func forwardRules(opts forwardOptions) ([]forward.Rule, error) {
 	}
 	if opts.Via != "" {
 		if _, err := sshtun.ParseTarget(opts.Via); err != nil {
-			return nil, usageErrorf("--via %s", strings.TrimPrefix(err.Error(), sshtun.ErrTarget.Error()+" "))
+			return nil, usageErrorf("--via %s", err.(*sshtun.TargetError).Detail())
 		}
 	}
 	var rules []forward.Rule
