@@ -207,6 +207,9 @@ func runInfo(ctx context.Context, streams *term.IO, reg *registry.Registry, host
 		for _, a := range as {
 			at = append(at, fmt.Sprintf("%s/%s", a.Range(), a.Proto))
 		}
+		// A name and an alias can both be on one port (nicname, and whois
+		// with the alias nicname, on 43/tcp): the port is named once.
+		at = slices.Compact(at)
 		fmt.Fprintf(w, "%s %s %s\n\n", st.Bold(q.Name), st.Dim("→"), strings.Join(at, ", "))
 	}
 	for i, pi := range res.Ports {

@@ -89,3 +89,15 @@ func TestInfoJSONIANAFields(t *testing.T) {
 		t.Errorf("info 80/tcp --json first assignment mismatch (-want +got):\n%s", diff)
 	}
 }
+
+// A name that is both an assignment's and another's alias on the same port
+// (nicname, and whois with the alias nicname, on 43/tcp) lists the port once.
+func TestInfoNameListsEachPortOnce(t *testing.T) {
+	code, out, stderr := runCLI(t, "info", "nicname")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if first, _, _ := strings.Cut(out, "\n"); !strings.HasSuffix(first, "→ 43/tcp, 43/udp") {
+		t.Errorf("first line %q; want nicname → 43/tcp, 43/udp", first)
+	}
+}
