@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -158,6 +159,31 @@ func (m *meteredConn) Read(p []byte) (int, error) {
 	if n > 0 {
 		m.out.Add(uint64(n))
 		m.touch()
+	}
+	return n, err
+}
+
+// WriteTo passes what the backend sends on to w through the backend's own
+// WriteTo: an SSH channel's writes it from where its transport holds it,
+// without a copy through a buffer of ours.
+func (m *meteredConn) WriteTo(w io.Writer) (int64, error) {
+	if wt, ok := m.Conn.(io.WriterTo); ok {
+		return wt.WriteTo(meteredWriter{w, m})
+	}
+	return io.Copy(w, struct{ io.Reader }{m})
+}
+
+// meteredWriter counts what a meteredConn's WriteTo passes on as read.
+type meteredWriter struct {
+	io.Writer
+	m *meteredConn
+}
+
+func (w meteredWriter) Write(p []byte) (int, error) {
+	n, err := w.Writer.Write(p)
+	if n > 0 {
+		w.m.out.Add(uint64(n))
+		w.m.touch()
 	}
 	return n, err
 }

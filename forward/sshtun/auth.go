@@ -22,11 +22,14 @@ var defaultIdentities = []string{"id_ed25519", "id_ecdsa", "id_rsa"}
 // credentials are the ways to log in to one endpoint, and what was
 // missing, to explain a refusal.
 type credentials struct {
-	methods []ssh.AuthMethod
-	keys    []string // what the public key method offers, for messages
-	notes   []string // what could not be used, and why
-	agent   net.Conn // closed after the handshake
-	asked   bool     // the terminal was asked something (and the answer refused)
+	signers             []ssh.Signer
+	keyboardInteractive ssh.KeyboardInteractiveChallenge // nil: no terminal
+	password            func() (string, error)           // nil: no terminal
+
+	keys  []string // what the public key method offers, for messages
+	notes []string // what could not be used, and why
+	agent net.Conn // closed after the handshake
+	asked bool     // the terminal was asked something (and the answer refused)
 }
 
 func (c *credentials) close() {
@@ -110,26 +113,39 @@ func (o *Options) credentials(e *endpoint) *credentials {
 	} else {
 		signers = append(agentSigners, fileSigners...)
 	}
-	if len(signers) > 0 {
-		cr.methods = append(cr.methods, ssh.PublicKeys(signers...))
-	}
+	cr.signers = signers
 	if ask := o.KeyboardInteractive; ask != nil {
-		cr.methods = append(cr.methods, ssh.KeyboardInteractive(func(name, instruction string, questions []string, echos []bool) ([]string, error) {
+		cr.keyboardInteractive = func(name, instruction string, questions []string, echos []bool) ([]string, error) {
 			cr.asked = cr.asked || len(questions) > 0
 			return ask(name, instruction, questions, echos)
-		}))
+		}
 	}
 	if o.Password != nil {
 		user, host := e.user, e.addr()
-		cr.methods = append(cr.methods, ssh.PasswordCallback(func() (string, error) {
+		cr.password = func() (string, error) {
 			cr.asked = true
 			return o.Password(user, host)
-		}))
+		}
 	}
 	if o.KeyboardInteractive == nil && o.Password == nil {
 		cr.notes = append(cr.notes, "no terminal to ask for a password")
 	}
 	return cr
+}
+
+// methods are the credentials as x/crypto/ssh takes them.
+func (c *credentials) methods() []ssh.AuthMethod {
+	var m []ssh.AuthMethod
+	if len(c.signers) > 0 {
+		m = append(m, ssh.PublicKeys(c.signers...))
+	}
+	if c.keyboardInteractive != nil {
+		m = append(m, ssh.KeyboardInteractive(c.keyboardInteractive))
+	}
+	if c.password != nil {
+		m = append(m, ssh.PasswordCallback(c.password))
+	}
+	return m
 }
 
 // matching returns the signers of a whose public keys are among b's.

@@ -118,6 +118,36 @@ func (c *conn) readAhead(out chan<- chunk) {
 	}
 }
 
+// WriteTo writes what the channel receives to w until its end, straight
+// from where the SSH transport holds it when the channel can (sshwire's),
+// and while no read deadline was ever set.
+func (c *conn) WriteTo(w io.Writer) (int64, error) {
+	c.dmu.Lock()
+	pump := c.pump
+	c.dmu.Unlock()
+	wt, ok := c.Conn.(io.WriterTo)
+	if pump != nil || !ok {
+		return copyBuf(w, struct{ io.Reader }{c})
+	}
+	n, err := wt.WriteTo(countingWriter{w, c.h})
+	if err == nil && c.l.lost() {
+		err = c.lostErr(io.EOF)
+	}
+	return n, err
+}
+
+// countingWriter counts what it writes as received from the host.
+type countingWriter struct {
+	io.Writer
+	h *Host
+}
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	n, err := w.Writer.Write(p)
+	w.h.bytesIn.Add(uint64(n))
+	return n, err
+}
+
 // SetReadDeadline makes a Read that waits past t fail with
 // os.ErrDeadlineExceeded (a net.Error whose Timeout is true); the
 // connection stays usable, as with TCP. The first call starts a goroutine
@@ -263,10 +293,17 @@ func closeWrite(c net.Conn) error {
 // spend a good part of their CPU time allocating them and collecting them.
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// copyBuf is io.Copy through a pooled buffer. The ReaderFrom and WriterTo
-// shortcuts are skipped: between a TCP connection and an SSH channel they
-// only fall back to io.Copy with a buffer of their own.
+// copyBuf is io.Copy through a pooled buffer, or the WriteTo of a
+// tunnelled connection (which writes from where the SSH transport holds
+// the data). The ReaderFrom and WriterTo shortcuts of TCP connections are
+// skipped: towards an SSH channel they only fall back to io.Copy with a
+// buffer of their own.
 func copyBuf(dst io.Writer, src io.Reader) (int64, error) {
+	if wt, ok := src.(io.WriterTo); ok {
+		if _, tcp := src.(*net.TCPConn); !tcp {
+			return wt.WriteTo(dst)
+		}
+	}
 	bp := relayBufs.Get().(*[]byte)
 	defer relayBufs.Put(bp)
 	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)

@@ -13,12 +13,24 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/portctl/portctl/forward/sshtun/sshwire"
 )
+
+// client is an SSH client connection: sshwire's, or x/crypto/ssh's where
+// the server and sshwire share no cipher or key exchange.
+type client interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	Listen(network, addr string) (net.Listener, error)
+	SendRequest(name string, wantReply bool, payload []byte) (bool, []byte, error)
+	Wait() error
+	Close() error
+}
 
 // link is one live SSH connection to a host, through its jump hosts.
 type link struct {
-	client  *ssh.Client   // the target's
-	clients []*ssh.Client // every hop's, the target's last
+	client  client        // the target's
+	clients []client      // every hop's, the target's last
 	wire    *wireConn     // the target's transport
 	dead    chan struct{} // closed once the connection is gone
 	err     error         // why, once dead is closed
@@ -171,26 +183,40 @@ func (o *Options) connect(ctx context.Context, c *chain) (*link, error) {
 		return nil, err
 	}
 	for i, e := range c.hops {
-		var raw net.Conn
-		var err error
-		if i == 0 {
+		dial := func() (net.Conn, error) {
+			if i > 0 {
+				raw, err := l.clients[i-1].DialContext(ctx, "tcp", e.addr())
+				if err != nil {
+					return nil, fmt.Errorf("ssh %s: through %s: %w", e, c.hops[i-1], err)
+				}
+				return raw, nil
+			}
 			dial := o.DialContext
 			if dial == nil {
 				d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: -1, Count: -1}}
 				dial = d.DialContext
 			}
-			raw, err = dial(ctx, "tcp", e.addr())
+			raw, err := dial(ctx, "tcp", e.addr())
 			if err != nil {
-				return fail(fmt.Errorf("ssh %s: connect: %w", e, unwrapOp(err)))
+				return nil, fmt.Errorf("ssh %s: connect: %w", e, unwrapOp(err))
 			}
-		} else {
-			raw, err = l.clients[i-1].DialContext(ctx, "tcp", e.addr())
-			if err != nil {
-				return fail(fmt.Errorf("ssh %s: through %s: %w", e, c.hops[i-1], err))
-			}
+			return raw, nil
+		}
+		raw, err := dial()
+		if err != nil {
+			return fail(err)
 		}
 		w := &wireConn{Conn: raw, quickAck: quickAcker(raw)}
-		client, err := o.handshake(ctx, e, w)
+		client, err := o.handshake(ctx, e, w, false)
+		if errors.Is(err, errFullSSH) {
+			// The server wants what only x/crypto/ssh speaks: again, with it.
+			raw.Close()
+			if raw, err = dial(); err != nil {
+				return fail(err)
+			}
+			w = &wireConn{Conn: raw, quickAck: quickAcker(raw)}
+			client, err = o.handshake(ctx, e, w, true)
+		}
 		if err != nil {
 			raw.Close()
 			return fail(err)
@@ -218,27 +244,61 @@ func unwrapOp(err error) error {
 	return err
 }
 
+// errFullSSH is handshake's answer when the server shares no algorithm
+// with sshwire and the connection is spent: dial again and use x/crypto.
+var errFullSSH = errors.New("ssh: the server needs x/crypto/ssh")
+
 // handshake runs the SSH handshake and login over conn, giving up when ctx
-// ends.
-func (o *Options) handshake(ctx context.Context, e *endpoint, conn net.Conn) (*ssh.Client, error) {
+// ends. It speaks sshwire, a transport made for tunnels (one copy of the
+// data, no allocation a packet), and x/crypto/ssh with full, or where the
+// config allows none of sshwire's ciphers (AES-GCM). When the server
+// turns out to share none, it returns errFullSSH.
+func (o *Options) handshake(ctx context.Context, e *endpoint, conn net.Conn, full bool) (client, error) {
 	hk := &hostKeys{files: e.knownHosts, global: o.GlobalKnownHostsFiles, strict: e.strict}
 	cr := o.credentials(e)
 	defer cr.close()
-	cfg := &ssh.ClientConfig{
-		User:              e.user,
-		Auth:              cr.methods,
-		HostKeyCallback:   hk.callback,
-		HostKeyAlgorithms: hk.algorithms(e.addr()),
-		ClientVersion:     "SSH-2.0-portctl",
-	}
 	cs, err := ciphers(e.ciphers)
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: %v", e, err)
 	}
-	cfg.Ciphers = cs
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	c, chans, reqs, err := ssh.NewClientConn(conn, e.addr(), cfg)
+	var c client
+	full = full || !sshwire.Speaks(cs)
+	if !full {
+		cfg := &sshwire.Config{
+			User:                e.user,
+			HostKeyCallback:     hk.callback,
+			HostKeyAlgorithms:   hk.algorithms(e.addr()),
+			Ciphers:             cs,
+			ClientVersion:       "SSH-2.0-portctl",
+			Signers:             cr.signers,
+			KeyboardInteractive: cr.keyboardInteractive,
+			Password:            cr.password,
+		}
+		wc, werr := sshwire.NewClientConn(conn, e.addr(), cfg)
+		switch {
+		case errors.Is(werr, sshwire.ErrNoCommonAlgorithm):
+			return nil, errFullSSH
+		case errors.Is(werr, sshwire.ErrAuth):
+			return nil, cr.authError(e)
+		}
+		c, err = wc, werr
+	}
+	if full {
+		cfg := &ssh.ClientConfig{
+			User:              e.user,
+			Auth:              cr.methods(),
+			HostKeyCallback:   hk.callback,
+			HostKeyAlgorithms: hk.algorithms(e.addr()),
+			ClientVersion:     "SSH-2.0-portctl",
+		}
+		cfg.Ciphers = cs
+		c, err = o.fullHandshake(conn, e, cfg)
+		if strings.Contains(fmt.Sprint(err), "unable to authenticate") {
+			return nil, cr.authError(e)
+		}
+	}
 	if err != nil {
 		var he *HostKeyError
 		switch {
@@ -252,12 +312,19 @@ func (o *Options) handshake(ctx context.Context, e *endpoint, conn net.Conn) (*s
 				}
 			}
 			return nil, fmt.Errorf("ssh %s: %w", e, err)
-		case strings.Contains(err.Error(), "unable to authenticate"):
-			return nil, cr.authError(e)
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("ssh %s: handshake: %w", e, ctx.Err())
 		}
 		return nil, fmt.Errorf("ssh %s: %w", e, err)
+	}
+	return c, nil
+}
+
+// fullHandshake connects with x/crypto/ssh.
+func (o *Options) fullHandshake(conn net.Conn, e *endpoint, cfg *ssh.ClientConfig) (client, error) {
+	c, chans, reqs, err := ssh.NewClientConn(conn, e.addr(), cfg)
+	if err != nil {
+		return nil, err
 	}
 	if w, ok := conn.(*wireConn); ok {
 		w.useGCM(c)

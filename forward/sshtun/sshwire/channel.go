@@ -1,0 +1,416 @@
+package sshwire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Channels (RFC 4254, section 5).
+
+const (
+	// windowSize and maxData are what we let the server send on a channel
+	// before it hears from us, and in one packet: OpenSSH's own for these
+	// channels (2 MiB, 32 KiB).
+	windowSize = 2 << 20
+	maxData    = 32 << 10
+	// blockSize is the size of the blocks received data waits in.
+	blockSize = 32 << 10
+)
+
+// blocks holds the blocks that received data waits in, for reuse.
+var blocks = sync.Pool{New: func() any { return new([blockSize]byte) }}
+
+// channel is one SSH channel, as a net.Conn. Safe for concurrent use: one
+// reader and one writer at a time, and Close from anywhere.
+type channel struct {
+	c             *Conn
+	local, remote uint32
+	laddr, raddr  net.Addr
+	opened        chan error // the server's answer to our open, once
+
+	mu   sync.Cond // its L guards the fields below; signalled on every change
+	lock sync.Mutex
+
+	// Receiving: data waits in blocks, the first read from head on.
+	queue    [][]byte // each a block's filled part
+	head     int
+	window   uint32 // what the server may still send
+	consumed uint32 // read since our last WINDOW_ADJUST
+	eof      bool   // the server sent EOF or CLOSE, or the connection ended
+	err      error  // the connection's end, if that was it
+
+	// Sending.
+	txWindow  uint32
+	maxPacket uint32
+	sentEOF   bool
+	closed    bool // Close was called: reading ends, data is dropped
+	sentClose bool
+	gotClose  bool
+	abandoned bool // the opener gave up before the server answered
+	busy      bool // WriteTo is writing from the first block
+}
+
+func (c *Conn) newChannel() *channel {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failed {
+		return nil
+	}
+	for c.chans[c.nextID] != nil {
+		c.nextID++
+	}
+	ch := &channel{c: c, local: c.nextID, window: windowSize, opened: make(chan error, 1)}
+	ch.mu.L = &ch.lock
+	c.nextID++
+	c.chans[ch.local] = ch
+	return ch
+}
+
+func (c *Conn) channel(id uint32) *channel {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.chans[id]
+}
+
+func (c *Conn) forget(ch *channel) {
+	c.mu.Lock()
+	if c.chans[ch.local] == ch {
+		delete(c.chans, ch.local)
+	}
+	c.mu.Unlock()
+}
+
+// open opens a channel of type kind with its type-specific data, and waits
+// for the server's answer.
+func (c *Conn) open(ctx context.Context, kind string, data []byte) (*channel, error) {
+	ch := c.newChannel()
+	if ch == nil {
+		return nil, c.lostErr()
+	}
+	w := writer{msgChannelOpen}
+	w.string(kind)
+	w.uint32(ch.local)
+	w.uint32(windowSize)
+	w.uint32(maxData)
+	w = append(w, data...)
+	if err := c.write(w); err != nil {
+		c.forget(ch)
+		return nil, err
+	}
+	select {
+	case err := <-ch.opened:
+		if err != nil {
+			return nil, err
+		}
+		return ch, nil
+	case <-ctx.Done():
+		ch.lock.Lock()
+		ch.abandoned = true
+		ch.lock.Unlock()
+		select {
+		case err := <-ch.opened: // answered meanwhile
+			if err == nil {
+				ch.Close()
+			}
+		default:
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// handleChannel handles the messages about an open channel.
+func (c *Conn) handleChannel(p []byte) error {
+	r := reader{b: p[1:]}
+	id := r.uint32()
+	if r.err != nil {
+		return fmt.Errorf("ssh: channel message %d: %w", p[0], r.err)
+	}
+	ch := c.channel(id)
+	if ch == nil {
+		return fmt.Errorf("ssh: message %d for channel %d, which is not open", p[0], id)
+	}
+	switch p[0] {
+	case msgOpenConfirm:
+		remote, window, maxPacket := r.uint32(), r.uint32(), r.uint32()
+		if r.err != nil {
+			return fmt.Errorf("ssh: OPEN_CONFIRMATION: %w", r.err)
+		}
+		ch.lock.Lock()
+		ch.remote, ch.txWindow, ch.maxPacket = remote, window, min(maxPacket, maxData)
+		if ch.maxPacket == 0 {
+			ch.maxPacket = 1
+		}
+		abandoned := ch.abandoned
+		ch.lock.Unlock()
+		ch.answer(nil)
+		if abandoned {
+			ch.Close()
+		}
+	case msgOpenFailure:
+		reason := r.uint32()
+		msg := r.string()
+		c.forget(ch)
+		ch.answer(&ssh.OpenChannelError{Reason: ssh.RejectionReason(reason), Message: msg})
+	case msgWindowAdjust:
+		n := r.uint32()
+		ch.lock.Lock()
+		ch.txWindow = uint32(min(uint64(ch.txWindow)+uint64(n), 1<<32-1))
+		ch.mu.Broadcast()
+		ch.lock.Unlock()
+	case msgChannelEOF:
+		ch.lock.Lock()
+		ch.eof = true
+		ch.mu.Broadcast()
+		ch.lock.Unlock()
+	case msgChannelClose:
+		ch.lock.Lock()
+		ch.eof, ch.gotClose = true, true
+		sent := ch.sentClose
+		ch.sentClose = true
+		ch.mu.Broadcast()
+		ch.lock.Unlock()
+		c.forget(ch)
+		if !sent {
+			w := writer{msgChannelClose}
+			w.uint32(ch.remote)
+			c.reply(w)
+		}
+	case msgChannelRequest:
+		r.string()
+		if r.bool() && r.err == nil {
+			w := writer{msgChannelFailure}
+			w.uint32(ch.remote)
+			c.reply(w)
+		}
+	}
+	return nil
+}
+
+// deliver queues data the server sent on the channel; extended data
+// (stderr) is counted against the window and dropped.
+func (ch *channel) deliver(data []byte, extended bool) error {
+	ch.lock.Lock()
+	defer ch.lock.Unlock()
+	n := uint32(len(data))
+	if n > ch.window {
+		return fmt.Errorf("ssh: the server sent %d bytes on channel %d with %d left in its window", n, ch.local, ch.window)
+	}
+	ch.window -= n
+	if ch.closed || extended {
+		ch.consumed += n // nobody will read it
+		ch.adjustLocked()
+		return nil
+	}
+	for len(data) > 0 {
+		last := len(ch.queue) - 1
+		if last < 0 || len(ch.queue[last]) == cap(ch.queue[last]) {
+			ch.queue = append(ch.queue, blocks.Get().(*[blockSize]byte)[:0])
+			last++
+		}
+		b := ch.queue[last]
+		m := copy(b[len(b):cap(b)], data)
+		ch.queue[last] = b[:len(b)+m]
+		data = data[m:]
+	}
+	ch.mu.Broadcast()
+	return nil
+}
+
+// adjustLocked gives the server back the window read so far once half of
+// it is, as OpenSSH does. The caller holds ch.lock; the message goes out
+// from the read loop's side without waiting (see Conn.reply) or, from a
+// reader, after the lock is dropped.
+func (ch *channel) adjustLocked() {
+	if ch.consumed < windowSize/2 || ch.sentClose || ch.gotClose {
+		return
+	}
+	w := writer{msgWindowAdjust}
+	w.uint32(ch.remote)
+	w.uint32(ch.consumed)
+	ch.window += ch.consumed
+	ch.consumed = 0
+	ch.c.reply(w)
+}
+
+// next waits for received data and returns the first block's unread part
+// (nil at the end, with the reason).
+func (ch *channel) next() ([]byte, error) {
+	// The first block may be one read to its end and kept for reuse.
+	for (len(ch.queue) == 0 || ch.head == len(ch.queue[0])) && !ch.eof && !ch.closed {
+		ch.mu.Wait()
+	}
+	if len(ch.queue) > 0 && ch.head < len(ch.queue[0]) && !ch.closed {
+		return ch.queue[0][ch.head:], nil
+	}
+	return nil, io.EOF
+}
+
+// consume marks n bytes of the first block read.
+func (ch *channel) consume(n int) {
+	ch.head += n
+	if ch.head == len(ch.queue[0]) {
+		if len(ch.queue) == 1 && len(ch.queue[0]) < cap(ch.queue[0]) {
+			ch.queue[0] = ch.queue[0][:0] // the one block, still filling: reuse it
+		} else {
+			blocks.Put((*[blockSize]byte)(ch.queue[0][:blockSize]))
+			ch.queue[0] = nil
+			ch.queue = ch.queue[1:]
+		}
+		ch.head = 0
+	}
+	ch.consumed += uint32(n)
+	ch.adjustLocked()
+}
+
+func (ch *channel) Read(p []byte) (int, error) {
+	ch.lock.Lock()
+	defer ch.lock.Unlock()
+	b, err := ch.next()
+	if err != nil {
+		return 0, err
+	}
+	n := copy(p, b)
+	ch.consume(n)
+	return n, nil
+}
+
+// WriteTo writes what the channel receives to w straight from the blocks
+// it waits in, until the server's EOF.
+func (ch *channel) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	ch.lock.Lock()
+	defer ch.lock.Unlock()
+	for {
+		b, err := ch.next()
+		if err != nil {
+			return total, nil
+		}
+		ch.busy = true
+		ch.lock.Unlock()
+		n, err := w.Write(b) // the read loop only appends past b
+		ch.lock.Lock()
+		ch.busy = false
+		total += int64(n)
+		if ch.closed { // Close left the first block to us
+			ch.release()
+			return total, err
+		}
+		ch.consume(n)
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func (ch *channel) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		ch.lock.Lock()
+		for ch.txWindow == 0 && !ch.sentEOF && !ch.closed && !ch.gotClose && ch.err == nil {
+			ch.mu.Wait()
+		}
+		switch {
+		case ch.err != nil:
+			err := ch.err
+			ch.lock.Unlock()
+			return written, err
+		case ch.sentEOF || ch.closed || ch.gotClose:
+			ch.lock.Unlock()
+			return written, io.EOF
+		}
+		n := min(uint32(len(p)), ch.txWindow, ch.maxPacket)
+		ch.txWindow -= n
+		remote := ch.remote
+		ch.lock.Unlock()
+		if err := ch.c.writeData(remote, p[:n]); err != nil {
+			return written, err
+		}
+		written += int(n)
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// CloseWrite sends EOF: the server's side sees the end of what we send,
+// and reading goes on.
+func (ch *channel) CloseWrite() error {
+	ch.lock.Lock()
+	if ch.sentEOF || ch.closed || ch.gotClose || ch.err != nil {
+		ch.lock.Unlock()
+		return nil
+	}
+	ch.sentEOF = true
+	ch.mu.Broadcast()
+	ch.lock.Unlock()
+	w := writer{msgChannelEOF}
+	w.uint32(ch.remote)
+	return ch.c.write(w)
+}
+
+// Close closes the channel both ways; data still waiting is dropped.
+func (ch *channel) Close() error {
+	ch.lock.Lock()
+	if ch.closed {
+		ch.lock.Unlock()
+		return nil
+	}
+	ch.closed = true
+	if !ch.busy {
+		ch.release()
+	}
+	send := !ch.sentClose && ch.err == nil
+	ch.sentClose = true
+	ch.mu.Broadcast()
+	ch.lock.Unlock()
+	if !send {
+		return nil
+	}
+	w := writer{msgChannelClose}
+	w.uint32(ch.remote)
+	return ch.c.write(w)
+}
+
+// release gives the blocks of data still waiting back. The caller holds
+// ch.lock.
+func (ch *channel) release() {
+	for _, b := range ch.queue {
+		blocks.Put((*[blockSize]byte)(b[:blockSize]))
+	}
+	ch.queue, ch.head = nil, 0
+}
+
+// lost ends the channel with its connection.
+func (ch *channel) lost(err error) {
+	ch.lock.Lock()
+	ch.eof = true
+	ch.err = fmt.Errorf("ssh: connection lost: %w", err)
+	ch.mu.Broadcast()
+	ch.lock.Unlock()
+	ch.answer(ch.err)
+}
+
+// answer passes on the server's answer to our open (or the connection's
+// end); only the first counts.
+func (ch *channel) answer(err error) {
+	select {
+	case ch.opened <- err:
+	default:
+	}
+}
+
+func (ch *channel) LocalAddr() net.Addr  { return ch.laddr }
+func (ch *channel) RemoteAddr() net.Addr { return ch.raddr }
+
+// errNoDeadline: SSH channels have no deadlines of their own.
+var errNoDeadline = errors.New("ssh: channels have no deadlines")
+
+func (ch *channel) SetDeadline(time.Time) error      { return errNoDeadline }
+func (ch *channel) SetReadDeadline(time.Time) error  { return errNoDeadline }
+func (ch *channel) SetWriteDeadline(time.Time) error { return errNoDeadline }
