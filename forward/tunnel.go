@@ -179,6 +179,21 @@ type meteredWriter struct {
 	m *meteredConn
 }
 
+// TryWrite passes on the writer's own, or takes nothing (see
+// sshwire.TryWriter).
+func (w meteredWriter) TryWrite(p []byte) (int, error) {
+	tw, ok := w.Writer.(interface{ TryWrite([]byte) (int, error) })
+	if !ok {
+		return 0, nil
+	}
+	n, err := tw.TryWrite(p)
+	if n > 0 {
+		w.m.out.Add(uint64(n))
+		w.m.touch()
+	}
+	return n, err
+}
+
 func (w meteredWriter) Write(p []byte) (int, error) {
 	n, err := w.Writer.Write(p)
 	if n > 0 {

@@ -7,7 +7,10 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/portctl/portctl/forward/sshtun/sshwire"
 )
 
 // conn is a tunnelled connection: it counts bytes for its host, tells a
@@ -148,6 +151,37 @@ func (w countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// TryWrite passes on the writer's own (sshwire.TryWriter), or takes
+// nothing.
+func (w countingWriter) TryWrite(p []byte) (int, error) {
+	tw, ok := w.Writer.(sshwire.TryWriter)
+	if !ok {
+		return 0, nil
+	}
+	n, err := tw.TryWrite(p)
+	w.h.bytesIn.Add(uint64(n))
+	return n, err
+}
+
+// socket is a TCP connection read and written with raw system calls (see
+// rawio_linux.go), which can also take bytes without waiting.
+type socket struct {
+	net.Conn
+	rc syscall.RawConn
+}
+
+// asSocket returns c as a socket where it is TCP on Linux, or c.
+func asSocket(c net.Conn) net.Conn {
+	if rc := rawSocket(c); rc != nil {
+		return socket{c, rc}
+	}
+	return c
+}
+
+func (s socket) Read(p []byte) (int, error)     { return rawRead(s.rc, p) }
+func (s socket) Write(p []byte) (int, error)    { return rawWrite(s.rc, p) }
+func (s socket) TryWrite(p []byte) (int, error) { return tryWrite(s.rc, p) }
+
 // SetReadDeadline makes a Read that waits past t fail with
 // os.ErrDeadlineExceeded (a net.Error whose Timeout is true); the
 // connection stays usable, as with TCP. The first call starts a goroutine
@@ -261,13 +295,14 @@ func Relay(a, b net.Conn) (ab, ba int64, err error) {
 	}
 	var wg sync.WaitGroup
 	var errAB, errBA error
+	ra, rb := asSocket(a), asSocket(b)
 	wg.Go(func() {
-		ab, errAB = copyBuf(b, a)
+		ab, errAB = copyBuf(rb, ra)
 		if errAB != nil || closeWrite(b) != nil {
 			abort()
 		}
 	})
-	ba, errBA = copyBuf(a, b)
+	ba, errBA = copyBuf(ra, rb)
 	if errBA != nil || closeWrite(a) != nil {
 		abort()
 	}

@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portctl/portctl/forward/sshtun/sshwire"
 	"github.com/portctl/portctl/internal/testnet"
 )
 
@@ -972,4 +973,39 @@ func listenSink(t *testing.T, ctx context.Context, h *Host, addr string) net.Lis
 		}
 	}()
 	return ln
+}
+
+// TestIntegrationTransportChoice: sshwire by default; x/crypto/ssh where
+// the config prefers a cipher sshwire does not speak, and, after a second
+// dial, where the server offers none that it does.
+func TestIntegrationTransportChoice(t *testing.T) {
+	chacha := "chacha20-poly1305@openssh.com"
+	for _, tc := range []struct {
+		name        string
+		server      []string
+		client      string
+		wantSSHWire bool
+	}{
+		{"default", nil, "", true},
+		{"client prefers chacha20", nil, "Ciphers " + chacha + ",aes128-gcm@openssh.com", false},
+		{"server offers only chacha20", []string{"Ciphers " + chacha}, "", false},
+		{"client prefers aes256-gcm", nil, "Ciphers aes256-gcm@openssh.com," + chacha, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := testnet.StartSSHD(t, testnet.SSHDOptions{Extra: tc.server})
+			s := newSetup(t, map[string]*testnet.SSHD{"tunnel": d}, tc.client)
+			m := newManager(t, s.options(t))
+			h := host(t, m, "ssh://tunnel")
+			source, sink := dataServers(t)
+			upload(t, dial(t, h, sink))
+			download(t, dial(t, h, source))
+			h.mu.Lock()
+			c := h.cur.client
+			h.mu.Unlock()
+			_, isWire := c.(*sshwire.Conn)
+			if isWire != tc.wantSSHWire {
+				t.Errorf("client %T; want sshwire %v", c, tc.wantSSHWire)
+			}
+		})
+	}
 }

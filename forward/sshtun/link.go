@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -73,6 +74,7 @@ func (l *link) lost() bool { return l.wire.broken.Load() }
 // sends each SSH packet in one system call (see Write).
 type wireConn struct {
 	net.Conn
+	raw      syscall.RawConn // TCP on Linux: reads and writes with raw system calls (rawio_linux.go)
 	broken   atomic.Bool
 	quickAck func() // nil: not TCP, or not Linux
 
@@ -81,14 +83,28 @@ type wireConn struct {
 	held []byte // a packet's first bufWriterSize bytes, sent with its rest
 }
 
+func newWireConn(c net.Conn) *wireConn {
+	return &wireConn{Conn: c, raw: rawSocket(c), quickAck: quickAcker(c)}
+}
+
+// quickAckBelow: a read shorter than this that drained the socket is the
+// end of a message, not a stream in full flow.
+const quickAckBelow = 16 << 10
+
 func (w *wireConn) Read(p []byte) (int, error) {
-	n, err := w.Conn.Read(p)
+	var n int
+	var err error
+	if w.raw != nil {
+		n, err = rawRead(w.raw, p)
+	} else {
+		n, err = w.Conn.Read(p)
+	}
 	if err != nil {
 		w.broken.Store(true)
-	} else if w.quickAck != nil && n < len(p) {
-		// Caught up with the sender (the socket is drained): acknowledge
-		// at once. Reads that fill the buffer are a stream in full flow,
-		// where the ACKs go out anyway.
+	} else if w.quickAck != nil && n < len(p) && n < quickAckBelow {
+		// Caught up with the sender (the socket is drained) after a
+		// short message: acknowledge at once. In a stream in full flow
+		// the ACKs go out anyway.
 		w.quickAck()
 	}
 	return n, err
@@ -145,6 +161,8 @@ func (w *wireConn) Write(p []byte) (int, error) {
 		m, err = bufs.WriteTo(w.Conn)
 		n = max(0, int(m)-held)
 		w.held = w.held[:0]
+	} else if w.raw != nil {
+		n, err = rawWrite(w.raw, p)
 	} else {
 		n, err = w.Conn.Write(p)
 	}
@@ -206,7 +224,7 @@ func (o *Options) connect(ctx context.Context, c *chain) (*link, error) {
 		if err != nil {
 			return fail(err)
 		}
-		w := &wireConn{Conn: raw, quickAck: quickAcker(raw)}
+		w := newWireConn(raw)
 		client, err := o.handshake(ctx, e, w, false)
 		if errors.Is(err, errFullSSH) {
 			// The server wants what only x/crypto/ssh speaks: again, with it.
@@ -214,7 +232,7 @@ func (o *Options) connect(ctx context.Context, c *chain) (*link, error) {
 			if raw, err = dial(); err != nil {
 				return fail(err)
 			}
-			w = &wireConn{Conn: raw, quickAck: quickAcker(raw)}
+			w = newWireConn(raw)
 			client, err = o.handshake(ctx, e, w, true)
 		}
 		if err != nil {

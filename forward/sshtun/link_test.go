@@ -139,7 +139,7 @@ func TestWireConnRealSSH(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := &wireConn{Conn: raw}
+			w := newWireConn(raw)
 			ccfg := &ssh.ClientConfig{User: "u", HostKeyCallback: ssh.InsecureIgnoreHostKey()}
 			ccfg.Ciphers = []string{cipher}
 			c, chans, reqs, err := ssh.NewClientConn(w, ln.Addr().String(), ccfg)

@@ -55,6 +55,20 @@ type channel struct {
 	gotClose  bool
 	abandoned bool // the opener gave up before the server answered
 	busy      bool // WriteTo is writing from the first block
+
+	// While WriteTo waits for data with a TryWriter, the read loop writes
+	// what comes straight to it, from the read buffer (see deliver).
+	sink    TryWriter
+	sunk    int64 // bytes the read loop wrote to the sink, for WriteTo's count
+	sinkErr error // the sink's failure, for WriteTo to return
+}
+
+// TryWriter is a writer that can also take bytes without waiting:
+// TryWrite writes what it can of p at once, possibly nothing, and fails
+// only when the writer is broken.
+type TryWriter interface {
+	io.Writer
+	TryWrite(p []byte) (int, error)
 }
 
 func (c *Conn) newChannel() *channel {
@@ -208,6 +222,25 @@ func (ch *channel) deliver(data []byte, extended bool) error {
 		ch.adjustLocked()
 		return nil
 	}
+	if ch.sink != nil && !ch.buffered() {
+		// WriteTo waits: write straight from the read buffer, as a
+		// single-threaded ssh would, without a copy or a wakeup. Only
+		// what the sink cannot take now waits in blocks, for WriteTo.
+		m, err := ch.sink.TryWrite(data)
+		ch.sunk += int64(m)
+		ch.consumed += uint32(m)
+		data = data[m:]
+		if err != nil {
+			ch.sinkErr = err
+			ch.consumed += uint32(len(data)) // dropped: the relay is over
+			data = nil
+		}
+		ch.adjustLocked()
+		if len(data) == 0 && err == nil {
+			return nil
+		}
+		ch.sink = nil
+	}
 	for len(data) > 0 {
 		last := len(ch.queue) - 1
 		if last < 0 || len(ch.queue[last]) == cap(ch.queue[last]) {
@@ -239,14 +272,20 @@ func (ch *channel) adjustLocked() {
 	ch.c.reply(w)
 }
 
+// buffered reports whether received data waits in the blocks. The caller
+// holds ch.lock.
+func (ch *channel) buffered() bool {
+	// The first block may be one read to its end and kept for reuse.
+	return len(ch.queue) > 0 && ch.head < len(ch.queue[0])
+}
+
 // next waits for received data and returns the first block's unread part
 // (nil at the end, with the reason).
 func (ch *channel) next() ([]byte, error) {
-	// The first block may be one read to its end and kept for reuse.
-	for (len(ch.queue) == 0 || ch.head == len(ch.queue[0])) && !ch.eof && !ch.closed {
+	for !ch.buffered() && !ch.eof && !ch.closed {
 		ch.mu.Wait()
 	}
-	if len(ch.queue) > 0 && ch.head < len(ch.queue[0]) && !ch.closed {
+	if ch.buffered() && !ch.closed {
 		return ch.queue[0][ch.head:], nil
 	}
 	return nil, io.EOF
@@ -281,13 +320,26 @@ func (ch *channel) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// WriteTo writes what the channel receives to w straight from the blocks
-// it waits in, until the server's EOF.
+// WriteTo writes what the channel receives to w until the server's EOF,
+// straight from the blocks it waits in; when w is a TryWriter, the read
+// loop writes what comes while WriteTo waits to w itself (see deliver).
 func (ch *channel) WriteTo(w io.Writer) (int64, error) {
+	tw, _ := w.(TryWriter)
 	var total int64
 	ch.lock.Lock()
 	defer ch.lock.Unlock()
+	defer func() { ch.sink = nil }()
 	for {
+		for tw != nil && !ch.buffered() && !ch.eof && !ch.closed && ch.sinkErr == nil {
+			ch.sink = tw
+			ch.mu.Wait()
+			ch.sink = nil
+		}
+		total += ch.sunk
+		ch.sunk = 0
+		if err := ch.sinkErr; err != nil {
+			return total, err
+		}
 		b, err := ch.next()
 		if err != nil {
 			return total, nil

@@ -69,6 +69,7 @@ type Conn struct {
 	sessionID                    []byte
 	hostKey                      []byte
 	strict                       bool
+	kexes                        int // key exchanges done, by the reading goroutine
 	serverSigAlgs                []string
 
 	// Under t.wmu: the key exchange's hold on writing.

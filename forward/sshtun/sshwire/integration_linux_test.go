@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -74,6 +75,13 @@ func sinkServer(t *testing.T) string {
 // roundTrip sends data through c, half-closes, and checks what comes back.
 func roundTrip(t *testing.T, c net.Conn, data []byte) {
 	t.Helper()
+	if err := sinkRoundTrip(c, data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sinkRoundTrip is roundTrip's work, for any goroutine.
+func sinkRoundTrip(c net.Conn, data []byte) error {
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Write(data)
@@ -84,15 +92,16 @@ func roundTrip(t *testing.T, c net.Conn, data []byte) {
 	}()
 	got, err := io.ReadAll(c)
 	if err != nil {
-		t.Fatalf("read: %v after %d bytes", err, len(got))
+		return fmt.Errorf("read: %v after %d bytes", err, len(got))
 	}
 	if err := <-errc; err != nil {
-		t.Fatalf("write: %v", err)
+		return fmt.Errorf("write: %v", err)
 	}
 	want := sha256.Sum256(data)
 	if len(got) != 32+len(data) || !bytes.Equal(got[:32], want[:]) || !bytes.Equal(got[32:], data) {
-		t.Fatalf("got %d bytes back, want %d (digest %x, want %x)", len(got), 32+len(data), got[:min(32, len(got))], want)
+		return fmt.Errorf("got %d bytes back, want %d (digest %x, want %x)", len(got), 32+len(data), got[:min(32, len(got))], want)
 	}
+	return nil
 }
 
 func TestIntegrationDial(t *testing.T) {
@@ -115,5 +124,52 @@ func TestIntegrationDial(t *testing.T) {
 	_, err := c.DialContext(context.Background(), "tcp", "127.0.0.1:1")
 	if err == nil || !strings.Contains(err.Error(), "connect failed") {
 		t.Fatalf("dial to a closed port: %v; want the server's refusal", err)
+	}
+}
+
+// TestIntegrationRekey: 16 MiB each way through sshd set to rekey every
+// 256 KiB (RekeyLimit), and again with our side starting the exchanges,
+// on four channels at once; the data arrives whole.
+func TestIntegrationRekey(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		server []string
+		ours   uint64
+	}{
+		{"server starts", []string{"RekeyLimit 256K"}, rekeyBytes},
+		{"client starts", nil, 256 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := testnet.StartSSHD(t, testnet.SSHDOptions{Extra: tc.server})
+			saved := rekeyBytes
+			rekeyBytes = tc.ours
+			t.Cleanup(func() { rekeyBytes = saved })
+			c := dialSSHD(t, d, Config{})
+			sink := sinkServer(t)
+			data := make([]byte, 4<<20)
+			rand.Read(data)
+			done := make(chan struct{})
+			for range 4 {
+				go func() {
+					defer func() { done <- struct{}{} }()
+					ch, err := c.DialContext(context.Background(), "tcp", sink)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer ch.Close()
+					if err := sinkRoundTrip(ch, data); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			for range 4 {
+				<-done
+			}
+			// 32 MiB in all, a key exchange every 256 KiB one way or the other.
+			if c.kexes < 64 {
+				t.Fatalf("%d key exchanges; want 64 or more", c.kexes)
+			}
+		})
 	}
 }

@@ -23,11 +23,11 @@ const (
 	kexExtInfoClient    = "ext-info-c"
 	kexStrictClient     = "kex-strict-c-v00@openssh.com"
 	kexStrictServer     = "kex-strict-s-v00@openssh.com"
-
-	// rekeyBytes starts a new key exchange after this much either way, as
-	// RFC 4253 recommends (section 9).
-	rekeyBytes = 1 << 30
 )
+
+// rekeyBytes starts a new key exchange after this much either way, as RFC
+// 4253 recommends (section 9); a variable for the tests.
+var rekeyBytes uint64 = 1 << 30
 
 // ErrNoCommonAlgorithm is wrapped when the server shares no algorithm of
 // a kind with this package, which speaks only curve25519-sha256 and
@@ -300,6 +300,7 @@ func (c *Conn) kex(theirsMsg []byte) error {
 	if c.strict {
 		c.t.r.seq = 0
 	}
+	c.kexes++
 	return nil
 }
 
