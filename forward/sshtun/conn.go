@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/portctl/portctl/forward/sshtun/sshwire"
@@ -167,20 +166,20 @@ func (w countingWriter) TryWrite(p []byte) (int, error) {
 // rawio_linux.go), which can also take bytes without waiting.
 type socket struct {
 	net.Conn
-	rc syscall.RawConn
+	raw *rawIO
 }
 
 // asSocket returns c as a socket where it is TCP on Linux, or c.
 func asSocket(c net.Conn) net.Conn {
-	if rc := rawSocket(c); rc != nil {
-		return socket{c, rc}
+	if raw := newRawIO(c); raw != nil {
+		return socket{c, raw}
 	}
 	return c
 }
 
-func (s socket) Read(p []byte) (int, error)     { return rawRead(s.rc, p) }
-func (s socket) Write(p []byte) (int, error)    { return rawWrite(s.rc, p) }
-func (s socket) TryWrite(p []byte) (int, error) { return tryWrite(s.rc, p) }
+func (s socket) Read(p []byte) (int, error)     { return s.raw.Read(p) }
+func (s socket) Write(p []byte) (int, error)    { return s.raw.Write(p) }
+func (s socket) TryWrite(p []byte) (int, error) { return s.raw.TryWrite(p) }
 
 // SetReadDeadline makes a Read that waits past t fail with
 // os.ErrDeadlineExceeded (a net.Error whose Timeout is true); the

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -74,7 +73,7 @@ func (l *link) lost() bool { return l.wire.broken.Load() }
 // sends each SSH packet in one system call (see Write).
 type wireConn struct {
 	net.Conn
-	raw      syscall.RawConn // TCP on Linux: reads and writes with raw system calls (rawio_linux.go)
+	raw      *rawIO // TCP on Linux: reads and writes with raw system calls
 	broken   atomic.Bool
 	quickAck func() // nil: not TCP, or not Linux
 
@@ -84,7 +83,7 @@ type wireConn struct {
 }
 
 func newWireConn(c net.Conn) *wireConn {
-	return &wireConn{Conn: c, raw: rawSocket(c), quickAck: quickAcker(c)}
+	return &wireConn{Conn: c, raw: newRawIO(c), quickAck: quickAcker(c)}
 }
 
 // quickAckBelow: a read shorter than this that drained the socket is the
@@ -95,7 +94,7 @@ func (w *wireConn) Read(p []byte) (int, error) {
 	var n int
 	var err error
 	if w.raw != nil {
-		n, err = rawRead(w.raw, p)
+		n, err = w.raw.Read(p)
 	} else {
 		n, err = w.Conn.Read(p)
 	}
@@ -162,7 +161,7 @@ func (w *wireConn) Write(p []byte) (int, error) {
 		n = max(0, int(m)-held)
 		w.held = w.held[:0]
 	} else if w.raw != nil {
-		n, err = rawWrite(w.raw, p)
+		n, err = w.raw.Write(p)
 	} else {
 		n, err = w.Conn.Write(p)
 	}

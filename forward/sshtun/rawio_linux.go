@@ -3,13 +3,14 @@ package sshtun
 import (
 	"io"
 	"net"
+	"sync"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// Reads and writes of TCP sockets with raw system calls, for the
+// rawIO reads and writes a TCP socket with raw system calls, for the
 // single-P tunnel processes (internal/cli puts an SSH-only forwarder on
 // one P): a socket read or write that the runtime sees (entersyscall) and
 // that lasts past sysmon's 20 µs tick has its P taken and handed to
@@ -17,9 +18,28 @@ import (
 // thread switches for a 32 KiB write to a loopback socket. On a
 // non-blocking socket the call never waits, so the P may as well stay.
 // EAGAIN parks the goroutine in the runtime's poller as usual.
+//
+// The functions handed to the poller are made once, with their state in
+// the struct, so that a call allocates nothing. One Read at a time;
+// writes are serialised.
+type rawIO struct {
+	rc syscall.RawConn
 
-// rawSocket returns c's raw connection, or nil when c is not TCP.
-func rawSocket(c net.Conn) syscall.RawConn {
+	rp     []byte
+	rn     int
+	rerr   syscall.Errno
+	readFn func(fd uintptr) bool
+
+	wmu     sync.Mutex
+	wp      []byte
+	wn      int
+	werr    syscall.Errno
+	wwait   bool // wait in the poller while the socket is full
+	writeFn func(fd uintptr) bool
+}
+
+// newRawIO returns c's raw reader and writer, or nil when c is not TCP.
+func newRawIO(c net.Conn) *rawIO {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return nil
@@ -28,85 +48,64 @@ func rawSocket(c net.Conn) syscall.RawConn {
 	if err != nil {
 		return nil
 	}
-	return rc
+	r := &rawIO{rc: rc}
+	r.readFn = func(fd uintptr) bool {
+		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.rp))), uintptr(len(r.rp)))
+		r.rn, r.rerr = int(n), e
+		return e != unix.EAGAIN
+	}
+	r.writeFn = func(fd uintptr) bool {
+		for r.wn < len(r.wp) {
+			p := r.wp[r.wn:]
+			n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+			if e == unix.EAGAIN {
+				return !r.wwait
+			}
+			if e != 0 {
+				r.werr = e
+				return true
+			}
+			r.wn += int(n)
+		}
+		return true
+	}
+	return r
 }
 
-func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
-	n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	return int(n), e
-}
-
-func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	return int(n), e
-}
-
-// rawRead reads into p, waiting for data in the poller.
-func rawRead(rc syscall.RawConn, p []byte) (int, error) {
+// Read reads into p, waiting for data in the poller.
+func (r *rawIO) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := rc.Read(func(fd uintptr) bool {
-		n, errno = sysRead(fd, p)
-		return errno != unix.EAGAIN
-	})
+	r.rp = p
+	err := r.rc.Read(r.readFn)
+	r.rp = nil
 	switch {
 	case err != nil:
 		return 0, err
-	case errno != 0:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Err: errno}
-	case n == 0:
+	case r.rerr != 0:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Err: r.rerr}
+	case r.rn == 0:
 		return 0, io.EOF
 	}
-	return n, nil
+	return r.rn, nil
 }
 
-// rawWrite writes all of p, waiting in the poller while the socket is
-// full.
-func rawWrite(rc syscall.RawConn, p []byte) (int, error) {
-	written := 0
-	var errno syscall.Errno
-	err := rc.Write(func(fd uintptr) bool {
-		for written < len(p) {
-			n, e := sysWrite(fd, p[written:])
-			if e == unix.EAGAIN {
-				return false
-			}
-			if e != 0 {
-				errno = e
-				return true
-			}
-			written += n
-		}
-		return true
-	})
-	if err == nil && errno != 0 {
-		err = &net.OpError{Op: "write", Net: "tcp", Err: errno}
-	}
-	return written, err
-}
+// Write writes all of p, waiting in the poller while the socket is full.
+func (r *rawIO) Write(p []byte) (int, error) { return r.write(p, true) }
 
-// tryWrite writes what the socket takes of p now, without waiting.
-func tryWrite(rc syscall.RawConn, p []byte) (int, error) {
-	written := 0
-	var errno syscall.Errno
-	err := rc.Write(func(fd uintptr) bool {
-		for written < len(p) {
-			n, e := sysWrite(fd, p[written:])
-			if e != 0 {
-				if e != unix.EAGAIN {
-					errno = e
-				}
-				return true
-			}
-			written += n
-		}
-		return true
-	})
-	if err == nil && errno != 0 {
-		err = &net.OpError{Op: "write", Net: "tcp", Err: errno}
+// TryWrite writes what the socket takes of p now, without waiting.
+func (r *rawIO) TryWrite(p []byte) (int, error) { return r.write(p, false) }
+
+func (r *rawIO) write(p []byte, wait bool) (int, error) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	r.wp, r.wn, r.werr, r.wwait = p, 0, 0, wait
+	err := r.rc.Write(r.writeFn)
+	n := r.wn
+	r.wp = nil
+	if err == nil && r.werr != 0 {
+		err = &net.OpError{Op: "write", Net: "tcp", Err: r.werr}
 	}
-	return written, err
+	return n, err
 }

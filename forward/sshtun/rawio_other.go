@@ -2,16 +2,14 @@
 
 package sshtun
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
-// Raw socket reads and writes are Linux's (rawio_linux.go); elsewhere
-// connections use their own methods.
+// rawIO is Linux's (rawio_linux.go); elsewhere connections use their own
+// methods.
+type rawIO struct{}
 
-func rawSocket(net.Conn) syscall.RawConn { return nil }
+func newRawIO(net.Conn) *rawIO { return nil }
 
-func rawRead(syscall.RawConn, []byte) (int, error)  { panic("sshtun: raw I/O is Linux's") }
-func rawWrite(syscall.RawConn, []byte) (int, error) { panic("sshtun: raw I/O is Linux's") }
-func tryWrite(syscall.RawConn, []byte) (int, error) { return 0, nil }
+func (*rawIO) Read([]byte) (int, error)     { panic("sshtun: raw I/O is Linux's") }
+func (*rawIO) Write([]byte) (int, error)    { panic("sshtun: raw I/O is Linux's") }
+func (*rawIO) TryWrite([]byte) (int, error) { return 0, nil }
