@@ -3,6 +3,7 @@ package sshtun
 import (
 	"net"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,8 +24,13 @@ func quickAcker(c net.Conn) func() {
 	if err != nil {
 		return nil
 	}
+	// A raw system call, as with rawIO: one the runtime sees would wake
+	// sysmon from its sleep, and set it polling every 20 µs again.
 	set := func(fd uintptr) {
-		unix.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+		unix.RawSyscall6(unix.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, unix.TCP_QUICKACK, uintptr(unsafe.Pointer(&one)), 4, 0)
 	}
 	return func() { rc.Control(set) }
 }
+
+// one is TCP_QUICKACK's value.
+var one int32 = 1
