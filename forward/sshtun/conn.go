@@ -132,8 +132,11 @@ func (c *conn) WriteTo(w io.Writer) (int64, error) {
 		return copyBuf(w, struct{ io.Reader }{c})
 	}
 	n, err := wt.WriteTo(countingWriter{w, c.h})
-	if err == nil && c.l.lost() {
-		err = c.lostErr(io.EOF)
+	if c.l.lost() {
+		if err == nil {
+			err = io.EOF
+		}
+		err = c.lostErr(err)
 	}
 	return n, err
 }

@@ -43,7 +43,8 @@ func (c *Conn) readAuth(want ...byte) ([]byte, error) {
 			c.extInfo(p)
 			continue
 		case msgDisconnect:
-			return nil, disconnectError(p)
+			// OpenSSH's answer to too many failed attempts, say.
+			return nil, fmt.Errorf("%w: %w", ErrAuth, disconnectError(p))
 		case msgKexInit:
 			return nil, errors.New("ssh: the server started a key exchange during the login")
 		}
@@ -116,13 +117,19 @@ func (c *Conn) authenticate() error {
 	if c.cfg.Password != nil {
 		ours = append(ours, method{"password", c.password})
 	}
+	// Each method once, the first of ours the server allows each time: a
+	// partial success may allow one passed over before.
 	tried := []string{"none"}
-	for _, m := range ours {
-		if !slices.Contains(res.methods, m.name) {
-			continue
+	for {
+		i := slices.IndexFunc(ours, func(m method) bool {
+			return slices.Contains(res.methods, m.name) && !slices.Contains(tried, m.name)
+		})
+		if i < 0 {
+			return fmt.Errorf("%w: attempted methods %s, the server allows %s", ErrAuth,
+				strings.Join(tried, ", "), strings.Join(res.methods, ", "))
 		}
-		tried = append(tried, m.name)
-		r, err := m.try()
+		tried = append(tried, ours[i].name)
+		r, err := ours[i].try()
 		if err != nil || r.ok {
 			return err
 		}
@@ -130,8 +137,6 @@ func (c *Conn) authenticate() error {
 			res = r
 		}
 	}
-	return fmt.Errorf("%w: attempted methods %s, the server allows %s", ErrAuth,
-		strings.Join(tried, ", "), strings.Join(res.methods, ", "))
 }
 
 // signingAlgorithm picks the algorithm to sign with for a key: for RSA

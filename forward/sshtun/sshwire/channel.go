@@ -43,8 +43,8 @@ type channel struct {
 	head     int
 	window   uint32 // what the server may still send
 	consumed uint32 // read since our last WINDOW_ADJUST
-	eof      bool   // the server sent EOF or CLOSE, or the connection ended
-	err      error  // the connection's end, if that was it
+	eof      bool   // the server sent EOF or CLOSE
+	err      error  // the connection's end, if it came first
 
 	// Sending.
 	txWindow  uint32
@@ -125,15 +125,19 @@ func (c *Conn) open(ctx context.Context, kind string, data []byte) (*channel, er
 		}
 		return ch, nil
 	case <-ctx.Done():
+		// Under the lock, the read loop either answered already (and the
+		// channel is closed here) or will see abandoned (and close it).
 		ch.lock.Lock()
 		ch.abandoned = true
-		ch.lock.Unlock()
+		var answered, ok bool
 		select {
-		case err := <-ch.opened: // answered meanwhile
-			if err == nil {
-				ch.Close()
-			}
+		case err := <-ch.opened:
+			answered, ok = true, err == nil
 		default:
+		}
+		ch.lock.Unlock()
+		if answered && ok {
+			ch.Close()
 		}
 		return nil, ctx.Err()
 	}
@@ -162,8 +166,10 @@ func (c *Conn) handleChannel(p []byte) error {
 			ch.maxPacket = 1
 		}
 		abandoned := ch.abandoned
+		if !abandoned {
+			ch.answer(nil)
+		}
 		ch.lock.Unlock()
-		ch.answer(nil)
 		if abandoned {
 			ch.Close()
 		}
@@ -171,7 +177,9 @@ func (c *Conn) handleChannel(p []byte) error {
 		reason := r.uint32()
 		msg := r.string()
 		c.forget(ch)
+		ch.lock.Lock()
 		ch.answer(&ssh.OpenChannelError{Reason: ssh.RejectionReason(reason), Message: msg})
+		ch.lock.Unlock()
 	case msgWindowAdjust:
 		n := r.uint32()
 		ch.lock.Lock()
@@ -279,14 +287,20 @@ func (ch *channel) buffered() bool {
 	return len(ch.queue) > 0 && ch.head < len(ch.queue[0])
 }
 
-// next waits for received data and returns the first block's unread part
-// (nil at the end, with the reason).
+// next waits for received data and returns the first block's unread part;
+// at the end, io.EOF, or the connection's loss when that came before the
+// server's EOF.
 func (ch *channel) next() ([]byte, error) {
-	for !ch.buffered() && !ch.eof && !ch.closed {
+	for !ch.buffered() && !ch.eof && !ch.closed && ch.err == nil {
 		ch.mu.Wait()
 	}
-	if ch.buffered() && !ch.closed {
+	switch {
+	case ch.closed:
+		return nil, io.EOF
+	case ch.buffered():
 		return ch.queue[0][ch.head:], nil
+	case !ch.eof && ch.err != nil:
+		return nil, ch.err
 	}
 	return nil, io.EOF
 }
@@ -330,7 +344,7 @@ func (ch *channel) WriteTo(w io.Writer) (int64, error) {
 	defer ch.lock.Unlock()
 	defer func() { ch.sink = nil }()
 	for {
-		for tw != nil && !ch.buffered() && !ch.eof && !ch.closed && ch.sinkErr == nil {
+		for tw != nil && !ch.buffered() && !ch.eof && !ch.closed && ch.err == nil && ch.sinkErr == nil {
 			ch.sink = tw
 			ch.mu.Wait()
 			ch.sink = nil
@@ -341,8 +355,11 @@ func (ch *channel) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 		b, err := ch.next()
-		if err != nil {
+		if err == io.EOF {
 			return total, nil
+		}
+		if err != nil {
+			return total, err
 		}
 		ch.busy = true
 		ch.lock.Unlock()
@@ -441,11 +458,10 @@ func (ch *channel) release() {
 // lost ends the channel with its connection.
 func (ch *channel) lost(err error) {
 	ch.lock.Lock()
-	ch.eof = true
 	ch.err = fmt.Errorf("ssh: connection lost: %w", err)
+	ch.answer(ch.err)
 	ch.mu.Broadcast()
 	ch.lock.Unlock()
-	ch.answer(ch.err)
 }
 
 // answer passes on the server's answer to our open (or the connection's
