@@ -2116,3 +2116,82 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(100 * time.Microsecond)
 	}
 }
+
+// TestRekeyClientInitiated: the client's own key exchanges, after
+// rekeyBytes sent, against a server that would not start one (x/crypto's
+// default threshold is 1 GiB). The count sent is raised under the
+// transport's lock instead of lowering rekeyBytes, which other
+// connections' read loops read.
+func TestRekeyClientInitiated(t *testing.T) {
+	cfg := serverConfig()
+	rnd := &countingRand{}
+	cfg.Rand = rnd
+	s := startServer(t, cfg, handlers{})
+	c := dial(t, s, Config{})
+
+	stop := make(chan struct{})
+	var bumper sync.WaitGroup
+	bumper.Go(func() {
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			c.t.wmu.Lock()
+			if !c.kexing {
+				c.t.w.n = rekeyBytes + 1 // the next message sent starts an exchange
+			}
+			c.t.wmu.Unlock()
+		}
+	})
+	before := rnd.kex.Load()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 4 {
+		wg.Go(func() {
+			data := randomBytes(3<<20 + i)
+			ch, err := c.DialContext(context.Background(), "tcp", "echo:7")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer ch.Close()
+			go func() {
+				ch.Write(data)
+				ch.(interface{ CloseWrite() error }).CloseWrite()
+			}()
+			got, err := io.ReadAll(ch)
+			if err != nil || !bytes.Equal(got, data) {
+				errs <- fmt.Errorf("channel %d: %d bytes back, %v; want %d intact", i, len(got), err, len(data))
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 50 {
+			ok, data, err := c.SendRequest("echo@test", true, []byte{byte(i)})
+			if err != nil || !ok || !bytes.Equal(data, []byte{byte(i)}) {
+				errs <- fmt.Errorf("SendRequest = %v, %x, %v; want true, %02x, nil", ok, data, err, i)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	close(stop)
+	bumper.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := rnd.kex.Load() - before; n < 3 {
+		t.Errorf("key exchanges = %d; want at least 3, all the client's", n)
+	} else {
+		t.Logf("%d key exchanges started by the client", n)
+	}
+	// The connection is still sound.
+	ch := dialCh(t, c, "sink:9")
+	data := randomBytes(1 << 20)
+	checkSink(t, exchange(t, ch, data), data)
+}
