@@ -2195,3 +2195,51 @@ func TestRekeyClientInitiated(t *testing.T) {
 	data := randomBytes(1 << 20)
 	checkSink(t, exchange(t, ch, data), data)
 }
+
+// TestHostCertificate: a host certificate, the key type the client's
+// default algorithms prefer, reaches the HostKeyCallback as one.
+func TestHostCertificate(t *testing.T) {
+	ca := newEd25519Signer()
+	for _, tc := range []struct {
+		name string
+		key  ssh.Signer
+		algs []string
+	}{
+		{"ed25519", hostEd25519(), nil},
+		{"rsa default", rsaKey(), nil},
+		{"rsa-sha2-512", rsaKey(), []string{ssh.CertAlgoRSASHA512v01}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cert := &ssh.Certificate{
+				Key:             tc.key.PublicKey(),
+				CertType:        ssh.HostCert,
+				KeyId:           "test host",
+				ValidPrincipals: []string{"127.0.0.1"},
+				ValidBefore:     ssh.CertTimeInfinity,
+			}
+			if err := cert.SignCert(rand.Reader, ca); err != nil {
+				t.Fatal(err)
+			}
+			signer, err := ssh.NewCertSigner(cert, tc.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := serverConfig()
+			cfg.AddHostKey(signer)
+			s := startServer(t, cfg, handlers{})
+			var got ssh.PublicKey
+			checker := &ssh.CertChecker{IsHostAuthority: func(auth ssh.PublicKey, _ string) bool {
+				return bytes.Equal(auth.Marshal(), ca.PublicKey().Marshal())
+			}}
+			c := dial(t, s, Config{HostKeyAlgorithms: tc.algs, HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
+				got = key
+				return checker.CheckHostKey(host, remote, key)
+			}})
+			gc, ok := got.(*ssh.Certificate)
+			if !ok || !bytes.Equal(gc.Key.Marshal(), tc.key.PublicKey().Marshal()) {
+				t.Fatalf("callback's key = %T; want the host certificate", got)
+			}
+			checkEcho(t, exchange(t, dialCh(t, c, "echo:7"), []byte("cert")), []byte("cert"))
+		})
+	}
+}
