@@ -129,7 +129,7 @@ func quietEnd(err error) bool { return errors.Is(err, net.ErrClosed) }
 // rule counts its bytes, its idle timeout closes both, and so does the
 // end of the rule's connections (Shutdown past its deadline).
 func (run *running) meter(c, up net.Conn, r *Rule) *meteredConn {
-	m := &meteredConn{Conn: up, in: &run.c.bytesIn, out: &run.c.bytesOut, stamp: r.IdleTimeout > 0}
+	m := &meteredConn{Conn: up, raw: sshtun.RawSocket(up), in: &run.c.bytesIn, out: &run.c.bytesOut, stamp: r.IdleTimeout > 0}
 	m.last.Store(time.Now().UnixNano())
 	abort := func() {
 		abortConn(c)
@@ -147,6 +147,7 @@ func (run *running) meter(c, up net.Conn, r *Rule) *meteredConn {
 // connection, and when the last of them moved.
 type meteredConn struct {
 	net.Conn
+	raw     sshtun.Socket  // a TCP backend's raw reads and writes (a remote rule's), or nil
 	in, out *atomic.Uint64 // written (client to backend), read (backend to client)
 	last    atomic.Int64   // Unix nanoseconds of the last byte either way, when stamp (an idle timeout watches it)
 	stamp   bool
@@ -155,7 +156,13 @@ type meteredConn struct {
 }
 
 func (m *meteredConn) Read(p []byte) (int, error) {
-	n, err := m.Conn.Read(p)
+	var n int
+	var err error
+	if m.raw != nil {
+		n, err = m.raw.Read(p)
+	} else {
+		n, err = m.Conn.Read(p)
+	}
 	if n > 0 {
 		m.out.Add(uint64(n))
 		m.touch()
@@ -167,10 +174,24 @@ func (m *meteredConn) Read(p []byte) (int, error) {
 // WriteTo: an SSH channel's writes it from where its transport holds it,
 // without a copy through a buffer of ours.
 func (m *meteredConn) WriteTo(w io.Writer) (int64, error) {
-	if wt, ok := m.Conn.(io.WriterTo); ok {
+	if wt, ok := m.Conn.(io.WriterTo); ok && m.raw == nil {
 		return wt.WriteTo(meteredWriter{w, m})
 	}
-	return io.Copy(w, struct{ io.Reader }{m})
+	return sshtun.Copy(w, struct{ io.Reader }{m})
+}
+
+// TryWrite writes what a TCP backend takes at once (see
+// sshwire.TryWriter), or nothing.
+func (m *meteredConn) TryWrite(p []byte) (int, error) {
+	if m.raw == nil {
+		return 0, nil
+	}
+	n, err := m.raw.TryWrite(p)
+	if n > 0 {
+		m.in.Add(uint64(n))
+		m.touch()
+	}
+	return n, err
 }
 
 // meteredWriter counts what a meteredConn's WriteTo passes on as read.
@@ -204,7 +225,13 @@ func (w meteredWriter) Write(p []byte) (int, error) {
 }
 
 func (m *meteredConn) Write(p []byte) (int, error) {
-	n, err := m.Conn.Write(p)
+	var n int
+	var err error
+	if m.raw != nil {
+		n, err = m.raw.Write(p)
+	} else {
+		n, err = m.Conn.Write(p)
+	}
 	if n > 0 {
 		m.in.Add(uint64(n))
 		m.touch()

@@ -165,6 +165,26 @@ func (w countingWriter) TryWrite(p []byte) (int, error) {
 	return n, err
 }
 
+// Socket is a TCP connection's reads and writes in raw system calls, with
+// TryWrite, for relays in a tunnel process on one P (see rawio_linux.go).
+type Socket interface {
+	io.ReadWriter
+	sshwire.TryWriter
+}
+
+// RawSocket returns c's raw reads and writes where c is TCP on Linux, and
+// nil elsewhere.
+func RawSocket(c net.Conn) Socket {
+	if raw := newRawIO(c); raw != nil {
+		return raw
+	}
+	return nil
+}
+
+// Copy is Relay's copy: the source's WriteTo where it is a tunnelled
+// connection's, else through a pooled buffer.
+func Copy(dst io.Writer, src io.Reader) (int64, error) { return copyBuf(dst, src) }
+
 // socket is a TCP connection read and written with raw system calls (see
 // rawio_linux.go), which can also take bytes without waiting.
 type socket struct {

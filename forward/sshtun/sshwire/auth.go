@@ -18,6 +18,9 @@ var ErrAuth = errors.New("ssh: unable to authenticate")
 
 const serviceConnection = "ssh-connection"
 
+// disconnectNoMoreAuthMethods is SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE.
+const disconnectNoMoreAuthMethods = 14
+
 // authResult is the server's answer to one attempt.
 type authResult struct {
 	ok      bool
@@ -43,8 +46,14 @@ func (c *Conn) readAuth(want ...byte) ([]byte, error) {
 			c.extInfo(p)
 			continue
 		case msgDisconnect:
-			// OpenSSH's answer to too many failed attempts, say.
-			return nil, fmt.Errorf("%w: %w", ErrAuth, disconnectError(p))
+			err := disconnectError(p)
+			var d *DisconnectError
+			if errors.As(err, &d) && (d.Reason == disconnectNoMoreAuthMethods ||
+				strings.Contains(strings.ToLower(d.Message), "authentication")) {
+				// OpenSSH's "Too many authentication failures", say.
+				err = fmt.Errorf("%w: %w", ErrAuth, err)
+			}
+			return nil, err
 		case msgKexInit:
 			return nil, errors.New("ssh: the server started a key exchange during the login")
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -54,6 +55,13 @@ type channel struct {
 	sentClose bool
 	gotClose  bool
 	abandoned bool // the opener gave up before the server answered
+
+	// smu orders what goes out on the channel: data a Write checked the
+	// channel open for goes before the EOF or CLOSE that follows; a CLOSE
+	// owed to the server's, which the read loop cannot wait for smu to
+	// send, is sent by whoever holds it next (see owe).
+	smu       sync.Mutex
+	closeOwed atomic.Bool
 	busy      bool // WriteTo is writing from the first block
 
 	// While WriteTo waits for data with a TryWriter, the read loop writes
@@ -200,9 +208,7 @@ func (c *Conn) handleChannel(p []byte) error {
 		ch.lock.Unlock()
 		c.forget(ch)
 		if !sent {
-			w := writer{msgChannelClose}
-			w.uint32(ch.remote)
-			c.reply(w)
+			ch.owe()
 		}
 	case msgChannelRequest:
 		r.string()
@@ -218,6 +224,8 @@ func (c *Conn) handleChannel(p []byte) error {
 // deliver queues data the server sent on the channel; extended data
 // (stderr) is counted against the window and dropped.
 func (ch *channel) deliver(data []byte, extended bool) error {
+	var adjust writer
+	defer func() { ch.send(adjust) }() // after the unlock below
 	ch.lock.Lock()
 	defer ch.lock.Unlock()
 	n := uint32(len(data))
@@ -227,7 +235,7 @@ func (ch *channel) deliver(data []byte, extended bool) error {
 	ch.window -= n
 	if ch.closed || extended {
 		ch.consumed += n // nobody will read it
-		ch.adjustLocked()
+		adjust = ch.adjustLocked()
 		return nil
 	}
 	if ch.sink != nil && !ch.buffered() {
@@ -243,7 +251,7 @@ func (ch *channel) deliver(data []byte, extended bool) error {
 			ch.consumed += uint32(len(data)) // dropped: the relay is over
 			data = nil
 		}
-		ch.adjustLocked()
+		adjust = ch.adjustLocked()
 		if len(data) == 0 && err == nil {
 			return nil
 		}
@@ -265,19 +273,26 @@ func (ch *channel) deliver(data []byte, extended bool) error {
 }
 
 // adjustLocked gives the server back the window read so far once half of
-// it is, as OpenSSH does. The caller holds ch.lock; the message goes out
-// from the read loop's side without waiting (see Conn.reply) or, from a
-// reader, after the lock is dropped.
-func (ch *channel) adjustLocked() {
+// it is, as OpenSSH does: it returns the WINDOW_ADJUST to send, or nil.
+// The caller holds ch.lock, and sends the message (Conn.reply) after
+// dropping it.
+func (ch *channel) adjustLocked() writer {
 	if ch.consumed < windowSize/2 || ch.sentClose || ch.gotClose {
-		return
+		return nil
 	}
 	w := writer{msgWindowAdjust}
 	w.uint32(ch.remote)
 	w.uint32(ch.consumed)
 	ch.window += ch.consumed
 	ch.consumed = 0
-	ch.c.reply(w)
+	return w
+}
+
+// send sends a message built under ch.lock, once it is dropped.
+func (ch *channel) send(w writer) {
+	if w != nil {
+		ch.c.reply(w)
+	}
 }
 
 // buffered reports whether received data waits in the blocks. The caller
@@ -305,8 +320,9 @@ func (ch *channel) next() ([]byte, error) {
 	return nil, io.EOF
 }
 
-// consume marks n bytes of the first block read.
-func (ch *channel) consume(n int) {
+// consume marks n bytes of the first block read, and returns the
+// WINDOW_ADJUST to send once ch.lock is dropped, or nil.
+func (ch *channel) consume(n int) writer {
 	ch.head += n
 	if ch.head == len(ch.queue[0]) {
 		if len(ch.queue) == 1 && len(ch.queue[0]) < cap(ch.queue[0]) {
@@ -319,18 +335,20 @@ func (ch *channel) consume(n int) {
 		ch.head = 0
 	}
 	ch.consumed += uint32(n)
-	ch.adjustLocked()
+	return ch.adjustLocked()
 }
 
 func (ch *channel) Read(p []byte) (int, error) {
 	ch.lock.Lock()
-	defer ch.lock.Unlock()
 	b, err := ch.next()
 	if err != nil {
+		ch.lock.Unlock()
 		return 0, err
 	}
 	n := copy(p, b)
-	ch.consume(n)
+	adjust := ch.consume(n)
+	ch.lock.Unlock()
+	ch.send(adjust)
 	return n, nil
 }
 
@@ -352,6 +370,7 @@ func (ch *channel) WriteTo(w io.Writer) (int64, error) {
 		total += ch.sunk
 		ch.sunk = 0
 		if err := ch.sinkErr; err != nil {
+			ch.sinkErr = nil
 			return total, err
 		}
 		b, err := ch.next()
@@ -371,7 +390,11 @@ func (ch *channel) WriteTo(w io.Writer) (int64, error) {
 			ch.release()
 			return total, err
 		}
-		ch.consume(n)
+		if adjust := ch.consume(n); adjust != nil {
+			ch.lock.Unlock()
+			ch.send(adjust)
+			ch.lock.Lock()
+		}
 		if err != nil {
 			return total, err
 		}
@@ -385,26 +408,43 @@ func (ch *channel) Write(p []byte) (int, error) {
 		for ch.txWindow == 0 && !ch.sentEOF && !ch.closed && !ch.gotClose && ch.err == nil {
 			ch.mu.Wait()
 		}
-		switch {
-		case ch.err != nil:
-			err := ch.err
+		if err := ch.stoppedLocked(); err != nil {
 			ch.lock.Unlock()
 			return written, err
-		case ch.sentEOF || ch.closed || ch.gotClose:
-			ch.lock.Unlock()
-			return written, io.EOF
 		}
-		n := min(uint32(len(p)), ch.txWindow, ch.maxPacket)
+		n := uint32(min(len(p), int(ch.txWindow), int(ch.maxPacket)))
 		ch.txWindow -= n
 		remote := ch.remote
 		ch.lock.Unlock()
-		if err := ch.c.writeData(remote, p[:n]); err != nil {
+
+		ch.smu.Lock()
+		ch.lock.Lock()
+		err := ch.stoppedLocked() // closed meanwhile: its CLOSE went first
+		ch.lock.Unlock()
+		if err == nil {
+			err = ch.c.writeData(remote, p[:n])
+		}
+		ch.smu.Unlock()
+		ch.payOwed()
+		if err != nil {
 			return written, err
 		}
 		written += int(n)
 		p = p[n:]
 	}
 	return written, nil
+}
+
+// stoppedLocked says why no more data may go out, or nil. The caller
+// holds ch.lock.
+func (ch *channel) stoppedLocked() error {
+	switch {
+	case ch.err != nil:
+		return ch.err
+	case ch.sentEOF || ch.closed || ch.gotClose:
+		return io.EOF
+	}
+	return nil
 }
 
 // CloseWrite sends EOF: the server's side sees the end of what we send,
@@ -420,7 +460,11 @@ func (ch *channel) CloseWrite() error {
 	ch.lock.Unlock()
 	w := writer{msgChannelEOF}
 	w.uint32(ch.remote)
-	return ch.c.write(w)
+	ch.smu.Lock()
+	err := ch.c.write(w)
+	ch.smu.Unlock()
+	ch.payOwed()
+	return err
 }
 
 // Close closes the channel both ways; data still waiting is dropped.
@@ -443,7 +487,28 @@ func (ch *channel) Close() error {
 	}
 	w := writer{msgChannelClose}
 	w.uint32(ch.remote)
+	ch.smu.Lock()
+	defer ch.smu.Unlock()
 	return ch.c.write(w)
+}
+
+// owe has the CLOSE that answers the server's sent after any data a Write
+// is sending: now, if no Write is, or by that Write when it is done.
+func (ch *channel) owe() {
+	ch.closeOwed.Store(true)
+	ch.payOwed()
+}
+
+func (ch *channel) payOwed() {
+	if !ch.closeOwed.Load() || !ch.smu.TryLock() {
+		return
+	}
+	if ch.closeOwed.Swap(false) {
+		w := writer{msgChannelClose}
+		w.uint32(ch.remote)
+		ch.c.reply(w)
+	}
+	ch.smu.Unlock()
 }
 
 // release gives the blocks of data still waiting back. The caller holds

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -69,7 +70,8 @@ type Conn struct {
 	sessionID                    []byte
 	hostKey                      []byte
 	strict                       bool
-	kexes                        int // key exchanges done, by the reading goroutine
+	kexes                        atomic.Int32 // key exchanges done
+	rekeyAt                      uint64       // bytes either way that start a key exchange (0: rekeyBytes)
 	serverSigAlgs                []string
 
 	// Under t.wmu: the key exchange's hold on writing.
@@ -102,11 +104,12 @@ func NewClientConn(conn net.Conn, addr string, cfg *Config) (*Conn, error) {
 			CipherAES128GCM+" and "+CipherAES256GCM, cfg.Ciphers)
 	}
 	c := &Conn{
-		t:     newTransport(conn),
-		cfg:   cfg,
-		addr:  addr,
-		chans: make(map[uint32]*channel),
-		done:  make(chan struct{}),
+		t:       newTransport(conn),
+		cfg:     cfg,
+		addr:    addr,
+		chans:   make(map[uint32]*channel),
+		done:    make(chan struct{}),
+		rekeyAt: rekeyBytes,
 	}
 	c.kexDone.L = &c.t.wmu
 	c.clientVersion = []byte(cfg.ClientVersion)
@@ -197,7 +200,7 @@ func (c *Conn) write(msg []byte) error {
 		c.kexDone.Wait()
 	}
 	err := c.sendLocked(msg)
-	if err == nil && c.t.w.n > rekeyBytes {
+	if err == nil && c.rekeyDue(c.t.w.n) {
 		err = c.startKexLocked()
 	}
 	return err
@@ -222,10 +225,18 @@ func (c *Conn) writeData(remote uint32, data []byte) error {
 		c.werr = err
 		return err
 	}
-	if c.t.w.n > rekeyBytes {
+	if c.rekeyDue(c.t.w.n) {
 		return c.startKexLocked()
 	}
 	return nil
+}
+
+// rekeyDue reports whether n bytes one way call for a new key exchange.
+func (c *Conn) rekeyDue(n uint64) bool {
+	if c.rekeyAt == 0 {
+		return n > rekeyBytes
+	}
+	return n > c.rekeyAt
 }
 
 // reply sends a message from the read loop, which must not wait for a key
@@ -297,7 +308,7 @@ func (c *Conn) loop() {
 		if err == nil {
 			err = c.handle(p)
 		}
-		if err == nil && c.t.r.n > rekeyBytes {
+		if err == nil && c.rekeyDue(c.t.r.n) {
 			c.t.wmu.Lock()
 			err = c.startKexLocked()
 			c.t.wmu.Unlock()

@@ -167,8 +167,8 @@ func TestIntegrationRekey(t *testing.T) {
 				<-done
 			}
 			// 32 MiB in all, a key exchange every 256 KiB one way or the other.
-			if c.kexes < 64 {
-				t.Fatalf("%d key exchanges; want 64 or more", c.kexes)
+			if n := c.kexes.Load(); n < 64 {
+				t.Fatalf("%d key exchanges; want 64 or more", n)
 			}
 		})
 	}

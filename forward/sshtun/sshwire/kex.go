@@ -300,7 +300,7 @@ func (c *Conn) kex(theirsMsg []byte) error {
 	if c.strict {
 		c.t.r.seq = 0
 	}
-	c.kexes++
+	c.kexes.Add(1)
 	return nil
 }
 

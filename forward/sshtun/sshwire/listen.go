@@ -124,7 +124,7 @@ func (c *Conn) handleOpen(p []byte) error {
 		}
 	}
 	for _, f := range c.fwds {
-		if l == nil && f.port == 0 { // asked for port 0, the answer still on its way
+		if l == nil && f.port == 0 && f.host == host { // asked for port 0, the answer still on its way
 			l = f
 		}
 	}
