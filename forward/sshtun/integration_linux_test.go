@@ -416,7 +416,8 @@ func TestIntegrationOneConnection(t *testing.T) {
 	}
 	// All open at once, on the one connection.
 	if got := d.EstablishedTo(); got != 1 {
-		t.Errorf("%d TCP connections to sshd with %d tunnels open; want 1", got, n)
+		st := h.State()
+		t.Errorf("%d TCP connections to sshd with %d tunnels open; want 1 (logins %d, attempts %d, last error %q)", got, n, st.Connects, st.Attempts, st.LastError)
 	}
 	var wg sync.WaitGroup
 	for _, c := range conns {
