@@ -16,12 +16,8 @@ import (
 // per short connection. Linux leaves quick-ack mode by itself, so it is
 // asked again after every read.
 func quickAcker(c net.Conn) func() {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return nil
-	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
+	rc := tcpRawConn(c)
+	if rc == nil {
 		return nil
 	}
 	// A raw system call, as with rawIO: one the runtime sees would wake

@@ -38,14 +38,23 @@ type rawIO struct {
 	writeFn func(fd uintptr) bool
 }
 
-// newRawIO returns c's raw reader and writer, or nil when c is not TCP.
-func newRawIO(c net.Conn) *rawIO {
+// tcpRawConn returns c's raw connection, or nil when c is not TCP.
+func tcpRawConn(c net.Conn) syscall.RawConn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return nil
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// newRawIO returns c's raw reader and writer, or nil when c is not TCP.
+func newRawIO(c net.Conn) *rawIO {
+	rc := tcpRawConn(c)
+	if rc == nil {
 		return nil
 	}
 	r := &rawIO{rc: rc}

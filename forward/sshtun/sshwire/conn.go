@@ -441,33 +441,35 @@ func (c *Conn) lostErr() error {
 	return fmt.Errorf("ssh: connection lost: %w", c.err)
 }
 
-// splitHostPort parses "host:port" for a channel or a remote forward.
-func splitHostPort(addr string) (string, uint32, error) {
+// tcpAddress checks the network and parses "host:port" for a channel or
+// a remote forward (op: dial or listen), as their type-specific data
+// begins: the host, then the port.
+func tcpAddress(op, network, addr string) (writer, string, uint32, error) {
+	if !slices.Contains([]string{"tcp", "tcp4", "tcp6"}, network) {
+		return nil, "", 0, fmt.Errorf("ssh: %s %s: network %q: want tcp", op, addr, network)
+	}
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", 0, err
+		return nil, "", 0, fmt.Errorf("ssh: %s %s: %w", op, addr, err)
 	}
 	port, err := strconv.ParseUint(p, 10, 16)
 	if err != nil {
-		return "", 0, fmt.Errorf("port %q: want a number 0-65535", p)
+		return nil, "", 0, fmt.Errorf("ssh: %s %s: port %q: want a number 0-65535", op, addr, p)
 	}
-	return host, uint32(port), nil
+	var w writer
+	w.string(host)
+	w.uint32(uint32(port))
+	return w, host, uint32(port), nil
 }
 
 // DialContext opens a channel to addr ("host:port") through the server
 // (a direct-tcpip channel, what ssh -L opens). network must be tcp,
 // tcp4 or tcp6; the server resolves the host.
 func (c *Conn) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	if !slices.Contains([]string{"tcp", "tcp4", "tcp6"}, network) {
-		return nil, fmt.Errorf("ssh: dial %s: network %q: want tcp", addr, network)
-	}
-	host, port, err := splitHostPort(addr)
+	w, host, port, err := tcpAddress("dial", network, addr)
 	if err != nil {
-		return nil, fmt.Errorf("ssh: dial %s: %w", addr, err)
+		return nil, err
 	}
-	var w writer
-	w.string(host)
-	w.uint32(port)
 	w.string("0.0.0.0")
 	w.uint32(0)
 	ch, err := c.open(ctx, "direct-tcpip", w)

@@ -268,6 +268,16 @@ func (s *testServer) serverErr(t *testing.T) error {
 // that comes back.
 func exchange(t *testing.T, c net.Conn, data []byte) []byte {
 	t.Helper()
+	got, err := swap(c, data)
+	if err != nil {
+		t.Fatalf("%v after %d bytes back; want nil", err, len(got))
+	}
+	return got
+}
+
+// swap is exchange's work, for any goroutine: what came back, and the
+// first error of reading it or of writing data and half-closing.
+func swap(c net.Conn, data []byte) ([]byte, error) {
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Write(data)
@@ -278,12 +288,12 @@ func exchange(t *testing.T, c net.Conn, data []byte) []byte {
 	}()
 	got, err := io.ReadAll(c)
 	if err != nil {
-		t.Fatalf("ReadAll = %v after %d bytes; want nil", err, len(got))
+		return got, fmt.Errorf("ReadAll: %w", err)
 	}
 	if err := <-errc; err != nil {
-		t.Fatalf("Write/CloseWrite = %v; want nil", err)
+		return got, fmt.Errorf("Write/CloseWrite: %w", err)
 	}
-	return got
+	return got, nil
 }
 
 // checkEcho checks an echo channel's answer.
@@ -527,11 +537,7 @@ func TestRekey(t *testing.T) {
 					return
 				}
 				defer ch.Close()
-				go func() {
-					ch.Write(data)
-					ch.(interface{ CloseWrite() error }).CloseWrite()
-				}()
-				got, err := io.ReadAll(ch)
+				got, err := swap(ch, data)
 				if err != nil {
 					errs <- err
 					return
@@ -2159,11 +2165,7 @@ func TestRekeyClientInitiated(t *testing.T) {
 				return
 			}
 			defer ch.Close()
-			go func() {
-				ch.Write(data)
-				ch.(interface{ CloseWrite() error }).CloseWrite()
-			}()
-			got, err := io.ReadAll(ch)
+			got, err := swap(ch, data)
 			if err != nil || !bytes.Equal(got, data) {
 				errs <- fmt.Errorf("channel %d: %d bytes back, %v; want %d intact", i, len(got), err, len(data))
 			}

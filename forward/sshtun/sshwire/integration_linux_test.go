@@ -82,20 +82,9 @@ func roundTrip(t *testing.T, c net.Conn, data []byte) {
 
 // sinkRoundTrip is roundTrip's work, for any goroutine.
 func sinkRoundTrip(c net.Conn, data []byte) error {
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Write(data)
-		if err == nil {
-			err = c.(interface{ CloseWrite() error }).CloseWrite()
-		}
-		errc <- err
-	}()
-	got, err := io.ReadAll(c)
+	got, err := swap(c, data)
 	if err != nil {
-		return fmt.Errorf("read: %v after %d bytes", err, len(got))
-	}
-	if err := <-errc; err != nil {
-		return fmt.Errorf("write: %v", err)
+		return fmt.Errorf("%v after %d bytes back", err, len(got))
 	}
 	want := sha256.Sum256(data)
 	if len(got) != 32+len(data) || !bytes.Equal(got[:32], want[:]) || !bytes.Equal(got[32:], data) {

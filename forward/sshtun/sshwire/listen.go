@@ -29,16 +29,10 @@ const acceptQueue = 128
 // pick) and returns the connections it forwards. network must be tcp,
 // tcp4 or tcp6. The host is passed as given: the server resolves it.
 func (c *Conn) Listen(network, addr string) (net.Listener, error) {
-	if !slices.Contains([]string{"tcp", "tcp4", "tcp6"}, network) {
-		return nil, fmt.Errorf("ssh: listen %s: network %q: want tcp", addr, network)
-	}
-	host, port, err := splitHostPort(addr)
+	w, host, port, err := tcpAddress("listen", network, addr)
 	if err != nil {
-		return nil, fmt.Errorf("ssh: listen %s: %w", addr, err)
+		return nil, err
 	}
-	var w writer
-	w.string(host)
-	w.uint32(port)
 	// The listener is registered before the request, so that no
 	// connection forwarded right after the server's answer is refused;
 	// with port 0 its port is filled in from the answer.
