@@ -264,6 +264,26 @@ func (s *testServer) serverErr(t *testing.T) error {
 	}
 }
 
+// openChannels counts c's channels.
+func openChannels(c *Conn) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.chans)
+}
+
+// waitChannelsClosed waits up to d for c to have no channel, and returns
+// how many it still has.
+func waitChannelsClosed(c *Conn, d time.Duration) int {
+	deadline := time.Now().Add(d)
+	for {
+		n := openChannels(c)
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // exchange writes data to c and half-closes it while reading everything
 // that comes back.
 func exchange(t *testing.T, c net.Conn, data []byte) []byte {
@@ -1388,10 +1408,7 @@ func TestChannelOpenRefused(t *testing.T) {
 			t.Errorf("DialContext(%s) reason = %v; want %v", tc.addr, oe.Reason, tc.reason)
 		}
 	}
-	c.mu.Lock()
-	n := len(c.chans)
-	c.mu.Unlock()
-	if n != 0 {
+	if n := openChannels(c); n != 0 {
 		t.Errorf("channels after refusals = %d; want 0", n)
 	}
 	ch := dialCh(t, c, "echo:7")
@@ -1444,18 +1461,8 @@ func TestDialContextCancelled(t *testing.T) {
 		}
 	}
 	// Both channels are forgotten once the server's CLOSE came back.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c.mu.Lock()
-		n := len(c.chans)
-		c.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("open channels = %d; want 0", n)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if n := waitChannelsClosed(c, 5*time.Second); n != 0 {
+		t.Fatalf("open channels = %d; want 0", n)
 	}
 }
 
@@ -1761,27 +1768,17 @@ func TestDialContextAbandonRace(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
+	if n := waitChannelsClosed(c, 3*time.Second); n != 0 {
+		var states []string
 		c.mu.Lock()
-		n := len(c.chans)
+		for _, ch := range c.chans {
+			ch.lock.Lock()
+			states = append(states, fmt.Sprintf("channel %d: abandoned %v, confirmation unread %v, closed %v, sentClose %v", ch.local, ch.abandoned, len(ch.opened) == 1, ch.closed, ch.sentClose))
+			ch.lock.Unlock()
+		}
 		c.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			var states []string
-			c.mu.Lock()
-			for _, ch := range c.chans {
-				ch.lock.Lock()
-				states = append(states, fmt.Sprintf("channel %d: abandoned %v, confirmation unread %v, closed %v, sentClose %v", ch.local, ch.abandoned, len(ch.opened) == 1, ch.closed, ch.sentClose))
-				ch.lock.Unlock()
-			}
-			c.mu.Unlock()
-			t.Logf("left open: %s", strings.Join(states, "; "))
-			t.Fatalf("%d channels left open after 2000 opens given up or closed (%d opened); want 0", n, opened.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
+		t.Logf("left open: %s", strings.Join(states, "; "))
+		t.Fatalf("%d channels left open after 2000 opens given up or closed (%d opened); want 0", n, opened.Load())
 	}
 	t.Logf("%d of 2000 opened in time (RTT %v)", opened.Load(), rtt)
 }
