@@ -35,32 +35,21 @@ import (
 var (
 	hostEd25519 = sync.OnceValue(func() ssh.Signer { return newEd25519Signer() })
 	hostECDSA   = sync.OnceValue(func() ssh.Signer {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		s, err := ssh.NewSignerFromKey(k)
-		if err != nil {
-			panic(err)
-		}
-		return s
+		return signer(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
 	})
 	rsaKey = sync.OnceValue(func() ssh.Signer {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		s, err := ssh.NewSignerFromKey(k)
-		if err != nil {
-			panic(err)
-		}
-		return s
+		return signer(rsa.GenerateKey(rand.Reader, 2048))
 	})
 	clientEd25519 = sync.OnceValue(func() ssh.Signer { return newEd25519Signer() })
 )
 
 func newEd25519Signer() ssh.Signer {
 	_, k, err := ed25519.GenerateKey(rand.Reader)
+	return signer(k, err)
+}
+
+// signer makes a signer of a key just generated, or panics.
+func signer[K any](k K, err error) ssh.Signer {
 	if err != nil {
 		panic(err)
 	}
