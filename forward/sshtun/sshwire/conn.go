@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -163,6 +164,13 @@ func (c *Conn) handshake() error {
 // 4.2), after any lines it sends before it.
 func (t *transport) readVersion() ([]byte, error) {
 	const maxLine = 255
+	var first []byte // the first line that was not one, to name what answered
+	notSSH := func(why string) error {
+		if first != nil {
+			return fmt.Errorf("ssh: not an SSH server: it sent %q, then %s", first, why)
+		}
+		return fmt.Errorf("ssh: the server %s before its identification", why)
+	}
 	for lines := 0; lines < 1024; lines++ {
 		var line []byte
 		for {
@@ -172,11 +180,17 @@ func (t *transport) readVersion() ([]byte, error) {
 				break
 			}
 			if t.rend-t.rstart > maxLine+2 {
-				return nil, errors.New("ssh: the server's identification line is too long")
+				if first == nil {
+					return nil, fmt.Errorf("ssh: not an SSH server: its first line is too long (over %d bytes)", maxLine)
+				}
+				return nil, notSSH("a line too long to be an identification")
 			}
 			if err := t.fill(t.rend - t.rstart + 1); err != nil {
-				if err == io.EOF || err == io.ErrUnexpectedEOF {
-					return nil, errors.New("ssh: the server closed the connection before its identification")
+				switch {
+				case err == io.EOF || err == io.ErrUnexpectedEOF:
+					return nil, notSSH("closed the connection")
+				case errors.Is(err, syscall.ECONNRESET):
+					return nil, notSSH("reset the connection")
 				}
 				return nil, err
 			}
@@ -188,8 +202,11 @@ func (t *transport) readVersion() ([]byte, error) {
 			}
 			return bytes.Clone(line), nil
 		}
+		if first == nil {
+			first = bytes.Clone(line[:min(len(line), 80)])
+		}
 	}
-	return nil, errors.New("ssh: no identification line from the server")
+	return nil, notSSH("no identification in 1,024 lines")
 }
 
 // write sends one message, waiting while a key exchange runs.

@@ -1809,6 +1809,7 @@ func TestVersionExchange(t *testing.T) {
 		{"closed", "", "before its identification"},
 		{"line too long", strings.Repeat("a", 300), "too long"},
 		{"closed mid-line", "SSH-2.0-cut", "before its identification"},
+		{"a web server", "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", `not an SSH server: it sent "HTTP/1.1 400 Bad Request", then closed the connection`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
