@@ -461,7 +461,7 @@ func (ch *channel) CloseWrite() error {
 	w := writer{msgChannelEOF}
 	w.uint32(ch.remote)
 	ch.smu.Lock()
-	err := ch.c.write(w)
+	err := ch.c.reply(w)
 	ch.smu.Unlock()
 	ch.payOwed()
 	return err
@@ -489,7 +489,7 @@ func (ch *channel) Close() error {
 	w.uint32(ch.remote)
 	ch.smu.Lock()
 	defer ch.smu.Unlock()
-	return ch.c.write(w)
+	return ch.c.reply(w) // not waiting for a key exchange: the read loop closes channels too
 }
 
 // owe has the CLOSE that answers the server's sent after any data a Write

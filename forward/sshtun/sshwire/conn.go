@@ -259,14 +259,18 @@ func (c *Conn) rekeyDue(n uint64) bool {
 // reply sends a message from the read loop, which must not wait for a key
 // exchange it is itself running: during one the message is held and sent
 // right after our NEWKEYS.
-func (c *Conn) reply(msg []byte) {
+//
+// It also serves channels' EOF and CLOSE, which a channel's send mutex
+// orders after its data, and which the read loop may send itself (closing
+// a channel whose opener gave up).
+func (c *Conn) reply(msg []byte) error {
 	c.t.wmu.Lock()
 	defer c.t.wmu.Unlock()
-	if c.kexing {
+	if c.kexing && c.werr == nil {
 		c.held = append(c.held, bytes.Clone(msg))
-		return
+		return nil
 	}
-	c.sendLocked(msg)
+	return c.sendLocked(msg)
 }
 
 // Wait blocks until the connection ends and returns why.
