@@ -129,7 +129,7 @@ func (c *conn) WriteTo(w io.Writer) (int64, error) {
 	c.dmu.Unlock()
 	wt, ok := c.Conn.(io.WriterTo)
 	if pump != nil || !ok {
-		return copyBuf(w, struct{ io.Reader }{c})
+		return Copy(w, struct{ io.Reader }{c})
 	}
 	n, err := wt.WriteTo(countingWriter{w, c.h})
 	if c.l.lost() {
@@ -181,28 +181,14 @@ func RawSocket(c net.Conn) Socket {
 	return nil
 }
 
-// Copy is Relay's copy: the source's WriteTo where it is a tunnelled
-// connection's, else through a pooled buffer.
-func Copy(dst io.Writer, src io.Reader) (int64, error) { return copyBuf(dst, src) }
-
-// socket is a TCP connection read and written with raw system calls (see
-// rawio_linux.go), which can also take bytes without waiting.
-type socket struct {
-	net.Conn
-	raw *rawIO
-}
-
-// asSocket returns c as a socket where it is TCP on Linux, or c.
-func asSocket(c net.Conn) net.Conn {
+// relayEnd is what Relay reads c through and writes c through: its raw
+// reads and writes where c is TCP on Linux, or c itself.
+func relayEnd(c net.Conn) io.ReadWriter {
 	if raw := newRawIO(c); raw != nil {
-		return socket{c, raw}
+		return raw
 	}
 	return c
 }
-
-func (s socket) Read(p []byte) (int, error)     { return s.raw.Read(p) }
-func (s socket) Write(p []byte) (int, error)    { return s.raw.Write(p) }
-func (s socket) TryWrite(p []byte) (int, error) { return s.raw.TryWrite(p) }
 
 // SetReadDeadline makes a Read that waits past t fail with
 // os.ErrDeadlineExceeded (a net.Error whose Timeout is true); the
@@ -317,14 +303,14 @@ func Relay(a, b net.Conn) (ab, ba int64, err error) {
 	}
 	var wg sync.WaitGroup
 	var errAB, errBA error
-	ra, rb := asSocket(a), asSocket(b)
+	ra, rb := relayEnd(a), relayEnd(b)
 	wg.Go(func() {
-		ab, errAB = copyBuf(rb, ra)
+		ab, errAB = Copy(rb, ra)
 		if errAB != nil || closeWrite(b) != nil {
 			abort()
 		}
 	})
-	ba, errBA = copyBuf(ra, rb)
+	ba, errBA = Copy(ra, rb)
 	if errBA != nil || closeWrite(a) != nil {
 		abort()
 	}
@@ -350,12 +336,12 @@ func closeWrite(c net.Conn) error {
 // spend a good part of their CPU time allocating them and collecting them.
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// copyBuf is io.Copy through a pooled buffer, or the WriteTo of a
+// Copy is Relay's copy: io.Copy through a pooled buffer, or the WriteTo of a
 // tunnelled connection (which writes from where the SSH transport holds
 // the data). The ReaderFrom and WriterTo shortcuts of TCP connections are
 // skipped: towards an SSH channel they only fall back to io.Copy with a
 // buffer of their own.
-func copyBuf(dst io.Writer, src io.Reader) (int64, error) {
+func Copy(dst io.Writer, src io.Reader) (int64, error) {
 	if wt, ok := src.(io.WriterTo); ok {
 		if _, tcp := src.(*net.TCPConn); !tcp {
 			return wt.WriteTo(dst)
