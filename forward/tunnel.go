@@ -155,18 +155,24 @@ type meteredConn struct {
 	onClose []func()
 }
 
-func (m *meteredConn) Read(p []byte) (int, error) {
-	var n int
-	var err error
+// end is what the backend is read and written through: its raw system
+// calls where it has them, or the connection.
+func (m *meteredConn) end() io.ReadWriter {
 	if m.raw != nil {
-		n, err = m.raw.Read(p)
-	} else {
-		n, err = m.Conn.Read(p)
+		return m.raw
 	}
-	if n > 0 {
-		m.out.Add(uint64(n))
-		m.touch()
-	}
+	return m.Conn
+}
+
+func (m *meteredConn) Read(p []byte) (int, error) {
+	n, err := m.end().Read(p)
+	m.moved(m.out, n)
+	return n, err
+}
+
+func (m *meteredConn) Write(p []byte) (int, error) {
+	n, err := m.end().Write(p)
+	m.moved(m.in, n)
 	return n, err
 }
 
@@ -187,10 +193,7 @@ func (m *meteredConn) TryWrite(p []byte) (int, error) {
 		return 0, nil
 	}
 	n, err := m.raw.TryWrite(p)
-	if n > 0 {
-		m.in.Add(uint64(n))
-		m.touch()
-	}
+	m.moved(m.in, n)
 	return n, err
 }
 
@@ -198,6 +201,12 @@ func (m *meteredConn) TryWrite(p []byte) (int, error) {
 type meteredWriter struct {
 	io.Writer
 	m *meteredConn
+}
+
+func (w meteredWriter) Write(p []byte) (int, error) {
+	n, err := w.Writer.Write(p)
+	w.m.moved(w.m.out, n)
+	return n, err
 }
 
 // TryWrite passes on the writer's own, or takes nothing (see
@@ -208,35 +217,16 @@ func (w meteredWriter) TryWrite(p []byte) (int, error) {
 		return 0, nil
 	}
 	n, err := tw.TryWrite(p)
-	if n > 0 {
-		w.m.out.Add(uint64(n))
-		w.m.touch()
-	}
+	w.m.moved(w.m.out, n)
 	return n, err
 }
 
-func (w meteredWriter) Write(p []byte) (int, error) {
-	n, err := w.Writer.Write(p)
+// moved counts n bytes that moved one way.
+func (m *meteredConn) moved(count *atomic.Uint64, n int) {
 	if n > 0 {
-		w.m.out.Add(uint64(n))
-		w.m.touch()
-	}
-	return n, err
-}
-
-func (m *meteredConn) Write(p []byte) (int, error) {
-	var n int
-	var err error
-	if m.raw != nil {
-		n, err = m.raw.Write(p)
-	} else {
-		n, err = m.Conn.Write(p)
-	}
-	if n > 0 {
-		m.in.Add(uint64(n))
+		count.Add(uint64(n))
 		m.touch()
 	}
-	return n, err
 }
 
 // touch records that bytes moved, for the idle timeout.
