@@ -211,41 +211,38 @@ func (t *transport) readVersion() ([]byte, error) {
 
 // write sends one message, waiting while a key exchange runs.
 func (c *Conn) write(msg []byte) error {
-	c.t.wmu.Lock()
+	c.lockWrite()
 	defer c.t.wmu.Unlock()
-	for c.kexing && c.werr == nil {
-		c.kexDone.Wait()
-	}
-	err := c.sendLocked(msg)
-	if err == nil && c.rekeyDue(c.t.w.n) {
-		err = c.startKexLocked()
-	}
-	return err
+	return c.rekeyIfDueLocked(c.sendLocked(msg))
 }
 
 // writeData sends a CHANNEL_DATA message, building it in the transport's
 // buffer: the data is copied once, into the packet it is sealed in.
 func (c *Conn) writeData(remote uint32, data []byte) error {
-	c.t.wmu.Lock()
+	c.lockWrite()
 	defer c.t.wmu.Unlock()
-	for c.kexing && c.werr == nil {
-		c.kexDone.Wait()
-	}
-	if c.werr != nil {
-		return c.werr
-	}
 	p := c.t.packet()
 	p.byte(msgChannelData)
 	p.uint32(remote)
 	p.bytes(data)
-	if err := c.t.send(p); err != nil {
-		c.werr = err
-		return err
+	return c.rekeyIfDueLocked(c.sealLocked(p))
+}
+
+// lockWrite takes t.wmu once no key exchange holds writing back.
+func (c *Conn) lockWrite() {
+	c.t.wmu.Lock()
+	for c.kexing && c.werr == nil {
+		c.kexDone.Wait()
 	}
-	if c.rekeyDue(c.t.w.n) {
-		return c.startKexLocked()
+}
+
+// rekeyIfDueLocked starts a key exchange after a send (whose error it
+// passes on) when the bytes sent call for one. The caller holds t.wmu.
+func (c *Conn) rekeyIfDueLocked(err error) error {
+	if err == nil && c.rekeyDue(c.t.w.n) {
+		err = c.startKexLocked()
 	}
-	return nil
+	return err
 }
 
 // rekeyDue reports whether n bytes one way call for a new key exchange.

@@ -141,11 +141,15 @@ func (c *Conn) startKexLocked() error {
 
 // sendLocked writes one message; the caller holds t.wmu.
 func (c *Conn) sendLocked(msg []byte) error {
+	return c.sealLocked(append(c.t.packet(), msg...))
+}
+
+// sealLocked sends a packet begun with t.packet, and records a failure,
+// after which nothing more is sent. The caller holds t.wmu.
+func (c *Conn) sealLocked(p writer) error {
 	if c.werr != nil {
 		return c.werr
 	}
-	p := c.t.packet()
-	p = append(p, msg...)
 	if err := c.t.send(p); err != nil {
 		c.werr = err
 		return err

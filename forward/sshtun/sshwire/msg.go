@@ -3,6 +3,7 @@ package sshwire
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 )
 
 // Message numbers (RFC 4250, section 4.1).
@@ -99,15 +100,7 @@ func (r *reader) nameList() []string {
 	if len(b) == 0 {
 		return nil
 	}
-	var out []string
-	start := 0
-	for i := 0; i <= len(b); i++ {
-		if i == len(b) || b[i] == ',' {
-			out = append(out, string(b[start:i]))
-			start = i + 1
-		}
-	}
-	return out
+	return strings.Split(string(b), ",")
 }
 
 // writer builds a message by appending its fields.
@@ -132,22 +125,7 @@ func (w *writer) bool(v bool) {
 	}
 }
 
-func (w *writer) nameList(v []string) {
-	n := 0
-	for i, s := range v {
-		if i > 0 {
-			n++
-		}
-		n += len(s)
-	}
-	w.uint32(uint32(n))
-	for i, s := range v {
-		if i > 0 {
-			*w = append(*w, ',')
-		}
-		*w = append(*w, s...)
-	}
-}
+func (w *writer) nameList(v []string) { w.string(strings.Join(v, ",")) }
 
 // mpint appends a non-negative integer in the mpint encoding (RFC 4251,
 // section 5) of its big-endian bytes.
