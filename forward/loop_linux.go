@@ -720,7 +720,10 @@ func (l *loop) move(c *conn, i int) {
 			f.buf, f.off = append(l.hold(f, n), l.buf[:n]...), 0
 			return
 		}
-		w, errno := sysSend(dst.fd, l.buf[:n])
+		// When the source's end came with these bytes, they wait for
+		// the FIN that passEOF sends next: one segment, not two, and
+		// one wakeup of the peer.
+		w, errno := sysSend(dst.fd, l.buf[:n], f.eof)
 		switch errno {
 		case 0:
 		case unix.EAGAIN:
@@ -796,7 +799,7 @@ func (l *loop) flush(c *conn, f *flow, dst *handle) bool {
 		f.inPipe -= w
 		return true
 	}
-	w, errno := sysSend(dst.fd, f.buf[f.off:])
+	w, errno := sysSend(dst.fd, f.buf[f.off:], f.eof)
 	if !l.wrote(c, dst, "write", errno) {
 		return false
 	}

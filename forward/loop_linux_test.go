@@ -145,6 +145,44 @@ func TestSpliceSwitch(t *testing.T) {
 	}
 }
 
+// TestEndWithLastBytes: when a backend's last bytes and its end of file
+// reach the loop together, the client gets them together too, in one
+// segment (MSG_MORE, then the shutdown), not in two: the client's socket
+// counts two segments in, the handshake's and that one.
+func TestEndWithLastBytes(t *testing.T) {
+	reply := []byte("the whole reply")
+	backend := serve(t, "127.0.0.1:0", func(c *net.TCPConn) {
+		// The backend sends its reply and its FIN in one segment, so they
+		// reach the loop together whatever its timing.
+		rc, _ := c.SyscallConn()
+		rc.Write(func(fd uintptr) bool {
+			unix.Sendto(int(fd), reply, unix.MSG_MORE, nil)
+			return true
+		})
+		c.CloseWrite()
+		io.Copy(io.Discard, c)
+	})
+	_, addrs := start(t, "127.0.0.1:0:"+backend.String())
+	for i := range 5 {
+		c := dial(t, addrs[0])
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil || !bytes.Equal(got, reply) {
+			t.Fatalf("connection %d: %q, %v; want %q and the end", i, got, err, reply)
+		}
+		rc, _ := c.SyscallConn()
+		var info *unix.TCPInfo
+		rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Segs_in != 2 {
+			t.Errorf("connection %d: the client's socket took %d segments in; want 2: the SYN-ACK, then the reply with the FIN", i, info.Segs_in)
+		}
+		c.Close()
+	}
+}
+
 // TestLeaks runs 10,000 connections through the event loops, some of
 // them bulk (spliced), then shuts down: goroutines, file descriptors and
 // pipes are back where they were. While it runs, the loops hold no more

@@ -19,9 +19,14 @@ func sysRead(fd int, p []byte) (int, unix.Errno) {
 }
 
 // sysSend writes with MSG_NOSIGNAL: a peer that has gone is an EPIPE,
-// not a signal.
-func sysSend(fd int, p []byte) (int, unix.Errno) {
-	r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+// not a signal. With more, the bytes wait for what follows (MSG_MORE):
+// a shutdown or close then sends them with the FIN, in one segment.
+func sysSend(fd int, p []byte, more bool) (int, unix.Errno) {
+	flags := uintptr(unix.MSG_NOSIGNAL)
+	if more {
+		flags |= unix.MSG_MORE
+	}
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), flags, 0, 0)
 	return int(r), e
 }
 

@@ -157,7 +157,7 @@ func (l *loop) udpIn(u *udpListener) {
 			}
 			continue
 		}
-		if _, errno := sysSend(s.h.fd, l.buf[:n]); errno != 0 {
+		if _, errno := sysSend(s.h.fd, l.buf[:n], false); errno != 0 {
 			run.fail(os.NewSyscallError("write", errno))
 			continue
 		}
