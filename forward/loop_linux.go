@@ -360,10 +360,12 @@ func (l *loop) forget(h *handle) {
 // runtime's own poller (an epoll descriptor is itself pollable), not in
 // a blocking epoll_wait, then collects the events with epoll_wait's
 // timeout 0. So no thread sits in a system call that the runtime would
-// take the processor back from, and wake its monitor for: that cost 10 µs
-// per connection against a loop locked to a thread blocking in
-// epoll_wait. Every system call of the loop is a raw one, for the same
-// reason.
+// take the processor back from, and wake its monitor for; every system
+// call of the loop is a raw one, for the same reason. A loop blocking in
+// a raw epoll_wait on a thread of its own, as nginx's workers do, took
+// 0-10 % less CPU a connection, but it holds its P while idle, so other
+// goroutines would wait for one unless GOMAXPROCS exceeds the loops
+// (bench/forward/README.md).
 func (l *loop) run() {
 	events := make([]unix.EpollEvent, 256)
 	f, rc := l.epf, l.rc
