@@ -27,7 +27,9 @@ import (
 // other side cannot take them; a flow that has moved spliceAfter bytes
 // moves the rest by splice(2) through a pipe of the loop's pool. Idle and
 // connect timeouts are timers on the loop's wheel, checked lazily: moving
-// bytes only notes the time.
+// bytes only notes the time. Segments are spared where TCP allows: a
+// client's first bytes, there at accept, ride on the backend handshake's
+// last ACK (open), and a flow's last bytes on its FIN (move).
 
 const (
 	loopBuf     = 64 << 10 // the loop's buffer: the most one read takes
