@@ -557,21 +557,17 @@ func (l *loop) open(run *running, fd int, client netip.AddrPort) {
 	c.h[1].fd = bfd
 	sysSetInt(bfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	// A client that speaks first has usually sent its first bytes by now.
-	// Read before connecting, they can ride on the handshake's last
-	// ACK: with TCP_QUICKACK off, the kernel holds that ACK back for data
-	// (and turns quick ACKs on again as it does). One segment fewer, and
-	// a backend that accepts finds the bytes there at once. Not under a
-	// PROXY header, which must go first.
-	early := false
-	if r.ProxyProtocol == 0 {
-		var err error
-		if early, err = l.readEarly(c); err != nil {
-			l.abortErr(c, err)
-			return
-		}
-		if early {
-			sysSetInt(bfd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0)
-		}
+	// Read before connecting (and sent, as any bytes held while the
+	// connect runs, once it is done), they can ride on the handshake's
+	// last ACK: with TCP_QUICKACK off, the kernel holds that ACK back for
+	// data (and turns quick ACKs on again as it does). One segment fewer,
+	// and a backend that accepts finds the bytes there at once. Not under
+	// a PROXY header, which must go first.
+	if r.ProxyProtocol == 0 && l.readHeld(c) {
+		sysSetInt(bfd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0)
+	}
+	if c.dead {
+		return
 	}
 	switch errno := sysConnect(bfd, &l.sa, ap); errno {
 	case unix.EINPROGRESS:
@@ -588,9 +584,6 @@ func (l *loop) open(run *running, fd int, client netip.AddrPort) {
 			return
 		}
 	}
-	if early && !l.sendEarly(c) {
-		return
-	}
 	if c.connecting {
 		l.w.add(&c.t, l.now+int64(r.connectTimeout()))
 	} else {
@@ -598,48 +591,19 @@ func (l *loop) open(run *running, fd int, client netip.AddrPort) {
 	}
 }
 
-// readEarly reads what the client has sent already, into the flow's
-// buffer; true when bytes came. An error other than EAGAIN ends the
-// connection.
-func (l *loop) readEarly(c *conn) (bool, error) {
-	f := &c.d[0]
-	if cap(f.buf) < 4096 {
-		f.buf = make([]byte, 0, 4096)
+// readHeld reads the client's bytes into the flow's buffer while the
+// backend is not connected yet; true when bytes came. EAGAIN, the end of
+// file and an error (which aborts c) are readDone's.
+func (l *loop) readHeld(c *conn) bool {
+	f, src := &c.d[0], &c.h[0]
+	if cap(f.buf)-len(f.buf) < 4096 {
+		f.buf = append(f.buf, make([]byte, 4096)...)[:len(f.buf)]
 	}
-	n, errno := sysRead(c.h[0].fd, f.buf[:cap(f.buf)])
-	switch {
-	case errno == unix.EAGAIN:
-		return false, nil
-	case errno != 0:
-		return false, os.NewSyscallError("read", errno)
-	case n == 0:
-		f.eof = true
-		return false, nil
-	}
-	f.buf, f.off = f.buf[:n], 0
-	f.n += uint64(n)
-	return true, nil
-}
-
-// sendEarly sends the client's early bytes as soon as the backend's
-// socket is connected, which over loopback it is when connect returns.
-// Not connected yet, they wait in the buffer for flush. False when the
-// connection failed.
-func (l *loop) sendEarly(c *conn) bool {
-	f := &c.d[0]
-	w, errno := sysSend(c.h[1].fd, f.buf[f.off:], false)
-	switch errno {
-	case 0:
-	case unix.EAGAIN:
-		return true
-	default: // the connect's own error, which the send reports (and clears)
-		l.fail(c, fmt.Errorf("%s: %w", c.b.spec, os.NewSyscallError("connect", errno)))
+	n, errno := sysRead(src.fd, f.buf[len(f.buf):cap(f.buf)])
+	if l.readDone(c, f, src, n, errno, cap(f.buf)-len(f.buf)) {
 		return false
 	}
-	f.off += w
-	if f.off == len(f.buf) {
-		f.buf, f.off = f.buf[:0], 0
-	}
+	f.buf = f.buf[:len(f.buf)+n]
 	return true
 }
 
@@ -741,13 +705,7 @@ func (l *loop) move(c *conn, i int) {
 			if i == 1 || f.eof || !src.readable || len(f.buf) >= earlyMax {
 				return
 			}
-			if cap(f.buf)-len(f.buf) < 4096 {
-				f.buf = append(f.buf, make([]byte, 4096)...)[:len(f.buf)]
-			}
-			n, errno := sysRead(src.fd, f.buf[len(f.buf):cap(f.buf)])
-			if !l.readDone(c, f, src, n, errno, cap(f.buf)-len(f.buf)) {
-				f.buf = f.buf[:len(f.buf)+max(n, 0)]
-			}
+			l.readHeld(c)
 			continue
 		}
 		if f.pending() {
