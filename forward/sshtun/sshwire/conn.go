@@ -72,7 +72,7 @@ type Conn struct {
 	hostKey                      []byte
 	strict                       bool
 	kexes                        atomic.Int32 // key exchanges done
-	rekeyAt                      uint64       // bytes either way that start a key exchange (0: rekeyBytes)
+	rekeyAt                      uint64       // bytes either way that start a key exchange: rekeyBytes when made
 	serverSigAlgs                []string
 
 	// Under t.wmu: the key exchange's hold on writing.
@@ -246,12 +246,7 @@ func (c *Conn) rekeyIfDueLocked(err error) error {
 }
 
 // rekeyDue reports whether n bytes one way call for a new key exchange.
-func (c *Conn) rekeyDue(n uint64) bool {
-	if c.rekeyAt == 0 {
-		return n > rekeyBytes
-	}
-	return n > c.rekeyAt
-}
+func (c *Conn) rekeyDue(n uint64) bool { return n > c.rekeyAt }
 
 // reply sends a message from the read loop, which must not wait for a key
 // exchange it is itself running: during one the message is held and sent

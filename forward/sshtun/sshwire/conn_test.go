@@ -1510,6 +1510,7 @@ func newTestConn(conn net.Conn) *Conn {
 		chans:     make(map[uint32]*channel),
 		done:      make(chan struct{}),
 		sessionID: []byte("session"),
+		rekeyAt:   rekeyBytes,
 	}
 	c.kexDone.L = &c.t.wmu
 	return c
