@@ -184,8 +184,8 @@ func RawSocket(c net.Conn) Socket {
 // relayEnd is what Relay reads c through and writes c through: its raw
 // reads and writes where c is TCP on Linux, or c itself.
 func relayEnd(c net.Conn) io.ReadWriter {
-	if raw := newRawIO(c); raw != nil {
-		return raw
+	if s := RawSocket(c); s != nil {
+		return s
 	}
 	return c
 }
