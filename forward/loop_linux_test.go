@@ -174,14 +174,9 @@ func TestEndWithLastBytes(t *testing.T) {
 		if err != nil || !bytes.Equal(got, reply) {
 			t.Fatalf("connection %d: %q, %v; want %q and the end", i, got, err, reply)
 		}
-		rc, _ := c.SyscallConn()
-		var info *unix.TCPInfo
-		rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		segs = append(segs, info.Segs_in)
-		if info.Segs_in == 2 {
+		n := segsIn(c)
+		segs = append(segs, n)
+		if n == 2 {
 			together++
 		}
 		c.Close()
@@ -189,6 +184,21 @@ func TestEndWithLastBytes(t *testing.T) {
 	if together < 5 {
 		t.Errorf("segments the clients' sockets took in: %v; want 2 (the SYN-ACK, then the reply with the FIN) for at least 5 of 10", segs)
 	}
+}
+
+// segsIn is the number of TCP segments c's socket has taken in
+// (tcpi_segs_in), 0 if TCP_INFO cannot be read.
+func segsIn(c *net.TCPConn) uint32 {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var info *unix.TCPInfo
+	rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+	if err != nil {
+		return 0
+	}
+	return info.Segs_in
 }
 
 // TestEarlyBytes: a client's first bytes that are there when the loop
@@ -208,10 +218,7 @@ func TestEarlyBytes(t *testing.T) {
 		if err != nil {
 			return
 		}
-		rc, _ := c.SyscallConn()
-		var info *unix.TCPInfo
-		rc.Control(func(fd uintptr) { info, _ = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
-		if info != nil && info.Segs_in == 2 {
+		if segsIn(c) == 2 {
 			merged.Add(1)
 		} else {
 			separate.Add(1)
